@@ -1,0 +1,84 @@
+//! The `linkpulse` binary: clap commands only. Each subcommand lives in `cmd/` and calls into
+//! the library crates; no probing, protocol or storage logic lives here.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for "unknown" in the Nagios plugin convention: bad arguments or input.
+pub(crate) const EXIT_UNKNOWN: u8 = 3;
+
+/// linkpulse: is it alive, and if not, where is the fault?
+#[derive(Debug, Parser)]
+#[command(name = "linkpulse", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// One-shot probes: TCP connect, HTTP(S) GET, ICMP echo, or a file of targets.
+    Check(cmd::check::Args),
+    /// Layered diagnosis of one target: DNS → ICMP → TCP → HTTP, and where it broke.
+    Diagnose(cmd::diagnose::Args),
+    /// Watch a TCP link with heartbeats and report when and why it dies.
+    #[command(subcommand)]
+    Link(cmd::link::LinkCommand),
+    /// Show kernel TCP keepalive settings and how long each takes to notice a dead peer.
+    Keepalive(cmd::keepalive::Args),
+    /// Run the daemon: scheduled checks, history, alerts, API, metrics, dashboard and hub.
+    Serve(cmd::serve::Args),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(cmd::config::ConfigCommand),
+    /// Print availability figures from a running daemon.
+    Status(cmd::status::Args),
+    /// Keep a heartbeat session to one or more hubs and report this node's health.
+    Agent(cmd::agent::Args),
+    /// List the nodes a hub knows, or follow their changes.
+    Nodes(cmd::nodes::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // --help and --version are not errors; every other parse failure is "unknown" (3),
+            // which is what monitoring scripts expect from a plugin given bad arguments.
+            let code = if err.use_stderr() { EXIT_UNKNOWN } else { 0 };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    cmd::init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("linkpulse: cannot start the async runtime: {err}");
+            return ExitCode::from(EXIT_UNKNOWN);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Check(args) => cmd::check::run(args).await,
+            Command::Diagnose(args) => cmd::diagnose::run(args).await,
+            Command::Link(command) => cmd::link::run(command).await,
+            Command::Keepalive(args) => cmd::keepalive::run(args).await,
+            Command::Serve(args) => cmd::serve::run(args).await,
+            Command::Config(command) => cmd::config::run(command).await,
+            Command::Status(args) => cmd::status::run(args).await,
+            Command::Agent(args) => cmd::agent::run(args).await,
+            Command::Nodes(args) => cmd::nodes::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("linkpulse: {err:#}");
+            ExitCode::from(EXIT_UNKNOWN)
+        }
+    }
+}
