@@ -288,7 +288,7 @@ impl Run<'_> {
         self.detail.phases.first_byte_ms = Some(ms(send_start.elapsed()));
         let status = response.status().as_u16();
         self.detail.status = Some(status);
-        self.detail.version = Some(format!("{:?}", response.version()));
+        self.detail.version = Some(version_name(response.version()).to_owned());
 
         if self.opts.http.follow_redirects
             && matches!(status, 301 | 302 | 303 | 307 | 308)
@@ -400,6 +400,18 @@ impl Run<'_> {
             request.headers_mut().insert(name.clone(), value.clone());
         }
         Ok(request)
+    }
+}
+
+/// `HTTP/1.1`, `HTTP/2`…
+fn version_name(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_11 => "HTTP/1.1",
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/?",
     }
 }
 
