@@ -1,1 +1,4 @@
 //! linkpulse-probe
+
+pub mod icmp;
+mod sys;
