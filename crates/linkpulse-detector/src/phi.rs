@@ -291,6 +291,7 @@ impl FailureDetector for PhiAccrual {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests take one real base instant
 mod tests {
     use super::*;
 

@@ -1,6 +1,8 @@
 //! A simulated link between two sessions under virtual time, with latency, jitter, loss and
 //! cuts (the idea of quinn-proto's `tests/util.rs`). Everything is deterministic.
 
+// Tests take one real base instant; every other instant is derived from it.
+#![allow(clippy::disallowed_methods)]
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::VecDeque;
