@@ -582,3 +582,19 @@ fn challenge_response_authentication() {
         }
     }
 }
+
+#[test]
+fn client_rejects_a_granted_interval_outside_its_range() {
+    let mut c = config("agent", 1, 1);
+    c.max_interval = Duration::from_secs(1);
+    let mut s = config("hub", 2, 2);
+    s.min_interval = Duration::from_secs(5);
+    let mut p = Pair::new(c, s, (MS, Duration::ZERO, 0.0));
+    p.run_until(Duration::from_millis(20));
+    assert_eq!(
+        dead_cause(p.client_dead()).map(|d| d.1),
+        Some(Cause::Protocol(
+            "server granted interval 5s, outside this side's range 10ms..=1s".into()
+        ))
+    );
+}

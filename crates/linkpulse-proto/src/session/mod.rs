@@ -542,6 +542,14 @@ impl Session {
             self.protocol_error(ErrorCode::UnsupportedVersion, text, now);
             return;
         }
+        if !(self.config.min_interval..=self.config.max_interval).contains(&welcome.interval) {
+            let text = format!(
+                "server granted interval {:?}, outside this side's range {:?}..={:?}",
+                welcome.interval, self.config.min_interval, self.config.max_interval
+            );
+            self.protocol_error(ErrorCode::UnexpectedFrame, text, now);
+            return;
+        }
         let peer = PeerInfo {
             restart: self
                 .config
