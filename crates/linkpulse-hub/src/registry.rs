@@ -1,0 +1,623 @@
+//! The node table, sans-IO: who is connected, in which state, since when, and why a node died.
+//!
+//! The [`Registry`] never reads a clock or a socket: the server feeds it what each agent
+//! session reports ([`Registry::join`], [`Registry::suspect`], [`Registry::ended`] …) with the
+//! wall-clock `now`, and drains the resulting [`Change`]s with [`Registry::poll_change`]. Every
+//! change carries a revision number that only grows, so a watcher can tell what it has seen.
+//!
+//! # States
+//!
+//! ```text
+//!   join ──► alive ◄──── alive_again ──── suspect
+//!              │  └──────── suspect ────────►│
+//!              ├── dead (cause) ◄────────────┤   session ended without GOODBYE
+//!              └── left         ◄────────────┘   GOODBYE
+//!   dead/left ── join (same name) ──► alive      a new session (maybe a new incarnation)
+//! ```
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use linkpulse_proto::{Cause, Incarnation, Restart, Status};
+use serde::{Deserialize, Serialize};
+
+/// Most nodes remembered; past it, a dead or left node is forgotten to make room, and a join
+/// is refused if every node is alive.
+pub const MAX_NODES: usize = 100_000;
+
+/// A node's liveness as the hub sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    /// Its session is up and heartbeats arrive.
+    Alive,
+    /// Its heartbeats are late; it may be dead.
+    Suspect,
+    /// Its session ended without a GOODBYE (see `cause`).
+    Dead,
+    /// It said GOODBYE: a graceful leave.
+    Left,
+}
+
+impl NodeState {
+    /// The stable name: `alive`, `suspect`, `dead` or `left`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Alive => "alive",
+            NodeState::Suspect => "suspect",
+            NodeState::Dead => "dead",
+            NodeState::Left => "left",
+        }
+    }
+}
+
+impl fmt::Display for NodeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A node state name that is not one of the four.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown node state {0:?} (expected alive, suspect, dead or left)")]
+pub struct UnknownState(pub String);
+
+impl FromStr for NodeState {
+    type Err = UnknownState;
+    fn from_str(s: &str) -> Result<Self, UnknownState> {
+        Ok(match s {
+            "alive" => NodeState::Alive,
+            "suspect" => NodeState::Suspect,
+            "dead" => NodeState::Dead,
+            "left" => NodeState::Left,
+            other => return Err(UnknownState(other.to_owned())),
+        })
+    }
+}
+
+/// Where the fault is, once the hub has probed a dead node's advertised address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Diagnosis {
+    /// Neither ICMP nor TCP got an answer: the network or the host is down.
+    HostUnreachable,
+    /// The host answers (ICMP echo, or TCP refused/accepted) but the agent does not.
+    ProcessGone,
+}
+
+impl Diagnosis {
+    /// The stable name: `host_unreachable` or `process_gone`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Diagnosis::HostUnreachable => "host_unreachable",
+            Diagnosis::ProcessGone => "process_gone",
+        }
+    }
+}
+
+impl fmt::Display for Diagnosis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A node's own health, from its last STATUS frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// `ok`, `degraded` or `draining`.
+    pub health: String,
+    /// A short text from the agent.
+    #[serde(default)]
+    pub detail: String,
+    /// Numeric gauges (e.g. `load`).
+    #[serde(default)]
+    pub gauges: BTreeMap<String, f64>,
+}
+
+impl From<&Status> for NodeStatus {
+    fn from(s: &Status) -> Self {
+        NodeStatus {
+            health: s.health.as_str().to_owned(),
+            detail: s.detail.clone(),
+            gauges: s.gauges.iter().cloned().collect(),
+        }
+    }
+}
+
+/// One node, as listed by `GET /api/v1/nodes` and carried in watch events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// The agent's name (unique key).
+    pub name: String,
+    /// Its state.
+    pub state: NodeState,
+    /// Why its last session ended (`goodbye`, `peer_closed`, `reset`, `timeout`,
+    /// `unreachable`, `protocol`, `local`), when dead or left.
+    pub cause: Option<String>,
+    /// More about the cause (a protocol error's text), when there is more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause_detail: Option<String>,
+    /// The hub's probe verdict after death, once known.
+    pub diagnosis: Option<Diagnosis>,
+    /// The node's own health report, if it sent one.
+    pub status: Option<NodeStatus>,
+    /// Labels from its HELLO.
+    pub labels: BTreeMap<String, String>,
+    /// Latest heartbeat round-trip time, milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// When the node entered its current state (RFC 3339, UTC).
+    pub since: String,
+    /// The address it advertised (`HOST:PORT` or `HOST`), else the address it connected from.
+    pub address: Option<String>,
+    /// Its incarnation (`bootid/nonce` in hex).
+    pub incarnation: String,
+    /// Compared with the previous session of the same name: `same`, `process_restarted` or
+    /// `host_rebooted`.
+    #[serde(default)]
+    pub restart: Option<String>,
+    /// Identifies the session on the hub (grows with every join).
+    #[serde(default)]
+    pub session: u64,
+}
+
+impl Node {
+    /// The value of label `key`.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
+    }
+
+    /// Alive and not reporting itself unhealthy (`degraded` or `draining`): a node a
+    /// scheduler may send work to.
+    pub fn is_healthy(&self) -> bool {
+        self.state == NodeState::Alive && self.status.as_ref().is_none_or(|s| s.health == "ok")
+    }
+}
+
+/// What happened to a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// A session came up (a new node, or a known name again).
+    Join,
+    /// The node reported a different health or detail.
+    Status,
+    /// Its heartbeats are late.
+    Suspect,
+    /// A suspect node was heard again.
+    AliveAgain,
+    /// Its session ended without GOODBYE.
+    Dead,
+    /// It said GOODBYE.
+    Left,
+    /// The probe verdict for a dead node is known (`node.diagnosis`).
+    Diagnosis,
+}
+
+impl ChangeKind {
+    /// The SSE event name: `join`, `status`, `suspect`, `alive_again`, `dead`, `left`,
+    /// `diagnosis`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Join => "join",
+            ChangeKind::Status => "status",
+            ChangeKind::Suspect => "suspect",
+            ChangeKind::AliveAgain => "alive_again",
+            ChangeKind::Dead => "dead",
+            ChangeKind::Left => "left",
+            ChangeKind::Diagnosis => "diagnosis",
+        }
+    }
+}
+
+impl FromStr for ChangeKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "join" => ChangeKind::Join,
+            "status" => ChangeKind::Status,
+            "suspect" => ChangeKind::Suspect,
+            "alive_again" => ChangeKind::AliveAgain,
+            "dead" => ChangeKind::Dead,
+            "left" => ChangeKind::Left,
+            "diagnosis" => ChangeKind::Diagnosis,
+            other => return Err(format!("unknown change {other:?}")),
+        })
+    }
+}
+
+/// One change, with the node as it is after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Position in the hub's history; strictly increasing.
+    pub revision: u64,
+    /// What happened.
+    pub event: ChangeKind,
+    /// The node after the change.
+    pub node: Node,
+}
+
+/// Identifies one agent session in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+/// What the hub learned in a session's handshake.
+#[derive(Debug, Clone)]
+pub struct Join {
+    /// Node name.
+    pub name: String,
+    /// Labels from HELLO.
+    pub labels: Vec<(String, String)>,
+    /// Advertised address, or the address the agent connected from.
+    pub address: Option<String>,
+    /// The agent's incarnation.
+    pub incarnation: Incarnation,
+}
+
+/// The result of a [`Registry::join`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    /// The new session.
+    pub session: SessionId,
+    /// A session of the same name that was still open and is now replaced: the caller closes
+    /// it. Its `dead` (cause `reset`) was already recorded if the incarnation changed.
+    pub replaced: Option<SessionId>,
+}
+
+/// The registry is full of live nodes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the registry holds {MAX_NODES} live nodes; refusing `{0}`")]
+pub struct RegistryFull(pub String);
+
+#[derive(Debug)]
+struct Entry {
+    node: Node,
+    /// The session that currently owns this node, while it is alive or suspect.
+    session: Option<SessionId>,
+    /// Its incarnation, to compare with the next join.
+    incarnation: Incarnation,
+}
+
+/// The node table (sans-IO). See the module docs.
+#[derive(Debug, Default)]
+pub struct Registry {
+    nodes: BTreeMap<String, Entry>,
+    revision: u64,
+    next_session: u64,
+    changes: VecDeque<Change>,
+}
+
+/// RFC 3339 text of a wall-clock instant (UTC, millisecond precision).
+pub fn rfc3339(t: SystemTime) -> String {
+    let t = time::OffsetDateTime::from(t);
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&fmt).unwrap_or_default()
+}
+
+impl Registry {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The revision of the last change (0 before any).
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// Every node, by name.
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values().map(|e| &e.node)
+    }
+
+    /// One node.
+    pub fn get(&self, name: &str) -> Option<&Node> {
+        self.nodes.get(name).map(|e| &e.node)
+    }
+
+    /// The session that currently owns `name`, if it is alive or suspect.
+    pub fn session_of(&self, name: &str) -> Option<SessionId> {
+        self.nodes.get(name).and_then(|e| e.session)
+    }
+
+    /// The next change to publish, oldest first.
+    pub fn poll_change(&mut self) -> Option<Change> {
+        self.changes.pop_front()
+    }
+
+    fn emit(&mut self, name: &str, event: ChangeKind) {
+        if let Some(e) = self.nodes.get(name) {
+            self.revision += 1;
+            self.changes.push_back(Change {
+                revision: self.revision,
+                event,
+                node: e.node.clone(),
+            });
+        }
+    }
+
+    /// A session completed its handshake. A live session of the same name is replaced
+    /// (see [`Joined::replaced`]); with a new incarnation it is recorded `dead` with cause
+    /// `reset` first, so watchers know the old process's work is gone.
+    pub fn join(&mut self, join: Join, now: SystemTime) -> Result<Joined, RegistryFull> {
+        if !self.nodes.contains_key(&join.name) && self.nodes.len() >= MAX_NODES {
+            let victim = self
+                .nodes
+                .iter()
+                .find(|(_, e)| e.session.is_none())
+                .map(|(k, _)| k.clone());
+            match victim {
+                Some(k) => {
+                    self.nodes.remove(&k);
+                }
+                None => return Err(RegistryFull(join.name)),
+            }
+        }
+        self.next_session += 1;
+        let session = SessionId(self.next_session);
+        let mut replaced = None;
+        let mut restart = None;
+        if let Some(old) = self.nodes.get(&join.name) {
+            let r = join.incarnation.restart_since(&old.incarnation);
+            restart = Some(r);
+            if let Some(old_session) = old.session {
+                replaced = Some(old_session);
+                if r != Restart::Same {
+                    // Transition: alive/suspect → dead (reset): the process behind the old
+                    // session is gone, replaced by a new incarnation.
+                    self.end(&join.name, old_session, &Cause::Reset, now);
+                }
+            }
+        }
+        let node = Node {
+            name: join.name.clone(),
+            state: NodeState::Alive,
+            cause: None,
+            cause_detail: None,
+            diagnosis: None,
+            status: None,
+            labels: join.labels.into_iter().collect(),
+            rtt_ms: None,
+            since: rfc3339(now),
+            address: join.address,
+            incarnation: join.incarnation.to_string(),
+            restart: restart.map(|r| r.as_str().to_owned()),
+            session: session.0,
+        };
+        // Transition: (new) / dead / left / alive (replaced) → alive.
+        self.nodes.insert(
+            join.name.clone(),
+            Entry {
+                node,
+                session: Some(session),
+                incarnation: join.incarnation,
+            },
+        );
+        self.emit(&join.name, ChangeKind::Join);
+        Ok(Joined { session, replaced })
+    }
+
+    /// The entry of `name` if `session` still owns it.
+    fn owned(&mut self, name: &str, session: SessionId) -> Option<&mut Entry> {
+        self.nodes
+            .get_mut(name)
+            .filter(|e| e.session == Some(session))
+    }
+
+    /// A heartbeat round trip (no change event: RTT is read from the list).
+    pub fn rtt(&mut self, name: &str, session: SessionId, rtt: Duration) {
+        if let Some(e) = self.owned(name, session) {
+            e.node.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
+        }
+    }
+
+    /// The detector finds the node's silence suspicious.
+    pub fn suspect(&mut self, name: &str, session: SessionId, now: SystemTime) {
+        if let Some(e) = self.owned(name, session)
+            && e.node.state == NodeState::Alive
+        {
+            // Transition: alive → suspect.
+            e.node.state = NodeState::Suspect;
+            e.node.since = rfc3339(now);
+            self.emit(name, ChangeKind::Suspect);
+        }
+    }
+
+    /// A suspect node was heard again.
+    pub fn alive_again(&mut self, name: &str, session: SessionId, now: SystemTime) {
+        if let Some(e) = self.owned(name, session)
+            && e.node.state == NodeState::Suspect
+        {
+            // Transition: suspect → alive.
+            e.node.state = NodeState::Alive;
+            e.node.since = rfc3339(now);
+            self.emit(name, ChangeKind::AliveAgain);
+        }
+    }
+
+    /// The node reported its health. A `status` change is emitted when health or detail
+    /// differ from the previous report (gauges alone update silently).
+    pub fn status(&mut self, name: &str, session: SessionId, status: &Status) {
+        if let Some(e) = self.owned(name, session) {
+            let new = NodeStatus::from(status);
+            let changed = e
+                .node
+                .status
+                .as_ref()
+                .is_none_or(|old| old.health != new.health || old.detail != new.detail);
+            e.node.status = Some(new);
+            if changed {
+                self.emit(name, ChangeKind::Status);
+            }
+        }
+    }
+
+    /// The session ended with `cause`: `goodbye` makes the node `left`, anything else `dead`.
+    /// Returns the new state, or `None` if `session` no longer owns the node (it was
+    /// replaced), in which case nothing changes.
+    pub fn ended(
+        &mut self,
+        name: &str,
+        session: SessionId,
+        cause: &Cause,
+        now: SystemTime,
+    ) -> Option<NodeState> {
+        self.end(name, session, cause, now)
+    }
+
+    fn end(
+        &mut self,
+        name: &str,
+        session: SessionId,
+        cause: &Cause,
+        now: SystemTime,
+    ) -> Option<NodeState> {
+        let e = self.owned(name, session)?;
+        let state = if *cause == Cause::Goodbye {
+            NodeState::Left
+        } else {
+            NodeState::Dead
+        };
+        // Transition: alive/suspect → dead or left; the session no longer owns the node.
+        e.session = None;
+        e.node.state = state;
+        e.node.cause = Some(cause.as_str().to_owned());
+        e.node.cause_detail = cause.detail().map(str::to_owned);
+        e.node.since = rfc3339(now);
+        let kind = match state {
+            NodeState::Left => ChangeKind::Left,
+            _ => ChangeKind::Dead,
+        };
+        self.emit(name, kind);
+        Some(state)
+    }
+
+    /// Records the probe verdict for a node that died in `session`; ignored if the node has
+    /// joined again since.
+    pub fn diagnosis(&mut self, name: &str, session: SessionId, diagnosis: Diagnosis) {
+        let Some(e) = self.nodes.get_mut(name) else {
+            return;
+        };
+        if e.node.session != session.0 || e.node.state != NodeState::Dead {
+            return;
+        }
+        e.node.diagnosis = Some(diagnosis);
+        self.emit(name, ChangeKind::Diagnosis);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linkpulse_proto::Health;
+
+    fn join(name: &str, nonce: u64) -> Join {
+        Join {
+            name: name.into(),
+            labels: vec![("zone".into(), "a".into())],
+            address: Some("10.0.0.1:80".into()),
+            incarnation: Incarnation::new([1; 16], nonce),
+        }
+    }
+
+    fn drain(r: &mut Registry) -> Vec<(u64, &'static str, String)> {
+        std::iter::from_fn(|| r.poll_change())
+            .map(|c| (c.revision, c.event.as_str(), c.node.state.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn lifecycle_emits_changes_with_growing_revisions() {
+        let mut r = Registry::new();
+        let t = SystemTime::UNIX_EPOCH;
+        let j = r.join(join("w1", 1), t).unwrap();
+        assert_eq!(j.replaced, None);
+        r.rtt("w1", j.session, Duration::from_micros(1500));
+        r.suspect("w1", j.session, t);
+        r.suspect("w1", j.session, t); // no second change
+        r.alive_again("w1", j.session, t);
+        let status = Status {
+            health: Health::Degraded,
+            detail: "disk".into(),
+            gauges: vec![("load".into(), 0.5)],
+        };
+        r.status("w1", j.session, &status);
+        r.status("w1", j.session, &status); // same health and detail: silent
+        assert_eq!(
+            r.ended("w1", j.session, &Cause::Timeout, t),
+            Some(NodeState::Dead)
+        );
+        r.diagnosis("w1", j.session, Diagnosis::HostUnreachable);
+        let changes = drain(&mut r);
+        let names: Vec<_> = changes.iter().map(|c| c.1).collect();
+        assert_eq!(
+            names,
+            [
+                "join",
+                "suspect",
+                "alive_again",
+                "status",
+                "dead",
+                "diagnosis"
+            ]
+        );
+        assert!(changes.windows(2).all(|w| w[0].0 < w[1].0));
+        let n = r.get("w1").unwrap();
+        assert_eq!(n.cause.as_deref(), Some("timeout"));
+        assert_eq!(n.diagnosis, Some(Diagnosis::HostUnreachable));
+        assert_eq!(n.rtt_ms, Some(1.5));
+        assert_eq!(n.since, "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn goodbye_is_left_and_stale_sessions_are_ignored() {
+        let mut r = Registry::new();
+        let t = SystemTime::UNIX_EPOCH;
+        let a = r.join(join("w1", 1), t).unwrap();
+        // Same incarnation reconnects (e.g. a blip): old session replaced quietly.
+        let b = r.join(join("w1", 1), t).unwrap();
+        assert_eq!(b.replaced, Some(a.session));
+        assert_eq!(r.ended("w1", a.session, &Cause::Local, t), None);
+        assert_eq!(r.get("w1").unwrap().state, NodeState::Alive);
+        assert_eq!(r.get("w1").unwrap().restart.as_deref(), Some("same"));
+        assert_eq!(
+            r.ended("w1", b.session, &Cause::Goodbye, t),
+            Some(NodeState::Left)
+        );
+        let names: Vec<_> = drain(&mut r).into_iter().map(|c| c.1).collect();
+        assert_eq!(names, ["join", "join", "left"]);
+    }
+
+    #[test]
+    fn new_incarnation_kills_the_old_session_with_reset() {
+        let mut r = Registry::new();
+        let t = SystemTime::UNIX_EPOCH;
+        let a = r.join(join("w1", 1), t).unwrap();
+        let b = r.join(join("w1", 2), t).unwrap();
+        assert_eq!(b.replaced, Some(a.session));
+        let changes: Vec<_> = std::iter::from_fn(|| r.poll_change()).collect();
+        assert_eq!(changes[1].event, ChangeKind::Dead);
+        assert_eq!(changes[1].node.cause.as_deref(), Some("reset"));
+        assert_eq!(changes[2].event, ChangeKind::Join);
+        assert_eq!(
+            changes[2].node.restart.as_deref(),
+            Some("process_restarted")
+        );
+        // A late diagnosis of the old session does not touch the new one.
+        r.diagnosis("w1", a.session, Diagnosis::ProcessGone);
+        assert_eq!(r.get("w1").unwrap().diagnosis, None);
+        assert!(r.poll_change().is_none());
+    }
+
+    #[test]
+    fn states_parse_and_reject_unknown_names() {
+        assert_eq!("suspect".parse::<NodeState>(), Ok(NodeState::Suspect));
+        assert_eq!(
+            "zombie".parse::<NodeState>().unwrap_err().to_string(),
+            "unknown node state \"zombie\" (expected alive, suspect, dead or left)"
+        );
+    }
+}

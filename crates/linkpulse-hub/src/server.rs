@@ -1,0 +1,579 @@
+//! The hub: accepts agent sessions, keeps the [`Registry`] current, tells watchers, and
+//! diagnoses dead nodes.
+//!
+//! Each accepted connection runs in its own task (a [`linkpulse_net::Connection`]), so a peer
+//! that sends garbage, an oversized frame, a wrong proof or nothing at all ends only its own
+//! session. The accept loop bounds the number of open sessions and the rate of new
+//! connections (a token bucket); connections over either bound are closed at once.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use linkpulse_net::{Connection, ConnectionConfig, ConnectionHandle, local_incarnation};
+use linkpulse_probe::Prober;
+use linkpulse_proto::detector::DetectorConfig;
+use linkpulse_proto::{
+    Authenticator, DetectorPolicy, Event, GoodbyeReason, Incarnation, Role, SessionConfig,
+};
+use rand::RngCore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+
+use crate::auth::{HubAuth, HubKeys, SecretError};
+use crate::diagnose::diagnose;
+use crate::registry::{Change, Join, Node, NodeState, Registry, SessionId};
+
+/// Smallest heartbeat interval the hub accepts in its configuration.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(20);
+/// Largest heartbeat interval.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(10);
+/// Changes buffered per watcher before it is resynchronised with a fresh snapshot.
+const WATCH_BUFFER: usize = 4096;
+
+/// Which failure detector the hub runs on each agent session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HubDetector {
+    /// Dead after `timeout` of silence, suspect after half of it.
+    #[default]
+    Fixed,
+    /// φ accrual tuned for the interval; dead at `phi_threshold`.
+    Phi,
+}
+
+/// Hub settings. Build with [`HubConfig::new`], adjust fields, then [`Hub::new`] clamps them
+/// ([`HubConfig::clamped`]).
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Address agents connect to (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Heartbeat interval granted to every agent. Default 100 ms, clamped to 20 ms – 10 s.
+    pub interval: Duration,
+    /// Failure detector. Default fixed.
+    pub detector: HubDetector,
+    /// Fixed detector: silence after which an agent is dead (suspect at half). Also the wait
+    /// before a dead node is diagnosed. Default 500 ms, clamped to 2 × interval – 10 min.
+    pub timeout: Duration,
+    /// Phi detector: φ at which an agent is dead. Default 8, clamped to 1–16.
+    pub phi_threshold: f64,
+    /// Shared secret or per-agent tokens ([`crate::auth`]); `None`: agents are not
+    /// authenticated.
+    pub secret_file: Option<PathBuf>,
+    /// Most sessions open at once (handshaking or established). Default 19 000.
+    pub max_sessions: usize,
+    /// A connection that has not completed the handshake by then is closed. Default 2 s,
+    /// clamped to 100 ms – 30 s.
+    pub handshake_timeout: Duration,
+    /// New connections accepted per second (burst of the same size). Default 2 000.
+    pub handshake_rate: u32,
+    /// The hub's node name, sent in WELCOME. Default `hub`.
+    pub name: String,
+}
+
+impl HubConfig {
+    /// Defaults, listening on `listen`.
+    pub fn new(listen: SocketAddr) -> Self {
+        HubConfig {
+            listen,
+            interval: Duration::from_millis(100),
+            detector: HubDetector::Fixed,
+            timeout: Duration::from_millis(500),
+            phi_threshold: 8.0,
+            secret_file: None,
+            max_sessions: 19_000,
+            handshake_timeout: Duration::from_secs(2),
+            handshake_rate: 2_000,
+            name: "hub".to_owned(),
+        }
+    }
+
+    /// The same settings with every value inside its sane range.
+    pub fn clamped(mut self) -> Self {
+        self.interval = self.interval.clamp(MIN_INTERVAL, MAX_INTERVAL);
+        let min_timeout = self.interval * 2;
+        self.timeout = self
+            .timeout
+            .clamp(min_timeout, Duration::from_secs(600).max(min_timeout));
+        self.phi_threshold = if self.phi_threshold.is_finite() {
+            self.phi_threshold.clamp(1.0, 16.0)
+        } else {
+            8.0
+        };
+        self.max_sessions = self.max_sessions.clamp(1, 1_000_000);
+        self.handshake_timeout = self
+            .handshake_timeout
+            .clamp(Duration::from_millis(100), Duration::from_secs(30));
+        self.handshake_rate = self.handshake_rate.max(1);
+        if self.name.is_empty() || self.name.len() > linkpulse_proto::MAX_NODE_NAME {
+            self.name = "hub".to_owned();
+        }
+        self
+    }
+
+    fn detector_policy(&self) -> DetectorPolicy {
+        match self.detector {
+            HubDetector::Fixed => DetectorPolicy::Exact(DetectorConfig::fixed(self.timeout)),
+            HubDetector::Phi => DetectorPolicy::PhiForInterval {
+                threshold: self.phi_threshold,
+            },
+        }
+    }
+}
+
+/// Why the hub could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HubError {
+    /// The secret file is unusable.
+    #[error("hub.secret_file: {0}")]
+    Secret(#[from] SecretError),
+    /// The listening socket could not be bound.
+    #[error("cannot listen for agents on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The session parameters derived from the configuration are invalid.
+    #[error("invalid hub session settings: {0}")]
+    Session(#[from] linkpulse_proto::ConfigError),
+}
+
+/// Counters of the accept path, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubStats {
+    /// Sessions open now (handshaking or established).
+    pub open: usize,
+    /// Connections accepted since start.
+    pub accepted: u64,
+    /// Connections closed at once because `max_sessions` were open.
+    pub rejected_full: u64,
+    /// Connections closed at once because of the handshake rate limit.
+    pub rejected_rate: u64,
+    /// Sessions that ended before completing the handshake (bad proof, garbage, silence).
+    pub failed_handshakes: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    open: AtomicUsize,
+    accepted: AtomicU64,
+    rejected_full: AtomicU64,
+    rejected_rate: AtomicU64,
+    failed_handshakes: AtomicU64,
+}
+
+struct State {
+    registry: Registry,
+    watchers: broadcast::Sender<Change>,
+    /// Handles of established sessions, to close one that a new session replaces.
+    handles: HashMap<SessionId, ConnectionHandle>,
+}
+
+impl State {
+    /// Sends every pending registry change to the watchers.
+    fn publish(&mut self) {
+        while let Some(change) = self.registry.poll_change() {
+            tracing::debug!(
+                event = change.event.as_str(),
+                node = %change.node.name,
+                revision = change.revision,
+                "node change"
+            );
+            // No watcher is not an error.
+            let _ = self.watchers.send(change);
+        }
+    }
+}
+
+struct Inner {
+    config: HubConfig,
+    auth: Option<Arc<dyn Authenticator>>,
+    incarnation: Incarnation,
+    state: Mutex<State>,
+    prober: Prober,
+    counters: Counters,
+}
+
+/// A running registry of agents. Cheap to clone; every clone is the same hub.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a watcher starts from: the current nodes, the revision they reflect, and the
+/// changes after it.
+#[derive(Debug)]
+pub struct Subscription {
+    /// The revision of the snapshot.
+    pub revision: u64,
+    /// Every node at that revision.
+    pub nodes: Vec<Node>,
+    /// Changes with revisions above `revision`, in order.
+    pub changes: broadcast::Receiver<Change>,
+}
+
+impl Hub {
+    /// A hub with `config` (clamped); reads the secret file if one is given.
+    pub fn new(config: HubConfig) -> Result<Hub, HubError> {
+        let config = config.clamped();
+        let auth: Option<Arc<dyn Authenticator>> = match &config.secret_file {
+            Some(path) => Some(Arc::new(HubAuth::new(HubKeys::from_file(path)?))),
+            None => None,
+        };
+        Self::with_auth(config, auth)
+    }
+
+    /// A hub with an explicit authenticator (e.g. keys not read from a file).
+    pub fn with_keys(config: HubConfig, keys: HubKeys) -> Result<Hub, HubError> {
+        Self::with_auth(config.clamped(), Some(Arc::new(HubAuth::new(keys))))
+    }
+
+    fn with_auth(config: HubConfig, auth: Option<Arc<dyn Authenticator>>) -> Result<Hub, HubError> {
+        let (watchers, _) = broadcast::channel(WATCH_BUFFER);
+        let hub = Hub {
+            inner: Arc::new(Inner {
+                config,
+                auth,
+                incarnation: local_incarnation(),
+                state: Mutex::new(State {
+                    registry: Registry::new(),
+                    watchers,
+                    handles: HashMap::new(),
+                }),
+                prober: Prober::new(),
+                counters: Counters::default(),
+            }),
+        };
+        // Validate the session settings once, so a bad value fails at start, not per agent.
+        hub.session_config(Bytes::from_static(b"validate"))
+            .validate(true)?;
+        Ok(hub)
+    }
+
+    /// The settings in force (after clamping).
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.config
+    }
+
+    /// Binds the configured listen address.
+    pub async fn bind(&self) -> Result<TcpListener, HubError> {
+        let addr = self.inner.config.listen;
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| HubError::Bind { addr, source })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent even if a holder panicked: keep going.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Every node, by name.
+    pub fn nodes(&self) -> Vec<Node> {
+        self.lock().registry.nodes().cloned().collect()
+    }
+
+    /// One node.
+    pub fn node(&self, name: &str) -> Option<Node> {
+        self.lock().registry.get(name).cloned()
+    }
+
+    /// The current nodes and a receiver of every later change, taken atomically.
+    pub fn subscribe(&self) -> Subscription {
+        let state = self.lock();
+        Subscription {
+            revision: state.registry.revision(),
+            nodes: state.registry.nodes().cloned().collect(),
+            changes: state.watchers.subscribe(),
+        }
+    }
+
+    /// Counters of the accept path.
+    pub fn stats(&self) -> HubStats {
+        let c = &self.inner.counters;
+        HubStats {
+            open: c.open.load(Ordering::Relaxed),
+            accepted: c.accepted.load(Ordering::Relaxed),
+            rejected_full: c.rejected_full.load(Ordering::Relaxed),
+            rejected_rate: c.rejected_rate.load(Ordering::Relaxed),
+            failed_handshakes: c.failed_handshakes.load(Ordering::Relaxed),
+        }
+    }
+
+    fn session_config(&self, challenge: Bytes) -> SessionConfig {
+        let c = &self.inner.config;
+        let mut s = SessionConfig::new(c.name.clone(), self.inner.incarnation);
+        s.interval = c.interval;
+        s.min_interval = c.interval;
+        s.max_interval = c.interval;
+        s.detector = c.detector_policy();
+        s.handshake_timeout = c.handshake_timeout;
+        s.authenticator = self.inner.auth.clone();
+        s.challenge = challenge;
+        s
+    }
+
+    /// Accepts agents on `listener` until `shutdown` completes; then closes every session
+    /// with GOODBYE.
+    pub async fn run(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), HubError> {
+        let mut bucket = TokenBucket::new(self.inner.config.handshake_rate, Instant::now());
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => self.admit(stream, peer, &mut bucket),
+                    Err(err) => {
+                        // E.g. out of file descriptors: only this attempt failed.
+                        tracing::warn!(%err, "hub cannot accept a connection");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+        let handles: Vec<ConnectionHandle> = self.lock().handles.values().cloned().collect();
+        for h in handles {
+            h.close(GoodbyeReason::Shutdown, "hub shutting down");
+        }
+        Ok(())
+    }
+
+    fn admit(&self, stream: TcpStream, peer: SocketAddr, bucket: &mut TokenBucket) {
+        let c = &self.inner.counters;
+        if !bucket.take(Instant::now()) {
+            c.rejected_rate.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%peer, "handshake rate limit: connection closed");
+            return;
+        }
+        if c.open.load(Ordering::Relaxed) >= self.inner.config.max_sessions {
+            c.rejected_full.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%peer, "max_sessions reached: connection closed");
+            return;
+        }
+        c.accepted.fetch_add(1, Ordering::Relaxed);
+        c.open.fetch_add(1, Ordering::Relaxed);
+        let slot = OpenSlot(Arc::clone(&self.inner));
+        let mut challenge = vec![0u8; 16];
+        rand::rng().fill_bytes(&mut challenge);
+        let mut config = ConnectionConfig::new(self.session_config(Bytes::from(challenge)));
+        config.linger = Duration::from_millis(200);
+        config.event_capacity = 64;
+        match Connection::from_tcp(stream, Role::Server, config) {
+            Ok(conn) => {
+                let hub = self.clone();
+                tokio::spawn(async move {
+                    hub.serve(conn, peer).await;
+                    drop(slot);
+                });
+            }
+            Err(err) => tracing::warn!(%peer, %err, "cannot start an agent session"),
+        }
+    }
+
+    /// Follows one agent session from handshake to death.
+    async fn serve(&self, mut conn: Connection, peer: SocketAddr) {
+        let mut me: Option<(String, SessionId, Option<String>)> = None;
+        while let Some(event) = conn.next_event().await {
+            let now = SystemTime::now();
+            match event {
+                Event::Up { peer: info } => {
+                    let address = info
+                        .advertise
+                        .clone()
+                        .or_else(|| Some(peer.ip().to_string()));
+                    let join = Join {
+                        name: info.name.clone(),
+                        labels: info.labels.clone(),
+                        address: address.clone(),
+                        incarnation: info.incarnation,
+                    };
+                    let replaced = {
+                        let mut state = self.lock();
+                        match state.registry.join(join, now) {
+                            Ok(joined) => {
+                                state.handles.insert(joined.session, conn.handle());
+                                let old = joined.replaced.and_then(|s| state.handles.remove(&s));
+                                state.publish();
+                                me = Some((info.name.clone(), joined.session, address));
+                                old
+                            }
+                            Err(full) => {
+                                tracing::warn!(%full, "agent refused");
+                                conn.close(GoodbyeReason::Other, "registry full");
+                                None
+                            }
+                        }
+                    };
+                    if let Some(old) = replaced {
+                        old.close(GoodbyeReason::Other, "replaced by a new session");
+                    }
+                }
+                Event::Rtt(rtt) => {
+                    if let Some((name, s, _)) = &me {
+                        self.lock().registry.rtt(name, *s, rtt);
+                    }
+                }
+                Event::Suspect { .. } => self.update(&me, |r, n, s| r.suspect(n, s, now)),
+                Event::AliveAgain => self.update(&me, |r, n, s| r.alive_again(n, s, now)),
+                Event::Status(status) => self.update(&me, |r, n, s| r.status(n, s, &status)),
+                Event::Data(_) => {}
+                Event::Dead { cause, silent_for } => {
+                    let Some((name, session, address)) = me.take() else {
+                        self.inner
+                            .counters
+                            .failed_handshakes
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(%peer, %cause, "agent session failed before the handshake");
+                        break;
+                    };
+                    let state = {
+                        let mut st = self.lock();
+                        st.handles.remove(&session);
+                        let state = st.registry.ended(&name, session, &cause, now);
+                        st.publish();
+                        state
+                    };
+                    tracing::info!(node = %name, %cause, ?silent_for, "agent session ended");
+                    if state == Some(NodeState::Dead)
+                        && let Some(address) = address
+                    {
+                        let hub = self.clone();
+                        tokio::spawn(async move {
+                            hub.diagnose_later(name, session, address).await;
+                        });
+                    }
+                    break;
+                }
+            }
+        }
+        conn.finished().await;
+    }
+
+    fn update(
+        &self,
+        me: &Option<(String, SessionId, Option<String>)>,
+        f: impl FnOnce(&mut Registry, &str, SessionId),
+    ) {
+        if let Some((name, session, _)) = me {
+            let mut state = self.lock();
+            f(&mut state.registry, name, *session);
+            state.publish();
+        }
+    }
+
+    /// After `timeout`, if the node has not come back, probes its address and records the
+    /// verdict.
+    async fn diagnose_later(&self, name: String, session: SessionId, address: String) {
+        let timeout = self.inner.config.timeout;
+        tokio::time::sleep(timeout).await;
+        let still_dead = self
+            .lock()
+            .registry
+            .get(&name)
+            .is_some_and(|n| n.session == session.0 && n.state == NodeState::Dead);
+        if !still_dead {
+            return;
+        }
+        let budget = timeout.clamp(Duration::from_millis(300), Duration::from_secs(2));
+        let verdict = diagnose(&self.inner.prober, &address, budget).await;
+        let mut state = self.lock();
+        state.registry.diagnosis(&name, session, verdict);
+        state.publish();
+    }
+}
+
+/// Counts an open session until dropped.
+struct OpenSlot(Arc<Inner>);
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.0.counters.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// New connections per second, with a burst of the same size.
+#[derive(Debug)]
+struct TokenBucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: u32, now: Instant) -> Self {
+        TokenBucket {
+            rate: f64::from(rate),
+            tokens: f64::from(rate),
+            last: now,
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_values_are_clamped() {
+        let mut c = HubConfig::new("127.0.0.1:0".parse().unwrap());
+        c.interval = Duration::from_millis(1);
+        c.timeout = Duration::from_millis(1);
+        c.phi_threshold = f64::NAN;
+        c.handshake_rate = 0;
+        let c = c.clamped();
+        assert_eq!(c.interval, MIN_INTERVAL);
+        assert_eq!(c.timeout, MIN_INTERVAL * 2);
+        assert_eq!(c.phi_threshold, 8.0);
+        assert_eq!(c.handshake_rate, 1);
+        let mut c = HubConfig::new("127.0.0.1:0".parse().unwrap());
+        c.interval = Duration::from_secs(3600);
+        c.phi_threshold = 99.0;
+        let c = c.clamped();
+        assert_eq!(c.interval, MAX_INTERVAL);
+        assert_eq!(c.phi_threshold, 16.0);
+    }
+
+    #[test]
+    fn token_bucket_limits_bursts_and_refills() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(3, t0);
+        assert!((0..3).all(|_| b.take(t0)));
+        assert!(!b.take(t0));
+        assert!(b.take(t0 + Duration::from_millis(400)));
+        assert!(!b.take(t0 + Duration::from_millis(400)));
+    }
+}
