@@ -1,12 +1,114 @@
-//! `linkpulse agent` (not built yet).
+//! `linkpulse agent`: keep a heartbeat session to one or more hubs and report this node's
+//! health. The loop itself lives in `linkpulse_hub::agent`.
+//!
+//! Prints one line per session change on stdout; the first is the stable
+//! `connected to hub ADDR` line scripts and tests wait for.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use linkpulse_hub::agent::{self, AgentConfig, AgentEvent, HealthSource};
+use linkpulse_hub::auth::agent_secret;
 
 /// Arguments of `linkpulse agent`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// Hub addresses, HOST:PORT, comma-separated, in order of preference.
+    #[arg(long, value_delimiter = ',', required = true)]
+    hub: Vec<String>,
+    /// This node's name (unique among the hub's agents).
+    #[arg(long)]
+    name: String,
+    /// File holding the shared secret or this agent's token. The secret may instead come from
+    /// the LINKPULSE_SECRET environment variable; it is never a flag, which other users can
+    /// read.
+    #[arg(long)]
+    secret_file: Option<PathBuf>,
+    /// A label KEY=VALUE (repeatable).
+    #[arg(long = "label", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+    /// Address the hub should probe when this agent dies (HOST:PORT or HOST).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Report health from this URL (2xx/3xx is ok).
+    #[arg(long, conflicts_with = "health_cmd")]
+    health_url: Option<String>,
+    /// Report health from this shell command (exit 0 is ok).
+    #[arg(long)]
+    health_cmd: Option<String>,
+    /// Return to the first hub as soon as it answers again.
+    #[arg(long)]
+    prefer_first: bool,
+    /// Heartbeat interval to request (the hub decides).
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    interval: Duration,
+    /// Declare a hub dead after this many intervals of silence.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    dead_after: u32,
+}
 
-/// Runs `linkpulse agent`.
-pub(crate) async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`linkpulse agent` is not implemented yet")
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, found {s:?}")),
+    }
+}
+
+/// Runs `linkpulse agent` until SIGTERM or SIGINT, then says GOODBYE.
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let secret = match (&args.secret_file, std::env::var("LINKPULSE_SECRET")) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --secret-file {}", path.display()))?;
+            Some(agent_secret(&text, &path.display().to_string())?)
+        }
+        (None, Ok(text)) => Some(agent_secret(&text, "LINKPULSE_SECRET")?),
+        (None, Err(_)) => None,
+    };
+    let mut config = AgentConfig::new(args.name, args.hub);
+    config.labels = args.labels;
+    config.advertise = args.advertise;
+    config.secret = secret;
+    config.prefer_first = args.prefer_first;
+    config.interval = args.interval;
+    config.dead_after_intervals = args.dead_after;
+    config.health = match (args.health_url, args.health_cmd) {
+        (Some(url), _) => HealthSource::Url(url),
+        (None, Some(cmd)) => HealthSource::Command(cmd),
+        (None, None) => HealthSource::None,
+    };
+    let print = |event: AgentEvent| match event {
+        AgentEvent::Connected { hub, .. } => println!("connected to hub {hub}"),
+        AgentEvent::Disconnected { hub, cause } => {
+            println!("disconnected from hub {hub}: {cause}")
+        }
+        AgentEvent::ConnectFailed { hub, error } => {
+            eprintln!("linkpulse agent: cannot reach hub {hub}: {error}")
+        }
+        AgentEvent::Health { health, detail } => println!("health {health} {detail}"),
+        AgentEvent::Stopped => println!("stopped"),
+        _ => {}
+    };
+    agent::run(config, print, shutdown_signal())
+        .await
+        .context("agent")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
