@@ -7,7 +7,7 @@
 //! `peer_closed`, `reset`, `timeout`, `unreachable`, `protocol`, `local`) and `"silent_ms"`.
 //! `listen` first prints `{"event":"listening","addr":…}` with the bound address (so port 0
 //! works). SIGTERM or SIGINT sends GOODBYE on every session and exits 0. `connect` exits 2 once
-//! the peer is dead, unless `--reconnect`.
+//! the peer is dead (or cannot be reached at all), unless `--reconnect`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -238,7 +238,11 @@ async fn connect(addr: SocketAddr, opts: &LinkOpts, reconnect: bool) -> anyhow::
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
             }
-            Err(err) => return Err(err.into()),
+            Err(err) => {
+                // Not a usage error: the peer is not there. Same exit code as a dead peer.
+                eprintln!("linkpulse: {err}");
+                return Ok(ExitCode::from(EXIT_PEER_DEAD));
+            }
         };
         let peer = addr.to_string();
         let mut stopping = false;
