@@ -112,7 +112,12 @@ impl PhiConfig {
     }
 }
 
-/// The φ accrual failure detector. See the [module docs](self) and [`PhiConfig`].
+/// The φ accrual failure detector (Hayashibara et al., SRDS 2004).
+///
+/// φ at a silence Δt is `−log10(1 − F(Δt))`, `F` the normal CDF with mean = window mean +
+/// `acceptable_heartbeat_pause` and σ = max(window σ, `min_std_deviation`) over the last
+/// `max_sample_size` inter-arrival intervals. The tail is exact (see [`crate::math`]); after
+/// `max_silence` the peer is Dead regardless. See [`PhiConfig`] for the parameters.
 #[derive(Debug, Clone)]
 pub struct PhiAccrual {
     config: PhiConfig,
@@ -291,6 +296,7 @@ impl FailureDetector for PhiAccrual {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests take one real base instant
 mod tests {
     use super::*;
 

@@ -1,6 +1,9 @@
 //! Virtual-time simulations of the detectors: detection time as a function of the parameters,
 //! no false Dead under bounded jitter and loss, and recovery from Suspect.
 
+// Tests take one real base instant; every other instant is derived from it.
+#![allow(clippy::disallowed_methods)]
+
 use std::time::{Duration, Instant};
 
 use linkpulse_detector::{DetectorConfig, FailureDetector, FixedTimeoutConfig, PhiConfig, Verdict};

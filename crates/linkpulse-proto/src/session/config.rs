@@ -78,9 +78,11 @@ pub struct SessionConfig {
     pub advertise: Option<String>,
     /// Client: the heartbeat interval requested. Default 100 ms.
     pub interval: Duration,
-    /// Server: smallest interval granted (requests below are raised). Default 10 ms.
+    /// Server: smallest interval granted (requests below are raised). Client: smallest
+    /// interval accepted in WELCOME (below is a protocol error). Default 10 ms.
     pub min_interval: Duration,
-    /// Server: largest interval granted (requests above are lowered). Default 60 s.
+    /// Server: largest interval granted (requests above are lowered). Client: largest
+    /// interval accepted in WELCOME. Default 60 s.
     pub max_interval: Duration,
     /// Detector used once the session is up. Default: fixed, Dead after 5 intervals.
     pub detector: DetectorPolicy,

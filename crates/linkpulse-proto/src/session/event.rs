@@ -147,3 +147,70 @@ pub enum TransportError {
     /// Any other I/O failure on this side: [`Cause::Local`].
     Other(String),
 }
+
+impl TransportError {
+    /// Classifies an I/O error from the transport. Returns `None` for errors that are not
+    /// failures and must simply be retried (`EINTR`, `EAGAIN`/`EWOULDBLOCK`).
+    ///
+    /// `ECONNRESET`, `EPIPE` and `ECONNABORTED` → [`Reset`](Self::Reset);
+    /// `EHOSTUNREACH` / `ENETUNREACH` → [`Unreachable`](Self::Unreachable);
+    /// `ETIMEDOUT` → [`TimedOut`](Self::TimedOut); anything else → [`Other`](Self::Other).
+    /// (End of stream is not an error: call [`Session::handle_eof`](crate::Session::handle_eof).)
+    pub fn from_io(error: &std::io::Error) -> Option<TransportError> {
+        use std::io::ErrorKind;
+        Some(match error.kind() {
+            ErrorKind::Interrupted | ErrorKind::WouldBlock => return None,
+            ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::ConnectionAborted => {
+                TransportError::Reset
+            }
+            ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+                TransportError::Unreachable
+            }
+            ErrorKind::TimedOut => TransportError::TimedOut,
+            _ => TransportError::Other(error.to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn io_errors_map_to_transport_errors() {
+        let cases = [
+            (ErrorKind::Interrupted, None),
+            (ErrorKind::WouldBlock, None),
+            (ErrorKind::ConnectionReset, Some(TransportError::Reset)),
+            (ErrorKind::BrokenPipe, Some(TransportError::Reset)),
+            (
+                ErrorKind::HostUnreachable,
+                Some(TransportError::Unreachable),
+            ),
+            (
+                ErrorKind::NetworkUnreachable,
+                Some(TransportError::Unreachable),
+            ),
+            (ErrorKind::TimedOut, Some(TransportError::TimedOut)),
+        ];
+        for (kind, want) in cases {
+            assert_eq!(
+                TransportError::from_io(&Error::from(kind)),
+                want,
+                "{kind:?}"
+            );
+        }
+        // Raw errno values as the kernel reports them (Linux numbering).
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            TransportError::from_io(&Error::from_raw_os_error(113)),
+            Some(TransportError::Unreachable),
+            "EHOSTUNREACH"
+        );
+        assert!(matches!(
+            TransportError::from_io(&Error::other("boom")),
+            Some(TransportError::Other(m)) if m == "boom"
+        ));
+    }
+}

@@ -419,10 +419,13 @@ impl Session {
     }
 
     fn handle_frame(&mut self, frame: Frame, now: Instant) {
-        // Any valid frame is a sign of life and cancels unreachable evidence.
-        self.last_heard = now;
+        // Any valid frame is a sign of life and cancels unreachable evidence. Frames read at
+        // the same instant (one read, several frames) count as one heartbeat, so bursts do not
+        // fill the phi detector's window with zero intervals.
+        let fresh = now > self.last_heard;
+        self.last_heard = self.last_heard.max(now);
         self.unreachable_deadline = None;
-        if let State::Established(e) = &mut self.state {
+        if fresh && let State::Established(e) = &mut self.state {
             e.detector.heartbeat(now);
         }
         // Frames that mean the same in every state.
@@ -537,6 +540,14 @@ impl Session {
                 welcome.version
             );
             self.protocol_error(ErrorCode::UnsupportedVersion, text, now);
+            return;
+        }
+        if !(self.config.min_interval..=self.config.max_interval).contains(&welcome.interval) {
+            let text = format!(
+                "server granted interval {:?}, outside this side's range {:?}..={:?}",
+                welcome.interval, self.config.min_interval, self.config.max_interval
+            );
+            self.protocol_error(ErrorCode::UnexpectedFrame, text, now);
             return;
         }
         let peer = PeerInfo {
