@@ -22,7 +22,8 @@ use linkpulse_proto::{
     Cause, Event, GoodbyeReason, Role, SendError, Session, SessionConfig, Status, TransportError,
 };
 use socket2::SockRef;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -198,11 +199,15 @@ impl Connection {
                 source,
             })?;
         if let Some(profile) = &config.keepalive {
-            profile.apply(SockRef::from(&stream))?;
+            profile.apply(&stream)?;
         }
         // A second descriptor for the same socket, to read SO_ERROR and the error queue for
         // diagnostics while the stream itself is split between reader and writer.
-        let diag = stream.as_fd().try_clone_to_owned().ok();
+        let diag = stream
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .and_then(|fd| sys::register_error_readiness(fd).ok());
         let mut conn = Connection::spawn(stream, role, config, diag)?;
         conn.peer_addr = peer_addr;
         conn.local_addr = local_addr;
@@ -226,7 +231,7 @@ impl Connection {
         stream: S,
         role: Role,
         config: ConnectionConfig,
-        diag: Option<OwnedFd>,
+        diag: Option<AsyncFd<OwnedFd>>,
     ) -> Result<Connection, NetError>
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
@@ -348,9 +353,24 @@ struct Driver<S> {
     commands: mpsc::Receiver<Command>,
     commands_open: bool,
     close_rx: watch::Receiver<Option<(GoodbyeReason, String)>>,
-    diag: Option<OwnedFd>,
+    /// A second descriptor of the TCP socket, registered for error readiness only: POLLERR
+    /// (an ICMP error reported through `IP_RECVERR`) wakes the driver even while it has
+    /// nothing to read or write, and `SO_ERROR` says which error.
+    diag: Option<AsyncFd<OwnedFd>>,
     peer_book: Option<PeerBook>,
     linger: Duration,
+}
+
+/// Waits for POLLERR on `diag` and takes the pending socket error (`SO_ERROR`). Never resolves
+/// without a descriptor.
+async fn socket_error(diag: Option<&AsyncFd<OwnedFd>>) -> std::io::Result<Option<std::io::Error>> {
+    let Some(fd) = diag else {
+        return std::future::pending().await;
+    };
+    let mut guard = fd.ready(Interest::ERROR).await?;
+    let pending = SockRef::from(guard.get_inner()).take_error();
+    guard.clear_ready();
+    pending
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Driver<S> {
@@ -411,6 +431,14 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Driver<S> {
                         Some((reason, text)) => self.session.close(reason, &text, now()),
                         None if changed.is_err() => close_open = false,
                         None => {}
+                    }
+                },
+                r = socket_error(self.diag.as_ref()) => match r {
+                    Ok(Some(e)) => self.on_io_error(&e, "SO_ERROR"),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::debug!(%e, "error readiness unavailable");
+                        self.diag = None;
                     }
                 },
                 () = timer => self.session.handle_timeout(now()),
@@ -486,11 +514,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Driver<S> {
             IoVerdict::Fault(f) => f,
         };
         if let Some(fd) = &self.diag {
-            for q in sys::read_error_queue(fd.as_fd()).unwrap_or_default() {
+            for q in sys::read_error_queue(fd.get_ref().as_fd()).unwrap_or_default() {
                 tracing::debug!(?q.origin, q.icmp_type, q.icmp_code, offender = ?q.offender, "error queue");
-            }
-            if let Ok(Some(pending)) = SockRef::from(fd).take_error() {
-                tracing::debug!(%pending, "SO_ERROR");
             }
         }
         tracing::debug!(op, %err, fault = fault.as_str(), "transport error");

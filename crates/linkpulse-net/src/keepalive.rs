@@ -23,6 +23,7 @@
 //! the kernel only backstops a driver that is itself stuck.
 
 use std::fmt;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -276,9 +277,11 @@ impl KeepaliveProfile {
             .unwrap_or_else(|| kernel.retransmission_detection())
     }
 
-    /// Enables keepalive with this profile on `socket` and sets (or clears) `TCP_USER_TIMEOUT`.
-    pub fn apply(&self, socket: SockRef<'_>) -> Result<(), KeepaliveError> {
+    /// Enables keepalive with this profile on `socket` (a `TcpStream`, std or tokio, or any
+    /// TCP socket) and sets (or clears) `TCP_USER_TIMEOUT`.
+    pub fn apply<S: AsFd>(&self, socket: &S) -> Result<(), KeepaliveError> {
         self.validate()?;
+        let socket = SockRef::from(socket);
         let params = TcpKeepalive::new()
             .with_time(self.idle)
             .with_interval(self.interval)
@@ -489,7 +492,7 @@ mod tests {
             count: 4,
             user_timeout: Some(Duration::from_millis(7500)),
         };
-        p.apply(SockRef::from(&stream)).expect("apply");
+        p.apply(&stream).expect("apply");
         let s = SockRef::from(&stream);
         assert!(s.keepalive().expect("SO_KEEPALIVE"));
         assert_eq!(

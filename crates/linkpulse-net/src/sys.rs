@@ -16,8 +16,11 @@
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr;
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 
 /// Where a queued socket error came from (`sock_extended_err.ee_origin`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +120,16 @@ pub fn recverr_enabled(fd: BorrowedFd<'_>, ipv6: bool) -> io::Result<bool> {
         (libc::IPPROTO_IP, libc::IP_RECVERR)
     };
     get_int_option(fd, level, name).map(|v| v != 0)
+}
+
+/// Registers `fd` (normally a duplicate of a TCP socket's descriptor) with the tokio reactor
+/// for error readiness only, so a task can wait for POLLERR and then read `SO_ERROR`. Must be
+/// called inside a tokio runtime.
+pub fn register_error_readiness(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: `OwnedFd` owns an open descriptor, and the `AsyncFd` owns the `OwnedFd`: the
+    // descriptor stays open and refers to the same file description until the `AsyncFd` is
+    // dropped, and `as_raw_fd` always returns that same number.
+    unsafe { AsyncFd::register_with_interest(fd, Interest::ERROR) }.map_err(io::Error::from)
 }
 
 /// Upper bound on entries drained per call, so a flood of ICMP cannot keep the driver here.

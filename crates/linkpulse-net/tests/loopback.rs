@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use linkpulse_net::{Connection, ConnectionConfig, Listener, local_incarnation};
 use linkpulse_proto::{Cause, Event, GoodbyeReason, Incarnation, Restart, SessionConfig};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 
 const BUDGET: Duration = Duration::from_secs(10);
@@ -148,7 +148,11 @@ async fn peer_process_exit_is_peer_closed_and_rst_is_reset() {
     let mut client = Connection::connect(addr, config("agent"))
         .await
         .expect("connect");
-    let (s, _) = raw.accept().await.expect("accept");
+    let (mut s, _) = raw.accept().await.expect("accept");
+    // Read the HELLO first: closing with unread data would send RST, not FIN.
+    let mut hello = [0u8; 1024];
+    let n = s.read(&mut hello).await.expect("read HELLO");
+    assert!(n > 0);
     drop(s);
     assert_eq!(dead_cause(&mut client).await, Cause::PeerClosed);
 
