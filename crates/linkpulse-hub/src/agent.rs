@@ -18,6 +18,7 @@ use linkpulse_proto::{
 use rand::Rng;
 
 use crate::auth::AgentAuth;
+use crate::tls::{AgentTls, TlsError};
 
 /// Where the agent learns its own health.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,6 +59,8 @@ pub struct AgentConfig {
     pub connect_timeout: Duration,
     /// Longest pause between two rounds of failed connects. Default 5 s.
     pub max_backoff: Duration,
+    /// TLS to the hubs; `None`: plain TCP.
+    pub tls: Option<AgentTls>,
 }
 
 impl AgentConfig {
@@ -76,6 +79,7 @@ impl AgentConfig {
             health_interval: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
             max_backoff: Duration::from_secs(5),
+            tls: None,
         }
     }
 }
@@ -123,6 +127,9 @@ pub enum AgentError {
     /// No hub address was given.
     #[error("no hub address given")]
     NoHubs,
+    /// The TLS settings are unusable.
+    #[error("agent TLS: {0}")]
+    Tls(#[from] TlsError),
     /// The session settings are invalid (e.g. a name or label too long).
     #[error("invalid agent settings: {0}")]
     Config(#[from] linkpulse_proto::ConfigError),
@@ -136,6 +143,7 @@ enum SessionEnd {
 
 struct Agent {
     config: AgentConfig,
+    tls: Option<tokio_rustls::TlsConnector>,
     incarnation: Incarnation,
     prober: Prober,
     last_health: Option<Status>,
@@ -150,7 +158,14 @@ pub async fn run(
     if config.hubs.is_empty() {
         return Err(AgentError::NoHubs);
     }
+    let tls = match &config.tls {
+        Some(t) => Some(tokio_rustls::TlsConnector::from(crate::tls::client_config(
+            t,
+        )?)),
+        None => None,
+    };
     let mut agent = Agent {
+        tls,
         incarnation: local_incarnation(),
         prober: Prober::new(),
         last_health: None,
@@ -272,9 +287,32 @@ impl Agent {
         let mut cc = ConnectionConfig::new(self.session_config());
         cc.connect_timeout = self.config.connect_timeout;
         cc.linger = Duration::from_millis(300);
-        let mut conn = Connection::connect(addr, cc)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut conn = match &self.tls {
+            None => Connection::connect(addr, cc)
+                .await
+                .map_err(|e| e.to_string())?,
+            Some(connector) => {
+                let explicit = self
+                    .config
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.server_name.as_deref());
+                let name = crate::tls::server_name(hub, explicit).map_err(|e| e.to_string())?;
+                let budget = self.config.connect_timeout;
+                let tcp = tokio::time::timeout(budget, tokio::net::TcpStream::connect(addr))
+                    .await
+                    .map_err(|_| format!("cannot connect to {addr}: no answer within {budget:?}"))?
+                    .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+                let _ = tcp.set_nodelay(true);
+                let tls =
+                    tokio::time::timeout(Duration::from_secs(2), connector.connect(name, tcp))
+                        .await
+                        .map_err(|_| "TLS handshake timed out".to_owned())?
+                        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+                Connection::from_stream(tls, linkpulse_proto::Role::Client, cc)
+                    .map_err(|e| e.to_string())?
+            }
+        };
         loop {
             match conn.next_event().await {
                 Some(Event::Up { .. }) => return Ok(conn),

@@ -10,6 +10,7 @@
 //! - [`client`]: [`WatchClient`] follows the stream and keeps a live local view with
 //!   `healthy()` and `pick()`.
 //! - [`agent`]: the agent loop behind `linkpulse agent` (failover, health reports, GOODBYE).
+//! - [`tls`]: optional TLS on the hub port (server certificate, optional client certificates).
 //!
 //! # Example: a hub, its API, and a watcher
 //!
@@ -43,6 +44,7 @@ pub mod diagnose;
 pub mod http;
 pub mod registry;
 pub mod server;
+pub mod tls;
 
 pub use client::{ClientError, WatchClient, list_nodes};
 pub use http::{NodeFilter, NodeList, routes};

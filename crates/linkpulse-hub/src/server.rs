@@ -28,6 +28,7 @@ use tokio::sync::broadcast;
 use crate::auth::{HubAuth, HubKeys, SecretError};
 use crate::diagnose::diagnose;
 use crate::registry::{Change, Join, Node, NodeState, Registry, SessionId};
+use crate::tls::{HubTls, TlsError};
 
 /// Smallest heartbeat interval the hub accepts in its configuration.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(20);
@@ -73,6 +74,8 @@ pub struct HubConfig {
     pub handshake_rate: u32,
     /// The hub's node name, sent in WELCOME. Default `hub`.
     pub name: String,
+    /// TLS on the hub port; `None`: plain TCP.
+    pub tls: Option<HubTls>,
 }
 
 impl HubConfig {
@@ -89,6 +92,7 @@ impl HubConfig {
             handshake_timeout: Duration::from_secs(2),
             handshake_rate: 2_000,
             name: "hub".to_owned(),
+            tls: None,
         }
     }
 
@@ -140,6 +144,9 @@ pub enum HubError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The TLS settings are unusable.
+    #[error("hub TLS: {0}")]
+    Tls(#[from] TlsError),
     /// The session parameters derived from the configuration are invalid.
     #[error("invalid hub session settings: {0}")]
     Session(#[from] linkpulse_proto::ConfigError),
@@ -195,6 +202,7 @@ impl State {
 struct Inner {
     config: HubConfig,
     auth: Option<Arc<dyn Authenticator>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     incarnation: Incarnation,
     state: Mutex<State>,
     prober: Prober,
@@ -245,10 +253,17 @@ impl Hub {
 
     fn with_auth(config: HubConfig, auth: Option<Arc<dyn Authenticator>>) -> Result<Hub, HubError> {
         let (watchers, _) = broadcast::channel(WATCH_BUFFER);
+        let tls = match &config.tls {
+            Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+                t,
+            )?)),
+            None => None,
+        };
         let hub = Hub {
             inner: Arc::new(Inner {
                 config,
                 auth,
+                tls,
                 incarnation: local_incarnation(),
                 state: Mutex::new(State {
                     registry: Registry::new(),
@@ -380,16 +395,40 @@ impl Hub {
         let mut config = ConnectionConfig::new(self.session_config(Bytes::from(challenge)));
         config.linger = Duration::from_millis(200);
         config.event_capacity = 64;
-        match Connection::from_tcp(stream, Role::Server, config) {
-            Ok(conn) => {
-                let hub = self.clone();
-                tokio::spawn(async move {
-                    hub.serve(conn, peer).await;
-                    drop(slot);
-                });
+        let hub = self.clone();
+        tokio::spawn(async move {
+            let conn = match &hub.inner.tls {
+                None => Connection::from_tcp(stream, Role::Server, config),
+                Some(acceptor) => {
+                    let _ = stream.set_nodelay(true);
+                    let budget = hub.inner.config.handshake_timeout;
+                    match tokio::time::timeout(budget, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => Connection::from_stream(tls, Role::Server, config),
+                        Ok(Err(err)) => {
+                            hub.failed_handshake(peer, &format!("TLS: {err}"));
+                            return;
+                        }
+                        Err(_) => {
+                            hub.failed_handshake(peer, "no TLS handshake in time");
+                            return;
+                        }
+                    }
+                }
+            };
+            match conn {
+                Ok(conn) => hub.serve(conn, peer).await,
+                Err(err) => tracing::warn!(%peer, %err, "cannot start an agent session"),
             }
-            Err(err) => tracing::warn!(%peer, %err, "cannot start an agent session"),
-        }
+            drop(slot);
+        });
+    }
+
+    fn failed_handshake(&self, peer: SocketAddr, why: &str) {
+        self.inner
+            .counters
+            .failed_handshakes
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%peer, why, "agent session failed before the handshake");
     }
 
     /// Follows one agent session from handshake to death.
@@ -441,11 +480,7 @@ impl Hub {
                 Event::Data(_) => {}
                 Event::Dead { cause, silent_for } => {
                     let Some((name, session, address)) = me.take() else {
-                        self.inner
-                            .counters
-                            .failed_handshakes
-                            .fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(%peer, %cause, "agent session failed before the handshake");
+                        self.failed_handshake(peer, &cause.to_string());
                         break;
                     };
                     let state = {

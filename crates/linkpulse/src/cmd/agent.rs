@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use linkpulse_hub::agent::{self, AgentConfig, AgentEvent, HealthSource};
 use linkpulse_hub::auth::agent_secret;
+use linkpulse_hub::tls::AgentTls;
 
 /// Arguments of `linkpulse agent`.
 #[derive(Debug, clap::Args)]
@@ -44,6 +45,18 @@ pub(crate) struct Args {
     /// Heartbeat interval to request (the hub decides).
     #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
     interval: Duration,
+    /// Connect to the hubs over TLS, verifying them against the CA(s) in this PEM file.
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// Name to verify in the hub's certificate (default: the host of the hub address).
+    #[arg(long, requires = "tls_ca")]
+    tls_server_name: Option<String>,
+    /// Client certificate chain (PEM), for hubs that require one.
+    #[arg(long, requires_all = ["tls_ca", "tls_key"])]
+    tls_cert: Option<PathBuf>,
+    /// Private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Declare a hub dead after this many intervals of silence.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=1000))]
     dead_after: u32,
@@ -74,6 +87,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     config.prefer_first = args.prefer_first;
     config.interval = args.interval;
     config.dead_after_intervals = args.dead_after;
+    config.tls = args.tls_ca.map(|ca_file| AgentTls {
+        ca_file,
+        server_name: args.tls_server_name,
+        client_cert: args.tls_cert.zip(args.tls_key),
+    });
     config.health = match (args.health_url, args.health_cmd) {
         (Some(url), _) => HealthSource::Url(url),
         (None, Some(cmd)) => HealthSource::Command(cmd),
