@@ -397,10 +397,13 @@ impl Hub {
         config.event_capacity = 64;
         let hub = self.clone();
         tokio::spawn(async move {
+            if let Err(err) = prepare_socket(&stream, &config) {
+                tracing::warn!(%peer, %err, "cannot set up an agent socket");
+                return;
+            }
             let conn = match &hub.inner.tls {
-                None => Connection::from_tcp(stream, Role::Server, config),
+                None => Connection::from_stream(stream, Role::Server, config),
                 Some(acceptor) => {
-                    let _ = stream.set_nodelay(true);
                     let budget = hub.inner.config.handshake_timeout;
                     match tokio::time::timeout(budget, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => Connection::from_stream(tls, Role::Server, config),
@@ -537,6 +540,21 @@ impl Hub {
         state.registry.diagnosis(&name, session, verdict);
         state.publish();
     }
+}
+
+/// What `Connection::from_tcp` does to a socket — `IP_RECVERR` (ICMP errors reach the
+/// session at once), `TCP_NODELAY` and the keepalive backstop — without the second file
+/// descriptor it keeps for diagnostics, so one session costs one descriptor and a hub process
+/// can hold close to its open-files limit in sessions.
+fn prepare_socket(stream: &TcpStream, config: &ConnectionConfig) -> std::io::Result<()> {
+    use std::os::fd::AsFd;
+    let ipv6 = stream.local_addr()?.is_ipv6();
+    linkpulse_net::sys::enable_recverr(stream.as_fd(), ipv6)?;
+    stream.set_nodelay(true)?;
+    if let Some(profile) = &config.keepalive {
+        profile.apply(stream).map_err(std::io::Error::other)?;
+    }
+    Ok(())
 }
 
 /// Counts an open session until dropped.
