@@ -7,3 +7,5 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod state;
+pub mod storage;
