@@ -6,6 +6,15 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod alerts;
+pub mod api;
+pub mod availability;
 pub mod config;
+pub mod daemon;
+pub mod engine;
+pub mod hub;
+pub mod metrics;
+pub mod probe;
+pub mod schedule;
 pub mod state;
 pub mod storage;
