@@ -514,8 +514,7 @@ fn webhook_receiver(listener: TcpListener) -> Arc<Mutex<Vec<String>>> {
             let mut chunk = [0u8; 4096];
             conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             // Read the head, then Content-Length bytes of body.
-            loop {
-                let Ok(n) = conn.read(&mut chunk) else { break };
+            while let Ok(n) = conn.read(&mut chunk) {
                 if n == 0 {
                     break;
                 }
