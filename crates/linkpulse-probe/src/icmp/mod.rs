@@ -1,6 +1,7 @@
-//! ICMP echo engine (placeholder until the ICMP branch is merged: every call reports that the
-//! engine is not available, as a permission error).
+//! ICMP echo engine (placeholder until the ICMP branch is merged: the same public shapes, but
+//! creating a [`Pinger`] always fails with [`IcmpError::Permission`]).
 
+use std::io;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -11,18 +12,18 @@ pub struct Pinger {
 }
 
 /// How to ping one address.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PingOptions {
     /// Number of echo requests to send.
     pub count: u32,
     /// Delay between two echo requests.
     pub interval: Duration,
-    /// How long to wait for the last reply.
+    /// How long to wait for each reply.
     pub timeout: Duration,
 }
 
 /// What a ping of one address saw.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PingReport {
     /// Echo requests sent.
     pub sent: u32,
@@ -40,10 +41,12 @@ pub struct PingReport {
     pub rtt_mdev: Option<Duration>,
     /// Destination-unreachable replies.
     pub unreachable: Vec<Unreachable>,
+    /// Why requests could not be sent.
+    pub error: Option<IcmpError>,
 }
 
 /// One ICMP destination-unreachable reply.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unreachable {
     /// The router or host that sent it.
     pub from: IpAddr,
@@ -53,23 +56,47 @@ pub struct Unreachable {
     pub meaning: String,
 }
 
-/// Why the engine could not be created.
+/// Why the pinger could not do its job.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IcmpError {
     /// Neither an unprivileged ICMP socket nor a raw socket may be opened.
     #[error(
-        "no permission to send ICMP: {detail}; allow unprivileged ping with \
-         `sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"` or grant CAP_NET_RAW \
-         (`setcap cap_net_raw+ep linkpulse`)"
+        "no permission to open an ICMP socket ({detail}); fix it either by allowing unprivileged \
+         ICMP datagram sockets: `sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"`, or by \
+         giving the binary CAP_NET_RAW for raw sockets: `setcap cap_net_raw+ep /path/to/linkpulse`"
     )]
     Permission {
         /// What the kernel said.
         detail: String,
     },
-    /// Another I/O error.
+    /// An I/O error on the ICMP socket.
     #[error("ICMP socket error: {0}")]
-    Io(std::io::Error),
+    Io(#[from] io::Error),
+    /// Sending an echo request to `addr` failed.
+    #[error("cannot send ICMP echo request to {addr}: {source}")]
+    Send {
+        /// The probed address.
+        addr: IpAddr,
+        /// The error `sendto` returned.
+        source: io::Error,
+    },
+}
+
+impl Clone for IcmpError {
+    fn clone(&self) -> Self {
+        let copy = |e: &io::Error| io::Error::new(e.kind(), e.to_string());
+        match self {
+            IcmpError::Permission { detail } => IcmpError::Permission {
+                detail: detail.clone(),
+            },
+            IcmpError::Io(e) => IcmpError::Io(copy(e)),
+            IcmpError::Send { addr, source } => IcmpError::Send {
+                addr: *addr,
+                source: copy(source),
+            },
+        }
+    }
 }
 
 impl Pinger {
@@ -83,6 +110,16 @@ impl Pinger {
 
     /// Pings one address.
     pub async fn ping(&self, _addr: IpAddr, _opts: &PingOptions) -> PingReport {
-        PingReport::default()
+        PingReport {
+            sent: 0,
+            received: 0,
+            loss_percent: 100.0,
+            rtt_min: None,
+            rtt_avg: None,
+            rtt_max: None,
+            rtt_mdev: None,
+            unreachable: Vec::new(),
+            error: None,
+        }
     }
 }
