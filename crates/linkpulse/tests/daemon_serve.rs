@@ -377,6 +377,20 @@ fn api_fields_and_metrics_exposition() {
             .map(|c| c.starts_with("refused")),
         Some(true)
     );
+    // The layered diagnosis of a refused port on a live host: the process is down.
+    eventually("a diagnosis", Duration::from_secs(30), || {
+        (d.check("closed")["diagnosis"] == "process_down").then_some(())
+    });
+    let incidents = d.json("/api/v1/incidents?check=closed");
+    assert_eq!(incidents[0]["diagnosis"], "process_down", "{incidents}");
+    assert_eq!(
+        incidents[0]["diagnosis_detail"]["verdict"], "process_down",
+        "{incidents}"
+    );
+    assert!(
+        open.get("diagnosis").is_none(),
+        "no diagnosis while up: {open}"
+    );
     assert_eq!(d.get("/api/v1/checks/none").0, 404);
     assert_eq!(d.get("/api/v1/checks/none/history").0, 404);
 
