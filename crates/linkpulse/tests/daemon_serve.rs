@@ -392,6 +392,36 @@ fn api_fields_and_metrics_exposition() {
         "no diagnosis while up: {open}"
     );
     assert_eq!(d.get("/api/v1/checks/none").0, 404);
+
+    // `linkpulse status` prints the same as a table and exits 2 because one check is down.
+    let out = Command::new(env!("CARGO_BIN_EXE_linkpulse"))
+        .args(["status", "--url", &format!("http://{}", d.addr)])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{table}");
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("UP 24H") && lines[0].contains("MTTR"),
+        "{table}"
+    );
+    let row = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(name))
+            .copied()
+            .unwrap_or_default()
+    };
+    let closed_row: Vec<&str> = row("closed").split_whitespace().collect();
+    assert_eq!(&closed_row[..3], ["closed", "tcp", "down"], "{table}");
+    assert!(
+        row("closed").contains("0.00%") && row("closed").contains("[process_down]"),
+        "{table}"
+    );
+    assert!(
+        row("open").contains(" up ") && row("open").contains("100.00%"),
+        "{table}"
+    );
     assert_eq!(d.get("/api/v1/checks/none/history").0, 404);
 
     let (status, text) = d.get("/metrics");
