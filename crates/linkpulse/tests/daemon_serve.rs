@@ -778,3 +778,67 @@ fn bad_blackbox_config_exits_non_zero_naming_line_and_key() {
     );
     assert!(stderr.starts_with(&want), "{stderr}");
 }
+
+#[test]
+fn sighup_reloads_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "defaults: { interval: 300ms, timeout: 200ms, rise: 1, fall: 1 }\nchecks:\n  - name: first\n    tcp: { address: '127.0.0.1:1' }\n";
+    let cfg = write_config(dir.path(), base);
+    let d = Served::start(&cfg);
+    d.wait_state("first", "down");
+    let since = d.check("first")["since_ms"].as_i64();
+    write_config(
+        dir.path(),
+        &format!("{base}  - name: second\n    tcp: {{ address: '127.0.0.1:1' }}\n"),
+    );
+    let pid = d.child.id().to_string();
+    Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    eventually("the reloaded check", Duration::from_secs(30), || {
+        (d.get("/api/v1/checks/second").0 == 200).then_some(())
+    });
+    assert_eq!(
+        d.check("first")["since_ms"].as_i64(),
+        since,
+        "state of the unchanged check kept"
+    );
+    d.wait_state("second", "down");
+}
+
+#[test]
+fn command_and_slack_alerts_receive_the_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("event.json");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let slack = listener.local_addr().unwrap();
+    let got = webhook_receiver(listener);
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "defaults: {{ interval: 200ms, timeout: 100ms, rise: 1, fall: 1 }}\nchecks:\n  - name: closed\n    tcp: {{ address: '127.0.0.1:1' }}\nalerts:\n  - name: cmd\n    command: {{ program: /bin/sh, args: ['-c', 'cat > \"$0.tmp\" && mv \"$0.tmp\" \"$0\"', '{}'] }}\n  - name: chat\n    slack: {{ url: 'http://{slack}/services/x' }}\n",
+            out_file.display()
+        ),
+    );
+    let _d = Served::start(&cfg);
+    let text = eventually("the command's event", Duration::from_secs(30), || {
+        std::fs::read_to_string(&out_file).ok()
+    });
+    let event: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (
+            event["event"].as_str(),
+            event["check"].as_str(),
+            event["alert"].as_str()
+        ),
+        (Some("down"), Some("closed"), Some("cmd")),
+        "{event}"
+    );
+    let slack_post = eventually("the slack post", Duration::from_secs(30), || {
+        got.lock().unwrap().first().cloned()
+    });
+    let body: Value = serde_json::from_str(slack_post.split_once("\r\n\r\n").unwrap().1).unwrap();
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("[linkpulse] closed is down (tcp://127.0.0.1:1): refused"),
+        "{text}"
+    );
+}
