@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use super::meaning::meaning;
@@ -85,8 +85,25 @@ struct Family {
 /// Where to deliver the outcome of one probe.
 #[derive(Debug)]
 struct Waiter {
-    tx: mpsc::UnboundedSender<Event>,
+    mailbox: Arc<Mailbox>,
     index: u32,
+}
+
+/// The events of one ping, filled by the receive task and emptied by the ping.
+///
+/// Lighter than a channel: no allocation until the first event, one wake-up per batch.
+#[derive(Debug, Default)]
+struct Mailbox {
+    events: Mutex<Vec<Event>>,
+    ready: Notify,
+}
+
+impl Mailbox {
+    fn post(&self, event: Event) {
+        lock(&self.events).push(event);
+        // Stores a permit when the ping is not waiting yet, so no event is missed.
+        self.ready.notify_one();
+    }
 }
 
 /// What the receive task saw for one probe.
@@ -353,7 +370,8 @@ impl Pinger {
             Ok(f) => f,
             Err(e) => return PingReport::failed(e),
         };
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mailbox = Arc::new(Mailbox::default());
+        let mut events = Vec::new();
         let mut inflight = InFlight {
             family: &family,
             probes: Vec::new(),
@@ -369,7 +387,7 @@ impl Pinger {
                         addr,
                         nonce,
                         Waiter {
-                            tx: tx.clone(),
+                            mailbox: Arc::clone(&mailbox),
                             index,
                         },
                     )
@@ -397,9 +415,9 @@ impl Pinger {
                 .reset(tokio::time::Instant::from_std(deadline));
             tokio::select! {
                 biased;
-                Some(event) = rx.recv() => {
-                    handle_event(&mut session, &mut inflight, event);
-                    while let Ok(event) = rx.try_recv() {
+                () = mailbox.ready.notified() => {
+                    std::mem::swap(&mut events, &mut *lock(&mailbox.events));
+                    for event in events.drain(..) {
                         handle_event(&mut session, &mut inflight, event);
                     }
                 }
@@ -585,8 +603,8 @@ impl Family {
         };
         if let Some(w) = waiter {
             self.after_free();
-            // The ping may have ended meanwhile; then nobody needs the event.
-            let _ = w.tx.send(Event {
+            // The ping may have ended meanwhile; then nobody reads the event.
+            w.mailbox.post(Event {
                 index: w.index,
                 at,
                 kind,
@@ -624,7 +642,7 @@ impl Family {
                 code,
                 meaning: meaning(self.version, icmp_type, code),
             };
-            let _ = w.tx.send(Event {
+            w.mailbox.post(Event {
                 index: w.index,
                 at,
                 kind: EventKind::Error(u),
