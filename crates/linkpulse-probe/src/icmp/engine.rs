@@ -444,23 +444,19 @@ fn handle_event(session: &mut Session, inflight: &mut InFlight<'_>, event: Event
 /// dropped.
 struct InFlight<'a> {
     family: &'a Family,
-    /// (sequence, nonce) per probe index still in the table.
-    probes: Vec<Option<(u16, u64)>>,
+    /// (probe index, sequence, nonce) of each probe still in the table; few at a time.
+    probes: Vec<(u32, u16, u64)>,
 }
 
 impl InFlight<'_> {
     fn set(&mut self, index: u32, seq: u16, nonce: u64) {
-        let i = usize::try_from(index).unwrap_or(usize::MAX);
-        if i >= self.probes.len() {
-            self.probes.resize(i.saturating_add(1), None);
-        }
-        if let Some(slot) = self.probes.get_mut(i) {
-            *slot = Some((seq, nonce));
-        }
+        self.probes.push((index, seq, nonce));
     }
 
     fn forget(&mut self, index: u32) -> Option<(u16, u64)> {
-        self.probes.get_mut(usize::try_from(index).ok()?)?.take()
+        let pos = self.probes.iter().position(|&(i, ..)| i == index)?;
+        let (_, seq, nonce) = self.probes.swap_remove(pos);
+        Some((seq, nonce))
     }
 
     fn release(&mut self, index: u32) {
@@ -472,7 +468,7 @@ impl InFlight<'_> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        for (seq, nonce) in self.probes.drain(..).flatten() {
+        for (_, seq, nonce) in self.probes.drain(..) {
             self.family.remove(seq, nonce);
         }
     }
@@ -490,19 +486,19 @@ impl Drop for Inner {
 
 impl Family {
     /// Takes a free sequence number for a probe, waiting while all 65,536 are in flight.
-    async fn register(&self, dst: IpAddr, nonce: u64, mut waiter: Waiter) -> u16 {
+    async fn register(&self, dst: IpAddr, nonce: u64, waiter: Waiter) -> u16 {
+        let mut waiter = match lock(&self.table).insert(dst, nonce, waiter) {
+            Ok(seq) => return seq,
+            Err(w) => w,
+        };
         loop {
+            // Listen before the retry, so a number freed in between is not missed.
             let mut freed = pin!(self.freed.notified());
             freed.as_mut().enable();
-            {
-                let mut table = lock(&self.table);
-                match table.insert(dst, nonce, waiter) {
-                    Ok(seq) => return seq,
-                    Err(w) => {
-                        waiter = w;
-                        self.starved.store(true, Ordering::Release);
-                    }
-                }
+            self.starved.store(true, Ordering::Release);
+            match lock(&self.table).insert(dst, nonce, waiter) {
+                Ok(seq) => return seq,
+                Err(w) => waiter = w,
             }
             freed.await;
         }
@@ -667,5 +663,55 @@ async fn receive_loop(family: Arc<Family>) {
         }
         family.drain(&mut buf);
         guard.clear_ready();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn waiter() -> Waiter {
+        Waiter {
+            mailbox: Arc::new(Mailbox::default()),
+            index: 0,
+        }
+    }
+
+    /// With all 65,536 sequence numbers in flight, a new probe waits until one is freed and
+    /// then takes exactly that one.
+    #[tokio::test]
+    async fn full_sequence_space_waits_for_a_freed_number() {
+        let Ok(pinger) = Pinger::new() else {
+            eprintln!("skipped: no ICMP socket permission");
+            return;
+        };
+        let dst = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let family = pinger.family(dst).expect("IPv4 socket");
+        for nonce in 0..=u64::from(u16::MAX) {
+            let _ = family.register(dst, nonce, waiter()).await;
+        }
+        let fam = Arc::clone(&family);
+        let mut late = tokio::spawn(async move { fam.register(dst, 1 << 40, waiter()).await });
+        let early = tokio::time::timeout(Duration::from_millis(100), &mut late).await;
+        assert!(
+            early.is_err(),
+            "registered although every number is in flight: {early:?}"
+        );
+        let freed = lock(&family.table).remove_any_for_test();
+        family.after_free();
+        let seq = tokio::time::timeout(Duration::from_secs(10), late)
+            .await
+            .expect("the waiting probe was never woken")
+            .expect("register task");
+        assert_eq!(seq, freed);
+    }
+
+    #[test]
+    fn nonces_do_not_repeat() {
+        let Ok(pinger) = Pinger::new() else { return };
+        let nonces: std::collections::HashSet<u64> =
+            (0..10_000).map(|_| pinger.next_nonce()).collect();
+        assert_eq!(nonces.len(), 10_000);
     }
 }
