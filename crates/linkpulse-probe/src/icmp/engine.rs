@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use super::meaning::meaning;
@@ -85,8 +85,25 @@ struct Family {
 /// Where to deliver the outcome of one probe.
 #[derive(Debug)]
 struct Waiter {
-    tx: mpsc::UnboundedSender<Event>,
+    mailbox: Arc<Mailbox>,
     index: u32,
+}
+
+/// The events of one ping, filled by the receive task and emptied by the ping.
+///
+/// Lighter than a channel: no allocation until the first event, one wake-up per batch.
+#[derive(Debug, Default)]
+struct Mailbox {
+    events: Mutex<Vec<Event>>,
+    ready: Notify,
+}
+
+impl Mailbox {
+    fn post(&self, event: Event) {
+        lock(&self.events).push(event);
+        // Stores a permit when the ping is not waiting yet, so no event is missed.
+        self.ready.notify_one();
+    }
 }
 
 /// What the receive task saw for one probe.
@@ -353,7 +370,8 @@ impl Pinger {
             Ok(f) => f,
             Err(e) => return PingReport::failed(e),
         };
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mailbox = Arc::new(Mailbox::default());
+        let mut events = Vec::new();
         let mut inflight = InFlight {
             family: &family,
             probes: Vec::new(),
@@ -369,7 +387,7 @@ impl Pinger {
                         addr,
                         nonce,
                         Waiter {
-                            tx: tx.clone(),
+                            mailbox: Arc::clone(&mailbox),
                             index,
                         },
                     )
@@ -397,9 +415,9 @@ impl Pinger {
                 .reset(tokio::time::Instant::from_std(deadline));
             tokio::select! {
                 biased;
-                Some(event) = rx.recv() => {
-                    handle_event(&mut session, &mut inflight, event);
-                    while let Ok(event) = rx.try_recv() {
+                () = mailbox.ready.notified() => {
+                    std::mem::swap(&mut events, &mut *lock(&mailbox.events));
+                    for event in events.drain(..) {
                         handle_event(&mut session, &mut inflight, event);
                     }
                 }
@@ -426,23 +444,19 @@ fn handle_event(session: &mut Session, inflight: &mut InFlight<'_>, event: Event
 /// dropped.
 struct InFlight<'a> {
     family: &'a Family,
-    /// (sequence, nonce) per probe index still in the table.
-    probes: Vec<Option<(u16, u64)>>,
+    /// (probe index, sequence, nonce) of each probe still in the table; few at a time.
+    probes: Vec<(u32, u16, u64)>,
 }
 
 impl InFlight<'_> {
     fn set(&mut self, index: u32, seq: u16, nonce: u64) {
-        let i = usize::try_from(index).unwrap_or(usize::MAX);
-        if i >= self.probes.len() {
-            self.probes.resize(i.saturating_add(1), None);
-        }
-        if let Some(slot) = self.probes.get_mut(i) {
-            *slot = Some((seq, nonce));
-        }
+        self.probes.push((index, seq, nonce));
     }
 
     fn forget(&mut self, index: u32) -> Option<(u16, u64)> {
-        self.probes.get_mut(usize::try_from(index).ok()?)?.take()
+        let pos = self.probes.iter().position(|&(i, ..)| i == index)?;
+        let (_, seq, nonce) = self.probes.swap_remove(pos);
+        Some((seq, nonce))
     }
 
     fn release(&mut self, index: u32) {
@@ -454,7 +468,7 @@ impl InFlight<'_> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        for (seq, nonce) in self.probes.drain(..).flatten() {
+        for (_, seq, nonce) in self.probes.drain(..) {
             self.family.remove(seq, nonce);
         }
     }
@@ -472,19 +486,19 @@ impl Drop for Inner {
 
 impl Family {
     /// Takes a free sequence number for a probe, waiting while all 65,536 are in flight.
-    async fn register(&self, dst: IpAddr, nonce: u64, mut waiter: Waiter) -> u16 {
+    async fn register(&self, dst: IpAddr, nonce: u64, waiter: Waiter) -> u16 {
+        let mut waiter = match lock(&self.table).insert(dst, nonce, waiter) {
+            Ok(seq) => return seq,
+            Err(w) => w,
+        };
         loop {
+            // Listen before the retry, so a number freed in between is not missed.
             let mut freed = pin!(self.freed.notified());
             freed.as_mut().enable();
-            {
-                let mut table = lock(&self.table);
-                match table.insert(dst, nonce, waiter) {
-                    Ok(seq) => return seq,
-                    Err(w) => {
-                        waiter = w;
-                        self.starved.store(true, Ordering::Release);
-                    }
-                }
+            self.starved.store(true, Ordering::Release);
+            match lock(&self.table).insert(dst, nonce, waiter) {
+                Ok(seq) => return seq,
+                Err(w) => waiter = w,
             }
             freed.await;
         }
@@ -585,8 +599,8 @@ impl Family {
         };
         if let Some(w) = waiter {
             self.after_free();
-            // The ping may have ended meanwhile; then nobody needs the event.
-            let _ = w.tx.send(Event {
+            // The ping may have ended meanwhile; then nobody reads the event.
+            w.mailbox.post(Event {
                 index: w.index,
                 at,
                 kind,
@@ -624,7 +638,7 @@ impl Family {
                 code,
                 meaning: meaning(self.version, icmp_type, code),
             };
-            let _ = w.tx.send(Event {
+            w.mailbox.post(Event {
                 index: w.index,
                 at,
                 kind: EventKind::Error(u),
@@ -649,5 +663,55 @@ async fn receive_loop(family: Arc<Family>) {
         }
         family.drain(&mut buf);
         guard.clear_ready();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn waiter() -> Waiter {
+        Waiter {
+            mailbox: Arc::new(Mailbox::default()),
+            index: 0,
+        }
+    }
+
+    /// With all 65,536 sequence numbers in flight, a new probe waits until one is freed and
+    /// then takes exactly that one.
+    #[tokio::test]
+    async fn full_sequence_space_waits_for_a_freed_number() {
+        let Ok(pinger) = Pinger::new() else {
+            eprintln!("skipped: no ICMP socket permission");
+            return;
+        };
+        let dst = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let family = pinger.family(dst).expect("IPv4 socket");
+        for nonce in 0..=u64::from(u16::MAX) {
+            let _ = family.register(dst, nonce, waiter()).await;
+        }
+        let fam = Arc::clone(&family);
+        let mut late = tokio::spawn(async move { fam.register(dst, 1 << 40, waiter()).await });
+        let early = tokio::time::timeout(Duration::from_millis(100), &mut late).await;
+        assert!(
+            early.is_err(),
+            "registered although every number is in flight: {early:?}"
+        );
+        let freed = lock(&family.table).remove_any_for_test();
+        family.after_free();
+        let seq = tokio::time::timeout(Duration::from_secs(10), late)
+            .await
+            .expect("the waiting probe was never woken")
+            .expect("register task");
+        assert_eq!(seq, freed);
+    }
+
+    #[test]
+    fn nonces_do_not_repeat() {
+        let Ok(pinger) = Pinger::new() else { return };
+        let nonces: std::collections::HashSet<u64> =
+            (0..10_000).map(|_| pinger.next_nonce()).collect();
+        assert_eq!(nonces.len(), 10_000);
     }
 }
