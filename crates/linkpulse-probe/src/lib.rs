@@ -1,1 +1,43 @@
-//! linkpulse-probe
+//! Active probes — TCP connect, HTTP(S) request, ICMP echo — that say *why* a target is down.
+//!
+//! A [`Target`] and [`ProbeOptions`] go in, a [`ProbeResult`] comes out. A target that is down
+//! is data (`up: false` plus a classified [`ProbeError`]), never an `Err`: refused, timed out,
+//! unreachable, reset, TLS, HTTP status, body mismatch and protocol errors are told apart.
+//! [`diagnose`] combines probes of several layers into a verdict on where the fault is.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use linkpulse_probe::{ProbeOptions, Prober, Target};
+//!
+//! let prober = Prober::new();
+//! let target: Target = "tcp://127.0.0.1:5432".parse().expect("valid target");
+//! let result = prober.probe(&target, &ProbeOptions::default()).await;
+//! if let Some(error) = &result.error {
+//!     println!("{} is down: {} ({})", result.target, error.message, error.kind);
+//! }
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub mod diagnose;
+mod http;
+pub mod icmp;
+mod net;
+mod options;
+mod ping;
+mod prober;
+mod result;
+mod status;
+mod sys;
+mod target;
+mod tcp;
+
+pub use http::tls::{CaFileError, load_ca_file};
+pub use options::{HttpOptions, IcmpOptions, IpFamily, MAX_REDIRECTS, ProbeOptions};
+pub use prober::Prober;
+pub use result::{
+    ErrorKind, HttpDetail, HttpPhases, IcmpDetail, ProbeError, ProbeKind, ProbeResult, TlsDetail,
+    UnreachableDetail,
+};
+pub use status::{StatusSet, StatusSetError};
+pub use target::{Host, Target, TargetError};

@@ -1,0 +1,1 @@
+//! Layered diagnosis (not built yet).

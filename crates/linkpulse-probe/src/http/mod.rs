@@ -1,0 +1,442 @@
+//! The HTTP(S) probe: our own DNS, TCP connect and TLS handshake (each timed), then one
+//! HTTP/1.1 or HTTP/2 exchange over a hyper client connection, following redirects.
+
+pub(crate) mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Uri, header};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::net::{connect_any, human, ms, resolve};
+use crate::options::MAX_REDIRECTS;
+use crate::{
+    ErrorKind, Host, HttpDetail, HttpPhases, ProbeError, ProbeKind, ProbeOptions, ProbeResult,
+};
+
+/// How much of a body is kept for `body_contains` / `body_regex`.
+const BODY_KEEP: usize = 1 << 20;
+
+/// What one request/response exchange ended with.
+enum Hop {
+    /// A redirect to follow.
+    Redirect(Url),
+    /// The final response: status and (part of) the body.
+    Done { status: u16, body: Vec<u8> },
+}
+
+/// Aborts the connection task when the probe is done with it.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// State shared by the hops of one probe.
+struct Run<'a> {
+    tls: &'a tls::TlsConfigs,
+    opts: &'a ProbeOptions,
+    /// End of the network budget; pushed back by the time spent in DNS.
+    deadline: Instant,
+    result: ProbeResult,
+    detail: HttpDetail,
+}
+
+/// Probes `url`: up when the final status is expected and the body matches.
+pub(crate) async fn probe(
+    tls: &tls::TlsConfigs,
+    url: &Url,
+    label: String,
+    opts: &ProbeOptions,
+) -> ProbeResult {
+    let start = Instant::now();
+    let mut run = Run {
+        tls,
+        opts,
+        deadline: start + opts.timeout,
+        result: ProbeResult::empty(label, ProbeKind::Http),
+        detail: HttpDetail {
+            final_url: url.to_string(),
+            ..HttpDetail::default()
+        },
+    };
+    let mut current = url.clone();
+    let outcome = loop {
+        run.detail.final_url = current.to_string();
+        run.detail.phases = HttpPhases::default();
+        match run.hop(&current).await {
+            Err(e) => break Err(e),
+            Ok(Hop::Redirect(next)) => {
+                if run.detail.redirects >= MAX_REDIRECTS {
+                    break Err(ProbeError::new(
+                        ErrorKind::Protocol,
+                        format!("more than {MAX_REDIRECTS} redirects, last to {next}"),
+                    ));
+                }
+                run.detail.redirects += 1;
+                current = next;
+            }
+            Ok(Hop::Done { status, body }) => break run.judge(status, &body),
+        }
+    };
+    let total = ms(start.elapsed());
+    run.detail.phases.total_ms = Some(total);
+    let mut result = run.result;
+    result.latency_ms = Some(total);
+    match outcome {
+        Ok(()) => {
+            result.up = true;
+            if let (Some(warn), Some(days)) = (
+                opts.cert_warn_days,
+                result.tls.as_ref().and_then(|t| t.cert_days_left),
+            ) && days < i64::from(warn)
+            {
+                result.warning = Some(format!(
+                    "certificate of {} expires in {days} days (warning below {warn})",
+                    current.host_str().unwrap_or("?")
+                ));
+            }
+        }
+        Err(e) => result.error = Some(e),
+    }
+    result.http = Some(run.detail);
+    result
+}
+
+impl Run<'_> {
+    /// Whether a final response is what was asked for.
+    fn judge(&self, status: u16, body: &[u8]) -> Result<(), ProbeError> {
+        let http = &self.opts.http;
+        let seen = self
+            .result
+            .resolved
+            .map(|ip| format!(" (from {})", self.authority_label(ip)))
+            .unwrap_or_default();
+        if !http.expect_status.contains(status) {
+            return Err(ProbeError::new(
+                ErrorKind::HttpStatus,
+                format!("HTTP {status}, expected {}{seen}", http.expect_status),
+            ));
+        }
+        let text = String::from_utf8_lossy(body);
+        if let Some(needle) = &http.body_contains
+            && !text.contains(needle.as_str())
+        {
+            return Err(ProbeError::new(
+                ErrorKind::BodyMismatch,
+                format!(
+                    "body of {} does not contain {needle:?}",
+                    self.detail.final_url
+                ),
+            ));
+        }
+        if let Some(re) = &http.body_regex
+            && !re.is_match(&text)
+        {
+            return Err(ProbeError::new(
+                ErrorKind::BodyMismatch,
+                format!("body of {} does not match /{re}/", self.detail.final_url),
+            ));
+        }
+        Ok(())
+    }
+
+    fn authority_label(&self, ip: std::net::IpAddr) -> String {
+        let port = Url::parse(&self.detail.final_url)
+            .ok()
+            .and_then(|u| u.port_or_known_default())
+            .unwrap_or(0);
+        SocketAddr::new(ip, port).to_string()
+    }
+
+    /// One request/response exchange with `url`.
+    async fn hop(&mut self, url: &Url) -> Result<Hop, ProbeError> {
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) => Host::Name(d.to_owned()),
+            Some(url::Host::Ipv4(ip)) => Host::Ip(ip.into()),
+            Some(url::Host::Ipv6(ip)) => Host::Ip(ip.into()),
+            None => {
+                return Err(ProbeError::new(
+                    ErrorKind::Protocol,
+                    format!("{url} has no host"),
+                ));
+            }
+        };
+        let https = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            other => {
+                return Err(ProbeError::new(
+                    ErrorKind::Protocol,
+                    format!("cannot follow to {url}: scheme {other} is not http or https"),
+                ));
+            }
+        };
+        let port = url
+            .port_or_known_default()
+            .unwrap_or(if https { 443 } else { 80 });
+
+        // DNS, with its own budget; its time does not eat into the network budget.
+        let dns_start = Instant::now();
+        let ips = resolve(&host, self.opts.family, self.opts.dns_timeout).await?;
+        let dns = dns_start.elapsed();
+        self.deadline += dns;
+        self.detail.phases.dns_ms = Some(ms(dns));
+
+        // TCP connect.
+        let (stream, addr, took) =
+            match connect_any(&ips, port, self.deadline, self.opts.timeout).await {
+                Ok(ok) => ok,
+                Err((e, ip)) => {
+                    self.result.resolved = ip;
+                    return Err(e);
+                }
+            };
+        self.result.resolved = Some(addr.ip());
+        self.detail.phases.connect_ms = Some(ms(took));
+
+        if !https {
+            return self.exchange(TokioIo::new(stream), false, url, addr).await;
+        }
+
+        // TLS handshake.
+        let config = self
+            .tls
+            .get(self.opts.http.ca_file.as_deref(), self.opts.http.insecure)?;
+        let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| {
+            ProbeError::new(
+                ErrorKind::Tls,
+                format!("{host} is not a valid TLS server name: {e}"),
+            )
+        })?;
+        let tls_start = Instant::now();
+        let connector = tokio_rustls::TlsConnector::from(Arc::clone(&config));
+        let peer = format!("{host} ({addr})");
+        let tls_stream =
+            match tokio::time::timeout_at(self.deadline, connector.connect(name, stream)).await {
+                Err(_) => {
+                    return Err(ProbeError::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "TLS handshake with {peer} timed out (budget {})",
+                            human(self.opts.timeout)
+                        ),
+                    ));
+                }
+                Ok(Err(e)) => return Err(tls::handshake_error(&e, &peer)),
+                Ok(Ok(s)) => s,
+            };
+        self.detail.phases.tls_ms = Some(ms(tls_start.elapsed()));
+        let detail = tls::detail(tls_stream.get_ref().1);
+        let h2 = detail.alpn.as_deref() == Some("h2");
+        self.result.tls = Some(detail);
+        self.exchange(TokioIo::new(tls_stream), h2, url, addr).await
+    }
+
+    /// Sends the request over `io` and reads the response.
+    async fn exchange<I>(
+        &mut self,
+        io: TokioIo<I>,
+        h2: bool,
+        url: &Url,
+        addr: SocketAddr,
+    ) -> Result<Hop, ProbeError>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let request = self.request(url, h2)?;
+        let send_start = Instant::now();
+        let timeout = |what: &str| {
+            ProbeError::new(
+                ErrorKind::Timeout,
+                format!("{what} from {addr} within {}", human(self.opts.timeout)),
+            )
+        };
+        let exchange = async {
+            if h2 {
+                let (mut sender, conn) =
+                    hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
+                let task = AbortOnDrop(tokio::spawn(async move {
+                    let _ = conn.await;
+                }));
+                let response = sender.send_request(request).await?;
+                Ok::<_, hyper::Error>((response, task))
+            } else {
+                let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
+                let task = AbortOnDrop(tokio::spawn(async move {
+                    let _ = conn.await;
+                }));
+                let response = sender.send_request(request).await?;
+                Ok((response, task))
+            }
+        };
+        let (response, _task) = match tokio::time::timeout_at(self.deadline, exchange).await {
+            Err(_) => return Err(timeout("no response")),
+            Ok(Err(e)) => return Err(hyper_error(&e, addr)),
+            Ok(Ok(r)) => r,
+        };
+        self.detail.phases.first_byte_ms = Some(ms(send_start.elapsed()));
+        let status = response.status().as_u16();
+        self.detail.status = Some(status);
+        self.detail.version = Some(format!("{:?}", response.version()));
+
+        if self.opts.http.follow_redirects
+            && matches!(status, 301 | 302 | 303 | 307 | 308)
+            && let Some(location) = response.headers().get(header::LOCATION)
+        {
+            let location = location.to_str().map_err(|_| {
+                ProbeError::new(
+                    ErrorKind::Protocol,
+                    format!("redirect from {url} has a non-text Location"),
+                )
+            })?;
+            let next = url.join(location).map_err(|e| {
+                ProbeError::new(
+                    ErrorKind::Protocol,
+                    format!("redirect from {url} to an invalid Location {location:?}: {e}"),
+                )
+            })?;
+            return Ok(Hop::Redirect(next));
+        }
+
+        let body = self.read_body(response.into_body(), addr).await?;
+        Ok(Hop::Done { status, body })
+    }
+
+    /// Reads the body within the deadline, counting every byte and keeping the first
+    /// [`BODY_KEEP`] for matching.
+    async fn read_body(
+        &mut self,
+        mut body: Incoming,
+        addr: SocketAddr,
+    ) -> Result<Vec<u8>, ProbeError> {
+        let keep = self.opts.http.body_contains.is_some() || self.opts.http.body_regex.is_some();
+        let mut kept = Vec::new();
+        let mut total: u64 = 0;
+        loop {
+            let frame = match tokio::time::timeout_at(self.deadline, body.frame()).await {
+                Err(_) => {
+                    self.detail.body_bytes = Some(total);
+                    return Err(ProbeError::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "body from {addr} not complete within {} ({total} bytes read)",
+                            human(self.opts.timeout)
+                        ),
+                    ));
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    self.detail.body_bytes = Some(total);
+                    return Err(hyper_error(&e, addr));
+                }
+                Ok(Some(Ok(frame))) => frame,
+            };
+            if let Ok(data) = frame.into_data() {
+                total += data.len() as u64;
+                if keep && kept.len() < BODY_KEEP {
+                    let room = BODY_KEEP - kept.len();
+                    kept.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+        }
+        self.detail.body_bytes = Some(total);
+        Ok(kept)
+    }
+
+    /// Builds the request: origin-form URI and a Host header for HTTP/1.1, absolute URI for h2.
+    fn request(&self, url: &Url, h2: bool) -> Result<Request<Empty<Bytes>>, ProbeError> {
+        let bad = |e: String| {
+            ProbeError::new(
+                ErrorKind::Protocol,
+                format!("cannot build a request for {url}: {e}"),
+            )
+        };
+        let uri: Uri = if h2 {
+            let mut u = url.clone();
+            u.set_fragment(None);
+            u.as_str()
+                .parse()
+                .map_err(|e: http::uri::InvalidUri| bad(e.to_string()))?
+        } else {
+            let mut path = url.path().to_owned();
+            if let Some(q) = url.query() {
+                path.push('?');
+                path.push_str(q);
+            }
+            path.parse()
+                .map_err(|e: http::uri::InvalidUri| bad(e.to_string()))?
+        };
+        let mut builder = Request::builder()
+            .method(self.opts.http.method.clone())
+            .uri(uri)
+            .header(
+                header::USER_AGENT,
+                concat!("linkpulse/", env!("CARGO_PKG_VERSION")),
+            );
+        if !h2 {
+            let host = url.host_str().unwrap_or_default();
+            let authority = match url.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host.to_owned(),
+            };
+            builder = builder.header(header::HOST, authority);
+        }
+        let mut request = builder.body(Empty::new()).map_err(|e| bad(e.to_string()))?;
+        for (name, value) in &self.opts.http.headers {
+            if h2 && name == header::HOST {
+                continue;
+            }
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Classifies a hyper error seen while talking to `addr`.
+fn hyper_error(e: &hyper::Error, addr: SocketAddr) -> ProbeError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            let kind = crate::net::classify_io(io);
+            let what = match kind {
+                ErrorKind::Reset => {
+                    format!("connection reset by {addr} before a complete response")
+                }
+                _ => format!("{addr}: {}", crate::net::os_reason(io)),
+            };
+            return ProbeError::new(kind, what);
+        }
+        source = s.source();
+    }
+    if e.is_parse() || e.is_parse_status() {
+        return ProbeError::new(
+            ErrorKind::Protocol,
+            format!("invalid HTTP response from {addr}: {e}"),
+        );
+    }
+    if e.is_incomplete_message() {
+        return ProbeError::new(
+            ErrorKind::Reset,
+            format!("{addr} closed the connection before a complete response"),
+        );
+    }
+    let detail = match std::error::Error::source(e) {
+        Some(s) => format!("{e}: {s}"),
+        None => e.to_string(),
+    };
+    ProbeError::new(
+        ErrorKind::Protocol,
+        format!("HTTP exchange with {addr} failed: {detail}"),
+    )
+}

@@ -1,0 +1,272 @@
+//! TLS client configurations (cached per CA file and verification mode), the `--insecure`
+//! verifier, certificate-expiry extraction and the classification of TLS failures.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+
+use crate::{ErrorKind, ProbeError, TlsDetail};
+
+/// Why a CA file cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaFileError {
+    /// The file cannot be read or is not PEM.
+    #[error("cannot read CA file {path}: {reason}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The file holds no certificate.
+    #[error("CA file {path} contains no PEM certificate")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// Reads every PEM certificate in `path`; at least one is required.
+pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, CaFileError> {
+    let read_err = |reason: String| CaFileError::Read {
+        path: path.to_owned(),
+        reason,
+    };
+    // Read first so that "no such file" is reported in the OS's words.
+    let bytes = std::fs::read(path).map_err(|e| read_err(crate::net::os_reason(&e)))?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| read_err(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(CaFileError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(certs)
+}
+
+/// Cache key: the CA file and whether verification is off.
+type ConfigKey = (Option<PathBuf>, bool);
+
+/// Cache of client configurations, keyed by CA file and verification mode.
+#[derive(Debug, Default)]
+pub(crate) struct TlsConfigs {
+    native_roots: OnceLock<Arc<Vec<CertificateDer<'static>>>>,
+    configs: Mutex<HashMap<ConfigKey, Arc<ClientConfig>>>,
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl TlsConfigs {
+    /// The configuration for `ca_file` / `insecure`, built once and then shared.
+    pub(crate) fn get(
+        &self,
+        ca_file: Option<&Path>,
+        insecure: bool,
+    ) -> Result<Arc<ClientConfig>, ProbeError> {
+        let key = (ca_file.map(Path::to_path_buf), insecure);
+        if let Ok(map) = self.configs.lock()
+            && let Some(config) = map.get(&key)
+        {
+            return Ok(config.clone());
+        }
+        let config = Arc::new(self.build(ca_file, insecure)?);
+        if let Ok(mut map) = self.configs.lock() {
+            map.insert(key, config.clone());
+        }
+        Ok(config)
+    }
+
+    fn build(&self, ca_file: Option<&Path>, insecure: bool) -> Result<ClientConfig, ProbeError> {
+        let tls_err = |m: String| ProbeError::new(ErrorKind::Tls, m);
+        let builder = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls_err(format!("cannot set up TLS: {e}")))?;
+        let mut config = if insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerification::new()))
+                .with_no_client_auth()
+        } else {
+            let mut roots = RootCertStore::empty();
+            let native = self
+                .native_roots
+                .get_or_init(|| Arc::new(rustls_native_certs::load_native_certs().certs));
+            roots.add_parsable_certificates(native.iter().cloned());
+            if let Some(path) = ca_file {
+                let certs = load_ca_file(path).map_err(|e| tls_err(e.to_string()))?;
+                for cert in certs {
+                    roots.add(cert).map_err(|e| {
+                        tls_err(format!(
+                            "CA file {} holds an unusable certificate: {e}",
+                            path.display()
+                        ))
+                    })?;
+                }
+            }
+            if roots.is_empty() {
+                return Err(tls_err(
+                    "no trusted CA certificates: the system store is empty; pass a CA file"
+                        .to_owned(),
+                ));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        };
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(config)
+    }
+}
+
+/// Accepts any certificate (`--insecure`) but still checks handshake signatures, so the
+/// connection is encrypted to whoever holds the presented key.
+#[derive(Debug)]
+struct NoVerification {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl NoVerification {
+    fn new() -> Self {
+        NoVerification {
+            algorithms: rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        }
+    }
+}
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// TLS details of an established connection: version, ALPN and the chain's earliest expiry.
+pub(crate) fn detail(conn: &rustls::ClientConnection) -> TlsDetail {
+    let version = conn.protocol_version().map(|v| match v {
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
+        other => format!("{other:?}"),
+    });
+    let alpn = conn
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let mut detail = TlsDetail {
+        version,
+        alpn,
+        cert_days_left: None,
+        earliest_expiry: None,
+        subject: None,
+        issuer: None,
+    };
+    let Some(chain) = conn.peer_certificates() else {
+        return detail;
+    };
+    for (i, der) in chain.iter().enumerate() {
+        let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
+            continue;
+        };
+        if i == 0 {
+            detail.subject = Some(cert.subject().to_string());
+            detail.issuer = Some(cert.issuer().to_string());
+        }
+        let not_after = cert.validity().not_after.timestamp();
+        if detail.earliest_expiry.is_none_or(|e| not_after < e) {
+            detail.earliest_expiry = Some(not_after);
+        }
+    }
+    if let Some(expiry) = detail.earliest_expiry {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        detail.cert_days_left = Some((expiry.saturating_sub(now)).div_euclid(86_400));
+    }
+    detail
+}
+
+/// Classifies a failed TLS handshake with `peer` (the host name and address for messages).
+pub(crate) fn handshake_error(e: &io::Error, peer: &str) -> ProbeError {
+    let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
+        let kind = crate::net::classify_io(e);
+        let kind = if kind == ErrorKind::Protocol {
+            ErrorKind::Tls
+        } else {
+            kind
+        };
+        let what = match e.kind() {
+            io::ErrorKind::UnexpectedEof => "connection closed".to_owned(),
+            _ => crate::net::os_reason(e),
+        };
+        return ProbeError::new(kind, format!("TLS handshake with {peer} failed: {what}"));
+    };
+    let why = match tls {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                "certificate expired".to_owned()
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "certificate not valid yet".to_owned()
+            }
+            CertificateError::UnknownIssuer => {
+                "certificate signed by an unknown issuer (not a trusted CA)".to_owned()
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                format!("name mismatch: {cert}")
+            }
+            CertificateError::Revoked => "certificate revoked".to_owned(),
+            other => format!("invalid certificate: {other}"),
+        },
+        rustls::Error::AlertReceived(alert) => format!("server sent TLS alert {alert:?}"),
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+            format!("peer does not speak TLS ({tls})")
+        }
+        other => other.to_string(),
+    };
+    ProbeError::new(
+        ErrorKind::Tls,
+        format!("TLS handshake with {peer} failed: {why}"),
+    )
+}

@@ -1,0 +1,118 @@
+//! How to probe: [`ProbeOptions`] and the per-kind [`HttpOptions`] and [`IcmpOptions`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Method};
+
+use crate::StatusSet;
+
+/// Options common to every probe kind, plus the per-kind ones.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    /// Budget for the network part of a probe (connect, TLS, request, pings), not counting DNS.
+    pub timeout: Duration,
+    /// Budget for resolving a host name.
+    pub dns_timeout: Duration,
+    /// Which address families to use.
+    pub family: IpFamily,
+    /// HTTP-specific options.
+    pub http: HttpOptions,
+    /// ICMP-specific options.
+    pub icmp: IcmpOptions,
+    /// Warn (the result stays up) when a TLS certificate expires in fewer days than this.
+    pub cert_warn_days: Option<u32>,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        ProbeOptions {
+            timeout: Duration::from_secs(2),
+            dns_timeout: Duration::from_secs(2),
+            family: IpFamily::Any,
+            http: HttpOptions::default(),
+            icmp: IcmpOptions::default(),
+            cert_warn_days: None,
+        }
+    }
+}
+
+/// Address families a probe may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpFamily {
+    /// IPv4 or IPv6, in the resolver's order.
+    #[default]
+    Any,
+    /// IPv4 only.
+    V4,
+    /// IPv6 only.
+    V6,
+}
+
+impl IpFamily {
+    /// Whether `addr` is allowed.
+    pub fn allows(self, addr: std::net::IpAddr) -> bool {
+        match self {
+            IpFamily::Any => true,
+            IpFamily::V4 => addr.is_ipv4(),
+            IpFamily::V6 => addr.is_ipv6(),
+        }
+    }
+}
+
+/// HTTP probe options.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Request method (GET or HEAD in practice).
+    pub method: Method,
+    /// Status codes that count as up.
+    pub expect_status: StatusSet,
+    /// The body must contain this text.
+    pub body_contains: Option<String>,
+    /// The body must match this regular expression.
+    pub body_regex: Option<regex::Regex>,
+    /// Extra request headers.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Follow redirects (at most [`MAX_REDIRECTS`]).
+    pub follow_redirects: bool,
+    /// Extra PEM file of trusted CA certificates.
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the server certificate.
+    pub insecure: bool,
+}
+
+/// How many redirects an HTTP probe follows before it gives up.
+pub const MAX_REDIRECTS: u32 = 10;
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            method: Method::GET,
+            expect_status: StatusSet::default(),
+            body_contains: None,
+            body_regex: None,
+            headers: Vec::new(),
+            follow_redirects: true,
+            ca_file: None,
+            insecure: false,
+        }
+    }
+}
+
+/// ICMP probe options.
+#[derive(Debug, Clone)]
+pub struct IcmpOptions {
+    /// Echo requests per probe.
+    pub count: u32,
+    /// Delay between echo requests.
+    pub interval: Duration,
+}
+
+impl Default for IcmpOptions {
+    fn default() -> Self {
+        IcmpOptions {
+            count: 3,
+            interval: Duration::from_millis(200),
+        }
+    }
+}

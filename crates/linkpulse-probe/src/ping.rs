@@ -1,0 +1,147 @@
+//! The ICMP echo probe: resolves the host and maps a [`PingReport`] onto a [`ProbeResult`].
+
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+
+use crate::icmp::{PingOptions, PingReport, Pinger};
+use crate::net::{ms, resolve};
+use crate::{ErrorKind, Host, IcmpDetail, ProbeKind, ProbeOptions, ProbeResult, UnreachableDetail};
+
+/// The ICMP engine, created on first use; a creation failure is remembered and reported on every
+/// ICMP probe as a `permission` error.
+#[derive(Debug, Default)]
+pub(crate) struct LazyPinger {
+    cell: OnceLock<Result<Arc<Pinger>, String>>,
+}
+
+impl LazyPinger {
+    fn get(&self) -> Result<Arc<Pinger>, String> {
+        self.cell
+            .get_or_init(|| Pinger::new().map(Arc::new).map_err(|e| e.to_string()))
+            .clone()
+    }
+}
+
+/// Pings `host` `opts.icmp.count` times.
+pub(crate) async fn probe(
+    pinger: &LazyPinger,
+    host: &Host,
+    label: String,
+    opts: &ProbeOptions,
+) -> ProbeResult {
+    let mut result = ProbeResult::empty(label, ProbeKind::Icmp);
+    let ip = match resolve(host, opts.family, opts.dns_timeout).await {
+        Ok(ips) => match ips.first() {
+            Some(ip) => *ip,
+            None => return result.fail(ErrorKind::Dns, format!("{host} has no address")),
+        },
+        Err(e) => {
+            result.error = Some(e);
+            return result;
+        }
+    };
+    result.resolved = Some(ip);
+    let pinger = match pinger.get() {
+        Ok(p) => p,
+        Err(why) => return result.fail(ErrorKind::Permission, why),
+    };
+    let ping_opts = PingOptions {
+        count: opts.icmp.count.max(1),
+        interval: opts.icmp.interval,
+        timeout: opts.timeout,
+    };
+    let report = pinger.ping(ip, &ping_opts).await;
+    apply(result, ip, &report)
+}
+
+/// Maps a report: up iff a reply came back; all lost with unreachable replies → `unreachable`
+/// naming the code; all lost silently → `timeout`.
+pub(crate) fn apply(mut result: ProbeResult, ip: IpAddr, report: &PingReport) -> ProbeResult {
+    let detail = IcmpDetail {
+        sent: report.sent,
+        received: report.received,
+        loss: report.loss_percent,
+        rtt_min_ms: report.rtt_min.map(ms),
+        rtt_avg_ms: report.rtt_avg.map(ms),
+        rtt_max_ms: report.rtt_max.map(ms),
+        rtt_mdev_ms: report.rtt_mdev.map(ms),
+        unreachable: report
+            .unreachable
+            .iter()
+            .map(|u| UnreachableDetail {
+                from: u.from,
+                code: u.code,
+                meaning: u.meaning.clone(),
+            })
+            .collect(),
+    };
+    result.latency_ms = detail.rtt_avg_ms;
+    result.icmp = Some(detail);
+    if report.received > 0 {
+        result.up = true;
+        return result;
+    }
+    if let Some(u) = report.unreachable.first() {
+        let msg = format!(
+            "{ip} unreachable: {} (ICMP code {}) from {}",
+            u.meaning, u.code, u.from
+        );
+        return result.fail(ErrorKind::Unreachable, msg);
+    }
+    let msg = format!(
+        "no echo reply from {ip}: {} of {} lost",
+        report.sent, report.sent
+    );
+    result.fail(ErrorKind::Timeout, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::icmp::Unreachable;
+
+    #[test]
+    fn maps_reports() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let empty = || ProbeResult::empty("icmp://x", ProbeKind::Icmp);
+        let ok = PingReport {
+            sent: 3,
+            received: 2,
+            loss_percent: 33.3,
+            rtt_min: Some(Duration::from_micros(100)),
+            rtt_avg: Some(Duration::from_micros(200)),
+            rtt_max: Some(Duration::from_micros(300)),
+            rtt_mdev: Some(Duration::from_micros(50)),
+            unreachable: vec![],
+        };
+        let r = apply(empty(), ip, &ok);
+        assert!(r.up && r.error.is_none());
+        assert_eq!(r.latency_ms, Some(0.2));
+        assert_eq!(r.icmp.as_ref().map(|i| i.loss), Some(33.3));
+
+        let silent = PingReport {
+            sent: 3,
+            loss_percent: 100.0,
+            ..PingReport::default()
+        };
+        let r = apply(empty(), ip, &silent);
+        assert_eq!(r.error.map(|e| e.kind), Some(ErrorKind::Timeout));
+
+        let unreach = PingReport {
+            sent: 3,
+            loss_percent: 100.0,
+            unreachable: vec![Unreachable {
+                from: "192.0.2.254".parse().unwrap(),
+                code: 1,
+                meaning: "host unreachable".into(),
+            }],
+            ..PingReport::default()
+        };
+        let r = apply(empty(), ip, &unreach);
+        let e = r.error.unwrap();
+        assert_eq!(e.kind, ErrorKind::Unreachable);
+        assert!(e.message.contains("code 1"), "{}", e.message);
+    }
+}

@@ -1,0 +1,40 @@
+//! [`Prober`]: the shared entry point that runs one probe of any kind.
+
+use std::sync::Arc;
+
+use crate::http::tls::TlsConfigs;
+use crate::ping::LazyPinger;
+use crate::{ProbeOptions, ProbeResult, Target};
+
+/// Runs probes. Cheap to clone (an `Arc` inside) and safe to share between tasks: it caches
+/// TLS client configurations and holds the ICMP engine, created on the first ICMP probe.
+#[derive(Debug, Clone, Default)]
+pub struct Prober {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    tls: TlsConfigs,
+    pinger: LazyPinger,
+}
+
+impl Prober {
+    /// A prober with empty caches.
+    pub fn new() -> Self {
+        Prober::default()
+    }
+
+    /// Probes `target` once. Never fails: a target that is down is a result with `up: false`
+    /// and an `error`; `result.target` is the target's [`Display`](std::fmt::Display) form.
+    pub async fn probe(&self, target: &Target, opts: &ProbeOptions) -> ProbeResult {
+        let label = target.to_string();
+        match target {
+            Target::Tcp { host, port } => crate::tcp::probe(host, *port, label, opts).await,
+            Target::Http { url } => crate::http::probe(&self.inner.tls, url, label, opts).await,
+            Target::Icmp { host } => {
+                crate::ping::probe(&self.inner.pinger, host, label, opts).await
+            }
+        }
+    }
+}

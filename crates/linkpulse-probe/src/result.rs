@@ -1,0 +1,240 @@
+//! What a probe found: [`ProbeResult`] and its parts. The JSON form of a `ProbeResult` is the
+//! output contract of `linkpulse check --output json`.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeKind {
+    /// TCP connect.
+    Tcp,
+    /// HTTP(S) request.
+    Http,
+    /// ICMP echo.
+    Icmp,
+}
+
+impl fmt::Display for ProbeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProbeKind::Tcp => "tcp",
+            ProbeKind::Http => "http",
+            ProbeKind::Icmp => "icmp",
+        })
+    }
+}
+
+/// Why a target is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The name did not resolve (or resolution timed out).
+    Dns,
+    /// The host answered with a TCP RST: it is up, nothing listens on the port.
+    Refused,
+    /// Nothing answered within the budget.
+    Timeout,
+    /// A router or the host said the destination is unreachable.
+    Unreachable,
+    /// The connection was reset or closed mid-exchange.
+    Reset,
+    /// The TLS handshake failed (expired, unknown issuer, name mismatch, alert…).
+    Tls,
+    /// The HTTP status is not one of the expected ones.
+    HttpStatus,
+    /// The body does not contain / match what was expected.
+    BodyMismatch,
+    /// The monitor itself may not probe (e.g. no ICMP permission).
+    Permission,
+    /// The peer answered something that is not the expected protocol.
+    Protocol,
+}
+
+impl ErrorKind {
+    /// The snake_case name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Dns => "dns",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Unreachable => "unreachable",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Tls => "tls",
+            ErrorKind::HttpStatus => "http_status",
+            ErrorKind::BodyMismatch => "body_mismatch",
+            ErrorKind::Permission => "permission",
+            ErrorKind::Protocol => "protocol",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A classified failure, with a message that names the target and what was seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeError {
+    /// The class of failure.
+    pub kind: ErrorKind,
+    /// E.g. "connection refused by 127.0.0.1:5432".
+    pub message: String,
+}
+
+impl ProbeError {
+    /// Builds an error.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ProbeError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+/// The outcome of one probe of one target. A failing target is a result with `up: false` and an
+/// `error`; a warning (e.g. a certificate close to expiry) keeps `up: true` and sets `warning`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    /// The target, as given.
+    pub target: String,
+    /// The probe kind.
+    pub kind: ProbeKind,
+    /// Whether the target is up.
+    pub up: bool,
+    /// A warning threshold that was crossed while the target is up.
+    pub warning: Option<String>,
+    /// Connect time (TCP), total time (HTTP) or mean RTT (ICMP), in milliseconds.
+    pub latency_ms: Option<f64>,
+    /// Why the target is down.
+    pub error: Option<ProbeError>,
+    /// The address that was probed (the last one tried).
+    pub resolved: Option<IpAddr>,
+    /// HTTP details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpDetail>,
+    /// TLS details (HTTPS once the handshake completed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsDetail>,
+    /// ICMP details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icmp: Option<IcmpDetail>,
+}
+
+impl ProbeResult {
+    /// A result with nothing filled in yet: down, no error.
+    pub fn empty(target: impl Into<String>, kind: ProbeKind) -> Self {
+        ProbeResult {
+            target: target.into(),
+            kind,
+            up: false,
+            warning: None,
+            latency_ms: None,
+            error: None,
+            resolved: None,
+            http: None,
+            tls: None,
+            icmp: None,
+        }
+    }
+
+    /// Marks the result down with `kind` and `message`.
+    pub fn fail(mut self, kind: ErrorKind, message: impl Into<String>) -> Self {
+        self.up = false;
+        self.error = Some(ProbeError::new(kind, message));
+        self
+    }
+}
+
+/// HTTP details of a probe.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HttpDetail {
+    /// Status of the final response, if one arrived.
+    pub status: Option<u16>,
+    /// HTTP version of the final response (`HTTP/1.1`, `HTTP/2`).
+    pub version: Option<String>,
+    /// Length of the final response body in bytes.
+    pub body_bytes: Option<u64>,
+    /// Redirects followed.
+    pub redirects: u32,
+    /// The URL of the final request.
+    pub final_url: String,
+    /// Phase timings of the final request; `total_ms` spans every hop.
+    pub phases: HttpPhases,
+}
+
+/// Phase timings of an HTTP request, in milliseconds; a phase not reached is `null`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HttpPhases {
+    /// Name resolution (0 for an IP literal).
+    pub dns_ms: Option<f64>,
+    /// TCP connect.
+    pub connect_ms: Option<f64>,
+    /// TLS handshake (`null` for plain HTTP).
+    pub tls_ms: Option<f64>,
+    /// From sending the request to the response head.
+    pub first_byte_ms: Option<f64>,
+    /// Whole probe, every redirect hop included.
+    pub total_ms: Option<f64>,
+}
+
+/// TLS details of an HTTPS probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TlsDetail {
+    /// Negotiated protocol version (`TLSv1.3`).
+    pub version: Option<String>,
+    /// Negotiated ALPN protocol (`h2`, `http/1.1`).
+    pub alpn: Option<String>,
+    /// Whole days until the earliest `notAfter` in the presented chain (negative once expired).
+    pub cert_days_left: Option<i64>,
+    /// The earliest `notAfter` in the presented chain, in unix seconds.
+    pub earliest_expiry: Option<i64>,
+    /// Subject of the leaf certificate.
+    pub subject: Option<String>,
+    /// Issuer of the leaf certificate.
+    pub issuer: Option<String>,
+}
+
+/// ICMP details of a probe.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct IcmpDetail {
+    /// Echo requests sent.
+    pub sent: u32,
+    /// Echo replies received.
+    pub received: u32,
+    /// Loss in percent.
+    pub loss: f64,
+    /// Smallest RTT.
+    pub rtt_min_ms: Option<f64>,
+    /// Mean RTT.
+    pub rtt_avg_ms: Option<f64>,
+    /// Largest RTT.
+    pub rtt_max_ms: Option<f64>,
+    /// Mean deviation of the RTT.
+    pub rtt_mdev_ms: Option<f64>,
+    /// Destination-unreachable replies.
+    pub unreachable: Vec<UnreachableDetail>,
+}
+
+/// One ICMP destination-unreachable reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnreachableDetail {
+    /// Who sent it.
+    pub from: IpAddr,
+    /// ICMP code.
+    pub code: u8,
+    /// What the code means.
+    pub meaning: String,
+}
