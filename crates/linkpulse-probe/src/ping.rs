@@ -102,6 +102,20 @@ mod tests {
     use super::*;
     use crate::icmp::Unreachable;
 
+    fn lost() -> PingReport {
+        PingReport {
+            sent: 0,
+            received: 0,
+            loss_percent: 100.0,
+            rtt_min: None,
+            rtt_avg: None,
+            rtt_max: None,
+            rtt_mdev: None,
+            unreachable: vec![],
+            error: None,
+        }
+    }
+
     #[test]
     fn maps_reports() {
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
@@ -115,6 +129,7 @@ mod tests {
             rtt_max: Some(Duration::from_micros(300)),
             rtt_mdev: Some(Duration::from_micros(50)),
             unreachable: vec![],
+            error: None,
         };
         let r = apply(empty(), ip, &ok);
         assert!(r.up && r.error.is_none());
@@ -124,7 +139,7 @@ mod tests {
         let silent = PingReport {
             sent: 3,
             loss_percent: 100.0,
-            ..PingReport::default()
+            ..lost()
         };
         let r = apply(empty(), ip, &silent);
         assert_eq!(r.error.map(|e| e.kind), Some(ErrorKind::Timeout));
@@ -137,7 +152,7 @@ mod tests {
                 code: 1,
                 meaning: "host unreachable".into(),
             }],
-            ..PingReport::default()
+            ..lost()
         };
         let r = apply(empty(), ip, &unreach);
         let e = r.error.unwrap();
