@@ -16,6 +16,7 @@ use tokio::task::AbortHandle;
 
 use super::meaning::meaning;
 use super::packet::{self, Message, Version};
+use super::queue::IndexQueue;
 use super::session::Session;
 use super::table::SeqTable;
 use super::{IcmpError, PingOptions, PingReport, SocketMode, Unreachable};
@@ -370,44 +371,39 @@ impl Pinger {
             Ok(f) => f,
             Err(e) => return PingReport::failed(e),
         };
-        let mailbox = Arc::new(Mailbox::default());
-        let mut events = Vec::new();
-        let mut inflight = InFlight {
+        let mut run = Run {
             family: &family,
-            probes: Vec::new(),
+            session: Session::new(opts, Instant::now()),
+            inflight: InFlight {
+                family: &family,
+                probes: IndexQueue::default(),
+            },
+            mailbox: Arc::new(Mailbox::default()),
+            events: Vec::new(),
         };
-        let mut session = Session::new(opts, Instant::now());
         let dest = SockAddr::from(SocketAddr::new(addr, 0));
         let mut sleep = pin!(tokio::time::sleep(Duration::ZERO));
         loop {
-            while let Some(index) = session.poll_transmit(Instant::now()) {
+            while let Some(index) = run.session.poll_transmit(Instant::now()) {
                 let nonce = self.next_nonce();
-                let seq = family
-                    .register(
-                        addr,
-                        nonce,
-                        Waiter {
-                            mailbox: Arc::clone(&mailbox),
-                            index,
-                        },
-                    )
-                    .await;
-                inflight.set(index, seq, nonce);
+                let seq = run.register(addr, nonce, index).await;
+                run.inflight.set(index, seq, nonce);
                 let request = packet::build_echo(family.version, family.ident, seq, nonce);
                 let sent_at = Instant::now();
                 match family.send(&request, &dest).await {
-                    Ok(()) => session.on_sent(index, sent_at),
+                    Ok(()) => run.session.on_sent(index, sent_at),
                     Err(source) => {
-                        inflight.release(index);
-                        session.on_send_failed(index, IcmpError::Send { addr, source });
+                        run.inflight.release(index);
+                        run.session
+                            .on_send_failed(index, IcmpError::Send { addr, source });
                     }
                 }
             }
-            session.expire(Instant::now(), |i| inflight.release(i));
-            if session.is_done() {
+            run.expire();
+            if run.session.is_done() {
                 break;
             }
-            let Some(deadline) = session.poll_timeout() else {
+            let Some(deadline) = run.session.poll_timeout() else {
                 break;
             };
             sleep
@@ -415,28 +411,70 @@ impl Pinger {
                 .reset(tokio::time::Instant::from_std(deadline));
             tokio::select! {
                 biased;
-                () = mailbox.ready.notified() => {
-                    std::mem::swap(&mut events, &mut *lock(&mailbox.events));
-                    for event in events.drain(..) {
-                        handle_event(&mut session, &mut inflight, event);
-                    }
-                }
+                // Events are taken by `run.expire()` at the top of the loop.
+                () = run.mailbox.ready.notified() => {}
                 () = &mut sleep => {}
             }
         }
+        let Run {
+            session, inflight, ..
+        } = run;
         drop(inflight);
         session.report()
     }
 }
 
-fn handle_event(session: &mut Session, inflight: &mut InFlight<'_>, event: Event) {
-    // The receive task already took the probe out of the table.
-    inflight.forget(event.index);
-    match event.kind {
-        EventKind::Reply => {
-            session.on_reply(event.index, event.at);
+/// One ping in progress: its session, the sequence numbers it holds and its mailbox.
+struct Run<'a> {
+    family: &'a Family,
+    session: Session,
+    inflight: InFlight<'a>,
+    mailbox: Arc<Mailbox>,
+    /// Scratch space swapped with the mailbox, to read events without holding its lock.
+    events: Vec<Event>,
+}
+
+impl Run<'_> {
+    /// Feeds every event the receive task posted into the session.
+    fn take_events(&mut self) {
+        std::mem::swap(&mut self.events, &mut *lock(&self.mailbox.events));
+        for event in self.events.drain(..) {
+            // The receive task already took the probe out of the table.
+            self.inflight.forget(event.index);
+            match event.kind {
+                EventKind::Reply => {
+                    self.session.on_reply(event.index, event.at);
+                }
+                EventKind::Error(u) => self.session.on_error(event.index, u),
+            }
         }
-        EventKind::Error(u) => session.on_error(event.index, u),
+    }
+
+    /// Takes the events that arrived, then gives up on probes whose timeout passed. (Events
+    /// first: a reply already received must not be counted lost.)
+    fn expire(&mut self) {
+        self.take_events();
+        let inflight = &mut self.inflight;
+        self.session.expire(Instant::now(), |i| inflight.release(i));
+    }
+
+    /// Takes a sequence number for probe `index`. While all are in flight, waits — but
+    /// never past this ping's own next timeout, whose expiry frees numbers it holds itself.
+    async fn register(&mut self, addr: IpAddr, nonce: u64, index: u32) -> u16 {
+        loop {
+            let waiter = Waiter {
+                mailbox: Arc::clone(&self.mailbox),
+                index,
+            };
+            let registered = self.family.register(addr, nonce, waiter);
+            let Some(at) = self.session.next_expiry() else {
+                return registered.await;
+            };
+            match tokio::time::timeout_at(tokio::time::Instant::from_std(at), registered).await {
+                Ok(seq) => return seq,
+                Err(_elapsed) => self.expire(),
+            }
+        }
     }
 }
 
@@ -444,19 +482,17 @@ fn handle_event(session: &mut Session, inflight: &mut InFlight<'_>, event: Event
 /// dropped.
 struct InFlight<'a> {
     family: &'a Family,
-    /// (probe index, sequence, nonce) of each probe still in the table; few at a time.
-    probes: Vec<(u32, u16, u64)>,
+    /// (sequence, nonce) of each probe still in the table, by probe index.
+    probes: IndexQueue<(u16, u64)>,
 }
 
 impl InFlight<'_> {
     fn set(&mut self, index: u32, seq: u16, nonce: u64) {
-        self.probes.push((index, seq, nonce));
+        self.probes.push(index, (seq, nonce));
     }
 
     fn forget(&mut self, index: u32) -> Option<(u16, u64)> {
-        let pos = self.probes.iter().position(|&(i, ..)| i == index)?;
-        let (_, seq, nonce) = self.probes.swap_remove(pos);
-        Some((seq, nonce))
+        self.probes.remove(index)
     }
 
     fn release(&mut self, index: u32) {
@@ -468,7 +504,7 @@ impl InFlight<'_> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        for (_, seq, nonce) in self.probes.drain(..) {
+        for (seq, nonce) in self.probes.drain() {
             self.family.remove(seq, nonce);
         }
     }

@@ -24,6 +24,7 @@ mod engine;
 mod error;
 mod meaning;
 mod packet;
+mod queue;
 mod session;
 mod table;
 
