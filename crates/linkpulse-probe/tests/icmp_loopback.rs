@@ -157,3 +157,11 @@ fn default_options_match_ping() {
         (3, Duration::from_secs(1), Duration::from_secs(2))
     );
 }
+
+#[test]
+fn pinger_and_reports_can_be_shared_across_tasks() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<Pinger>();
+    shareable::<PingReport>();
+    shareable::<IcmpError>();
+}
