@@ -4,7 +4,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,8 @@ use crate::sys;
 const RECV_BUFFER: usize = 16 << 20;
 /// Large enough for any ICMP error quoting a full 576-byte datagram behind a 60-byte header.
 const RECV_SCRATCH: usize = 2048;
+/// Senders read the socket themselves after this many sends (see `Family::after_send`).
+const DRAIN_EVERY: u32 = 64;
 /// Consecutive non-`WouldBlock` receive errors after which a drain pass gives up.
 const MAX_RECV_ERRORS: u32 = 64;
 
@@ -78,6 +80,8 @@ struct Family {
     ident: u16,
     fd: AsyncFd<Socket>,
     table: Mutex<SeqTable<Waiter>>,
+    /// Requests sent, for `Family::after_send`.
+    sends: AtomicU32,
     /// Set when a probe waits for a free sequence number; cleared by whoever frees one.
     starved: AtomicBool,
     freed: Notify,
@@ -339,6 +343,7 @@ impl Pinger {
             ident,
             fd,
             table: Mutex::new(SeqTable::new(table_ident, first_seq)),
+            sends: AtomicU32::new(0),
             starved: AtomicBool::new(false),
             freed: Notify::new(),
         });
@@ -560,12 +565,29 @@ impl Family {
         loop {
             let mut guard = self.fd.writable().await?;
             match guard.try_io(|fd| fd.get_ref().send_to(request, dest)) {
-                Ok(Ok(_)) => return Ok(()),
+                Ok(Ok(_)) => {
+                    self.after_send();
+                    return Ok(());
+                }
                 Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Ok(Err(e)) if is_deferred_error(&e) && deferred < 3 => deferred += 1,
                 Ok(Err(e)) => return Err(e),
                 Err(_would_block) => {}
             }
+        }
+    }
+
+    /// Every [`DRAIN_EVERY`] sends, reads the socket right away instead of leaving it to the
+    /// receive task: when thousands of pings start at once the receive task may only run
+    /// after all of them have sent, and replies must not overflow the receive buffer (which
+    /// unprivileged processes cannot grow past `net.core.rmem_max`) meanwhile.
+    fn after_send(&self) {
+        if self.sends.fetch_add(1, Ordering::Relaxed) % DRAIN_EVERY == DRAIN_EVERY - 1 {
+            let mut buf = [0u8; RECV_SCRATCH];
+            if self.mode == SocketMode::Datagram {
+                self.drain_error_queue(&mut buf);
+            }
+            self.drain(&mut buf);
         }
     }
 
