@@ -35,8 +35,9 @@ const MAX_RECV_ERRORS: u32 = 64;
 /// An ICMP echo engine shared by any number of concurrent pings.
 ///
 /// Cheap to clone (all clones share the sockets); `Send + Sync`. The sockets are opened by
-/// [`Pinger::new`]; each is attached to the tokio runtime of the first `ping` of its family,
-/// whose lifetime the pinger must not outlive. Dropping the last clone stops the receive tasks.
+/// [`Pinger::new`]; each is attached to the tokio runtime (I/O and time enabled) of the first
+/// `ping` of its family, and moves to the runtime of the next ping once that runtime is gone.
+/// Dropping the last clone stops the receive tasks and closes the sockets.
 #[derive(Debug, Clone)]
 pub struct Pinger {
     inner: Arc<Inner>,
@@ -306,7 +307,10 @@ impl Pinger {
     fn family(&self, addr: IpAddr) -> Result<Arc<Family>, IcmpError> {
         let mut state = lock(&self.slot(addr).state);
         match &*state {
-            SlotState::Running { family, .. } => return Ok(Arc::clone(family)),
+            SlotState::Running { family, task } if !task.is_finished() => {
+                return Ok(Arc::clone(family));
+            }
+            SlotState::Running { .. } => detach(&mut state)?,
             SlotState::Failed(e) => return Err(e.clone()),
             SlotState::Opened { .. } => {}
         }
@@ -426,6 +430,35 @@ impl Pinger {
         } = run;
         drop(inflight);
         session.report()
+    }
+}
+
+/// The receive task ended, so the runtime it ran on is gone (or its socket failed): takes the
+/// socket back so the next ping attaches it to its own runtime.
+fn detach(state: &mut SlotState) -> Result<(), IcmpError> {
+    let placeholder = SlotState::Failed(IcmpError::Runtime {
+        detail: "socket is being detached".to_owned(),
+    });
+    let SlotState::Running { family, task } = std::mem::replace(state, placeholder) else {
+        return Ok(());
+    };
+    match Arc::try_unwrap(family) {
+        Ok(family) => {
+            let mode = family.mode;
+            *state = SlotState::Opened {
+                sock: family.fd.into_inner(),
+                mode,
+            };
+            Ok(())
+        }
+        Err(family) => {
+            *state = SlotState::Running { family, task };
+            Err(IcmpError::Runtime {
+                detail: "the runtime running the ICMP receive task has stopped while pings of \
+                         another runtime still use the socket; use one Pinger per runtime"
+                    .to_owned(),
+            })
+        }
     }
 }
 
