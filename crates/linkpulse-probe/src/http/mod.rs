@@ -25,6 +25,9 @@ use crate::{
 /// How much of a body is kept for `body_contains` / `body_regex`.
 const BODY_KEEP: usize = 1 << 20;
 
+/// Reading stops after this many body bytes: a probe is not a download.
+const BODY_READ_MAX: u64 = 16 << 20;
+
 /// What one request/response exchange ended with.
 enum Hop {
     /// A redirect to follow.
@@ -48,6 +51,8 @@ struct Run<'a> {
     opts: &'a ProbeOptions,
     /// End of the network budget; pushed back by the time spent in DNS.
     deadline: Instant,
+    /// Method of the next request: the asked one, GET after a 303 (HEAD stays HEAD).
+    method: http::Method,
     result: ProbeResult,
     detail: HttpDetail,
 }
@@ -64,6 +69,7 @@ pub(crate) async fn probe(
         tls,
         opts,
         deadline: start + opts.timeout,
+        method: opts.http.method.clone(),
         result: ProbeResult::empty(label, ProbeKind::Http),
         detail: HttpDetail {
             final_url: url.to_string(),
@@ -204,6 +210,8 @@ impl Run<'_> {
             };
         self.result.resolved = Some(addr.ip());
         self.detail.phases.connect_ms = Some(ms(took));
+        // One small request: do not let Nagle hold it back.
+        let _ = stream.set_nodelay(true);
 
         if !https {
             return self.exchange(TokioIo::new(stream), false, url, addr).await;
@@ -306,6 +314,9 @@ impl Run<'_> {
                     format!("redirect from {url} to an invalid Location {location:?}: {e}"),
                 )
             })?;
+            if status == 303 && self.method != http::Method::HEAD {
+                self.method = http::Method::GET;
+            }
             return Ok(Hop::Redirect(next));
         }
 
@@ -313,8 +324,8 @@ impl Run<'_> {
         Ok(Hop::Done { status, body })
     }
 
-    /// Reads the body within the deadline, counting every byte and keeping the first
-    /// [`BODY_KEEP`] for matching.
+    /// Reads the body within the deadline, counting every byte (up to [`BODY_READ_MAX`]) and
+    /// keeping the first [`BODY_KEEP`] for matching.
     async fn read_body(
         &mut self,
         mut body: Incoming,
@@ -348,6 +359,9 @@ impl Run<'_> {
                     let room = BODY_KEEP - kept.len();
                     kept.extend_from_slice(&data[..data.len().min(room)]);
                 }
+                if total >= BODY_READ_MAX {
+                    break;
+                }
             }
         }
         self.detail.body_bytes = Some(total);
@@ -378,7 +392,7 @@ impl Run<'_> {
                 .map_err(|e: http::uri::InvalidUri| bad(e.to_string()))?
         };
         let mut builder = Request::builder()
-            .method(self.opts.http.method.clone())
+            .method(self.method.clone())
             .uri(uri)
             .header(
                 header::USER_AGENT,
