@@ -37,6 +37,9 @@ pub enum DaemonError {
     /// A check cannot be turned into a probe.
     #[error(transparent)]
     Prepare(#[from] PrepareError),
+    /// The hub for agent sessions cannot start.
+    #[error(transparent)]
+    Hub(#[from] linkpulse_hub::HubError),
     /// The HTTP server failed.
     #[error("HTTP server: {0}")]
     Http(#[source] std::io::Error),
@@ -49,6 +52,8 @@ pub struct Daemon {
     sqlite: Arc<SqliteStorage>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The hub and its bound address, when `hub:` is configured.
+    hub: Option<(linkpulse_hub::Hub, std::net::SocketAddr)>,
 }
 
 /// Once a minute after start and then hourly: fold raw results older than `retention.raw`
@@ -105,7 +110,7 @@ impl Daemon {
         };
         let (engine, handle) = Engine::new(&config, parts, resume)?;
         let (stop, rx) = watch::channel(false);
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(engine.run(stopped(rx.clone()))),
             tokio::spawn(crate::alerts::run(
                 storage.clone(),
@@ -113,11 +118,20 @@ impl Daemon {
                 notify,
                 stopped(rx.clone()),
             )),
-            tokio::spawn(retention(storage.clone(), config.retention, stopped(rx))),
+            tokio::spawn(retention(
+                storage.clone(),
+                config.retention,
+                stopped(rx.clone()),
+            )),
         ];
-        if config.hub.is_some() {
-            tracing::warn!("`hub:` is configured but this build does not serve agent sessions yet");
-        }
+        let hub = match &config.hub {
+            Some(h) => {
+                let (hub, addr, task) = crate::hub::start(h, stopped(rx)).await?;
+                tasks.push(task);
+                Some((hub, addr))
+            }
+            None => None,
+        };
         let state = AppState {
             views,
             storage,
@@ -131,7 +145,13 @@ impl Daemon {
             sqlite,
             stop,
             tasks,
+            hub,
         })
+    }
+
+    /// The address the hub accepts agents on, when `hub:` is configured.
+    pub fn hub_addr(&self) -> Option<std::net::SocketAddr> {
+        self.hub.as_ref().map(|(_, a)| *a)
     }
 
     /// The shared state of the HTTP handlers (for extra routes).
@@ -141,7 +161,11 @@ impl Daemon {
 
     /// The daemon's routes; merge more into it before [`Daemon::serve`].
     pub fn router(&self) -> Router {
-        api::router(self.state.clone())
+        let router = api::router(self.state.clone());
+        match &self.hub {
+            Some((hub, _)) => router.merge(linkpulse_hub::routes(hub.clone())),
+            None => router,
+        }
     }
 
     /// Re-reads the config file and applies it (what SIGHUP does).

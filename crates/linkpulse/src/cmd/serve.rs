@@ -90,6 +90,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     // One stable line that scripts and tests read for the bound address.
     eprintln!("linkpulse listening on http={addr} checks={checks}");
+    if let Some(hub) = daemon.hub_addr() {
+        eprintln!("linkpulse hub listening on agents={hub}");
+    }
     daemon.serve(listener, router, terminate()).await?;
     eprintln!("linkpulse stopped");
     Ok(ExitCode::SUCCESS)
