@@ -32,7 +32,7 @@ use crate::classify::{IoVerdict, TransportFault, classify};
 use crate::{KeepaliveProfile, NetError, PeerBook, sys};
 
 /// Bytes read per `read` call.
-const READ_CHUNK: usize = 16 * 1024;
+const READ_CHUNK: usize = 4 * 1024;
 /// Above this many unwritten bytes the driver stops taking application messages (backpressure).
 const WRITE_HIGH_WATER: usize = 1024 * 1024;
 /// Events buffered for an application that is not reading before the session is closed.
