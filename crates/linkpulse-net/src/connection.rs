@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
-use futures_util::Stream;
+use futures_util::{FutureExt as _, Stream};
 use linkpulse_proto::detector::DetectorConfig;
 use linkpulse_proto::{
     Cause, Event, GoodbyeReason, Role, SendError, Session, SessionConfig, Status, TransportError,
@@ -441,7 +441,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Driver<S> {
                         self.diag = None;
                     }
                 },
-                () = timer => self.session.handle_timeout(now()),
+                () = timer => {
+                    // Bytes that reached the socket before the deadline must count even if this
+                    // task was scheduled late (a loaded host): read what is already there first.
+                    if self.drain_ready(&mut buf) {
+                        self.session.handle_timeout(now());
+                    }
+                }
             }
         }
         let cause = self.session.cause().cloned();
@@ -455,6 +461,27 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Driver<S> {
                 break;
             }
         }
+    }
+
+    /// Feeds the session every chunk already readable without waiting (at most 16 chunks).
+    /// Returns false if the session died on the way.
+    fn drain_ready(&mut self, buf: &mut [u8]) -> bool {
+        for _ in 0..16 {
+            let Some(r) = self.reader.read(buf).now_or_never() else {
+                break;
+            };
+            match r {
+                Ok(0) => self.session.handle_eof(now()),
+                Ok(n) => self
+                    .session
+                    .handle_bytes(buf.get(..n).unwrap_or_default(), now()),
+                Err(e) => self.on_io_error(&e, "read"),
+            }
+            if self.session.is_dead() {
+                return false;
+            }
+        }
+        true
     }
 
     /// Moves the session's outputs to the write queue and the application.

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use linkpulse_net::{Connection, ConnectionConfig};
 use linkpulse_proto::detector::DetectorConfig;
 use linkpulse_proto::{Cause, DetectorPolicy, Event, Incarnation, Role, SessionConfig};
@@ -157,4 +158,57 @@ async fn data_both_ways_over_a_generic_stream() {
         unreachable!()
     };
     assert_eq!(cause, Cause::Goodbye);
+}
+
+/// A frame that reached the socket before the deadline counts even when the driver runs late
+/// (a loaded host): the driver reads what is already there before it lets the timer decide.
+/// Each round the peer's PING lands in the pipe, then the clock jumps past the dead deadline
+/// before the driver task gets to run; both are ready when it does.
+#[tokio::test(start_paused = true)]
+async fn bytes_already_received_beat_a_late_timer() {
+    use linkpulse_proto::{Frame, Ping, WIRE_VERSION, Welcome};
+    let (client_io, mut raw) = duplex(1024 * 1024);
+    let mut client = Connection::from_stream(
+        client_io,
+        Role::Client,
+        config("c", Duration::from_millis(500)),
+    )
+    .expect("client");
+    let mut hello = [0u8; 1024];
+    assert!(raw.read(&mut hello).await.expect("HELLO") > 0);
+    let welcome = Frame::Welcome(Welcome {
+        version: WIRE_VERSION,
+        node_name: "raw".into(),
+        incarnation: Incarnation::new([2; 16], 2),
+        interval: Duration::from_millis(100),
+        server_nonce: Bytes::new(),
+    });
+    raw.write_all(&welcome.to_bytes().expect("encode"))
+        .await
+        .expect("WELCOME");
+    next_matching(&mut client, |e| matches!(e, Event::Up { .. })).await;
+    for seq in 0..20 {
+        let ping = Frame::Ping(Ping {
+            seq,
+            timestamp_us: seq * 600_000,
+        });
+        raw.write_all(&ping.to_bytes().expect("encode"))
+            .await
+            .expect("PING");
+        // Jump past both the suspect (250 ms) and dead (500 ms) deadlines at once.
+        tokio::time::advance(Duration::from_millis(600)).await;
+        // Keep the pipe from filling with the client's own PINGs.
+        let mut sink = [0u8; 4096];
+        while let Some(Ok(n)) = raw.read(&mut sink).now_or_never() {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    while let Ok(Some(ev)) = timeout(Duration::ZERO, client.next_event()).await {
+        assert!(
+            !matches!(ev, Event::Suspect { .. } | Event::Dead { .. }),
+            "a late driver condemned a live peer: {ev:?}"
+        );
+    }
 }
