@@ -2,9 +2,11 @@
 //! without any output formatting in the way. Used by `bench/detection-latency`.
 //!
 //! ```text
-//! many_sessions listen ADDR [INTERVAL_MS]          # accept sessions; prints "LISTENING <addr>"
-//! many_sessions connect ADDR COUNT [INTERVAL_MS]   # open COUNT sessions; prints "READY <n>"
+//! many_sessions listen ADDR [INTERVAL_MS [DEAD_MS]]          # prints "LISTENING <addr>"
+//! many_sessions connect ADDR COUNT [INTERVAL_MS [DEAD_MS]]   # prints "READY <n>"
 //! ```
+//!
+//! The fixed detector declares a peer dead after DEAD_MS (default 5 × INTERVAL_MS).
 //!
 //! Both print `UP <n>` / `DEAD <n> <cause>` counters as sessions come and go and run until
 //! stdin closes.
@@ -18,13 +20,20 @@ use linkpulse_proto::{Event, SessionConfig};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
-const USAGE: &str = "usage: many_sessions listen ADDR [INTERVAL_MS] | many_sessions connect ADDR COUNT [INTERVAL_MS]";
+const USAGE: &str = "usage: many_sessions listen ADDR [INTERVAL_MS [DEAD_MS]] | \
+                     many_sessions connect ADDR COUNT [INTERVAL_MS [DEAD_MS]]";
 
-fn config(name: String, interval: Duration) -> ConnectionConfig {
+fn config(name: String, interval: Duration, dead: Option<Duration>) -> ConnectionConfig {
     let mut session = SessionConfig::new(name, local_incarnation());
     session.interval = interval;
-    session.detector = linkpulse_proto::DetectorPolicy::Exact(DetectorConfig::fixed(interval * 5));
+    let dead = dead.unwrap_or(interval * 5);
+    session.detector = linkpulse_proto::DetectorPolicy::Exact(DetectorConfig::fixed(dead));
     ConnectionConfig::new(session)
+}
+
+fn millis(arg: Option<&String>) -> Result<Option<Duration>, std::num::ParseIntError> {
+    arg.map(|s| s.parse().map(Duration::from_millis))
+        .transpose()
 }
 
 /// Forwards `true` on Up and the cause name on Dead.
@@ -53,8 +62,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut expected = None;
     match mode {
         "listen" => {
-            let interval = Duration::from_millis(args.get(2).map_or(Ok(100), |s| s.parse())?);
-            let listener = Listener::bind(addr, config("listener".into(), interval)).await?;
+            let interval = millis(args.get(2))?.unwrap_or(Duration::from_millis(100));
+            let dead = millis(args.get(3))?;
+            let listener = Listener::bind(addr, config("listener".into(), interval, dead)).await?;
             println!("LISTENING {}", listener.local_addr()?);
             let tx = tx.clone();
             tokio::spawn(async move {
@@ -65,9 +75,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         "connect" => {
             let count: usize = args.get(2).ok_or(USAGE)?.parse()?;
-            let interval = Duration::from_millis(args.get(3).map_or(Ok(100), |s| s.parse())?);
+            let interval = millis(args.get(3))?.unwrap_or(Duration::from_millis(100));
+            let dead = millis(args.get(4))?;
             for i in 0..count {
-                let conn = Connection::connect(addr, config(format!("s{i}"), interval)).await?;
+                let conn =
+                    Connection::connect(addr, config(format!("s{i}"), interval, dead)).await?;
                 watch(conn, tx.clone());
             }
             expected = Some(count);
