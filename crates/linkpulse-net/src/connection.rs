@@ -377,21 +377,23 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Driver<S> {
     async fn run(mut self) {
         let mut buf = vec![0u8; READ_CHUNK];
         let mut close_open = true;
+        // One timer for the whole life of the connection, moved only when the session's
+        // deadline changes (re-registering a timer on every loop turn costs CPU per heartbeat).
+        let far = || tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
+        let timer = tokio::time::sleep_until(far());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             self.drain_session();
             if self.session.is_dead() {
                 break;
             }
-            let deadline = self
-                .session
-                .poll_timeout()
-                .map(tokio::time::Instant::from_std);
-            let timer = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let deadline = self.session.poll_timeout();
+            if deadline != armed {
+                armed = deadline;
+                let at = deadline.map_or_else(far, tokio::time::Instant::from_std);
+                timer.as_mut().reset(at);
+            }
             let take_commands = self.commands_open && self.out_bytes < WRITE_HIGH_WATER;
             let front = self.out.front().cloned();
             tokio::select! {
@@ -406,7 +408,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Driver<S> {
                     Ok(n) => self.advance(n),
                     Err(e) => self.on_io_error(&e, "write"),
                 },
-                permit = self.events_tx.clone().reserve_owned(), if !self.pending.is_empty() => {
+                permit = async { self.events_tx.clone().reserve_owned().await }, if !self.pending.is_empty() => {
                     if let (Ok(permit), Some(ev)) = (permit, self.pending.pop_front()) {
                         permit.send(ev);
                     } else {
@@ -441,7 +443,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Driver<S> {
                         self.diag = None;
                     }
                 },
-                () = timer => {
+                () = &mut timer, if armed.is_some() => {
+                    // Fired: re-arm on the next turn even if the deadline stays the same.
+                    armed = None;
                     // Bytes that reached the socket before the deadline must count even if this
                     // task was scheduled late (a loaded host): read what is already there first.
                     if self.drain_ready(&mut buf) {
