@@ -101,17 +101,9 @@ async fn list(State(hub): State<Hub>, RawQuery(query): RawQuery) -> Response {
         Ok(f) => f,
         Err(e) => return bad_request(e),
     };
-    let sub = hub.subscribe();
-    let nodes = sub
-        .nodes
-        .into_iter()
-        .filter(|n| filter.matches(n))
-        .collect();
-    Json(NodeList {
-        revision: sub.revision,
-        nodes,
-    })
-    .into_response()
+    let (revision, nodes) = hub.list();
+    let nodes = nodes.into_iter().filter(|n| filter.matches(n)).collect();
+    Json(NodeList { revision, nodes }).into_response()
 }
 
 fn snapshot_event(revision: u64, nodes: Vec<Node>) -> SseEvent {

@@ -306,6 +306,15 @@ impl Hub {
         self.lock().registry.nodes().cloned().collect()
     }
 
+    /// The current revision and every node at it.
+    pub fn list(&self) -> (u64, Vec<Node>) {
+        let state = self.lock();
+        (
+            state.registry.revision(),
+            state.registry.nodes().cloned().collect(),
+        )
+    }
+
     /// One node.
     pub fn node(&self, name: &str) -> Option<Node> {
         self.lock().registry.get(name).cloned()
