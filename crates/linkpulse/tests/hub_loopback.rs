@@ -342,3 +342,48 @@ fn hostile_connections_are_closed_and_sessions_keep_beating() {
         assert_eq!(hub.state(name), Some(NodeState::Alive));
     }
 }
+
+#[test]
+fn health_urls_become_status_and_a_failing_one_makes_the_node_unhealthy() {
+    use linkpulse_testsupport::servers::{HttpResponse, HttpServer};
+    let ok = HttpServer::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        None,
+        HttpResponse::new(200),
+    )
+    .expect("http 200");
+    let failing = HttpServer::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        None,
+        HttpResponse::new(503),
+    )
+    .expect("http 503");
+    let hub = TestHub::start(hub_config(None), None);
+    let addr = hub.agent_addr.to_string();
+    let mut good = agent(
+        &addr,
+        "u1",
+        None,
+        &["--health-url", &ok.url("/health")],
+        None,
+    );
+    let mut bad = agent(
+        &addr,
+        "u2",
+        None,
+        &["--health-url", &failing.url("/health")],
+        None,
+    );
+    wait_connected(&mut good, &addr, Duration::from_secs(10));
+    wait_connected(&mut bad, &addr, Duration::from_secs(10));
+    let u1 = hub.wait_node("u1", Duration::from_secs(10), |n| n.status.is_some());
+    assert!(u1.is_healthy(), "{u1:?}");
+    let u2 = hub.wait_node("u2", Duration::from_secs(10), |n| n.status.is_some());
+    let status = u2.status.clone().expect("status");
+    assert_eq!(status.health, "degraded", "{u2:?}");
+    assert!(status.detail.contains("503"), "{status:?}");
+    // Alive but unhealthy: the session is fine, a scheduler must not pick it.
+    assert_eq!(u2.state, NodeState::Alive);
+    assert!(!u2.is_healthy());
+    assert!(ok.requests() >= 1 && failing.requests() >= 1);
+}
