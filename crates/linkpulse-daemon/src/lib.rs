@@ -1,1 +1,11 @@
-//! linkpulse-daemon
+//! The linkpulse daemon: config, scheduler, check state, storage, alerts, HTTP API, metrics.
+//!
+//! Every check — an active probe or a push — feeds the same [`state`] machine, [`storage`]
+//! history, availability figures and alerts.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod state;
+pub mod storage;
