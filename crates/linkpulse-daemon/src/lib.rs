@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod blackbox;
 pub mod config;
 pub mod state;
 pub mod storage;

@@ -74,6 +74,7 @@ pub(crate) fn apply(mut result: ProbeResult, ip: IpAddr, report: &PingReport) ->
                 meaning: u.meaning.clone(),
             })
             .collect(),
+        reply_hop_limit: report.reply_hop_limit,
     };
     result.latency_ms = detail.rtt_avg_ms;
     result.icmp = Some(detail);
@@ -115,11 +116,14 @@ mod tests {
             rtt_max: Some(Duration::from_micros(300)),
             rtt_mdev: Some(Duration::from_micros(50)),
             unreachable: vec![],
+            reply_hop_limit: Some(61),
+            ..PingReport::default()
         };
         let r = apply(empty(), ip, &ok);
         assert!(r.up && r.error.is_none());
         assert_eq!(r.latency_ms, Some(0.2));
         assert_eq!(r.icmp.as_ref().map(|i| i.loss), Some(33.3));
+        assert_eq!(r.icmp.as_ref().and_then(|i| i.reply_hop_limit), Some(61));
 
         let silent = PingReport {
             sent: 3,

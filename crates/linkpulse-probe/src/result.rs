@@ -205,6 +205,12 @@ pub struct TlsDetail {
     pub subject: Option<String>,
     /// Issuer of the leaf certificate.
     pub issuer: Option<String>,
+    /// SHA-256 fingerprint of the leaf certificate (DER), lowercase hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaf_sha256: Option<String>,
+    /// DNS names in the leaf certificate's subjectAltName extension.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaf_dns_names: Vec<String>,
 }
 
 /// ICMP details of a probe.
@@ -226,6 +232,9 @@ pub struct IcmpDetail {
     pub rtt_mdev_ms: Option<f64>,
     /// Destination-unreachable replies.
     pub unreachable: Vec<UnreachableDetail>,
+    /// Hop limit (IPv4 TTL) of the last echo reply, when the socket reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_hop_limit: Option<u8>,
 }
 
 /// One ICMP destination-unreachable reply.

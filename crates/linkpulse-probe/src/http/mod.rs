@@ -48,22 +48,27 @@ struct Run<'a> {
     opts: &'a ProbeOptions,
     /// End of the network budget; pushed back by the time spent in DNS.
     deadline: Instant,
+    /// Keep the body for the caller even without `body_contains` / `body_regex`.
+    keep_body: bool,
     result: ProbeResult,
     detail: HttpDetail,
 }
 
-/// Probes `url`: up when the final status is expected and the body matches.
+/// Probes `url`: up when the final status is expected and the body matches. With `keep_body`,
+/// also returns the first [`BODY_KEEP`] bytes of the final body once it was read completely.
 pub(crate) async fn probe(
     tls: &tls::TlsConfigs,
     url: &Url,
     label: String,
     opts: &ProbeOptions,
-) -> ProbeResult {
+    keep_body: bool,
+) -> (ProbeResult, Option<Vec<u8>>) {
     let start = Instant::now();
     let mut run = Run {
         tls,
         opts,
         deadline: start + opts.timeout,
+        keep_body,
         result: ProbeResult::empty(label, ProbeKind::Http),
         detail: HttpDetail {
             final_url: url.to_string(),
@@ -71,6 +76,7 @@ pub(crate) async fn probe(
         },
     };
     let mut current = url.clone();
+    let mut final_body = None;
     let outcome = loop {
         run.detail.final_url = current.to_string();
         run.detail.phases = HttpPhases::default();
@@ -86,7 +92,13 @@ pub(crate) async fn probe(
                 run.detail.redirects += 1;
                 current = next;
             }
-            Ok(Hop::Done { status, body }) => break run.judge(status, &body),
+            Ok(Hop::Done { status, body }) => {
+                let verdict = run.judge(status, &body);
+                if keep_body {
+                    final_body = Some(body);
+                }
+                break verdict;
+            }
         }
     };
     let total = ms(start.elapsed());
@@ -110,7 +122,7 @@ pub(crate) async fn probe(
         Err(e) => result.error = Some(e),
     }
     result.http = Some(run.detail);
-    result
+    (result, final_body)
 }
 
 impl Run<'_> {
@@ -320,7 +332,9 @@ impl Run<'_> {
         mut body: Incoming,
         addr: SocketAddr,
     ) -> Result<Vec<u8>, ProbeError> {
-        let keep = self.opts.http.body_contains.is_some() || self.opts.http.body_regex.is_some();
+        let keep = self.keep_body
+            || self.opts.http.body_contains.is_some()
+            || self.opts.http.body_regex.is_some();
         let mut kept = Vec::new();
         let mut total: u64 = 0;
         loop {

@@ -100,7 +100,8 @@ struct Event {
 
 #[derive(Debug)]
 enum EventKind {
-    Reply,
+    /// An echo reply, with the hop limit its IP header carried (raw IPv4 sockets only).
+    Reply(Option<u8>),
     Error(Unreachable),
 }
 
@@ -360,6 +361,7 @@ impl Pinger {
         };
         let mut session = Session::new(opts, Instant::now());
         let dest = SockAddr::from(SocketAddr::new(addr, 0));
+        let mut hop_limit = None;
         let mut sleep = pin!(tokio::time::sleep(Duration::ZERO));
         loop {
             while let Some(index) = session.poll_transmit(Instant::now()) {
@@ -398,25 +400,34 @@ impl Pinger {
             tokio::select! {
                 biased;
                 Some(event) = rx.recv() => {
-                    handle_event(&mut session, &mut inflight, event);
+                    handle_event(&mut session, &mut inflight, &mut hop_limit, event);
                     while let Ok(event) = rx.try_recv() {
-                        handle_event(&mut session, &mut inflight, event);
+                        handle_event(&mut session, &mut inflight, &mut hop_limit, event);
                     }
                 }
                 () = &mut sleep => {}
             }
         }
         drop(inflight);
-        session.report()
+        let mut report = session.report();
+        report.reply_hop_limit = hop_limit;
+        report
     }
 }
 
-fn handle_event(session: &mut Session, inflight: &mut InFlight<'_>, event: Event) {
+fn handle_event(
+    session: &mut Session,
+    inflight: &mut InFlight<'_>,
+    hop_limit: &mut Option<u8>,
+    event: Event,
+) {
     // The receive task already took the probe out of the table.
     inflight.forget(event.index);
     match event.kind {
-        EventKind::Reply => {
-            session.on_reply(event.index, event.at);
+        EventKind::Reply(hops) => {
+            if session.on_reply(event.index, event.at) && hops.is_some() {
+                *hop_limit = hops;
+            }
         }
         EventKind::Error(u) => session.on_error(event.index, u),
     }
@@ -562,7 +573,7 @@ impl Family {
             Message::EchoReply(echo) => {
                 let nonce = packet::payload_nonce(echo.payload);
                 let w = lock(&self.table).take_reply(src, echo.ident, echo.seq, nonce);
-                (w, EventKind::Reply)
+                (w, EventKind::Reply(parsed.ttl))
             }
             Message::Error {
                 icmp_type,
