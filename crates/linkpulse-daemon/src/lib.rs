@@ -6,7 +6,16 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod alerts;
+pub mod api;
+pub mod availability;
 pub mod blackbox;
 pub mod config;
+pub mod daemon;
+pub mod engine;
+pub mod hub;
+pub mod metrics;
+pub mod probe;
+pub mod schedule;
 pub mod state;
 pub mod storage;

@@ -66,8 +66,9 @@ impl Default for IpPreference {
     }
 }
 
-/// Settings of an HTTP module.
-#[derive(Debug, Clone)]
+/// Settings of an HTTP module; the default is blackbox_exporter's (any 2xx, follow
+/// redirects, IPv6 preferred with fallback).
+#[derive(Debug, Clone, Default)]
 pub struct HttpModule {
     /// Address family preference.
     pub ip: IpPreference,
@@ -135,6 +136,29 @@ impl BlackboxConfig {
         } else {
             errors.list.sort_by_key(|e| e.line);
             Err(ConfigErrors(errors.list))
+        }
+    }
+
+    /// The modules served without a config file: `http_2xx`, `tcp_connect` and `icmp` with
+    /// blackbox_exporter's defaults and a 5 s timeout.
+    pub fn builtin() -> BlackboxConfig {
+        let timeout = Some(Duration::from_secs(5));
+        let module = |name: &str, prober| {
+            (
+                name.to_owned(),
+                Module {
+                    name: name.to_owned(),
+                    timeout,
+                    prober,
+                },
+            )
+        };
+        BlackboxConfig {
+            modules: BTreeMap::from([
+                module("http_2xx", ModuleProber::Http(Box::default())),
+                module("tcp_connect", ModuleProber::Tcp(TcpModule::default())),
+                module("icmp", ModuleProber::Icmp(IcmpModule::default())),
+            ]),
         }
     }
 
@@ -318,15 +342,7 @@ fn http_module(
 ) -> Checked<HttpModule> {
     let at = format!("{at}.http");
     let before = errors.list.len();
-    let mut module = HttpModule {
-        ip: IpPreference::default(),
-        options: HttpOptions::default(),
-        fail_if_body_matches: Vec::new(),
-        fail_if_body_not_matches: Vec::new(),
-        valid_http_versions: Vec::new(),
-        fail_if_ssl: false,
-        fail_if_not_ssl: false,
-    };
+    let mut module = HttpModule::default();
     let Some(raw) = raw else {
         return Some(Ok(module));
     };

@@ -192,3 +192,16 @@ fn ip_hash_is_blackbox_exporters() {
         3_668_918_509.0
     );
 }
+
+#[test]
+fn builtin_modules_are_the_usual_three() {
+    let c = BlackboxConfig::builtin();
+    let names: Vec<&str> = c.modules.keys().map(String::as_str).collect();
+    assert_eq!(names, ["http_2xx", "icmp", "tcp_connect"]);
+    assert_eq!(c.unsupported().count(), 0);
+    assert!(
+        c.modules
+            .values()
+            .all(|m| m.timeout == Some(Duration::from_secs(5)))
+    );
+}

@@ -79,7 +79,8 @@ pub struct CheckConfig {
 }
 
 /// The kinds of check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CheckKind {
     /// HTTP(S) request.
     Http,
