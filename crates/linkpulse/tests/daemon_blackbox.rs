@@ -390,6 +390,18 @@ fn config(dir: &Path, ca: &Path) -> PathBuf {
     timeout: 5s
     icmp:
       preferred_ip_protocol: ip4
+  icmp6:
+    prober: icmp
+    timeout: 5s
+  tcp6:
+    prober: tcp
+    timeout: 5s
+  tcp4_only:
+    prober: tcp
+    timeout: 5s
+    tcp:
+      preferred_ip_protocol: ip4
+      ip_protocol_fallback: false
   dns_udp:
     prober: dns
     dns:
@@ -627,6 +639,38 @@ async fn icmp_module_pings_loopback() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn address_family_follows_preferred_ip_protocol() {
+    let w = world().await;
+    let lp = Linkpulse::start(&w.config).await;
+    let v6 = TcpListener::bind("[::1]:0").await.expect("bind ::1");
+    let v6 = v6.local_addr().expect("addr");
+    let v4 = w.tcp.local_addr().expect("addr");
+
+    // IPv6 preferred (the default): ::1 is probed over IPv6.
+    let m = lp.probe("tcp6", &v6.to_string()).await;
+    assert_eq!(value(&m, "probe_success"), 1.0);
+    assert_eq!(value(&m, "probe_ip_protocol"), 6.0);
+    // A name is resolved and the preferred family chosen: localhost → 127.0.0.1 for ip4.
+    let m = lp
+        .probe("tcp_connect", &format!("localhost:{}", v4.port()))
+        .await;
+    assert_eq!(value(&m, "probe_success"), 1.0);
+    assert_eq!(value(&m, "probe_ip_protocol"), 4.0);
+    assert_eq!(value(&m, "probe_ip_addr_hash"), 3_668_918_509.0);
+    // IPv4 only, no fallback: an IPv6 target fails without an address.
+    let m = lp.probe("tcp4_only", &v6.to_string()).await;
+    assert_eq!(value(&m, "probe_success"), 0.0);
+    assert_eq!(value(&m, "probe_ip_protocol"), 0.0);
+    assert!(!m.contains_key("probe_ip_addr_hash"));
+
+    // ICMPv6: the hop limit comes from ancillary data rather than an IP header.
+    let m = lp.probe("icmp6", "::1").await;
+    assert_eq!(value(&m, "probe_success"), 1.0, "{m:#?}");
+    assert_eq!(value(&m, "probe_ip_protocol"), 6.0);
+    assert_eq!(value(&m, "probe_icmp_reply_hop_limit"), 64.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_blackbox_exporters_errors() {
     let w = world().await;
     let lp = Linkpulse::start(&w.config).await;
@@ -738,6 +782,7 @@ async fn metrics_are_a_superset_of_the_real_blackbox_exporters() {
         ("tcp_connect", tcp),
         ("tcp_connect", closed),
         ("icmp", "127.0.0.1".to_owned()),
+        ("icmp6", "::1".to_owned()),
     ];
     let mut seen = BTreeSet::new();
     for (module, target) in &cases {

@@ -100,7 +100,7 @@ struct Event {
 
 #[derive(Debug)]
 enum EventKind {
-    /// An echo reply, with the hop limit its IP header carried (raw IPv4 sockets only).
+    /// An echo reply, with its hop limit (IPv4 TTL) when the socket showed it.
     Reply(Option<u8>),
     Error(Unreachable),
 }
@@ -187,6 +187,13 @@ fn try_open(version: Version, mode: SocketMode) -> io::Result<Socket> {
             }
         }
         (SocketMode::Datagram, v) => sys::enable_recv_err(&sock, v == Version::V6)?,
+    }
+    // Raw IPv4 reads carry the TTL in the IP header; every other socket reports the hop limit
+    // of a reply as ancillary data.
+    if !(mode == SocketMode::Raw && version == Version::V4)
+        && let Err(e) = sys::enable_recv_hop_limit(&sock, version == Version::V6)
+    {
+        tracing::debug!(error = %e, "hop limit of replies not available");
     }
     Ok(sock)
 }
@@ -534,11 +541,11 @@ impl Family {
     fn drain(&self, buf: &mut [u8]) {
         let mut errors = 0;
         loop {
-            match sys::recv_from(self.fd.get_ref(), buf) {
-                Ok((len, from)) => {
+            match sys::recv_with_hop_limit(self.fd.get_ref(), buf) {
+                Ok((len, from, hop_limit)) => {
                     let at = Instant::now();
                     if let Some(packet) = buf.get(..len) {
-                        self.dispatch(packet, from, at);
+                        self.dispatch(packet, from, hop_limit, at);
                     }
                     errors = 0;
                 }
@@ -557,7 +564,7 @@ impl Family {
         }
     }
 
-    fn dispatch(&self, packet: &[u8], from: Option<IpAddr>, at: Instant) {
+    fn dispatch(&self, packet: &[u8], from: Option<IpAddr>, hop_limit: Option<u8>, at: Instant) {
         let with_ip_header = self.mode == SocketMode::Raw && self.version == Version::V4;
         let parsed = match packet::parse(self.version, with_ip_header, packet) {
             Ok(p) => p,
@@ -573,7 +580,7 @@ impl Family {
             Message::EchoReply(echo) => {
                 let nonce = packet::payload_nonce(echo.payload);
                 let w = lock(&self.table).take_reply(src, echo.ident, echo.seq, nonce);
-                (w, EventKind::Reply(parsed.ttl))
+                (w, EventKind::Reply(parsed.ttl.or(hop_limit)))
             }
             Message::Error {
                 icmp_type,

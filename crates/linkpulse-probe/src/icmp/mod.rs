@@ -109,8 +109,8 @@ pub struct PingReport {
     /// Why requests could not be sent (no permission, no socket, bad options, a send error);
     /// the first such error.
     pub error: Option<IcmpError>,
-    /// Hop limit (IPv4 TTL) of the last counted echo reply, when the socket shows it (raw
-    /// IPv4 sockets); `None` otherwise.
+    /// Hop limit (IPv4 TTL) of the last counted echo reply: from the IP header on raw IPv4
+    /// sockets, from `IP_RECVTTL` / `IPV6_RECVHOPLIMIT` ancillary data otherwise.
     pub reply_hop_limit: Option<u8>,
 }
 
