@@ -890,3 +890,25 @@ fn bad_config_is_a_clear_error() {
         "{e}"
     );
 }
+
+#[test]
+fn reload_takes_new_modules_and_keeps_the_old_ones_on_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("blackbox.yml");
+    std::fs::write(&path, "modules:\n  a:\n    prober: tcp\n").expect("write");
+    let bb = Blackbox::load(&path, linkpulse_probe::Prober::new()).expect("load");
+    let names = |bb: &Blackbox| bb.config().modules.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(&bb), ["a"]);
+
+    std::fs::write(&path, "modules:\n  b:\n    prober: icmp\n").expect("write");
+    bb.reload().expect("reload");
+    assert_eq!(names(&bb), ["b"]);
+
+    std::fs::write(&path, "modules:\n  c:\n    prober: gopher\n").expect("write");
+    let e = bb.reload().expect_err("bad file").to_string();
+    assert!(
+        e.contains(":3: modules.c.prober: unknown prober \"gopher\""),
+        "{e}"
+    );
+    assert_eq!(names(&bb), ["b"]);
+}

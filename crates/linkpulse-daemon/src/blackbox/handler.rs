@@ -66,7 +66,7 @@ impl IntoResponse for ProbeRequestError {
 
 /// The probe timeout as blackbox_exporter computes it: the scrape timeout from the header
 /// (120 s without one) minus `offset`, or the module's timeout when that is shorter (or when
-/// the scrape timeout is shorter than the offset).
+/// the scrape timeout is shorter than the offset); at most [`MAX_TIMEOUT`].
 pub fn effective_timeout(
     module_timeout: Option<Duration>,
     scrape_timeout: Option<f64>,
@@ -83,8 +83,13 @@ pub fn effective_timeout(
     } else {
         max
     };
-    Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::from_secs(120))
+    Duration::try_from_secs_f64(secs.max(0.0))
+        .unwrap_or(MAX_TIMEOUT)
+        .min(MAX_TIMEOUT)
 }
+
+/// No probe runs longer than this, whatever the config and the header say.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Parses the scrape-timeout header, if present.
 pub fn scrape_timeout(headers: &HeaderMap) -> Result<Option<f64>, ProbeRequestError> {
@@ -197,6 +202,12 @@ mod tests {
             secs(1.0)
         );
         assert_eq!(effective_timeout(None, Some(0.2), offset), Duration::ZERO);
+        // Absurd values are capped rather than overflowing a deadline.
+        assert_eq!(
+            effective_timeout(Some(Duration::from_secs(u64::MAX)), Some(1e300), offset),
+            MAX_TIMEOUT
+        );
+        assert_eq!(effective_timeout(None, Some(1e300), offset), MAX_TIMEOUT);
     }
 
     #[test]
