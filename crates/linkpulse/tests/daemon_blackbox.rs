@@ -904,10 +904,14 @@ fn reload_takes_new_modules_and_keeps_the_old_ones_on_error() {
     bb.reload().expect("reload");
     assert_eq!(names(&bb), ["b"]);
 
-    std::fs::write(&path, "modules:\n  c:\n    prober: gopher\n").expect("write");
+    std::fs::write(
+        &path,
+        "modules:\n  c:\n    prober: tcp\n    timeout: soon\n",
+    )
+    .expect("write");
     let e = bb.reload().expect_err("bad file").to_string();
     assert!(
-        e.contains(":3: modules.c.prober: unknown prober \"gopher\""),
+        e.contains(":4: modules.c.timeout: invalid duration \"soon\""),
         "{e}"
     );
     assert_eq!(names(&bb), ["b"]);

@@ -281,14 +281,16 @@ fn module(errors: &mut Errors<'_>, base: &Path, name: &str, raw: S<RawModule>) -
             other,
             format!("prober `{other}` is not implemented by linkpulse (only http, tcp and icmp)"),
         )),
-        other => {
-            errors.at(
-                prober_name,
-                &prober_path,
-                format!("unknown prober {other:?} (expected http, tcp, icmp, dns or grpc)"),
-            );
-            None
-        }
+        // blackbox_exporter loads such a file and answers the module with 400; so does
+        // linkpulse, and the start-up warning names the line.
+        other => Some(unsupported(
+            other,
+            format!(
+                "{}:{}: {prober_path}: unknown prober {other:?} (expected http, tcp, icmp, dns or grpc)",
+                errors.file,
+                prober_name.referenced.line()
+            ),
+        )),
     };
     if errors.list.len() > before {
         return None;

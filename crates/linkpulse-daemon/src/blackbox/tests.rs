@@ -94,11 +94,11 @@ fn defaults_are_blackbox_exporters() {
 #[test]
 fn other_probers_and_unimplemented_settings_are_kept_as_unsupported() {
     let c = parse(
-        "modules:\n  dns_udp:\n    prober: dns\n    dns:\n      query_name: example.org\n  auth:\n    prober: http\n    http:\n      basic_auth: { username: u, password: p }\n  tls_tcp:\n    prober: tcp\n    tcp: { tls: true }\n  ok:\n    prober: tcp\n",
+        "modules:\n  mail:\n    prober: smtp\n  dns_udp:\n    prober: dns\n    dns:\n      query_name: example.org\n  auth:\n    prober: http\n    http:\n      basic_auth: { username: u, password: p }\n  tls_tcp:\n    prober: tcp\n    tcp: { tls: true }\n  ok:\n    prober: tcp\n",
     )
     .unwrap();
     let reasons: Vec<_> = c.unsupported().collect();
-    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
     let reason = |m: &str| {
         reasons
             .iter()
@@ -107,6 +107,11 @@ fn other_probers_and_unimplemented_settings_are_kept_as_unsupported() {
             .unwrap()
     };
     assert!(reason("dns_udp").contains("prober `dns`"));
+    // blackbox_exporter loads unknown probers too (and answers them with 400).
+    assert_eq!(
+        reason("mail"),
+        "blackbox.yml:3: modules.mail.prober: unknown prober \"smtp\" (expected http, tcp, icmp, dns or grpc)"
+    );
     assert!(reason("auth").contains("modules.auth.http.basic_auth"));
     assert!(reason("tls_tcp").contains("modules.tls_tcp.tcp.tls"));
 }
@@ -114,7 +119,7 @@ fn other_probers_and_unimplemented_settings_are_kept_as_unsupported() {
 #[test]
 fn every_error_names_file_line_and_key() {
     let e = errors(
-        "modules:\n  a:\n    prober: http\n    timeout: 5x\n    http:\n      valid_status_codes: [200, 999]\n      fail_if_body_matches_regexp: ['(']\n      preferred_ip_protocol: ip5\n  b:\n    prober: smtp\n  c:\n    timeout: 1s\n",
+        "modules:\n  a:\n    prober: http\n    timeout: 5x\n    http:\n      valid_status_codes: [200, 999]\n      fail_if_body_matches_regexp: ['(']\n      preferred_ip_protocol: ip5\n  b:\n    prober: tcp\n    tcp: { preferred_ip_protocol: ipx }\n  c:\n    timeout: 1s\n",
     );
     assert_eq!(e.len(), 6, "{e:#?}");
     assert!(
@@ -138,7 +143,9 @@ fn every_error_names_file_line_and_key() {
         "{e:#?}"
     );
     assert!(
-        e[4].starts_with("blackbox.yml:10: modules.b.prober: unknown prober \"smtp\""),
+        e[4].starts_with(
+            "blackbox.yml:11: modules.b.tcp.preferred_ip_protocol: invalid value \"ipx\""
+        ),
         "{e:#?}"
     );
     assert!(
