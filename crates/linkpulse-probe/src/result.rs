@@ -167,6 +167,12 @@ pub struct HttpDetail {
     pub version: Option<String>,
     /// Length of the final response body in bytes.
     pub body_bytes: Option<u64>,
+    /// The `Content-Length` header of the final response, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_length: Option<u64>,
+    /// The `Last-Modified` header of the final response, as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
     /// Redirects followed.
     pub redirects: u32,
     /// The URL of the final request.

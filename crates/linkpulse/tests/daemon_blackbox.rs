@@ -420,7 +420,14 @@ struct World {
     http: support::Server,
     https: support::Server,
     tcp: TcpListener,
+    /// Answers with a `Last-Modified` header.
+    dated: support::Server,
+    /// Answers with a chunked body (no `Content-Length`).
+    chunked: support::Server,
 }
+
+const DATED: &[u8] = b"HTTP/1.1 200 OK\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+const CHUNKED: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nok\r\n3\r\n!!!\r\n0\r\n\r\n";
 
 async fn world() -> World {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -432,6 +439,8 @@ async fn world() -> World {
         http: support::http_server(None).await,
         https: support::http_server(Some(pki.server_config(-1, 30))).await,
         tcp: TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+        dated: support::raw_server(DATED).await,
+        chunked: support::raw_server(CHUNKED).await,
         dir,
     }
 }
@@ -529,6 +538,24 @@ async fn http_module_answers_blackbox_metrics() {
     assert_eq!(value(&m, "probe_success"), 0.0);
     assert_eq!(value(&m, "probe_failed_due_to_regex"), 1.0);
     assert_eq!(value(&m, "probe_http_status_code"), 200.0);
+
+    // Last-Modified as unix time; a chunked body has no declared length (-1) but 5 bytes read.
+    let m = lp
+        .probe("http_2xx", &format!("http://{}/", w.dated.addr))
+        .await;
+    assert_eq!(value(&m, "probe_success"), 1.0);
+    assert_eq!(
+        value(&m, "probe_http_last_modified_timestamp_seconds"),
+        784_111_777.0
+    );
+    assert_eq!(value(&m, "probe_http_content_length"), 2.0);
+    let m = lp
+        .probe("http_2xx", &format!("http://{}/", w.chunked.addr))
+        .await;
+    assert_eq!(value(&m, "probe_success"), 1.0);
+    assert_eq!(value(&m, "probe_http_content_length"), -1.0);
+    assert_eq!(value(&m, "probe_http_uncompressed_body_length"), 5.0);
+    assert!(!m.contains_key("probe_http_last_modified_timestamp_seconds"));
 
     // Nothing listening: down, status 0, still every family.
     let closed = support::closed_port();
@@ -777,6 +804,8 @@ async fn metrics_are_a_superset_of_the_real_blackbox_exporters() {
         ("http_2xx", format!("{http}/redirect/2")),
         ("http_2xx", format!("http://{closed}/")),
         ("http_body_bad", format!("{http}/")),
+        ("http_2xx", format!("http://{}/", w.dated.addr)),
+        ("http_2xx", format!("http://{}/", w.chunked.addr)),
         ("https_ca", https.clone()),
         ("https_insecure", https),
         ("tcp_connect", tcp),
@@ -809,6 +838,8 @@ async fn metrics_are_a_superset_of_the_real_blackbox_exporters() {
             "probe_ssl_earliest_cert_expiry",
             "probe_icmp_reply_hop_limit",
             "probe_http_content_length",
+            "probe_http_uncompressed_body_length",
+            "probe_http_last_modified_timestamp_seconds",
         ] {
             if let Some(f) = theirs.get(name) {
                 assert_eq!(
@@ -828,6 +859,7 @@ async fn metrics_are_a_superset_of_the_real_blackbox_exporters() {
         "probe_icmp_duration_seconds",
         "probe_icmp_reply_hop_limit",
         "probe_dns_lookup_time_seconds",
+        "probe_http_last_modified_timestamp_seconds",
     ] {
         assert!(
             seen.contains(name),

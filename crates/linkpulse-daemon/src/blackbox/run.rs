@@ -36,6 +36,15 @@ mod help {
     pub(super) const TLS_VERSION: &str = "Returns the TLS version used or NaN when unknown";
     pub(super) const ICMP_DURATION: &str = "Duration of icmp request by phase";
     pub(super) const HOP_LIMIT: &str = "Replied packet hop limit (TTL for ipv4)";
+    pub(super) const LAST_MODIFIED: &str =
+        "Returns the Last-Modified HTTP response header in unixtime";
+}
+
+/// Parses an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) into unix seconds.
+pub fn http_date(text: &str) -> Option<f64> {
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc2822).ok()?;
+    Some(t.unix_timestamp() as f64)
 }
 
 /// What one probe produced: its metrics and a log for `debug=true`.
@@ -398,13 +407,24 @@ async fn http(
     if let Some(status) = detail.status {
         m.gauge("probe_http_status_code", help::STATUS, f64::from(status));
     }
-    let length = detail.body_bytes.unwrap_or(0) as f64;
-    m.gauge("probe_http_content_length", help::CONTENT_LENGTH, length);
+    if detail.status.is_some() {
+        // The header, -1 without one (a chunked body), as Go's `Response.ContentLength`.
+        let declared = detail.content_length.map_or(-1.0, |n| n as f64);
+        m.gauge("probe_http_content_length", help::CONTENT_LENGTH, declared);
+    }
+    let read = detail.body_bytes.unwrap_or(0) as f64;
     m.gauge(
         "probe_http_uncompressed_body_length",
         help::BODY_LENGTH,
-        length,
+        read,
     );
+    if let Some(stamp) = detail.last_modified.as_deref().and_then(http_date) {
+        m.gauge(
+            "probe_http_last_modified_timestamp_seconds",
+            help::LAST_MODIFIED,
+            stamp,
+        );
+    }
     m.gauge(
         "probe_http_redirects",
         help::REDIRECTS,

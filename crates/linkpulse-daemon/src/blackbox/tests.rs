@@ -212,3 +212,12 @@ fn builtin_modules_are_the_usual_three() {
             .all(|m| m.timeout == Some(Duration::from_secs(5)))
     );
 }
+
+#[test]
+fn http_dates_parse_as_blackbox_exporter_reads_last_modified() {
+    assert_eq!(
+        super::run::http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+        Some(784_111_777.0)
+    );
+    assert_eq!(super::run::http_date("yesterday"), None);
+}

@@ -304,6 +304,15 @@ impl Run<'_> {
         let status = response.status().as_u16();
         self.detail.status = Some(status);
         self.detail.version = Some(version_name(response.version()).to_owned());
+        let text = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
+        self.detail.content_length = text(header::CONTENT_LENGTH).and_then(|v| v.parse().ok());
+        self.detail.last_modified = text(header::LAST_MODIFIED).map(str::to_owned);
 
         if self.opts.http.follow_redirects
             && matches!(status, 301 | 302 | 303 | 307 | 308)
