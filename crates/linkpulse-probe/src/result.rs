@@ -179,6 +179,9 @@ pub struct HttpDetail {
     pub final_url: String,
     /// Phase timings of the final request; `total_ms` spans every hop.
     pub phases: HttpPhases,
+    /// Phase timings of the requests before the final one, summed (`None` without redirects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_phases: Option<HttpPhases>,
 }
 
 /// Phase timings of an HTTP request, in milliseconds; a phase not reached is `null`.
@@ -194,6 +197,21 @@ pub struct HttpPhases {
     pub first_byte_ms: Option<f64>,
     /// Whole probe, every redirect hop included.
     pub total_ms: Option<f64>,
+}
+
+impl HttpPhases {
+    /// Adds the phases of `other` to these (a phase reached by either is reached).
+    pub fn add(&mut self, other: &HttpPhases) {
+        let sum = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+        };
+        self.dns_ms = sum(self.dns_ms, other.dns_ms);
+        self.connect_ms = sum(self.connect_ms, other.connect_ms);
+        self.tls_ms = sum(self.tls_ms, other.tls_ms);
+        self.first_byte_ms = sum(self.first_byte_ms, other.first_byte_ms);
+        self.total_ms = sum(self.total_ms, other.total_ms);
+    }
 }
 
 /// TLS details of an HTTPS probe.

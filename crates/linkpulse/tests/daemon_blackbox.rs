@@ -524,6 +524,20 @@ async fn http_module_answers_blackbox_metrics() {
     let m = lp.probe("http_2xx", &format!("{base}/redirect/2")).await;
     assert_eq!(value(&m, "probe_success"), 1.0);
     assert_eq!(value(&m, "probe_http_redirects"), 2.0);
+    // Phases are summed over the chain: the probe keeps the earlier requests' timings.
+    let prober = linkpulse_probe::Prober::new();
+    let opts = linkpulse_probe::ProbeOptions::default();
+    let chain = linkpulse_probe::Target::http_from_url(&format!("{base}/redirect/2")).unwrap();
+    let r = prober.probe(&chain, &opts).await;
+    let earlier = r
+        .http
+        .and_then(|h| h.redirect_phases)
+        .expect("two earlier requests");
+    assert!(earlier.connect_ms.is_some() && earlier.first_byte_ms.is_some());
+    let single = linkpulse_probe::Target::http_from_url(&format!("{base}/")).unwrap();
+    let r = prober.probe(&single, &opts).await;
+    assert!(r.http.is_some_and(|h| h.redirect_phases.is_none()));
+
     let m = lp
         .probe("http_no_redirects", &format!("{base}/redirect/2"))
         .await;

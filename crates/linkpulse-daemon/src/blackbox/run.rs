@@ -390,7 +390,10 @@ async fn http(
         m.gauge("probe_ip_addr_hash", help::IP_HASH, ip_hash(ip));
     }
     let detail = result.http.clone().unwrap_or_default();
-    let p = &detail.phases;
+    // blackbox_exporter sums the phases over every request of a redirect chain.
+    let mut phases = detail.redirect_phases.clone().unwrap_or_default();
+    phases.add(&detail.phases);
+    let p = &phases;
     let secs = |ms: Option<f64>| ms.unwrap_or(0.0) / 1000.0;
     phase(m, "resolve", dns.as_secs_f64() + secs(p.dns_ms));
     phase(m, "connect", secs(p.connect_ms));

@@ -93,6 +93,11 @@ pub(crate) async fn probe(
                     ));
                 }
                 run.detail.redirects += 1;
+                let hop = std::mem::take(&mut run.detail.phases);
+                run.detail
+                    .redirect_phases
+                    .get_or_insert_with(HttpPhases::default)
+                    .add(&hop);
                 current = next;
             }
             Ok(Hop::Done { status, body }) => {
