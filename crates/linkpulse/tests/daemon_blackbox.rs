@@ -962,3 +962,110 @@ fn reload_takes_new_modules_and_keeps_the_old_ones_on_error() {
     );
     assert_eq!(names(&bb), ["b"]);
 }
+
+/// `linkpulse serve` (the real binary) on 127.0.0.1:0, killed when dropped.
+struct Serve {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serve {
+    /// Starts the daemon and reads its address from its "listening on" line.
+    async fn start(dir: &Path, extra: &[&str]) -> Serve {
+        let config = dir.join("linkpulse.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen: 127.0.0.1:0\ndatabase: {}\nchecks: []\n",
+                dir.join("history.db").display()
+            ),
+        )
+        .expect("write daemon config");
+        let log = dir.join("serve.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_linkpulse"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start linkpulse serve");
+        let mut serve = Serve {
+            child,
+            addr: "127.0.0.1:0".parse().expect("addr"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let found = text
+                .lines()
+                .find_map(|l| l.strip_prefix("linkpulse listening on http="))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|a| a.parse().ok());
+            if let Some(addr) = found {
+                serve.addr = addr;
+                return serve;
+            }
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                panic!("linkpulse serve exited with {status}: {text}");
+            }
+            assert!(Instant::now() < deadline, "no listening line: {text}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_mounts_probe_with_builtin_modules_and_reloads_on_sighup() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let target = listener.local_addr().expect("addr").to_string();
+
+    // Without --blackbox-config: http_2xx, tcp_connect and icmp.
+    let plain = Serve::start(dir.path(), &[]).await;
+    let m = probe_at(plain.addr, "tcp_connect", &target).await;
+    assert_eq!(value(&m, "probe_success"), 1.0);
+    drop(plain);
+
+    let bb = dir.path().join("blackbox.yml");
+    std::fs::write(&bb, "modules:\n  first:\n    prober: tcp\n").expect("write");
+    let served = Serve::start(
+        dir.path(),
+        &["--blackbox-config", &bb.display().to_string()],
+    )
+    .await;
+    assert_eq!(
+        value(
+            &probe_at(served.addr, "first", &target).await,
+            "probe_success"
+        ),
+        1.0
+    );
+    let unknown = format!("/probe?module=second&target={}", q(&target));
+    assert_eq!(get(served.addr, &unknown, &[]).await.status, 400);
+
+    std::fs::write(&bb, "modules:\n  second:\n    prober: tcp\n").expect("write");
+    let status = Command::new("kill")
+        .args(["-HUP", &served.child.id().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(served.addr, &unknown, &[]).await.status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "module `second` never appeared after SIGHUP"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let m = probe_at(served.addr, "second", &target).await;
+    assert_eq!(value(&m, "probe_success"), 1.0);
+}
