@@ -842,3 +842,43 @@ fn command_and_slack_alerts_receive_the_event() {
         "{text}"
     );
 }
+
+#[test]
+fn alerts_repeat_while_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("events.log");
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "defaults: {{ interval: 200ms, timeout: 100ms, rise: 1, fall: 1 }}\nchecks:\n  - name: closed\n    tcp: {{ address: '127.0.0.1:1' }}\nalerts:\n  - name: cmd\n    repeat: 1s\n    command: {{ program: /bin/sh, args: ['-c', 'cat >> \"$0\" && echo >> \"$0\"', '{}'] }}\n",
+            log.display()
+        ),
+    );
+    let _d = Served::start(&cfg);
+    let events: Vec<Value> = eventually(
+        "a down event and two repeats",
+        Duration::from_secs(30),
+        || {
+            let text = std::fs::read_to_string(&log).ok()?;
+            let events: Vec<Value> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            (events.len() >= 3).then_some(events)
+        },
+    );
+    assert_eq!(events[0]["event"], "down");
+    assert_eq!(events[1]["event"], "repeat");
+    assert_eq!(events[2]["event"], "repeat");
+    let gap = events[2]["at_ms"].as_i64().unwrap() - events[1]["at_ms"].as_i64().unwrap();
+    assert!(gap >= 1000, "repeats are at least `repeat` apart: {gap} ms");
+    let keys: std::collections::HashSet<_> = events
+        .iter()
+        .map(|e| e["idempotency_key"].to_string())
+        .collect();
+    assert_eq!(
+        keys.len(),
+        events.len(),
+        "every alert has its own idempotency key"
+    );
+}

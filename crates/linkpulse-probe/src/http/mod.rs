@@ -53,6 +53,8 @@ struct Run<'a> {
     deadline: Instant,
     /// Keep the body for the caller even without `body_contains` / `body_regex`.
     keep_body: bool,
+    /// Method of the next request: the asked one, GET after a 303 (HEAD stays HEAD).
+    method: http::Method,
     result: ProbeResult,
     detail: HttpDetail,
 }
@@ -72,6 +74,7 @@ pub(crate) async fn probe(
         opts,
         deadline: start + opts.timeout,
         keep_body,
+        method: opts.http.method.clone(),
         result: ProbeResult::empty(label, ProbeKind::Http),
         detail: HttpDetail {
             final_url: url.to_string(),
@@ -224,6 +227,8 @@ impl Run<'_> {
             };
         self.result.resolved = Some(addr.ip());
         self.detail.phases.connect_ms = Some(ms(took));
+        // One small request: do not let Nagle hold it back.
+        let _ = stream.set_nodelay(true);
 
         if !https {
             return self.exchange(TokioIo::new(stream), false, url, addr).await;
@@ -335,6 +340,9 @@ impl Run<'_> {
                     format!("redirect from {url} to an invalid Location {location:?}: {e}"),
                 )
             })?;
+            if status == 303 && self.method != http::Method::HEAD {
+                self.method = http::Method::GET;
+            }
             return Ok(Hop::Redirect(next));
         }
 
@@ -412,7 +420,7 @@ impl Run<'_> {
                 .map_err(|e: http::uri::InvalidUri| bad(e.to_string()))?
         };
         let mut builder = Request::builder()
-            .method(self.opts.http.method.clone())
+            .method(self.method.clone())
             .uri(uri)
             .header(
                 header::USER_AGENT,
