@@ -79,7 +79,9 @@ pub async fn probe(prober: &Prober, module: &Module, target: &str, timeout: Dura
             }
         }
     };
-    let success = match tokio::time::timeout_at(deadline, run).await {
+    // A backstop only: each step has the same deadline and reports its own timeout first.
+    let backstop = deadline + Duration::from_millis(100);
+    let success = match tokio::time::timeout_at(backstop, run).await {
         Ok(success) => success,
         Err(_) => {
             out.log.push(format!(
