@@ -215,3 +215,18 @@ fn ip_errors_name_the_command() {
     assert!(text.contains("route del 10.255.255.1/32"), "{text}");
     assert!(text.contains(net.router.name()), "{text}");
 }
+
+#[test]
+fn a_pulled_cable_cuts_the_host_off_until_plugged_back() {
+    let net = Topology::client_router_server().unwrap();
+    let dst = IpAddr::V4(net.server.addr_v4());
+    net.client.set_link(false).unwrap();
+    let (ok, text) = ping(&net.client, dst);
+    assert!(!ok, "{text}");
+    assert!(text.contains("Network is unreachable"), "{text}");
+    net.client.set_link(true).unwrap();
+    let (ok, text) = ping(&net.client, dst);
+    assert!(ok, "link back up: {text}");
+    let (ok, text) = ping(&net.client, net.server.addr_v6().into());
+    assert!(ok, "link back up (v6): {text}");
+}

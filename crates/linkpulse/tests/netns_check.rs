@@ -383,3 +383,45 @@ fn icmp_without_privilege_says_how_to_fix_it_then_works_over_datagram_sockets() 
         "{result}"
     );
 }
+
+#[test]
+fn https_through_the_router_with_a_private_ca_then_unreachable() {
+    use linkpulse_testsupport::servers::{HttpResponse, HttpServer, TestCa, Validity};
+    let net = Topology::client_router_server().unwrap();
+    let ip = net.server.addr_v4().to_string();
+    let ca = TestCa::new().unwrap();
+    let id = ca.issue(&[&ip], Validity::expires_in_days(5)).unwrap();
+    let server = HttpServer::start_tls(
+        "0.0.0.0:0".parse().unwrap(),
+        Some(&net.server),
+        HttpResponse::new(200).body("ready"),
+        &id,
+    )
+    .unwrap();
+    let url = format!("https://{ip}:{}/health", server.addr().port());
+    let ca_path = ca.pem_path().to_string_lossy().into_owned();
+    let args = [
+        "http",
+        url.as_str(),
+        "--ca",
+        &ca_path,
+        "--cert-warn",
+        "10",
+        "--body-contains",
+        "ready",
+    ];
+    // Up, but the certificate expires within the warning window: exit 1 (warning).
+    let (done, result) = check(&net, &args);
+    assert_eq!(result["up"], true, "{result}");
+    assert_eq!(done.code(), Some(1), "{result}");
+    assert_eq!(result["http"]["status"], 200, "{result}");
+    assert_eq!(result["tls"]["cert_days_left"], 5, "{result}");
+    assert_eq!(server.requests(), 1);
+
+    // The router now answers "host unreachable": HTTP names the network fault, not TLS.
+    net.router.unreachable(net.server.addr_v4().into()).unwrap();
+    let (done, result) = check(&net, &args);
+    assert_eq!(result["up"], false, "{result}");
+    assert_eq!(error_kind(&result), "unreachable", "{result}");
+    assert_eq!(done.code(), Some(2), "{result}");
+}

@@ -73,10 +73,17 @@ impl Host {
     }
 
     /// Takes this host's `eth0` down (`false`) or up (`true`): a pulled cable, seen from the
-    /// host itself.
+    /// host itself. Bringing it up restores the default routes the kernel removed with it.
     pub fn set_link(&self, up: bool) -> Result<(), NetnsError> {
-        let state = if up { "up" } else { "down" };
-        self.ns.ip(&["link", "set", "eth0", state]).map(drop)
+        if !up {
+            return self.ns.ip(&["link", "set", "eth0", "down"]).map(drop);
+        }
+        self.ns.ip(&["link", "set", "eth0", "up"])?;
+        let (gw4, gw6) = (self.gateway_v4().to_string(), self.gateway_v6().to_string());
+        self.ns.ip(&["route", "replace", "default", "via", &gw4])?;
+        self.ns
+            .ip(&["-6", "route", "replace", "default", "via", &gw6])
+            .map(drop)
     }
 
     /// Lets every group open unprivileged ICMP datagram sockets here
