@@ -207,6 +207,8 @@ impl Run<'_> {
             };
         self.result.resolved = Some(addr.ip());
         self.detail.phases.connect_ms = Some(ms(took));
+        // One small request: do not let Nagle hold it back.
+        let _ = stream.set_nodelay(true);
 
         if !https {
             return self.exchange(TokioIo::new(stream), false, url, addr).await;
