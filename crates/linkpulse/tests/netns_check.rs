@@ -425,3 +425,40 @@ fn https_through_the_router_with_a_private_ca_then_unreachable() {
     assert_eq!(error_kind(&result), "unreachable", "{result}");
     assert_eq!(done.code(), Some(2), "{result}");
 }
+
+#[test]
+fn http_to_a_server_that_reboots_mid_request_is_reset() {
+    use linkpulse_testsupport::eventually;
+    use linkpulse_testsupport::servers::{HttpResponse, HttpServer};
+    let net = Topology::client_router_server().unwrap();
+    // The server reads the request, then stalls long enough for us to "reboot" it.
+    let server = HttpServer::start(
+        "0.0.0.0:0".parse().unwrap(),
+        Some(&net.server),
+        HttpResponse::new(200).delay(Duration::from_secs(20)),
+    )
+    .unwrap();
+    let url = format!("http://{}:{}/", net.server.addr_v4(), server.addr().port());
+    let args = [
+        "check",
+        "http",
+        &url,
+        "--timeout",
+        "15s",
+        "--output",
+        "json",
+    ];
+    let mut process = LinkpulseProcess::start(BIN, &args, Some(&net.client)).unwrap();
+    assert!(eventually(Duration::from_secs(10), || server.requests() == 1));
+    // The server host loses every connection (as in a reboot): its kernel resets them.
+    net.server.kill_sockets().unwrap();
+    let done = process.wait_exit(RUN_DEADLINE).unwrap();
+    let result = done
+        .json_lines()
+        .into_iter()
+        .find(|v| v.get("target").is_some())
+        .unwrap_or_else(|| panic!("no JSON result: {done:?}"));
+    assert_eq!(result["up"], false, "{result}");
+    assert_eq!(error_kind(&result), "reset", "{result}");
+    assert_eq!(done.code(), Some(2), "{result}");
+}
