@@ -9,6 +9,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::queue::IndexQueue;
 use super::{IcmpError, PingOptions, PingReport, Unreachable};
 
 /// At most this many ICMP errors are kept per report (a long ping of an unreachable host would
@@ -32,8 +33,8 @@ pub(crate) struct Session {
     start: Instant,
     /// Index of the next probe to send.
     next: u32,
-    /// Probes sent and waiting for a reply: (index, sent at), in sending order.
-    in_flight: Vec<(u32, Instant)>,
+    /// Send time of each probe waiting for a reply, by index (so in sending order).
+    in_flight: IndexQueue<Instant>,
     /// Probes sent, including those whose send failed.
     sent: u32,
     received: u32,
@@ -51,7 +52,7 @@ impl Session {
             timeout: opts.timeout,
             start: now,
             next: 0,
-            in_flight: Vec::new(),
+            in_flight: IndexQueue::default(),
             sent: 0,
             received: 0,
             rtt: RttAccumulator::default(),
@@ -78,7 +79,7 @@ impl Session {
     /// Probe `index` (from [`Session::poll_transmit`]) left the socket at `at`.
     pub(crate) fn on_sent(&mut self, index: u32, at: Instant) {
         self.sent = self.sent.saturating_add(1);
-        self.in_flight.push((index, at));
+        self.in_flight.push(index, at);
     }
 
     /// Probe `index` could not be sent; it counts as sent and lost, and `error` is kept for
@@ -89,8 +90,7 @@ impl Session {
     }
 
     fn take(&mut self, index: u32) -> Option<Instant> {
-        let pos = self.in_flight.iter().position(|&(i, _)| i == index)?;
-        Some(self.in_flight.remove(pos).1)
+        self.in_flight.remove(index)
     }
 
     /// The reply to probe `index` arrived at `at`. Returns whether it counted (a reply after
@@ -118,28 +118,31 @@ impl Session {
     /// Marks every probe whose timeout passed by `now` as lost, calling `lost` with its index
     /// (the driver then forgets its sequence number).
     pub(crate) fn expire(&mut self, now: Instant, mut lost: impl FnMut(u32)) {
-        let timeout = self.timeout;
-        self.in_flight.retain(|&(index, sent_at)| {
-            let alive = later(sent_at, timeout) > now;
-            if !alive {
-                lost(index);
+        // Probes leave in sending order, so the front has the earliest deadline.
+        while let Some((index, &sent_at)) = self.in_flight.front() {
+            if later(sent_at, self.timeout) > now {
+                break;
             }
-            alive
-        });
+            self.in_flight.pop_front();
+            lost(index);
+        }
     }
 
     /// When the driver must next act: the next send or the earliest reply deadline.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         let next_send = (self.next < self.count).then(|| self.due(self.next));
-        let deadline = self
-            .in_flight
-            .iter()
-            .map(|&(_, sent_at)| later(sent_at, self.timeout))
-            .min();
-        match (next_send, deadline) {
+        match (next_send, self.next_expiry()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// The earliest reply deadline of the probes in flight.
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        // Probes leave in sending order, so the front has the earliest deadline.
+        self.in_flight
+            .front()
+            .map(|(_, &sent_at)| later(sent_at, self.timeout))
     }
 
     /// Every probe is sent and none is in flight.
