@@ -1,1 +1,20 @@
-//! linkpulse-daemon
+//! The linkpulse daemon: config, scheduler, check state, storage, alerts, HTTP API, metrics.
+//!
+//! Every check — an active probe or a push — feeds the same [`state`] machine, [`storage`]
+//! history, availability figures and alerts.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod alerts;
+pub mod api;
+pub mod availability;
+pub mod config;
+pub mod daemon;
+pub mod engine;
+pub mod hub;
+pub mod metrics;
+pub mod probe;
+pub mod schedule;
+pub mod state;
+pub mod storage;

@@ -54,7 +54,10 @@ fn main() -> ExitCode {
         }
     };
     cmd::init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("linkpulse: cannot start the async runtime: {err}");

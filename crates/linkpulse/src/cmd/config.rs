@@ -1,15 +1,40 @@
-//! `linkpulse config check FILE` (not built yet).
+//! `linkpulse config check FILE`: validate a daemon config without starting anything.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use linkpulse_daemon::config::Config;
 
 /// The `config` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum ConfigCommand {
-    /// Validate a config file without starting anything.
-    Check {},
+    /// Validate a config file without starting anything; prints every problem with its line.
+    Check {
+        /// The YAML config file.
+        file: PathBuf,
+    },
 }
 
-/// Runs `linkpulse config …`.
-pub(crate) async fn run(_command: ConfigCommand) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`linkpulse config` is not implemented yet")
+/// Runs `linkpulse config …`: exit 0 when valid, 1 with every error on stderr otherwise.
+pub(crate) async fn run(command: ConfigCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ConfigCommand::Check { file } => match Config::load(&file) {
+            Ok(config) => {
+                println!(
+                    "{}: ok ({} checks, {} alert targets)",
+                    file.display(),
+                    config.checks.len(),
+                    config.alerts.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errors) => {
+                for e in &errors.0 {
+                    eprintln!("{e}");
+                }
+                eprintln!("{}: {} error(s)", file.display(), errors.0.len());
+                Ok(ExitCode::from(1))
+            }
+        },
+    }
 }

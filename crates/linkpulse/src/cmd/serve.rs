@@ -1,12 +1,79 @@
-//! `linkpulse serve` (not built yet).
+//! `linkpulse serve --config FILE`: the daemon.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context;
+use linkpulse_daemon::config::Config;
+use linkpulse_daemon::daemon::Daemon;
 
 /// Arguments of `linkpulse serve`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// The YAML config file (see docs/config.md).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: PathBuf,
+}
 
-/// Runs `linkpulse serve`.
-pub(crate) async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`linkpulse serve` is not implemented yet")
+/// Resolves on SIGTERM or SIGINT.
+async fn terminate() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs `linkpulse serve`: exit 0 after a graceful SIGTERM/SIGINT, 1 on a bad config.
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{e}");
+            }
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr().context("bound address")?;
+    let checks = config.checks.len();
+    let daemon = Daemon::start(args.config.clone(), config).await?;
+    let router = daemon.router();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut hup) = signal(SignalKind::hangup()) {
+            let state = daemon.state().clone();
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    match linkpulse_daemon::api::reload_from_file(&state).await {
+                        Ok(summary) => eprintln!("linkpulse reloaded: {summary}"),
+                        Err(e) => eprintln!("linkpulse reload failed: {e:?}"),
+                    }
+                }
+            });
+        }
+    }
+    // One stable line that scripts and tests read for the bound address.
+    eprintln!("linkpulse listening on http={addr} checks={checks}");
+    daemon.serve(listener, router, terminate()).await?;
+    eprintln!("linkpulse stopped");
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,266 @@
+//! Alert delivery from the durable outbox: webhook JSON, Slack-compatible, or a command.
+//!
+//! The engine only queues alerts (in the database, with an idempotency key). This task polls
+//! the outbox, delivers what is due, and marks each item delivered or schedules a retry with
+//! exponential backoff (1 s doubling up to 5 min). Items left undelivered when the daemon
+//! stops are picked up after the next start: delivery is at least once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Notify;
+
+use crate::config::AlertTarget;
+use crate::metrics::Metrics;
+use crate::storage::{OutboxItem, Storage, WriteOp, now_ms};
+
+/// Longest wait between two delivery attempts of one alert.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Timeout of one delivery attempt over HTTP.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Delay before retry number `attempts` (1-based): 1 s, 2 s, 4 s … capped at 5 min.
+pub fn backoff(attempts: u32) -> Duration {
+    let exp = attempts.saturating_sub(1).min(16);
+    Duration::from_secs(1u64 << exp).min(MAX_BACKOFF)
+}
+
+/// Delivers due alerts until `shutdown` resolves.
+pub async fn run(
+    storage: Arc<dyn Storage>,
+    metrics: Arc<Metrics>,
+    notify: Arc<Notify>,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let s = storage.clone();
+        let due = tokio::task::spawn_blocking(move || {
+            // Everything queued before this poll (new alerts, earlier marks) is committed first,
+            // so an item is never delivered twice by this loop.
+            s.flush()?;
+            s.due_alerts(now_ms(), 100)
+        })
+        .await;
+        let due = match due {
+            Ok(Ok(d)) => d,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read the alert outbox");
+                Vec::new()
+            }
+            Err(_) => Vec::new(),
+        };
+        let busy = !due.is_empty();
+        for item in due {
+            let result = tokio::select! {
+                () = &mut shutdown => return,
+                r = deliver(&item) => r,
+            };
+            match result {
+                Ok(()) => {
+                    metrics.alerts_delivered.inc();
+                    storage.submit(WriteOp::AlertDelivered {
+                        id: item.id,
+                        at_ms: now_ms(),
+                    });
+                }
+                Err(error) => {
+                    metrics.alerts_failed.inc();
+                    let attempts = item.attempts.saturating_add(1);
+                    let wait = i64::try_from(backoff(attempts).as_millis()).unwrap_or(i64::MAX);
+                    tracing::warn!(key = %item.key, attempts, error = %error, "alert delivery failed; will retry");
+                    storage.submit(WriteOp::AlertFailed {
+                        id: item.id,
+                        attempts,
+                        next_ms: now_ms().saturating_add(wait),
+                        error,
+                    });
+                }
+            }
+        }
+        if busy {
+            continue;
+        }
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = notify.notified() => {}
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// One delivery attempt.
+async fn deliver(item: &OutboxItem) -> Result<(), String> {
+    let target: AlertTarget =
+        serde_json::from_value(item.target.clone()).map_err(|e| format!("bad target: {e}"))?;
+    match target {
+        AlertTarget::Webhook { url, headers } => {
+            let mut h: Vec<(String, String)> = headers.into_iter().collect();
+            h.push(("Idempotency-Key".to_owned(), item.key.clone()));
+            post_json(&url, &h, item.payload.to_string()).await
+        }
+        AlertTarget::Slack { url } => {
+            let text = slack_text(&item.payload);
+            let body = serde_json::json!({ "text": text }).to_string();
+            post_json(
+                &url,
+                &[("Idempotency-Key".to_owned(), item.key.clone())],
+                body,
+            )
+            .await
+        }
+        AlertTarget::Command {
+            program,
+            args,
+            timeout_ms,
+        } => {
+            run_command(
+                &program,
+                &args,
+                &item.payload.to_string(),
+                &item.key,
+                timeout_ms,
+            )
+            .await
+        }
+    }
+}
+
+/// A one-line human message for chat.
+pub fn slack_text(p: &serde_json::Value) -> String {
+    let s = |k: &str| {
+        p.get(k)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let mut text = format!(
+        "[linkpulse] {} is {} ({})",
+        s("check"),
+        s("state"),
+        s("target")
+    );
+    if let Some(c) = p.get("cause").and_then(serde_json::Value::as_str) {
+        text.push_str(&format!(": {c}"));
+    }
+    if let Some(d) = p.get("diagnosis").and_then(serde_json::Value::as_str) {
+        text.push_str(&format!(" — diagnosis: {d}"));
+    }
+    text
+}
+
+async fn run_command(
+    program: &str,
+    args: &[String],
+    payload: &str,
+    key: &str,
+    timeout_ms: u64,
+) -> Result<(), String> {
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .env("LINKPULSE_IDEMPOTENCY_KEY", key)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(payload.as_bytes()).await;
+    }
+    match tokio::time::timeout(Duration::from_millis(timeout_ms), child.wait()).await {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(format!("{program} exited with {status}")),
+        Ok(Err(e)) => Err(format!("{program}: {e}")),
+        Err(_) => Err(format!("{program} did not finish within {timeout_ms} ms")),
+    }
+}
+
+/// POSTs JSON over HTTP/1.1 and expects a 2xx answer.
+async fn post_json(url: &str, headers: &[(String, String)], body: String) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("bad URL {url}: {e}"))?;
+    if parsed.scheme() != "http" {
+        return Err(format!(
+            "{url}: only http:// alert URLs are supported so far"
+        ));
+    }
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| format!("{url}: no host"))?
+        .to_owned();
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let path = match parsed.query() {
+        Some(q) => format!("{}?{q}", parsed.path()),
+        None => parsed.path().to_owned(),
+    };
+    let attempt = async {
+        let stream = tokio::net::TcpStream::connect((
+            host.trim_start_matches('[').trim_end_matches(']'),
+            port,
+        ))
+        .await
+        .map_err(|e| format!("{url}: connect: {e}"))?;
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        tokio::spawn(conn);
+        let authority = match parsed.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.clone(),
+        };
+        let mut req = http::Request::post(path)
+            .header(http::header::HOST, authority)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::USER_AGENT, "linkpulse");
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| format!("{url}: {e}"))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        let status = resp.status();
+        let _ = resp.into_body().collect().await;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("{url}: HTTP {status}"))
+        }
+    };
+    match tokio::time::timeout(HTTP_TIMEOUT, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "{url}: no answer within {}s",
+            HTTP_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(4), Duration::from_secs(8));
+        assert_eq!(backoff(100), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn slack_text_names_check_state_and_diagnosis() {
+        let p = serde_json::json!({"check": "db", "state": "down", "target": "tcp://h:5432",
+            "cause": "refused: connection refused", "diagnosis": "process_down"});
+        assert_eq!(
+            slack_text(&p),
+            "[linkpulse] db is down (tcp://h:5432): refused: connection refused — diagnosis: process_down"
+        );
+    }
+}

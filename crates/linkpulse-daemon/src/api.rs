@@ -1,0 +1,318 @@
+//! The HTTP API: checks, history, incidents, push, reload, health and metrics.
+//!
+//! [`router`] returns an axum `Router`; the daemon merges more routers into it (the probe
+//! endpoint, and later the hub's node registry and the dashboard).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::availability::{self, Availability};
+use crate::config::Config;
+use crate::engine::{CheckView, EngineHandle, PushEvent, Views};
+use crate::metrics::Metrics;
+use crate::storage::{Millis, Storage, TransitionRecord, now_ms};
+
+const DAY_MS: Millis = 86_400_000;
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Views of every check.
+    pub views: Views,
+    /// History.
+    pub storage: Arc<dyn Storage>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The engine.
+    pub engine: EngineHandle,
+    /// Bearer token for endpoints that change things (replaced on reload).
+    pub api_token: Arc<RwLock<Option<String>>>,
+    /// The config file, re-read on reload.
+    pub config_path: PathBuf,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config_path", &self.config_path)
+            .finish()
+    }
+}
+
+/// An error answer: status plus `{"error": message}`.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// Runs a blocking storage read off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::storage::StorageError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(internal)?
+        .map_err(internal)
+}
+
+/// All routes of the API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "ready\n" }))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/checks", get(list_checks))
+        .route("/api/v1/checks/{name}", get(one_check))
+        .route("/api/v1/checks/{name}/history", get(history))
+        .route("/api/v1/incidents", get(incidents))
+        .route("/api/v1/push/{token}", get(push_ok).post(push_ok))
+        .route("/api/v1/push/{token}/fail", get(push_fail).post(push_fail))
+        .route(
+            "/api/v1/push/{token}/start",
+            get(push_start).post(push_start),
+        )
+        .route("/api/v1/reload", post(reload))
+        .with_state(state)
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.encode(),
+    )
+        .into_response()
+}
+
+fn views(s: &AppState) -> Vec<CheckView> {
+    s.views
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .values()
+        .cloned()
+        .collect()
+}
+
+fn group(ts: Vec<TransitionRecord>) -> HashMap<String, Vec<TransitionRecord>> {
+    let mut by: HashMap<String, Vec<TransitionRecord>> = HashMap::new();
+    for t in ts {
+        by.entry(t.check.clone()).or_default().push(t);
+    }
+    by
+}
+
+fn uptimes(ts: &[TransitionRecord], now: Millis) -> Value {
+    let u = |days: i64| availability::compute(ts, now - days * DAY_MS, now).uptime;
+    json!({ "24h": u(1), "7d": u(7), "30d": u(30) })
+}
+
+fn item(v: &CheckView, uptime: Value) -> Value {
+    let mut out = serde_json::to_value(v).unwrap_or_default();
+    if let Some(o) = out.as_object_mut() {
+        o.insert("uptime".to_owned(), uptime);
+    }
+    out
+}
+
+async fn list_checks(State(s): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
+    let now = now_ms();
+    let st = s.storage.clone();
+    let ts = group(blocking(move || st.transitions(None, now - 30 * DAY_MS)).await?);
+    let empty = Vec::new();
+    Ok(Json(
+        views(&s)
+            .iter()
+            .map(|v| item(v, uptimes(ts.get(&v.name).unwrap_or(&empty), now)))
+            .collect(),
+    ))
+}
+
+/// `?from_ms=&to_ms=&limit=` of history and availability queries.
+#[derive(Debug, Deserialize)]
+struct Range {
+    from_ms: Option<Millis>,
+    to_ms: Option<Millis>,
+    limit: Option<usize>,
+    check: Option<String>,
+}
+
+fn find(s: &AppState, name: &str) -> Result<CheckView, ApiError> {
+    s.views
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(name)
+        .cloned()
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no check named {name:?}")))
+}
+
+async fn one_check(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Query(r): Query<Range>,
+) -> Result<Json<Value>, ApiError> {
+    let v = find(&s, &name)?;
+    let now = now_ms();
+    let from = r
+        .from_ms
+        .unwrap_or(now - 30 * DAY_MS)
+        .min(now - 30 * DAY_MS);
+    let (st, n) = (s.storage.clone(), name.clone());
+    let ts = blocking(move || st.transitions(Some(&n), from)).await?;
+    let (st, n) = (s.storage.clone(), name.clone());
+    let incidents = blocking(move || st.incidents(Some(&n), now - 30 * DAY_MS, 20)).await?;
+    let a = |days: i64| availability::compute(&ts, now - days * DAY_MS, now);
+    let mut availability = json!({ "24h": a(1), "7d": a(7), "30d": a(30) });
+    if r.from_ms.is_some() || r.to_ms.is_some() {
+        let custom: Availability = availability::compute(
+            &ts,
+            r.from_ms.unwrap_or(now - DAY_MS),
+            r.to_ms.unwrap_or(now),
+        );
+        availability["custom"] = serde_json::to_value(custom).unwrap_or_default();
+    }
+    let mut out = item(&v, uptimes(&ts, now));
+    out["availability"] = availability;
+    out["incidents"] = serde_json::to_value(incidents).unwrap_or_default();
+    Ok(Json(out))
+}
+
+async fn history(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Query(r): Query<Range>,
+) -> Result<Json<Value>, ApiError> {
+    find(&s, &name)?;
+    let now = now_ms();
+    let (from, to) = (r.from_ms.unwrap_or(0), r.to_ms.unwrap_or(now + 1));
+    let limit = r.limit.unwrap_or(100).clamp(1, 10_000);
+    let (st, n) = (s.storage.clone(), name.clone());
+    let results = blocking(move || st.history(&n, from, to, limit)).await?;
+    let (st, n) = (s.storage.clone(), name.clone());
+    let hourly = blocking(move || st.hourly(&n, from, to)).await?;
+    let (st, n) = (s.storage.clone(), name.clone());
+    let transitions = blocking(move || st.transitions(Some(&n), from)).await?;
+    Ok(Json(json!({
+        "check": name,
+        "results": results,
+        "hourly": hourly,
+        "transitions": transitions.into_iter().filter(|t| t.at_ms >= from).collect::<Vec<_>>(),
+    })))
+}
+
+async fn incidents(
+    State(s): State<AppState>,
+    Query(r): Query<Range>,
+) -> Result<Json<Value>, ApiError> {
+    let from = r.from_ms.unwrap_or(0);
+    let limit = r.limit.unwrap_or(100).clamp(1, 10_000);
+    let st = s.storage.clone();
+    let check = r.check.clone();
+    let list = blocking(move || st.incidents(check.as_deref(), from, limit)).await?;
+    Ok(Json(serde_json::to_value(list).map_err(internal)?))
+}
+
+async fn push(s: &AppState, token: &str, event: PushEvent) -> Result<Json<Value>, ApiError> {
+    if s.engine.push(token, event).await {
+        Ok(Json(json!({ "ok": true })))
+    } else {
+        Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "no push check has this token".to_owned(),
+        ))
+    }
+}
+
+async fn push_ok(
+    State(s): State<AppState>,
+    Path(t): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    push(&s, &t, PushEvent::Success).await
+}
+
+async fn push_fail(
+    State(s): State<AppState>,
+    Path(t): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    push(&s, &t, PushEvent::Fail).await
+}
+
+async fn push_start(
+    State(s): State<AppState>,
+    Path(t): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    push(&s, &t, PushEvent::Start).await
+}
+
+/// Checks `Authorization: Bearer TOKEN` against the configured token.
+pub fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let guard = s.api_token.read().unwrap_or_else(PoisonError::into_inner);
+    let Some(expected) = guard.as_deref() else {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "this endpoint needs api_token (or api_token_file) in the config".to_owned(),
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Constant-time comparison: do not leak the token length-prefix by timing.
+    let same = given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token".to_owned(),
+        ))
+    }
+}
+
+/// Re-reads the config file and applies it; shared by `POST /api/v1/reload` and SIGHUP.
+pub async fn reload_from_file(s: &AppState) -> Result<Value, ApiError> {
+    let path = s.config_path.clone();
+    let config = tokio::task::spawn_blocking(move || Config::load(&path))
+        .await
+        .map_err(internal)?
+        .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let token = config.api_token.clone();
+    let summary = s
+        .engine
+        .reload(config)
+        .await
+        .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    *s.api_token.write().unwrap_or_else(PoisonError::into_inner) = token;
+    tracing::info!(?summary, "configuration reloaded");
+    Ok(serde_json::to_value(summary).unwrap_or_default())
+}
+
+async fn reload(State(s): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    authorize(&s, &headers)?;
+    reload_from_file(&s).await.map(Json)
+}

@@ -1,0 +1,89 @@
+//! The daemon's YAML configuration, parsed in two stages.
+//!
+//! 1. [`raw`]: syntax only — YAML into serde structs, unknown fields rejected; the first
+//!    syntax error stops here with its line and key path.
+//! 2. [`validate`]: every value checked and converted into the types of [`model`], which cannot
+//!    hold bad values; *all* problems are collected, each with file, line and key path:
+//!    `examples/x.yaml:12: checks[3].interval: invalid duration "5x"`.
+//!
+//! The full reference is `docs/config.md`.
+
+mod error;
+mod model;
+mod raw;
+mod validate;
+
+use std::path::Path;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use model::{
+    AlertConfig, AlertTarget, CheckConfig, CheckKind, CheckSpec, Concurrency, Config, HttpSpec,
+    HubConfig, HubDetector, Retention,
+};
+
+impl Config {
+    /// Reads, parses and validates the config file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: file.clone(),
+                line: 0,
+                path: String::new(),
+                message: format!("cannot read the file: {e}"),
+            }])
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&file, &text, base)
+    }
+
+    /// Parses and validates config `text`; `file` names it in errors and `base` is the
+    /// directory that relative `api_token_file` paths are read from.
+    pub fn parse(file: &str, text: &str, base: &Path) -> Result<Config, ConfigErrors> {
+        let raw = parse_raw(file, text).map_err(|e| ConfigErrors(vec![e]))?;
+        validate::validate(file, raw, base)
+    }
+}
+
+/// Stage one: YAML syntax into [`raw::RawConfig`].
+fn parse_raw(file: &str, text: &str) -> Result<raw::RawConfig, ConfigError> {
+    if text.trim().is_empty() {
+        return Err(ConfigError {
+            file: file.to_owned(),
+            line: 1,
+            path: String::new(),
+            message: "the file is empty; at least `checks:` is expected".to_owned(),
+        });
+    }
+    let mut path = String::new();
+    let options = serde_saphyr::options! { with_snippet: false };
+    let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            path = e.path().to_string();
+            e.into_inner()
+        })
+    });
+    result.map_err(|e| {
+        let line = e.location().map(|l| l.line()).unwrap_or(0);
+        let mut message = e.to_string();
+        // The location is reported separately; drop the parser's own " at line X, column Y".
+        if let Some(at) = message.rfind(" at line ") {
+            message.truncate(at);
+        }
+        ConfigError {
+            file: file.to_owned(),
+            line,
+            path: clean_path(&path),
+            message,
+        }
+    })
+}
+
+/// Removes the `Spanned` wrapper's `.value` segments and the root marker from a serde path.
+fn clean_path(path: &str) -> String {
+    let p = path.replace(".value", "");
+    if p == "." { String::new() } else { p }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,276 @@
+//! Stage two output: configuration types that cannot hold bad values.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A validated daemon configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Address of the HTTP server (API, metrics, probe, dashboard).
+    pub listen: SocketAddr,
+    /// Path of the SQLite database file.
+    pub database: PathBuf,
+    /// Bearer token that endpoints which change things require; `None` disables them.
+    pub api_token: Option<String>,
+    /// Concurrency limits of the scheduler.
+    pub concurrency: Concurrency,
+    /// How long history is kept.
+    pub retention: Retention,
+    /// The checks, in file order; names are unique.
+    pub checks: Vec<CheckConfig>,
+    /// Alert targets, in file order.
+    pub alerts: Vec<AlertConfig>,
+    /// The hub for agent sessions, when configured.
+    pub hub: Option<HubConfig>,
+}
+
+/// Global and per-kind limits on checks running at the same time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Concurrency {
+    /// At most this many checks run at once.
+    pub global: usize,
+    /// At most this many HTTP checks run at once.
+    pub http: usize,
+    /// At most this many TCP checks run at once.
+    pub tcp: usize,
+    /// At most this many ICMP checks run at once.
+    pub icmp: usize,
+}
+
+/// How long raw results and hourly aggregates are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Raw results (every attempt) older than this are folded into hourly aggregates.
+    pub raw: Duration,
+    /// Hourly aggregates, transitions and closed incidents older than this are deleted.
+    pub hourly: Duration,
+}
+
+/// One validated check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckConfig {
+    /// Unique name: ASCII letters, digits, `.`, `_`, `-`.
+    pub name: String,
+    /// What is checked.
+    pub spec: CheckSpec,
+    /// Normal interval between runs (for push checks: the period).
+    pub interval: Duration,
+    /// Timeout of one run; never larger than the interval.
+    pub timeout: Duration,
+    /// Consecutive successes needed to go up.
+    pub rise: u32,
+    /// Consecutive failures needed to go down.
+    pub fall: u32,
+    /// Interval while the state is changing (after a first failure or first success).
+    pub fastinter: Duration,
+    /// Interval while down and stable.
+    pub downinter: Duration,
+    /// Successful runs slower than this make the check `degraded`.
+    pub degraded_latency: Option<Duration>,
+    /// Certificates expiring in fewer days make the check `degraded`.
+    pub cert_warn_days: u32,
+    /// ICMP loss ratio (0–1) above which the check is `degraded`.
+    pub loss_threshold: f64,
+    /// Free-form labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The kinds of check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// HTTP(S) request.
+    Http,
+    /// TCP connect.
+    Tcp,
+    /// ICMP echo.
+    Icmp,
+    /// Push (dead man's switch).
+    Push,
+}
+
+impl CheckKind {
+    /// The lowercase name used in the config, API and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::Http => "http",
+            CheckKind::Tcp => "tcp",
+            CheckKind::Icmp => "icmp",
+            CheckKind::Push => "push",
+        }
+    }
+}
+
+impl fmt::Display for CheckKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a check does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckSpec {
+    /// An HTTP(S) request.
+    Http(HttpSpec),
+    /// A TCP connect to `host:port`.
+    Tcp {
+        /// `host:port` (host may be a name, an IPv4 address or a bracketed IPv6 address).
+        address: String,
+    },
+    /// ICMP echo requests.
+    Icmp {
+        /// Host name or address.
+        host: String,
+        /// Echo requests per run.
+        count: u32,
+        /// Gap between echo requests.
+        interval: Duration,
+    },
+    /// A push check: something else reports to `/api/v1/push/{token}`.
+    Push {
+        /// Token in the push URL.
+        token: String,
+        /// Expected time between successes.
+        period: Duration,
+        /// Extra time allowed after the period.
+        grace: Duration,
+    },
+}
+
+impl CheckSpec {
+    /// The kind of this check.
+    pub fn kind(&self) -> CheckKind {
+        match self {
+            CheckSpec::Http(_) => CheckKind::Http,
+            CheckSpec::Tcp { .. } => CheckKind::Tcp,
+            CheckSpec::Icmp { .. } => CheckKind::Icmp,
+            CheckSpec::Push { .. } => CheckKind::Push,
+        }
+    }
+
+    /// The probe target URL (`tcp://h:p`, `http(s)://…`, `icmp://h`), or `push://TOKEN`.
+    pub fn target(&self) -> String {
+        match self {
+            CheckSpec::Http(h) => h.url.clone(),
+            CheckSpec::Tcp { address } => format!("tcp://{address}"),
+            CheckSpec::Icmp { host, .. } => {
+                if host.contains(':') {
+                    format!("icmp://[{host}]")
+                } else {
+                    format!("icmp://{host}")
+                }
+            }
+            CheckSpec::Push { token, .. } => format!("push://{token}"),
+        }
+    }
+}
+
+/// A validated HTTP check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSpec {
+    /// `http://` or `https://` URL.
+    pub url: String,
+    /// Request method (upper case).
+    pub method: String,
+    /// Accepted status codes as inclusive ranges; empty means 200–399.
+    pub expect_status: Vec<(u16, u16)>,
+    /// The body must contain this text.
+    pub body_contains: Option<String>,
+    /// The body must match this regular expression (already checked to compile).
+    pub body_regex: Option<String>,
+    /// Extra request headers.
+    pub headers: BTreeMap<String, String>,
+    /// Follow redirects.
+    pub follow_redirects: bool,
+    /// Extra CA bundle (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// Skip certificate verification.
+    pub insecure: bool,
+}
+
+impl HttpSpec {
+    /// The accepted status codes as text, e.g. `200-299,301`, the form `StatusSet` parses.
+    pub fn expect_status_text(&self) -> String {
+        if self.expect_status.is_empty() {
+            return "200-399".to_owned();
+        }
+        self.expect_status
+            .iter()
+            .map(|(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// One alert target with its repeat interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertConfig {
+    /// Name of the target (given, or `alert-N`).
+    pub name: String,
+    /// While a check stays down, repeat the alert this often; `None` = never.
+    pub repeat: Option<Duration>,
+    /// Where alerts go.
+    pub target: AlertTarget,
+}
+
+/// Where an alert is delivered.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertTarget {
+    /// POST of the event JSON.
+    Webhook {
+        /// `http://` or `https://` URL.
+        url: String,
+        /// Extra request headers.
+        headers: BTreeMap<String, String>,
+    },
+    /// POST of a Slack-compatible `{"text": …}` message.
+    Slack {
+        /// Incoming-webhook URL.
+        url: String,
+    },
+    /// Runs a program with the event JSON on stdin.
+    Command {
+        /// Program path.
+        program: String,
+        /// Arguments.
+        args: Vec<String>,
+        /// Kill the program after this long (milliseconds).
+        timeout_ms: u64,
+    },
+}
+
+/// Failure detector of the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HubDetector {
+    /// Fixed timeout.
+    Fixed,
+    /// Phi-accrual.
+    Phi,
+}
+
+/// Hub settings (agent sessions, issue 5); validated and clamped, served by the hub module.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubConfig {
+    /// Address agents connect to.
+    pub listen: SocketAddr,
+    /// Heartbeat interval (clamped to 10 ms – 60 s).
+    pub interval: Duration,
+    /// Failure detector.
+    pub detector: HubDetector,
+    /// Silence after which a session is dead (clamped to 2×interval – 10 min).
+    pub timeout: Duration,
+    /// Phi threshold (clamped to 1–16).
+    pub phi_threshold: f64,
+    /// File holding the shared secret.
+    pub secret_file: Option<PathBuf>,
+}

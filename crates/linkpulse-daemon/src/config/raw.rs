@@ -1,0 +1,190 @@
+//! Stage one: the syntax of the YAML file as plain serde structs.
+//!
+//! Nothing here is checked beyond YAML syntax, field names and scalar types: durations and
+//! addresses are still strings. Every field that stage two may complain about is wrapped in
+//! [`S`] so its line is known. Unknown fields are rejected (`deny_unknown_fields`).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// A value with the place in the file it came from.
+pub(crate) type S<T> = serde_saphyr::Spanned<T>;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub(crate) listen: Option<S<String>>,
+    pub(crate) database: Option<S<String>>,
+    pub(crate) api_token: Option<S<String>>,
+    pub(crate) api_token_file: Option<S<String>>,
+    pub(crate) defaults: Option<RawDefaults>,
+    pub(crate) concurrency: Option<RawConcurrency>,
+    pub(crate) retention: Option<RawRetention>,
+    #[serde(default)]
+    pub(crate) checks: Vec<RawCheck>,
+    #[serde(default)]
+    pub(crate) alerts: Vec<RawAlert>,
+    pub(crate) hub: Option<RawHub>,
+}
+
+/// Check settings that `defaults:` may give and each check may override.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDefaults {
+    pub(crate) interval: Option<S<String>>,
+    pub(crate) timeout: Option<S<String>>,
+    pub(crate) rise: Option<S<u32>>,
+    pub(crate) fall: Option<S<u32>>,
+    pub(crate) fastinter: Option<S<String>>,
+    pub(crate) downinter: Option<S<String>>,
+    pub(crate) degraded_latency: Option<S<String>>,
+    pub(crate) cert_warn_days: Option<S<u32>>,
+    pub(crate) loss_threshold: Option<S<f64>>,
+}
+
+/// `concurrency:` limits.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConcurrency {
+    pub(crate) global: Option<S<u32>>,
+    pub(crate) http: Option<S<u32>>,
+    pub(crate) tcp: Option<S<u32>>,
+    pub(crate) icmp: Option<S<u32>>,
+}
+
+/// `retention:` periods.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetention {
+    pub(crate) raw: Option<S<String>>,
+    pub(crate) hourly: Option<S<String>>,
+}
+
+/// One item of `checks:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCheck {
+    pub(crate) name: S<String>,
+    pub(crate) interval: Option<S<String>>,
+    pub(crate) timeout: Option<S<String>>,
+    pub(crate) rise: Option<S<u32>>,
+    pub(crate) fall: Option<S<u32>>,
+    pub(crate) fastinter: Option<S<String>>,
+    pub(crate) downinter: Option<S<String>>,
+    pub(crate) degraded_latency: Option<S<String>>,
+    pub(crate) cert_warn_days: Option<S<u32>>,
+    pub(crate) loss_threshold: Option<S<f64>>,
+    #[serde(default)]
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) http: Option<S<RawHttp>>,
+    pub(crate) tcp: Option<S<RawTcp>>,
+    pub(crate) icmp: Option<S<RawIcmp>>,
+    pub(crate) push: Option<S<RawPush>>,
+}
+
+/// `http:` check module.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttp {
+    pub(crate) url: S<String>,
+    pub(crate) method: Option<S<String>>,
+    pub(crate) expect_status: Option<S<RawStatus>>,
+    pub(crate) body_contains: Option<String>,
+    pub(crate) body_regex: Option<S<String>>,
+    #[serde(default)]
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) follow_redirects: Option<bool>,
+    pub(crate) ca_file: Option<String>,
+    pub(crate) insecure: Option<bool>,
+}
+
+/// `expect_status:` as a number, a list, or a text such as `200-299,301`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawStatus {
+    /// `expect_status: 200`
+    One(u32),
+    /// `expect_status: [200, "300-399"]`
+    Many(Vec<RawStatusItem>),
+    /// `expect_status: "200-299,301"`
+    Text(String),
+}
+
+/// One item of an `expect_status:` list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawStatusItem {
+    /// A code.
+    Code(u32),
+    /// A code or range as text.
+    Text(String),
+}
+
+/// `tcp:` check module.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTcp {
+    pub(crate) address: S<String>,
+}
+
+/// `icmp:` check module.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIcmp {
+    pub(crate) host: S<String>,
+    pub(crate) count: Option<S<u32>>,
+    pub(crate) interval: Option<S<String>>,
+}
+
+/// `push:` check module (dead man's switch).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPush {
+    pub(crate) period: S<String>,
+    pub(crate) grace: Option<S<String>>,
+    pub(crate) token: Option<S<String>>,
+}
+
+/// One item of `alerts:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAlert {
+    pub(crate) name: Option<S<String>>,
+    pub(crate) repeat: Option<S<String>>,
+    pub(crate) webhook: Option<S<RawWebhook>>,
+    pub(crate) slack: Option<S<RawWebhook>>,
+    pub(crate) command: Option<S<RawCommand>>,
+}
+
+/// `webhook:` / `slack:` alert target.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWebhook {
+    pub(crate) url: S<String>,
+    #[serde(default)]
+    pub(crate) headers: BTreeMap<String, String>,
+}
+
+/// `command:` alert target.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCommand {
+    pub(crate) program: S<String>,
+    #[serde(default)]
+    pub(crate) args: Vec<String>,
+    pub(crate) timeout: Option<S<String>>,
+}
+
+/// `hub:` (agent sessions; served by the hub module of issue 5).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHub {
+    pub(crate) listen: S<String>,
+    pub(crate) interval: Option<S<String>>,
+    pub(crate) detector: Option<S<String>>,
+    pub(crate) timeout: Option<S<String>>,
+    pub(crate) phi_threshold: Option<S<f64>>,
+    pub(crate) secret_file: Option<S<String>>,
+}

@@ -1,0 +1,173 @@
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::parse("t.yaml", text, Path::new("."))
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match parse(text) {
+        Ok(c) => panic!("expected errors, got {c:?}"),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn full_example_parses_with_defaults_applied() {
+    let c = parse(
+        "listen: 127.0.0.1:0\ndatabase: x.db\ndefaults: { interval: 30s, timeout: 5s, rise: 2, fall: 3 }\nchecks:\n  - name: api\n    http: { url: 'https://127.0.0.1:8443/health', expect_status: [200, '300-302'], body_contains: ok }\n    interval: 10s\n  - name: pg\n    tcp: { address: '127.0.0.1:5432' }\n  - name: gw\n    icmp: { host: 127.0.0.1, count: 3 }\n  - name: nightly\n    push: { period: 24h, grace: 1h }\nalerts:\n  - webhook: { url: 'http://127.0.0.1:9000/hook' }\n    repeat: 1h\n",
+    )
+    .unwrap();
+    assert_eq!(c.checks.len(), 4);
+    assert_eq!(c.checks[0].interval, Duration::from_secs(10));
+    assert_eq!(c.checks[1].interval, Duration::from_secs(30));
+    assert_eq!(c.checks[1].fall, 3);
+    match &c.checks[0].spec {
+        CheckSpec::Http(h) => assert_eq!(h.expect_status_text(), "200,300-302"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.checks[2].spec.target(), "icmp://127.0.0.1");
+    assert_eq!(c.checks[3].spec.kind(), CheckKind::Push);
+    assert_eq!(c.alerts[0].repeat, Some(Duration::from_secs(3600)));
+}
+
+#[test]
+fn invalid_duration_names_line_and_path() {
+    let e = errors(
+        "checks:\n  - name: a\n    tcp: { address: 'h:1' }\n  - name: b\n    tcp: { address: 'h:2' }\n    interval: 5x\n",
+    );
+    assert_eq!(e, vec![
+        "t.yaml:6: checks[1].interval: invalid duration \"5x\" (use a number with a unit: 500ms, 10s, 5m, 1h, 7d)".to_owned()
+    ]);
+}
+
+#[test]
+fn every_validation_error_is_collected() {
+    let e = errors(
+        "listen: nowhere\nchecks:\n  - name: a\n    tcp: { address: 'nohost' }\n  - name: a\n    http: { url: 'ftp://x' }\n  - name: c\n    icmp: { host: 'bad host' }\n",
+    );
+    assert_eq!(e.len(), 5, "{e:#?}");
+    assert!(
+        e[0].starts_with("t.yaml:1: listen: invalid address \"nowhere\""),
+        "{}",
+        e[0]
+    );
+    assert!(
+        e[1].starts_with("t.yaml:4: checks[0].tcp.address:"),
+        "{}",
+        e[1]
+    );
+    assert!(
+        e.iter().any(|l| l.starts_with(
+            "t.yaml:5: checks[1].name: duplicate check name \"a\" (first defined on line 3)"
+        )),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter()
+            .any(|l| l.starts_with("t.yaml:6: checks[1].http.url:") && l.contains("scheme")),
+        "{e:#?}"
+    );
+    assert_eq!(
+        e[4],
+        "t.yaml:8: checks[2].icmp.host: invalid host \"bad host\""
+    );
+}
+
+#[test]
+fn unknown_field_and_unknown_module_are_rejected_with_path() {
+    let e = errors("checks:\n  - name: a\n    tcp: { address: 'h:1' }\n    bogus: 1\n");
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with("t.yaml:4: checks[0].bogus: unknown field `bogus`"),
+        "{}",
+        e[0]
+    );
+    let e = errors("checks:\n  - name: a\n    dns: { host: x }\n");
+    assert!(
+        e[0].starts_with("t.yaml:3: checks[0].dns: unknown field `dns`"),
+        "{}",
+        e[0]
+    );
+}
+
+#[test]
+fn bad_yaml_is_a_syntax_error_with_line() {
+    let e = errors("checks:\n  - name: a\n    tcp: { address: 'h:1'\n");
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("t.yaml:"), "{}", e[0]);
+    assert!(!e[0].starts_with("t.yaml: "), "a line is named: {}", e[0]);
+}
+
+#[test]
+fn check_without_or_with_two_modules() {
+    let e = errors(
+        "checks:\n  - name: a\n  - name: b\n    tcp: { address: 'h:1' }\n    icmp: { host: h }\n",
+    );
+    assert!(
+        e[0].contains("checks[0]: check \"a\" needs exactly one module"),
+        "{}",
+        e[0]
+    );
+    assert!(e[1].contains("found 2"), "{}", e[1]);
+}
+
+#[test]
+fn ranges_and_timeouts() {
+    let e = errors(
+        "defaults: { rise: 0 }\nchecks:\n  - name: a\n    tcp: { address: 'h:1' }\n    interval: 1s\n    timeout: 2s\n",
+    );
+    assert!(
+        e.iter()
+            .any(|l| l.starts_with("t.yaml:1: defaults.rise: 0 is out of range")),
+        "{e:#?}"
+    );
+    let e = errors(
+        "checks:\n  - name: a\n    tcp: { address: 'h:1' }\n    interval: 1s\n    timeout: 2s\n",
+    );
+    assert!(
+        e[0].starts_with("t.yaml:5: checks[0].timeout: timeout 2s is longer than the interval 1s"),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn status_codes_and_regex_are_checked() {
+    let e = errors(
+        "checks:\n  - name: a\n    http: { url: 'http://h/', expect_status: '200-1000', body_regex: '(' }\n",
+    );
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert!(
+        e[0].contains("checks[0].http.expect_status: invalid status code"),
+        "{e:#?}"
+    );
+    assert!(
+        e[1].contains("checks[0].http.body_regex: invalid regular expression"),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn empty_file_and_missing_file() {
+    assert!(errors("")[0].contains("empty"));
+    let e = Config::load(Path::new("/nonexistent/linkpulse.yaml")).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/linkpulse.yaml: cannot read the file")
+    );
+}
+
+#[test]
+fn hub_is_validated_and_clamped() {
+    let c = parse("hub: { listen: '127.0.0.1:0', interval: 1ms, detector: phi, phi_threshold: 99 }\nchecks: []\n").unwrap();
+    let h = c.hub.unwrap();
+    assert_eq!(h.interval, Duration::from_millis(10));
+    assert_eq!(h.phi_threshold, 16.0);
+    let e = errors("hub: { listen: '127.0.0.1:0', detector: magic }\n");
+    assert!(
+        e[0].starts_with("t.yaml:1: hub.detector: unknown detector"),
+        "{e:#?}"
+    );
+}

@@ -1,0 +1,834 @@
+//! Stage two: raw structs into [`Config`], collecting every problem.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::error::{ConfigError, ConfigErrors};
+use super::model::{
+    AlertConfig, AlertTarget, CheckConfig, CheckSpec, Concurrency, Config, HttpSpec, HubConfig,
+    HubDetector, Retention,
+};
+use super::raw::{
+    RawAlert, RawCheck, RawConfig, RawDefaults, RawHttp, RawHub, RawStatus, RawStatusItem, S,
+};
+
+/// Default HTTP address.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9118";
+
+/// Collects problems while validating.
+struct Errors<'a> {
+    file: &'a str,
+    list: Vec<ConfigError>,
+}
+
+impl Errors<'_> {
+    fn push(&mut self, line: u64, path: impl Into<String>, message: impl Into<String>) {
+        self.list.push(ConfigError {
+            file: self.file.to_owned(),
+            line,
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn at<T>(&mut self, s: &S<T>, path: impl Into<String>, message: impl Into<String>) {
+        self.push(s.referenced.line(), path, message);
+    }
+}
+
+/// Parses a duration such as `500ms`, `10s`, `1h30m`.
+fn duration(e: &mut Errors<'_>, s: &S<String>, path: &str) -> Option<Duration> {
+    match humantime::parse_duration(s.value.trim()) {
+        Ok(d) => Some(d),
+        Err(_) => {
+            e.at(
+                s,
+                path,
+                format!(
+                    "invalid duration {:?} (use a number with a unit: 500ms, 10s, 5m, 1h, 7d)",
+                    s.value
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// A duration that must be at least `min`.
+fn duration_min(e: &mut Errors<'_>, s: &S<String>, path: &str, min: Duration) -> Option<Duration> {
+    let d = duration(e, s, path)?;
+    if d < min {
+        e.at(
+            s,
+            path,
+            format!(
+                "{:?} is too short (at least {})",
+                s.value,
+                humantime::format_duration(min)
+            ),
+        );
+        return None;
+    }
+    Some(d)
+}
+
+/// Effective per-check settings: the check's value, else `defaults:`, else the built-in default.
+struct Settings {
+    interval: Duration,
+    timeout: Duration,
+    rise: u32,
+    fall: u32,
+    fastinter: Option<Duration>,
+    downinter: Option<Duration>,
+    degraded_latency: Option<Duration>,
+    cert_warn_days: u32,
+    loss_threshold: f64,
+}
+
+fn settings(e: &mut Errors<'_>, d: &RawDefaults, c: &RawCheck, prefix: &str) -> Option<Settings> {
+    let mut ok = true;
+    // Picks the check's value (path under the check) or the default's (path under defaults).
+    macro_rules! pick_dur {
+        ($field:ident, $min:expr) => {{
+            let (s, path) = match (&c.$field, &d.$field) {
+                (Some(s), _) => (Some(s), format!("{prefix}.{}", stringify!($field))),
+                (None, Some(s)) => (Some(s), format!("defaults.{}", stringify!($field))),
+                (None, None) => (None, String::new()),
+            };
+            match s {
+                Some(s) => match duration_min(e, s, &path, $min) {
+                    Some(v) => Some(v),
+                    None => {
+                        ok = false;
+                        None
+                    }
+                },
+                None => None,
+            }
+        }};
+    }
+    macro_rules! pick_num {
+        ($field:ident, $lo:expr, $hi:expr, $default:expr) => {{
+            let (s, path) = match (&c.$field, &d.$field) {
+                (Some(s), _) => (Some(s), format!("{prefix}.{}", stringify!($field))),
+                (None, Some(s)) => (Some(s), format!("defaults.{}", stringify!($field))),
+                (None, None) => (None, String::new()),
+            };
+            match s {
+                Some(s) if !(($lo..=$hi).contains(&s.value)) => {
+                    e.at(
+                        s,
+                        path,
+                        format!("{} is out of range ({} to {})", s.value, $lo, $hi),
+                    );
+                    ok = false;
+                    $default
+                }
+                Some(s) => s.value,
+                None => $default,
+            }
+        }};
+    }
+    let interval =
+        pick_dur!(interval, Duration::from_millis(100)).unwrap_or(Duration::from_secs(30));
+    let timeout = pick_dur!(timeout, Duration::from_millis(1)).unwrap_or(Duration::from_secs(5));
+    let rise = pick_num!(rise, 1, 1000, 2);
+    let fall = pick_num!(fall, 1, 1000, 3);
+    let fastinter = pick_dur!(fastinter, Duration::from_millis(100));
+    let downinter = pick_dur!(downinter, Duration::from_millis(100));
+    let degraded_latency = pick_dur!(degraded_latency, Duration::from_millis(1));
+    let cert_warn_days = pick_num!(cert_warn_days, 0, 3650, 14);
+    let loss_threshold = pick_num!(loss_threshold, 0.0, 1.0, 0.2);
+    ok.then_some(Settings {
+        interval,
+        timeout,
+        rise,
+        fall,
+        fastinter,
+        downinter,
+        degraded_latency,
+        cert_warn_days,
+        loss_threshold,
+    })
+}
+
+/// Names of checks, alerts and push tokens: safe in URLs, labels and file names.
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
+/// Checks `host:port` (port required, host a name or an address).
+fn host_port(value: &str) -> Result<(), String> {
+    if value.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let Some((host, port)) = value.rsplit_once(':') else {
+        return Err(format!("invalid address {value:?} (expected host:port)"));
+    };
+    if port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(format!(
+            "invalid port {port:?} in address {value:?} (1 to 65535)"
+        ));
+    }
+    host_name(host).map_err(|m| format!("{m} in address {value:?}"))
+}
+
+/// Checks a host name or an IP address (no port).
+fn host_name(host: &str) -> Result<(), String> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid host {host:?}"))
+    }
+}
+
+/// Checks an `http://` / `https://` URL with a host.
+fn http_url(value: &str) -> Result<(), String> {
+    let url = url::Url::parse(value).map_err(|e| format!("invalid URL {value:?}: {e}"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(format!(
+            "invalid URL {value:?}: the scheme must be http or https"
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("invalid URL {value:?}: no host"));
+    }
+    Ok(())
+}
+
+fn status_item(text: &str) -> Result<(u16, u16), String> {
+    let code = |t: &str| -> Result<u16, String> {
+        match t.trim().parse::<u16>() {
+            Ok(c) if (100..=599).contains(&c) => Ok(c),
+            _ => Err(format!("invalid status code {t:?} (100 to 599)")),
+        }
+    };
+    match text.split_once('-') {
+        Some((a, b)) => {
+            let (a, b) = (code(a)?, code(b)?);
+            if a > b {
+                return Err(format!("invalid status range {text:?} (start after end)"));
+            }
+            Ok((a, b))
+        }
+        None => {
+            let c = code(text)?;
+            Ok((c, c))
+        }
+    }
+}
+
+fn statuses(raw: &RawStatus) -> Result<Vec<(u16, u16)>, String> {
+    let texts: Vec<String> = match raw {
+        RawStatus::One(c) => vec![c.to_string()],
+        RawStatus::Text(t) => t.split(',').map(str::to_owned).collect(),
+        RawStatus::Many(items) => items
+            .iter()
+            .map(|i| match i {
+                RawStatusItem::Code(c) => c.to_string(),
+                RawStatusItem::Text(t) => t.clone(),
+            })
+            .collect(),
+    };
+    if texts.is_empty() {
+        return Err("the list of status codes is empty".to_owned());
+    }
+    texts.iter().map(|t| status_item(t)).collect()
+}
+
+fn http_spec(e: &mut Errors<'_>, h: &RawHttp, path: &str) -> Option<HttpSpec> {
+    let mut ok = true;
+    if let Err(m) = http_url(&h.url.value) {
+        e.at(&h.url, format!("{path}.url"), m);
+        ok = false;
+    }
+    let method = match &h.method {
+        Some(m) => {
+            let up = m.value.trim().to_ascii_uppercase();
+            if ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"].contains(&up.as_str()) {
+                up
+            } else {
+                e.at(
+                    m,
+                    format!("{path}.method"),
+                    format!("unknown HTTP method {:?}", m.value),
+                );
+                ok = false;
+                String::new()
+            }
+        }
+        None => "GET".to_owned(),
+    };
+    let expect_status = match &h.expect_status {
+        Some(s) => match statuses(&s.value) {
+            Ok(v) => v,
+            Err(m) => {
+                e.at(s, format!("{path}.expect_status"), m);
+                ok = false;
+                Vec::new()
+            }
+        },
+        None => Vec::new(),
+    };
+    if let Some(r) = &h.body_regex
+        && let Err(err) = regex::Regex::new(&r.value)
+    {
+        e.at(
+            r,
+            format!("{path}.body_regex"),
+            format!("invalid regular expression: {err}"),
+        );
+        ok = false;
+    }
+    for (name, value) in &h.headers {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+            || http::HeaderValue::from_str(value).is_err()
+        {
+            e.at(
+                &h.url,
+                format!("{path}.headers.{name}"),
+                format!("invalid header {name:?}"),
+            );
+            ok = false;
+        }
+    }
+    ok.then(|| HttpSpec {
+        url: h.url.value.clone(),
+        method,
+        expect_status,
+        body_contains: h.body_contains.clone(),
+        body_regex: h.body_regex.as_ref().map(|r| r.value.clone()),
+        headers: h.headers.clone(),
+        follow_redirects: h.follow_redirects.unwrap_or(false),
+        ca_file: h.ca_file.as_ref().map(PathBuf::from),
+        insecure: h.insecure.unwrap_or(false),
+    })
+}
+
+fn module(e: &mut Errors<'_>, c: &RawCheck, prefix: &str, interval: Duration) -> Option<CheckSpec> {
+    if let Some(h) = &c.http {
+        return http_spec(e, &h.value, &format!("{prefix}.http")).map(CheckSpec::Http);
+    }
+    if let Some(t) = &c.tcp {
+        let address = t.value.address.value.trim();
+        return match host_port(address) {
+            Ok(()) => Some(CheckSpec::Tcp {
+                address: address.to_owned(),
+            }),
+            Err(m) => {
+                e.at(&t.value.address, format!("{prefix}.tcp.address"), m);
+                None
+            }
+        };
+    }
+    if let Some(i) = &c.icmp {
+        let i = &i.value;
+        let host = i
+            .host
+            .value
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let mut ok = true;
+        if let Err(m) = host_name(host) {
+            e.at(&i.host, format!("{prefix}.icmp.host"), m);
+            ok = false;
+        }
+        let count = match &i.count {
+            Some(n) if !(1..=100).contains(&n.value) => {
+                e.at(
+                    n,
+                    format!("{prefix}.icmp.count"),
+                    format!("{} is out of range (1 to 100)", n.value),
+                );
+                ok = false;
+                0
+            }
+            Some(n) => n.value,
+            None => 3,
+        };
+        let gap = match &i.interval {
+            Some(s) => duration_min(
+                e,
+                s,
+                &format!("{prefix}.icmp.interval"),
+                Duration::from_millis(10),
+            ),
+            None => Some(Duration::from_millis(200)),
+        };
+        return match (ok, gap) {
+            (true, Some(interval)) => Some(CheckSpec::Icmp {
+                host: host.to_owned(),
+                count,
+                interval,
+            }),
+            _ => None,
+        };
+    }
+    if let Some(p) = &c.push {
+        let p = &p.value;
+        let period = duration_min(
+            e,
+            &p.period,
+            &format!("{prefix}.push.period"),
+            Duration::from_secs(1),
+        );
+        let grace = match &p.grace {
+            Some(g) => duration(e, g, &format!("{prefix}.push.grace")),
+            None => Some(interval.min(Duration::from_secs(3600)) / 10),
+        };
+        let token = match &p.token {
+            Some(t) if !valid_name(&t.value) => {
+                e.at(
+                    t,
+                    format!("{prefix}.push.token"),
+                    format!(
+                        "invalid token {:?} (1 to 128 of A-Z a-z 0-9 . _ -)",
+                        t.value
+                    ),
+                );
+                None
+            }
+            Some(t) => Some(t.value.clone()),
+            None => Some(c.name.value.clone()),
+        };
+        return match (period, grace, token) {
+            (Some(period), Some(grace), Some(token)) => Some(CheckSpec::Push {
+                token,
+                period,
+                grace,
+            }),
+            _ => None,
+        };
+    }
+    None
+}
+
+fn check(
+    e: &mut Errors<'_>,
+    defaults: &RawDefaults,
+    c: &RawCheck,
+    index: usize,
+) -> Option<CheckConfig> {
+    let prefix = format!("checks[{index}]");
+    let mut ok = true;
+    if !valid_name(&c.name.value) {
+        e.at(
+            &c.name,
+            format!("{prefix}.name"),
+            format!(
+                "invalid name {:?} (1 to 128 of A-Z a-z 0-9 . _ -)",
+                c.name.value
+            ),
+        );
+        ok = false;
+    }
+    let count = [
+        c.http.is_some(),
+        c.tcp.is_some(),
+        c.icmp.is_some(),
+        c.push.is_some(),
+    ]
+    .iter()
+    .filter(|g| **g)
+    .count();
+    if count != 1 {
+        e.at(
+            &c.name,
+            prefix,
+            format!(
+                "check {:?} needs exactly one module (http, tcp, icmp or push), found {count}",
+                c.name.value
+            ),
+        );
+        return None;
+    }
+    let s = settings(e, defaults, c, &prefix);
+    let period = c
+        .push
+        .as_ref()
+        .and_then(|p| humantime::parse_duration(p.value.period.value.trim()).ok());
+    let spec = module(e, c, &prefix, period.unwrap_or(Duration::from_secs(60)));
+    let (s, spec) = (s?, spec?);
+    // Push checks are evaluated against their own period; their "interval" is that period.
+    let (interval, rise, fall) = match &spec {
+        CheckSpec::Push { period, .. } => (*period, 1, 1),
+        _ => (s.interval, s.rise, s.fall),
+    };
+    if !matches!(spec, CheckSpec::Push { .. }) && s.timeout > interval {
+        let line = c
+            .timeout
+            .as_ref()
+            .or(c.interval.as_ref())
+            .or(defaults.timeout.as_ref())
+            .map_or(c.name.referenced.line(), |x| x.referenced.line());
+        e.push(
+            line,
+            format!("{prefix}.timeout"),
+            format!(
+                "timeout {} is longer than the interval {}",
+                humantime::format_duration(s.timeout),
+                humantime::format_duration(interval)
+            ),
+        );
+        ok = false;
+    }
+    ok.then(|| CheckConfig {
+        name: c.name.value.clone(),
+        interval,
+        timeout: s.timeout,
+        rise,
+        fall,
+        fastinter: s.fastinter.unwrap_or_else(|| {
+            (interval / 5)
+                .clamp(Duration::from_millis(100), Duration::from_secs(10))
+                .min(interval)
+        }),
+        downinter: s.downinter.unwrap_or(interval),
+        degraded_latency: s.degraded_latency,
+        cert_warn_days: s.cert_warn_days,
+        loss_threshold: s.loss_threshold,
+        labels: c.labels.clone(),
+        spec,
+    })
+}
+
+fn alert(e: &mut Errors<'_>, a: &RawAlert, index: usize) -> Option<AlertConfig> {
+    let prefix = format!("alerts[{index}]");
+    let given = [a.webhook.is_some(), a.slack.is_some(), a.command.is_some()]
+        .iter()
+        .filter(|g| **g)
+        .count();
+    let line_of = a
+        .name
+        .as_ref()
+        .map(|n| n.referenced.line())
+        .or(a.webhook.as_ref().map(|w| w.referenced.line()))
+        .or(a.slack.as_ref().map(|w| w.referenced.line()))
+        .or(a.command.as_ref().map(|w| w.referenced.line()))
+        .unwrap_or(0);
+    if given != 1 {
+        e.push(
+            line_of,
+            prefix,
+            format!("an alert needs exactly one of webhook, slack or command, found {given}"),
+        );
+        return None;
+    }
+    let mut ok = true;
+    let name = match &a.name {
+        Some(n) if !valid_name(&n.value) => {
+            e.at(
+                n,
+                format!("{prefix}.name"),
+                format!("invalid name {:?} (1 to 128 of A-Z a-z 0-9 . _ -)", n.value),
+            );
+            ok = false;
+            String::new()
+        }
+        Some(n) => n.value.clone(),
+        None => format!("alert-{index}"),
+    };
+    let repeat = match &a.repeat {
+        Some(r) => match duration_min(e, r, &format!("{prefix}.repeat"), Duration::from_secs(1)) {
+            Some(d) => Some(d),
+            None => {
+                ok = false;
+                None
+            }
+        },
+        None => None,
+    };
+    let target = if let Some(w) = &a.webhook {
+        match http_url(&w.value.url.value) {
+            Ok(()) => Some(AlertTarget::Webhook {
+                url: w.value.url.value.clone(),
+                headers: w.value.headers.clone(),
+            }),
+            Err(m) => {
+                e.at(&w.value.url, format!("{prefix}.webhook.url"), m);
+                None
+            }
+        }
+    } else if let Some(w) = &a.slack {
+        match http_url(&w.value.url.value) {
+            Ok(()) => Some(AlertTarget::Slack {
+                url: w.value.url.value.clone(),
+            }),
+            Err(m) => {
+                e.at(&w.value.url, format!("{prefix}.slack.url"), m);
+                None
+            }
+        }
+    } else if let Some(c) = &a.command {
+        let c = &c.value;
+        let timeout = match &c.timeout {
+            Some(t) => duration_min(
+                e,
+                t,
+                &format!("{prefix}.command.timeout"),
+                Duration::from_millis(10),
+            ),
+            None => Some(Duration::from_secs(30)),
+        };
+        if c.program.value.trim().is_empty() {
+            e.at(
+                &c.program,
+                format!("{prefix}.command.program"),
+                "the program is empty",
+            );
+            None
+        } else {
+            timeout.map(|t| AlertTarget::Command {
+                program: c.program.value.clone(),
+                args: c.args.clone(),
+                timeout_ms: u64::try_from(t.as_millis()).unwrap_or(u64::MAX),
+            })
+        }
+    } else {
+        None
+    };
+    let target = target?;
+    ok.then_some(AlertConfig {
+        name,
+        repeat,
+        target,
+    })
+}
+
+fn hub(e: &mut Errors<'_>, h: &RawHub) -> Option<HubConfig> {
+    let listen = match h.listen.value.trim().parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            e.at(
+                &h.listen,
+                "hub.listen",
+                format!("invalid address {:?} (expected IP:port)", h.listen.value),
+            );
+            None
+        }
+    };
+    let interval = match &h.interval {
+        Some(s) => duration(e, s, "hub.interval"),
+        None => Some(Duration::from_millis(100)),
+    }
+    .map(|d| d.clamp(Duration::from_millis(10), Duration::from_secs(60)));
+    let detector = match &h.detector {
+        Some(d) => match d.value.as_str() {
+            "fixed" => Some(HubDetector::Fixed),
+            "phi" => Some(HubDetector::Phi),
+            other => {
+                e.at(
+                    d,
+                    "hub.detector",
+                    format!("unknown detector {other:?} (fixed or phi)"),
+                );
+                None
+            }
+        },
+        None => Some(HubDetector::Fixed),
+    };
+    let timeout = match &h.timeout {
+        Some(s) => duration(e, s, "hub.timeout"),
+        None => Some(Duration::from_millis(500)),
+    };
+    let phi = h
+        .phi_threshold
+        .as_ref()
+        .map_or(8.0, |p| p.value)
+        .clamp(1.0, 16.0);
+    let (listen, interval, detector, timeout) = (listen?, interval?, detector?, timeout?);
+    Some(HubConfig {
+        listen,
+        interval,
+        detector,
+        timeout: timeout.clamp(interval * 2, Duration::from_secs(600).max(interval * 2)),
+        phi_threshold: phi,
+        secret_file: h.secret_file.as_ref().map(|s| PathBuf::from(&s.value)),
+    })
+}
+
+/// Validates a raw config; `base` resolves a relative `api_token_file`.
+pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config, ConfigErrors> {
+    let mut e = Errors {
+        file,
+        list: Vec::new(),
+    };
+    let listen = match &raw.listen {
+        Some(l) => match l.value.trim().parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                e.at(
+                    l,
+                    "listen",
+                    format!(
+                        "invalid address {:?} (expected IP:port, e.g. 127.0.0.1:9118)",
+                        l.value
+                    ),
+                );
+                None
+            }
+        },
+        None => DEFAULT_LISTEN.parse().ok(),
+    };
+    let database = match &raw.database {
+        Some(d) if d.value.trim().is_empty() => {
+            e.at(d, "database", "the database path is empty");
+            None
+        }
+        Some(d) => Some(PathBuf::from(d.value.trim())),
+        None => Some(PathBuf::from("linkpulse.db")),
+    };
+    let api_token = match (&raw.api_token, &raw.api_token_file) {
+        (Some(t), Some(_)) => {
+            e.at(t, "api_token", "give api_token or api_token_file, not both");
+            None
+        }
+        (Some(t), None) if t.value.trim().len() < 8 => {
+            e.at(t, "api_token", "the token is shorter than 8 characters");
+            None
+        }
+        (Some(t), None) => Some(t.value.trim().to_owned()),
+        (None, Some(f)) => {
+            let path = base.join(f.value.trim());
+            match std::fs::read_to_string(&path) {
+                Ok(t) if t.trim().len() >= 8 => Some(t.trim().to_owned()),
+                Ok(_) => {
+                    e.at(
+                        f,
+                        "api_token_file",
+                        format!("{} holds fewer than 8 characters", path.display()),
+                    );
+                    None
+                }
+                Err(err) => {
+                    e.at(
+                        f,
+                        "api_token_file",
+                        format!("cannot read {}: {err}", path.display()),
+                    );
+                    None
+                }
+            }
+        }
+        (None, None) => None,
+    };
+    let mut concurrency = Concurrency {
+        global: 1024,
+        http: 512,
+        tcp: 1024,
+        icmp: 256,
+    };
+    if let Some(c) = &raw.concurrency {
+        for (field, value, slot) in [
+            ("global", &c.global, &mut concurrency.global),
+            ("http", &c.http, &mut concurrency.http),
+            ("tcp", &c.tcp, &mut concurrency.tcp),
+            ("icmp", &c.icmp, &mut concurrency.icmp),
+        ] {
+            if let Some(v) = value {
+                if (1..=100_000).contains(&v.value) {
+                    *slot = v.value as usize;
+                } else {
+                    e.at(
+                        v,
+                        format!("concurrency.{field}"),
+                        format!("{} is out of range (1 to 100000)", v.value),
+                    );
+                }
+            }
+        }
+    }
+    let mut retention = Retention {
+        raw: Duration::from_secs(7 * 86_400),
+        hourly: Duration::from_secs(400 * 86_400),
+    };
+    if let Some(r) = &raw.retention {
+        if let Some(s) = &r.raw
+            && let Some(d) = duration_min(&mut e, s, "retention.raw", Duration::from_secs(3600))
+        {
+            retention.raw = d;
+        }
+        if let Some(s) = &r.hourly
+            && let Some(d) =
+                duration_min(&mut e, s, "retention.hourly", Duration::from_secs(86_400))
+        {
+            retention.hourly = d;
+        }
+    }
+    let defaults = raw.defaults.unwrap_or_default();
+    let mut checks = Vec::with_capacity(raw.checks.len());
+    let mut names: HashMap<&str, u64> = HashMap::new();
+    let mut tokens: HashMap<String, u64> = HashMap::new();
+    for (i, c) in raw.checks.iter().enumerate() {
+        if let Some(first) = names.insert(&c.name.value, c.name.referenced.line()) {
+            e.at(
+                &c.name,
+                format!("checks[{i}].name"),
+                format!(
+                    "duplicate check name {:?} (first defined on line {first})",
+                    c.name.value
+                ),
+            );
+        }
+        if let Some(cfg) = check(&mut e, &defaults, c, i) {
+            if let CheckSpec::Push { token, .. } = &cfg.spec
+                && let Some(first) = tokens.insert(token.clone(), c.name.referenced.line())
+            {
+                e.at(
+                    &c.name,
+                    format!("checks[{i}].push.token"),
+                    format!("duplicate push token {token:?} (first used on line {first})"),
+                );
+            }
+            checks.push(cfg);
+        }
+    }
+    let mut alerts = Vec::new();
+    for (i, a) in raw.alerts.iter().enumerate() {
+        if let Some(a) = alert(&mut e, a, i) {
+            alerts.push(a);
+        }
+    }
+    let hub = raw.hub.as_ref().and_then(|h| hub(&mut e, h));
+    if !e.list.is_empty() {
+        e.list.sort_by_key(|x| x.line);
+        return Err(ConfigErrors(e.list));
+    }
+    let (Some(listen), Some(database)) = (listen, database) else {
+        return Err(ConfigErrors(vec![ConfigError {
+            file: file.to_owned(),
+            line: 0,
+            path: String::new(),
+            message: "invalid configuration".to_owned(),
+        }]));
+    };
+    Ok(Config {
+        listen,
+        database,
+        api_token,
+        concurrency,
+        retention,
+        checks,
+        alerts,
+        hub,
+    })
+}

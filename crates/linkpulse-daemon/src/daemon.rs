@@ -1,0 +1,148 @@
+//! Assembles the daemon: storage, engine, alert delivery and the HTTP router.
+//!
+//! ```no_run
+//! # async fn demo(path: std::path::PathBuf) -> Result<(), Box<dyn std::error::Error>> {
+//! use linkpulse_daemon::{config::Config, daemon::Daemon};
+//! let config = Config::load(&path)?;
+//! let listener = tokio::net::TcpListener::bind(config.listen).await?;
+//! let daemon = Daemon::start(path, config).await?;
+//! let router = daemon.router(); // merge more routes here (hub, dashboard)
+//! daemon.serve(listener, router, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::engine::{Engine, EngineParts};
+use crate::metrics::Metrics;
+use crate::probe::PrepareError;
+use crate::storage::sqlite::SqliteStorage;
+use crate::storage::{Storage, StorageError};
+
+/// Why the daemon cannot start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// The database cannot be opened.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A check cannot be turned into a probe.
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
+    /// The HTTP server failed.
+    #[error("HTTP server: {0}")]
+    Http(#[source] std::io::Error),
+}
+
+/// A running daemon (engine and alert delivery started; HTTP served by [`Daemon::serve`]).
+#[derive(Debug)]
+pub struct Daemon {
+    state: AppState,
+    sqlite: Arc<SqliteStorage>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Resolves when `rx` turns true.
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+impl Daemon {
+    /// Opens the database, resumes every check's state and starts the engine and the alert
+    /// delivery. `config_path` is re-read on reload.
+    pub async fn start(config_path: PathBuf, config: Config) -> Result<Daemon, DaemonError> {
+        let db_path = config.database.clone();
+        let sqlite = tokio::task::spawn_blocking(move || SqliteStorage::open(&db_path))
+            .await
+            .map_err(|e| DaemonError::Http(std::io::Error::other(e)))??;
+        let storage: Arc<dyn Storage> = sqlite.clone();
+        let resume = {
+            let s = storage.clone();
+            tokio::task::spawn_blocking(move || s.resume())
+                .await
+                .map_err(|e| DaemonError::Http(std::io::Error::other(e)))??
+        };
+        let metrics = Arc::new(Metrics::new());
+        let views = Arc::new(RwLock::new(Default::default()));
+        let notify = Arc::new(Notify::new());
+        let parts = EngineParts {
+            storage: storage.clone(),
+            metrics: metrics.clone(),
+            views: views.clone(),
+            alert_notify: notify.clone(),
+        };
+        let (engine, handle) = Engine::new(&config, parts, resume)?;
+        let (stop, rx) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(engine.run(stopped(rx.clone()))),
+            tokio::spawn(crate::alerts::run(
+                storage.clone(),
+                metrics.clone(),
+                notify,
+                stopped(rx),
+            )),
+        ];
+        if config.hub.is_some() {
+            tracing::warn!("`hub:` is configured but this build does not serve agent sessions yet");
+        }
+        let state = AppState {
+            views,
+            storage,
+            metrics,
+            engine: handle,
+            api_token: Arc::new(RwLock::new(config.api_token.clone())),
+            config_path,
+        };
+        Ok(Daemon {
+            state,
+            sqlite,
+            stop,
+            tasks,
+        })
+    }
+
+    /// The shared state of the HTTP handlers (for extra routes).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The daemon's routes; merge more into it before [`Daemon::serve`].
+    pub fn router(&self) -> Router {
+        api::router(self.state.clone())
+    }
+
+    /// Re-reads the config file and applies it (what SIGHUP does).
+    pub async fn reload(&self) -> Result<serde_json::Value, String> {
+        api::reload_from_file(&self.state)
+            .await
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    /// Serves `router` on `listener` until `shutdown` resolves, then stops the engine and the
+    /// alert delivery and commits every queued write.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        router: Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), DaemonError> {
+        let result = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let sqlite = self.sqlite.clone();
+        let _ = tokio::task::spawn_blocking(move || sqlite.close()).await;
+        result.map_err(DaemonError::Http)
+    }
+}

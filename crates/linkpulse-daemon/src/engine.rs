@@ -1,0 +1,804 @@
+//! The engine: one task that owns every check's state, drives the [`Schedule`], starts runs
+//! (bounded by global and per-kind semaphores), and turns each outcome into history, state
+//! changes, incidents and alerts.
+//!
+//! Runs are spawned tasks that report back over a channel, so a slow or hanging check never
+//! delays another: the loop only waits for deadlines, completions and commands.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use linkpulse_probe::Prober;
+use serde::Serialize;
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::config::{AlertConfig, CheckConfig, CheckKind, CheckSpec, Config};
+use crate::metrics::{AttemptLabels, ChangeLabels, CheckLabels, Metrics};
+use crate::probe::{self, Outcome, PreparedProbe};
+use crate::schedule::{self, CheckId, Schedule};
+use crate::state::{CheckState, State, Transition};
+use crate::storage::{Attempt, Millis, Resume, Storage, TransitionRecord, WriteOp, now_ms};
+
+/// What the API shows of one check.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckView {
+    /// Check name.
+    pub name: String,
+    /// `http`, `tcp`, `icmp` or `push`.
+    pub kind: CheckKind,
+    /// Probe target (`tcp://…`, `http(s)://…`, `icmp://…`, `push://TOKEN`).
+    pub target: String,
+    /// Current state.
+    pub state: State,
+    /// When the current state was entered (ms since the epoch).
+    pub since_ms: Millis,
+    /// The last result in the probe JSON shape.
+    pub last: Option<serde_json::Value>,
+    /// When the last result arrived.
+    pub last_ms: Option<Millis>,
+    /// Why the check is down or degraded.
+    pub cause: Option<String>,
+    /// The layered diagnosis of the current incident, when failing and known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<String>,
+    /// Normal interval (push checks: the period).
+    pub interval_ms: u64,
+    /// Labels from the config.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Views of every check, by name; shared with the HTTP API.
+pub type Views = Arc<RwLock<BTreeMap<String, CheckView>>>;
+
+/// A push event (`/api/v1/push/{token}[/fail|/start]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushEvent {
+    /// The job succeeded.
+    Success,
+    /// The job failed.
+    Fail,
+    /// The job started.
+    Start,
+}
+
+/// Result of a reload.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReloadSummary {
+    /// Checks kept with their state.
+    pub unchanged: usize,
+    /// New checks.
+    pub added: usize,
+    /// Checks whose settings changed (restarted in `unknown`, history kept).
+    pub changed: usize,
+    /// Checks removed.
+    pub removed: usize,
+}
+
+enum Command {
+    Push {
+        token: String,
+        event: PushEvent,
+        reply: oneshot::Sender<bool>,
+    },
+    Reload {
+        config: Box<Config>,
+        reply: oneshot::Sender<Result<ReloadSummary, String>>,
+    },
+    Diagnosis {
+        id: CheckId,
+        verdict: String,
+        detail: serde_json::Value,
+    },
+}
+
+/// A cheap handle to the engine task.
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+impl EngineHandle {
+    /// Feeds a push event; false when no push check has this token.
+    pub async fn push(&self, token: &str, event: PushEvent) -> bool {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Push {
+            token: token.to_owned(),
+            event,
+            reply,
+        };
+        if self.tx.send(cmd).await.is_err() {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+
+    /// Replaces the configuration, keeping the state of unchanged checks.
+    pub async fn reload(&self, config: Config) -> Result<ReloadSummary, String> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Reload {
+            config: Box::new(config),
+            reply,
+        };
+        self.tx
+            .send(cmd)
+            .await
+            .map_err(|_| "the engine has stopped".to_owned())?;
+        rx.await.map_err(|_| "the engine has stopped".to_owned())?
+    }
+}
+
+struct Done {
+    id: CheckId,
+    planned: Instant,
+    outcome: Outcome,
+}
+
+/// Per-check runtime state, owned by the engine task.
+struct Runtime {
+    cfg: CheckConfig,
+    probe: Option<PreparedProbe>,
+    state: CheckState,
+    running: bool,
+    /// The one heap entry that is current; others for this id are stale.
+    planned: Option<Instant>,
+    since_ms: Millis,
+    /// Push checks: when the running job reported `/start`.
+    started: Option<Instant>,
+    /// Last alert per alert target (for `repeat`).
+    last_alert: HashMap<String, Millis>,
+    /// When the current incident started.
+    incident_ms: Option<Millis>,
+    cause: Option<String>,
+    diagnosis: Option<String>,
+}
+
+/// Everything the engine needs from outside.
+#[derive(Debug, Clone)]
+pub struct EngineParts {
+    /// History backend.
+    pub storage: Arc<dyn Storage>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Views shared with the API.
+    pub views: Views,
+    /// Woken when alerts are queued.
+    pub alert_notify: Arc<Notify>,
+}
+
+impl std::fmt::Debug for dyn Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Storage")
+    }
+}
+
+/// The engine task's state.
+pub struct Engine {
+    parts: EngineParts,
+    prober: Prober,
+    checks: HashMap<CheckId, Runtime>,
+    by_name: HashMap<String, CheckId>,
+    tokens: HashMap<String, CheckId>,
+    schedule: Schedule,
+    global: Arc<Semaphore>,
+    per_kind: HashMap<CheckKind, Arc<Semaphore>>,
+    alerts: Vec<AlertConfig>,
+    done_tx: mpsc::UnboundedSender<Done>,
+    done_rx: mpsc::UnboundedReceiver<Done>,
+    cmd_rx: mpsc::Receiver<Command>,
+    cmd_tx: mpsc::Sender<Command>,
+    next_id: CheckId,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("checks", &self.checks.len())
+            .finish()
+    }
+}
+
+fn view_of(rt: &Runtime, last: Option<&Attempt>) -> CheckView {
+    CheckView {
+        name: rt.cfg.name.clone(),
+        kind: rt.cfg.spec.kind(),
+        target: rt.cfg.spec.target(),
+        state: rt.state.state(),
+        since_ms: rt.since_ms,
+        last: last.map(|a| a.result.clone()),
+        last_ms: last.map(|a| a.at_ms),
+        cause: rt.cause.clone(),
+        diagnosis: rt.diagnosis.clone(),
+        interval_ms: u64::try_from(rt.cfg.interval.as_millis()).unwrap_or(u64::MAX),
+        labels: rt.cfg.labels.clone(),
+    }
+}
+
+impl Engine {
+    /// Builds the engine for `config`, resuming each check's state from `resume`.
+    pub fn new(
+        config: &Config,
+        parts: EngineParts,
+        resume: HashMap<String, Resume>,
+    ) -> Result<(Engine, EngineHandle), probe::PrepareError> {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (cmd_tx, cmd_rx) = mpsc::channel(1024);
+        let c = config.concurrency;
+        let per_kind = HashMap::from([
+            (CheckKind::Http, Arc::new(Semaphore::new(c.http))),
+            (CheckKind::Tcp, Arc::new(Semaphore::new(c.tcp))),
+            (CheckKind::Icmp, Arc::new(Semaphore::new(c.icmp))),
+            (
+                CheckKind::Push,
+                Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+            ),
+        ]);
+        let mut engine = Engine {
+            parts,
+            prober: Prober::new(),
+            checks: HashMap::new(),
+            by_name: HashMap::new(),
+            tokens: HashMap::new(),
+            schedule: Schedule::new(),
+            global: Arc::new(Semaphore::new(c.global)),
+            per_kind,
+            alerts: config.alerts.clone(),
+            done_tx,
+            done_rx,
+            cmd_rx,
+            cmd_tx: cmd_tx.clone(),
+            next_id: 0,
+        };
+        let now = Instant::now();
+        for cfg in &config.checks {
+            let r = resume.get(&cfg.name);
+            engine.add(cfg.clone(), r, now)?;
+        }
+        engine
+            .parts
+            .metrics
+            .checks
+            .set(i64::try_from(engine.checks.len()).unwrap_or(i64::MAX));
+        Ok((engine, EngineHandle { tx: cmd_tx }))
+    }
+
+    fn add(
+        &mut self,
+        cfg: CheckConfig,
+        resume: Option<&Resume>,
+        now: Instant,
+    ) -> Result<CheckId, probe::PrepareError> {
+        let probe = probe::prepare(&cfg)?;
+        let id = self.next_id;
+        self.next_id += 1;
+        let state = resume.map_or(State::Unknown, |r| r.state);
+        let failing = matches!(state, State::Down);
+        let mut rt = Runtime {
+            probe,
+            state: CheckState::restore(state, cfg.rise, cfg.fall),
+            running: false,
+            planned: None,
+            since_ms: resume.map_or_else(now_ms, |r| r.since_ms),
+            started: None,
+            last_alert: HashMap::new(),
+            incident_ms: None,
+            cause: None,
+            diagnosis: if failing {
+                resume.and_then(|r| r.diagnosis.clone())
+            } else {
+                None
+            },
+            cfg,
+        };
+        if failing {
+            // Do not re-alert after a restart: the down alert went out (or is in the outbox).
+            let at = now_ms();
+            for a in &self.alerts {
+                rt.last_alert.insert(a.name.clone(), at);
+            }
+            rt.incident_ms = resume.map(|r| r.since_ms);
+        }
+        let first = match &rt.cfg.spec {
+            CheckSpec::Push {
+                token,
+                period,
+                grace,
+            } => {
+                self.tokens.insert(token.clone(), id);
+                now + *period + *grace
+            }
+            _ => schedule::first_run(now, rt.cfg.interval, rand::random::<f64>()),
+        };
+        rt.planned = Some(first);
+        self.schedule.insert(id, first);
+        let last = resume.and_then(|r| r.last.as_ref());
+        let view = view_of(&rt, last);
+        self.views_write().insert(rt.cfg.name.clone(), view);
+        self.set_up_metric(&rt);
+        self.by_name.insert(rt.cfg.name.clone(), id);
+        self.checks.insert(id, rt);
+        Ok(id)
+    }
+
+    fn views_write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, CheckView>> {
+        self.parts
+            .views
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn labels(cfg: &CheckConfig) -> CheckLabels {
+        CheckLabels {
+            check: cfg.name.clone(),
+            kind: cfg.spec.kind().as_str().to_owned(),
+        }
+    }
+
+    fn set_up_metric(&self, rt: &Runtime) {
+        let labels = Engine::labels(&rt.cfg);
+        match rt.state.state() {
+            State::Up | State::Degraded => {
+                self.parts.metrics.check_up.get_or_create(&labels).set(1);
+            }
+            State::Down => {
+                self.parts.metrics.check_up.get_or_create(&labels).set(0);
+            }
+            State::Unknown => {
+                self.parts.metrics.check_up.remove(&labels);
+            }
+        }
+    }
+
+    /// Runs until `shutdown` resolves; in-flight runs are abandoned, queued writes are kept.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let now = Instant::now();
+            while let Some((id, planned)) = self.schedule.pop_due(now) {
+                self.due(id, planned, now);
+            }
+            let deadline = self
+                .schedule
+                .next_deadline()
+                .unwrap_or(now + Duration::from_secs(3600));
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep_until(deadline) => {}
+                Some(done) = self.done_rx.recv() => self.complete(done),
+                Some(cmd) = self.cmd_rx.recv() => self.command(cmd),
+            }
+        }
+    }
+
+    fn due(&mut self, id: CheckId, planned: Instant, now: Instant) {
+        let Some(rt) = self.checks.get_mut(&id) else {
+            return;
+        };
+        if rt.planned != Some(planned) {
+            return; // stale entry (rescheduled by a push or a reload)
+        }
+        rt.planned = None;
+        if let CheckSpec::Push { period, grace, .. } = rt.cfg.spec {
+            let message = format!(
+                "no success within period + grace ({} + {})",
+                humantime::format_duration(period),
+                humantime::format_duration(grace)
+            );
+            let outcome = Outcome::failure(&rt.cfg.spec.target(), "push", "timeout", message);
+            let next = now + period;
+            rt.planned = Some(next);
+            self.schedule.insert(id, next);
+            self.record(id, outcome);
+            return;
+        }
+        let (Some(probe), false) = (rt.probe.clone(), rt.running) else {
+            return;
+        };
+        rt.running = true;
+        let cfg = rt.cfg.clone();
+        let global = self.global.clone();
+        let kind = self.per_kind.get(&cfg.spec.kind()).cloned();
+        let prober = self.prober.clone();
+        let done = self.done_tx.clone();
+        let metrics = self.parts.metrics.clone();
+        tokio::spawn(async move {
+            let _g = global.acquire_owned().await;
+            let _k = match kind {
+                Some(k) => k.acquire_owned().await.ok(),
+                None => None,
+            };
+            let lag = Instant::now().saturating_duration_since(planned);
+            metrics.schedule_lag_seconds.observe(lag.as_secs_f64());
+            let outcome = probe::run(&prober, &cfg, &probe).await;
+            let _ = done.send(Done {
+                id,
+                planned,
+                outcome,
+            });
+        });
+    }
+
+    fn complete(&mut self, done: Done) {
+        let Some(rt) = self.checks.get_mut(&done.id) else {
+            return;
+        };
+        rt.running = false;
+        self.record(done.id, done.outcome);
+        let Some(rt) = self.checks.get_mut(&done.id) else {
+            return;
+        };
+        let every = if rt.state.transitioning() {
+            rt.cfg.fastinter
+        } else if rt.state.state() == State::Down {
+            rt.cfg.downinter
+        } else {
+            rt.cfg.interval
+        };
+        let now = Instant::now();
+        let next = schedule::next_run(done.planned, every, now);
+        if next > done.planned + every {
+            self.parts.metrics.schedule_skipped.inc();
+        }
+        rt.planned = Some(next);
+        self.schedule.insert(done.id, next);
+    }
+
+    /// Stores an attempt, feeds the state machine and handles a state change.
+    fn record(&mut self, id: CheckId, outcome: Outcome) {
+        let at = now_ms();
+        let Some(rt) = self.checks.get_mut(&id) else {
+            return;
+        };
+        let name = rt.cfg.name.clone();
+        let attempt = Attempt {
+            check: name.clone(),
+            at_ms: at,
+            up: outcome.up,
+            latency_ms: outcome.latency_ms,
+            error_kind: outcome.error_kind.clone(),
+            result: outcome.result.clone(),
+        };
+        self.parts.storage.submit(WriteOp::Attempt(attempt.clone()));
+        let m = &self.parts.metrics;
+        let result = outcome
+            .error_kind
+            .clone()
+            .unwrap_or_else(|| "success".to_owned());
+        m.check_attempts
+            .get_or_create(&AttemptLabels {
+                check: name.clone(),
+                result,
+            })
+            .inc();
+        if let (true, Some(ms)) = (outcome.up, outcome.latency_ms) {
+            m.check_latency_seconds
+                .get_or_create(&Engine::labels(&rt.cfg))
+                .set(ms / 1000.0);
+        }
+        let transition = rt.state.handle(outcome.verdict());
+        let state = rt.state.state();
+        rt.cause = if state == State::Up {
+            None
+        } else {
+            outcome.cause().or(rt.cause.take())
+        };
+        if let Some(t) = transition {
+            rt.since_ms = at;
+            self.transition(id, t, at, &outcome);
+        } else if state == State::Down {
+            self.repeat_alerts(id, at);
+        }
+        let Some(rt) = self.checks.get(&id) else {
+            return;
+        };
+        self.set_up_metric(rt);
+        let view = view_of(rt, Some(&attempt));
+        self.views_write().insert(name, view);
+    }
+
+    fn transition(&mut self, id: CheckId, t: Transition, at: Millis, outcome: &Outcome) {
+        let Some(rt) = self.checks.get_mut(&id) else {
+            return;
+        };
+        let name = rt.cfg.name.clone();
+        let cause = outcome.cause();
+        tracing::info!(check = %name, from = %t.from, to = %t.to, cause = cause.as_deref().unwrap_or(""), "state change");
+        let s = &self.parts.storage;
+        s.submit(WriteOp::Transition(TransitionRecord {
+            check: name.clone(),
+            at_ms: at,
+            from: t.from,
+            to: t.to,
+            cause: cause.clone(),
+        }));
+        self.parts
+            .metrics
+            .check_state_changes
+            .get_or_create(&ChangeLabels {
+                check: name.clone(),
+                to: t.to.as_str().to_owned(),
+            })
+            .inc();
+        let event = if t.to == State::Down {
+            s.submit(WriteOp::OpenIncident {
+                check: name.clone(),
+                at_ms: at,
+                cause: cause.clone(),
+            });
+            rt.incident_ms = Some(at);
+            rt.diagnosis = None;
+            Some("down")
+        } else if t.from == State::Down {
+            s.submit(WriteOp::CloseIncident {
+                check: name.clone(),
+                at_ms: at,
+            });
+            rt.incident_ms = None;
+            rt.diagnosis = None;
+            Some("up")
+        } else if t.to == State::Degraded {
+            Some("degraded")
+        } else if t.from == State::Degraded {
+            Some("up")
+        } else {
+            None // unknown → up is not news
+        };
+        if let Some(event) = event {
+            rt.last_alert.clear();
+            for a in &self.alerts {
+                rt.last_alert.insert(a.name.clone(), at);
+            }
+            self.enqueue_alerts(id, event, t.from, at, None);
+        }
+    }
+
+    fn repeat_alerts(&mut self, id: CheckId, at: Millis) {
+        let Some(rt) = self.checks.get_mut(&id) else {
+            return;
+        };
+        let mut due = Vec::new();
+        for a in &self.alerts {
+            let Some(every) = a.repeat else { continue };
+            let last = rt.last_alert.get(&a.name).copied().unwrap_or(rt.since_ms);
+            let every = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+            if at.saturating_sub(last) >= every {
+                rt.last_alert.insert(a.name.clone(), at);
+                due.push(a.name.clone());
+            }
+        }
+        if !due.is_empty() {
+            self.enqueue_alerts(id, "repeat", State::Down, at, Some(&due));
+        }
+    }
+
+    fn enqueue_alerts(
+        &self,
+        id: CheckId,
+        event: &str,
+        from: State,
+        at: Millis,
+        only: Option<&[String]>,
+    ) {
+        let Some(rt) = self.checks.get(&id) else {
+            return;
+        };
+        let payload = serde_json::json!({
+            "event": event,
+            "check": rt.cfg.name,
+            "kind": rt.cfg.spec.kind(),
+            "target": rt.cfg.spec.target(),
+            "state": rt.state.state(),
+            "previous": from,
+            "at_ms": at,
+            "since_ms": rt.since_ms,
+            "incident_started_ms": rt.incident_ms,
+            "cause": rt.cause,
+            "diagnosis": rt.diagnosis,
+            "labels": rt.cfg.labels,
+        });
+        for a in &self.alerts {
+            if only.is_some_and(|o| !o.contains(&a.name)) {
+                continue;
+            }
+            let key = format!("{}/{event}/{at}/{}", rt.cfg.name, a.name);
+            let mut p = payload.clone();
+            if let Some(obj) = p.as_object_mut() {
+                obj.insert(
+                    "idempotency_key".to_owned(),
+                    serde_json::Value::String(key.clone()),
+                );
+                obj.insert(
+                    "alert".to_owned(),
+                    serde_json::Value::String(a.name.clone()),
+                );
+            }
+            self.parts.storage.submit(WriteOp::EnqueueAlert {
+                key,
+                target: serde_json::to_value(&a.target).unwrap_or_default(),
+                payload: p,
+                at_ms: at,
+            });
+        }
+        self.parts.alert_notify.notify_one();
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Push {
+                token,
+                event,
+                reply,
+            } => {
+                let found = self.tokens.get(&token).copied();
+                if let Some(id) = found {
+                    self.push(id, event);
+                }
+                let _ = reply.send(found.is_some());
+            }
+            Command::Reload { config, reply } => {
+                let _ = reply.send(self.reload(*config));
+            }
+            Command::Diagnosis {
+                id,
+                verdict,
+                detail,
+            } => {
+                let Some(rt) = self.checks.get_mut(&id) else {
+                    return;
+                };
+                if rt.state.state() != State::Down {
+                    return;
+                }
+                rt.diagnosis = Some(verdict.clone());
+                let name = rt.cfg.name.clone();
+                self.parts.storage.submit(WriteOp::Diagnosis {
+                    check: name.clone(),
+                    verdict: verdict.clone(),
+                    detail,
+                });
+                if let Some(v) = self.views_write().get_mut(&name) {
+                    v.diagnosis = Some(verdict);
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, id: CheckId, event: PushEvent) {
+        let now = Instant::now();
+        let Some(rt) = self.checks.get_mut(&id) else {
+            return;
+        };
+        let CheckSpec::Push { period, grace, .. } = rt.cfg.spec else {
+            return;
+        };
+        let target = rt.cfg.spec.target();
+        let outcome = match event {
+            PushEvent::Start => {
+                rt.started = Some(now);
+                return;
+            }
+            PushEvent::Success => {
+                let latency = rt
+                    .started
+                    .take()
+                    .map(|s| now.duration_since(s).as_secs_f64() * 1000.0);
+                let next = now + period + grace;
+                rt.planned = Some(next);
+                self.schedule.insert(id, next);
+                Outcome {
+                    up: true,
+                    warning: None,
+                    latency_ms: latency,
+                    error_kind: None,
+                    error_message: None,
+                    result: serde_json::json!({
+                        "target": target, "kind": "push", "up": true, "warning": null,
+                        "latency_ms": latency, "error": null, "resolved": null,
+                    }),
+                }
+            }
+            PushEvent::Fail => {
+                rt.started = None;
+                Outcome::failure(
+                    &target,
+                    "push",
+                    "reported",
+                    "the job reported a failure".to_owned(),
+                )
+            }
+        };
+        self.record(id, outcome);
+    }
+
+    fn reload(&mut self, config: Config) -> Result<ReloadSummary, String> {
+        // Prepare every probe first so a bad reload changes nothing.
+        for c in &config.checks {
+            probe::prepare(c).map_err(|e| e.to_string())?;
+        }
+        let mut summary = ReloadSummary::default();
+        let now = Instant::now();
+        let mut keep = HashMap::new();
+        for c in &config.checks {
+            if let Some(id) = self.by_name.get(&c.name)
+                && self.checks.get(id).is_some_and(|rt| rt.cfg == *c)
+            {
+                keep.insert(c.name.clone(), *id);
+            }
+        }
+        let old: Vec<CheckId> = self.checks.keys().copied().collect();
+        for id in old {
+            let Some(rt) = self.checks.get(&id) else {
+                continue;
+            };
+            if keep.get(&rt.cfg.name) == Some(&id) {
+                continue;
+            }
+            let Some(rt) = self.checks.remove(&id) else {
+                continue;
+            };
+            self.by_name.remove(&rt.cfg.name);
+            if let CheckSpec::Push { token, .. } = &rt.cfg.spec {
+                self.tokens.remove(token);
+            }
+            self.parts
+                .metrics
+                .forget(&rt.cfg.name, rt.cfg.spec.kind().as_str());
+            self.views_write().remove(&rt.cfg.name);
+            if config.checks.iter().any(|c| c.name == rt.cfg.name) {
+                summary.changed += 1;
+            } else {
+                summary.removed += 1;
+            }
+        }
+        self.alerts = config.alerts.clone();
+        for c in &config.checks {
+            if keep.contains_key(&c.name) {
+                summary.unchanged += 1;
+                continue;
+            }
+            if !self.by_name.contains_key(&c.name) {
+                self.add(c.clone(), None, now).map_err(|e| e.to_string())?;
+            }
+        }
+        summary.added = config.checks.len() - summary.unchanged - summary.changed;
+        self.parts
+            .metrics
+            .checks
+            .set(i64::try_from(self.checks.len()).unwrap_or(i64::MAX));
+        Ok(summary)
+    }
+
+    /// A sender for diagnosis results (used by the diagnosis task).
+    pub fn diagnosis_sender(&self) -> DiagnosisSender {
+        DiagnosisSender {
+            tx: self.cmd_tx.clone(),
+        }
+    }
+}
+
+/// Attaches diagnosis verdicts to incidents from outside the engine task.
+#[derive(Debug, Clone)]
+pub struct DiagnosisSender {
+    tx: mpsc::Sender<Command>,
+}
+
+impl DiagnosisSender {
+    /// Attaches `verdict` to check `id`'s current incident.
+    pub async fn send(&self, id: CheckId, verdict: String, detail: serde_json::Value) {
+        let _ = self
+            .tx
+            .send(Command::Diagnosis {
+                id,
+                verdict,
+                detail,
+            })
+            .await;
+    }
+}

@@ -1,0 +1,198 @@
+//! The bridge to `linkpulse-probe`: a check's config becomes a [`PreparedProbe`] once (at load
+//! or reload), and each run becomes an [`Outcome`] the engine feeds to the state machine.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use linkpulse_probe::{
+    HttpOptions, IcmpOptions, ProbeOptions, ProbeResult, Prober, StatusSet, Target,
+};
+
+use crate::config::{CheckConfig, CheckSpec};
+use crate::state::Verdict;
+
+/// Why a check cannot be turned into a probe (a config the probe library rejects).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+#[error("check {check:?}: {message}")]
+pub struct PrepareError {
+    /// Check name.
+    pub check: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A target and options ready to probe.
+#[derive(Debug, Clone)]
+pub struct PreparedProbe {
+    /// The probe target.
+    pub target: Target,
+    /// Probe options.
+    pub options: ProbeOptions,
+}
+
+/// Builds the probe of an active check; `None` for push checks.
+pub fn prepare(check: &CheckConfig) -> Result<Option<PreparedProbe>, PrepareError> {
+    let err = |message: String| PrepareError {
+        check: check.name.clone(),
+        message,
+    };
+    let mut options = ProbeOptions {
+        timeout: check.timeout,
+        dns_timeout: check.timeout,
+        cert_warn_days: Some(check.cert_warn_days),
+        ..ProbeOptions::default()
+    };
+    let target = match &check.spec {
+        CheckSpec::Push { .. } => return Ok(None),
+        CheckSpec::Tcp { .. } => {
+            Target::from_str(&check.spec.target()).map_err(|e| err(e.to_string()))?
+        }
+        CheckSpec::Icmp {
+            count, interval, ..
+        } => {
+            options.icmp = IcmpOptions {
+                count: *count,
+                interval: *interval,
+            };
+            Target::from_str(&check.spec.target()).map_err(|e| err(e.to_string()))?
+        }
+        CheckSpec::Http(h) => {
+            let mut http = HttpOptions {
+                method: http::Method::from_bytes(h.method.as_bytes())
+                    .map_err(|e| err(e.to_string()))?,
+                expect_status: StatusSet::from_str(&h.expect_status_text())
+                    .map_err(|e| err(e.to_string()))?,
+                body_contains: h.body_contains.clone(),
+                body_regex: None,
+                headers: Vec::new(),
+                follow_redirects: h.follow_redirects,
+                ca_file: h.ca_file.clone(),
+                insecure: h.insecure,
+            };
+            if let Some(r) = &h.body_regex {
+                http.body_regex = Some(regex::Regex::new(r).map_err(|e| err(e.to_string()))?);
+            }
+            for (k, v) in &h.headers {
+                let name =
+                    http::HeaderName::from_bytes(k.as_bytes()).map_err(|e| err(e.to_string()))?;
+                let value = http::HeaderValue::from_str(v).map_err(|e| err(e.to_string()))?;
+                http.headers.push((name, value));
+            }
+            options.http = http;
+            Target::from_str(&h.url).map_err(|e| err(e.to_string()))?
+        }
+    };
+    Ok(Some(PreparedProbe { target, options }))
+}
+
+/// One run's result as the engine sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The attempt succeeded.
+    pub up: bool,
+    /// Why a successful attempt counts as degraded.
+    pub warning: Option<String>,
+    /// Latency in milliseconds.
+    pub latency_ms: Option<f64>,
+    /// Error kind of a failed attempt (`refused`, `timeout`, …).
+    pub error_kind: Option<String>,
+    /// Error message of a failed attempt.
+    pub error_message: Option<String>,
+    /// The full result in the probe JSON shape.
+    pub result: serde_json::Value,
+}
+
+impl Outcome {
+    /// The state-machine input of this outcome.
+    pub fn verdict(&self) -> Verdict {
+        match (self.up, &self.warning) {
+            (false, _) => Verdict::Fail,
+            (true, Some(_)) => Verdict::Warn,
+            (true, None) => Verdict::Ok,
+        }
+    }
+
+    /// `kind: message` of a failure, or the warning.
+    pub fn cause(&self) -> Option<String> {
+        match (&self.error_kind, &self.error_message) {
+            (Some(k), Some(m)) => Some(format!("{k}: {m}")),
+            (Some(k), None) => Some(k.clone()),
+            _ => self.warning.clone(),
+        }
+    }
+
+    /// A failure that the daemon itself produced (hard timeout, missed push).
+    pub fn failure(target: &str, kind: &str, error_kind: &str, message: String) -> Outcome {
+        Outcome {
+            up: false,
+            warning: None,
+            latency_ms: None,
+            error_kind: Some(error_kind.to_owned()),
+            error_message: Some(message.clone()),
+            result: serde_json::json!({
+                "target": target, "kind": kind, "up": false, "warning": null, "latency_ms": null,
+                "error": {"kind": error_kind, "message": message}, "resolved": null,
+            }),
+        }
+    }
+}
+
+/// Converts a probe result, applying the check's own warning thresholds.
+pub fn outcome(check: &CheckConfig, r: &ProbeResult) -> Outcome {
+    let mut warning = r.warning.clone();
+    if r.up && warning.is_none() {
+        if let (Some(limit), Some(ms)) = (check.degraded_latency, r.latency_ms)
+            && ms > limit.as_secs_f64() * 1000.0
+        {
+            warning = Some(format!(
+                "slow: {ms:.1} ms is above degraded_latency {}",
+                humantime::format_duration(limit)
+            ));
+        }
+        if let Some(icmp) = &r.icmp
+            && icmp.loss / 100.0 > check.loss_threshold
+        {
+            warning = Some(format!(
+                "loss {:.0}% is above loss_threshold {:.0}%",
+                icmp.loss,
+                check.loss_threshold * 100.0
+            ));
+        }
+    }
+    let result = serde_json::to_value(r).unwrap_or(serde_json::Value::Null);
+    let mut out = Outcome {
+        up: r.up,
+        warning: if r.up { warning.clone() } else { None },
+        latency_ms: r.latency_ms,
+        error_kind: r.error.as_ref().map(|e| e.kind.to_string()),
+        error_message: r.error.as_ref().map(|e| e.message.clone()),
+        result,
+    };
+    if out.up
+        && let Some(w) = &warning
+        && let Some(obj) = out.result.as_object_mut()
+    {
+        obj.insert("warning".to_owned(), serde_json::Value::String(w.clone()));
+    }
+    out
+}
+
+/// Runs one probe with a hard cap on top of the probe's own timeout, so a hanging probe ends.
+pub async fn run(prober: &Prober, check: &CheckConfig, probe: &PreparedProbe) -> Outcome {
+    let cap = probe.options.timeout * 2
+        + Duration::from_secs(1)
+        + probe.options.icmp.interval * probe.options.icmp.count;
+    match tokio::time::timeout(cap, prober.probe(&probe.target, &probe.options)).await {
+        Ok(r) => outcome(check, &r),
+        Err(_) => Outcome::failure(
+            &probe.target.to_string(),
+            check.spec.kind().as_str(),
+            "timeout",
+            format!(
+                "no result within the hard cap of {}",
+                humantime::format_duration(cap)
+            ),
+        ),
+    }
+}

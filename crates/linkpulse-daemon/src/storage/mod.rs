@@ -1,0 +1,258 @@
+//! History: every attempt, state transition, incident and pending alert.
+//!
+//! [`Storage`] is the seam for backends; [`sqlite::SqliteStorage`] is the embedded default.
+//! Writes are submitted as [`WriteOp`]s and applied in order by one writer, batched into
+//! transactions, so thousands of checks never contend for the database. Reads are synchronous:
+//! call them from `spawn_blocking`.
+
+mod migrations;
+pub mod sqlite;
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::state::State;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+/// The wall clock in [`Millis`].
+pub fn now_ms() -> Millis {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Errors of a storage backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The database failed.
+    #[error("database {path}: {source}")]
+    Database {
+        /// The database file.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer linkpulse.
+    #[error("database {path} has schema version {found}, newer than this linkpulse ({supported})")]
+    TooNew {
+        /// The database file.
+        path: String,
+        /// Version in the file.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// The writer has stopped (the daemon is shutting down).
+    #[error("the storage writer has stopped")]
+    Closed,
+}
+
+/// One attempt of a check (every run, retries included).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attempt {
+    /// Check name.
+    pub check: String,
+    /// When the attempt finished.
+    pub at_ms: Millis,
+    /// The attempt succeeded.
+    pub up: bool,
+    /// Latency in milliseconds, when measured.
+    pub latency_ms: Option<f64>,
+    /// Error kind (`refused`, `timeout`, …) of a failed attempt.
+    pub error_kind: Option<String>,
+    /// The full result in the probe JSON shape.
+    pub result: serde_json::Value,
+}
+
+/// A state change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TransitionRecord {
+    /// Check name.
+    pub check: String,
+    /// When it changed.
+    pub at_ms: Millis,
+    /// State before.
+    pub from: State,
+    /// State after.
+    pub to: State,
+    /// Why (the error of the attempt that tipped it, or the warning).
+    pub cause: Option<String>,
+}
+
+/// An outage of one check: from going down to coming back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incident {
+    /// Row id.
+    pub id: i64,
+    /// Check name.
+    pub check: String,
+    /// When the check went down.
+    pub started_ms: Millis,
+    /// When it came back; `None` while ongoing.
+    pub ended_ms: Option<Millis>,
+    /// The error that brought it down.
+    pub cause: Option<String>,
+    /// The diagnosis verdict (`process_down`, …) when known.
+    pub diagnosis: Option<String>,
+    /// The diagnosis details (JSON) when known.
+    pub diagnosis_detail: Option<serde_json::Value>,
+}
+
+/// An alert waiting in (or delivered from) the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxItem {
+    /// Row id.
+    pub id: i64,
+    /// Unique idempotency key, sent with the alert.
+    pub key: String,
+    /// Where to deliver (JSON of `AlertTarget`).
+    pub target: serde_json::Value,
+    /// The event (JSON).
+    pub payload: serde_json::Value,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// Earliest time of the next attempt.
+    pub next_ms: Millis,
+}
+
+/// A write, applied in submission order.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum WriteOp {
+    /// Store an attempt.
+    Attempt(Attempt),
+    /// Store a transition.
+    Transition(TransitionRecord),
+    /// Open an incident for a check (no-op if one is open).
+    OpenIncident {
+        /// Check name.
+        check: String,
+        /// Start.
+        at_ms: Millis,
+        /// Cause.
+        cause: Option<String>,
+    },
+    /// Close the open incident of a check.
+    CloseIncident {
+        /// Check name.
+        check: String,
+        /// End.
+        at_ms: Millis,
+    },
+    /// Attach a diagnosis to the open (or most recent) incident of a check.
+    Diagnosis {
+        /// Check name.
+        check: String,
+        /// Verdict.
+        verdict: String,
+        /// Details.
+        detail: serde_json::Value,
+    },
+    /// Put an alert in the outbox (ignored if the key exists).
+    EnqueueAlert {
+        /// Idempotency key.
+        key: String,
+        /// Target JSON.
+        target: serde_json::Value,
+        /// Event JSON.
+        payload: serde_json::Value,
+        /// Created at.
+        at_ms: Millis,
+    },
+    /// Mark an alert delivered.
+    AlertDelivered {
+        /// Row id.
+        id: i64,
+        /// When.
+        at_ms: Millis,
+    },
+    /// Record a failed delivery and when to try again.
+    AlertFailed {
+        /// Row id.
+        id: i64,
+        /// Attempts so far.
+        attempts: u32,
+        /// Next attempt.
+        next_ms: Millis,
+        /// Why it failed.
+        error: String,
+    },
+}
+
+/// The last known state of a check, for resuming after a restart or reload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resume {
+    /// State after the last transition.
+    pub state: State,
+    /// When it was entered.
+    pub since_ms: Millis,
+    /// The last attempt, if any.
+    pub last: Option<Attempt>,
+    /// The diagnosis of the open incident, if any.
+    pub diagnosis: Option<String>,
+}
+
+/// Hourly aggregate of attempts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HourlyRow {
+    /// Start of the hour.
+    pub hour_ms: Millis,
+    /// Attempts.
+    pub attempts: u64,
+    /// Successful attempts.
+    pub ups: u64,
+    /// Mean latency.
+    pub latency_avg_ms: Option<f64>,
+    /// Worst latency.
+    pub latency_max_ms: Option<f64>,
+}
+
+/// A history backend. Writes are queued; reads block (use `spawn_blocking`).
+pub trait Storage: Send + Sync + 'static {
+    /// Queues a write; never blocks. Lost only if the process dies before the writer commits.
+    fn submit(&self, op: WriteOp);
+    /// Waits until every write submitted before this call is committed.
+    fn flush(&self) -> Result<(), StorageError>;
+    /// Attempts of `check` in `[from_ms, to_ms)`, newest first, at most `limit`.
+    fn history(
+        &self,
+        check: &str,
+        from_ms: Millis,
+        to_ms: Millis,
+        limit: usize,
+    ) -> Result<Vec<Attempt>, StorageError>;
+    /// Hourly aggregates of `check` in `[from_ms, to_ms)`, oldest first.
+    fn hourly(
+        &self,
+        check: &str,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<HourlyRow>, StorageError>;
+    /// Transitions at or after `from_ms` (all checks, or one), oldest first, plus for each
+    /// check the last transition before `from_ms` (the state the window starts in).
+    fn transitions(
+        &self,
+        check: Option<&str>,
+        from_ms: Millis,
+    ) -> Result<Vec<TransitionRecord>, StorageError>;
+    /// Incidents that overlap `[from_ms, now)` (all checks, or one), newest first.
+    fn incidents(
+        &self,
+        check: Option<&str>,
+        from_ms: Millis,
+        limit: usize,
+    ) -> Result<Vec<Incident>, StorageError>;
+    /// The last state, attempt and open diagnosis of every check that has history.
+    fn resume(&self) -> Result<HashMap<String, Resume>, StorageError>;
+    /// Undelivered alerts due at `now_ms`, oldest first.
+    fn due_alerts(&self, now_ms: Millis, limit: usize) -> Result<Vec<OutboxItem>, StorageError>;
+    /// Folds raw attempts older than `raw_before_ms` into hourly rows and deletes history older
+    /// than `hourly_before_ms`.
+    fn prune(&self, raw_before_ms: Millis, hourly_before_ms: Millis) -> Result<(), StorageError>;
+}

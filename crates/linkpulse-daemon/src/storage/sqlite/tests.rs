@@ -1,0 +1,204 @@
+use super::*;
+use serde_json::json;
+
+fn attempt(check: &str, at_ms: Millis, up: bool, latency: f64) -> WriteOp {
+    WriteOp::Attempt(Attempt {
+        check: check.to_owned(),
+        at_ms,
+        up,
+        latency_ms: Some(latency),
+        error_kind: (!up).then(|| "refused".to_owned()),
+        result: json!({"target": "tcp://127.0.0.1:1", "up": up}),
+    })
+}
+
+fn transition(check: &str, at_ms: Millis, from: State, to: State) -> WriteOp {
+    WriteOp::Transition(TransitionRecord {
+        check: check.to_owned(),
+        at_ms,
+        from,
+        to,
+        cause: None,
+    })
+}
+
+#[test]
+fn writes_survive_reopen_and_read_back_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    {
+        let db = SqliteStorage::open(&path).unwrap();
+        for i in 0..100 {
+            db.submit(attempt("a", 1_000 + i, i % 2 == 0, i as f64));
+        }
+        db.submit(transition("a", 1_000, State::Unknown, State::Up));
+        db.submit(transition("a", 1_050, State::Up, State::Down));
+        db.submit(WriteOp::OpenIncident {
+            check: "a".into(),
+            at_ms: 1_050,
+            cause: Some("refused".into()),
+        });
+        db.submit(WriteOp::OpenIncident {
+            check: "a".into(),
+            at_ms: 1_060,
+            cause: None,
+        });
+        db.submit(WriteOp::Diagnosis {
+            check: "a".into(),
+            verdict: "process_down".into(),
+            detail: json!({"x": 1}),
+        });
+        db.flush().unwrap();
+    }
+    let db = SqliteStorage::open(&path).unwrap();
+    let h = db.history("a", 0, i64::MAX, 10).unwrap();
+    assert_eq!(h.len(), 10);
+    assert_eq!(h[0].at_ms, 1_099, "newest first");
+    assert_eq!(h[0].result["target"], "tcp://127.0.0.1:1");
+    assert_eq!(db.history("a", 1_090, 1_095, 100).unwrap().len(), 5);
+    let inc = db.incidents(None, 0, 10).unwrap();
+    assert_eq!(inc.len(), 1, "a second open while one is open is ignored");
+    assert_eq!(inc[0].diagnosis.as_deref(), Some("process_down"));
+    assert_eq!(inc[0].ended_ms, None);
+    let r = db.resume().unwrap();
+    assert_eq!(r["a"].state, State::Down);
+    assert_eq!(r["a"].since_ms, 1_050);
+    assert_eq!(r["a"].last.as_ref().map(|a| a.at_ms), Some(1_099));
+    assert_eq!(r["a"].diagnosis.as_deref(), Some("process_down"));
+    db.submit(WriteOp::CloseIncident {
+        check: "a".into(),
+        at_ms: 2_000,
+    });
+    db.flush().unwrap();
+    assert_eq!(
+        db.incidents(Some("a"), 0, 10).unwrap()[0].ended_ms,
+        Some(2_000)
+    );
+    assert!(
+        db.incidents(Some("a"), 3_000, 10).unwrap().is_empty(),
+        "ended before the window"
+    );
+}
+
+#[test]
+fn schema_version_is_recorded_and_newer_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    drop(SqliteStorage::open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    let v: i64 = conn
+        .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, MIGRATIONS.len() as i64);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    conn.execute("UPDATE schema_version SET version = 999", [])
+        .unwrap();
+    drop(conn);
+    let err = SqliteStorage::open(&path).unwrap_err();
+    assert!(err.to_string().contains("schema version 999"), "{err}");
+}
+
+#[test]
+fn transitions_window_includes_the_state_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteStorage::open(&dir.path().join("h.db")).unwrap();
+    db.submit(transition("a", 10, State::Unknown, State::Up));
+    db.submit(transition("a", 20, State::Up, State::Down));
+    db.submit(transition("a", 30, State::Down, State::Up));
+    db.submit(transition("b", 5, State::Unknown, State::Down));
+    db.flush().unwrap();
+    let t = db.transitions(None, 25).unwrap();
+    let got: Vec<_> = t.iter().map(|t| (t.check.as_str(), t.at_ms)).collect();
+    assert_eq!(got, [("b", 5), ("a", 20), ("a", 30)]);
+    assert_eq!(db.transitions(Some("b"), 0).unwrap().len(), 1);
+}
+
+#[test]
+fn outbox_is_idempotent_by_key_and_tracks_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteStorage::open(&dir.path().join("h.db")).unwrap();
+    for _ in 0..2 {
+        db.submit(WriteOp::EnqueueAlert {
+            key: "k1".into(),
+            target: json!({"t": 1}),
+            payload: json!({"p": 1}),
+            at_ms: 100,
+        });
+    }
+    db.submit(WriteOp::EnqueueAlert {
+        key: "k2".into(),
+        target: json!({}),
+        payload: json!({}),
+        at_ms: 200,
+    });
+    db.flush().unwrap();
+    let due = db.due_alerts(150, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].key, "k1");
+    db.submit(WriteOp::AlertFailed {
+        id: due[0].id,
+        attempts: 1,
+        next_ms: 1_000,
+        error: "refused".into(),
+    });
+    db.flush().unwrap();
+    assert_eq!(
+        db.due_alerts(500, 10)
+            .unwrap()
+            .iter()
+            .map(|o| o.key.as_str())
+            .collect::<Vec<_>>(),
+        ["k2"]
+    );
+    let due = db.due_alerts(1_000, 10).unwrap();
+    let k1 = due.iter().find(|o| o.key == "k1").unwrap();
+    assert_eq!(k1.attempts, 1);
+    db.submit(WriteOp::AlertDelivered {
+        id: k1.id,
+        at_ms: 1_000,
+    });
+    db.flush().unwrap();
+    assert_eq!(db.due_alerts(i64::MAX, 10).unwrap().len(), 1);
+}
+
+#[test]
+fn prune_folds_old_results_into_hourly_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteStorage::open(&dir.path().join("h.db")).unwrap();
+    let hour = 3_600_000;
+    for i in 0..4 {
+        db.submit(attempt(
+            "a",
+            hour + i * 1_000,
+            i != 3,
+            10.0 * (i + 1) as f64,
+        ));
+    }
+    db.submit(attempt("a", 5 * hour, true, 1.0));
+    db.flush().unwrap();
+    db.prune(3 * hour + 17, 0).unwrap();
+    assert_eq!(
+        db.history("a", 0, i64::MAX, 100).unwrap().len(),
+        1,
+        "only the recent raw row"
+    );
+    let h = db.hourly("a", 0, i64::MAX).unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!((h[0].hour_ms, h[0].attempts, h[0].ups), (hour, 4, 3));
+    assert_eq!(h[0].latency_avg_ms, Some(25.0));
+    assert_eq!(h[0].latency_max_ms, Some(40.0));
+}
+
+#[test]
+fn many_writes_are_batched_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteStorage::open(&dir.path().join("h.db")).unwrap();
+    for i in 0..20_000 {
+        db.submit(attempt(&format!("c{}", i % 1000), i, true, 1.0));
+    }
+    db.flush().unwrap();
+    assert_eq!(db.history("c7", 0, i64::MAX, 1000).unwrap().len(), 20);
+}
