@@ -83,7 +83,7 @@ fn item(c: &Check) -> Value {
     let diagnosis =
         (c.state == "down").then_some("process_down: host answers ping, port 5432 refused");
     json!({"name": c.name, "kind": c.kind, "state": c.state, "labels": c.labels,
-        "last": result_json(c, up, c.base), "uptime": {"24h": if up { 0.9993 } else { 0.97 }, "7d": 0.9991, "30d": 0.9987},
+        "last": result_json(c, up, c.base), "uptime": {"24h": if up { 99.93 } else { 97.0 }, "7d": 99.91, "30d": 99.87},
         "diagnosis": diagnosis})
 }
 

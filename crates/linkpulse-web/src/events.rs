@@ -1,7 +1,8 @@
 //! Live events for the dashboard: the daemon publishes into an [`EventBus`]; every browser tab
 //! follows `GET /api/v1/events` (Server-Sent Events).
 //!
-//! Event names on the wire: `result` ([`ResultEvent`]), `state` ([`StateEvent`]), and `resync`
+//! Event names on the wire: `result` ([`ResultEvent`]), `state` ([`StateEvent`]), `diagnosis`
+//! ([`DiagnosisEvent`]), and `resync`
 //! when a slow client missed events (it should then re-read `/api/v1/checks`). A `hello` event
 //! opens every stream; comments keep idle connections alive through proxies. The `retry:` field
 //! asks the browser to reconnect after 2 s when the daemon goes away.
@@ -13,7 +14,7 @@ use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::Web;
 
@@ -51,6 +52,17 @@ pub struct StateEvent {
     pub diagnosis: Option<String>,
 }
 
+/// The layered diagnosis of a failing check became known (a moment after it went down).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiagnosisEvent {
+    /// Check name.
+    pub check: String,
+    /// When it became known, milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// The verdict (`process_down`, `host_unreachable`, …).
+    pub verdict: String,
+}
+
 /// An event for the dashboard.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -59,6 +71,8 @@ pub enum Event {
     Result(ResultEvent),
     /// A state changed.
     State(StateEvent),
+    /// A diagnosis arrived.
+    Diagnosis(DiagnosisEvent),
 }
 
 impl Event {
@@ -67,6 +81,7 @@ impl Event {
         match self {
             Event::Result(_) => "result",
             Event::State(_) => "state",
+            Event::Diagnosis(_) => "diagnosis",
         }
     }
 
@@ -75,6 +90,7 @@ impl Event {
         let v = match self {
             Event::Result(e) => serde_json::to_string(e),
             Event::State(e) => serde_json::to_string(e),
+            Event::Diagnosis(e) => serde_json::to_string(e),
         };
         v.unwrap_or_else(|_| "{}".to_owned())
     }
@@ -86,13 +102,30 @@ impl Event {
 #[derive(Debug, Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Event>,
+    /// Turns true on [`EventBus::close`]: every open stream ends (so a graceful shutdown of the
+    /// HTTP server is not held up by browsers that never hang up).
+    closed: watch::Sender<bool>,
 }
 
 impl EventBus {
     /// A bus that buffers `capacity` events per slow subscriber (at least 16).
     pub fn new(capacity: usize) -> EventBus {
         let (tx, _) = broadcast::channel(capacity.max(16));
-        EventBus { tx }
+        let (closed, _) = watch::channel(false);
+        EventBus { tx, closed }
+    }
+
+    /// Ends every open event stream, now and later (call when the daemon shuts down).
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+    }
+
+    /// A future that resolves once [`EventBus::close`] was called.
+    pub fn closed(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
+        let mut rx = self.closed.subscribe();
+        async move {
+            let _ = rx.wait_for(|c| *c).await;
+        }
     }
 
     /// Sends `event` to every subscriber.
@@ -112,22 +145,29 @@ impl EventBus {
     }
 }
 
-/// Turns a subscription into SSE events: lag becomes `resync`, a closed bus ends the stream.
-pub fn stream(rx: broadcast::Receiver<Event>) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+/// Turns a subscription into SSE events: lag becomes `resync`; the stream ends when the bus
+/// is closed or every sender is gone.
+pub fn stream(bus: &EventBus) -> impl Stream<Item = Result<SseEvent, Infallible>> + use<> {
+    let rx = bus.subscribe();
+    let closed = Box::pin(bus.closed());
     let hello = SseEvent::default()
         .event("hello")
         .retry(Duration::from_secs(2))
         .data("{}");
     let first = stream::iter([Ok(hello)]);
-    let rest = stream::unfold(rx, |mut rx| async move {
-        let ev = match rx.recv().await {
+    let rest = stream::unfold((rx, closed), |(mut rx, mut closed)| async move {
+        let got = tokio::select! {
+            ev = rx.recv() => ev,
+            () = &mut closed => return None,
+        };
+        let ev = match got {
             Ok(ev) => SseEvent::default().event(ev.name()).data(ev.data()),
             Err(broadcast::error::RecvError::Lagged(n)) => SseEvent::default()
                 .event("resync")
                 .data(format!("{{\"missed\":{n}}}")),
             Err(broadcast::error::RecvError::Closed) => return None,
         };
-        Some((Ok(ev), rx))
+        Some((Ok(ev), (rx, closed)))
     });
     futures_util::StreamExt::chain(first, rest)
 }
@@ -136,7 +176,7 @@ pub fn stream(rx: broadcast::Receiver<Event>) -> impl Stream<Item = Result<SseEv
 pub(crate) async fn sse(
     State(web): State<Web>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    Sse::new(stream(web.bus.subscribe())).keep_alive(
+    Sse::new(stream(&web.bus)).keep_alive(
         KeepAlive::new()
             .interval(Duration::from_secs(15))
             .text("keep-alive"),

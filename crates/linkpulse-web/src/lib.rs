@@ -36,7 +36,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 
-pub use events::{Event, EventBus, ResultEvent, StateEvent};
+pub use events::{DiagnosisEvent, Event, EventBus, ResultEvent, StateEvent};
 pub use history::{HistoryError, HistorySource, IncidentSpan, Sample, StateChange};
 pub use status_page::{StatusGroup, StatusPage};
 
@@ -91,7 +91,7 @@ impl Web {
 /// |---|---|
 /// | `/`, `/checks/{name}`, `/nodes`, `/status` | the pages (one HTML shell, routed in the browser) |
 /// | `/assets/{*path}` | embedded JS/CSS with content types and cache headers |
-/// | `/api/v1/events` | Server-Sent Events: `result`, `state`, `resync` |
+/// | `/api/v1/events` | Server-Sent Events: `result`, `state`, `diagnosis`, `resync` |
 /// | `/api/v1/dashboard/series` | downsampled latency of one check over a range |
 /// | `/api/v1/dashboard/uptime` | uptime buckets of several checks (90 d per day, 24 h per hour) |
 /// | `/api/v1/dashboard/sparklines` | 24 h latency sparklines of several checks |

@@ -313,3 +313,36 @@ async fn events_stream_published_state_changes() {
     assert!(data.starts_with("data: {\"check\":\"db\""), "{data}");
     assert!(data.contains("\"to\":\"down\""), "{data}");
 }
+
+#[tokio::test]
+async fn closing_the_bus_ends_open_streams() {
+    let bus = EventBus::new(16);
+    let addr = start(web(&bus)).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut r = BufReader::new(s);
+    let mut seen = String::new();
+    while !seen.contains("event: hello") {
+        let mut line = String::new();
+        assert!(r.read_line(&mut line).await.unwrap() > 0, "{seen}");
+        seen.push_str(&line);
+    }
+    bus.close();
+    // The chunked body ends (the connection itself may stay open for keep-alive).
+    let mut rest = String::new();
+    let end = async {
+        while !rest.ends_with("0\r\n\r\n") {
+            let mut line = String::new();
+            if r.read_line(&mut line).await.unwrap() == 0 {
+                break;
+            }
+            rest.push_str(&line);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), end)
+        .await
+        .expect("stream still open after close");
+    assert!(rest.ends_with("0\r\n\r\n"), "{rest:?}");
+}

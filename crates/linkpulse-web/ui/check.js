@@ -4,7 +4,7 @@ import uPlot from './vendor/uplot/uPlot.esm.js';
 import { getJSON } from './api.js';
 import { uptimeBar, emptyBar } from './charts.js';
 import { normalise } from './store.js';
-import { h, badge, ms, pct, dur, when, listOf, errorText, diagText, uptimeFigure } from './util.js';
+import { h, badge, ms, pctP, dur, when, listOf, errorText, diagText, uptimeFigure } from './util.js';
 
 const RANGES = [['1h', '1 h'], ['24h', '24 h'], ['7d', '7 d'], ['30d', '30 d']];
 const MAX_RESULTS = 50;
@@ -80,7 +80,7 @@ export async function checkPage(main, store, name) {
     const av = raw.availability && typeof raw.availability === 'object' ? raw.availability : {};
     const u = raw.uptime;
     const items = [];
-    const addPct = (label, v) => { if (v !== null && v !== undefined) items.push([label, pct(v)]); };
+    const addPct = (label, v) => { if (v !== null && v !== undefined) items.push([label, pctP(v)]); };
     if (u && typeof u === 'object') {
       for (const k of ['24h', '7d', '30d']) addPct(`Uptime ${k}`, uptimeFigure(u[k]) ?? null);
     } else if (typeof u === 'number') addPct('Uptime', u);
@@ -259,6 +259,7 @@ export async function checkPage(main, store, name) {
     }
     header(c);
     details(c);
+    if (kind === 'diagnosis') await loadIncidents();
     if (stateChanged || !names) {
       await loadIncidents();
       // The diagnosis arrives a moment after the state change: look again shortly.

@@ -70,6 +70,7 @@ export class CheckStore {
     this.live = new LiveStream('/api/v1/events', {
       result: (e) => this.onResult(e),
       state: (e) => this.onState(e),
+      diagnosis: (e) => this.onDiagnosis(e),
       resync: () => this.load(),
     }, {
       onOpen: (reconnected) => {
@@ -94,6 +95,15 @@ export class CheckStore {
     c.lastAt = e.at_ms ?? Date.now();
     c.v += 1;
     this.emit([e.check], 'result');
+  }
+
+  onDiagnosis(e) {
+    if (!e || !e.check) return;
+    const c = this.checks.get(e.check);
+    if (!c) return;
+    c.diagnosis = e.verdict ?? null;
+    c.v += 1;
+    this.emit([e.check], 'diagnosis');
   }
 
   onState(e) {

@@ -42,11 +42,16 @@ export function ms(v) {
   return `${n.toFixed(2)} ms`;
 }
 
-/** A ratio 0–1 (or a percentage) as "99.95%". */
+/** A ratio 0–1 as "99.95%" (the dashboard endpoints give ratios). */
 export function pct(v) {
   if (v === null || v === undefined || !Number.isFinite(Number(v))) return '–';
-  let n = Number(v);
-  if (n <= 1.0000001) n *= 100;
+  return pctP(Number(v) * 100);
+}
+
+/** A percentage 0–100 as "99.95%" (the daemon's availability figures are percentages). */
+export function pctP(v) {
+  if (v === null || v === undefined || !Number.isFinite(Number(v))) return '–';
+  const n = Number(v);
   if (n >= 99.995 && n < 100) return '99.99%';
   return `${n.toFixed(n === 100 ? 0 : 2)}%`;
 }
@@ -100,7 +105,7 @@ export function listOf(data, ...keys) {
   return [];
 }
 
-/** A single uptime figure from the check's `uptime` field (number, or {"24h": …} style object). */
+/** A single uptime percentage from the check's `uptime` field (number, or {"24h": …} object). */
 export function uptimeFigure(u) {
   if (u === null || u === undefined) return null;
   if (typeof u === 'number') return u;
