@@ -126,10 +126,16 @@ fn uptimes(ts: &[TransitionRecord], now: Millis) -> Value {
     json!({ "24h": u(1), "7d": u(7), "30d": u(30) })
 }
 
-fn item(v: &CheckView, uptime: Value) -> Value {
+/// A list item: the view, `uptime` per window and the 30-day incident figures.
+fn item(v: &CheckView, ts: &[TransitionRecord], now: Millis) -> Value {
     let mut out = serde_json::to_value(v).unwrap_or_default();
+    let month = availability::compute(ts, now - 30 * DAY_MS, now);
     if let Some(o) = out.as_object_mut() {
-        o.insert("uptime".to_owned(), uptime);
+        o.insert("uptime".to_owned(), uptimes(ts, now));
+        o.insert(
+            "incidents_30d".to_owned(),
+            json!({ "count": month.incidents, "mttr_ms": month.mttr_ms, "mtbf_ms": month.mtbf_ms }),
+        );
     }
     out
 }
@@ -142,7 +148,7 @@ async fn list_checks(State(s): State<AppState>) -> Result<Json<Vec<Value>>, ApiE
     Ok(Json(
         views(&s)
             .iter()
-            .map(|v| item(v, uptimes(ts.get(&v.name).unwrap_or(&empty), now)))
+            .map(|v| item(v, ts.get(&v.name).unwrap_or(&empty), now))
             .collect(),
     ))
 }
@@ -190,7 +196,7 @@ async fn one_check(
         );
         availability["custom"] = serde_json::to_value(custom).unwrap_or_default();
     }
-    let mut out = item(&v, uptimes(&ts, now));
+    let mut out = item(&v, &ts, now);
     out["availability"] = availability;
     out["incidents"] = serde_json::to_value(incidents).unwrap_or_default();
     Ok(Json(out))

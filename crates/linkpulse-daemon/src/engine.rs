@@ -534,6 +534,24 @@ impl Engine {
             });
             rt.incident_ms = Some(at);
             rt.diagnosis = None;
+            if let Some(p) = rt.probe.clone() {
+                // Layered diagnosis (DNS → ICMP → TCP → application) runs beside the schedule;
+                // its verdict is attached to the incident when it arrives.
+                let (prober, tx) = (self.prober.clone(), self.cmd_tx.clone());
+                tokio::spawn(async move {
+                    let d =
+                        linkpulse_probe::diagnose::diagnose(&prober, &p.target, &p.options).await;
+                    let verdict = d.verdict.as_str().to_owned();
+                    let detail = serde_json::to_value(&d).unwrap_or_default();
+                    let _ = tx
+                        .send(Command::Diagnosis {
+                            id,
+                            verdict,
+                            detail,
+                        })
+                        .await;
+                });
+            }
             Some("down")
         } else if t.from == State::Down {
             s.submit(WriteOp::CloseIncident {

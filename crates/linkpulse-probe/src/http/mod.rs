@@ -25,6 +25,9 @@ use crate::{
 /// How much of a body is kept for `body_contains` / `body_regex`.
 const BODY_KEEP: usize = 1 << 20;
 
+/// Reading stops after this many body bytes: a probe is not a download.
+const BODY_READ_MAX: u64 = 16 << 20;
+
 /// What one request/response exchange ended with.
 enum Hop {
     /// A redirect to follow.
@@ -313,8 +316,8 @@ impl Run<'_> {
         Ok(Hop::Done { status, body })
     }
 
-    /// Reads the body within the deadline, counting every byte and keeping the first
-    /// [`BODY_KEEP`] for matching.
+    /// Reads the body within the deadline, counting every byte (up to [`BODY_READ_MAX`]) and
+    /// keeping the first [`BODY_KEEP`] for matching.
     async fn read_body(
         &mut self,
         mut body: Incoming,
@@ -347,6 +350,9 @@ impl Run<'_> {
                 if keep && kept.len() < BODY_KEEP {
                     let room = BODY_KEEP - kept.len();
                     kept.extend_from_slice(&data[..data.len().min(room)]);
+                }
+                if total >= BODY_READ_MAX {
+                    break;
                 }
             }
         }

@@ -15,7 +15,7 @@ use linkpulse_probe::{
     HttpOptions, IcmpOptions, IpFamily, ProbeOptions, ProbeResult, Prober, StatusSet, Target,
 };
 
-pub(crate) use output::{Output, exit_code};
+pub(crate) use output::{Output, describe, exit_code};
 
 /// Arguments of `linkpulse check`.
 #[derive(Debug, clap::Args)]

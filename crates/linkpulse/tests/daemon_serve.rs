@@ -1,0 +1,642 @@
+//! `linkpulse serve` end to end: the real binary, real local servers on port 0, a real SQLite
+//! file. Every wait polls a condition with a deadline.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The daemon under test; killed on drop.
+struct Served {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Served {
+    fn start(config: &Path) -> Served {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_linkpulse"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn linkpulse serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut served = Served {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            log,
+        };
+        served.addr = eventually("the listening line", Duration::from_secs(30), || {
+            let log = served.log.lock().unwrap();
+            log.iter().find_map(|l| {
+                l.strip_prefix("linkpulse listening on http=")
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(|a| a.parse().ok())
+            })
+        });
+        served
+    }
+
+    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        http(self.addr, method, path, headers, "")
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path, &[])
+    }
+
+    fn json(&self, path: &str) -> Value {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
+    fn check(&self, name: &str) -> Value {
+        self.json(&format!("/api/v1/checks/{name}"))
+    }
+
+    fn state(&self, name: &str) -> String {
+        self.check(name)["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn wait_state(&self, name: &str, want: &str) {
+        eventually(&format!("{name} {want}"), Duration::from_secs(30), || {
+            (self.state(name) == want).then_some(())
+        });
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no exit after SIGTERM");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, or panics after `budget`.
+fn eventually<T>(what: &str, budget: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + budget;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A minimal HTTP/1.1 client (Connection: close).
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to the daemon");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A TCP server that accepts and drops connections until dropped.
+struct TcpServer {
+    addr: SocketAddr,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TcpServer {
+    fn bind(addr: &str) -> TcpServer {
+        let listener = TcpListener::bind(addr).expect("bind");
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        thread::spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => drop(conn),
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        TcpServer { addr, stop }
+    }
+}
+
+impl Drop for TcpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // The listener closes when the thread sees the flag; wait until connects are refused.
+        eventually("listener closed", Duration::from_secs(10), || {
+            TcpStream::connect(self.addr).is_err().then_some(())
+        });
+    }
+}
+
+fn write_config(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("linkpulse.yaml");
+    let db = dir.join("history.db");
+    std::fs::write(
+        &path,
+        format!("listen: 127.0.0.1:0\ndatabase: {}\n{body}", db.display()),
+    )
+    .unwrap();
+    path
+}
+
+/// Results (newest first) and the at_ms of the last transition into `to`.
+fn results_and_transition(d: &Served, check: &str, to: &str) -> (Vec<(i64, bool)>, i64) {
+    let h = d.json(&format!("/api/v1/checks/{check}/history?limit=1000"));
+    let results: Vec<(i64, bool)> = h["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["at_ms"].as_i64().unwrap(), r["up"].as_bool().unwrap()))
+        .collect();
+    let at = h["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["to"] == to)
+        .map(|t| t["at_ms"].as_i64().unwrap())
+        .max()
+        .unwrap_or_else(|| panic!("no transition to {to}: {h}"));
+    (results, at)
+}
+
+/// Length of the streak of `up` results ending at the transition at `at`.
+fn streak_before(results: &[(i64, bool)], at: i64, up: bool) -> usize {
+    results
+        .iter()
+        .filter(|(t, _)| *t <= at)
+        .take_while(|(_, u)| *u == up)
+        .count()
+}
+
+#[test]
+fn tcp_check_goes_down_after_fall_and_up_after_rise_then_sigterm_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TcpServer::bind("127.0.0.1:0");
+    let addr = server.addr;
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "defaults: {{ interval: 300ms, timeout: 200ms, fastinter: 100ms, rise: 2, fall: 3 }}\nchecks:\n  - name: svc\n    tcp: {{ address: '{addr}' }}\n"
+        ),
+    );
+    let d = Served::start(&cfg);
+    d.wait_state("svc", "up");
+    let (results, at) = results_and_transition(&d, "svc", "up");
+    assert_eq!(streak_before(&results, at, true), 2, "rise=2: {results:?}");
+
+    drop(server);
+    d.wait_state("svc", "down");
+    let (results, at) = results_and_transition(&d, "svc", "down");
+    assert_eq!(streak_before(&results, at, false), 3, "fall=3: {results:?}");
+    let c = d.check("svc");
+    assert_eq!(c["last"]["error"]["kind"], "refused", "{c}");
+    assert!(c["cause"].as_str().unwrap().starts_with("refused"), "{c}");
+    let incidents = d.json("/api/v1/incidents");
+    assert_eq!(incidents[0]["check"], "svc");
+    assert!(incidents[0]["ended_ms"].is_null());
+
+    let _server = TcpServer::bind(&addr.to_string());
+    d.wait_state("svc", "up");
+    let (results, at) = results_and_transition(&d, "svc", "up");
+    assert_eq!(
+        streak_before(&results, at, true),
+        2,
+        "rise=2 again: {results:?}"
+    );
+    let incidents = d.json("/api/v1/incidents?check=svc");
+    assert!(incidents[0]["ended_ms"].is_i64(), "{incidents}");
+
+    let status = d.terminate();
+    assert_eq!(status.code(), Some(0), "graceful SIGTERM exits 0");
+}
+
+#[test]
+fn push_check_follows_pings_and_misses() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "checks:\n  - name: job\n    push: { period: 1s, grace: 500ms, token: s3cret-job }\n",
+    );
+    let d = Served::start(&cfg);
+    assert_eq!(d.state("job"), "unknown");
+    let (status, body) = d.request("POST", "/api/v1/push/s3cret-job", &[]);
+    assert_eq!((status, body.as_str()), (200, "{\"ok\":true}"));
+    assert_eq!(d.state("job"), "up");
+    // No success within period + grace: down, with the reason named.
+    d.wait_state("job", "down");
+    let c = d.check("job");
+    assert!(
+        c["cause"]
+            .as_str()
+            .unwrap()
+            .contains("no success within period + grace"),
+        "{c}"
+    );
+    assert_eq!(
+        d.request("GET", "/api/v1/push/s3cret-job/start", &[]).0,
+        200
+    );
+    assert_eq!(d.request("GET", "/api/v1/push/s3cret-job", &[]).0, 200);
+    assert_eq!(d.state("job"), "up");
+    assert!(
+        d.check("job")["last"]["latency_ms"].is_f64(),
+        "start→success is timed"
+    );
+    assert_eq!(
+        d.request("POST", "/api/v1/push/s3cret-job/fail", &[]).0,
+        200
+    );
+    assert_eq!(d.state("job"), "down");
+    assert_eq!(d.check("job")["last"]["error"]["kind"], "reported");
+    let (status, _) = d.request("POST", "/api/v1/push/nope", &[]);
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn api_fields_and_metrics_exposition() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TcpServer::bind("127.0.0.1:0");
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "defaults: {{ interval: 300ms, timeout: 200ms, rise: 1, fall: 1 }}\nchecks:\n  - name: open\n    tcp: {{ address: '{}' }}\n    labels: {{ team: core }}\n  - name: closed\n    tcp: {{ address: '127.0.0.1:1' }}\n",
+            server.addr
+        ),
+    );
+    let d = Served::start(&cfg);
+    d.wait_state("open", "up");
+    d.wait_state("closed", "down");
+    assert_eq!(d.get("/healthz"), (200, "ok\n".to_owned()));
+    assert_eq!(d.get("/readyz").0, 200);
+    let list = d.json("/api/v1/checks");
+    let items = list.as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    for item in items {
+        for field in [
+            "name", "kind", "state", "last", "uptime", "target", "since_ms",
+        ] {
+            assert!(item.get(field).is_some(), "{field} missing in {item}");
+        }
+        assert_eq!(item["kind"], "tcp");
+        assert_eq!(item["last"]["kind"], "tcp", "probe JSON shape: {item}");
+        assert!(item["uptime"]["24h"].is_f64(), "{item}");
+    }
+    let open = items.iter().find(|i| i["name"] == "open").unwrap();
+    assert_eq!(open["uptime"]["24h"], 100.0);
+    assert_eq!(open["labels"]["team"], "core");
+    let closed = d.check("closed");
+    assert_eq!(closed["uptime"]["24h"], 0.0);
+    assert_eq!(closed["availability"]["24h"]["incidents"], 1);
+    assert_eq!(
+        closed["incidents"][0]["cause"]
+            .as_str()
+            .map(|c| c.starts_with("refused")),
+        Some(true)
+    );
+    // The layered diagnosis of a refused port on a live host: the process is down.
+    eventually("a diagnosis", Duration::from_secs(30), || {
+        (d.check("closed")["diagnosis"] == "process_down").then_some(())
+    });
+    let incidents = d.json("/api/v1/incidents?check=closed");
+    assert_eq!(incidents[0]["diagnosis"], "process_down", "{incidents}");
+    assert_eq!(
+        incidents[0]["diagnosis_detail"]["verdict"], "process_down",
+        "{incidents}"
+    );
+    assert!(
+        open.get("diagnosis").is_none(),
+        "no diagnosis while up: {open}"
+    );
+    assert_eq!(d.get("/api/v1/checks/none").0, 404);
+
+    // `linkpulse status` prints the same as a table and exits 2 because one check is down.
+    let out = Command::new(env!("CARGO_BIN_EXE_linkpulse"))
+        .args(["status", "--url", &format!("http://{}", d.addr)])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{table}");
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("UP 24H") && lines[0].contains("MTTR"),
+        "{table}"
+    );
+    let row = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(name))
+            .copied()
+            .unwrap_or_default()
+    };
+    let closed_row: Vec<&str> = row("closed").split_whitespace().collect();
+    assert_eq!(&closed_row[..3], ["closed", "tcp", "down"], "{table}");
+    assert!(
+        row("closed").contains("0.00%") && row("closed").contains("[process_down]"),
+        "{table}"
+    );
+    assert!(
+        row("open").contains(" up ") && row("open").contains("100.00%"),
+        "{table}"
+    );
+    assert_eq!(d.get("/api/v1/checks/none/history").0, 404);
+
+    let (status, text) = d.get("/metrics");
+    assert_eq!(status, 200);
+    for (name, kind) in [
+        ("linkpulse_check_up", "gauge"),
+        ("linkpulse_check_latency_seconds", "gauge"),
+        ("linkpulse_check_state_changes", "counter"),
+        ("linkpulse_schedule_lag_seconds", "histogram"),
+    ] {
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "HELP {name}:\n{text}"
+        );
+        assert!(
+            text.contains(&format!("# TYPE {name} {kind}")),
+            "TYPE {name}:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("linkpulse_check_up{check=\"open\",kind=\"tcp\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("linkpulse_check_up{check=\"closed\",kind=\"tcp\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("linkpulse_check_state_changes_total{check=\"closed\",to=\"down\"} 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn kill_9_and_restart_keeps_history_and_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "defaults: { interval: 200ms, timeout: 100ms, rise: 1, fall: 2 }\nchecks:\n  - name: closed\n    tcp: { address: '127.0.0.1:1' }\n",
+    );
+    let d = Served::start(&cfg);
+    d.wait_state("closed", "down");
+    // Wait until a few results are committed (the history endpoint reads the database).
+    let before = eventually("results stored", Duration::from_secs(30), || {
+        let n = d.json("/api/v1/checks/closed/history?limit=1000")["results"]
+            .as_array()
+            .map_or(0, Vec::len);
+        (n >= 4).then_some(n)
+    });
+    let since = d.check("closed")["since_ms"].as_i64().unwrap();
+    d.kill9();
+
+    let d = Served::start(&cfg);
+    // Right after the restart, before any new run could decide it, the state is resumed.
+    let c = d.check("closed");
+    assert_eq!(c["state"], "down", "{c}");
+    assert_eq!(c["since_ms"].as_i64(), Some(since));
+    let after = d.json("/api/v1/checks/closed/history?limit=1000")["results"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!(after >= before, "history kept: {after} < {before}");
+    assert_eq!(
+        d.json("/api/v1/incidents").as_array().map(Vec::len),
+        Some(1),
+        "still one incident"
+    );
+}
+
+#[test]
+fn reload_needs_the_token_and_keeps_unchanged_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TcpServer::bind("127.0.0.1:0");
+    let checks = format!(
+        "api_token: test-token-123\ndefaults: {{ interval: 300ms, timeout: 200ms, rise: 1, fall: 1 }}\nchecks:\n  - name: keep\n    tcp: {{ address: '{}' }}\n",
+        server.addr
+    );
+    let cfg = write_config(dir.path(), &checks);
+    let d = Served::start(&cfg);
+    d.wait_state("keep", "up");
+    let since = d.check("keep")["since_ms"].as_i64().unwrap();
+    write_config(
+        dir.path(),
+        &format!("{checks}  - name: added\n    tcp: {{ address: '127.0.0.1:1' }}\n"),
+    );
+    assert_eq!(d.request("POST", "/api/v1/reload", &[]).0, 401);
+    assert_eq!(
+        d.request(
+            "POST",
+            "/api/v1/reload",
+            &[("Authorization", "Bearer wrong-token-1")]
+        )
+        .0,
+        401
+    );
+    let (status, body) = d.request(
+        "POST",
+        "/api/v1/reload",
+        &[("Authorization", "Bearer test-token-123")],
+    );
+    assert_eq!(status, 200, "{body}");
+    let summary: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (summary["unchanged"].as_u64(), summary["added"].as_u64()),
+        (Some(1), Some(1)),
+        "{summary}"
+    );
+    let c = d.check("keep");
+    assert_eq!(
+        (c["state"].as_str(), c["since_ms"].as_i64()),
+        (Some("up"), Some(since)),
+        "{c}"
+    );
+    d.wait_state("added", "down");
+    // A broken file is refused and changes nothing.
+    std::fs::write(&cfg, "checks: [").unwrap();
+    let (status, body) = d.request(
+        "POST",
+        "/api/v1/reload",
+        &[("Authorization", "Bearer test-token-123")],
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("linkpulse.yaml:1"), "{body}");
+    assert_eq!(d.state("keep"), "up");
+}
+
+/// Records every POST it receives (headers and body) and answers 200.
+fn webhook_receiver(listener: TcpListener) -> Arc<Mutex<Vec<String>>> {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            // Read the head, then Content-Length bytes of body.
+            while let Ok(n) = conn.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        sink.lock().unwrap().push(text);
+                        let _ = conn.write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    got
+}
+
+#[test]
+fn webhook_that_is_down_at_first_gets_the_alert_later_even_across_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    // Take a free port from the kernel, then close it: the receiver is down at first.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "defaults: {{ interval: 200ms, timeout: 100ms, rise: 1, fall: 1 }}\nchecks:\n  - name: closed\n    tcp: {{ address: '127.0.0.1:1' }}\nalerts:\n  - name: hook\n    webhook: {{ url: 'http://127.0.0.1:{port}/hook' }}\n"
+        ),
+    );
+    let d = Served::start(&cfg);
+    d.wait_state("closed", "down");
+    // Let the first delivery attempt fail and be recorded, then kill the daemon hard.
+    eventually("a failed delivery", Duration::from_secs(30), || {
+        let (_, m) = d.get("/metrics");
+        m.lines()
+            .any(|l| l.starts_with("linkpulse_alerts_failed_total") && !l.ends_with(" 0"))
+            .then_some(())
+    });
+    d.kill9();
+    let got =
+        webhook_receiver(TcpListener::bind(("127.0.0.1", port)).expect("rebind the receiver port"));
+    let _d = Served::start(&cfg);
+    let alert = eventually("the alert", Duration::from_secs(60), || {
+        got.lock().unwrap().first().cloned()
+    });
+    assert!(alert.starts_with("POST /hook HTTP/1.1"), "{alert}");
+    assert!(
+        alert
+            .to_ascii_lowercase()
+            .contains("idempotency-key: closed/down/"),
+        "{alert}"
+    );
+    let body: Value = serde_json::from_str(alert.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(
+        (
+            body["event"].as_str(),
+            body["check"].as_str(),
+            body["state"].as_str()
+        ),
+        (Some("down"), Some("closed"), Some("down")),
+        "{body}"
+    );
+    assert!(
+        body["cause"].as_str().unwrap().starts_with("refused"),
+        "{body}"
+    );
+}
