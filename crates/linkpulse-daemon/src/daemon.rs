@@ -48,6 +48,8 @@ pub struct Daemon {
     sqlite: Arc<SqliteStorage>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The dashboard (live events, chart data, status page).
+    web: linkpulse_web::Web,
 }
 
 /// Resolves when `rx` turns true.
@@ -73,11 +75,14 @@ impl Daemon {
         let metrics = Arc::new(Metrics::new());
         let views = Arc::new(RwLock::new(Default::default()));
         let notify = Arc::new(Notify::new());
+        let events = linkpulse_web::EventBus::new(4096);
+        let web = crate::dashboard::web(&config, storage.clone(), views.clone(), events.clone());
         let parts = EngineParts {
             storage: storage.clone(),
             metrics: metrics.clone(),
             views: views.clone(),
             alert_notify: notify.clone(),
+            events,
         };
         let (engine, handle) = Engine::new(&config, parts, resume)?;
         let (stop, rx) = watch::channel(false);
@@ -106,6 +111,7 @@ impl Daemon {
             sqlite,
             stop,
             tasks,
+            web,
         })
     }
 
@@ -116,7 +122,7 @@ impl Daemon {
 
     /// The daemon's routes; merge more into it before [`Daemon::serve`].
     pub fn router(&self) -> Router {
-        api::router(self.state.clone())
+        api::router(self.state.clone()).merge(linkpulse_web::routes(self.web.clone()))
     }
 
     /// Re-reads the config file and applies it (what SIGHUP does).
@@ -134,6 +140,12 @@ impl Daemon {
         router: Router,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), DaemonError> {
+        // Open dashboard event streams never end by themselves: close them on shutdown.
+        let bus = self.web.events().clone();
+        let shutdown = async move {
+            shutdown.await;
+            bus.close();
+        };
         let result = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;

@@ -171,6 +171,8 @@ pub struct EngineParts {
     pub views: Views,
     /// Woken when alerts are queued.
     pub alert_notify: Arc<Notify>,
+    /// Live events for the dashboard (results, state changes, diagnoses).
+    pub events: linkpulse_web::EventBus,
 }
 
 impl std::fmt::Debug for dyn Storage {
@@ -500,6 +502,18 @@ impl Engine {
         };
         self.set_up_metric(rt);
         let view = view_of(rt, Some(&attempt));
+        if self.parts.events.subscribers() > 0 {
+            self.parts
+                .events
+                .publish(linkpulse_web::Event::Result(linkpulse_web::ResultEvent {
+                    check: name.clone(),
+                    at_ms: at,
+                    up: attempt.up,
+                    latency_ms: attempt.latency_ms,
+                    state: view.state.as_str().to_owned(),
+                    result: attempt.result,
+                }));
+        }
         self.views_write().insert(name, view);
     }
 
@@ -510,6 +524,16 @@ impl Engine {
         let name = rt.cfg.name.clone();
         let cause = outcome.cause();
         tracing::info!(check = %name, from = %t.from, to = %t.to, cause = cause.as_deref().unwrap_or(""), "state change");
+        self.parts
+            .events
+            .publish(linkpulse_web::Event::State(linkpulse_web::StateEvent {
+                check: name.clone(),
+                at_ms: at,
+                from: t.from.as_str().to_owned(),
+                to: t.to.as_str().to_owned(),
+                cause: cause.clone(),
+                diagnosis: None,
+            }));
         let s = &self.parts.storage;
         s.submit(WriteOp::Transition(TransitionRecord {
             check: name.clone(),
@@ -681,6 +705,13 @@ impl Engine {
                     verdict: verdict.clone(),
                     detail,
                 });
+                self.parts.events.publish(linkpulse_web::Event::Diagnosis(
+                    linkpulse_web::DiagnosisEvent {
+                        check: name.clone(),
+                        at_ms: now_ms(),
+                        verdict: verdict.clone(),
+                    },
+                ));
                 if let Some(v) = self.views_write().get_mut(&name) {
                     v.diagnosis = Some(verdict);
                 }

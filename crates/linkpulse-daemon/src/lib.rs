@@ -11,6 +11,7 @@ pub mod api;
 pub mod availability;
 pub mod config;
 pub mod daemon;
+pub mod dashboard;
 pub mod engine;
 pub mod hub;
 pub mod metrics;

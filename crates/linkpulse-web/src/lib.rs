@@ -78,6 +78,11 @@ impl Web {
         self
     }
 
+    /// The bus live events are published into.
+    pub fn events(&self) -> &EventBus {
+        &self.bus
+    }
+
     /// Publishes `page` at `/status`.
     pub fn with_status_page(mut self, page: Option<StatusPage>) -> Web {
         self.status_page = page.map(Arc::new);

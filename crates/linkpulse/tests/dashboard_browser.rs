@@ -24,9 +24,15 @@ fn dashboard_in_chromium() {
     let dir = root.join("crates/linkpulse-web/tests/browser");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
     let missing: Vec<String> = [
-        (Path::new(&chromium).exists(), format!("{chromium} (apt-get install chromium)")),
         (
-            Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success()),
+            Path::new(&chromium).exists(),
+            format!("{chromium} (apt-get install chromium)"),
+        ),
+        (
+            Command::new("node")
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success()),
             "node (apt-get install nodejs)".to_owned(),
         ),
         (
