@@ -16,9 +16,11 @@ function css(name, fallback) {
 /** Renders the page of check `name` into `main`, following live events from `store`. */
 export async function checkPage(main, store, name) {
   document.title = `${name} · linkpulse`;
-  let range = new URLSearchParams(location.search).get('range') || '24h';
+  const asked = new URLSearchParams(location.search).get('range');
+  let range = asked || '24h';
   if (!RANGES.some(([r]) => r === range)) range = '24h';
   let plot = null;
+  let full = null; // the unzoomed x range
   let results = [];
   let incidents = [];
 
@@ -66,7 +68,9 @@ export async function checkPage(main, store, name) {
 
   function header(c) {
     title.replaceChildren(h('span', { text: name }), badge(c.state));
-    const diag = c.state === 'down' || c.state === 'degraded' ? diagText(c.diagnosis) : '';
+    const open = incidents.find((i) => !i.ended_ms);
+    const diag = c.state === 'down' || c.state === 'degraded'
+      ? (open && open.diagnosis ? diagText(open.diagnosis, open.diagnosis_detail) : diagText(c.diagnosis)) : '';
     const labels = Object.entries(c.labels).map(([k, v]) => `${k}=${v}`).join(' · ');
     sub.replaceChildren(
       h('span', { class: 'mono', text: c.target || '' }), c.kind ? ` · ${c.kind}` : '',
@@ -177,6 +181,7 @@ export async function checkPage(main, store, name) {
       .map((i) => ({ ...i, started_ms: i.started_ms ?? Date.parse(i.started), ended_ms: i.ended_ms ?? (i.ended ? Date.parse(i.ended) : null) }))
       .sort((a, b) => b.started_ms - a.started_ms);
     drawIncidents();
+    if (c) header(c);
   }
 
   async function loadResults() {
@@ -197,10 +202,24 @@ export async function checkPage(main, store, name) {
     chartNote.textContent = 'loading…';
     const r = await getJSON(`/api/v1/dashboard/series?check=${encodeURIComponent(name)}&range=${range}&points=400`);
     let t = [], avg = [], lo = [], hi = [], fail = [];
+    let since = null;
+    let end = null;
     if (r.ok && r.data && Array.isArray(r.data.t)) {
-      t = r.data.t.map((x) => x / 1000);
-      avg = r.data.avg; lo = r.data.min; hi = r.data.max;
-      fail = r.data.fail.map((n, i) => (n > 0 ? (r.data.max[i] ?? 0) : null));
+      // A young check: start the axis at its first data instead of showing an empty range.
+      const first = Math.max(0, r.data.count.findIndex((n) => n > 0));
+      const cut = (xs) => xs.slice(first);
+      if (first > 0) since = r.data.t[first];
+      if (!asked && range === '24h' && since && r.data.to_ms - since < 3600000) {
+        // Less than an hour of data: the 1 h view shows it in detail.
+        range = '1h';
+        rangeBtns.forEach((x) => x.setAttribute('aria-pressed', String(x.dataset.range === range)));
+        return loadChart();
+      }
+      end = r.data.to_ms / 1000;
+      t = cut(r.data.t).map((x) => x / 1000);
+      avg = cut(r.data.avg); lo = cut(r.data.min); hi = cut(r.data.max);
+      const top = Math.max(0, ...hi.filter((x) => x !== null));
+      fail = cut(r.data.fail).map((n, i) => (n > 0 ? (hi[i] ?? top) : null));
     } else {
       // No compact series: fall back to the raw results we have.
       const pts = results.slice().reverse();
@@ -210,7 +229,7 @@ export async function checkPage(main, store, name) {
       fail = pts.map((a) => ((a.up ?? a.result?.up) ? null : 0));
     }
     const failures = fail.filter((x) => x !== null).length;
-    chartNote.textContent = `${t.length ? '' : 'no data · '}drag to zoom, double-click to reset${failures ? ` · ${failures} interval${failures > 1 ? 's' : ''} with failures` : ''}`;
+    chartNote.textContent = `${t.length ? '' : 'no data · '}${since ? `data since ${when(since)} · ` : ''}drag to zoom, double-click to reset${failures ? ` · ${failures} interval${failures > 1 ? 's' : ''} with failures` : ''}`;
     chart.setAttribute('aria-label', `Latency of ${name} over ${range}`);
     const data = [t, avg, lo, hi, fail];
     const width = Math.max(280, chart.clientWidth - 32);
@@ -231,14 +250,20 @@ export async function checkPage(main, store, name) {
       ],
       bands: [{ series: [3, 2], fill: `${accent}22` }],
       axes: [axis, { ...axis, values: (u, vals) => vals.map((v) => ms(v)), size: 70 }],
-      hooks: { setScale: [(u, key) => { if (key === 'x') reset.hidden = u.scales.x.min <= t[0] && u.scales.x.max >= t[t.length - 1]; }] },
+      hooks: { setScale: [(u, key) => { if (key === 'x' && full) reset.hidden = u.scales.x.min <= full.min && u.scales.x.max >= full.max; }] },
     }, data, chart);
+    // Span the whole range up to now, also with a single point.
+    full = t.length ? { min: t[0], max: Math.max(end ?? t[t.length - 1], t[0] + 60) } : null;
+    if (full) plot.setScale('x', full);
+    reset.hidden = true;
     chart.dataset.points = String(t.length);
   }
-  reset.addEventListener('click', () => { if (plot) plot.setData(plot.data, true); reset.hidden = true; });
+  reset.addEventListener('click', () => { if (plot && full) plot.setScale('x', full); reset.hidden = true; });
+  chart.addEventListener('dblclick', () => { if (plot && full) setTimeout(() => { plot.setScale('x', full); reset.hidden = true; }); });
   window.addEventListener('resize', () => { if (plot) plot.setSize({ width: Math.max(280, chart.clientWidth - 32), height: 260 }); });
 
-  let c = await loadCheck();
+  let c = null;
+  c = await loadCheck();
   if (!c) return;
   header(c);
   await Promise.all([loadIncidents(), loadResults()]);

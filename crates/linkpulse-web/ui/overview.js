@@ -133,7 +133,7 @@ export function overview(main, store) {
       h('span', { class: 'num latency', text: ms(lat) }),
       h('span', { class: 'spark-cell' }, sp ? sparkline(sp, c.name) : ''),
       h('span', { class: 'bar-cell' }, up ? uptimeBar(up.buckets, up.bucketMs, { label: `${c.name} uptime` }) : emptyBar(f.range === '90d' ? 90 : 24)),
-      h('span', { class: 'num uptime-pct', text: fig !== null ? pctP(fig) : avg !== null ? pct(avg) : '–' }),
+      h('span', { class: 'num uptime-pct', text: avg !== null ? pct(avg) : fig !== null ? pctP(fig) : '–' }),
     ];
   }
 
@@ -269,7 +269,12 @@ export function overview(main, store) {
     let moved = false;
     for (const n of names) {
       const c = store.checks.get(n);
-      if (!c || seen.get(n) !== c.state) moved = true;
+      if (!c || seen.get(n) !== c.state) {
+        moved = true;
+        // Its uptime bar and figure changed: fetch them again when on screen.
+        uptimeCache['90d'].delete(n);
+        uptimeCache['24h'].delete(n);
+      }
     }
     schedule(moved);
   });

@@ -194,6 +194,17 @@ try {
     await page.waitForSelector('#chart canvas', { timeout: 15000 });
     await page.waitForSelector('#phases', { timeout: 15000 });
     await shot(page, SHOTS, 'check-http', { fullPage: true });
+    // Zoom: drag across the chart, then reset.
+    const over = await page.locator('#chart .u-over').boundingBox();
+    const resetBtn = page.getByRole('button', { name: 'Reset zoom' });
+    assert.equal(await resetBtn.isVisible(), false);
+    await page.mouse.move(over.x + over.width * 0.3, over.y + over.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(over.x + over.width * 0.6, over.y + over.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await eventually('zoomed in', () => resetBtn.isVisible(), 5000);
+    await resetBtn.click();
+    await eventually('zoom reset', async () => !(await resetBtn.isVisible()), 5000);
   });
 
   await step('status page shows only the listed checks', async () => {
