@@ -223,6 +223,62 @@ async fn history(State(d): State<Demo>, Path(name): Path<String>) -> Response {
     Json(rows).into_response()
 }
 
+/// Synthetic hub nodes in the shape of `GET /api/v1/nodes`.
+fn nodes(n: u64) -> Value {
+    let list: Vec<Value> = (0..12u64)
+        .map(|i| {
+            let state = match (i + n / 20) % 12 {
+                3 => "dead",
+                7 => "suspect",
+                10 => "left",
+                _ => "alive",
+            };
+            let dead = state == "dead" || state == "left";
+            json!({
+                "name": format!("worker-{i:02}"),
+                "state": state,
+                "cause": if state == "dead" { json!("timeout") } else if state == "left" { json!("goodbye") } else { Value::Null },
+                "diagnosis": if state == "dead" { json!("host_unreachable") } else { Value::Null },
+                "status": if dead { Value::Null } else { json!({"health": if i % 5 == 4 { "degraded" } else { "ok" }, "detail": if i % 5 == 4 { "disk 91% full" } else { "" }, "gauges": {"load": (noise(i, n) * 4.0 * 100.0).round() / 100.0}}) },
+                "labels": {"zone": if i % 2 == 0 { "eu-west" } else { "eu-central" }, "pool": "batch"},
+                "rtt_ms": if dead { Value::Null } else { json!(0.2 + noise(i, n + 1) * 3.0) },
+                "since": "2026-11-21T06:00:00Z",
+                "address": format!("10.2.0.{}:7000", 10 + i),
+                "incarnation": format!("{:08x}/{:04x}", i * 7919, n % 65_536),
+                "restart": if i == 2 { json!("process_restarted") } else { json!("same") },
+                "session": i + 1,
+            })
+        })
+        .collect();
+    json!({"revision": n, "nodes": list})
+}
+
+async fn node_list() -> Response {
+    Json(nodes(0)).into_response()
+}
+
+async fn node_watch() -> axum::response::sse::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::Event as E;
+    let s = futures_util::stream::unfold(0u64, |n| async move {
+        if n > 0 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let ev = if n == 0 {
+            E::default().event("snapshot").data(nodes(0).to_string())
+        } else {
+            let all = nodes(n * 5);
+            let node = all["nodes"][usize::try_from(n % 12).unwrap_or(0)].clone();
+            E::default()
+                .event("status")
+                .data(json!({"revision": n, "event": "status", "node": node}).to_string())
+        };
+        Some((Ok(ev), n + 1))
+    });
+    axum::response::sse::Sse::new(s)
+}
+
 async fn incidents(State(d): State<Demo>) -> Response {
     let mut out = Vec::new();
     if let Ok(checks) = d.checks.lock() {
@@ -383,6 +439,8 @@ async fn main() -> std::io::Result<()> {
         .route("/api/v1/checks/{name}", get(one))
         .route("/api/v1/checks/{name}/history", get(history))
         .route("/api/v1/incidents", get(incidents))
+        .route("/api/v1/nodes", get(node_list))
+        .route("/api/v1/nodes/watch", get(node_watch))
         .with_state(demo.clone());
     let app = api.merge(linkpulse_web::routes(web));
     let listener = tokio::net::TcpListener::bind(&listen).await?;
