@@ -179,59 +179,99 @@ async fn run_command(
     }
 }
 
-/// POSTs JSON over HTTP/1.1 and expects a 2xx answer.
+/// The TLS client configuration for https alert URLs (system roots), built once.
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+    type Built = Result<Arc<rustls::ClientConfig>, String>;
+    static CONFIG: std::sync::OnceLock<Built> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
+                .map_err(|e| format!("TLS setup: {e}"))
+        })
+        .clone()
+}
+
+/// Sends `req` over an HTTP/1.1 connection on `io`.
+async fn send<I>(io: I, req: http::Request<Full<Bytes>>, url: &str) -> Result<(), String>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+    tokio::spawn(conn);
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let status = resp.status();
+    let _ = resp.into_body().collect().await;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("{url}: HTTP {status}"))
+    }
+}
+
+/// POSTs JSON over HTTP/1.1 (plain or TLS) and expects a 2xx answer.
 async fn post_json(url: &str, headers: &[(String, String)], body: String) -> Result<(), String> {
     let parsed = url::Url::parse(url).map_err(|e| format!("bad URL {url}: {e}"))?;
-    if parsed.scheme() != "http" {
-        return Err(format!(
-            "{url}: only http:// alert URLs are supported so far"
-        ));
-    }
+    let tls = match parsed.scheme() {
+        "http" => false,
+        "https" => true,
+        other => return Err(format!("{url}: unsupported scheme {other}")),
+    };
     let host = parsed
         .host_str()
         .ok_or_else(|| format!("{url}: no host"))?
         .to_owned();
-    let port = parsed.port_or_known_default().unwrap_or(80);
+    let bare = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = parsed
+        .port_or_known_default()
+        .unwrap_or(if tls { 443 } else { 80 });
     let path = match parsed.query() {
         Some(q) => format!("{}?{q}", parsed.path()),
         None => parsed.path().to_owned(),
     };
+    let authority = match parsed.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.clone(),
+    };
+    let mut req = http::Request::post(path)
+        .header(http::header::HOST, authority)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::USER_AGENT, "linkpulse");
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let req = req
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| format!("{url}: {e}"))?;
     let attempt = async {
-        let stream = tokio::net::TcpStream::connect((
-            host.trim_start_matches('[').trim_end_matches(']'),
-            port,
-        ))
-        .await
-        .map_err(|e| format!("{url}: connect: {e}"))?;
-        let io = hyper_util::rt::TokioIo::new(stream);
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        let stream = tokio::net::TcpStream::connect((bare.as_str(), port))
             .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        tokio::spawn(conn);
-        let authority = match parsed.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.clone(),
-        };
-        let mut req = http::Request::post(path)
-            .header(http::header::HOST, authority)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::USER_AGENT, "linkpulse");
-        for (k, v) in headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        let req = req
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| format!("{url}: {e}"))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        let status = resp.status();
-        let _ = resp.into_body().collect().await;
-        if status.is_success() {
-            Ok(())
+            .map_err(|e| format!("{url}: connect: {e}"))?;
+        if tls {
+            let name = rustls_pki_types::ServerName::try_from(bare.clone())
+                .map_err(|e| format!("{url}: {e}"))?;
+            let stream = tokio_rustls::TlsConnector::from(tls_config()?)
+                .connect(name, stream)
+                .await
+                .map_err(|e| format!("{url}: TLS: {e}"))?;
+            send(stream, req, url).await
         } else {
-            Err(format!("{url}: HTTP {status}"))
+            send(stream, req, url).await
         }
     };
     match tokio::time::timeout(HTTP_TIMEOUT, attempt).await {

@@ -13,18 +13,19 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::Router;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
-use crate::config::Config;
+use crate::config::{Config, Retention};
 use crate::engine::{Engine, EngineParts};
 use crate::metrics::Metrics;
 use crate::probe::PrepareError;
 use crate::storage::sqlite::SqliteStorage;
-use crate::storage::{Storage, StorageError};
+use crate::storage::{Storage, StorageError, now_ms};
 
 /// Why the daemon cannot start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,29 @@ pub struct Daemon {
     tasks: Vec<JoinHandle<()>>,
     /// The dashboard (live events, chart data, status page).
     web: linkpulse_web::Web,
+}
+
+/// Once a minute after start and then hourly: fold raw results older than `retention.raw`
+/// into hourly rows and delete history older than `retention.hourly`.
+async fn retention(storage: Arc<dyn Storage>, keep: Retention, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let mut wait = Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = Duration::from_secs(3600);
+        let s = storage.clone();
+        let now = now_ms();
+        let raw = now.saturating_sub(i64::try_from(keep.raw.as_millis()).unwrap_or(i64::MAX));
+        let hourly = now.saturating_sub(i64::try_from(keep.hourly.as_millis()).unwrap_or(i64::MAX));
+        match tokio::task::spawn_blocking(move || s.prune(raw, hourly)).await {
+            Ok(Ok(())) => tracing::debug!("retention pass done"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "retention pass failed"),
+            Err(_) => {}
+        }
+    }
 }
 
 /// Resolves when `rx` turns true.
@@ -92,8 +116,9 @@ impl Daemon {
                 storage.clone(),
                 metrics.clone(),
                 notify,
-                stopped(rx),
+                stopped(rx.clone()),
             )),
+            tokio::spawn(retention(storage.clone(), config.retention, stopped(rx))),
         ];
         if config.hub.is_some() {
             tracing::warn!("`hub:` is configured but this build does not serve agent sessions yet");

@@ -147,8 +147,10 @@ struct Runtime {
     probe: Option<PreparedProbe>,
     state: CheckState,
     running: bool,
-    /// The one heap entry that is current; others for this id are stale.
+    /// When the check is due next; a heap entry at another time is stale.
     planned: Option<Instant>,
+    /// The time of this check's earliest heap entry (push checks keep at most one).
+    queued: Option<Instant>,
     since_ms: Millis,
     /// Push checks: when the running job reported `/start`.
     started: Option<Instant>,
@@ -287,6 +289,7 @@ impl Engine {
             state: CheckState::restore(state, cfg.rise, cfg.fall),
             running: false,
             planned: None,
+            queued: None,
             since_ms: resume.map_or_else(now_ms, |r| r.since_ms),
             started: None,
             last_alert: HashMap::new(),
@@ -319,6 +322,7 @@ impl Engine {
             _ => schedule::first_run(now, rt.cfg.interval, rand::random::<f64>()),
         };
         rt.planned = Some(first);
+        rt.queued = Some(first);
         self.schedule.insert(id, first);
         let last = resume.and_then(|r| r.last.as_ref());
         let view = view_of(&rt, last);
@@ -384,9 +388,18 @@ impl Engine {
             return;
         };
         if rt.planned != Some(planned) {
-            return; // stale entry (rescheduled by a push or a reload)
+            // A push success moved the deadline later without a new heap entry (so a check
+            // pinged often keeps one entry): re-arm at the current deadline.
+            if let (true, Some(later)) = (rt.queued == Some(planned), rt.planned)
+                && later > planned
+            {
+                rt.queued = Some(later);
+                self.schedule.insert(id, later);
+            }
+            return;
         }
         rt.planned = None;
+        rt.queued = None;
         if let CheckSpec::Push { period, grace, .. } = rt.cfg.spec {
             let message = format!(
                 "no success within period + grace ({} + {})",
@@ -396,6 +409,7 @@ impl Engine {
             let outcome = Outcome::failure(&rt.cfg.spec.target(), "push", "timeout", message);
             let next = now + period;
             rt.planned = Some(next);
+            rt.queued = Some(next);
             self.schedule.insert(id, next);
             self.record(id, outcome);
             return;
@@ -449,6 +463,7 @@ impl Engine {
             self.parts.metrics.schedule_skipped.inc();
         }
         rt.planned = Some(next);
+        rt.queued = Some(next);
         self.schedule.insert(done.id, next);
     }
 
@@ -740,7 +755,10 @@ impl Engine {
                     .map(|s| now.duration_since(s).as_secs_f64() * 1000.0);
                 let next = now + period + grace;
                 rt.planned = Some(next);
-                self.schedule.insert(id, next);
+                if rt.queued.is_none() {
+                    rt.queued = Some(next);
+                    self.schedule.insert(id, next);
+                }
                 Outcome {
                     up: true,
                     warning: None,

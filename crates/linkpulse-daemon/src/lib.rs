@@ -9,6 +9,7 @@
 pub mod alerts;
 pub mod api;
 pub mod availability;
+pub mod blackbox;
 pub mod config;
 pub mod daemon;
 pub mod dashboard;

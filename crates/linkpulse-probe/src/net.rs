@@ -107,7 +107,6 @@ pub(crate) async fn connect_any(
         let start = Instant::now();
         match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
                 return Ok((stream, addr, start.elapsed()));
             }
             Ok(Err(e)) => last = (connect_error(&e, addr), Some(*ip)),

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
-use crate::icmp::{PingOptions, PingReport, Pinger};
+use crate::icmp::{IcmpError, PingOptions, PingReport, Pinger};
 use crate::net::{ms, resolve};
 use crate::{ErrorKind, Host, IcmpDetail, ProbeKind, ProbeOptions, ProbeResult, UnreachableDetail};
 
@@ -81,6 +81,9 @@ pub(crate) fn apply(mut result: ProbeResult, ip: IpAddr, report: &PingReport) ->
         result.up = true;
         return result;
     }
+    if let Some(e) = &report.error {
+        return result.fail(pinger_error_kind(e), format!("pinging {ip}: {e}"));
+    }
     if let Some(u) = report.unreachable.first() {
         let msg = format!(
             "{ip} unreachable: {} (ICMP code {}) from {}",
@@ -95,6 +98,18 @@ pub(crate) fn apply(mut result: ProbeResult, ip: IpAddr, report: &PingReport) ->
     result.fail(ErrorKind::Timeout, msg)
 }
 
+/// The kind of a pinger failure: a send refused by routing is `unreachable`; anything else
+/// is the monitor's own failure, reported as `permission`.
+fn pinger_error_kind(e: &IcmpError) -> ErrorKind {
+    match e {
+        IcmpError::Send { source, .. } => match crate::net::classify_io(source) {
+            k @ (ErrorKind::Unreachable | ErrorKind::Timeout) => k,
+            _ => ErrorKind::Permission,
+        },
+        _ => ErrorKind::Permission,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -102,46 +117,65 @@ mod tests {
     use super::*;
     use crate::icmp::Unreachable;
 
+    fn report(
+        received: u32,
+        unreachable: Vec<Unreachable>,
+        error: Option<IcmpError>,
+    ) -> PingReport {
+        let rtt = |us| (received > 0).then(|| Duration::from_micros(us));
+        PingReport {
+            sent: 3,
+            received,
+            loss_percent: f64::from(3 - received.min(3)) * 100.0 / 3.0,
+            rtt_min: rtt(100),
+            rtt_avg: rtt(200),
+            rtt_max: rtt(300),
+            rtt_mdev: rtt(50),
+            unreachable,
+            error,
+        }
+    }
+
     #[test]
     fn maps_reports() {
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let empty = || ProbeResult::empty("icmp://x", ProbeKind::Icmp);
-        let ok = PingReport {
-            sent: 3,
-            received: 2,
-            loss_percent: 33.3,
-            rtt_min: Some(Duration::from_micros(100)),
-            rtt_avg: Some(Duration::from_micros(200)),
-            rtt_max: Some(Duration::from_micros(300)),
-            rtt_mdev: Some(Duration::from_micros(50)),
-            unreachable: vec![],
-        };
-        let r = apply(empty(), ip, &ok);
+        let r = apply(empty(), ip, &report(2, vec![], None));
         assert!(r.up && r.error.is_none());
         assert_eq!(r.latency_ms, Some(0.2));
-        assert_eq!(r.icmp.as_ref().map(|i| i.loss), Some(33.3));
+        let icmp = r.icmp.unwrap();
+        assert_eq!((icmp.sent, icmp.received), (3, 2));
+        assert!((icmp.loss - 33.33).abs() < 0.1);
 
-        let silent = PingReport {
-            sent: 3,
-            loss_percent: 100.0,
-            ..PingReport::default()
-        };
-        let r = apply(empty(), ip, &silent);
+        let r = apply(empty(), ip, &report(0, vec![], None));
         assert_eq!(r.error.map(|e| e.kind), Some(ErrorKind::Timeout));
 
-        let unreach = PingReport {
-            sent: 3,
-            loss_percent: 100.0,
-            unreachable: vec![Unreachable {
-                from: "192.0.2.254".parse().unwrap(),
-                code: 1,
-                meaning: "host unreachable".into(),
-            }],
-            ..PingReport::default()
+        let unreach = Unreachable {
+            from: "192.0.2.254".parse().unwrap(),
+            code: 1,
+            meaning: "host unreachable".into(),
         };
-        let r = apply(empty(), ip, &unreach);
+        let r = apply(empty(), ip, &report(0, vec![unreach], None));
         let e = r.error.unwrap();
         assert_eq!(e.kind, ErrorKind::Unreachable);
-        assert!(e.message.contains("code 1"), "{}", e.message);
+        assert!(
+            e.message
+                .contains("host unreachable (ICMP code 1) from 192.0.2.254"),
+            "{}",
+            e.message
+        );
+
+        let no_route = IcmpError::Send {
+            addr: ip,
+            source: std::io::Error::from_raw_os_error(libc::ENETUNREACH),
+        };
+        let r = apply(empty(), ip, &report(0, vec![], Some(no_route)));
+        assert_eq!(r.error.map(|e| e.kind), Some(ErrorKind::Unreachable));
+
+        let denied = IcmpError::Permission {
+            detail: "denied".into(),
+        };
+        let r = apply(empty(), ip, &report(0, vec![], Some(denied)));
+        assert_eq!(r.error.map(|e| e.kind), Some(ErrorKind::Permission));
     }
 }

@@ -38,3 +38,24 @@ impl Prober {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>(_: &T) {}
+    fn assert_send<T: Send>(_: T) {}
+
+    /// The daemon shares one prober across tasks and spawns its futures.
+    #[test]
+    fn prober_and_its_futures_can_cross_threads() {
+        let prober = Prober::new();
+        assert_send_sync(&prober);
+        let target = Target::Icmp {
+            host: crate::Host::Ip(std::net::Ipv4Addr::LOCALHOST.into()),
+        };
+        let opts = ProbeOptions::default();
+        assert_send(prober.probe(&target, &opts));
+        assert_send(crate::diagnose::diagnose(&prober, &target, &opts));
+    }
+}

@@ -20,7 +20,8 @@ pub enum ProbeKind {
 
 impl fmt::Display for ProbeKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        // `pad` so that width and alignment flags apply.
+        f.pad(match self {
             ProbeKind::Tcp => "tcp",
             ProbeKind::Http => "http",
             ProbeKind::Icmp => "icmp",
@@ -75,7 +76,7 @@ impl ErrorKind {
 
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 

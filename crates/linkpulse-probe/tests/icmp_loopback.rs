@@ -157,3 +157,27 @@ fn default_options_match_ping() {
         (3, Duration::from_secs(1), Duration::from_secs(2))
     );
 }
+
+#[test]
+fn pinger_and_reports_can_be_shared_across_tasks() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<Pinger>();
+    shareable::<PingReport>();
+    shareable::<IcmpError>();
+}
+
+#[test]
+fn a_pinger_outlives_the_runtime_of_its_first_ping() {
+    let pinger = Pinger::new().expect("ICMP socket");
+    let addr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    for round in 0..3 {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let report = runtime.block_on(pinger.ping(addr, &opts(1)));
+        drop(runtime);
+        assert!(report.error.is_none(), "round {round}: {report:?}");
+        assert_all_answered(addr, &report, 1);
+    }
+}

@@ -181,6 +181,12 @@ fn datagram_sockets_work_without_cap_net_raw_where_ping_group_range_allows() {
 }
 
 #[test]
+fn one_ping_with_more_probes_than_sequence_numbers_finishes() {
+    let out = Topology::new().run_child("flood", &[]);
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
 fn without_permission_the_error_names_both_fixes() {
     // A fresh namespace starts with ping_group_range "1 0": no datagram sockets for anyone.
     let topo = Topology::new();
@@ -286,6 +292,27 @@ async fn netns_child() {
                 "raw sockets must be refused without CAP_NET_RAW, or this case proves nothing"
             );
             ping_everything(&pinger).await;
+        }
+        "flood" => {
+            // One ping with more silent probes than there are sequence numbers: once all are in
+            // flight it must expire its own probes to free numbers, not wait forever.
+            let pinger = Pinger::with_mode(SocketMode::Raw).expect("raw socket as root");
+            let count = 65_536 + 1_000;
+            let opts = PingOptions {
+                count,
+                interval: Duration::ZERO,
+                timeout: Duration::from_secs(2),
+            };
+            let started = std::time::Instant::now();
+            let r = tokio::time::timeout(
+                Duration::from_secs(120),
+                pinger.ping(ip(BLACKHOLE_V4), &opts),
+            )
+            .await
+            .expect("a ping holding every sequence number must still finish");
+            assert_eq!((r.sent, r.received), (count, 0), "{r:?}");
+            assert!(r.error.is_none() && r.unreachable.is_empty(), "{r:?}");
+            println!("flood of {count} probes took {:?}", started.elapsed());
         }
         "permission" => {
             let err = Pinger::new().expect_err("neither socket kind is allowed");

@@ -91,3 +91,47 @@ async fn json_shape_of_a_result() {
     let back: linkpulse_probe::ProbeResult = serde_json::from_value(v).unwrap();
     assert_eq!(back, r);
 }
+
+/// A listener whose accept queue is full drops further SYNs: on loopback that is real
+/// silence, so the probe must say `timeout` (not refused) within its budget.
+#[tokio::test]
+async fn full_accept_queue_is_a_timeout() {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+    socket
+        .bind(&SockAddr::from(
+            "127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap(),
+        ))
+        .unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    // Fill the queue: keep connecting (never accepting) until a connect hangs.
+    let mut held = Vec::new();
+    let mut full = false;
+    for _ in 0..16 {
+        match tokio::time::timeout(
+            std::time::Duration::from_millis(300),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            Ok(Ok(s)) => held.push(s),
+            _ => {
+                full = true;
+                break;
+            }
+        }
+    }
+    assert!(full, "the accept queue never filled");
+    let opts = ProbeOptions {
+        timeout: std::time::Duration::from_millis(400),
+        ..ProbeOptions::default()
+    };
+    let start = std::time::Instant::now();
+    let r = Prober::new().probe(&tcp(addr), &opts).await;
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    let e = r.error.expect("an error");
+    assert_eq!(e.kind, ErrorKind::Timeout, "{}", e.message);
+    assert_eq!(e.message, format!("no answer from {addr} within 400ms"));
+    drop(socket);
+}

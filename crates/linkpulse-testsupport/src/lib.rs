@@ -1,1 +1,31 @@
-//! linkpulse-testsupport
+//! Test fixtures for linkpulse: real network namespaces, real local servers and a runner for
+//! the real `linkpulse` binary.
+//!
+//! Not published; other crates use it as a dev-dependency.
+//!
+//! - [`netns`]: a [`netns::Topology`] of Linux network namespaces (hosts behind a router) with
+//!   faults injected in the router — silence ([`netns::Router::blackhole`]) or ICMP
+//!   unreachable ([`netns::Router::unreachable`]). Needs root. Everything is deleted on drop.
+//! - [`servers`]: a TCP listener that holds connections, an HTTP/1.1 server with a chosen
+//!   status, body and delay, the same over TLS with certificates from a private [`servers::TestCa`].
+//! - [`bin`]: [`bin::LinkpulseProcess`] runs the `linkpulse` binary (optionally inside a
+//!   namespace) and waits for output lines with a deadline.
+//! - [`eventually`]: poll a condition until a deadline instead of sleeping.
+//!
+//! ```no_run
+//! use linkpulse_testsupport::netns::Topology;
+//!
+//! let net = Topology::client_router_server()?;
+//! net.router.blackhole(net.server.addr_v4().into())?;
+//! // the client's packets to the server now vanish in the router
+//! # Ok::<(), linkpulse_testsupport::netns::NetnsError>(())
+//! ```
+#![deny(missing_docs)]
+
+pub mod bin;
+pub mod netns;
+pub mod servers;
+mod sys;
+mod wait;
+
+pub use wait::{eventually, eventually_async};

@@ -20,9 +20,14 @@ struct Served {
 
 impl Served {
     fn start(config: &Path) -> Served {
+        Served::start_with(config, &[])
+    }
+
+    fn start_with(config: &Path, extra: &[&str]) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_linkpulse"))
             .args(["serve", "--config"])
             .arg(config)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -638,5 +643,242 @@ fn webhook_that_is_down_at_first_gets_the_alert_later_even_across_kill_9() {
     assert!(
         body["cause"].as_str().unwrap().starts_with("refused"),
         "{body}"
+    );
+}
+
+/// An HTTP server answering every request with 200 and `hello`.
+fn hello_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+            );
+        }
+    });
+    addr
+}
+
+/// Parses a text exposition into `name{labels}` → value, checking HELP and TYPE come first.
+fn exposition(text: &str) -> std::collections::HashMap<String, f64> {
+    let mut out = std::collections::HashMap::new();
+    let mut typed = std::collections::HashSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split_whitespace();
+            let name = parts.next().unwrap().to_owned();
+            assert_eq!(parts.next(), Some("gauge"), "{line}");
+            assert!(text.contains(&format!("# HELP {name} ")), "HELP for {name}");
+            typed.insert(name);
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let (key, value) = line.rsplit_once(' ').unwrap();
+            let name = key.split('{').next().unwrap();
+            assert!(typed.contains(name), "{name} sampled before its TYPE line");
+            out.insert(key.to_owned(), value.parse().unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn probe_endpoint_speaks_blackbox_exporter() {
+    let dir = tempfile::tempdir().unwrap();
+    let bb = dir.path().join("blackbox.yml");
+    std::fs::write(
+        &bb,
+        "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n      valid_status_codes: [200]\n      preferred_ip_protocol: ip4\n  tcp_connect:\n    prober: tcp\n  icmp:\n    prober: icmp\n  dns_udp:\n    prober: dns\n    dns: { query_name: example.invalid }\n",
+    )
+    .unwrap();
+    let cfg = write_config(dir.path(), "checks: []\n");
+    let d = Served::start_with(&cfg, &["--blackbox-config", bb.to_str().unwrap()]);
+    let web = hello_server();
+
+    let (status, text) = d.get(&format!("/probe?module=http_2xx&target=http://{web}/"));
+    assert_eq!(status, 200, "{text}");
+    let m = exposition(&text);
+    assert_eq!(m["probe_success"], 1.0, "{text}");
+    assert_eq!(m["probe_http_status_code"], 200.0);
+    assert_eq!(m["probe_http_content_length"], 5.0);
+    assert_eq!(m["probe_http_version"], 1.1);
+    assert_eq!(m["probe_http_ssl"], 0.0);
+    assert_eq!(m["probe_http_redirects"], 0.0);
+    assert_eq!(m["probe_ip_protocol"], 4.0);
+    assert_eq!(m["probe_failed_due_to_regex"], 0.0);
+    let dns = m["probe_dns_lookup_time_seconds"];
+    assert!(
+        (0.0..0.001).contains(&dns),
+        "an IP literal needs no lookup: {dns}"
+    );
+    for phase in ["resolve", "connect", "tls", "processing", "transfer"] {
+        let v = m[&format!("probe_http_duration_seconds{{phase=\"{phase}\"}}")];
+        assert!((0.0..5.0).contains(&v), "{phase}: {v}");
+    }
+    let total = m["probe_duration_seconds"];
+    assert!(total > 0.0 && total < 5.0, "{total}");
+
+    // Without a scheme the target is taken as http://, like the exporter.
+    let (_, text) = d.get(&format!("/probe?module=http_2xx&target={web}"));
+    assert_eq!(exposition(&text)["probe_success"], 1.0);
+
+    let (_, text) = d.get("/probe?module=tcp_connect&target=127.0.0.1:1");
+    let m = exposition(&text);
+    assert_eq!(m["probe_success"], 0.0, "{text}");
+    assert!(m.contains_key("probe_duration_seconds"));
+    let (_, text) = d.get(&format!("/probe?module=tcp_connect&target={web}"));
+    assert_eq!(exposition(&text)["probe_success"], 1.0, "{text}");
+
+    let (_, text) = d.get("/probe?module=icmp&target=127.0.0.1");
+    let m = exposition(&text);
+    for phase in ["resolve", "rtt", "setup"] {
+        assert!(
+            m.contains_key(&format!("probe_icmp_duration_seconds{{phase=\"{phase}\"}}")),
+            "{text}"
+        );
+    }
+    assert!(m.contains_key("probe_success"), "{text}");
+
+    assert_eq!(
+        d.get("/probe?module=http_2xx"),
+        (400, "Target parameter is missing".to_owned())
+    );
+    assert_eq!(
+        d.get("/probe?module=dns_udp&target=x").0,
+        400,
+        "dns is not served"
+    );
+    let (status, body) = d.get("/probe?module=nope&target=x");
+    assert_eq!((status, body.as_str()), (400, "Unknown module \"nope\""));
+}
+
+#[test]
+fn bad_blackbox_config_exits_non_zero_naming_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let bb = dir.path().join("blackbox.yml");
+    std::fs::write(
+        &bb,
+        "modules:\n  http_2xx:\n    prober: http\n    http:\n      valid_status_kodes: [200]\n",
+    )
+    .unwrap();
+    let cfg = write_config(dir.path(), "checks: []\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_linkpulse"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .args(["--blackbox-config", bb.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let want = format!(
+        "{}:5: modules.http_2xx.http.valid_status_kodes: unknown field",
+        bb.display()
+    );
+    assert!(stderr.starts_with(&want), "{stderr}");
+}
+
+#[test]
+fn sighup_reloads_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "defaults: { interval: 300ms, timeout: 200ms, rise: 1, fall: 1 }\nchecks:\n  - name: first\n    tcp: { address: '127.0.0.1:1' }\n";
+    let cfg = write_config(dir.path(), base);
+    let d = Served::start(&cfg);
+    d.wait_state("first", "down");
+    let since = d.check("first")["since_ms"].as_i64();
+    write_config(
+        dir.path(),
+        &format!("{base}  - name: second\n    tcp: {{ address: '127.0.0.1:1' }}\n"),
+    );
+    let pid = d.child.id().to_string();
+    Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    eventually("the reloaded check", Duration::from_secs(30), || {
+        (d.get("/api/v1/checks/second").0 == 200).then_some(())
+    });
+    assert_eq!(
+        d.check("first")["since_ms"].as_i64(),
+        since,
+        "state of the unchanged check kept"
+    );
+    d.wait_state("second", "down");
+}
+
+#[test]
+fn command_and_slack_alerts_receive_the_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("event.json");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let slack = listener.local_addr().unwrap();
+    let got = webhook_receiver(listener);
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "defaults: {{ interval: 200ms, timeout: 100ms, rise: 1, fall: 1 }}\nchecks:\n  - name: closed\n    tcp: {{ address: '127.0.0.1:1' }}\nalerts:\n  - name: cmd\n    command: {{ program: /bin/sh, args: ['-c', 'cat > \"$0.tmp\" && mv \"$0.tmp\" \"$0\"', '{}'] }}\n  - name: chat\n    slack: {{ url: 'http://{slack}/services/x' }}\n",
+            out_file.display()
+        ),
+    );
+    let _d = Served::start(&cfg);
+    let text = eventually("the command's event", Duration::from_secs(30), || {
+        std::fs::read_to_string(&out_file).ok()
+    });
+    let event: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (
+            event["event"].as_str(),
+            event["check"].as_str(),
+            event["alert"].as_str()
+        ),
+        (Some("down"), Some("closed"), Some("cmd")),
+        "{event}"
+    );
+    let slack_post = eventually("the slack post", Duration::from_secs(30), || {
+        got.lock().unwrap().first().cloned()
+    });
+    let body: Value = serde_json::from_str(slack_post.split_once("\r\n\r\n").unwrap().1).unwrap();
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("[linkpulse] closed is down (tcp://127.0.0.1:1): refused"),
+        "{text}"
+    );
+}
+
+#[test]
+fn alerts_repeat_while_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("events.log");
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "defaults: {{ interval: 200ms, timeout: 100ms, rise: 1, fall: 1 }}\nchecks:\n  - name: closed\n    tcp: {{ address: '127.0.0.1:1' }}\nalerts:\n  - name: cmd\n    repeat: 1s\n    command: {{ program: /bin/sh, args: ['-c', 'cat >> \"$0\" && echo >> \"$0\"', '{}'] }}\n",
+            log.display()
+        ),
+    );
+    let _d = Served::start(&cfg);
+    let events: Vec<Value> = eventually(
+        "a down event and two repeats",
+        Duration::from_secs(30),
+        || {
+            let text = std::fs::read_to_string(&log).ok()?;
+            let events: Vec<Value> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            (events.len() >= 3).then_some(events)
+        },
+    );
+    assert_eq!(events[0]["event"], "down");
+    assert_eq!(events[1]["event"], "repeat");
+    assert_eq!(events[2]["event"], "repeat");
+    let gap = events[2]["at_ms"].as_i64().unwrap() - events[1]["at_ms"].as_i64().unwrap();
+    assert!(gap >= 1000, "repeats are at least `repeat` apart: {gap} ms");
+    let keys: std::collections::HashSet<_> = events
+        .iter()
+        .map(|e| e["idempotency_key"].to_string())
+        .collect();
+    assert_eq!(
+        keys.len(),
+        events.len(),
+        "every alert has its own idempotency key"
     );
 }

@@ -51,6 +51,8 @@ struct Run<'a> {
     opts: &'a ProbeOptions,
     /// End of the network budget; pushed back by the time spent in DNS.
     deadline: Instant,
+    /// Method of the next request: the asked one, GET after a 303 (HEAD stays HEAD).
+    method: http::Method,
     result: ProbeResult,
     detail: HttpDetail,
 }
@@ -67,6 +69,7 @@ pub(crate) async fn probe(
         tls,
         opts,
         deadline: start + opts.timeout,
+        method: opts.http.method.clone(),
         result: ProbeResult::empty(label, ProbeKind::Http),
         detail: HttpDetail {
             final_url: url.to_string(),
@@ -207,6 +210,8 @@ impl Run<'_> {
             };
         self.result.resolved = Some(addr.ip());
         self.detail.phases.connect_ms = Some(ms(took));
+        // One small request: do not let Nagle hold it back.
+        let _ = stream.set_nodelay(true);
 
         if !https {
             return self.exchange(TokioIo::new(stream), false, url, addr).await;
@@ -309,6 +314,9 @@ impl Run<'_> {
                     format!("redirect from {url} to an invalid Location {location:?}: {e}"),
                 )
             })?;
+            if status == 303 && self.method != http::Method::HEAD {
+                self.method = http::Method::GET;
+            }
             return Ok(Hop::Redirect(next));
         }
 
@@ -384,7 +392,7 @@ impl Run<'_> {
                 .map_err(|e: http::uri::InvalidUri| bad(e.to_string()))?
         };
         let mut builder = Request::builder()
-            .method(self.opts.http.method.clone())
+            .method(self.method.clone())
             .uri(uri)
             .header(
                 header::USER_AGENT,

@@ -4,18 +4,19 @@ use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use super::meaning::meaning;
 use super::packet::{self, Message, Version};
+use super::queue::IndexQueue;
 use super::session::Session;
 use super::table::SeqTable;
 use super::{IcmpError, PingOptions, PingReport, SocketMode, Unreachable};
@@ -26,14 +27,17 @@ use crate::sys;
 const RECV_BUFFER: usize = 16 << 20;
 /// Large enough for any ICMP error quoting a full 576-byte datagram behind a 60-byte header.
 const RECV_SCRATCH: usize = 2048;
+/// Senders read the socket themselves after this many sends (see `Family::after_send`).
+const DRAIN_EVERY: u32 = 64;
 /// Consecutive non-`WouldBlock` receive errors after which a drain pass gives up.
 const MAX_RECV_ERRORS: u32 = 64;
 
 /// An ICMP echo engine shared by any number of concurrent pings.
 ///
 /// Cheap to clone (all clones share the sockets); `Send + Sync`. The sockets are opened by
-/// [`Pinger::new`]; each is attached to the tokio runtime of the first `ping` of its family,
-/// whose lifetime the pinger must not outlive. Dropping the last clone stops the receive tasks.
+/// [`Pinger::new`]; each is attached to the tokio runtime (I/O and time enabled) of the first
+/// `ping` of its family, and moves to the runtime of the next ping once that runtime is gone.
+/// Dropping the last clone stops the receive tasks and closes the sockets.
 #[derive(Debug, Clone)]
 pub struct Pinger {
     inner: Arc<Inner>,
@@ -77,6 +81,8 @@ struct Family {
     ident: u16,
     fd: AsyncFd<Socket>,
     table: Mutex<SeqTable<Waiter>>,
+    /// Requests sent, for `Family::after_send`.
+    sends: AtomicU32,
     /// Set when a probe waits for a free sequence number; cleared by whoever frees one.
     starved: AtomicBool,
     freed: Notify,
@@ -85,8 +91,25 @@ struct Family {
 /// Where to deliver the outcome of one probe.
 #[derive(Debug)]
 struct Waiter {
-    tx: mpsc::UnboundedSender<Event>,
+    mailbox: Arc<Mailbox>,
     index: u32,
+}
+
+/// The events of one ping, filled by the receive task and emptied by the ping.
+///
+/// Lighter than a channel: no allocation until the first event, one wake-up per batch.
+#[derive(Debug, Default)]
+struct Mailbox {
+    events: Mutex<Vec<Event>>,
+    ready: Notify,
+}
+
+impl Mailbox {
+    fn post(&self, event: Event) {
+        lock(&self.events).push(event);
+        // Stores a permit when the ping is not waiting yet, so no event is missed.
+        self.ready.notify_one();
+    }
 }
 
 /// What the receive task saw for one probe.
@@ -284,7 +307,10 @@ impl Pinger {
     fn family(&self, addr: IpAddr) -> Result<Arc<Family>, IcmpError> {
         let mut state = lock(&self.slot(addr).state);
         match &*state {
-            SlotState::Running { family, .. } => return Ok(Arc::clone(family)),
+            SlotState::Running { family, task } if !task.is_finished() => {
+                return Ok(Arc::clone(family));
+            }
+            SlotState::Running { .. } => detach(&mut state)?,
             SlotState::Failed(e) => return Err(e.clone()),
             SlotState::Opened { .. } => {}
         }
@@ -321,6 +347,7 @@ impl Pinger {
             ident,
             fd,
             table: Mutex::new(SeqTable::new(table_ident, first_seq)),
+            sends: AtomicU32::new(0),
             starved: AtomicBool::new(false),
             freed: Notify::new(),
         });
@@ -353,43 +380,39 @@ impl Pinger {
             Ok(f) => f,
             Err(e) => return PingReport::failed(e),
         };
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let mut inflight = InFlight {
+        let mut run = Run {
             family: &family,
-            probes: Vec::new(),
+            session: Session::new(opts, Instant::now()),
+            inflight: InFlight {
+                family: &family,
+                probes: IndexQueue::default(),
+            },
+            mailbox: Arc::new(Mailbox::default()),
+            events: Vec::new(),
         };
-        let mut session = Session::new(opts, Instant::now());
         let dest = SockAddr::from(SocketAddr::new(addr, 0));
         let mut sleep = pin!(tokio::time::sleep(Duration::ZERO));
         loop {
-            while let Some(index) = session.poll_transmit(Instant::now()) {
+            while let Some(index) = run.session.poll_transmit(Instant::now()) {
                 let nonce = self.next_nonce();
-                let seq = family
-                    .register(
-                        addr,
-                        nonce,
-                        Waiter {
-                            tx: tx.clone(),
-                            index,
-                        },
-                    )
-                    .await;
-                inflight.set(index, seq, nonce);
+                let seq = run.register(addr, nonce, index).await;
+                run.inflight.set(index, seq, nonce);
                 let request = packet::build_echo(family.version, family.ident, seq, nonce);
                 let sent_at = Instant::now();
                 match family.send(&request, &dest).await {
-                    Ok(()) => session.on_sent(index, sent_at),
+                    Ok(()) => run.session.on_sent(index, sent_at),
                     Err(source) => {
-                        inflight.release(index);
-                        session.on_send_failed(index, IcmpError::Send { addr, source });
+                        run.inflight.release(index);
+                        run.session
+                            .on_send_failed(index, IcmpError::Send { addr, source });
                     }
                 }
             }
-            session.expire(Instant::now(), |i| inflight.release(i));
-            if session.is_done() {
+            run.expire();
+            if run.session.is_done() {
                 break;
             }
-            let Some(deadline) = session.poll_timeout() else {
+            let Some(deadline) = run.session.poll_timeout() else {
                 break;
             };
             sleep
@@ -397,28 +420,99 @@ impl Pinger {
                 .reset(tokio::time::Instant::from_std(deadline));
             tokio::select! {
                 biased;
-                Some(event) = rx.recv() => {
-                    handle_event(&mut session, &mut inflight, event);
-                    while let Ok(event) = rx.try_recv() {
-                        handle_event(&mut session, &mut inflight, event);
-                    }
-                }
+                // Events are taken by `run.expire()` at the top of the loop.
+                () = run.mailbox.ready.notified() => {}
                 () = &mut sleep => {}
             }
         }
+        let Run {
+            session, inflight, ..
+        } = run;
         drop(inflight);
         session.report()
     }
 }
 
-fn handle_event(session: &mut Session, inflight: &mut InFlight<'_>, event: Event) {
-    // The receive task already took the probe out of the table.
-    inflight.forget(event.index);
-    match event.kind {
-        EventKind::Reply => {
-            session.on_reply(event.index, event.at);
+/// The receive task ended, so the runtime it ran on is gone (or its socket failed): takes the
+/// socket back so the next ping attaches it to its own runtime.
+fn detach(state: &mut SlotState) -> Result<(), IcmpError> {
+    let placeholder = SlotState::Failed(IcmpError::Runtime {
+        detail: "socket is being detached".to_owned(),
+    });
+    let SlotState::Running { family, task } = std::mem::replace(state, placeholder) else {
+        return Ok(());
+    };
+    match Arc::try_unwrap(family) {
+        Ok(family) => {
+            let mode = family.mode;
+            *state = SlotState::Opened {
+                sock: family.fd.into_inner(),
+                mode,
+            };
+            Ok(())
         }
-        EventKind::Error(u) => session.on_error(event.index, u),
+        Err(family) => {
+            *state = SlotState::Running { family, task };
+            Err(IcmpError::Runtime {
+                detail: "the runtime running the ICMP receive task has stopped while pings of \
+                         another runtime still use the socket; use one Pinger per runtime"
+                    .to_owned(),
+            })
+        }
+    }
+}
+
+/// One ping in progress: its session, the sequence numbers it holds and its mailbox.
+struct Run<'a> {
+    family: &'a Family,
+    session: Session,
+    inflight: InFlight<'a>,
+    mailbox: Arc<Mailbox>,
+    /// Scratch space swapped with the mailbox, to read events without holding its lock.
+    events: Vec<Event>,
+}
+
+impl Run<'_> {
+    /// Feeds every event the receive task posted into the session.
+    fn take_events(&mut self) {
+        std::mem::swap(&mut self.events, &mut *lock(&self.mailbox.events));
+        for event in self.events.drain(..) {
+            // The receive task already took the probe out of the table.
+            self.inflight.forget(event.index);
+            match event.kind {
+                EventKind::Reply => {
+                    self.session.on_reply(event.index, event.at);
+                }
+                EventKind::Error(u) => self.session.on_error(event.index, u),
+            }
+        }
+    }
+
+    /// Takes the events that arrived, then gives up on probes whose timeout passed. (Events
+    /// first: a reply already received must not be counted lost.)
+    fn expire(&mut self) {
+        self.take_events();
+        let inflight = &mut self.inflight;
+        self.session.expire(Instant::now(), |i| inflight.release(i));
+    }
+
+    /// Takes a sequence number for probe `index`. While all are in flight, waits — but
+    /// never past this ping's own next timeout, whose expiry frees numbers it holds itself.
+    async fn register(&mut self, addr: IpAddr, nonce: u64, index: u32) -> u16 {
+        loop {
+            let waiter = Waiter {
+                mailbox: Arc::clone(&self.mailbox),
+                index,
+            };
+            let registered = self.family.register(addr, nonce, waiter);
+            let Some(at) = self.session.next_expiry() else {
+                return registered.await;
+            };
+            match tokio::time::timeout_at(tokio::time::Instant::from_std(at), registered).await {
+                Ok(seq) => return seq,
+                Err(_elapsed) => self.expire(),
+            }
+        }
     }
 }
 
@@ -426,23 +520,17 @@ fn handle_event(session: &mut Session, inflight: &mut InFlight<'_>, event: Event
 /// dropped.
 struct InFlight<'a> {
     family: &'a Family,
-    /// (sequence, nonce) per probe index still in the table.
-    probes: Vec<Option<(u16, u64)>>,
+    /// (sequence, nonce) of each probe still in the table, by probe index.
+    probes: IndexQueue<(u16, u64)>,
 }
 
 impl InFlight<'_> {
     fn set(&mut self, index: u32, seq: u16, nonce: u64) {
-        let i = usize::try_from(index).unwrap_or(usize::MAX);
-        if i >= self.probes.len() {
-            self.probes.resize(i.saturating_add(1), None);
-        }
-        if let Some(slot) = self.probes.get_mut(i) {
-            *slot = Some((seq, nonce));
-        }
+        self.probes.push(index, (seq, nonce));
     }
 
     fn forget(&mut self, index: u32) -> Option<(u16, u64)> {
-        self.probes.get_mut(usize::try_from(index).ok()?)?.take()
+        self.probes.remove(index)
     }
 
     fn release(&mut self, index: u32) {
@@ -454,7 +542,7 @@ impl InFlight<'_> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        for (seq, nonce) in self.probes.drain(..).flatten() {
+        for (seq, nonce) in self.probes.drain() {
             self.family.remove(seq, nonce);
         }
     }
@@ -472,19 +560,19 @@ impl Drop for Inner {
 
 impl Family {
     /// Takes a free sequence number for a probe, waiting while all 65,536 are in flight.
-    async fn register(&self, dst: IpAddr, nonce: u64, mut waiter: Waiter) -> u16 {
+    async fn register(&self, dst: IpAddr, nonce: u64, waiter: Waiter) -> u16 {
+        let mut waiter = match lock(&self.table).insert(dst, nonce, waiter) {
+            Ok(seq) => return seq,
+            Err(w) => w,
+        };
         loop {
+            // Listen before the retry, so a number freed in between is not missed.
             let mut freed = pin!(self.freed.notified());
             freed.as_mut().enable();
-            {
-                let mut table = lock(&self.table);
-                match table.insert(dst, nonce, waiter) {
-                    Ok(seq) => return seq,
-                    Err(w) => {
-                        waiter = w;
-                        self.starved.store(true, Ordering::Release);
-                    }
-                }
+            self.starved.store(true, Ordering::Release);
+            match lock(&self.table).insert(dst, nonce, waiter) {
+                Ok(seq) => return seq,
+                Err(w) => waiter = w,
             }
             freed.await;
         }
@@ -510,12 +598,29 @@ impl Family {
         loop {
             let mut guard = self.fd.writable().await?;
             match guard.try_io(|fd| fd.get_ref().send_to(request, dest)) {
-                Ok(Ok(_)) => return Ok(()),
+                Ok(Ok(_)) => {
+                    self.after_send();
+                    return Ok(());
+                }
                 Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Ok(Err(e)) if is_deferred_error(&e) && deferred < 3 => deferred += 1,
                 Ok(Err(e)) => return Err(e),
                 Err(_would_block) => {}
             }
+        }
+    }
+
+    /// Every [`DRAIN_EVERY`] sends, reads the socket right away instead of leaving it to the
+    /// receive task: when thousands of pings start at once the receive task may only run
+    /// after all of them have sent, and replies must not overflow the receive buffer (which
+    /// unprivileged processes cannot grow past `net.core.rmem_max`) meanwhile.
+    fn after_send(&self) {
+        if self.sends.fetch_add(1, Ordering::Relaxed) % DRAIN_EVERY == DRAIN_EVERY - 1 {
+            let mut buf = [0u8; RECV_SCRATCH];
+            if self.mode == SocketMode::Datagram {
+                self.drain_error_queue(&mut buf);
+            }
+            self.drain(&mut buf);
         }
     }
 
@@ -585,8 +690,8 @@ impl Family {
         };
         if let Some(w) = waiter {
             self.after_free();
-            // The ping may have ended meanwhile; then nobody needs the event.
-            let _ = w.tx.send(Event {
+            // The ping may have ended meanwhile; then nobody reads the event.
+            w.mailbox.post(Event {
                 index: w.index,
                 at,
                 kind,
@@ -624,7 +729,7 @@ impl Family {
                 code,
                 meaning: meaning(self.version, icmp_type, code),
             };
-            let _ = w.tx.send(Event {
+            w.mailbox.post(Event {
                 index: w.index,
                 at,
                 kind: EventKind::Error(u),
@@ -649,5 +754,55 @@ async fn receive_loop(family: Arc<Family>) {
         }
         family.drain(&mut buf);
         guard.clear_ready();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn waiter() -> Waiter {
+        Waiter {
+            mailbox: Arc::new(Mailbox::default()),
+            index: 0,
+        }
+    }
+
+    /// With all 65,536 sequence numbers in flight, a new probe waits until one is freed and
+    /// then takes exactly that one.
+    #[tokio::test]
+    async fn full_sequence_space_waits_for_a_freed_number() {
+        let Ok(pinger) = Pinger::new() else {
+            eprintln!("skipped: no ICMP socket permission");
+            return;
+        };
+        let dst = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let family = pinger.family(dst).expect("IPv4 socket");
+        for nonce in 0..=u64::from(u16::MAX) {
+            let _ = family.register(dst, nonce, waiter()).await;
+        }
+        let fam = Arc::clone(&family);
+        let mut late = tokio::spawn(async move { fam.register(dst, 1 << 40, waiter()).await });
+        let early = tokio::time::timeout(Duration::from_millis(100), &mut late).await;
+        assert!(
+            early.is_err(),
+            "registered although every number is in flight: {early:?}"
+        );
+        let freed = lock(&family.table).remove_any_for_test();
+        family.after_free();
+        let seq = tokio::time::timeout(Duration::from_secs(10), late)
+            .await
+            .expect("the waiting probe was never woken")
+            .expect("register task");
+        assert_eq!(seq, freed);
+    }
+
+    #[test]
+    fn nonces_do_not_repeat() {
+        let Ok(pinger) = Pinger::new() else { return };
+        let nonces: std::collections::HashSet<u64> =
+            (0..10_000).map(|_| pinger.next_nonce()).collect();
+        assert_eq!(nonces.len(), 10_000);
     }
 }

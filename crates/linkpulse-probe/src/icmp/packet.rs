@@ -504,4 +504,66 @@ mod tests {
             }
         }
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+                for v in [Version::V4, Version::V6] {
+                    let _ = parse(v, true, &bytes);
+                    let _ = parse(v, false, &bytes);
+                    let _ = parse_own_echo(v, &bytes);
+                }
+                let _ = payload_nonce(&bytes);
+            }
+
+            #[test]
+            fn mutated_error_packets_never_panic(
+                flips in proptest::collection::vec((0usize..64, any::<u8>()), 0..8),
+                cut in 0usize..80,
+            ) {
+                let req = build_echo(Version::V4, 1, 2, 3);
+                let mut quoted = ipv4_header(1, [10, 0, 0, 1], [10, 9, 9, 9], req.len());
+                quoted.extend_from_slice(&req);
+                let mut framed = ipv4_header(1, [10, 0, 0, 2], [10, 0, 0, 1], 8 + quoted.len());
+                framed.extend_from_slice(&v4_error(V4_DEST_UNREACH, 1, &quoted));
+                for (at, byte) in flips {
+                    if let Some(b) = framed.get_mut(at) {
+                        *b = byte;
+                    }
+                }
+                framed.truncate(cut);
+                let _ = parse(Version::V4, true, &framed);
+            }
+
+            #[test]
+            fn v4_reply_round_trips(ident: u16, seq: u16, nonce: u64) {
+                let req = build_echo(Version::V4, ident, seq, nonce);
+                prop_assert_eq!(checksum(&req), 0);
+                let reply = v4_reply_of(&req);
+                let parsed = parse(Version::V4, false, &reply).map(|p| p.message);
+                let Ok(Message::EchoReply(echo)) = parsed else {
+                    return Err(TestCaseError::fail(format!("not a reply: {parsed:?}")));
+                };
+                prop_assert_eq!((echo.ident, echo.seq), (ident, seq));
+                prop_assert_eq!(payload_nonce(echo.payload), Some(nonce));
+            }
+
+            #[test]
+            fn v4_error_quote_round_trips(ident: u16, seq: u16, nonce: u64, dst: [u8; 4], code in 0u8..16) {
+                let req = build_echo(Version::V4, ident, seq, nonce);
+                let mut quoted = ipv4_header(1, [10, 0, 0, 1], dst, req.len());
+                quoted.extend_from_slice(&req);
+                let err = v4_error(V4_DEST_UNREACH, code, &quoted);
+                let want = Quoted { dst: IpAddr::V4(Ipv4Addr::from(dst)), ident, seq, nonce: Some(nonce) };
+                prop_assert_eq!(
+                    parse(Version::V4, false, &err).map(|p| p.message),
+                    Ok(Message::Error { icmp_type: V4_DEST_UNREACH, code, quoted: want })
+                );
+            }
+        }
+    }
 }

@@ -9,31 +9,36 @@
 
 use std::time::{Duration, Instant};
 
+use super::queue::IndexQueue;
 use super::{IcmpError, PingOptions, PingReport, Unreachable};
 
-/// Where one probe (one echo request) stands.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Probe {
-    /// Not sent yet.
-    Unsent,
-    /// Sent at the given instant; waiting for a reply until `sent_at + timeout`.
-    InFlight { sent_at: Instant },
-    /// Answered within the timeout.
-    Replied { rtt: Duration },
-    /// No reply within the timeout, an ICMP error instead, or the send failed.
-    Lost,
+/// At most this many ICMP errors are kept per report (a long ping of an unreachable host would
+/// otherwise keep one per request).
+pub(crate) const MAX_UNREACHABLE: usize = 1000;
+
+/// `t + d`, or a year later than `t` when that overflows (absurd options must not panic).
+fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(365 * 86_400)))
+        .unwrap_or(t)
 }
 
-/// The state of one ping run.
+/// The state of one ping run. Memory is bounded by the probes in flight, not by `count`.
 #[derive(Debug)]
 pub(crate) struct Session {
+    count: u32,
     interval: Duration,
     timeout: Duration,
     /// When the first probe is due; probe `i` is due at `start + i * interval`.
     start: Instant,
     /// Index of the next probe to send.
     next: u32,
-    probes: Vec<Probe>,
+    /// Send time of each probe waiting for a reply, by index (so in sending order).
+    in_flight: IndexQueue<Instant>,
+    /// Probes sent, including those whose send failed.
+    sent: u32,
+    received: u32,
+    rtt: RttAccumulator,
     unreachable: Vec<Unreachable>,
     error: Option<IcmpError>,
 }
@@ -41,30 +46,29 @@ pub(crate) struct Session {
 impl Session {
     /// A session that sends its first probe at `now`.
     pub(crate) fn new(opts: &PingOptions, now: Instant) -> Self {
-        let count = usize::try_from(opts.count).unwrap_or(usize::MAX);
         Session {
+            count: opts.count,
             interval: opts.interval,
             timeout: opts.timeout,
             start: now,
             next: 0,
-            probes: vec![Probe::Unsent; count],
+            in_flight: IndexQueue::default(),
+            sent: 0,
+            received: 0,
+            rtt: RttAccumulator::default(),
             unreachable: Vec::new(),
             error: None,
         }
     }
 
-    fn count(&self) -> u32 {
-        u32::try_from(self.probes.len()).unwrap_or(u32::MAX)
-    }
-
     fn due(&self, index: u32) -> Instant {
-        self.start + self.interval.saturating_mul(index)
+        later(self.start, self.interval.saturating_mul(index))
     }
 
     /// The next probe to send now, if one is due. The caller must then report it with
     /// [`Session::on_sent`] or [`Session::on_send_failed`].
     pub(crate) fn poll_transmit(&mut self, now: Instant) -> Option<u32> {
-        if self.next < self.count() && self.due(self.next) <= now {
+        if self.next < self.count && self.due(self.next) <= now {
             self.next += 1;
             Some(self.next - 1)
         } else {
@@ -72,46 +76,41 @@ impl Session {
         }
     }
 
-    /// Probe `index` left the socket at `at`.
+    /// Probe `index` (from [`Session::poll_transmit`]) left the socket at `at`.
     pub(crate) fn on_sent(&mut self, index: u32, at: Instant) {
-        if let Some(p @ Probe::Unsent) = self.probe_mut(index) {
-            *p = Probe::InFlight { sent_at: at };
-        }
+        self.sent = self.sent.saturating_add(1);
+        self.in_flight.push(index, at);
     }
 
-    /// Probe `index` could not be sent; it counts as lost and `error` is kept for the report.
-    pub(crate) fn on_send_failed(&mut self, index: u32, error: IcmpError) {
-        if let Some(p @ Probe::Unsent) = self.probe_mut(index) {
-            *p = Probe::Lost;
-        }
+    /// Probe `index` could not be sent; it counts as sent and lost, and `error` is kept for
+    /// the report.
+    pub(crate) fn on_send_failed(&mut self, _index: u32, error: IcmpError) {
+        self.sent = self.sent.saturating_add(1);
         self.error.get_or_insert(error);
     }
 
+    fn take(&mut self, index: u32) -> Option<Instant> {
+        self.in_flight.remove(index)
+    }
+
     /// The reply to probe `index` arrived at `at`. Returns whether it counted (a reply after
-    /// the timeout, or a duplicate, does not).
+    /// the timeout, or to a probe no longer in flight, does not).
     pub(crate) fn on_reply(&mut self, index: u32, at: Instant) -> bool {
-        let timeout = self.timeout;
-        match self.probe_mut(index) {
-            Some(p @ Probe::InFlight { .. }) => {
-                let Probe::InFlight { sent_at } = *p else {
-                    return false;
-                };
-                let rtt = at.saturating_duration_since(sent_at);
-                *p = if rtt <= timeout {
-                    Probe::Replied { rtt }
-                } else {
-                    Probe::Lost
-                };
-                matches!(p, Probe::Replied { .. })
-            }
-            _ => false,
+        let Some(sent_at) = self.take(index) else {
+            return false;
+        };
+        let rtt = at.saturating_duration_since(sent_at);
+        if rtt > self.timeout {
+            return false;
         }
+        self.received = self.received.saturating_add(1);
+        self.rtt.add(rtt);
+        true
     }
 
     /// An ICMP error about probe `index` arrived: the probe is lost and the error reported.
     pub(crate) fn on_error(&mut self, index: u32, unreachable: Unreachable) {
-        if let Some(p @ Probe::InFlight { .. }) = self.probe_mut(index) {
-            *p = Probe::Lost;
+        if self.take(index).is_some() && self.unreachable.len() < MAX_UNREACHABLE {
             self.unreachable.push(unreachable);
         }
     }
@@ -119,70 +118,45 @@ impl Session {
     /// Marks every probe whose timeout passed by `now` as lost, calling `lost` with its index
     /// (the driver then forgets its sequence number).
     pub(crate) fn expire(&mut self, now: Instant, mut lost: impl FnMut(u32)) {
-        let timeout = self.timeout;
-        for (i, p) in self.probes.iter_mut().enumerate() {
-            if let Probe::InFlight { sent_at } = *p
-                && sent_at + timeout <= now
-            {
-                *p = Probe::Lost;
-                lost(u32::try_from(i).unwrap_or(u32::MAX));
+        // Probes leave in sending order, so the front has the earliest deadline.
+        while let Some((index, &sent_at)) = self.in_flight.front() {
+            if later(sent_at, self.timeout) > now {
+                break;
             }
+            self.in_flight.pop_front();
+            lost(index);
         }
     }
 
     /// When the driver must next act: the next send or the earliest reply deadline.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        let next_send = (self.next < self.count()).then(|| self.due(self.next));
-        let deadline = self
-            .probes
-            .iter()
-            .filter_map(|p| match p {
-                Probe::InFlight { sent_at } => Some(*sent_at + self.timeout),
-                _ => None,
-            })
-            .min();
-        match (next_send, deadline) {
+        let next_send = (self.next < self.count).then(|| self.due(self.next));
+        match (next_send, self.next_expiry()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
-    /// Every probe is sent and none is in flight.
-    pub(crate) fn is_done(&self) -> bool {
-        self.next >= self.count()
-            && !self
-                .probes
-                .iter()
-                .any(|p| matches!(p, Probe::InFlight { .. }))
+    /// The earliest reply deadline of the probes in flight.
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        // Probes leave in sending order, so the front has the earliest deadline.
+        self.in_flight
+            .front()
+            .map(|(_, &sent_at)| later(sent_at, self.timeout))
     }
 
-    fn probe_mut(&mut self, index: u32) -> Option<&mut Probe> {
-        self.probes.get_mut(usize::try_from(index).ok()?)
+    /// Every probe is sent and none is in flight.
+    pub(crate) fn is_done(&self) -> bool {
+        self.next >= self.count && self.in_flight.is_empty()
     }
 
     /// The report over everything sent so far; probes still in flight count as lost.
     pub(crate) fn report(self) -> PingReport {
-        let sent = u32::try_from(
-            self.probes
-                .iter()
-                .filter(|p| !matches!(p, Probe::Unsent))
-                .count(),
-        )
-        .unwrap_or(u32::MAX);
-        let rtts: Vec<Duration> = self
-            .probes
-            .iter()
-            .filter_map(|p| match p {
-                Probe::Replied { rtt } => Some(*rtt),
-                _ => None,
-            })
-            .collect();
-        let received = u32::try_from(rtts.len()).unwrap_or(u32::MAX);
-        let stats = RttStats::of(&rtts);
+        let stats = self.rtt.stats();
         PingReport {
-            sent,
-            received,
-            loss_percent: loss_percent(sent, received),
+            sent: self.sent,
+            received: self.received,
+            loss_percent: loss_percent(self.sent, self.received),
             rtt_min: stats.map(|s| s.min),
             rtt_avg: stats.map(|s| s.avg),
             rtt_max: stats.map(|s| s.max),
@@ -190,6 +164,45 @@ impl Session {
             unreachable: self.unreachable,
             error: self.error,
         }
+    }
+}
+
+/// Running sums for [`RttStats`], so a long ping keeps no per-probe history.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RttAccumulator {
+    n: u32,
+    min: Duration,
+    max: Duration,
+    /// Sum of RTTs in seconds.
+    sum: f64,
+    /// Sum of squared RTTs in seconds².
+    sum2: f64,
+}
+
+impl RttAccumulator {
+    pub(crate) fn add(&mut self, rtt: Duration) {
+        self.min = if self.n == 0 { rtt } else { self.min.min(rtt) };
+        self.max = self.max.max(rtt);
+        let x = rtt.as_secs_f64();
+        self.sum += x;
+        self.sum2 += x * x;
+        self.n = self.n.saturating_add(1);
+    }
+
+    /// Statistics over everything added, or `None` when empty.
+    pub(crate) fn stats(&self) -> Option<RttStats> {
+        if self.n == 0 {
+            return None;
+        }
+        let n = f64::from(self.n);
+        let mean = self.sum / n;
+        let var = (self.sum2 / n - mean * mean).max(0.0);
+        Some(RttStats {
+            min: self.min,
+            avg: Duration::try_from_secs_f64(mean).unwrap_or(self.max),
+            max: self.max,
+            mdev: Duration::try_from_secs_f64(var.sqrt()).unwrap_or_default(),
+        })
     }
 }
 
@@ -213,22 +226,11 @@ pub(crate) struct RttStats {
 
 impl RttStats {
     /// Statistics over `rtts`, or `None` when empty.
+    #[cfg(test)]
     pub(crate) fn of(rtts: &[Duration]) -> Option<RttStats> {
-        let min = *rtts.iter().min()?;
-        let max = *rtts.iter().max()?;
-        let n = rtts.len() as f64;
-        let (sum, sum2) = rtts.iter().fold((0f64, 0f64), |(s, s2), r| {
-            let x = r.as_secs_f64();
-            (s + x, s2 + x * x)
-        });
-        let mean = sum / n;
-        let var = (sum2 / n - mean * mean).max(0.0);
-        Some(RttStats {
-            min,
-            avg: Duration::from_secs_f64(mean),
-            max,
-            mdev: Duration::try_from_secs_f64(var.sqrt()).unwrap_or_default(),
-        })
+        let mut acc = RttAccumulator::default();
+        rtts.iter().for_each(|&r| acc.add(r));
+        acc.stats()
     }
 }
 
@@ -352,5 +354,46 @@ mod tests {
         );
         assert_eq!(RttStats::of(&[]), None);
         assert_eq!(RttStats::of(&[ms(5)]).map(|s| s.mdev), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn absurd_durations_do_not_panic() {
+        let t0 = Instant::now();
+        let huge = PingOptions {
+            count: u32::MAX,
+            interval: Duration::MAX,
+            timeout: Duration::MAX,
+        };
+        let mut s = Session::new(&huge, t0);
+        assert_eq!(s.poll_transmit(t0), Some(0));
+        s.on_sent(0, t0);
+        assert_eq!(
+            s.poll_transmit(t0 + ms(1)),
+            None,
+            "the second probe is a year away"
+        );
+        assert!(s.poll_timeout().is_some());
+        s.expire(t0 + ms(1), |_| panic!("nothing expires yet"));
+        assert!(s.on_reply(0, t0 + ms(3)));
+        let r = s.report();
+        assert_eq!((r.sent, r.received), (1, 1));
+    }
+
+    #[test]
+    fn unreachable_list_is_bounded() {
+        let t0 = Instant::now();
+        let n = u32::try_from(MAX_UNREACHABLE).unwrap_or(u32::MAX) + 5;
+        let mut s = Session::new(&opts(n, 0, 100), t0);
+        let u = Unreachable {
+            from: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            code: 1,
+            meaning: "host unreachable".to_owned(),
+        };
+        while let Some(i) = s.poll_transmit(t0) {
+            s.on_sent(i, t0);
+            s.on_error(i, u.clone());
+        }
+        let r = s.report();
+        assert_eq!((r.sent, r.unreachable.len()), (n, MAX_UNREACHABLE));
     }
 }

@@ -66,6 +66,14 @@ impl<T> SeqTable<T> {
         }
     }
 
+    /// Removes some entry and returns its sequence number (tests of the waiting path).
+    #[cfg(test)]
+    pub(crate) fn remove_any_for_test(&mut self) -> u16 {
+        let seq = self.entries.keys().next().copied().unwrap_or_default();
+        self.entries.remove(&seq);
+        seq
+    }
+
     /// Matches an echo reply from `src`; on a match the probe leaves the table.
     pub(crate) fn take_reply(
         &mut self,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use linkpulse_daemon::blackbox::{self, Modules};
 use linkpulse_daemon::config::Config;
 use linkpulse_daemon::daemon::Daemon;
 
@@ -13,6 +14,10 @@ pub(crate) struct Args {
     /// The YAML config file (see docs/config.md).
     #[arg(long, short = 'c', value_name = "FILE")]
     config: PathBuf,
+    /// A blackbox_exporter config whose http, tcp and icmp modules `GET /probe` serves
+    /// (without it: `http_2xx`, `tcp_connect`, `icmp`).
+    #[arg(long, value_name = "FILE")]
+    blackbox_config: Option<PathBuf>,
 }
 
 /// Resolves on SIGTERM or SIGINT.
@@ -49,13 +54,25 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
+    let modules = match &args.blackbox_config {
+        Some(path) => match Modules::load(path) {
+            Ok(m) => m,
+            Err(errors) => {
+                for e in &errors.0 {
+                    eprintln!("{e}");
+                }
+                return Ok(ExitCode::from(1));
+            }
+        },
+        None => Modules::builtin(),
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr().context("bound address")?;
     let checks = config.checks.len();
     let daemon = Daemon::start(args.config.clone(), config).await?;
-    let router = daemon.router();
+    let router = daemon.router().merge(blackbox::router(modules));
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

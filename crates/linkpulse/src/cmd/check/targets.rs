@@ -25,6 +25,7 @@ pub(crate) fn read(path: &Path) -> anyhow::Result<Result<Vec<Job>, Vec<String>>>
 pub(crate) fn parse(name: &str, text: &str) -> Result<Vec<Job>, Vec<String>> {
     let mut jobs = Vec::new();
     let mut problems = Vec::new();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (index, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -73,5 +74,8 @@ mod tests {
         let jobs = parse("t.txt", "tcp://[::1]:80 # v6\n").unwrap();
         assert_eq!(jobs[0].label, "tcp://[::1]:80");
         assert!(parse("t.txt", "# nothing\n\n").unwrap_err()[0].contains("no targets"));
+        // A byte-order mark and CRLF line ends are fine.
+        let jobs = parse("t.txt", "\u{feff}tcp://h:1\r\nicmp://h\r\n").unwrap();
+        assert_eq!(jobs.len(), 2);
     }
 }

@@ -1,0 +1,142 @@
+//! The engine against a real SQLite file and real local sockets.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use linkpulse_daemon::config::Config;
+use linkpulse_daemon::engine::{Engine, EngineHandle, EngineParts, PushEvent};
+use linkpulse_daemon::metrics::Metrics;
+use linkpulse_daemon::storage::Storage;
+use linkpulse_daemon::storage::sqlite::SqliteStorage;
+use tokio::sync::Notify;
+
+fn start(text: &str, db: &Path) -> (Arc<SqliteStorage>, EngineParts, EngineHandle, Engine) {
+    let config = Config::parse("test.yaml", text, Path::new(".")).expect("valid config");
+    let storage = SqliteStorage::open(db).expect("open db");
+    let parts = EngineParts {
+        storage: storage.clone(),
+        metrics: Arc::new(Metrics::new()),
+        views: Arc::new(RwLock::new(Default::default())),
+        alert_notify: Arc::new(Notify::new()),
+    };
+    let (engine, handle) = Engine::new(&config, parts.clone(), HashMap::new()).expect("engine");
+    (storage, parts, handle, engine)
+}
+
+fn attempts(storage: &SqliteStorage, check: &str) -> Vec<bool> {
+    storage.flush().expect("flush");
+    storage
+        .history(check, 0, i64::MAX, 100_000)
+        .expect("history")
+        .iter()
+        .map(|a| a.up)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_check_never_delays_another() {
+    // An HTTP server that accepts and never answers.
+    let hang = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hang_addr = hang.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in hang.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    let fast = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fast_addr = fast.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "concurrency: {{ global: 4, http: 1 }}\nchecks:\n  - name: hang1\n    http: {{ url: 'http://{hang_addr}/' }}\n    interval: 3s\n    timeout: 2s\n  - name: hang2\n    http: {{ url: 'http://{hang_addr}/x' }}\n    interval: 3s\n    timeout: 2s\n  - name: fast\n    tcp: {{ address: '{fast_addr}' }}\n    interval: 200ms\n    fastinter: 200ms\n    timeout: 100ms\n"
+    );
+    let (storage, parts, _handle, engine) = start(&text, &dir.path().join("h.db"));
+    let task = tokio::spawn(engine.run(std::future::pending()));
+    // Poll (bounded) until the hanging checks have timed out at least once each.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let done =
+            !attempts(&storage, "hang1").is_empty() && !attempts(&storage, "hang2").is_empty();
+        if done {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "hanging checks never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    task.abort();
+    let fast_runs = attempts(&storage, "fast");
+    // Two 2 s hangs ran one after the other (http limit 1): about 4 s or more passed, in
+    // which `fast` (every 200 ms) kept its cadence.
+    assert!(
+        fast_runs.len() >= 10,
+        "fast ran only {} times",
+        fast_runs.len()
+    );
+    assert!(fast_runs.iter().all(|up| *up));
+    let hang = attempts(&storage, "hang1");
+    assert!(hang.iter().all(|up| !up));
+    let text = parts.metrics.encode();
+    assert!(
+        text.contains("linkpulse_check_attempts_total{check=\"hang1\",result=\"timeout\"}"),
+        "{text}"
+    );
+    // The per-kind limit delays the second HTTP run: the lag histogram saw a late start.
+    let over_1s = text
+        .lines()
+        .filter(|l| l.starts_with("linkpulse_schedule_lag_seconds_bucket"))
+        .find(|l| l.contains("le=\"1.024\""))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    let count = text
+        .lines()
+        .find(|l| l.starts_with("linkpulse_schedule_lag_seconds_count"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(
+        count > over_1s,
+        "some run started more than 1 s late (waiting for the http slot):\n{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn push_misses_are_detected_on_a_fixed_cadence_in_virtual_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, parts, handle, engine) = start(
+        "checks:\n  - name: job\n    push: { period: 10s, grace: 5s }\n",
+        &dir.path().join("h.db"),
+    );
+    tokio::spawn(engine.run(std::future::pending()));
+    tokio::time::sleep(Duration::from_millis(14_900)).await;
+    assert!(
+        attempts(&storage, "job").is_empty(),
+        "nothing before period + grace"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(attempts(&storage, "job"), [false], "missed once at 15 s");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(
+        attempts(&storage, "job"),
+        [false, false],
+        "and again every period"
+    );
+    assert!(handle.push("job", PushEvent::Success).await);
+    let state = parts.views.read().unwrap()["job"].state;
+    assert_eq!(state.as_str(), "up");
+    // A success re-arms the deadline: no miss until period + grace after it.
+    tokio::time::sleep(Duration::from_millis(14_900)).await;
+    assert_eq!(attempts(&storage, "job"), [true, false, false]);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(attempts(&storage, "job"), [false, true, false, false]);
+    assert!(
+        !handle.push("other", PushEvent::Success).await,
+        "unknown token"
+    );
+}

@@ -1,0 +1,20 @@
+//! Tiny real servers for tests, each on its own thread with its own tokio runtime, optionally
+//! inside a network namespace, stopped on drop.
+//!
+//! - [`TcpHold`]: accepts connections and holds them open, reading and discarding.
+//! - [`HttpServer`]: HTTP/1.1 with a chosen [`HttpResponse`] (status, body, headers, delay),
+//!   over plain TCP or TLS.
+//! - [`TestCa`]: a private CA issuing certificates with a chosen [`Validity`]; its PEM file can
+//!   be passed to `linkpulse check http --ca`.
+//!
+//! Bind port 0 and read [`TcpHold::addr`] / [`HttpServer::addr`]; never guess ports.
+
+mod http;
+mod runner;
+mod tcp;
+mod tls;
+
+pub use http::{HttpResponse, HttpServer};
+pub use runner::ServerError;
+pub use tcp::TcpHold;
+pub use tls::{Identity, TestCa, Validity};

@@ -1,0 +1,47 @@
+//! The one place with `unsafe`: entering a network namespace with `setns(2)`.
+
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+/// Moves the *calling thread* into the network namespace bound at `path`
+/// (for example `/run/netns/NAME`). Other threads of the process are not affected.
+pub(crate) fn enter_netns(path: &Path) -> io::Result<()> {
+    let file = File::open(path)?;
+    // SAFETY: `file` is an open descriptor for the whole call; setns only reads it and changes
+    // the network namespace of the calling thread, which touches no Rust-visible memory.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Spawns `command` so that the child enters the network namespace at `path` between `fork`
+/// and `exec` (the parent is not affected).
+pub(crate) fn spawn_in_netns(
+    command: &mut std::process::Command,
+    path: &Path,
+) -> io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    let file = File::open(path)?;
+    let fd = file.as_raw_fd();
+    // SAFETY: the closure runs in the forked child before exec; it only calls setns(2), which
+    // is async-signal-safe, on `fd`, which stays open because `file` outlives `spawn()`.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        });
+    }
+    let child = command.spawn();
+    drop(file);
+    child
+}
