@@ -106,9 +106,9 @@ impl Daemon {
             metrics: metrics.clone(),
             views: views.clone(),
             alert_notify: notify.clone(),
-            events,
         };
         let (engine, handle) = Engine::new(&config, parts, resume)?;
+        let engine = engine.with_events(events);
         let (stop, rx) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(engine.run(stopped(rx.clone()))),

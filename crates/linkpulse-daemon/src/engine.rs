@@ -173,8 +173,6 @@ pub struct EngineParts {
     pub views: Views,
     /// Woken when alerts are queued.
     pub alert_notify: Arc<Notify>,
-    /// Live events for the dashboard (results, state changes, diagnoses).
-    pub events: linkpulse_web::EventBus,
 }
 
 impl std::fmt::Debug for dyn Storage {
@@ -199,6 +197,9 @@ pub struct Engine {
     cmd_rx: mpsc::Receiver<Command>,
     cmd_tx: mpsc::Sender<Command>,
     next_id: CheckId,
+    /// Live events for the dashboard (results, state changes, diagnoses); see
+    /// [`Engine::with_events`].
+    events: linkpulse_web::EventBus,
 }
 
 impl std::fmt::Debug for Engine {
@@ -226,6 +227,12 @@ fn view_of(rt: &Runtime, last: Option<&Attempt>) -> CheckView {
 }
 
 impl Engine {
+    /// Publishes results, state changes and diagnoses into `events` (the dashboard's bus).
+    pub fn with_events(mut self, events: linkpulse_web::EventBus) -> Engine {
+        self.events = events;
+        self
+    }
+
     /// Builds the engine for `config`, resuming each check's state from `resume`.
     pub fn new(
         config: &Config,
@@ -259,6 +266,7 @@ impl Engine {
             cmd_rx,
             cmd_tx: cmd_tx.clone(),
             next_id: 0,
+            events: linkpulse_web::EventBus::new(16),
         };
         let now = Instant::now();
         for cfg in &config.checks {
@@ -517,9 +525,8 @@ impl Engine {
         };
         self.set_up_metric(rt);
         let view = view_of(rt, Some(&attempt));
-        if self.parts.events.subscribers() > 0 {
-            self.parts
-                .events
+        if self.events.subscribers() > 0 {
+            self.events
                 .publish(linkpulse_web::Event::Result(linkpulse_web::ResultEvent {
                     check: name.clone(),
                     at_ms: at,
@@ -539,8 +546,7 @@ impl Engine {
         let name = rt.cfg.name.clone();
         let cause = outcome.cause();
         tracing::info!(check = %name, from = %t.from, to = %t.to, cause = cause.as_deref().unwrap_or(""), "state change");
-        self.parts
-            .events
+        self.events
             .publish(linkpulse_web::Event::State(linkpulse_web::StateEvent {
                 check: name.clone(),
                 at_ms: at,
@@ -720,7 +726,7 @@ impl Engine {
                     verdict: verdict.clone(),
                     detail,
                 });
-                self.parts.events.publish(linkpulse_web::Event::Diagnosis(
+                self.events.publish(linkpulse_web::Event::Diagnosis(
                     linkpulse_web::DiagnosisEvent {
                         check: name.clone(),
                         at_ms: now_ms(),
