@@ -32,7 +32,7 @@ export async function nodesPage(main) {
         st && st.gauges ? h('div', { class: 'muted mono', text: Object.entries(st.gauges).map(([k, v]) => `${k}=${v}`).join(' ') }) : ''),
       h('td', { class: 'mono', text: Object.entries(n.labels || {}).map(([k, v]) => `${k}=${v}`).join(' ') || '–' }),
       h('td', { text: n.since ? ago(n.since) : '–' }),
-      h('td', { class: death ? 'err' : 'muted', text: death || '–' }));
+      h('td', { class: death && n.state !== 'left' ? 'err' : 'muted', text: death || '–' }));
   }
 
   function draw() {

@@ -189,6 +189,11 @@ try {
     assert.ok(Number(await page.locator('#chart').getAttribute('data-points')) > 0, 'the chart has points');
     assert.match(await page.locator('h1').innerText(), /db\s+down/);
     assert.match(await page.locator('#results').innerText(), /refused|failed/);
+    // Today's segment of the 90-day bar (computed from the stored state changes) shows the outage.
+    await page.waitForSelector('#uptime-bar .bar.big i');
+    const today = page.locator('#uptime-bar .bar.big i').last();
+    assert.match(await today.getAttribute('class'), /u-(down|warn)/);
+    assert.match(await today.getAttribute('data-tip'), /1 incident/);
     await shot(page, SHOTS, 'check-down', { fullPage: true });
     await page.goto(`${d.base}/checks/web`);
     await page.waitForSelector('#chart canvas', { timeout: 15000 });
