@@ -194,6 +194,11 @@ try {
     const today = page.locator('#uptime-bar .bar.big i').last();
     assert.match(await today.getAttribute('class'), /u-(down|warn)/);
     assert.match(await today.getAttribute('data-tip'), /1 incident/);
+    await today.hover();
+    await eventually('hover details', async () => {
+      const tip = page.locator('#tip');
+      return (await tip.isVisible()) && /% up, 1 incident/.test(await tip.innerText());
+    }, 5000);
     await shot(page, SHOTS, 'check-down', { fullPage: true });
     await page.goto(`${d.base}/checks/web`);
     await page.waitForSelector('#chart canvas', { timeout: 15000 });
