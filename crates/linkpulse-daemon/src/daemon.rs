@@ -49,6 +49,8 @@ pub struct Daemon {
     sqlite: Arc<SqliteStorage>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The dashboard (live events, chart data, status page).
+    web: linkpulse_web::Web,
 }
 
 /// Once a minute after start and then hourly: fold raw results older than `retention.raw`
@@ -97,6 +99,8 @@ impl Daemon {
         let metrics = Arc::new(Metrics::new());
         let views = Arc::new(RwLock::new(Default::default()));
         let notify = Arc::new(Notify::new());
+        let events = linkpulse_web::EventBus::new(4096);
+        let web = crate::dashboard::web(&config, storage.clone(), views.clone(), events.clone());
         let parts = EngineParts {
             storage: storage.clone(),
             metrics: metrics.clone(),
@@ -104,6 +108,7 @@ impl Daemon {
             alert_notify: notify.clone(),
         };
         let (engine, handle) = Engine::new(&config, parts, resume)?;
+        let engine = engine.with_events(events);
         let (stop, rx) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(engine.run(stopped(rx.clone()))),
@@ -131,6 +136,7 @@ impl Daemon {
             sqlite,
             stop,
             tasks,
+            web,
         })
     }
 
@@ -141,7 +147,7 @@ impl Daemon {
 
     /// The daemon's routes; merge more into it before [`Daemon::serve`].
     pub fn router(&self) -> Router {
-        api::router(self.state.clone())
+        api::router(self.state.clone()).merge(linkpulse_web::routes(self.web.clone()))
     }
 
     /// Re-reads the config file and applies it (what SIGHUP does).
@@ -159,6 +165,12 @@ impl Daemon {
         router: Router,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), DaemonError> {
+        // Open dashboard event streams never end by themselves: close them on shutdown.
+        let bus = self.web.events().clone();
+        let shutdown = async move {
+            shutdown.await;
+            bus.close();
+        };
         let result = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;

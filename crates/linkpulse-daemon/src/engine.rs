@@ -199,6 +199,9 @@ pub struct Engine {
     cmd_rx: mpsc::Receiver<Command>,
     cmd_tx: mpsc::Sender<Command>,
     next_id: CheckId,
+    /// Live events for the dashboard (results, state changes, diagnoses); see
+    /// [`Engine::with_events`].
+    events: linkpulse_web::EventBus,
 }
 
 impl std::fmt::Debug for Engine {
@@ -226,6 +229,12 @@ fn view_of(rt: &Runtime, last: Option<&Attempt>) -> CheckView {
 }
 
 impl Engine {
+    /// Publishes results, state changes and diagnoses into `events` (the dashboard's bus).
+    pub fn with_events(mut self, events: linkpulse_web::EventBus) -> Engine {
+        self.events = events;
+        self
+    }
+
     /// Builds the engine for `config`, resuming each check's state from `resume`.
     pub fn new(
         config: &Config,
@@ -259,6 +268,7 @@ impl Engine {
             cmd_rx,
             cmd_tx: cmd_tx.clone(),
             next_id: 0,
+            events: linkpulse_web::EventBus::new(16),
         };
         let now = Instant::now();
         for cfg in &config.checks {
@@ -533,6 +543,17 @@ impl Engine {
         };
         self.set_up_metric(rt);
         let view = view_of(rt, Some(&attempt));
+        if self.events.subscribers() > 0 {
+            self.events
+                .publish(linkpulse_web::Event::Result(linkpulse_web::ResultEvent {
+                    check: name.clone(),
+                    at_ms: at,
+                    up: attempt.up,
+                    latency_ms: attempt.latency_ms,
+                    state: view.state.as_str().to_owned(),
+                    result: attempt.result,
+                }));
+        }
         self.views_write().insert(name, view);
     }
 
@@ -543,6 +564,15 @@ impl Engine {
         let name = rt.cfg.name.clone();
         let cause = outcome.cause();
         tracing::info!(check = %name, from = %t.from, to = %t.to, cause = cause.as_deref().unwrap_or(""), "state change");
+        self.events
+            .publish(linkpulse_web::Event::State(linkpulse_web::StateEvent {
+                check: name.clone(),
+                at_ms: at,
+                from: t.from.as_str().to_owned(),
+                to: t.to.as_str().to_owned(),
+                cause: cause.clone(),
+                diagnosis: None,
+            }));
         let s = &self.parts.storage;
         s.submit(WriteOp::Transition(TransitionRecord {
             check: name.clone(),
@@ -737,6 +767,13 @@ impl Engine {
                     verdict: verdict.clone(),
                     detail,
                 });
+                self.events.publish(linkpulse_web::Event::Diagnosis(
+                    linkpulse_web::DiagnosisEvent {
+                        check: name.clone(),
+                        at_ms: now_ms(),
+                        verdict: verdict.clone(),
+                    },
+                ));
                 if let Some(v) = self.views_write().get_mut(&name) {
                     v.diagnosis = Some(verdict);
                 }
