@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
-use futures_util::Stream;
+use futures_util::{FutureExt as _, Stream};
 use linkpulse_proto::detector::DetectorConfig;
 use linkpulse_proto::{
     Cause, Event, GoodbyeReason, Role, SendError, Session, SessionConfig, Status, TransportError,
@@ -32,7 +32,7 @@ use crate::classify::{IoVerdict, TransportFault, classify};
 use crate::{KeepaliveProfile, NetError, PeerBook, sys};
 
 /// Bytes read per `read` call.
-const READ_CHUNK: usize = 16 * 1024;
+const READ_CHUNK: usize = 4 * 1024;
 /// Above this many unwritten bytes the driver stops taking application messages (backpressure).
 const WRITE_HIGH_WATER: usize = 1024 * 1024;
 /// Events buffered for an application that is not reading before the session is closed.
@@ -377,21 +377,23 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Driver<S> {
     async fn run(mut self) {
         let mut buf = vec![0u8; READ_CHUNK];
         let mut close_open = true;
+        // One timer for the whole life of the connection, moved only when the session's
+        // deadline changes (re-registering a timer on every loop turn costs CPU per heartbeat).
+        let far = || tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
+        let timer = tokio::time::sleep_until(far());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             self.drain_session();
             if self.session.is_dead() {
                 break;
             }
-            let deadline = self
-                .session
-                .poll_timeout()
-                .map(tokio::time::Instant::from_std);
-            let timer = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let deadline = self.session.poll_timeout();
+            if deadline != armed {
+                armed = deadline;
+                let at = deadline.map_or_else(far, tokio::time::Instant::from_std);
+                timer.as_mut().reset(at);
+            }
             let take_commands = self.commands_open && self.out_bytes < WRITE_HIGH_WATER;
             let front = self.out.front().cloned();
             tokio::select! {
@@ -406,7 +408,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Driver<S> {
                     Ok(n) => self.advance(n),
                     Err(e) => self.on_io_error(&e, "write"),
                 },
-                permit = self.events_tx.clone().reserve_owned(), if !self.pending.is_empty() => {
+                permit = async { self.events_tx.clone().reserve_owned().await }, if !self.pending.is_empty() => {
                     if let (Ok(permit), Some(ev)) = (permit, self.pending.pop_front()) {
                         permit.send(ev);
                     } else {
@@ -441,7 +443,15 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Driver<S> {
                         self.diag = None;
                     }
                 },
-                () = timer => self.session.handle_timeout(now()),
+                () = &mut timer, if armed.is_some() => {
+                    // Fired: re-arm on the next turn even if the deadline stays the same.
+                    armed = None;
+                    // Bytes that reached the socket before the deadline must count even if this
+                    // task was scheduled late (a loaded host): read what is already there first.
+                    if self.drain_ready(&mut buf) {
+                        self.session.handle_timeout(now());
+                    }
+                }
             }
         }
         let cause = self.session.cause().cloned();
@@ -455,6 +465,27 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Driver<S> {
                 break;
             }
         }
+    }
+
+    /// Feeds the session every chunk already readable without waiting (at most 16 chunks).
+    /// Returns false if the session died on the way.
+    fn drain_ready(&mut self, buf: &mut [u8]) -> bool {
+        for _ in 0..16 {
+            let Some(r) = self.reader.read(buf).now_or_never() else {
+                break;
+            };
+            match r {
+                Ok(0) => self.session.handle_eof(now()),
+                Ok(n) => self
+                    .session
+                    .handle_bytes(buf.get(..n).unwrap_or_default(), now()),
+                Err(e) => self.on_io_error(&e, "read"),
+            }
+            if self.session.is_dead() {
+                return false;
+            }
+        }
+        true
     }
 
     /// Moves the session's outputs to the write queue and the application.

@@ -4,7 +4,7 @@
 //! - [`Connection`] runs one session in its own task and exposes its events as a stream;
 //!   [`Connection::connect`] dials, [`Listener`] accepts many.
 //! - [`keepalive`] sets and explains the kernel's own dead-peer detection.
-//! - [`classify`] turns socket errors into causes; [`sys`] holds the only `unsafe` code
+//! - [`classify`](mod@classify) turns socket errors into causes; [`sys`] holds the only `unsafe` code
 //!   (`IP_RECVERR`, the socket error queue).
 //! - [`PeerBook`] remembers peers' incarnations so a reconnect says whether the host rebooted
 //!   or the process restarted.
