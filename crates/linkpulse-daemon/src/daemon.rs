@@ -52,6 +52,8 @@ pub struct Daemon {
     sqlite: Arc<SqliteStorage>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The dashboard (live events, chart data, status page).
+    web: linkpulse_web::Web,
     /// The hub and its bound address, when `hub:` is configured.
     hub: Option<(linkpulse_hub::Hub, std::net::SocketAddr)>,
 }
@@ -102,6 +104,8 @@ impl Daemon {
         let metrics = Arc::new(Metrics::new());
         let views = Arc::new(RwLock::new(Default::default()));
         let notify = Arc::new(Notify::new());
+        let events = linkpulse_web::EventBus::new(4096);
+        let web = crate::dashboard::web(&config, storage.clone(), views.clone(), events.clone());
         let parts = EngineParts {
             storage: storage.clone(),
             metrics: metrics.clone(),
@@ -109,6 +113,7 @@ impl Daemon {
             alert_notify: notify.clone(),
         };
         let (engine, handle) = Engine::new(&config, parts, resume)?;
+        let engine = engine.with_events(events);
         let (stop, rx) = watch::channel(false);
         let mut tasks = vec![
             tokio::spawn(engine.run(stopped(rx.clone()))),
@@ -145,6 +150,7 @@ impl Daemon {
             sqlite,
             stop,
             tasks,
+            web,
             hub,
         })
     }
@@ -161,7 +167,7 @@ impl Daemon {
 
     /// The daemon's routes; merge more into it before [`Daemon::serve`].
     pub fn router(&self) -> Router {
-        let router = api::router(self.state.clone());
+        let router = api::router(self.state.clone()).merge(linkpulse_web::routes(self.web.clone()));
         match &self.hub {
             Some((hub, _)) => router.merge(linkpulse_hub::routes(hub.clone())),
             None => router,
@@ -183,6 +189,12 @@ impl Daemon {
         router: Router,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), DaemonError> {
+        // Open dashboard event streams never end by themselves: close them on shutdown.
+        let bus = self.web.events().clone();
+        let shutdown = async move {
+            shutdown.await;
+            bus.close();
+        };
         let result = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;

@@ -158,6 +158,8 @@ struct Runtime {
     last_alert: HashMap<String, Millis>,
     /// When the current incident started.
     incident_ms: Option<Millis>,
+    /// A down alert held back until the diagnosis arrives (when, and the state before).
+    pending_down: Option<(Millis, State)>,
     cause: Option<String>,
     diagnosis: Option<String>,
 }
@@ -197,6 +199,9 @@ pub struct Engine {
     cmd_rx: mpsc::Receiver<Command>,
     cmd_tx: mpsc::Sender<Command>,
     next_id: CheckId,
+    /// Live events for the dashboard (results, state changes, diagnoses); see
+    /// [`Engine::with_events`].
+    events: linkpulse_web::EventBus,
 }
 
 impl std::fmt::Debug for Engine {
@@ -224,6 +229,12 @@ fn view_of(rt: &Runtime, last: Option<&Attempt>) -> CheckView {
 }
 
 impl Engine {
+    /// Publishes results, state changes and diagnoses into `events` (the dashboard's bus).
+    pub fn with_events(mut self, events: linkpulse_web::EventBus) -> Engine {
+        self.events = events;
+        self
+    }
+
     /// Builds the engine for `config`, resuming each check's state from `resume`.
     pub fn new(
         config: &Config,
@@ -257,6 +268,7 @@ impl Engine {
             cmd_rx,
             cmd_tx: cmd_tx.clone(),
             next_id: 0,
+            events: linkpulse_web::EventBus::new(16),
         };
         let now = Instant::now();
         for cfg in &config.checks {
@@ -292,6 +304,7 @@ impl Engine {
             started: None,
             last_alert: HashMap::new(),
             incident_ms: None,
+            pending_down: None,
             cause: None,
             diagnosis: if failing {
                 resume.and_then(|r| r.diagnosis.clone())
@@ -301,12 +314,23 @@ impl Engine {
             cfg,
         };
         if failing {
-            // Do not re-alert after a restart: the down alert went out (or is in the outbox).
+            // Repeats restart from now; the down alert itself is re-queued below with the key
+            // it had, so it is a no-op if it reached the outbox before a crash.
             let at = now_ms();
             for a in &self.alerts {
                 rt.last_alert.insert(a.name.clone(), at);
             }
             rt.incident_ms = resume.map(|r| r.since_ms);
+            rt.cause = resume
+                .and_then(|r| r.last.as_ref())
+                .and_then(|a| a.result.get("error"))
+                .and_then(|e| {
+                    Some(format!(
+                        "{}: {}",
+                        e.get("kind")?.as_str()?,
+                        e.get("message")?.as_str()?
+                    ))
+                });
         }
         let first = match &rt.cfg.spec {
             CheckSpec::Push {
@@ -327,7 +351,11 @@ impl Engine {
         self.views_write().insert(rt.cfg.name.clone(), view);
         self.set_up_metric(&rt);
         self.by_name.insert(rt.cfg.name.clone(), id);
+        let down_since = failing.then_some(rt.since_ms);
         self.checks.insert(id, rt);
+        if let Some(since) = down_since {
+            self.enqueue_alerts(id, "down", State::Down, State::Unknown, since, None);
+        }
         Ok(id)
     }
 
@@ -515,6 +543,17 @@ impl Engine {
         };
         self.set_up_metric(rt);
         let view = view_of(rt, Some(&attempt));
+        if self.events.subscribers() > 0 {
+            self.events
+                .publish(linkpulse_web::Event::Result(linkpulse_web::ResultEvent {
+                    check: name.clone(),
+                    at_ms: at,
+                    up: attempt.up,
+                    latency_ms: attempt.latency_ms,
+                    state: view.state.as_str().to_owned(),
+                    result: attempt.result,
+                }));
+        }
         self.views_write().insert(name, view);
     }
 
@@ -525,6 +564,15 @@ impl Engine {
         let name = rt.cfg.name.clone();
         let cause = outcome.cause();
         tracing::info!(check = %name, from = %t.from, to = %t.to, cause = cause.as_deref().unwrap_or(""), "state change");
+        self.events
+            .publish(linkpulse_web::Event::State(linkpulse_web::StateEvent {
+                check: name.clone(),
+                at_ms: at,
+                from: t.from.as_str().to_owned(),
+                to: t.to.as_str().to_owned(),
+                cause: cause.clone(),
+                diagnosis: None,
+            }));
         let s = &self.parts.storage;
         s.submit(WriteOp::Transition(TransitionRecord {
             check: name.clone(),
@@ -553,11 +601,19 @@ impl Engine {
                 // Layered diagnosis (DNS → ICMP → TCP → application) runs beside the schedule;
                 // its verdict is attached to the incident when it arrives.
                 let (prober, tx) = (self.prober.clone(), self.cmd_tx.clone());
+                let cap = p.options.timeout * 4 + Duration::from_secs(5);
                 tokio::spawn(async move {
-                    let d =
-                        linkpulse_probe::diagnose::diagnose(&prober, &p.target, &p.options).await;
-                    let verdict = d.verdict.as_str().to_owned();
-                    let detail = serde_json::to_value(&d).unwrap_or_default();
+                    let run = linkpulse_probe::diagnose::diagnose(&prober, &p.target, &p.options);
+                    let (verdict, detail) = match tokio::time::timeout(cap, run).await {
+                        Ok(d) => (
+                            d.verdict.as_str().to_owned(),
+                            serde_json::to_value(&d).unwrap_or_default(),
+                        ),
+                        Err(_) => (
+                            "inconclusive".to_owned(),
+                            serde_json::json!({ "error": "the diagnosis did not finish in time" }),
+                        ),
+                    };
                     let _ = tx
                         .send(Command::Diagnosis {
                             id,
@@ -588,7 +644,15 @@ impl Engine {
             for a in &self.alerts {
                 rt.last_alert.insert(a.name.clone(), at);
             }
-            self.enqueue_alerts(id, event, t.from, at, None);
+            // A down alert waits for the diagnosis so it can say where the fault is.
+            if event == "down" && rt.probe.is_some() {
+                rt.pending_down = Some((at, t.from));
+                return;
+            }
+            if let Some((down_at, down_from)) = rt.pending_down.take() {
+                self.enqueue_alerts(id, "down", State::Down, down_from, down_at, None);
+            }
+            self.enqueue_alerts(id, event, t.to, t.from, at, None);
         }
     }
 
@@ -607,7 +671,7 @@ impl Engine {
             }
         }
         if !due.is_empty() {
-            self.enqueue_alerts(id, "repeat", State::Down, at, Some(&due));
+            self.enqueue_alerts(id, "repeat", State::Down, State::Down, at, Some(&due));
         }
     }
 
@@ -615,6 +679,7 @@ impl Engine {
         &self,
         id: CheckId,
         event: &str,
+        state: State,
         from: State,
         at: Millis,
         only: Option<&[String]>,
@@ -627,7 +692,7 @@ impl Engine {
             "check": rt.cfg.name,
             "kind": rt.cfg.spec.kind(),
             "target": rt.cfg.spec.target(),
-            "state": rt.state.state(),
+            "state": state,
             "previous": from,
             "at_ms": at,
             "since_ms": rt.since_ms,
@@ -690,12 +755,25 @@ impl Engine {
                     return;
                 }
                 rt.diagnosis = Some(verdict.clone());
+                if let Some((down_at, down_from)) = rt.pending_down.take() {
+                    self.enqueue_alerts(id, "down", State::Down, down_from, down_at, None);
+                }
+                let Some(rt) = self.checks.get_mut(&id) else {
+                    return;
+                };
                 let name = rt.cfg.name.clone();
                 self.parts.storage.submit(WriteOp::Diagnosis {
                     check: name.clone(),
                     verdict: verdict.clone(),
                     detail,
                 });
+                self.events.publish(linkpulse_web::Event::Diagnosis(
+                    linkpulse_web::DiagnosisEvent {
+                        check: name.clone(),
+                        at_ms: now_ms(),
+                        verdict: verdict.clone(),
+                    },
+                ));
                 if let Some(v) = self.views_write().get_mut(&name) {
                     v.diagnosis = Some(verdict);
                 }

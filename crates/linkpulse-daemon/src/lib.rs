@@ -12,6 +12,7 @@ pub mod availability;
 pub mod blackbox;
 pub mod config;
 pub mod daemon;
+pub mod dashboard;
 pub mod engine;
 pub mod hub;
 pub mod metrics;

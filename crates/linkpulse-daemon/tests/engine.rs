@@ -50,16 +50,25 @@ async fn a_hanging_check_never_delays_another() {
     let fast = TcpListener::bind("127.0.0.1:0").unwrap();
     let fast_addr = fast.local_addr().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "concurrency: {{ global: 4, http: 1 }}\nchecks:\n  - name: hang1\n    http: {{ url: 'http://{hang_addr}/' }}\n    interval: 3s\n    timeout: 2s\n  - name: hang2\n    http: {{ url: 'http://{hang_addr}/x' }}\n    interval: 3s\n    timeout: 2s\n  - name: fast\n    tcp: {{ address: '{fast_addr}' }}\n    interval: 200ms\n    fastinter: 200ms\n    timeout: 100ms\n"
-    );
+    // Three 2 s hangs behind an HTTP limit of 1 cannot all start within their first 3 s
+    // interval: the third waits at least 1 s for its slot, whatever the random spread.
+    let mut text = "concurrency: { global: 8, http: 1 }\nchecks:\n".to_owned();
+    for i in 1..=3 {
+        text.push_str(&format!(
+            "  - name: hang{i}\n    http: {{ url: 'http://{hang_addr}/{i}' }}\n    interval: 3s\n    timeout: 2s\n"
+        ));
+    }
+    text.push_str(&format!(
+        "  - name: fast\n    tcp: {{ address: '{fast_addr}' }}\n    interval: 200ms\n    fastinter: 200ms\n    timeout: 100ms\n"
+    ));
     let (storage, parts, _handle, engine) = start(&text, &dir.path().join("h.db"));
     let task = tokio::spawn(engine.run(std::future::pending()));
     // Poll (bounded) until the hanging checks have timed out at least once each.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let done =
-            !attempts(&storage, "hang1").is_empty() && !attempts(&storage, "hang2").is_empty();
+        let done = ["hang1", "hang2", "hang3"]
+            .iter()
+            .all(|c| !attempts(&storage, c).is_empty());
         if done {
             break;
         }

@@ -74,6 +74,7 @@ pub(crate) fn apply(mut result: ProbeResult, ip: IpAddr, report: &PingReport) ->
                 meaning: u.meaning.clone(),
             })
             .collect(),
+        reply_hop_limit: report.reply_hop_limit,
     };
     result.latency_ms = detail.rtt_avg_ms;
     result.icmp = Some(detail);
@@ -133,6 +134,7 @@ mod tests {
             rtt_mdev: rtt(50),
             unreachable,
             error,
+            reply_hop_limit: (received > 0).then_some(61),
         }
     }
 
@@ -146,6 +148,7 @@ mod tests {
         let icmp = r.icmp.unwrap();
         assert_eq!((icmp.sent, icmp.received), (3, 2));
         assert!((icmp.loss - 33.33).abs() < 0.1);
+        assert_eq!(icmp.reply_hop_limit, Some(61));
 
         let r = apply(empty(), ip, &report(0, vec![], None));
         assert_eq!(r.error.map(|e| e.kind), Some(ErrorKind::Timeout));

@@ -31,10 +31,32 @@ impl Prober {
         let label = target.to_string();
         match target {
             Target::Tcp { host, port } => crate::tcp::probe(host, *port, label, opts).await,
-            Target::Http { url } => crate::http::probe(&self.inner.tls, url, label, opts).await,
+            Target::Http { url } => {
+                crate::http::probe(&self.inner.tls, url, label, opts, false)
+                    .await
+                    .0
+            }
             Target::Icmp { host } => {
                 crate::ping::probe(&self.inner.pinger, host, label, opts).await
             }
+        }
+    }
+
+    /// Like [`Prober::probe`], and for an HTTP target with `keep_body` also returns the first
+    /// MiB of the final response body (for callers that judge the body themselves, such as
+    /// blackbox_exporter's `fail_if_body_matches_regexp`). The body is `None` for other kinds,
+    /// without `keep_body`, or when no complete response arrived.
+    pub async fn probe_keeping_body(
+        &self,
+        target: &Target,
+        opts: &ProbeOptions,
+        keep_body: bool,
+    ) -> (ProbeResult, Option<Vec<u8>>) {
+        match target {
+            Target::Http { url } => {
+                crate::http::probe(&self.inner.tls, url, target.to_string(), opts, keep_body).await
+            }
+            _ => (self.probe(target, opts).await, None),
         }
     }
 }

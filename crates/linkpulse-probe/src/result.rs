@@ -168,12 +168,21 @@ pub struct HttpDetail {
     pub version: Option<String>,
     /// Length of the final response body in bytes.
     pub body_bytes: Option<u64>,
+    /// The `Content-Length` header of the final response, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_length: Option<u64>,
+    /// The `Last-Modified` header of the final response, as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
     /// Redirects followed.
     pub redirects: u32,
     /// The URL of the final request.
     pub final_url: String,
     /// Phase timings of the final request; `total_ms` spans every hop.
     pub phases: HttpPhases,
+    /// Phase timings of the requests before the final one, summed (`None` without redirects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_phases: Option<HttpPhases>,
 }
 
 /// Phase timings of an HTTP request, in milliseconds; a phase not reached is `null`.
@@ -191,6 +200,21 @@ pub struct HttpPhases {
     pub total_ms: Option<f64>,
 }
 
+impl HttpPhases {
+    /// Adds the phases of `other` to these (a phase reached by either is reached).
+    pub fn add(&mut self, other: &HttpPhases) {
+        let sum = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+        };
+        self.dns_ms = sum(self.dns_ms, other.dns_ms);
+        self.connect_ms = sum(self.connect_ms, other.connect_ms);
+        self.tls_ms = sum(self.tls_ms, other.tls_ms);
+        self.first_byte_ms = sum(self.first_byte_ms, other.first_byte_ms);
+        self.total_ms = sum(self.total_ms, other.total_ms);
+    }
+}
+
 /// TLS details of an HTTPS probe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TlsDetail {
@@ -206,6 +230,12 @@ pub struct TlsDetail {
     pub subject: Option<String>,
     /// Issuer of the leaf certificate.
     pub issuer: Option<String>,
+    /// SHA-256 fingerprint of the leaf certificate (DER), lowercase hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaf_sha256: Option<String>,
+    /// DNS names in the leaf certificate's subjectAltName extension.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaf_dns_names: Vec<String>,
 }
 
 /// ICMP details of a probe.
@@ -227,6 +257,9 @@ pub struct IcmpDetail {
     pub rtt_mdev_ms: Option<f64>,
     /// Destination-unreachable replies.
     pub unreachable: Vec<UnreachableDetail>,
+    /// Hop limit (IPv4 TTL) of the last echo reply, when the socket reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_hop_limit: Option<u8>,
 }
 
 /// One ICMP destination-unreachable reply.

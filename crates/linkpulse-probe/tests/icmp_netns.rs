@@ -244,6 +244,9 @@ async fn ping_everything(pinger: &Pinger) {
             r.rtt_avg.is_some() && r.unreachable.is_empty(),
             "{name}: {r:?}"
         );
+        // The router is directly connected: its replies arrive with the default hop limit,
+        // whether read from the IPv4 header (raw) or from ancillary data (datagram, IPv6).
+        assert_eq!(r.reply_hop_limit, Some(64), "{name}: {r:?}");
     }
     assert_unreachable(&unreach4, errs, ROUTER_V4, 1, "host unreachable");
     assert_unreachable(

@@ -165,6 +165,19 @@ impl LinkpulseProcess {
         }
     }
 
+    /// Waits until a stdout line is a JSON value satisfying `pred` (for `--output json`) and
+    /// returns it, or `None` once `deadline` has passed or stdout has closed.
+    pub fn wait_for_json(
+        &mut self,
+        deadline: Duration,
+        mut pred: impl FnMut(&serde_json::Value) -> bool,
+    ) -> Option<serde_json::Value> {
+        let line = self.wait_for_line(deadline, |line| {
+            serde_json::from_str(line).is_ok_and(|v: serde_json::Value| pred(&v))
+        })?;
+        serde_json::from_str(&line).ok()
+    }
+
     /// Waits for the process to exit (killing it if `deadline` passes first, which is an
     /// `ErrorKind::TimedOut` error naming the command and quoting its output).
     pub fn wait_exit(&mut self, deadline: Duration) -> io::Result<Finished> {
@@ -260,6 +273,15 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert!(err.to_string().contains("sleep"), "{err}");
         assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn waits_for_a_json_line() {
+        let script = "echo 'not json'; echo '{\"event\":\"a\"}'; echo '{\"event\":\"b\"}'";
+        let mut p = LinkpulseProcess::start("sh", &["-c", script], None).unwrap();
+        let b = p.wait_for_json(Duration::from_secs(10), |v| v["event"] == "b");
+        assert_eq!(b, Some(serde_json::json!({"event": "b"})));
+        assert_eq!(p.lines().len(), 3);
     }
 
     #[test]

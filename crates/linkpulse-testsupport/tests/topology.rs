@@ -215,3 +215,49 @@ fn ip_errors_name_the_command() {
     assert!(text.contains("route del 10.255.255.1/32"), "{text}");
     assert!(text.contains(net.router.name()), "{text}");
 }
+
+#[test]
+fn a_pulled_cable_cuts_the_host_off_until_plugged_back() {
+    let net = Topology::client_router_server().unwrap();
+    let dst = IpAddr::V4(net.server.addr_v4());
+    net.client.set_link(false).unwrap();
+    let (ok, text) = ping(&net.client, dst);
+    assert!(!ok, "{text}");
+    assert!(text.contains("Network is unreachable"), "{text}");
+    net.client.set_link(true).unwrap();
+    let (ok, text) = ping(&net.client, dst);
+    assert!(ok, "link back up: {text}");
+    let (ok, text) = ping(&net.client, net.server.addr_v6().into());
+    assert!(ok, "link back up (v6): {text}");
+}
+
+#[test]
+fn router_filters_block_ping_or_one_tcp_port_only() {
+    let net = Topology::client_router_server().unwrap();
+    let open = TcpHold::start("[::]:0".parse().unwrap(), Some(&net.server)).unwrap();
+    let other = TcpHold::start("[::]:0".parse().unwrap(), Some(&net.server)).unwrap();
+    let connects = |port: u16, dst: IpAddr| {
+        let addr = SocketAddr::new(dst, port);
+        net.client
+            .run_in(|| TcpStream::connect_timeout(&addr, Duration::from_millis(500)).map(drop))
+            .unwrap()
+    };
+    for dst in [
+        IpAddr::V4(net.server.addr_v4()),
+        IpAddr::V6(net.server.addr_v6()),
+    ] {
+        net.router.block_ping(dst).unwrap();
+        let (ok, text) = ping(&net.client, dst);
+        assert!(!ok, "ping should be blocked: {text}");
+        assert!(connects(open.addr().port(), dst).is_ok());
+
+        net.router.drop_tcp_port(dst, open.addr().port()).unwrap();
+        let err = connects(open.addr().port(), dst).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+        assert!(connects(other.addr().port(), dst).is_ok());
+
+        net.router.clear_filters().unwrap();
+        assert!(ping(&net.client, dst).0);
+        assert!(connects(open.addr().port(), dst).is_ok());
+    }
+}

@@ -644,6 +644,10 @@ fn webhook_that_is_down_at_first_gets_the_alert_later_even_across_kill_9() {
         body["cause"].as_str().unwrap().starts_with("refused"),
         "{body}"
     );
+    assert_eq!(
+        body["diagnosis"], "process_down",
+        "the down alert waits for the diagnosis: {body}"
+    );
 }
 
 /// An HTTP server answering every request with 200 and `hello`.
@@ -743,7 +747,7 @@ fn probe_endpoint_speaks_blackbox_exporter() {
 
     assert_eq!(
         d.get("/probe?module=http_2xx"),
-        (400, "Target parameter is missing".to_owned())
+        (400, "Target parameter is missing\n".to_owned())
     );
     assert_eq!(
         d.get("/probe?module=dns_udp&target=x").0,
@@ -751,7 +755,7 @@ fn probe_endpoint_speaks_blackbox_exporter() {
         "dns is not served"
     );
     let (status, body) = d.get("/probe?module=nope&target=x");
-    assert_eq!((status, body.as_str()), (400, "Unknown module \"nope\""));
+    assert_eq!((status, body.as_str()), (400, "Unknown module \"nope\"\n"));
 }
 
 #[test]
@@ -841,6 +845,7 @@ fn command_and_slack_alerts_receive_the_event() {
         text.starts_with("[linkpulse] closed is down (tcp://127.0.0.1:1): refused"),
         "{text}"
     );
+    assert!(text.ends_with(" — diagnosis: process_down"), "{text}");
 }
 
 #[test]

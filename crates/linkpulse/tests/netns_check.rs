@@ -196,3 +196,269 @@ fn a_targets_file_names_each_fault_separately() {
         }
     }
 }
+
+#[test]
+fn icmp_to_a_namespace_host_is_up_with_every_reply() {
+    let net = Topology::client_router_server().unwrap();
+    for ip in server_addrs(&net) {
+        let target = ip.to_string();
+        let (done, result) = check(
+            &net,
+            &["icmp", &target, "--count", "3", "--interval", "50ms"],
+        );
+        assert_eq!(result["up"], true, "{result}");
+        assert_eq!(done.code(), Some(0), "{result}");
+        assert_eq!(result["kind"], "icmp");
+        assert_eq!(result["icmp"]["sent"], 3, "{result}");
+        assert_eq!(result["icmp"]["received"], 3, "{result}");
+        assert_eq!(result["icmp"]["loss"].as_f64(), Some(0.0), "{result}");
+        assert!(result["icmp"]["rtt_avg_ms"].is_number(), "{result}");
+    }
+}
+
+#[test]
+fn icmp_through_a_blackholed_router_is_down_and_silent() {
+    let net = Topology::client_router_server().unwrap();
+    for ip in server_addrs(&net) {
+        net.router.blackhole(ip).unwrap();
+        let target = ip.to_string();
+        let (done, result) = check(
+            &net,
+            &[
+                "icmp",
+                &target,
+                "--count",
+                "2",
+                "--interval",
+                "50ms",
+                "--timeout",
+                "1s",
+            ],
+        );
+        assert_eq!(result["up"], false, "{result}");
+        assert_eq!(done.code(), Some(2), "{result}");
+        assert_eq!(result["icmp"]["received"], 0, "{result}");
+        assert_eq!(result["icmp"]["loss"].as_f64(), Some(100.0), "{result}");
+        // Silence is not an unreachable report.
+        assert_eq!(error_kind(&result), "timeout", "{result}");
+        let unreachable = result["icmp"]["unreachable"].as_array().cloned();
+        assert!(unreachable.unwrap_or_default().is_empty(), "{result}");
+    }
+}
+
+#[test]
+fn icmp_with_the_router_answering_unreachable_reports_the_code() {
+    let net = Topology::client_router_server().unwrap();
+    // (destination, router address that answers, expected ICMP code)
+    let cases: [(IpAddr, IpAddr, u64); 2] = [
+        // ICMPv4 type 3 code 1: host unreachable.
+        (
+            net.server.addr_v4().into(),
+            net.client.gateway_v4().into(),
+            1,
+        ),
+        // ICMPv6 type 1 code 0: no route to destination.
+        (
+            net.server.addr_v6().into(),
+            net.client.gateway_v6().into(),
+            0,
+        ),
+    ];
+    for (dst, router, code) in cases {
+        net.router.unreachable(dst).unwrap();
+        let target = dst.to_string();
+        let (done, result) = check(
+            &net,
+            &[
+                "icmp",
+                &target,
+                "--count",
+                "2",
+                "--interval",
+                "50ms",
+                "--timeout",
+                "2s",
+            ],
+        );
+        assert_eq!(result["up"], false, "{result}");
+        assert_eq!(done.code(), Some(2), "{result}");
+        assert_eq!(error_kind(&result), "unreachable", "{result}");
+        assert_eq!(result["icmp"]["received"], 0, "{result}");
+        let reports = result["icmp"]["unreachable"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(!reports.is_empty(), "{result}");
+        assert_eq!(reports[0]["code"].as_u64(), Some(code), "{result}");
+        assert_eq!(
+            reports[0]["from"].as_str(),
+            Some(router.to_string().as_str()),
+            "{result}"
+        );
+    }
+}
+
+#[test]
+fn icmp_administratively_prohibited_is_a_different_code() {
+    let net = Topology::client_router_server().unwrap();
+    let dst: IpAddr = net.server.addr_v4().into();
+    net.router.prohibit(dst).unwrap();
+    let target = dst.to_string();
+    let (_, result) = check(&net, &["icmp", &target, "--count", "1", "--timeout", "2s"]);
+    assert_eq!(error_kind(&result), "unreachable", "{result}");
+    // ICMPv4 type 3 code 13: communication administratively prohibited.
+    assert_eq!(
+        result["icmp"]["unreachable"][0]["code"].as_u64(),
+        Some(13),
+        "{result}"
+    );
+}
+
+/// Runs `linkpulse check icmp …` as user and group 65534 (no capabilities) in the client
+/// namespace. The binary is copied to a world-readable directory first, because the build
+/// tree may sit under a directory (e.g. /root) that user 65534 cannot enter.
+fn check_icmp_unprivileged(net: &ClientRouterServer, target: &str) -> (Finished, Value) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.path().join("linkpulse");
+    std::fs::copy(BIN, &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = bin.to_string_lossy().into_owned();
+    let args = [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        &bin,
+        "check",
+        "icmp",
+        target,
+        "--count",
+        "2",
+        "--interval",
+        "50ms",
+        "--timeout",
+        "2s",
+        "--output",
+        "json",
+    ];
+    let done = LinkpulseProcess::run("setpriv", &args, Some(&net.client), RUN_DEADLINE).unwrap();
+    let result = done
+        .json_lines()
+        .into_iter()
+        .find(|v| v.get("target").is_some())
+        .unwrap_or_else(|| panic!("no JSON result: {done:?}"));
+    (done, result)
+}
+
+#[test]
+fn icmp_without_privilege_says_how_to_fix_it_then_works_over_datagram_sockets() {
+    let net = Topology::client_router_server().unwrap();
+    let target = net.server.addr_v4().to_string();
+    // A fresh namespace admits no group to ICMP datagram sockets, and the user has no
+    // CAP_NET_RAW: the monitor cannot probe, which is "unknown" (3), not "down".
+    let (done, result) = check_icmp_unprivileged(&net, &target);
+    assert_eq!(error_kind(&result), "permission", "{result}");
+    assert_eq!(done.code(), Some(3), "{result}");
+    let message = result["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("ping_group_range"), "{message}");
+    assert!(
+        message.contains("CAP_NET_RAW") || message.contains("cap_net_raw"),
+        "{message}"
+    );
+
+    // Allowed: the datagram socket works, and ICMP errors still arrive (error queue).
+    net.client.allow_unprivileged_ping().unwrap();
+    let (done, result) = check_icmp_unprivileged(&net, &target);
+    assert_eq!(result["up"], true, "{result}");
+    assert_eq!(done.code(), Some(0), "{result}");
+    assert_eq!(result["icmp"]["received"], 2, "{result}");
+
+    net.router.unreachable(net.server.addr_v4().into()).unwrap();
+    let (_, result) = check_icmp_unprivileged(&net, &target);
+    assert_eq!(error_kind(&result), "unreachable", "{result}");
+    assert_eq!(
+        result["icmp"]["unreachable"][0]["code"].as_u64(),
+        Some(1),
+        "{result}"
+    );
+}
+
+#[test]
+fn https_through_the_router_with_a_private_ca_then_unreachable() {
+    use linkpulse_testsupport::servers::{HttpResponse, HttpServer, TestCa, Validity};
+    let net = Topology::client_router_server().unwrap();
+    let ip = net.server.addr_v4().to_string();
+    let ca = TestCa::new().unwrap();
+    let id = ca.issue(&[&ip], Validity::expires_in_days(5)).unwrap();
+    let server = HttpServer::start_tls(
+        "0.0.0.0:0".parse().unwrap(),
+        Some(&net.server),
+        HttpResponse::new(200).body("ready"),
+        &id,
+    )
+    .unwrap();
+    let url = format!("https://{ip}:{}/health", server.addr().port());
+    let ca_path = ca.pem_path().to_string_lossy().into_owned();
+    let args = [
+        "http",
+        url.as_str(),
+        "--ca",
+        &ca_path,
+        "--cert-warn",
+        "10",
+        "--body-contains",
+        "ready",
+    ];
+    // Up, but the certificate expires within the warning window: exit 1 (warning).
+    let (done, result) = check(&net, &args);
+    assert_eq!(result["up"], true, "{result}");
+    assert_eq!(done.code(), Some(1), "{result}");
+    assert_eq!(result["http"]["status"], 200, "{result}");
+    assert_eq!(result["tls"]["cert_days_left"], 5, "{result}");
+    assert_eq!(server.requests(), 1);
+
+    // The router now answers "host unreachable": HTTP names the network fault, not TLS.
+    net.router.unreachable(net.server.addr_v4().into()).unwrap();
+    let (done, result) = check(&net, &args);
+    assert_eq!(result["up"], false, "{result}");
+    assert_eq!(error_kind(&result), "unreachable", "{result}");
+    assert_eq!(done.code(), Some(2), "{result}");
+}
+
+#[test]
+fn http_to_a_server_that_reboots_mid_request_is_reset() {
+    use linkpulse_testsupport::eventually;
+    use linkpulse_testsupport::servers::{HttpResponse, HttpServer};
+    let net = Topology::client_router_server().unwrap();
+    // The server reads the request, then stalls long enough for us to "reboot" it.
+    let server = HttpServer::start(
+        "0.0.0.0:0".parse().unwrap(),
+        Some(&net.server),
+        HttpResponse::new(200).delay(Duration::from_secs(20)),
+    )
+    .unwrap();
+    let url = format!("http://{}:{}/", net.server.addr_v4(), server.addr().port());
+    let args = [
+        "check",
+        "http",
+        &url,
+        "--timeout",
+        "15s",
+        "--output",
+        "json",
+    ];
+    let mut process = LinkpulseProcess::start(BIN, &args, Some(&net.client)).unwrap();
+    assert!(eventually(Duration::from_secs(10), || server.requests() == 1));
+    // The server host loses every connection (as in a reboot): its kernel resets them.
+    net.server.kill_sockets().unwrap();
+    let done = process.wait_exit(RUN_DEADLINE).unwrap();
+    let result = done
+        .json_lines()
+        .into_iter()
+        .find(|v| v.get("target").is_some())
+        .unwrap_or_else(|| panic!("no JSON result: {done:?}"));
+    assert_eq!(result["up"], false, "{result}");
+    assert_eq!(error_kind(&result), "reset", "{result}");
+    assert_eq!(done.code(), Some(2), "{result}");
+}

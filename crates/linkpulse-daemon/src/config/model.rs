@@ -25,6 +25,8 @@ pub struct Config {
     pub alerts: Vec<AlertConfig>,
     /// The hub for agent sessions, when configured.
     pub hub: Option<HubConfig>,
+    /// The public status page of the dashboard, when configured.
+    pub status_page: Option<linkpulse_web::StatusPage>,
 }
 
 /// Global and per-kind limits on checks running at the same time.

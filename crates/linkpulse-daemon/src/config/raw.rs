@@ -27,6 +27,7 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) alerts: Vec<RawAlert>,
     pub(crate) hub: Option<RawHub>,
+    pub(crate) status_page: Option<RawStatusPage>,
 }
 
 /// Check settings that `defaults:` may give and each check may override.
@@ -187,4 +188,23 @@ pub(crate) struct RawHub {
     pub(crate) timeout: Option<S<String>>,
     pub(crate) phi_threshold: Option<S<f64>>,
     pub(crate) secret_file: Option<S<String>>,
+}
+
+/// `status_page:` (the public page of the dashboard).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStatusPage {
+    pub(crate) title: S<String>,
+    pub(crate) description: Option<String>,
+    #[serde(default)]
+    pub(crate) groups: Vec<RawStatusGroup>,
+}
+
+/// One group of `status_page.groups`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStatusGroup {
+    pub(crate) name: S<String>,
+    #[serde(default)]
+    pub(crate) checks: Vec<S<String>>,
 }

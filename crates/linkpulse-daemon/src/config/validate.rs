@@ -11,7 +11,8 @@ use super::model::{
     HubDetector, Retention,
 };
 use super::raw::{
-    RawAlert, RawCheck, RawConfig, RawDefaults, RawHttp, RawHub, RawStatus, RawStatusItem, S,
+    RawAlert, RawCheck, RawConfig, RawDefaults, RawHttp, RawHub, RawStatus, RawStatusItem,
+    RawStatusPage, S,
 };
 
 /// Default HTTP address.
@@ -666,6 +667,54 @@ fn hub(e: &mut Errors<'_>, h: &RawHub) -> Option<HubConfig> {
     })
 }
 
+/// `status_page:`: a title, and groups that list existing checks, each once.
+fn status_page(
+    e: &mut Errors<'_>,
+    p: &RawStatusPage,
+    checks: &HashMap<&str, u64>,
+) -> Option<linkpulse_web::StatusPage> {
+    let mut ok = true;
+    if p.title.value.trim().is_empty() {
+        e.at(&p.title, "status_page.title", "the title is empty");
+        ok = false;
+    }
+    let mut seen: HashMap<&str, String> = HashMap::new();
+    let mut groups = Vec::with_capacity(p.groups.len());
+    for (i, g) in p.groups.iter().enumerate() {
+        if g.name.value.trim().is_empty() {
+            e.at(
+                &g.name,
+                format!("status_page.groups[{i}].name"),
+                "the group name is empty",
+            );
+            ok = false;
+        }
+        for (j, c) in g.checks.iter().enumerate() {
+            let path = format!("status_page.groups[{i}].checks[{j}]");
+            if !checks.contains_key(c.value.as_str()) {
+                e.at(c, &path, format!("no check named {:?}", c.value));
+                ok = false;
+            } else if let Some(first) = seen.insert(&c.value, path.clone()) {
+                e.at(
+                    c,
+                    &path,
+                    format!("check {:?} is already listed at {first}", c.value),
+                );
+                ok = false;
+            }
+        }
+        groups.push(linkpulse_web::StatusGroup {
+            name: g.name.value.trim().to_owned(),
+            checks: g.checks.iter().map(|c| c.value.clone()).collect(),
+        });
+    }
+    ok.then(|| linkpulse_web::StatusPage {
+        title: p.title.value.trim().to_owned(),
+        description: p.description.clone().filter(|d| !d.trim().is_empty()),
+        groups,
+    })
+}
+
 /// Validates a raw config; `base` resolves a relative `api_token_file`.
 pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config, ConfigErrors> {
     let mut e = Errors {
@@ -809,6 +858,10 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
         }
     }
     let hub = raw.hub.as_ref().and_then(|h| hub(&mut e, h));
+    let status_page = raw
+        .status_page
+        .as_ref()
+        .and_then(|p| status_page(&mut e, p, &names));
     if !e.list.is_empty() {
         e.list.sort_by_key(|x| x.line);
         return Err(ConfigErrors(e.list));
@@ -830,5 +883,6 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
         checks,
         alerts,
         hub,
+        status_page,
     })
 }

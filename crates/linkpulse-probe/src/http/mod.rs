@@ -51,24 +51,29 @@ struct Run<'a> {
     opts: &'a ProbeOptions,
     /// End of the network budget; pushed back by the time spent in DNS.
     deadline: Instant,
+    /// Keep the body for the caller even without `body_contains` / `body_regex`.
+    keep_body: bool,
     /// Method of the next request: the asked one, GET after a 303 (HEAD stays HEAD).
     method: http::Method,
     result: ProbeResult,
     detail: HttpDetail,
 }
 
-/// Probes `url`: up when the final status is expected and the body matches.
+/// Probes `url`: up when the final status is expected and the body matches. With `keep_body`,
+/// also returns the first [`BODY_KEEP`] bytes of the final body once it was read completely.
 pub(crate) async fn probe(
     tls: &tls::TlsConfigs,
     url: &Url,
     label: String,
     opts: &ProbeOptions,
-) -> ProbeResult {
+    keep_body: bool,
+) -> (ProbeResult, Option<Vec<u8>>) {
     let start = Instant::now();
     let mut run = Run {
         tls,
         opts,
         deadline: start + opts.timeout,
+        keep_body,
         method: opts.http.method.clone(),
         result: ProbeResult::empty(label, ProbeKind::Http),
         detail: HttpDetail {
@@ -77,6 +82,7 @@ pub(crate) async fn probe(
         },
     };
     let mut current = url.clone();
+    let mut final_body = None;
     let outcome = loop {
         run.detail.final_url = current.to_string();
         run.detail.phases = HttpPhases::default();
@@ -90,9 +96,20 @@ pub(crate) async fn probe(
                     ));
                 }
                 run.detail.redirects += 1;
+                let hop = std::mem::take(&mut run.detail.phases);
+                run.detail
+                    .redirect_phases
+                    .get_or_insert_with(HttpPhases::default)
+                    .add(&hop);
                 current = next;
             }
-            Ok(Hop::Done { status, body }) => break run.judge(status, &body),
+            Ok(Hop::Done { status, body }) => {
+                let verdict = run.judge(status, &body);
+                if keep_body {
+                    final_body = Some(body);
+                }
+                break verdict;
+            }
         }
     };
     let total = ms(start.elapsed());
@@ -116,7 +133,7 @@ pub(crate) async fn probe(
         Err(e) => result.error = Some(e),
     }
     result.http = Some(run.detail);
-    result
+    (result, final_body)
 }
 
 impl Run<'_> {
@@ -297,6 +314,15 @@ impl Run<'_> {
         let status = response.status().as_u16();
         self.detail.status = Some(status);
         self.detail.version = Some(version_name(response.version()).to_owned());
+        let text = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
+        self.detail.content_length = text(header::CONTENT_LENGTH).and_then(|v| v.parse().ok());
+        self.detail.last_modified = text(header::LAST_MODIFIED).map(str::to_owned);
 
         if self.opts.http.follow_redirects
             && matches!(status, 301 | 302 | 303 | 307 | 308)
@@ -331,7 +357,9 @@ impl Run<'_> {
         mut body: Incoming,
         addr: SocketAddr,
     ) -> Result<Vec<u8>, ProbeError> {
-        let keep = self.opts.http.body_contains.is_some() || self.opts.http.body_regex.is_some();
+        let keep = self.keep_body
+            || self.opts.http.body_contains.is_some()
+            || self.opts.http.body_regex.is_some();
         let mut kept = Vec::new();
         let mut total: u64 = 0;
         loop {

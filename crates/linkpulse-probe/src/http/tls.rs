@@ -197,6 +197,8 @@ pub(crate) fn detail(conn: &rustls::ClientConnection) -> TlsDetail {
         earliest_expiry: None,
         subject: None,
         issuer: None,
+        leaf_sha256: None,
+        leaf_dns_names: Vec::new(),
     };
     let Some(chain) = conn.peer_certificates() else {
         return detail;
@@ -208,6 +210,18 @@ pub(crate) fn detail(conn: &rustls::ClientConnection) -> TlsDetail {
         if i == 0 {
             detail.subject = Some(cert.subject().to_string());
             detail.issuer = Some(cert.issuer().to_string());
+            detail.leaf_sha256 = sha256_hex(der.as_ref());
+            if let Ok(Some(san)) = cert.subject_alternative_name() {
+                detail.leaf_dns_names = san
+                    .value
+                    .general_names
+                    .iter()
+                    .filter_map(|n| match n {
+                        x509_parser::extensions::GeneralName::DNSName(d) => Some((*d).to_owned()),
+                        _ => None,
+                    })
+                    .collect();
+            }
         }
         let not_after = cert.validity().not_after.timestamp();
         if detail.earliest_expiry.is_none_or(|e| not_after < e) {
@@ -222,6 +236,13 @@ pub(crate) fn detail(conn: &rustls::ClientConnection) -> TlsDetail {
         detail.cert_days_left = Some((expiry.saturating_sub(now)).div_euclid(86_400));
     }
     detail
+}
+
+/// SHA-256 of `data` in lowercase hex, with the hash of rustls's own crypto provider.
+fn sha256_hex(data: &[u8]) -> Option<String> {
+    let suite = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256.tls13()?;
+    let digest = suite.common.hash_provider.hash(data);
+    Some(digest.as_ref().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Classifies a failed TLS handshake with `peer` (the host name and address for messages).

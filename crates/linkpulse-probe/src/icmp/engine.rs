@@ -123,7 +123,8 @@ struct Event {
 
 #[derive(Debug)]
 enum EventKind {
-    Reply,
+    /// An echo reply, with its hop limit (IPv4 TTL) when the socket showed it.
+    Reply(Option<u8>),
     Error(Unreachable),
 }
 
@@ -209,6 +210,13 @@ fn try_open(version: Version, mode: SocketMode) -> io::Result<Socket> {
             }
         }
         (SocketMode::Datagram, v) => sys::enable_recv_err(&sock, v == Version::V6)?,
+    }
+    // Raw IPv4 reads carry the TTL in the IP header; every other socket reports the hop limit
+    // of a reply as ancillary data.
+    if !(mode == SocketMode::Raw && version == Version::V4)
+        && let Err(e) = sys::enable_recv_hop_limit(&sock, version == Version::V6)
+    {
+        tracing::debug!(error = %e, "hop limit of replies not available");
     }
     Ok(sock)
 }
@@ -389,6 +397,7 @@ impl Pinger {
             },
             mailbox: Arc::new(Mailbox::default()),
             events: Vec::new(),
+            hop_limit: None,
         };
         let dest = SockAddr::from(SocketAddr::new(addr, 0));
         let mut sleep = pin!(tokio::time::sleep(Duration::ZERO));
@@ -426,10 +435,15 @@ impl Pinger {
             }
         }
         let Run {
-            session, inflight, ..
+            session,
+            inflight,
+            hop_limit,
+            ..
         } = run;
         drop(inflight);
-        session.report()
+        let mut report = session.report();
+        report.reply_hop_limit = hop_limit;
+        report
     }
 }
 
@@ -470,6 +484,8 @@ struct Run<'a> {
     mailbox: Arc<Mailbox>,
     /// Scratch space swapped with the mailbox, to read events without holding its lock.
     events: Vec<Event>,
+    /// Hop limit of the last counted reply.
+    hop_limit: Option<u8>,
 }
 
 impl Run<'_> {
@@ -480,8 +496,10 @@ impl Run<'_> {
             // The receive task already took the probe out of the table.
             self.inflight.forget(event.index);
             match event.kind {
-                EventKind::Reply => {
-                    self.session.on_reply(event.index, event.at);
+                EventKind::Reply(hops) => {
+                    if self.session.on_reply(event.index, event.at) && hops.is_some() {
+                        self.hop_limit = hops;
+                    }
                 }
                 EventKind::Error(u) => self.session.on_error(event.index, u),
             }
@@ -628,11 +646,11 @@ impl Family {
     fn drain(&self, buf: &mut [u8]) {
         let mut errors = 0;
         loop {
-            match sys::recv_from(self.fd.get_ref(), buf) {
-                Ok((len, from)) => {
+            match sys::recv_with_hop_limit(self.fd.get_ref(), buf) {
+                Ok((len, from, hop_limit)) => {
                     let at = Instant::now();
                     if let Some(packet) = buf.get(..len) {
-                        self.dispatch(packet, from, at);
+                        self.dispatch(packet, from, hop_limit, at);
                     }
                     errors = 0;
                 }
@@ -651,7 +669,7 @@ impl Family {
         }
     }
 
-    fn dispatch(&self, packet: &[u8], from: Option<IpAddr>, at: Instant) {
+    fn dispatch(&self, packet: &[u8], from: Option<IpAddr>, hop_limit: Option<u8>, at: Instant) {
         let with_ip_header = self.mode == SocketMode::Raw && self.version == Version::V4;
         let parsed = match packet::parse(self.version, with_ip_header, packet) {
             Ok(p) => p,
@@ -667,7 +685,7 @@ impl Family {
             Message::EchoReply(echo) => {
                 let nonce = packet::payload_nonce(echo.payload);
                 let w = lock(&self.table).take_reply(src, echo.ident, echo.seq, nonce);
-                (w, EventKind::Reply)
+                (w, EventKind::Reply(parsed.ttl.or(hop_limit)))
             }
             Message::Error {
                 icmp_type,

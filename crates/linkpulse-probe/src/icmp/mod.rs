@@ -93,7 +93,7 @@ impl PingOptions {
 
 /// The outcome of pinging one address. An unreachable or silent host is a report with
 /// `received == 0`, not an error; `error` is only set when the pinger itself failed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PingReport {
     /// Echo requests sent (including any whose send failed; see `error`).
     pub sent: u32,
@@ -115,6 +115,9 @@ pub struct PingReport {
     /// Why requests could not be sent (no permission, no socket, bad options, a send error);
     /// the first such error.
     pub error: Option<IcmpError>,
+    /// Hop limit (IPv4 TTL) of the last counted echo reply: from the IP header on raw IPv4
+    /// sockets, from `IP_RECVTTL` / `IPV6_RECVHOPLIMIT` ancillary data otherwise.
+    pub reply_hop_limit: Option<u8>,
 }
 
 impl PingReport {
@@ -130,6 +133,7 @@ impl PingReport {
             rtt_mdev: None,
             unreachable: Vec::new(),
             error: Some(error),
+            reply_hop_limit: None,
         }
     }
 }

@@ -98,6 +98,8 @@ pub(crate) struct Quoted {
 pub(crate) struct Parsed<'a> {
     /// Source from the IPv4 header, when the packet came with one.
     pub(crate) src: Option<IpAddr>,
+    /// TTL from the IPv4 header, when the packet came with one.
+    pub(crate) ttl: Option<u8>,
     /// The ICMP message.
     pub(crate) message: Message<'a>,
 }
@@ -244,14 +246,14 @@ pub(crate) fn parse(
     with_ip_header: bool,
     packet: &[u8],
 ) -> Result<Parsed<'_>, Malformed> {
-    let (src, icmp) = if with_ip_header && version == Version::V4 {
+    let (src, ttl, icmp) = if with_ip_header && version == Version::V4 {
         let (proto, src, _dst, rest) = split_ipv4(packet)?;
         if proto != 1 {
             return Err(Malformed::BadIpHeader);
         }
-        (Some(IpAddr::V4(src)), rest)
+        (Some(IpAddr::V4(src)), packet.get(8).copied(), rest)
     } else {
-        (None, packet)
+        (None, None, packet)
     };
     if icmp.len() < 8 {
         return Err(Malformed::Truncated);
@@ -279,7 +281,7 @@ pub(crate) fn parse(
         }
         _ => Message::Other,
     };
-    Ok(Parsed { src, message })
+    Ok(Parsed { src, ttl, message })
 }
 
 #[cfg(test)]
@@ -352,6 +354,7 @@ mod tests {
         pkt.extend_from_slice(&reply);
         let parsed = parse(Version::V4, true, &pkt).expect("valid");
         assert_eq!(parsed.src, Some(IpAddr::V4(Ipv4Addr::new(127, 0, 3, 4))));
+        assert_eq!(parsed.ttl, Some(64));
         let Message::EchoReply(echo) = parsed.message else {
             panic!("not a reply: {parsed:?}")
         };

@@ -163,6 +163,7 @@ impl Session {
             rtt_mdev: stats.map(|s| s.mdev),
             unreachable: self.unreachable,
             error: self.error,
+            reply_hop_limit: None,
         }
     }
 }

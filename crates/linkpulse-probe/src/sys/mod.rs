@@ -45,15 +45,62 @@ fn setsockopt<T>(
     }
 }
 
-/// Receives one datagram into `buf`, returning its length and the sender's address.
+/// Asks for the hop limit (IPv4 TTL) of every received packet as ancillary data
+/// (`IP_RECVTTL` or `IPV6_RECVHOPLIMIT`), read by [`recv_with_hop_limit`].
+pub(crate) fn enable_recv_hop_limit(sock: &Socket, v6: bool) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    if v6 {
+        setsockopt(sock, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, &on)
+    } else {
+        setsockopt(sock, libc::IPPROTO_IP, libc::IP_RECVTTL, &on)
+    }
+}
+
+/// Receives one datagram into `buf` without blocking: its length, the sender's address and
+/// the hop limit from the ancillary data (when [`enable_recv_hop_limit`] asked for it).
 ///
-/// Returns `ErrorKind::WouldBlock` when nothing is queued on a non-blocking socket.
-pub(crate) fn recv_from(sock: &Socket, buf: &mut [u8]) -> io::Result<(usize, Option<IpAddr>)> {
-    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and `recv_from` only writes
-    // initialised bytes into the buffer, so the `&mut [u8]` stays fully initialised.
-    let uninit = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
-    let (len, from) = sock.recv_from(uninit)?;
-    Ok((len, from.as_socket().map(|a| a.ip())))
+/// Returns `ErrorKind::WouldBlock` when nothing is queued.
+pub(crate) fn recv_with_hop_limit(
+    sock: &Socket,
+    buf: &mut [u8],
+) -> io::Result<(usize, Option<IpAddr>, Option<u8>)> {
+    let mut control = [0u64; 8];
+    let mut name = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: all-zero is a valid `msghdr`.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = name.as_mut_ptr().cast();
+    msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = size_of_val(&control) as _;
+    // SAFETY: every pointer in `msg` refers to a live local buffer of the stated length.
+    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &raw mut msg, libc::MSG_DONTWAIT) };
+    let len = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+    // SAFETY: the kernel filled `msg_namelen` bytes of `name`; `sockaddr_to_ip` checks the
+    // family and the length before reading.
+    let from = unsafe { sockaddr_to_ip(name.as_ptr().cast(), msg.msg_namelen as usize) };
+    let mut hop_limit = None;
+    // SAFETY: `msg` was filled by `recvmsg`; the CMSG macros walk within `msg_controllen`.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
+        while !cmsg.is_null() {
+            let c = &*cmsg;
+            let is_hops = (c.cmsg_level == libc::IPPROTO_IP && c.cmsg_type == libc::IP_TTL)
+                || (c.cmsg_level == libc::IPPROTO_IPV6 && c.cmsg_type == libc::IPV6_HOPLIMIT);
+            let data_len = (c.cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+            if is_hops && data_len >= size_of::<libc::c_int>() {
+                let value = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
+                hop_limit = u8::try_from(value).ok();
+            }
+            cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
+        }
+    }
+    Ok((len.min(buf.len()), from, hop_limit))
 }
 
 /// Asks the kernel to queue ICMP errors for this socket on its error queue (`IP_RECVERR` or

@@ -63,6 +63,8 @@ pub struct Session {
     events: VecDeque<Event>,
     /// When the last valid frame arrived (creation instant until then).
     last_heard: Instant,
+    /// When the detector was last fed a heartbeat (the peer's PINGs only).
+    detector_heard: Instant,
     /// Pending ICMP-unreachable evidence: the instant by which a frame must arrive.
     unreachable_deadline: Option<Instant>,
     /// Next PING sequence number.
@@ -147,6 +149,7 @@ impl Session {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             last_heard: now,
+            detector_heard: now,
             unreachable_deadline: None,
             next_seq: 0,
             last_rtt: None,
@@ -419,14 +422,24 @@ impl Session {
     }
 
     fn handle_frame(&mut self, frame: Frame, now: Instant) {
-        // Any valid frame is a sign of life and cancels unreachable evidence. Frames read at
-        // the same instant (one read, several frames) count as one heartbeat, so bursts do not
-        // fill the phi detector's window with zero intervals.
-        let fresh = now > self.last_heard;
+        // Any valid frame is a sign of life and cancels unreachable evidence, and resets the
+        // fixed timeout ("dead after T of silence"). The phi detector, though, models the
+        // inter-arrival time of the peer's own periodic PINGs: a PONG answers *our* PING one RTT
+        // later, usually right next to the peer's PING, so counting it would fill the window
+        // with alternating near-zero and near-interval gaps, inflate the deviation and delay
+        // detection. Frames read at the same instant count once.
+        let fresh = now > self.detector_heard;
         self.last_heard = self.last_heard.max(now);
         self.unreachable_deadline = None;
         if fresh && let State::Established(e) = &mut self.state {
-            e.detector.heartbeat(now);
+            let samples = match e.detector {
+                Detector::Phi(_) => matches!(frame, Frame::Ping(_)),
+                Detector::Fixed(_) => true,
+            };
+            if samples {
+                self.detector_heard = now;
+                e.detector.heartbeat(now);
+            }
         }
         // Frames that mean the same in every state.
         match frame {

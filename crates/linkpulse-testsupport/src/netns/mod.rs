@@ -7,7 +7,7 @@
 //!
 //! Put faults in the router, never on the sending host: a blackhole route on the sender only
 //! makes its own `connect` fail with `EINVAL`, which is not what a dead remote looks like.
-//! Requires root (or CAP_SYS_ADMIN + CAP_NET_ADMIN) and `ip`, `sysctl`, `ss`.
+//! Requires root (or CAP_SYS_ADMIN + CAP_NET_ADMIN) and `ip`, `sysctl`, `ss`, `nft` (filters).
 
 mod cmd;
 mod namespace;

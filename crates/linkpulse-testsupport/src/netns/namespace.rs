@@ -27,9 +27,13 @@ impl Namespace {
         ns.ip(&["link", "set", "lo", "up"])?;
         // Without this, a fresh link's link-local address stays tentative for a second or
         // two and IPv6 neighbour discovery (hence the first packets) fails meanwhile.
+        // And keep IPv6 addresses while a link is down, as IPv4 does, so a "pulled cable"
+        // (`Host::set_link`) can be plugged back in.
         ns.sysctl(&[
             ("net.ipv6.conf.all.accept_dad", "0"),
             ("net.ipv6.conf.default.accept_dad", "0"),
+            ("net.ipv6.conf.all.keep_addr_on_down", "1"),
+            ("net.ipv6.conf.default.keep_addr_on_down", "1"),
         ])?;
         Ok(ns)
     }

@@ -73,10 +73,17 @@ impl Host {
     }
 
     /// Takes this host's `eth0` down (`false`) or up (`true`): a pulled cable, seen from the
-    /// host itself.
+    /// host itself. Bringing it up restores the default routes the kernel removed with it.
     pub fn set_link(&self, up: bool) -> Result<(), NetnsError> {
-        let state = if up { "up" } else { "down" };
-        self.ns.ip(&["link", "set", "eth0", state]).map(drop)
+        if !up {
+            return self.ns.ip(&["link", "set", "eth0", "down"]).map(drop);
+        }
+        self.ns.ip(&["link", "set", "eth0", "up"])?;
+        let (gw4, gw6) = (self.gateway_v4().to_string(), self.gateway_v6().to_string());
+        self.ns.ip(&["route", "replace", "default", "via", &gw4])?;
+        self.ns
+            .ip(&["-6", "route", "replace", "default", "via", &gw6])
+            .map(drop)
     }
 
     /// Lets every group open unprivileged ICMP datagram sockets here
@@ -139,6 +146,52 @@ impl Router {
         let prefix = host_prefix(dst);
         self.ns
             .ip(&[family(dst), "route", "del", &prefix])
+            .map(drop)
+    }
+
+    /// Drops ICMP echo requests forwarded to `dst` (nftables), while TCP and everything else
+    /// still pass: a host behind a firewall that blocks ping.
+    pub fn block_ping(&self, dst: IpAddr) -> Result<(), NetnsError> {
+        let rule = match dst {
+            IpAddr::V4(v4) => format!("ip daddr {v4} icmp type echo-request drop"),
+            IpAddr::V6(v6) => format!("ip6 daddr {v6} icmpv6 type echo-request drop"),
+        };
+        self.add_filter(&rule)
+    }
+
+    /// Silently drops TCP segments forwarded to `dst` port `port` (nftables), while ping and
+    /// other ports still pass: a firewalled or wedged service on a live host.
+    pub fn drop_tcp_port(&self, dst: IpAddr, port: u16) -> Result<(), NetnsError> {
+        let rule = match dst {
+            IpAddr::V4(v4) => format!("ip daddr {v4} tcp dport {port} drop"),
+            IpAddr::V6(v6) => format!("ip6 daddr {v6} tcp dport {port} drop"),
+        };
+        self.add_filter(&rule)
+    }
+
+    /// Removes every filter added by [`Router::block_ping`] and [`Router::drop_tcp_port`].
+    pub fn clear_filters(&self) -> Result<(), NetnsError> {
+        self.ensure_filter_chain()?;
+        self.ns
+            .exec(&["nft", "flush chain inet linkpulse_test forward"])
+            .map(drop)
+    }
+
+    fn add_filter(&self, rule: &str) -> Result<(), NetnsError> {
+        self.ensure_filter_chain()?;
+        let command = format!("add rule inet linkpulse_test forward {rule}");
+        self.ns.exec(&["nft", &command]).map(drop)
+    }
+
+    /// Creates (idempotently) the nftables forward chain the filters go into.
+    fn ensure_filter_chain(&self) -> Result<(), NetnsError> {
+        self.ns.exec(&["nft", "add table inet linkpulse_test"])?;
+        self.ns
+            .exec(&[
+                "nft",
+                "add chain inet linkpulse_test forward \
+                 { type filter hook forward priority 0; policy accept; }",
+            ])
             .map(drop)
     }
 

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
-use linkpulse_daemon::blackbox::{self, Modules};
+use linkpulse_daemon::blackbox::{self, Blackbox, BlackboxConfig};
 use linkpulse_daemon::config::Config;
 use linkpulse_daemon::daemon::Daemon;
 
@@ -54,9 +55,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let modules = match &args.blackbox_config {
-        Some(path) => match Modules::load(path) {
-            Ok(m) => m,
+    let prober = linkpulse_probe::Prober::new();
+    let blackbox = match &args.blackbox_config {
+        Some(path) => match Blackbox::load(path, prober) {
+            Ok(bb) => bb,
             Err(errors) => {
                 for e in &errors.0 {
                     eprintln!("{e}");
@@ -64,15 +66,18 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         },
-        None => Modules::builtin(),
+        None => Blackbox::new(BlackboxConfig::builtin(), prober),
     };
+    let blackbox = Arc::new(blackbox);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr().context("bound address")?;
     let checks = config.checks.len();
     let daemon = Daemon::start(args.config.clone(), config).await?;
-    let router = daemon.router().merge(blackbox::router(modules));
+    let router = daemon
+        .router()
+        .merge(blackbox::routes(Arc::clone(&blackbox)));
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -80,6 +85,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let state = daemon.state().clone();
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
+                    if let Err(errors) = blackbox.reload() {
+                        eprintln!(
+                            "linkpulse blackbox config reload failed, keeping the old modules:\n{errors}"
+                        );
+                    }
                     match linkpulse_daemon::api::reload_from_file(&state).await {
                         Ok(summary) => eprintln!("linkpulse reloaded: {summary}"),
                         Err(e) => eprintln!("linkpulse reload failed: {e:?}"),

@@ -1,0 +1,602 @@
+//! Stage two: a blackbox_exporter config file into [`BlackboxConfig`], collecting every problem
+//! with its file, line and key path (`blackbox.yml:7: modules.web.http.method: …`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use linkpulse_probe::{HttpOptions, IpFamily, StatusSet};
+
+use super::raw::{Ignored, RawFile, RawHttp, RawIcmp, RawModule, RawTcp, RawTls, S};
+use crate::config::{ConfigError, ConfigErrors};
+
+/// The modules of a blackbox_exporter config file that linkpulse can serve on `/probe`.
+#[derive(Debug, Clone, Default)]
+pub struct BlackboxConfig {
+    /// Every module of the file by name, including those linkpulse does not support.
+    pub modules: BTreeMap<String, Module>,
+}
+
+/// One module of `modules:`.
+#[derive(Debug, Clone)]
+pub struct Module {
+    /// The module's name (its key under `modules:`).
+    pub name: String,
+    /// `timeout:`; `None` when not set (the scrape timeout then decides).
+    pub timeout: Option<Duration>,
+    /// What to probe and how.
+    pub prober: ModuleProber,
+}
+
+/// The prober of a module, with its settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ModuleProber {
+    /// `prober: http`.
+    Http(Box<HttpModule>),
+    /// `prober: tcp`.
+    Tcp(TcpModule),
+    /// `prober: icmp`.
+    Icmp(IcmpModule),
+    /// A module linkpulse cannot serve: another prober (`dns`, `grpc`) or a setting linkpulse
+    /// does not implement. `/probe` answers it with HTTP 400 and this reason.
+    Unsupported {
+        /// The `prober:` as written.
+        prober: String,
+        /// What is not supported, naming the key path.
+        reason: String,
+    },
+}
+
+/// `preferred_ip_protocol` and `ip_protocol_fallback`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpPreference {
+    /// [`IpFamily::V4`] or [`IpFamily::V6`] (blackbox_exporter's default is IPv6).
+    pub preferred: IpFamily,
+    /// Use the other family when the name has no address of the preferred one.
+    pub fallback: bool,
+}
+
+impl Default for IpPreference {
+    fn default() -> Self {
+        IpPreference {
+            preferred: IpFamily::V6,
+            fallback: true,
+        }
+    }
+}
+
+/// Settings of an HTTP module; the default is blackbox_exporter's (any 2xx, follow
+/// redirects, IPv6 preferred with fallback).
+#[derive(Debug, Clone, Default)]
+pub struct HttpModule {
+    /// Address family preference.
+    pub ip: IpPreference,
+    /// Method, expected statuses, headers, redirects and TLS, as the probe takes them.
+    pub options: HttpOptions,
+    /// `fail_if_body_matches_regexp`: the probe fails when any of these matches the body.
+    pub fail_if_body_matches: Vec<regex::Regex>,
+    /// `fail_if_body_not_matches_regexp`: the probe fails unless every one matches the body.
+    pub fail_if_body_not_matches: Vec<regex::Regex>,
+    /// `valid_http_versions` (`HTTP/1.1`, `HTTP/2.0`); empty means any.
+    pub valid_http_versions: Vec<String>,
+    /// `fail_if_ssl`.
+    pub fail_if_ssl: bool,
+    /// `fail_if_not_ssl`.
+    pub fail_if_not_ssl: bool,
+}
+
+/// Settings of a TCP module.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpModule {
+    /// Address family preference.
+    pub ip: IpPreference,
+}
+
+/// Settings of an ICMP module.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IcmpModule {
+    /// Address family preference.
+    pub ip: IpPreference,
+}
+
+impl BlackboxConfig {
+    /// Reads, parses and validates the blackbox_exporter config at `path`. Relative `ca_file`
+    /// paths are taken from the file's directory, as blackbox_exporter does.
+    pub fn load(path: &Path) -> Result<BlackboxConfig, ConfigErrors> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: file.clone(),
+                line: 0,
+                path: String::new(),
+                message: format!("cannot read the blackbox_exporter config: {e}"),
+            }])
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        BlackboxConfig::parse(&file, &text, base)
+    }
+
+    /// Parses and validates config `text`; `file` names it in errors and `base` is the
+    /// directory relative `ca_file` paths are read from.
+    pub fn parse(file: &str, text: &str, base: &Path) -> Result<BlackboxConfig, ConfigErrors> {
+        let raw = parse_raw(file, text).map_err(|e| ConfigErrors(vec![e]))?;
+        let mut errors = Errors {
+            file,
+            list: Vec::new(),
+        };
+        let mut modules = BTreeMap::new();
+        for (name, raw_module) in raw.modules.unwrap_or_default() {
+            if let Some(module) = module(&mut errors, base, &name, raw_module) {
+                modules.insert(name, module);
+            }
+        }
+        if errors.list.is_empty() {
+            Ok(BlackboxConfig { modules })
+        } else {
+            errors.list.sort_by_key(|e| e.line);
+            Err(ConfigErrors(errors.list))
+        }
+    }
+
+    /// The modules served without a config file: `http_2xx`, `tcp_connect` and `icmp` with
+    /// blackbox_exporter's defaults and a 5 s timeout.
+    pub fn builtin() -> BlackboxConfig {
+        let timeout = Some(Duration::from_secs(5));
+        let module = |name: &str, prober| {
+            (
+                name.to_owned(),
+                Module {
+                    name: name.to_owned(),
+                    timeout,
+                    prober,
+                },
+            )
+        };
+        BlackboxConfig {
+            modules: BTreeMap::from([
+                module("http_2xx", ModuleProber::Http(Box::default())),
+                module("tcp_connect", ModuleProber::Tcp(TcpModule::default())),
+                module("icmp", ModuleProber::Icmp(IcmpModule::default())),
+            ]),
+        }
+    }
+
+    /// Every module linkpulse cannot serve, with the reason (for a warning at start-up).
+    pub fn unsupported(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.modules.values().filter_map(|m| match &m.prober {
+            ModuleProber::Unsupported { reason, .. } => Some((m.name.as_str(), reason.as_str())),
+            _ => None,
+        })
+    }
+}
+
+/// Stage one: YAML syntax into [`RawFile`].
+fn parse_raw(file: &str, text: &str) -> Result<RawFile, ConfigError> {
+    if text.trim().is_empty() {
+        return Err(ConfigError {
+            file: file.to_owned(),
+            line: 1,
+            path: String::new(),
+            message: "the file is empty; a blackbox_exporter config starts with `modules:`"
+                .to_owned(),
+        });
+    }
+    let mut path = String::new();
+    let options = serde_saphyr::options! { with_snippet: false };
+    let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            path = e.path().to_string();
+            e.into_inner()
+        })
+    });
+    result.map_err(|e| {
+        let line = e.location().map(|l| l.line()).unwrap_or(0);
+        let mut message = e.to_string();
+        if let Some(at) = message.rfind(" at line ") {
+            message.truncate(at);
+        }
+        let p = path.replace(".value", "");
+        ConfigError {
+            file: file.to_owned(),
+            line,
+            path: if p == "." { String::new() } else { p },
+            message,
+        }
+    })
+}
+
+/// Collects problems while validating.
+struct Errors<'a> {
+    file: &'a str,
+    list: Vec<ConfigError>,
+}
+
+impl Errors<'_> {
+    fn at<T>(&mut self, s: &S<T>, path: &str, message: impl Into<String>) {
+        self.list.push(ConfigError {
+            file: self.file.to_owned(),
+            line: s.referenced.line(),
+            path: path.to_owned(),
+            message: message.into(),
+        });
+    }
+}
+
+/// The first field of `fields` that is set, as an "unsupported" reason.
+fn first_unsupported(prefix: &str, fields: &[(&str, &Option<Ignored>)]) -> Option<String> {
+    fields.iter().find(|(_, v)| v.is_some()).map(|(name, _)| {
+        format!("`{prefix}.{name}` is a blackbox_exporter setting linkpulse does not implement")
+    })
+}
+
+fn module(errors: &mut Errors<'_>, base: &Path, name: &str, raw: S<RawModule>) -> Option<Module> {
+    let at = format!("modules.{name}");
+    let before = errors.list.len();
+    let timeout = raw.value.timeout.as_ref().and_then(|t| {
+        let path = format!("{at}.timeout");
+        match humantime::parse_duration(t.value.trim()) {
+            Ok(d) if d.is_zero() => {
+                errors.at(t, &path, "timeout must be above 0");
+                None
+            }
+            Ok(d) => Some(d),
+            Err(_) => {
+                errors.at(
+                    t,
+                    &path,
+                    format!("invalid duration {:?} (use e.g. 500ms, 5s, 1m)", t.value),
+                );
+                None
+            }
+        }
+    });
+    let line = raw.referenced.line();
+    let mut m = raw.value;
+    let Some(prober_name) = m.prober.take() else {
+        errors.list.push(ConfigError {
+            file: errors.file.to_owned(),
+            line,
+            path: format!("{at}.prober"),
+            message: "missing `prober:` (http, tcp, icmp, dns or grpc)".to_owned(),
+        });
+        return None;
+    };
+    let prober_name = &prober_name;
+    let prober_path = format!("{at}.prober");
+    let prober = match prober_name.value.as_str() {
+        "http" => http_module(errors, base, &at, m.http).map(|h| match h {
+            Ok(h) => ModuleProber::Http(Box::new(h)),
+            Err(reason) => unsupported("http", reason),
+        }),
+        "tcp" => tcp_module(errors, &at, m.tcp).map(|t| match t {
+            Ok(t) => ModuleProber::Tcp(t),
+            Err(reason) => unsupported("tcp", reason),
+        }),
+        "icmp" => icmp_module(errors, &at, m.icmp).map(|i| match i {
+            Ok(i) => ModuleProber::Icmp(i),
+            Err(reason) => unsupported("icmp", reason),
+        }),
+        other @ ("dns" | "grpc") => Some(unsupported(
+            other,
+            format!("prober `{other}` is not implemented by linkpulse (only http, tcp and icmp)"),
+        )),
+        // blackbox_exporter loads such a file and answers the module with 400; so does
+        // linkpulse, and the start-up warning names the line.
+        other => Some(unsupported(
+            other,
+            format!(
+                "{}:{}: {prober_path}: unknown prober {other:?} (expected http, tcp, icmp, dns or grpc)",
+                errors.file,
+                prober_name.referenced.line()
+            ),
+        )),
+    };
+    if errors.list.len() > before {
+        return None;
+    }
+    Some(Module {
+        name: name.to_owned(),
+        timeout,
+        prober: prober?,
+    })
+}
+
+fn unsupported(prober: &str, reason: String) -> ModuleProber {
+    ModuleProber::Unsupported {
+        prober: prober.to_owned(),
+        reason,
+    }
+}
+
+fn ip_preference(
+    errors: &mut Errors<'_>,
+    at: &str,
+    preferred: Option<&S<String>>,
+    fallback: Option<bool>,
+) -> IpPreference {
+    let mut ip = IpPreference::default();
+    if let Some(p) = preferred {
+        match p.value.as_str() {
+            "ip4" => ip.preferred = IpFamily::V4,
+            "ip6" => ip.preferred = IpFamily::V6,
+            other => errors.at(
+                p,
+                &format!("{at}.preferred_ip_protocol"),
+                format!("invalid value {other:?} (expected ip4 or ip6)"),
+            ),
+        }
+    }
+    if let Some(f) = fallback {
+        ip.fallback = f;
+    }
+    ip
+}
+
+/// `Ok(Err(reason))` is a valid module linkpulse does not support; `None` is an invalid one.
+type Checked<T> = Option<Result<T, String>>;
+
+fn http_module(
+    errors: &mut Errors<'_>,
+    base: &Path,
+    at: &str,
+    raw: Option<S<RawHttp>>,
+) -> Checked<HttpModule> {
+    let at = format!("{at}.http");
+    let before = errors.list.len();
+    let mut module = HttpModule::default();
+    let Some(raw) = raw else {
+        return Some(Ok(module));
+    };
+    let h = raw.value;
+    let unsupported = first_unsupported(
+        &at,
+        &[
+            ("fail_if_header_matches", &h.fail_if_header_matches),
+            ("fail_if_header_not_matches", &h.fail_if_header_not_matches),
+            ("body", &h.body),
+            ("body_file", &h.body_file),
+            ("basic_auth", &h.basic_auth),
+            ("bearer_token", &h.bearer_token),
+            ("bearer_token_file", &h.bearer_token_file),
+            ("authorization", &h.authorization),
+            ("oauth2", &h.oauth2),
+            ("proxy_url", &h.proxy_url),
+            ("no_proxy", &h.no_proxy),
+            ("proxy_from_environment", &h.proxy_from_environment),
+            ("proxy_connect_header", &h.proxy_connect_header),
+            ("source_ip_address", &h.source_ip_address),
+            (
+                "skip_resolve_phase_with_proxy",
+                &h.skip_resolve_phase_with_proxy,
+            ),
+            ("compression", &h.compression),
+            ("body_size_limit", &h.body_size_limit),
+        ],
+    );
+    module.ip = ip_preference(
+        errors,
+        &at,
+        h.preferred_ip_protocol.as_ref(),
+        h.ip_protocol_fallback,
+    );
+    if let Some(codes) = &h.valid_status_codes {
+        let mut text = Vec::new();
+        for (i, c) in codes.value.iter().enumerate() {
+            if (100..=599).contains(&c.value) {
+                text.push(c.value.to_string());
+            } else {
+                errors.at(
+                    c,
+                    &format!("{at}.valid_status_codes[{i}]"),
+                    format!("status code {} out of range 100-599", c.value),
+                );
+            }
+        }
+        if !text.is_empty()
+            && let Ok(set) = text.join(",").parse::<StatusSet>()
+        {
+            module.options.expect_status = set;
+        }
+    }
+    if let Some(versions) = &h.valid_http_versions {
+        for (i, v) in versions.value.iter().enumerate() {
+            match v.value.as_str() {
+                "HTTP/1.0" | "HTTP/1.1" | "HTTP/2.0" | "HTTP/2" => {
+                    module.valid_http_versions.push(v.value.clone());
+                }
+                other => errors.at(
+                    v,
+                    &format!("{at}.valid_http_versions[{i}]"),
+                    format!(
+                        "invalid HTTP version {other:?} (expected HTTP/1.0, HTTP/1.1 or HTTP/2.0)"
+                    ),
+                ),
+            }
+        }
+    }
+    if let Some(m) = &h.method {
+        match http::Method::from_bytes(m.value.as_bytes()) {
+            Ok(method) => module.options.method = method,
+            Err(_) => errors.at(
+                m,
+                &format!("{at}.method"),
+                format!("invalid HTTP method {:?}", m.value),
+            ),
+        }
+    }
+    if let Some(headers) = &h.headers {
+        for (k, v) in &headers.value {
+            let path = format!("{at}.headers.{k}");
+            match (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                http::HeaderValue::from_str(v),
+            ) {
+                (Ok(name), Ok(value)) => module.options.headers.push((name, value)),
+                (Err(_), _) => errors.at(headers, &path, format!("invalid header name {k:?}")),
+                (_, Err(_)) => errors.at(headers, &path, format!("invalid header value {v:?}")),
+            }
+        }
+    }
+    for (list, key, out) in [
+        (
+            &h.fail_if_body_matches_regexp,
+            "fail_if_body_matches_regexp",
+            &mut module.fail_if_body_matches,
+        ),
+        (
+            &h.fail_if_body_not_matches_regexp,
+            "fail_if_body_not_matches_regexp",
+            &mut module.fail_if_body_not_matches,
+        ),
+    ] {
+        for (i, r) in list.iter().flatten().enumerate() {
+            match regex::Regex::new(&r.value) {
+                Ok(re) => out.push(re),
+                Err(e) => errors.at(
+                    r,
+                    &format!("{at}.{key}[{i}]"),
+                    format!("invalid regular expression {:?}: {e}", r.value),
+                ),
+            }
+        }
+    }
+    // blackbox_exporter: `follow_redirects` (default true); the older `no_follow_redirects`
+    // wins when set.
+    module.options.follow_redirects = match (h.no_follow_redirects, h.follow_redirects) {
+        (Some(no), _) => !no,
+        (None, Some(follow)) => follow,
+        (None, None) => true,
+    };
+    module.fail_if_ssl = h.fail_if_ssl.unwrap_or(false);
+    module.fail_if_not_ssl = h.fail_if_not_ssl.unwrap_or(false);
+    let _ = h.enable_http2; // linkpulse negotiates HTTP/2 with ALPN either way.
+    let tls_unsupported = h.tls_config.as_ref().and_then(|tls| {
+        tls_config(
+            errors,
+            base,
+            &format!("{at}.tls_config"),
+            tls,
+            &mut module.options,
+        )
+    });
+    if errors.list.len() > before {
+        return None;
+    }
+    match unsupported.or(tls_unsupported) {
+        Some(reason) => Some(Err(reason)),
+        None => Some(Ok(module)),
+    }
+}
+
+/// Applies `tls_config:`; returns an "unsupported" reason for settings linkpulse lacks.
+fn tls_config(
+    errors: &mut Errors<'_>,
+    base: &Path,
+    at: &str,
+    tls: &S<RawTls>,
+    options: &mut HttpOptions,
+) -> Option<String> {
+    let t = &tls.value;
+    options.insecure = t.insecure_skip_verify.unwrap_or(false);
+    if let Some(ca) = &t.ca_file {
+        let path = PathBuf::from(&ca.value);
+        let path = if path.is_relative() {
+            base.join(path)
+        } else {
+            path
+        };
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => options.ca_file = Some(path),
+            Ok(_) => errors.at(
+                ca,
+                &format!("{at}.ca_file"),
+                format!("{} is not a file", path.display()),
+            ),
+            Err(e) => errors.at(
+                ca,
+                &format!("{at}.ca_file"),
+                format!("cannot read {}: {e}", path.display()),
+            ),
+        }
+    }
+    first_unsupported(
+        at,
+        &[
+            ("ca", &t.ca),
+            ("cert", &t.cert),
+            ("cert_file", &t.cert_file),
+            ("key", &t.key),
+            ("key_file", &t.key_file),
+            ("server_name", &t.server_name),
+            ("min_version", &t.min_version),
+            ("max_version", &t.max_version),
+        ],
+    )
+}
+
+fn tcp_module(errors: &mut Errors<'_>, at: &str, raw: Option<S<RawTcp>>) -> Checked<TcpModule> {
+    let at = format!("{at}.tcp");
+    let before = errors.list.len();
+    let Some(raw) = raw else {
+        return Some(Ok(TcpModule::default()));
+    };
+    let t = raw.value;
+    let ip = ip_preference(
+        errors,
+        &at,
+        t.preferred_ip_protocol.as_ref(),
+        t.ip_protocol_fallback,
+    );
+    if errors.list.len() > before {
+        return None;
+    }
+    let mut reason = first_unsupported(
+        &at,
+        &[
+            ("query_response", &t.query_response),
+            ("source_ip_address", &t.source_ip_address),
+        ],
+    );
+    if t.tls == Some(true) {
+        reason.get_or_insert_with(|| {
+            format!("`{at}.tls: true` (TLS over a TCP probe) is not implemented by linkpulse")
+        });
+    }
+    let _ = t.tls_config; // only used with `tls: true`
+    Some(match reason {
+        Some(r) => Err(r),
+        None => Ok(TcpModule { ip }),
+    })
+}
+
+fn icmp_module(errors: &mut Errors<'_>, at: &str, raw: Option<S<RawIcmp>>) -> Checked<IcmpModule> {
+    let at = format!("{at}.icmp");
+    let before = errors.list.len();
+    let Some(raw) = raw else {
+        return Some(Ok(IcmpModule::default()));
+    };
+    let i = raw.value;
+    let ip = ip_preference(
+        errors,
+        &at,
+        i.preferred_ip_protocol.as_ref(),
+        i.ip_protocol_fallback,
+    );
+    if errors.list.len() > before {
+        return None;
+    }
+    let reason = first_unsupported(
+        &at,
+        &[
+            ("source_ip_address", &i.source_ip_address),
+            ("payload_size", &i.payload_size),
+            ("dont_fragment", &i.dont_fragment),
+            ("ttl", &i.ttl),
+        ],
+    );
+    Some(match reason {
+        Some(r) => Err(r),
+        None => Ok(IcmpModule { ip }),
+    })
+}

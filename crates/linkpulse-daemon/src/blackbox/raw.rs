@@ -1,0 +1,121 @@
+//! Stage one: the syntax of a blackbox_exporter config file as plain serde structs.
+//!
+//! Field names are blackbox_exporter's own. Unknown fields are rejected; fields blackbox_exporter
+//! knows but linkpulse does not implement are read (as [`Ignored`]) so that stage two can mark
+//! their module unsupported with a message naming the field.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+/// A value with the place in the file it came from.
+pub(crate) type S<T> = serde_saphyr::Spanned<T>;
+
+/// A value linkpulse reads only to know that it is there.
+pub(crate) type Ignored = S<IgnoredAny>;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFile {
+    #[serde(default)]
+    pub(crate) modules: Option<BTreeMap<String, S<RawModule>>>,
+}
+
+/// One item of `modules:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawModule {
+    pub(crate) prober: Option<S<String>>,
+    pub(crate) timeout: Option<S<String>>,
+    pub(crate) http: Option<S<RawHttp>>,
+    pub(crate) tcp: Option<S<RawTcp>>,
+    pub(crate) icmp: Option<S<RawIcmp>>,
+    /// Settings of probers linkpulse does not implement: accepted, never read.
+    #[expect(dead_code, reason = "accepted so that blackbox_exporter files load")]
+    pub(crate) dns: Option<Ignored>,
+    #[expect(dead_code, reason = "accepted so that blackbox_exporter files load")]
+    pub(crate) grpc: Option<Ignored>,
+}
+
+/// `http:` prober settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttp {
+    pub(crate) valid_status_codes: Option<S<Vec<S<u32>>>>,
+    pub(crate) valid_http_versions: Option<S<Vec<S<String>>>>,
+    pub(crate) method: Option<S<String>>,
+    pub(crate) headers: Option<S<BTreeMap<String, String>>>,
+    pub(crate) fail_if_body_matches_regexp: Option<Vec<S<String>>>,
+    pub(crate) fail_if_body_not_matches_regexp: Option<Vec<S<String>>>,
+    pub(crate) no_follow_redirects: Option<bool>,
+    pub(crate) follow_redirects: Option<bool>,
+    pub(crate) fail_if_ssl: Option<bool>,
+    pub(crate) fail_if_not_ssl: Option<bool>,
+    pub(crate) preferred_ip_protocol: Option<S<String>>,
+    pub(crate) ip_protocol_fallback: Option<bool>,
+    pub(crate) enable_http2: Option<bool>,
+    pub(crate) tls_config: Option<S<RawTls>>,
+    // Known to blackbox_exporter, not implemented by linkpulse.
+    pub(crate) fail_if_header_matches: Option<Ignored>,
+    pub(crate) fail_if_header_not_matches: Option<Ignored>,
+    pub(crate) body: Option<Ignored>,
+    pub(crate) body_file: Option<Ignored>,
+    pub(crate) basic_auth: Option<Ignored>,
+    pub(crate) bearer_token: Option<Ignored>,
+    pub(crate) bearer_token_file: Option<Ignored>,
+    pub(crate) authorization: Option<Ignored>,
+    pub(crate) oauth2: Option<Ignored>,
+    pub(crate) proxy_url: Option<Ignored>,
+    pub(crate) no_proxy: Option<Ignored>,
+    pub(crate) proxy_from_environment: Option<Ignored>,
+    pub(crate) proxy_connect_header: Option<Ignored>,
+    pub(crate) source_ip_address: Option<Ignored>,
+    pub(crate) skip_resolve_phase_with_proxy: Option<Ignored>,
+    pub(crate) compression: Option<Ignored>,
+    pub(crate) body_size_limit: Option<Ignored>,
+}
+
+/// `tls_config:` of an HTTP or TCP prober.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    pub(crate) insecure_skip_verify: Option<bool>,
+    pub(crate) ca_file: Option<S<String>>,
+    // Known to blackbox_exporter, not implemented by linkpulse.
+    pub(crate) ca: Option<Ignored>,
+    pub(crate) cert: Option<Ignored>,
+    pub(crate) cert_file: Option<Ignored>,
+    pub(crate) key: Option<Ignored>,
+    pub(crate) key_file: Option<Ignored>,
+    pub(crate) server_name: Option<Ignored>,
+    pub(crate) min_version: Option<Ignored>,
+    pub(crate) max_version: Option<Ignored>,
+}
+
+/// `tcp:` prober settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTcp {
+    pub(crate) preferred_ip_protocol: Option<S<String>>,
+    pub(crate) ip_protocol_fallback: Option<bool>,
+    pub(crate) tls: Option<bool>,
+    pub(crate) tls_config: Option<S<RawTls>>,
+    // Known to blackbox_exporter, not implemented by linkpulse.
+    pub(crate) query_response: Option<Ignored>,
+    pub(crate) source_ip_address: Option<Ignored>,
+}
+
+/// `icmp:` prober settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIcmp {
+    pub(crate) preferred_ip_protocol: Option<S<String>>,
+    pub(crate) ip_protocol_fallback: Option<bool>,
+    // Known to blackbox_exporter, not implemented by linkpulse.
+    pub(crate) source_ip_address: Option<Ignored>,
+    pub(crate) payload_size: Option<Ignored>,
+    pub(crate) dont_fragment: Option<Ignored>,
+    pub(crate) ttl: Option<Ignored>,
+}

@@ -1,0 +1,184 @@
+//! Live events for the dashboard: the daemon publishes into an [`EventBus`]; every browser tab
+//! follows `GET /api/v1/events` (Server-Sent Events).
+//!
+//! Event names on the wire: `result` ([`ResultEvent`]), `state` ([`StateEvent`]), `diagnosis`
+//! ([`DiagnosisEvent`]), and `resync`
+//! when a slow client missed events (it should then re-read `/api/v1/checks`). A `hello` event
+//! opens every stream; comments keep idle connections alive through proxies. The `retry:` field
+//! asks the browser to reconnect after 2 s when the daemon goes away.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::stream::{self, Stream};
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
+
+use crate::Web;
+
+/// One attempt of a check finished.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResultEvent {
+    /// Check name.
+    pub check: String,
+    /// When the attempt finished, milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// The attempt succeeded.
+    pub up: bool,
+    /// Latency in milliseconds, when measured.
+    pub latency_ms: Option<f64>,
+    /// The check's state after this attempt (`up`, `down`, `degraded`, `unknown`).
+    pub state: String,
+    /// The full result in the probe JSON shape (what `last` holds in `/api/v1/checks`).
+    pub result: serde_json::Value,
+}
+
+/// A check changed state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StateEvent {
+    /// Check name.
+    pub check: String,
+    /// When it changed, milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// State before.
+    pub from: String,
+    /// State after.
+    pub to: String,
+    /// Why (the error that tipped it, or the warning).
+    pub cause: Option<String>,
+    /// The diagnosis verdict (`process_down`, …) when already known.
+    pub diagnosis: Option<String>,
+}
+
+/// The layered diagnosis of a failing check became known (a moment after it went down).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiagnosisEvent {
+    /// Check name.
+    pub check: String,
+    /// When it became known, milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// The verdict (`process_down`, `host_unreachable`, …).
+    pub verdict: String,
+}
+
+/// An event for the dashboard.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// An attempt finished.
+    Result(ResultEvent),
+    /// A state changed.
+    State(StateEvent),
+    /// A diagnosis arrived.
+    Diagnosis(DiagnosisEvent),
+}
+
+impl Event {
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Result(_) => "result",
+            Event::State(_) => "state",
+            Event::Diagnosis(_) => "diagnosis",
+        }
+    }
+
+    /// The JSON data of the event.
+    pub fn data(&self) -> String {
+        let v = match self {
+            Event::Result(e) => serde_json::to_string(e),
+            Event::State(e) => serde_json::to_string(e),
+            Event::Diagnosis(e) => serde_json::to_string(e),
+        };
+        v.unwrap_or_else(|_| "{}".to_owned())
+    }
+}
+
+/// A broadcast channel of [`Event`]s: cheap to clone, publishing never blocks and never fails
+/// (with no subscriber the event is dropped; a subscriber that falls `capacity` events behind
+/// gets a `resync`).
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<Event>,
+    /// Turns true on [`EventBus::close`]: every open stream ends (so a graceful shutdown of the
+    /// HTTP server is not held up by browsers that never hang up).
+    closed: watch::Sender<bool>,
+}
+
+impl EventBus {
+    /// A bus that buffers `capacity` events per slow subscriber (at least 16).
+    pub fn new(capacity: usize) -> EventBus {
+        let (tx, _) = broadcast::channel(capacity.max(16));
+        let (closed, _) = watch::channel(false);
+        EventBus { tx, closed }
+    }
+
+    /// Ends every open event stream, now and later (call when the daemon shuts down).
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+    }
+
+    /// A future that resolves once [`EventBus::close`] was called.
+    pub fn closed(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
+        let mut rx = self.closed.subscribe();
+        async move {
+            let _ = rx.wait_for(|c| *c).await;
+        }
+    }
+
+    /// Sends `event` to every subscriber.
+    pub fn publish(&self, event: Event) {
+        // An error only means nobody listens right now.
+        let _ = self.tx.send(event);
+    }
+
+    /// A new subscription, starting with the next event published.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.tx.subscribe()
+    }
+
+    /// Subscribers right now (open dashboard tabs).
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+}
+
+/// Turns a subscription into SSE events: lag becomes `resync`; the stream ends when the bus
+/// is closed or every sender is gone.
+pub fn stream(bus: &EventBus) -> impl Stream<Item = Result<SseEvent, Infallible>> + use<> {
+    let rx = bus.subscribe();
+    let closed = Box::pin(bus.closed());
+    let hello = SseEvent::default()
+        .event("hello")
+        .retry(Duration::from_secs(2))
+        .data("{}");
+    let first = stream::iter([Ok(hello)]);
+    let rest = stream::unfold((rx, closed), |(mut rx, mut closed)| async move {
+        let got = tokio::select! {
+            ev = rx.recv() => ev,
+            () = &mut closed => return None,
+        };
+        let ev = match got {
+            Ok(ev) => SseEvent::default().event(ev.name()).data(ev.data()),
+            Err(broadcast::error::RecvError::Lagged(n)) => SseEvent::default()
+                .event("resync")
+                .data(format!("{{\"missed\":{n}}}")),
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok(ev), (rx, closed)))
+    });
+    futures_util::StreamExt::chain(first, rest)
+}
+
+/// `GET /api/v1/events`.
+pub(crate) async fn sse(
+    State(web): State<Web>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    Sse::new(stream(&web.bus)).keep_alive(
+        KeepAlive::new()
+            .interval(Duration::from_secs(15))
+            .text("keep-alive"),
+    )
+}

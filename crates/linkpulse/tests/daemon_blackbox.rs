@@ -1,0 +1,1071 @@
+//! The blackbox_exporter-compatible `/probe`: real HTTP, HTTPS and TCP servers and ICMP on
+//! loopback, the answer parsed as Prometheus text and compared field by field with what
+//! blackbox_exporter documents — and with what the real `prometheus-blackbox-exporter` binary
+//! answers for the same config and targets.
+
+#[path = "../../linkpulse-probe/tests/support/mod.rs"]
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use linkpulse_daemon::blackbox::{Blackbox, BlackboxConfig, routes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+// ---------------------------------------------------------------------------------------------
+// Prometheus text format, parsed strictly.
+
+/// One metric family of an exposition.
+#[derive(Debug, Clone, Default)]
+struct Family {
+    help: String,
+    kind: String,
+    samples: Vec<(BTreeMap<String, String>, f64)>,
+}
+
+/// Parses the text exposition; panics on anything the format does not allow, including a
+/// sample without HELP and TYPE lines before it.
+fn parse_exposition(text: &str) -> BTreeMap<String, Family> {
+    let mut families: BTreeMap<String, Family> = BTreeMap::new();
+    for line in text.lines() {
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').expect("HELP line has a name and text");
+            families.entry(name.to_owned()).or_default().help = help.to_owned();
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE line has a name and type");
+            let f = families.entry(name.to_owned()).or_default();
+            assert!(!f.help.is_empty(), "TYPE before HELP for {name}");
+            f.kind = kind.to_owned();
+            continue;
+        }
+        assert!(!line.starts_with('#'), "unexpected comment {line:?}");
+        let (series, value) = line.rsplit_once(' ').expect("sample has a value");
+        let value: f64 = match value {
+            "NaN" => f64::NAN,
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+        };
+        let (name, labels) = match series.split_once('{') {
+            None => (series, BTreeMap::new()),
+            Some((name, rest)) => {
+                let body = rest.strip_suffix('}').expect("labels end with }");
+                (name, parse_labels(body))
+            }
+        };
+        let f = families
+            .get_mut(name)
+            .unwrap_or_else(|| panic!("sample of {name} without HELP/TYPE"));
+        assert!(!f.kind.is_empty(), "sample of {name} without TYPE");
+        f.samples.push((labels, value));
+    }
+    families
+}
+
+fn parse_labels(body: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut rest = body;
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once("=\"").expect("label key=\"");
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, c)) => value.push(c),
+                    None => panic!("dangling escape"),
+                },
+                '"' => {
+                    end = Some(i);
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        let end = end.expect("closing quote");
+        out.insert(key.to_owned(), value);
+        rest = after[end + 1..].trim_start_matches(',');
+    }
+    out
+}
+
+/// The value of the unlabelled sample of `name`.
+fn value(m: &BTreeMap<String, Family>, name: &str) -> f64 {
+    let f = m.get(name).unwrap_or_else(|| panic!("no {name} in {m:#?}"));
+    assert_eq!(f.samples.len(), 1, "{name}: {f:?}");
+    f.samples[0].1
+}
+
+/// The value of the sample of `name` whose label `key` is `val`.
+fn labelled(m: &BTreeMap<String, Family>, name: &str, key: &str, val: &str) -> f64 {
+    let f = m.get(name).unwrap_or_else(|| panic!("no {name} in {m:#?}"));
+    f.samples
+        .iter()
+        .find(|(l, _)| l.get(key).map(String::as_str) == Some(val))
+        .unwrap_or_else(|| panic!("no {name}{{{key}={val:?}}} in {f:?}"))
+        .1
+}
+
+/// (name, type, sorted label names of each sample) — what a scrape config and its queries
+/// depend on.
+fn shape(m: &BTreeMap<String, Family>) -> BTreeSet<(String, String, Vec<String>)> {
+    let mut out = BTreeSet::new();
+    for (name, f) in m {
+        for (labels, _) in &f.samples {
+            out.insert((
+                name.clone(),
+                f.kind.clone(),
+                labels.keys().cloned().collect(),
+            ));
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// A tiny HTTP/1.1 client and the servers under test.
+
+struct Reply {
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut raw))
+        .await
+        .expect("answer within 60 s")
+        .expect("read");
+    let text = String::from_utf8(raw).expect("UTF-8 answer");
+    let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_owned())
+        })
+        .unwrap_or_default();
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Reply {
+        status,
+        content_type,
+        body,
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").expect("chunk size");
+        let size = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
+        if size == 0 {
+            return out;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+}
+
+/// A URL query component.
+fn q(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// linkpulse's `/probe` router on its own axum server on 127.0.0.1:0.
+struct Linkpulse {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Linkpulse {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Linkpulse {
+    async fn start(config: &Path) -> Linkpulse {
+        let bb = Blackbox::load(config, linkpulse_probe::Prober::new())
+            .unwrap_or_else(|e| panic!("config: {e}"));
+        let app: axum::Router = routes(Arc::new(bb));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Linkpulse { addr, task }
+    }
+
+    async fn probe(&self, module: &str, target: &str) -> BTreeMap<String, Family> {
+        probe_at(self.addr, module, target).await
+    }
+}
+
+async fn probe_at(addr: SocketAddr, module: &str, target: &str) -> BTreeMap<String, Family> {
+    let r = get(
+        addr,
+        &format!("/probe?module={}&target={}", q(module), q(target)),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{module} {target}: {}", r.body);
+    assert!(
+        r.content_type.starts_with("text/plain"),
+        "{}",
+        r.content_type
+    );
+    parse_exposition(&r.body)
+}
+
+/// The real blackbox_exporter on 127.0.0.1:0, killed when dropped.
+struct Exporter {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const EXPORTER: &str = "prometheus-blackbox-exporter";
+
+fn exporter_binary() -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(EXPORTER))
+            .find(|p| p.is_file())
+    })
+}
+
+impl Exporter {
+    /// Starts the exporter and reads its bound address from its "Listening on" log line.
+    async fn start(binary: &Path, config: &Path, dir: &Path) -> Exporter {
+        let log = dir.join("exporter.log");
+        let child = Command::new(binary)
+            .arg(format!("--config.file={}", config.display()))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start blackbox_exporter");
+        let mut exporter = Exporter {
+            child,
+            addr: "127.0.0.1:0".parse().expect("addr"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let found = text
+                .lines()
+                .filter(|l| l.contains("msg=\"Listening on\""))
+                .find_map(|l| l.split("address=").nth(1))
+                .and_then(|a| a.split_whitespace().next())
+                .and_then(|a| a.parse().ok());
+            if let Some(addr) = found {
+                exporter.addr = addr;
+                return exporter;
+            }
+            if let Ok(Some(status)) = exporter.child.try_wait() {
+                panic!("blackbox_exporter exited with {status}: {text}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "blackbox_exporter did not log its address: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures shared by the tests.
+
+const HELLO: &str = "hello from linkpulse tests";
+
+fn config(dir: &Path, ca: &Path) -> PathBuf {
+    let text = format!(
+        r#"modules:
+  http_2xx:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+  http_404_ok:
+    prober: http
+    timeout: 5s
+    http:
+      valid_status_codes: [404]
+      preferred_ip_protocol: ip4
+  http_body_ok:
+    prober: http
+    timeout: 5s
+    http:
+      fail_if_body_not_matches_regexp: ["^hello", "linkpulse"]
+      preferred_ip_protocol: ip4
+  http_body_bad:
+    prober: http
+    timeout: 5s
+    http:
+      fail_if_body_matches_regexp: ["linkpulse tests$"]
+      preferred_ip_protocol: ip4
+  http_no_redirects:
+    prober: http
+    timeout: 5s
+    http:
+      follow_redirects: false
+      valid_status_codes: [302]
+      preferred_ip_protocol: ip4
+  https_ca:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      fail_if_not_ssl: true
+      tls_config:
+        ca_file: {ca}
+  https_insecure:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      tls_config:
+        insecure_skip_verify: true
+  http_slow:
+    prober: http
+    timeout: 20s
+    http:
+      preferred_ip_protocol: ip4
+  tcp_connect:
+    prober: tcp
+    timeout: 5s
+    tcp:
+      preferred_ip_protocol: ip4
+  icmp:
+    prober: icmp
+    timeout: 5s
+    icmp:
+      preferred_ip_protocol: ip4
+  icmp6:
+    prober: icmp
+    timeout: 5s
+  tcp6:
+    prober: tcp
+    timeout: 5s
+  tcp4_only:
+    prober: tcp
+    timeout: 5s
+    tcp:
+      preferred_ip_protocol: ip4
+      ip_protocol_fallback: false
+  dns_udp:
+    prober: dns
+    dns:
+      query_name: example.org
+"#,
+        ca = ca.display()
+    );
+    let path = dir.join("blackbox.yml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    http: support::Server,
+    https: support::Server,
+    tcp: TcpListener,
+    /// Answers with a `Last-Modified` header.
+    dated: support::Server,
+    /// Answers with a chunked body (no `Content-Length`).
+    chunked: support::Server,
+}
+
+const DATED: &[u8] = b"HTTP/1.1 200 OK\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+const CHUNKED: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nok\r\n3\r\n!!!\r\n0\r\n\r\n";
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = support::Pki::new();
+    let ca = pki.write_ca(dir.path());
+    let config = config(dir.path(), &ca);
+    World {
+        config,
+        http: support::http_server(None).await,
+        https: support::http_server(Some(pki.server_config(-1, 30))).await,
+        tcp: TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+        dated: support::raw_server(DATED).await,
+        chunked: support::raw_server(CHUNKED).await,
+        dir,
+    }
+}
+
+/// Every family is a gauge with blackbox_exporter's HELP text, and the common ones are there.
+fn assert_common(m: &BTreeMap<String, Family>) {
+    for (name, f) in m {
+        assert_eq!(f.kind, "gauge", "{name}");
+        assert!(!f.help.is_empty(), "{name}");
+    }
+    assert_eq!(
+        m["probe_success"].help,
+        "Displays whether or not the probe was a success"
+    );
+    assert_eq!(
+        m["probe_duration_seconds"].help,
+        "Returns how long the probe took to complete in seconds"
+    );
+    let d = value(m, "probe_duration_seconds");
+    assert!(d > 0.0 && d < 30.0, "{d}");
+    assert!(value(m, "probe_dns_lookup_time_seconds") >= 0.0);
+    assert_eq!(value(m, "probe_ip_protocol"), 4.0);
+    // FNV-1a of 127.0.0.1, as blackbox_exporter computes it.
+    assert_eq!(value(m, "probe_ip_addr_hash"), 3_668_918_509.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_module_answers_blackbox_metrics() {
+    let w = world().await;
+    let lp = Linkpulse::start(&w.config).await;
+    let base = format!("http://{}", w.http.addr);
+
+    let m = lp.probe("http_2xx", &format!("{base}/")).await;
+    assert_common(&m);
+    assert_eq!(value(&m, "probe_success"), 1.0);
+    assert_eq!(value(&m, "probe_http_status_code"), 200.0);
+    assert_eq!(value(&m, "probe_http_content_length"), HELLO.len() as f64);
+    assert_eq!(
+        value(&m, "probe_http_uncompressed_body_length"),
+        HELLO.len() as f64
+    );
+    assert_eq!(value(&m, "probe_http_version"), 1.1);
+    assert_eq!(value(&m, "probe_http_ssl"), 0.0);
+    assert_eq!(value(&m, "probe_http_redirects"), 0.0);
+    assert_eq!(value(&m, "probe_failed_due_to_regex"), 0.0);
+    let phases = &m["probe_http_duration_seconds"];
+    assert_eq!(
+        phases.help,
+        "Duration of http request by phase, summed over all redirects"
+    );
+    let names: BTreeSet<&str> = phases
+        .samples
+        .iter()
+        .map(|(l, _)| l["phase"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["connect", "processing", "resolve", "tls", "transfer"])
+    );
+    assert!(labelled(&m, "probe_http_duration_seconds", "phase", "connect") > 0.0);
+    assert_eq!(
+        labelled(&m, "probe_http_duration_seconds", "phase", "tls"),
+        0.0
+    );
+    assert!(!m.contains_key("probe_ssl_earliest_cert_expiry"));
+
+    // A target without a scheme gets http://, as with blackbox_exporter.
+    let m = lp.probe("http_2xx", &w.http.addr.to_string()).await;
+    assert_eq!(value(&m, "probe_success"), 1.0);
+
+    let m = lp.probe("http_2xx", &format!("{base}/status/503")).await;
+    assert_eq!(value(&m, "probe_success"), 0.0);
+    assert_eq!(value(&m, "probe_http_status_code"), 503.0);
+    let m = lp.probe("http_404_ok", &format!("{base}/nothing")).await;
+    assert_eq!(value(&m, "probe_success"), 1.0);
+    assert_eq!(value(&m, "probe_http_status_code"), 404.0);
+
+    let m = lp.probe("http_2xx", &format!("{base}/redirect/2")).await;
+    assert_eq!(value(&m, "probe_success"), 1.0);
+    assert_eq!(value(&m, "probe_http_redirects"), 2.0);
+    // Phases are summed over the chain: the probe keeps the earlier requests' timings.
+    let prober = linkpulse_probe::Prober::new();
+    let opts = linkpulse_probe::ProbeOptions::default();
+    let chain = linkpulse_probe::Target::http_from_url(&format!("{base}/redirect/2")).unwrap();
+    let r = prober.probe(&chain, &opts).await;
+    let earlier = r
+        .http
+        .and_then(|h| h.redirect_phases)
+        .expect("two earlier requests");
+    assert!(earlier.connect_ms.is_some() && earlier.first_byte_ms.is_some());
+    let single = linkpulse_probe::Target::http_from_url(&format!("{base}/")).unwrap();
+    let r = prober.probe(&single, &opts).await;
+    assert!(r.http.is_some_and(|h| h.redirect_phases.is_none()));
+
+    let m = lp
+        .probe("http_no_redirects", &format!("{base}/redirect/2"))
+        .await;
+    assert_eq!(value(&m, "probe_success"), 1.0);
+    assert_eq!(value(&m, "probe_http_status_code"), 302.0);
+    assert_eq!(value(&m, "probe_http_redirects"), 0.0);
+
+    let m = lp.probe("http_body_ok", &format!("{base}/")).await;
+    assert_eq!(value(&m, "probe_success"), 1.0);
+    assert_eq!(value(&m, "probe_failed_due_to_regex"), 0.0);
+    let m = lp.probe("http_body_bad", &format!("{base}/")).await;
+    assert_eq!(value(&m, "probe_success"), 0.0);
+    assert_eq!(value(&m, "probe_failed_due_to_regex"), 1.0);
+    assert_eq!(value(&m, "probe_http_status_code"), 200.0);
+
+    // Last-Modified as unix time; a chunked body has no declared length (-1) but 5 bytes read.
+    let m = lp
+        .probe("http_2xx", &format!("http://{}/", w.dated.addr))
+        .await;
+    assert_eq!(value(&m, "probe_success"), 1.0);
+    assert_eq!(
+        value(&m, "probe_http_last_modified_timestamp_seconds"),
+        784_111_777.0
+    );
+    assert_eq!(value(&m, "probe_http_content_length"), 2.0);
+    let m = lp
+        .probe("http_2xx", &format!("http://{}/", w.chunked.addr))
+        .await;
+    assert_eq!(value(&m, "probe_success"), 1.0);
+    assert_eq!(value(&m, "probe_http_content_length"), -1.0);
+    assert_eq!(value(&m, "probe_http_uncompressed_body_length"), 5.0);
+    assert!(!m.contains_key("probe_http_last_modified_timestamp_seconds"));
+
+    // Nothing listening: down, status 0, still every family.
+    let closed = support::closed_port();
+    let m = lp.probe("http_2xx", &format!("http://{closed}/")).await;
+    assert_common(&m);
+    assert_eq!(value(&m, "probe_success"), 0.0);
+    assert_eq!(value(&m, "probe_http_status_code"), 0.0);
+    assert_eq!(
+        labelled(&m, "probe_http_duration_seconds", "phase", "processing"),
+        0.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_module_reports_certificate_and_tls_version() {
+    let w = world().await;
+    let lp = Linkpulse::start(&w.config).await;
+    let url = format!("https://{}/", w.https.addr);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+
+    for module in ["https_ca", "https_insecure"] {
+        let m = lp.probe(module, &url).await;
+        assert_common(&m);
+        assert_eq!(value(&m, "probe_success"), 1.0, "{module}");
+        assert_eq!(value(&m, "probe_http_ssl"), 1.0);
+        // The fixture negotiates h2 by ALPN.
+        assert_eq!(value(&m, "probe_http_version"), 2.0);
+        assert!(labelled(&m, "probe_http_duration_seconds", "phase", "tls") > 0.0);
+        let expiry = value(&m, "probe_ssl_earliest_cert_expiry");
+        let days = (expiry - now) / 86_400.0;
+        assert!((29.0..=30.01).contains(&days), "{days}");
+        assert_eq!(
+            m["probe_ssl_earliest_cert_expiry"].help,
+            "Returns last SSL chain expiry in unixtime"
+        );
+        assert_eq!(
+            value(&m, "probe_ssl_last_chain_expiry_timestamp_seconds"),
+            expiry
+        );
+        assert_eq!(
+            labelled(&m, "probe_tls_version_info", "version", "TLS 1.3"),
+            1.0
+        );
+        let info = &m["probe_ssl_last_chain_info"].samples;
+        assert_eq!(info.len(), 1);
+        let labels = &info[0].0;
+        assert_eq!(labels["fingerprint_sha256"].len(), 64, "{labels:?}");
+        assert!(
+            labels["fingerprint_sha256"]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit())
+        );
+        assert_eq!(labels["subjectalternative"], "localhost");
+        assert!(
+            labels["subject"].contains("linkpulse test server"),
+            "{labels:?}"
+        );
+        assert!(labels["issuer"].contains("linkpulse test CA"), "{labels:?}");
+    }
+
+    // fail_if_not_ssl: the same module over plain HTTP fails.
+    let m = lp
+        .probe("https_ca", &format!("http://{}/", w.http.addr))
+        .await;
+    assert_eq!(value(&m, "probe_success"), 0.0);
+    assert_eq!(value(&m, "probe_http_status_code"), 200.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_module_up_and_refused() {
+    let w = world().await;
+    let lp = Linkpulse::start(&w.config).await;
+    let up = w.tcp.local_addr().expect("addr").to_string();
+    let m = lp.probe("tcp_connect", &up).await;
+    assert_common(&m);
+    assert_eq!(value(&m, "probe_success"), 1.0);
+    assert_eq!(value(&m, "probe_failed_due_to_regex"), 0.0);
+    assert!(!m.contains_key("probe_http_status_code"));
+
+    let m = lp
+        .probe("tcp_connect", &support::closed_port().to_string())
+        .await;
+    assert_common(&m);
+    assert_eq!(value(&m, "probe_success"), 0.0);
+
+    // Not HOST:PORT: a failed probe, as blackbox_exporter answers it.
+    let m = lp.probe("tcp_connect", "127.0.0.1").await;
+    assert_eq!(value(&m, "probe_success"), 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn icmp_module_pings_loopback() {
+    let w = world().await;
+    let lp = Linkpulse::start(&w.config).await;
+    let m = lp.probe("icmp", "127.0.0.1").await;
+    assert_common(&m);
+    assert_eq!(value(&m, "probe_success"), 1.0, "{m:#?}");
+    let f = &m["probe_icmp_duration_seconds"];
+    assert_eq!(f.help, "Duration of icmp request by phase");
+    let phases: BTreeSet<&str> = f.samples.iter().map(|(l, _)| l["phase"].as_str()).collect();
+    assert_eq!(phases, BTreeSet::from(["resolve", "rtt", "setup"]));
+    assert!(labelled(&m, "probe_icmp_duration_seconds", "phase", "rtt") > 0.0);
+    // Loopback replies carry the kernel's default TTL.
+    assert_eq!(value(&m, "probe_icmp_reply_hop_limit"), 64.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn address_family_follows_preferred_ip_protocol() {
+    let w = world().await;
+    let lp = Linkpulse::start(&w.config).await;
+    let v6 = TcpListener::bind("[::1]:0").await.expect("bind ::1");
+    let v6 = v6.local_addr().expect("addr");
+    let v4 = w.tcp.local_addr().expect("addr");
+
+    // IPv6 preferred (the default): ::1 is probed over IPv6.
+    let m = lp.probe("tcp6", &v6.to_string()).await;
+    assert_eq!(value(&m, "probe_success"), 1.0);
+    assert_eq!(value(&m, "probe_ip_protocol"), 6.0);
+    // A name is resolved and the preferred family chosen: localhost → 127.0.0.1 for ip4.
+    let m = lp
+        .probe("tcp_connect", &format!("localhost:{}", v4.port()))
+        .await;
+    assert_eq!(value(&m, "probe_success"), 1.0);
+    assert_eq!(value(&m, "probe_ip_protocol"), 4.0);
+    assert_eq!(value(&m, "probe_ip_addr_hash"), 3_668_918_509.0);
+    // IPv4 only, no fallback: an IPv6 target fails without an address.
+    let m = lp.probe("tcp4_only", &v6.to_string()).await;
+    assert_eq!(value(&m, "probe_success"), 0.0);
+    assert_eq!(value(&m, "probe_ip_protocol"), 0.0);
+    assert!(!m.contains_key("probe_ip_addr_hash"));
+
+    // ICMPv6: the hop limit comes from ancillary data rather than an IP header.
+    let m = lp.probe("icmp6", "::1").await;
+    assert_eq!(value(&m, "probe_success"), 1.0, "{m:#?}");
+    assert_eq!(value(&m, "probe_ip_protocol"), 6.0);
+    assert_eq!(value(&m, "probe_icmp_reply_hop_limit"), 64.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_blackbox_exporters_errors() {
+    let w = world().await;
+    let lp = Linkpulse::start(&w.config).await;
+    let target = q(&format!("http://{}/", w.http.addr));
+
+    let r = get(lp.addr, &format!("/probe?module=nope&target={target}"), &[]).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body, "Unknown module \"nope\"\n");
+
+    let r = get(lp.addr, "/probe?module=http_2xx", &[]).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body, "Target parameter is missing\n");
+
+    let r = get(lp.addr, "/probe?module=dns_udp&target=example.org", &[]).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("prober `dns`"), "{}", r.body);
+
+    let r = get(
+        lp.addr,
+        &format!("/probe?module=http_2xx&target={target}"),
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "soon")],
+    )
+    .await;
+    assert_eq!(r.status, 500);
+    assert!(
+        r.body
+            .starts_with("Failed to parse timeout from Prometheus header"),
+        "{}",
+        r.body
+    );
+
+    // No module: blackbox_exporter's default, http_2xx.
+    let r = get(lp.addr, &format!("/probe?target={target}"), &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(value(&parse_exposition(&r.body), "probe_success"), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrape_timeout_header_bounds_the_probe() {
+    let w = world().await;
+    let lp = Linkpulse::start(&w.config).await;
+    // `/slow` answers after 30 s; the module allows 20 s, the scrape 2 s minus the 0.5 s offset.
+    let target = q(&format!("http://{}/slow", w.http.addr));
+    let started = Instant::now();
+    let r = get(
+        lp.addr,
+        &format!("/probe?module=http_slow&target={target}"),
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "2")],
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(r.status, 200);
+    let m = parse_exposition(&r.body);
+    assert_eq!(value(&m, "probe_success"), 0.0);
+    let d = value(&m, "probe_duration_seconds");
+    assert!((1.4..10.0).contains(&d), "probe took {d} s");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_shows_the_log_and_the_metrics() {
+    let w = world().await;
+    let lp = Linkpulse::start(&w.config).await;
+    let target = q(&support::closed_port().to_string());
+    let r = get(
+        lp.addr,
+        &format!("/probe?module=tcp_connect&target={target}&debug=true"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.starts_with("Logs for the probe:\n"), "{}", r.body);
+    assert!(r.body.contains("refused"), "{}", r.body);
+    let (_, metrics) = r
+        .body
+        .split_once("Metrics that would have been returned:\n")
+        .expect("metrics section");
+    let (metrics, module) = metrics
+        .split_once("Module configuration:\n")
+        .expect("module section");
+    assert_eq!(value(&parse_exposition(metrics), "probe_success"), 0.0);
+    assert!(module.contains("Tcp"), "{module}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_a_superset_of_the_real_blackbox_exporters() {
+    let Some(binary) = exporter_binary() else {
+        eprintln!(
+            "SKIPPED: {EXPORTER} is not installed (scripts/install-test-deps installs it); \
+             the comparison with the real blackbox_exporter did not run"
+        );
+        return;
+    };
+    let w = world().await;
+    let lp = Linkpulse::start(&w.config).await;
+    let exporter = Exporter::start(&binary, &w.config, w.dir.path()).await;
+    let http = format!("http://{}", w.http.addr);
+    let https = format!("https://{}/", w.https.addr);
+    let tcp = w.tcp.local_addr().expect("addr").to_string();
+    let closed = support::closed_port().to_string();
+    let cases = [
+        ("http_2xx", format!("{http}/")),
+        ("http_2xx", format!("{http}/status/503")),
+        ("http_2xx", format!("{http}/redirect/2")),
+        ("http_2xx", format!("http://{closed}/")),
+        ("http_body_bad", format!("{http}/")),
+        ("http_2xx", format!("http://{}/", w.dated.addr)),
+        ("http_2xx", format!("http://{}/", w.chunked.addr)),
+        ("https_ca", https.clone()),
+        ("https_insecure", https),
+        ("tcp_connect", tcp),
+        ("tcp_connect", closed),
+        ("icmp", "127.0.0.1".to_owned()),
+        ("icmp6", "::1".to_owned()),
+    ];
+    let mut seen = BTreeSet::new();
+    for (module, target) in &cases {
+        let theirs = probe_at(exporter.addr, module, target).await;
+        seen.extend(theirs.keys().cloned());
+        let ours = lp.probe(module, target).await;
+        let missing: Vec<_> = shape(&theirs).difference(&shape(&ours)).cloned().collect();
+        assert!(
+            missing.is_empty(),
+            "{module} {target}: linkpulse lacks {missing:?}\nblackbox_exporter: {theirs:#?}\nlinkpulse: {ours:#?}"
+        );
+        for (name, f) in &theirs {
+            assert_eq!(ours[name].help, f.help, "HELP of {name}");
+        }
+        // Same verdict and, where both are deterministic, the same values.
+        for name in [
+            "probe_success",
+            "probe_http_status_code",
+            "probe_http_redirects",
+            "probe_http_ssl",
+            "probe_failed_due_to_regex",
+            "probe_ip_protocol",
+            "probe_ip_addr_hash",
+            "probe_ssl_earliest_cert_expiry",
+            "probe_icmp_reply_hop_limit",
+            "probe_http_content_length",
+            "probe_http_uncompressed_body_length",
+            "probe_http_last_modified_timestamp_seconds",
+        ] {
+            if let Some(f) = theirs.get(name) {
+                assert_eq!(
+                    value(&ours, name),
+                    f.samples[0].1,
+                    "{module} {target}: {name}"
+                );
+            }
+        }
+    }
+
+    // The comparison covered every kind of family blackbox_exporter has for these probers.
+    for name in [
+        "probe_http_duration_seconds",
+        "probe_ssl_last_chain_info",
+        "probe_tls_version_info",
+        "probe_icmp_duration_seconds",
+        "probe_icmp_reply_hop_limit",
+        "probe_dns_lookup_time_seconds",
+        "probe_http_last_modified_timestamp_seconds",
+    ] {
+        assert!(
+            seen.contains(name),
+            "blackbox_exporter never answered {name}"
+        );
+    }
+
+    // Errors: the same statuses.
+    for path in ["/probe?module=nope&target=x", "/probe?module=http_2xx"] {
+        let theirs = get(exporter.addr, path, &[]).await;
+        let ours = get(lp.addr, path, &[]).await;
+        assert_eq!(ours.status, theirs.status, "{path}");
+        assert_eq!(ours.body, theirs.body, "{path}");
+    }
+}
+
+#[test]
+fn shipped_example_loads_and_the_real_exporter_accepts_it() {
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/blackbox.yml");
+    let config = BlackboxConfig::load(&example).unwrap_or_else(|e| panic!("{e}"));
+    assert!(config.modules.len() >= 4);
+    assert_eq!(config.unsupported().count(), 0);
+    if let Some(binary) = exporter_binary() {
+        let out = Command::new(binary)
+            .arg(format!("--config.file={}", example.display()))
+            .arg("--config.check")
+            .output()
+            .expect("run blackbox_exporter");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn bad_config_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("blackbox.yml");
+    std::fs::write(
+        &path,
+        "modules:\n  web:\n    prober: http\n    timeout: soon\n    http:\n      method: 'G ET'\n",
+    )
+    .expect("write");
+    let e = Blackbox::load(&path, linkpulse_probe::Prober::new())
+        .expect_err("bad config")
+        .to_string();
+    let file = path.display().to_string();
+    assert!(
+        e.contains(&format!(
+            "{file}:4: modules.web.timeout: invalid duration \"soon\""
+        )),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!(
+            "{file}:6: modules.web.http.method: invalid HTTP method \"G ET\""
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn reload_takes_new_modules_and_keeps_the_old_ones_on_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("blackbox.yml");
+    std::fs::write(&path, "modules:\n  a:\n    prober: tcp\n").expect("write");
+    let bb = Blackbox::load(&path, linkpulse_probe::Prober::new()).expect("load");
+    let names = |bb: &Blackbox| bb.config().modules.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(&bb), ["a"]);
+
+    std::fs::write(&path, "modules:\n  b:\n    prober: icmp\n").expect("write");
+    bb.reload().expect("reload");
+    assert_eq!(names(&bb), ["b"]);
+
+    std::fs::write(
+        &path,
+        "modules:\n  c:\n    prober: tcp\n    timeout: soon\n",
+    )
+    .expect("write");
+    let e = bb.reload().expect_err("bad file").to_string();
+    assert!(
+        e.contains(":4: modules.c.timeout: invalid duration \"soon\""),
+        "{e}"
+    );
+    assert_eq!(names(&bb), ["b"]);
+}
+
+/// `linkpulse serve` (the real binary) on 127.0.0.1:0, killed when dropped.
+struct Serve {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serve {
+    /// Starts the daemon and reads its address from its "listening on" line.
+    async fn start(dir: &Path, extra: &[&str]) -> Serve {
+        let config = dir.join("linkpulse.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen: 127.0.0.1:0\ndatabase: {}\nchecks: []\n",
+                dir.join("history.db").display()
+            ),
+        )
+        .expect("write daemon config");
+        let log = dir.join("serve.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_linkpulse"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start linkpulse serve");
+        let mut serve = Serve {
+            child,
+            addr: "127.0.0.1:0".parse().expect("addr"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let found = text
+                .lines()
+                .find_map(|l| l.strip_prefix("linkpulse listening on http="))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|a| a.parse().ok());
+            if let Some(addr) = found {
+                serve.addr = addr;
+                return serve;
+            }
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                panic!("linkpulse serve exited with {status}: {text}");
+            }
+            assert!(Instant::now() < deadline, "no listening line: {text}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_mounts_probe_with_builtin_modules_and_reloads_on_sighup() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let target = listener.local_addr().expect("addr").to_string();
+
+    // Without --blackbox-config: http_2xx, tcp_connect and icmp.
+    let plain = Serve::start(dir.path(), &[]).await;
+    let m = probe_at(plain.addr, "tcp_connect", &target).await;
+    assert_eq!(value(&m, "probe_success"), 1.0);
+    drop(plain);
+
+    let bb = dir.path().join("blackbox.yml");
+    std::fs::write(&bb, "modules:\n  first:\n    prober: tcp\n").expect("write");
+    let served = Serve::start(
+        dir.path(),
+        &["--blackbox-config", &bb.display().to_string()],
+    )
+    .await;
+    assert_eq!(
+        value(
+            &probe_at(served.addr, "first", &target).await,
+            "probe_success"
+        ),
+        1.0
+    );
+    let unknown = format!("/probe?module=second&target={}", q(&target));
+    assert_eq!(get(served.addr, &unknown, &[]).await.status, 400);
+
+    std::fs::write(&bb, "modules:\n  second:\n    prober: tcp\n").expect("write");
+    let status = Command::new("kill")
+        .args(["-HUP", &served.child.id().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(served.addr, &unknown, &[]).await.status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "module `second` never appeared after SIGHUP"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let m = probe_at(served.addr, "second", &target).await;
+    assert_eq!(value(&m, "probe_success"), 1.0);
+}
