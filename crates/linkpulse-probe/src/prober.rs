@@ -31,8 +31,10 @@ impl Prober {
         let label = target.to_string();
         match target {
             Target::Tcp { host, port } => crate::tcp::probe(host, *port, label, opts).await,
+            // Boxed: the HTTP future is ten times the size of the others, and every probe's
+            // future would otherwise be that large (and be moved around at that size).
             Target::Http { url } => {
-                crate::http::probe(&self.inner.tls, url, label, opts, false)
+                Box::pin(crate::http::probe(&self.inner.tls, url, label, opts, false))
                     .await
                     .0
             }

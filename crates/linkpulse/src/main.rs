@@ -54,10 +54,14 @@ fn main() -> ExitCode {
         }
     };
     cmd::init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // `check` is one short sweep driven by one task: a single-threaded runtime avoids waking
+    // another thread for every result (see bench/README.md). Everything else, the daemon
+    // above all, gets worker threads.
+    let mut builder = match cli.command {
+        Command::Check(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("linkpulse: cannot start the async runtime: {err}");

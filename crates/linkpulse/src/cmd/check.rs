@@ -2,18 +2,16 @@
 //! targets, printed as human text, JSON lines or Nagios plugin lines, with Nagios exit codes.
 
 mod output;
+mod sweep;
 mod targets;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use linkpulse_probe::{
-    HttpOptions, IcmpOptions, IpFamily, ProbeOptions, ProbeResult, Prober, StatusSet, Target,
-};
+use linkpulse_probe::{HttpOptions, IcmpOptions, IpFamily, ProbeOptions, StatusSet, Target};
 
 pub(crate) use output::{Output, describe, exit_code};
 
@@ -271,58 +269,21 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = args.probe.options().context("invalid --ca")?;
     let many = args.targets.is_some();
     let started = Instant::now();
-    let results = probe_all(jobs, opts, args.concurrency as usize, many).await?;
-    let elapsed = started.elapsed();
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    output::print(&mut out, args.probe.output, &results, many, elapsed)?;
-    Ok(ExitCode::from(exit_code(&results)))
-}
-
-/// Probes every job, `concurrency` at a time, with a progress bar on a terminal stderr when
-/// there are several; results come back in the jobs' order.
-async fn probe_all(
-    jobs: Vec<Job>,
-    opts: ProbeOptions,
-    concurrency: usize,
-    many: bool,
-) -> anyhow::Result<Vec<ProbeResult>> {
-    let prober = Prober::new();
-    let opts = Arc::new(opts);
-    let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
-    let bar = if many && std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(jobs.len() as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{spinner} {pos}/{len} targets probed {wide_bar} {elapsed}",
-        ) {
-            bar.set_style(style);
-        }
-        bar
+    let concurrency = args.concurrency as usize;
+    let results = if args.probe.output == Output::Json {
+        // JSON lines go out as the sweep runs, in the targets' order.
+        let mut lines = sweep::JsonLines::new(stdout.lock(), stdout.is_terminal());
+        sweep::probe_all(jobs, opts, concurrency, many, Some(&mut lines)).await?
     } else {
-        indicatif::ProgressBar::hidden()
+        // Human and Nagios output need every result first (column width, summary line).
+        let results =
+            sweep::probe_all::<std::io::Stdout>(jobs, opts, concurrency, many, None).await?;
+        let elapsed = started.elapsed();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        output::print(&mut out, args.probe.output, &results, many, elapsed)?;
+        out.flush()?;
+        results
     };
-    let mut set = tokio::task::JoinSet::new();
-    let count = jobs.len();
-    for (index, job) in jobs.into_iter().enumerate() {
-        let prober = prober.clone();
-        let opts = Arc::clone(&opts);
-        let limit = Arc::clone(&limit);
-        let bar = bar.clone();
-        set.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            let mut result = prober.probe(&job.target, &opts).await;
-            result.target = job.label;
-            bar.inc(1);
-            (index, result)
-        });
-    }
-    let mut results: Vec<Option<ProbeResult>> = vec![None; count];
-    while let Some(joined) = set.join_next().await {
-        let (index, result) = joined.context("a probe task failed")?;
-        if let Some(slot) = results.get_mut(index) {
-            *slot = Some(result);
-        }
-    }
-    bar.finish_and_clear();
-    Ok(results.into_iter().flatten().collect())
+    Ok(ExitCode::from(exit_code(&results)))
 }

@@ -76,8 +76,7 @@ pub(crate) fn print(
     match format {
         Output::Json => {
             for r in results {
-                let line = serde_json::to_string(r).map_err(std::io::Error::other)?;
-                writeln!(out, "{line}")?;
+                json_line(out, r)?;
             }
         }
         Output::Human => {
@@ -138,6 +137,12 @@ pub(crate) fn print(
         }
     }
     Ok(())
+}
+
+/// Writes `result` as one JSON object on one line.
+pub(crate) fn json_line(out: &mut impl Write, result: &ProbeResult) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, result).map_err(std::io::Error::other)?;
+    out.write_all(b"\n")
 }
 
 struct Counts {
