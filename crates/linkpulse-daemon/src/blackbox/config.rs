@@ -104,16 +104,8 @@ impl BlackboxConfig {
     /// Reads, parses and validates the blackbox_exporter config at `path`. Relative `ca_file`
     /// paths are taken from the file's directory, as blackbox_exporter does.
     pub fn load(path: &Path) -> Result<BlackboxConfig, ConfigErrors> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError {
-                file: file.clone(),
-                line: 0,
-                path: String::new(),
-                message: format!("cannot read the blackbox_exporter config: {e}"),
-            }])
-        })?;
-        let base = path.parent().unwrap_or(Path::new("."));
+        let (file, text, base) =
+            crate::config::read_config_file(path, "the blackbox_exporter config")?;
         BlackboxConfig::parse(&file, &text, base)
     }
 

@@ -24,16 +24,7 @@ pub use model::{
 impl Config {
     /// Reads, parses and validates the config file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError {
-                file: file.clone(),
-                line: 0,
-                path: String::new(),
-                message: format!("cannot read the file: {e}"),
-            }])
-        })?;
-        let base = path.parent().unwrap_or(Path::new("."));
+        let (file, text, base) = read_config_file(path, "the file")?;
         Config::parse(&file, &text, base)
     }
 
@@ -43,6 +34,26 @@ impl Config {
         let raw = parse_raw(file, text).map_err(|e| ConfigErrors(vec![e]))?;
         validate::validate(file, raw, base)
     }
+}
+
+/// Reads a config file for [`Config::load`] and the blackbox loader: its name for error
+/// messages, its text, and the directory relative paths in it are taken from. `what` names the
+/// file in the error when it cannot be read.
+pub(crate) fn read_config_file<'p>(
+    path: &'p Path,
+    what: &str,
+) -> Result<(String, String, &'p Path), ConfigErrors> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: file.clone(),
+            line: 0,
+            path: String::new(),
+            message: format!("cannot read {what}: {e}"),
+        }])
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    Ok((file, text, base))
 }
 
 /// Stage one: YAML syntax into [`raw::RawConfig`].
