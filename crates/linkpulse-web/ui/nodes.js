@@ -46,22 +46,24 @@ export async function nodesPage(main) {
     const gauges = st && st.gauges && typeof st.gauges === 'object' ? Object.entries(st.gauges) : [];
     const labels = Object.entries(n.labels || {});
     return h('tr', { 'data-node': n.name, 'data-state': n.state },
-      h('td', { class: 'state' }, badge(n.state)),
-      h('th', { scope: 'row', class: 'node' }, h('b', { text: n.name }),
+      h('td', { class: 'state', 'data-label': 'State' }, badge(n.state)),
+      h('th', { scope: 'row', class: 'node', 'data-label': 'Node' }, h('b', { text: n.name }),
         n.address ? h('div', { class: 'muted mono', text: n.address }) : '',
         n.restart && n.restart !== 'same' ? h('div', { class: 'muted', text: n.restart.replace(/_/g, ' ') }) : ''),
-      h('td', { class: 'num rtt', text: n.state === 'alive' || n.state === 'suspect' ? ms(n.rtt_ms) : '–' }),
-      h('td', { class: 'status' },
-        health ? badge(health === 'ok' ? 'ok' : health === 'draining' ? 'left' : 'degraded', health) : h('span', { class: 'muted', text: '–' }),
-        st && st.detail ? h('div', { class: 'muted detail', text: st.detail }) : '',
+      h('td', { class: 'num rtt', 'data-label': 'RTT', text: n.state === 'alive' || n.state === 'suspect' ? ms(n.rtt_ms) : '–' }),
+      // A node that ended reports nothing any more: its last report is shown as such, greyed.
+      h('td', { class: `status${ended ? ' stale' : ''}`, 'data-label': 'Reported status', title: ended && health ? 'last report before the session ended' : null },
+        health ? (ended ? h('span', { class: 'muted', text: `last: ${health}` })
+          : badge(health === 'ok' ? 'ok' : health === 'draining' ? 'left' : 'degraded', health)) : h('span', { class: 'muted', text: '–' }),
+        st && st.detail ? h('div', { class: 'muted detail', text: st.detail.replace(/:\s*$/, '') }) : '',
         gauges.length ? h('div', { class: 'muted mono', text: gauges.map(([k, v]) => `${k}=${v}`).join(' ') }) : ''),
-      h('td', { class: 'labels' }, labels.length
+      h('td', { class: 'labels', 'data-label': 'Labels' }, labels.length
         ? h('div', { class: 'chips' }, labels.map(([k, v]) => h('span', { class: 'label mono', text: `${k}=${v}` })))
         : h('span', { class: 'muted', text: '–' })),
-      h('td', { class: 'since', title: n.since ? when(n.since) : null, text: n.since ? ago(n.since) : '–' }),
+      h('td', { class: 'since', 'data-label': 'Since', title: n.since ? when(n.since) : null, text: n.since ? ago(n.since) : '–' }),
       ended
-        ? h('td', { class: `death ${n.state === 'dead' ? 'err' : 'muted'}`, text: death || '–' })
-        : h('td', { class: 'death muted', title: prev && prev.since ? when(prev.since) : null },
+        ? h('td', { class: `death ${n.state === 'dead' ? 'err' : 'muted'}`, 'data-label': 'Last death', text: death || '–' })
+        : h('td', { class: 'death muted', 'data-label': 'Last death', title: prev && prev.since ? when(prev.since) : null },
           prev ? `${deathText(prev) || prev.state}${prev.since ? ` (${ago(prev.since)})` : ''}` : '–'));
   }
 

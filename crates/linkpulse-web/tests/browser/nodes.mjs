@@ -6,7 +6,8 @@
 // (playwright-core), then starts two `linkpulse agent` processes with labels and asserts, all on
 // the same open page (never reloaded):
 //   1. before any agent: the empty state;
-//   2. both agents appear `alive` with their labels, reported status `ok` and an RTT;
+//   2. both agents appear `alive` with their labels, reported status `ok` and an RTT, and the
+//      RTT is refreshed (it is not a watch event: the page re-reads the list);
 //   3. an agent's health command starts failing: its reported status turns `degraded`;
 //   4. SIGKILL one agent: its row turns `dead` with cause peer_closed or reset, then the
 //      diagnosis `process_gone` arrives;
@@ -117,6 +118,9 @@ try {
       assert.equal(r.death, '–');
     }
     assert.match(await page.locator('#node-counts').innerText(), /2 alive/);
+    // RTTs are not watch events: the page re-reads the list and shows each new measurement.
+    const first = (await row(page, 'w1')).rtt;
+    await eventually('w1 RTT refreshed', async () => want((await row(page, 'w1')).rtt !== first, { first, now: (await row(page, 'w1')).rtt }), 20000);
     assert.equal(await page.evaluate(() => window.__noReload), 'still here', 'the page was not reloaded');
     await shot(page, SHOTS, 'nodes-alive');
   });
