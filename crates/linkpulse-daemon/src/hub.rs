@@ -1,12 +1,20 @@
 //! The hub: agent sessions on `hub.listen`, served by `linkpulse_hub`, and its routes
 //! (`/api/v1/nodes`, `/api/v1/nodes/watch`) merged into [`crate::daemon::Daemon::router`].
 //!
-//! Not done yet: feeding each node into the same state machine, history and alerts as probes.
+//! Nodes are checks too: [`feed`] follows the hub's change stream and reports every node to
+//! the engine as the check `node:NAME` (kind `node`), so nodes share the state history,
+//! availability figures and alerts of probes: `alive` → `up`, `suspect` (or a STATUS other
+//! than `ok`) → `degraded`, `dead` → `down` with the hub's cause and, once known, its diagnosis;
+//! `left` (GOODBYE) → `unknown`, a transition that never alerts.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use linkpulse_hub::{Hub, HubDetector, HubError};
+use linkpulse_hub::{ChangeKind, Hub, HubDetector, HubError, Node, NodeState};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
+
+use crate::engine::{EngineHandle, NodeEvent, NodeReport};
 
 pub use crate::config::HubConfig;
 use crate::config::HubDetector as ConfigDetector;
@@ -44,4 +52,86 @@ pub async fn start(
         }
     });
     Ok((hub, addr, task))
+}
+
+/// What the engine is told about `node` after a change of kind `kind` (`None` for a full
+/// snapshot, which also repeats a known diagnosis).
+pub fn reports(node: &Node, kind: Option<ChangeKind>, interval: Duration) -> Vec<NodeReport> {
+    let report = |event| NodeReport {
+        node: node.name.clone(),
+        labels: node.labels.clone(),
+        interval,
+        event,
+    };
+    let diagnosis = node
+        .diagnosis
+        .map(|d| report(NodeEvent::Diagnosis(d.to_string())));
+    if kind == Some(ChangeKind::Diagnosis) {
+        return diagnosis.into_iter().collect();
+    }
+    let unhealthy =
+        node.status
+            .as_ref()
+            .filter(|s| s.health != "ok")
+            .map(|s| match s.detail.as_str() {
+                "" => format!("status {}", s.health),
+                d => format!("status {}: {d}", s.health),
+            });
+    let event = match node.state {
+        NodeState::Alive => NodeEvent::Alive {
+            warning: unhealthy,
+            rtt_ms: node.rtt_ms,
+        },
+        NodeState::Suspect => NodeEvent::Alive {
+            warning: Some("suspect: heartbeats are late".to_owned()),
+            rtt_ms: node.rtt_ms,
+        },
+        NodeState::Dead => NodeEvent::Dead {
+            cause: node.cause.clone().unwrap_or_else(|| "unknown".to_owned()),
+            detail: node.cause_detail.clone(),
+        },
+        NodeState::Left => NodeEvent::Left,
+    };
+    let mut out = vec![report(event)];
+    if kind.is_none() && node.state == NodeState::Dead {
+        out.extend(diagnosis);
+    }
+    out
+}
+
+/// Feeds every node of `hub` and each later change into `engine` until `shutdown`; a watcher
+/// that falls behind starts again from a fresh snapshot (a repeated state changes nothing).
+pub async fn feed(hub: Hub, engine: EngineHandle, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let interval = hub.config().interval;
+    loop {
+        let mut sub = hub.subscribe();
+        for node in &sub.nodes {
+            for r in reports(node, None, interval) {
+                if !engine.node(r).await {
+                    return;
+                }
+            }
+        }
+        loop {
+            let change = tokio::select! {
+                () = &mut shutdown => return,
+                c = sub.changes.recv() => c,
+            };
+            match change {
+                Ok(c) => {
+                    for r in reports(&c.node, Some(c.event), interval) {
+                        if !engine.node(r).await {
+                            return;
+                        }
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "node checks fell behind the hub; resyncing");
+                    break;
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
 }
