@@ -135,3 +135,92 @@ pub async fn feed(hub: Hub, engine: EngineHandle, shutdown: impl Future<Output =
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linkpulse_hub::{Diagnosis, NodeStatus};
+
+    fn node(state: NodeState) -> Node {
+        Node {
+            name: "w1".into(),
+            state,
+            cause: None,
+            cause_detail: None,
+            diagnosis: None,
+            status: None,
+            labels: [("role".to_owned(), "worker".to_owned())].into(),
+            rtt_ms: Some(0.4),
+            since: String::new(),
+            address: None,
+            incarnation: String::new(),
+            restart: None,
+            session: 1,
+        }
+    }
+
+    fn events(n: &Node, kind: Option<ChangeKind>) -> Vec<NodeEvent> {
+        let ms = Duration::from_millis(100);
+        reports(n, kind, ms).into_iter().map(|r| r.event).collect()
+    }
+
+    #[test]
+    fn each_node_state_maps_to_its_check_event() {
+        let alive = node(NodeState::Alive);
+        let r = reports(&alive, Some(ChangeKind::Join), Duration::from_millis(100));
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            (r[0].node.as_str(), r[0].labels["role"].as_str()),
+            ("w1", "worker")
+        );
+        assert_eq!(
+            r[0].event,
+            NodeEvent::Alive {
+                warning: None,
+                rtt_ms: Some(0.4)
+            }
+        );
+        let mut draining = node(NodeState::Alive);
+        draining.status = Some(NodeStatus {
+            health: "draining".into(),
+            detail: "deploy".into(),
+            gauges: Default::default(),
+        });
+        assert!(matches!(
+            &events(&draining, Some(ChangeKind::Status))[..],
+            [NodeEvent::Alive { warning: Some(w), .. }] if w == "status draining: deploy"
+        ));
+        assert!(matches!(
+            &events(&node(NodeState::Suspect), Some(ChangeKind::Suspect))[..],
+            [NodeEvent::Alive { warning: Some(w), .. }] if w.starts_with("suspect")
+        ));
+        assert_eq!(
+            events(&node(NodeState::Left), Some(ChangeKind::Left)),
+            [NodeEvent::Left]
+        );
+    }
+
+    #[test]
+    fn a_dead_node_carries_its_cause_and_later_its_diagnosis() {
+        let mut dead = node(NodeState::Dead);
+        dead.cause = Some("reset".into());
+        let dead_event = NodeEvent::Dead {
+            cause: "reset".into(),
+            detail: None,
+        };
+        assert_eq!(
+            events(&dead, Some(ChangeKind::Dead)),
+            std::slice::from_ref(&dead_event)
+        );
+        dead.diagnosis = Some(Diagnosis::ProcessGone);
+        assert_eq!(
+            events(&dead, Some(ChangeKind::Diagnosis)),
+            [NodeEvent::Diagnosis("process_gone".into())]
+        );
+        // A snapshot (start or resync) repeats both.
+        assert_eq!(
+            events(&dead, None),
+            [dead_event, NodeEvent::Diagnosis("process_gone".into())]
+        );
+    }
+}
