@@ -209,4 +209,21 @@ fn a_killed_agent_is_a_down_check_with_an_incident_and_an_alert() {
         .map(|e| e["event"].clone())
         .collect();
     assert_eq!(kinds, ["down", "up"], "{one:#}");
+
+    // Node checks are not in the file: a reload (SIGHUP) keeps them.
+    let ok = std::process::Command::new("kill")
+        .args(["-HUP", &daemon.pid().to_string()])
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill -HUP failed");
+    let ok = eventually(Duration::from_secs(10), || {
+        daemon.stderr().contains("linkpulse reloaded:")
+    });
+    assert!(ok, "{}", daemon.stderr());
+    assert!(
+        check(&http, "node:w1").is_some(),
+        "{:#}",
+        json(&http, "/api/v1/checks")
+    );
 }
