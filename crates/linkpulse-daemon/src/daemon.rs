@@ -131,8 +131,14 @@ impl Daemon {
         ];
         let hub = match &config.hub {
             Some(h) => {
-                let (hub, addr, task) = crate::hub::start(h, stopped(rx)).await?;
+                let (hub, addr, task) = crate::hub::start(h, stopped(rx.clone())).await?;
                 tasks.push(task);
+                // Nodes are checks too: each node's changes feed its `node:NAME` check.
+                tasks.push(tokio::spawn(crate::hub::feed(
+                    hub.clone(),
+                    handle.clone(),
+                    stopped(rx),
+                )));
                 Some((hub, addr))
             }
             None => None,

@@ -26,9 +26,9 @@ use crate::storage::{Attempt, Millis, Resume, Storage, TransitionRecord, WriteOp
 pub struct CheckView {
     /// Check name.
     pub name: String,
-    /// `http`, `tcp`, `icmp` or `push`.
+    /// `http`, `tcp`, `icmp`, `push` or `node`.
     pub kind: CheckKind,
-    /// Probe target (`tcp://…`, `http(s)://…`, `icmp://…`, `push://TOKEN`).
+    /// Probe target (`tcp://…`, `http(s)://…`, `icmp://…`, `push://TOKEN`, `node://NAME`).
     pub target: String,
     /// Current state.
     pub state: State,
@@ -63,6 +63,45 @@ pub enum PushEvent {
     Start,
 }
 
+/// A hub node as its check `node:NAME` sees it; fed with [`EngineHandle::node`].
+///
+/// The check is created when the node is first reported and is never removed by a reload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeReport {
+    /// The node's name in the hub; the check is `node:NAME`.
+    pub node: String,
+    /// The node's labels (from its HELLO).
+    pub labels: BTreeMap<String, String>,
+    /// The hub's heartbeat interval, shown as the check's interval.
+    pub interval: Duration,
+    /// What happened.
+    pub event: NodeEvent,
+}
+
+/// What a node report says; see [`NodeReport`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeEvent {
+    /// The session is up: `up`, or `degraded` with `warning` (suspect, or unhealthy STATUS).
+    Alive {
+        /// Why the node counts as degraded.
+        warning: Option<String>,
+        /// Latest heartbeat round-trip time, milliseconds.
+        rtt_ms: Option<f64>,
+    },
+    /// The session ended without GOODBYE: `down`, an incident and a `down` alert.
+    Dead {
+        /// The hub's cause (`peer_closed`, `reset`, `timeout`, …).
+        cause: String,
+        /// More about the cause, when known.
+        detail: Option<String>,
+    },
+    /// GOODBYE: the check goes to `unknown`, a transition that never alerts (a graceful leave
+    /// pages no one, and `unknown` time counts for neither side of availability).
+    Left,
+    /// The hub's diagnosis of the current death (`host_unreachable`, `process_gone`).
+    Diagnosis(String),
+}
+
 /// Result of a reload.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ReloadSummary {
@@ -91,6 +130,7 @@ enum Command {
         verdict: String,
         detail: serde_json::Value,
     },
+    Node(Box<NodeReport>),
 }
 
 /// A cheap handle to the engine task.
@@ -118,6 +158,12 @@ impl EngineHandle {
             return false;
         }
         rx.await.unwrap_or(false)
+    }
+
+    /// Feeds a hub node's change to its `node:NAME` check, creating the check on first sight;
+    /// false when the engine has stopped.
+    pub async fn node(&self, report: NodeReport) -> bool {
+        self.tx.send(Command::Node(Box::new(report))).await.is_ok()
     }
 
     /// Replaces the configuration, keeping the state of unchanged checks.
@@ -199,6 +245,8 @@ pub struct Engine {
     cmd_rx: mpsc::Receiver<Command>,
     cmd_tx: mpsc::Sender<Command>,
     next_id: CheckId,
+    /// Stored state of node checks not seen since the start (used when the node joins again).
+    node_resume: HashMap<String, Resume>,
     /// Live events for the dashboard (results, state changes, diagnoses); see
     /// [`Engine::with_events`].
     events: linkpulse_web::EventBus,
@@ -268,6 +316,11 @@ impl Engine {
             cmd_rx,
             cmd_tx: cmd_tx.clone(),
             next_id: 0,
+            node_resume: resume
+                .iter()
+                .filter(|(name, _)| name.starts_with(NODE_PREFIX))
+                .map(|(name, r)| (name.clone(), r.clone()))
+                .collect(),
             events: linkpulse_web::EventBus::new(16),
         };
         let now = Instant::now();
@@ -339,13 +392,21 @@ impl Engine {
                 grace,
             } => {
                 self.tokens.insert(token.clone(), id);
-                now + *period + *grace
+                Some(now + *period + *grace)
             }
-            _ => schedule::first_run(now, rt.cfg.interval, rand::random::<f64>()),
+            // A node check is driven by the hub's changes, never by the schedule.
+            CheckSpec::Node { .. } => None,
+            _ => Some(schedule::first_run(
+                now,
+                rt.cfg.interval,
+                rand::random::<f64>(),
+            )),
         };
-        rt.planned = Some(first);
-        rt.queued = Some(first);
-        self.schedule.insert(id, first);
+        if let Some(first) = first {
+            rt.planned = Some(first);
+            rt.queued = Some(first);
+            self.schedule.insert(id, first);
+        }
         let last = resume.and_then(|r| r.last.as_ref());
         let view = view_of(&rt, last);
         self.views_write().insert(rt.cfg.name.clone(), view);
@@ -631,7 +692,9 @@ impl Engine {
             });
             rt.incident_ms = None;
             rt.diagnosis = None;
-            Some("up")
+            (t.to != State::Unknown).then_some("up")
+        } else if t.to == State::Unknown {
+            None // a node that left gracefully pages no one
         } else if t.to == State::Degraded {
             Some("degraded")
         } else if t.from == State::Degraded {
@@ -747,38 +810,129 @@ impl Engine {
                 id,
                 verdict,
                 detail,
-            } => {
-                let Some(rt) = self.checks.get_mut(&id) else {
-                    return;
-                };
-                if rt.state.state() != State::Down {
-                    return;
-                }
-                rt.diagnosis = Some(verdict.clone());
-                if let Some((down_at, down_from)) = rt.pending_down.take() {
-                    self.enqueue_alerts(id, "down", State::Down, down_from, down_at, None);
-                }
-                let Some(rt) = self.checks.get_mut(&id) else {
-                    return;
-                };
-                let name = rt.cfg.name.clone();
-                self.parts.storage.submit(WriteOp::Diagnosis {
-                    check: name.clone(),
-                    verdict: verdict.clone(),
-                    detail,
-                });
-                self.events.publish(linkpulse_web::Event::Diagnosis(
-                    linkpulse_web::DiagnosisEvent {
-                        check: name.clone(),
-                        at_ms: now_ms(),
-                        verdict: verdict.clone(),
-                    },
-                ));
-                if let Some(v) = self.views_write().get_mut(&name) {
-                    v.diagnosis = Some(verdict);
-                }
-            }
+            } => self.diagnosis(id, verdict, detail),
+            Command::Node(report) => self.node(*report),
         }
+    }
+
+    /// Attaches a diagnosis to check `id`'s current incident (ignored unless it is down).
+    fn diagnosis(&mut self, id: CheckId, verdict: String, detail: serde_json::Value) {
+        let Some(rt) = self.checks.get_mut(&id) else {
+            return;
+        };
+        if rt.state.state() != State::Down {
+            return;
+        }
+        rt.diagnosis = Some(verdict.clone());
+        if let Some((down_at, down_from)) = rt.pending_down.take() {
+            self.enqueue_alerts(id, "down", State::Down, down_from, down_at, None);
+        }
+        let Some(rt) = self.checks.get_mut(&id) else {
+            return;
+        };
+        let name = rt.cfg.name.clone();
+        self.parts.storage.submit(WriteOp::Diagnosis {
+            check: name.clone(),
+            verdict: verdict.clone(),
+            detail,
+        });
+        self.events.publish(linkpulse_web::Event::Diagnosis(
+            linkpulse_web::DiagnosisEvent {
+                check: name.clone(),
+                at_ms: now_ms(),
+                verdict: verdict.clone(),
+            },
+        ));
+        if let Some(v) = self.views_write().get_mut(&name) {
+            v.diagnosis = Some(verdict);
+        }
+    }
+
+    /// Applies a hub node's change to its `node:NAME` check, creating the check first.
+    fn node(&mut self, report: NodeReport) {
+        let name = format!("{NODE_PREFIX}{}", report.node);
+        let id = match self.by_name.get(&name) {
+            Some(id) => *id,
+            None if matches!(report.event, NodeEvent::Diagnosis(_)) => return,
+            None => {
+                let cfg = node_check(&name, &report);
+                let resume = self.node_resume.remove(&name);
+                let Ok(id) = self.add(cfg, resume.as_ref(), Instant::now()) else {
+                    return;
+                };
+                self.parts
+                    .metrics
+                    .checks
+                    .set(i64::try_from(self.checks.len()).unwrap_or(i64::MAX));
+                id
+            }
+        };
+        let Some(rt) = self.checks.get_mut(&id) else {
+            return;
+        };
+        rt.cfg.labels = report.labels;
+        let target = rt.cfg.spec.target();
+        let outcome = match report.event {
+            NodeEvent::Alive { warning, rtt_ms } => Outcome {
+                up: true,
+                warning: warning.clone(),
+                latency_ms: rtt_ms,
+                error_kind: None,
+                error_message: None,
+                result: serde_json::json!({
+                    "target": target, "kind": "node", "up": true, "warning": warning,
+                    "latency_ms": rtt_ms, "error": null, "resolved": null,
+                }),
+            },
+            NodeEvent::Dead { cause, detail } => Outcome::failure(
+                &target,
+                "node",
+                &cause,
+                detail.unwrap_or_else(|| "the session ended without GOODBYE".to_owned()),
+            ),
+            NodeEvent::Left => return self.node_left(id),
+            NodeEvent::Diagnosis(verdict) => {
+                let detail = serde_json::json!({ "source": "hub", "verdict": verdict });
+                return self.diagnosis(id, verdict, detail);
+            }
+        };
+        self.record(id, outcome);
+    }
+
+    /// A graceful leave: `unknown`, recorded as a transition, never alerted.
+    fn node_left(&mut self, id: CheckId) {
+        let at = now_ms();
+        let Some(rt) = self.checks.get_mut(&id) else {
+            return;
+        };
+        let from = rt.state.state();
+        if from == State::Unknown {
+            return;
+        }
+        rt.state = CheckState::restore(State::Unknown, rt.cfg.rise, rt.cfg.fall);
+        rt.since_ms = at;
+        rt.cause = Some("left: the node said GOODBYE".to_owned());
+        let outcome = Outcome::failure(
+            &rt.cfg.spec.target(),
+            "node",
+            "left",
+            "the node said GOODBYE".to_owned(),
+        );
+        let t = Transition {
+            from,
+            to: State::Unknown,
+        };
+        self.transition(id, t, at, &outcome);
+        let Some(rt) = self.checks.get(&id) else {
+            return;
+        };
+        self.set_up_metric(rt);
+        let mut view = view_of(rt, None);
+        let mut views = self.views_write();
+        if let Some(old) = views.get(&view.name) {
+            (view.last, view.last_ms) = (old.last.clone(), old.last_ms);
+        }
+        views.insert(view.name.clone(), view);
     }
 
     fn push(&mut self, id: CheckId, event: PushEvent) {
@@ -851,7 +1005,8 @@ impl Engine {
             let Some(rt) = self.checks.get(&id) else {
                 continue;
             };
-            if keep.get(&rt.cfg.name) == Some(&id) {
+            // Node checks come from the hub, not from the file: a reload keeps them.
+            if keep.get(&rt.cfg.name) == Some(&id) || rt.cfg.spec.kind() == CheckKind::Node {
                 continue;
             }
             let Some(rt) = self.checks.remove(&id) else {
@@ -894,6 +1049,29 @@ impl Engine {
         DiagnosisSender {
             tx: self.cmd_tx.clone(),
         }
+    }
+}
+
+/// Name prefix of the checks of hub nodes (`node:NAME`); config check names cannot contain `:`.
+pub const NODE_PREFIX: &str = "node:";
+
+/// The settings of a node's check: one report flips the state (rise = fall = 1).
+fn node_check(name: &str, report: &NodeReport) -> CheckConfig {
+    CheckConfig {
+        name: name.to_owned(),
+        spec: CheckSpec::Node {
+            node: report.node.clone(),
+        },
+        interval: report.interval,
+        timeout: report.interval,
+        rise: 1,
+        fall: 1,
+        fastinter: report.interval,
+        downinter: report.interval,
+        degraded_latency: None,
+        cert_warn_days: 0,
+        loss_threshold: 1.0,
+        labels: report.labels.clone(),
     }
 }
 

@@ -1,12 +1,20 @@
 //! The hub: agent sessions on `hub.listen`, served by `linkpulse_hub`, and its routes
 //! (`/api/v1/nodes`, `/api/v1/nodes/watch`) merged into [`crate::daemon::Daemon::router`].
 //!
-//! Not done yet: feeding each node into the same state machine, history and alerts as probes.
+//! Nodes are checks too: [`feed`] follows the hub's change stream and reports every node to
+//! the engine as the check `node:NAME` (kind `node`), so nodes share the state history,
+//! availability figures and alerts of probes: `alive` → `up`, `suspect` (or a STATUS other
+//! than `ok`) → `degraded`, `dead` → `down` with the hub's cause and, once known, its diagnosis;
+//! `left` (GOODBYE) → `unknown`, a transition that never alerts.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use linkpulse_hub::{Hub, HubDetector, HubError};
+use linkpulse_hub::{ChangeKind, Hub, HubDetector, HubError, Node, NodeState};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
+
+use crate::engine::{EngineHandle, NodeEvent, NodeReport};
 
 pub use crate::config::HubConfig;
 use crate::config::HubDetector as ConfigDetector;
@@ -44,4 +52,175 @@ pub async fn start(
         }
     });
     Ok((hub, addr, task))
+}
+
+/// What the engine is told about `node` after a change of kind `kind` (`None` for a full
+/// snapshot, which also repeats a known diagnosis).
+pub fn reports(node: &Node, kind: Option<ChangeKind>, interval: Duration) -> Vec<NodeReport> {
+    let report = |event| NodeReport {
+        node: node.name.clone(),
+        labels: node.labels.clone(),
+        interval,
+        event,
+    };
+    let diagnosis = node
+        .diagnosis
+        .map(|d| report(NodeEvent::Diagnosis(d.to_string())));
+    if kind == Some(ChangeKind::Diagnosis) {
+        return diagnosis.into_iter().collect();
+    }
+    let unhealthy =
+        node.status
+            .as_ref()
+            .filter(|s| s.health != "ok")
+            .map(|s| match s.detail.as_str() {
+                "" => format!("status {}", s.health),
+                d => format!("status {}: {d}", s.health),
+            });
+    let event = match node.state {
+        NodeState::Alive => NodeEvent::Alive {
+            warning: unhealthy,
+            rtt_ms: node.rtt_ms,
+        },
+        NodeState::Suspect => NodeEvent::Alive {
+            warning: Some("suspect: heartbeats are late".to_owned()),
+            rtt_ms: node.rtt_ms,
+        },
+        NodeState::Dead => NodeEvent::Dead {
+            cause: node.cause.clone().unwrap_or_else(|| "unknown".to_owned()),
+            detail: node.cause_detail.clone(),
+        },
+        NodeState::Left => NodeEvent::Left,
+    };
+    let mut out = vec![report(event)];
+    if kind.is_none() && node.state == NodeState::Dead {
+        out.extend(diagnosis);
+    }
+    out
+}
+
+/// Feeds every node of `hub` and each later change into `engine` until `shutdown`; a watcher
+/// that falls behind starts again from a fresh snapshot (a repeated state changes nothing).
+pub async fn feed(hub: Hub, engine: EngineHandle, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let interval = hub.config().interval;
+    loop {
+        let mut sub = hub.subscribe();
+        for node in &sub.nodes {
+            for r in reports(node, None, interval) {
+                if !engine.node(r).await {
+                    return;
+                }
+            }
+        }
+        loop {
+            let change = tokio::select! {
+                () = &mut shutdown => return,
+                c = sub.changes.recv() => c,
+            };
+            match change {
+                Ok(c) => {
+                    for r in reports(&c.node, Some(c.event), interval) {
+                        if !engine.node(r).await {
+                            return;
+                        }
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "node checks fell behind the hub; resyncing");
+                    break;
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linkpulse_hub::{Diagnosis, NodeStatus};
+
+    fn node(state: NodeState) -> Node {
+        Node {
+            name: "w1".into(),
+            state,
+            cause: None,
+            cause_detail: None,
+            diagnosis: None,
+            status: None,
+            labels: [("role".to_owned(), "worker".to_owned())].into(),
+            rtt_ms: Some(0.4),
+            since: String::new(),
+            address: None,
+            incarnation: String::new(),
+            restart: None,
+            session: 1,
+        }
+    }
+
+    fn events(n: &Node, kind: Option<ChangeKind>) -> Vec<NodeEvent> {
+        let ms = Duration::from_millis(100);
+        reports(n, kind, ms).into_iter().map(|r| r.event).collect()
+    }
+
+    #[test]
+    fn each_node_state_maps_to_its_check_event() {
+        let alive = node(NodeState::Alive);
+        let r = reports(&alive, Some(ChangeKind::Join), Duration::from_millis(100));
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            (r[0].node.as_str(), r[0].labels["role"].as_str()),
+            ("w1", "worker")
+        );
+        assert_eq!(
+            r[0].event,
+            NodeEvent::Alive {
+                warning: None,
+                rtt_ms: Some(0.4)
+            }
+        );
+        let mut draining = node(NodeState::Alive);
+        draining.status = Some(NodeStatus {
+            health: "draining".into(),
+            detail: "deploy".into(),
+            gauges: Default::default(),
+        });
+        assert!(matches!(
+            &events(&draining, Some(ChangeKind::Status))[..],
+            [NodeEvent::Alive { warning: Some(w), .. }] if w == "status draining: deploy"
+        ));
+        assert!(matches!(
+            &events(&node(NodeState::Suspect), Some(ChangeKind::Suspect))[..],
+            [NodeEvent::Alive { warning: Some(w), .. }] if w.starts_with("suspect")
+        ));
+        assert_eq!(
+            events(&node(NodeState::Left), Some(ChangeKind::Left)),
+            [NodeEvent::Left]
+        );
+    }
+
+    #[test]
+    fn a_dead_node_carries_its_cause_and_later_its_diagnosis() {
+        let mut dead = node(NodeState::Dead);
+        dead.cause = Some("reset".into());
+        let dead_event = NodeEvent::Dead {
+            cause: "reset".into(),
+            detail: None,
+        };
+        assert_eq!(
+            events(&dead, Some(ChangeKind::Dead)),
+            std::slice::from_ref(&dead_event)
+        );
+        dead.diagnosis = Some(Diagnosis::ProcessGone);
+        assert_eq!(
+            events(&dead, Some(ChangeKind::Diagnosis)),
+            [NodeEvent::Diagnosis("process_gone".into())]
+        );
+        // A snapshot (start or resync) repeats both.
+        assert_eq!(
+            events(&dead, None),
+            [dead_event, NodeEvent::Diagnosis("process_gone".into())]
+        );
+    }
 }

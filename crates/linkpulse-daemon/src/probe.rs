@@ -31,7 +31,7 @@ pub struct PreparedProbe {
     pub options: ProbeOptions,
 }
 
-/// Builds the probe of an active check; `None` for push checks.
+/// Builds the probe of an active check; `None` for push and node checks.
 pub fn prepare(check: &CheckConfig) -> Result<Option<PreparedProbe>, PrepareError> {
     let err = |message: String| PrepareError {
         check: check.name.clone(),
@@ -44,7 +44,7 @@ pub fn prepare(check: &CheckConfig) -> Result<Option<PreparedProbe>, PrepareErro
         ..ProbeOptions::default()
     };
     let target = match &check.spec {
-        CheckSpec::Push { .. } => return Ok(None),
+        CheckSpec::Push { .. } | CheckSpec::Node { .. } => return Ok(None),
         CheckSpec::Tcp { .. } => {
             Target::from_str(&check.spec.target()).map_err(|e| err(e.to_string()))?
         }

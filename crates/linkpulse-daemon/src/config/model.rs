@@ -92,6 +92,8 @@ pub enum CheckKind {
     Icmp,
     /// Push (dead man's switch).
     Push,
+    /// A hub node (an agent session), created at runtime when the node first joins.
+    Node,
 }
 
 impl CheckKind {
@@ -102,6 +104,7 @@ impl CheckKind {
             CheckKind::Tcp => "tcp",
             CheckKind::Icmp => "icmp",
             CheckKind::Push => "push",
+            CheckKind::Node => "node",
         }
     }
 }
@@ -140,6 +143,11 @@ pub enum CheckSpec {
         /// Extra time allowed after the period.
         grace: Duration,
     },
+    /// A hub node: its state follows the agent's session (never in the config file).
+    Node {
+        /// The node's name in the hub.
+        node: String,
+    },
 }
 
 impl CheckSpec {
@@ -150,10 +158,12 @@ impl CheckSpec {
             CheckSpec::Tcp { .. } => CheckKind::Tcp,
             CheckSpec::Icmp { .. } => CheckKind::Icmp,
             CheckSpec::Push { .. } => CheckKind::Push,
+            CheckSpec::Node { .. } => CheckKind::Node,
         }
     }
 
-    /// The probe target URL (`tcp://h:p`, `http(s)://…`, `icmp://h`), or `push://TOKEN`.
+    /// The probe target URL (`tcp://h:p`, `http(s)://…`, `icmp://h`), `push://TOKEN` or
+    /// `node://NAME`.
     pub fn target(&self) -> String {
         match self {
             CheckSpec::Http(h) => h.url.clone(),
@@ -166,6 +176,7 @@ impl CheckSpec {
                 }
             }
             CheckSpec::Push { token, .. } => format!("push://{token}"),
+            CheckSpec::Node { node } => format!("node://{node}"),
         }
     }
 }

@@ -1,0 +1,229 @@
+//! Nodes are checks too: with a `hub:` section, `linkpulse serve` shows each agent as the check
+//! `node:NAME` (kind `node`) with the same state history, incidents and alerts as probes.
+
+mod hub_support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use hub_support::*;
+use linkpulse_testsupport::bin::LinkpulseProcess;
+use linkpulse_testsupport::eventually;
+use serde_json::Value;
+
+/// Reads `linkpulse serve`'s stable stderr lines for the HTTP and hub addresses.
+fn addresses(daemon: &LinkpulseProcess) -> (String, String) {
+    let mut found = None;
+    let ok = eventually(Duration::from_secs(20), || {
+        let err = daemon.stderr();
+        let word = |prefix: &str| {
+            err.split_whitespace()
+                .find_map(|w| w.strip_prefix(prefix))
+                .map(str::to_owned)
+        };
+        found = word("http=").zip(word("agents="));
+        found.is_some()
+    });
+    assert!(
+        ok,
+        "daemon did not report its addresses: {}",
+        daemon.stderr()
+    );
+    found.expect("addresses")
+}
+
+/// `GET path` over HTTP/1.0 (so the body is never chunked); returns the status and body.
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to the daemon");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+fn json(addr: &str, path: &str) -> Value {
+    let (status, body) = get(addr, path);
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+}
+
+/// The check `name` as `/api/v1/checks` lists it.
+fn check(http: &str, name: &str) -> Option<Value> {
+    json(http, "/api/v1/checks")
+        .as_array()?
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+}
+
+fn wait_check(http: &str, name: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let ok = eventually(Duration::from_secs(15), || {
+        check(http, name).is_some_and(|c| pred(&c))
+    });
+    assert!(
+        ok,
+        "{name} never became {what}: {:#}",
+        json(http, "/api/v1/checks")
+    );
+    check(http, name).expect("check listed")
+}
+
+fn daemon_config(dir: &Path, secret: &Path, events: &Path) -> String {
+    let config = write_file(
+        dir,
+        "linkpulse.yaml",
+        &format!(
+            "listen: 127.0.0.1:0\ndatabase: {db}\nhub:\n  listen: 127.0.0.1:0\n  interval: 100ms\n  detector: fixed\n  timeout: 500ms\n  secret_file: {secret}\nchecks: []\nalerts:\n  - name: cmd\n    command: {{ program: /bin/sh, args: ['-c', 'cat >> \"$0\" && echo >> \"$0\"', '{events}'] }}\n",
+            db = dir.join("lp.db").display(),
+            secret = secret.display(),
+            events = events.display(),
+        ),
+    );
+    config.display().to_string()
+}
+
+/// The alert events the command wrote so far, one JSON object per line.
+fn alert_events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn a_killed_agent_is_a_down_check_with_an_incident_and_an_alert() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = write_file(dir.path(), "hub.secret", SECRET);
+    let events = dir.path().join("events.jsonl");
+    let config = daemon_config(dir.path(), &secret, &events);
+    let daemon =
+        LinkpulseProcess::start(BIN, &["serve", "--config", &config], None).expect("serve");
+    let (http, hub) = addresses(&daemon);
+
+    let mut a = agent(&hub, "w1", Some(&secret), &["--label", "role=worker"], None);
+    wait_connected(&mut a, &hub, Duration::from_secs(10));
+    let up = wait_check(&http, "node:w1", "up", |c| c["state"] == "up");
+    assert_eq!(up["kind"], "node", "{up:#}");
+    assert_eq!(up["target"], "node://w1", "{up:#}");
+    assert_eq!(up["labels"]["role"], "worker", "{up:#}");
+    let metrics = get(&http, "/metrics").1;
+    assert!(
+        metrics.lines().any(|l| l.starts_with("linkpulse_check_up{")
+            && l.contains("check=\"node:w1\"")
+            && l.contains("kind=\"node\"")
+            && l.ends_with(" 1")),
+        "{metrics}"
+    );
+    // Joining is not news: no alert yet.
+    assert!(
+        alert_events(&events).is_empty(),
+        "{:?}",
+        alert_events(&events)
+    );
+
+    // kill -9: the kernel closes the socket → dead (peer_closed or reset) → down.
+    a.kill();
+    let down = wait_check(&http, "node:w1", "down", |c| c["state"] == "down");
+    let cause = down["cause"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        cause.starts_with("peer_closed") || cause.starts_with("reset"),
+        "{down:#}"
+    );
+    let incidents = json(&http, "/api/v1/incidents?check=node:w1");
+    let open = incidents
+        .as_array()
+        .and_then(|l| l.iter().find(|i| i["ended_ms"].is_null()))
+        .cloned()
+        .unwrap_or_else(|| panic!("no open incident: {incidents:#}"));
+    let icause = open["cause"].as_str().unwrap_or_default();
+    assert!(
+        icause.starts_with("peer_closed") || icause.starts_with("reset"),
+        "{open:#}"
+    );
+    // The command alert fired for the node's check.
+    let mut fired = Vec::new();
+    let ok = eventually(Duration::from_secs(15), || {
+        fired = alert_events(&events);
+        fired.iter().any(|e| e["event"] == "down")
+    });
+    assert!(ok, "no down alert: {fired:?}");
+    let alert = fired.iter().find(|e| e["event"] == "down").expect("down");
+    assert_eq!(
+        (
+            alert["check"].as_str(),
+            alert["kind"].as_str(),
+            alert["alert"].as_str()
+        ),
+        (Some("node:w1"), Some("node"), Some("cmd")),
+        "{alert:#}"
+    );
+    // The hub's diagnosis (loopback answers, the agent does not) lands on the incident.
+    wait_check(&http, "node:w1", "diagnosed", |c| {
+        c["diagnosis"] == "process_gone"
+    });
+    let ok = eventually(Duration::from_secs(10), || {
+        json(&http, "/api/v1/incidents?check=node:w1")[0]["diagnosis"] == "process_gone"
+    });
+    assert!(ok, "{:#}", json(&http, "/api/v1/incidents?check=node:w1"));
+
+    // Back again: up, the incident is closed and an `up` alert follows.
+    let mut b = agent(&hub, "w1", Some(&secret), &[], None);
+    wait_connected(&mut b, &hub, Duration::from_secs(10));
+    wait_check(&http, "node:w1", "up again", |c| c["state"] == "up");
+    let ok = eventually(Duration::from_secs(15), || {
+        alert_events(&events).iter().any(|e| e["event"] == "up")
+    });
+    assert!(ok, "no up alert: {:?}", alert_events(&events));
+    let ok = eventually(Duration::from_secs(10), || {
+        !json(&http, "/api/v1/incidents?check=node:w1")[0]["ended_ms"].is_null()
+    });
+    assert!(ok, "{:#}", json(&http, "/api/v1/incidents?check=node:w1"));
+
+    // A graceful stop pages no one: `unknown`, and no alert beyond down and up.
+    terminate(&b);
+    wait_check(&http, "node:w1", "unknown after GOODBYE", |c| {
+        c["state"] == "unknown"
+    });
+    let one = json(&http, "/api/v1/checks/node:w1");
+    let day = &one["availability"]["24h"];
+    assert_eq!(day["incidents"], 1, "{one:#}");
+    assert!(day["down_ms"].as_i64().unwrap_or(0) > 0, "{one:#}");
+    assert!(day["up_ms"].as_i64().unwrap_or(0) > 0, "{one:#}");
+    let kinds: Vec<Value> = alert_events(&events)
+        .iter()
+        .map(|e| e["event"].clone())
+        .collect();
+    assert_eq!(kinds, ["down", "up"], "{one:#}");
+
+    // Node checks are not in the file: a reload (SIGHUP) keeps them.
+    let ok = std::process::Command::new("kill")
+        .args(["-HUP", &daemon.pid().to_string()])
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill -HUP failed");
+    let ok = eventually(Duration::from_secs(10), || {
+        daemon.stderr().contains("linkpulse reloaded:")
+    });
+    assert!(ok, "{}", daemon.stderr());
+    assert!(
+        check(&http, "node:w1").is_some(),
+        "{:#}",
+        json(&http, "/api/v1/checks")
+    );
+}
