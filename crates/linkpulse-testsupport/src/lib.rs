@@ -10,6 +10,7 @@
 //!   status, body and delay, the same over TLS with certificates from a private [`servers::TestCa`].
 //! - [`bin`]: [`bin::LinkpulseProcess`] runs the `linkpulse` binary (optionally inside a
 //!   namespace) and waits for output lines with a deadline.
+//! - [`browser`]: runs a dashboard browser script (playwright-core + Debian's chromium).
 //! - [`eventually`]: poll a condition until a deadline instead of sleeping.
 //!
 //! ```no_run
@@ -23,6 +24,7 @@
 #![deny(missing_docs)]
 
 pub mod bin;
+pub mod browser;
 pub mod netns;
 pub mod servers;
 mod sys;

@@ -13,14 +13,13 @@
 // Env: LINKPULSE_BIN (the binary), SCREENSHOT_DIR (default ./screenshots). Run from the Rust
 // test crates/linkpulse/tests/dashboard_browser.rs, or by hand:
 //   LINKPULSE_BIN=target/debug/linkpulse node crates/linkpulse-web/tests/browser/dashboard.mjs
-import { spawn } from 'node:child_process';
 import { createServer as httpServer } from 'node:http';
 import { createServer as tcpServer } from 'node:net';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import assert from 'node:assert/strict';
-import { launch, shot } from './lib.mjs';
+import { launch, shot, eventually, proc } from './lib.mjs';
 
 const BIN = process.env.LINKPULSE_BIN;
 const SHOTS = resolve(process.env.SCREENSHOT_DIR || 'screenshots');
@@ -40,17 +39,6 @@ async function step(name, fn) {
     failed += 1;
     console.log(`FAIL ${name}: ${e && e.stack ? e.stack : e}`);
     throw e;
-  }
-}
-
-/** Polls `fn` until it returns truthy; throws `what` with the last value after `ms`. */
-async function eventually(what, fn, ms = 30000) {
-  const end = Date.now() + ms;
-  let last;
-  for (;;) {
-    try { last = await fn(); if (last) return last; } catch (e) { last = e; }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${last}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -74,30 +62,12 @@ function http() {
   })));
 }
 
-/** Starts the daemon on `config`; resolves to {base, stop} once it printed its address. */
-function daemon(config) {
-  const child = spawn(BIN, ['serve', '--config', config], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' } });
-  let log = '';
-  const exited = new Promise((r) => child.on('exit', (code, sig) => r({ code, sig })));
-  const ready = new Promise((res, rej) => {
-    const onData = (d) => {
-      log += d.toString();
-      const m = /listening on http=(\S+)/.exec(log);
-      if (m) res(m[1]);
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    exited.then(({ code, sig }) => rej(new Error(`daemon exited (${code ?? sig}) before listening:\n${log}`)));
-    setTimeout(() => rej(new Error(`daemon did not print its address within 60 s:\n${log}`)), 60000).unref();
-  });
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), 10000);
-    await exited;
-    clearTimeout(t);
-  };
-  cleanups.push(stop);
-  return ready.then((addr) => ({ base: `http://${addr}`, addr, stop, log: () => log }));
+/** Starts the daemon on `config`; resolves to {base, addr, stop, log} once it printed its address. */
+async function daemon(config) {
+  const p = proc(BIN, ['serve', '--config', config], { cwd: work, env: { RUST_LOG: process.env.RUST_LOG || 'info' } });
+  cleanups.push(() => p.stop());
+  const [, addr] = await p.wait(/listening on http=(\S+)/);
+  return { base: `http://${addr}`, addr, stop: () => p.stop(), log: p.log };
 }
 
 function config(listen, ports) {
@@ -146,11 +116,13 @@ try {
     await page.goto(`${d.base}/`);
     await eventually('three checks up', async () => {
       const s = await Promise.all(['web', 'db', 'cache'].map((n) => rowState(page, n)));
-      return s.every((x) => x === 'up') ? s : `${s}`;
+      // Falsy until all three are up (a non-empty string would end the wait at once).
+      return s.every((x) => x === 'up') && s;
     });
     const text = await page.locator('.row[data-name="db"]').innerText();
     assert.match(text, /\bup\b/, 'state is written as a word, not colour only');
-    assert.match(await page.locator('.count[data-count="up"]').innerText(), /^3\s/);
+    await eventually('the up counter to say 3', async () =>
+      /^3\s/.test(await page.locator('.count[data-count="up"]').innerText()));
     await shot(page, SHOTS, 'overview-light');
   });
 
