@@ -165,37 +165,11 @@ impl BlackboxConfig {
 
 /// Stage one: YAML syntax into [`RawFile`].
 fn parse_raw(file: &str, text: &str) -> Result<RawFile, ConfigError> {
-    if text.trim().is_empty() {
-        return Err(ConfigError {
-            file: file.to_owned(),
-            line: 1,
-            path: String::new(),
-            message: "the file is empty; a blackbox_exporter config starts with `modules:`"
-                .to_owned(),
-        });
-    }
-    let mut path = String::new();
-    let options = serde_saphyr::options! { with_snippet: false };
-    let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            path = e.path().to_string();
-            e.into_inner()
-        })
-    });
-    result.map_err(|e| {
-        let line = e.location().map(|l| l.line()).unwrap_or(0);
-        let mut message = e.to_string();
-        if let Some(at) = message.rfind(" at line ") {
-            message.truncate(at);
-        }
-        let p = path.replace(".value", "");
-        ConfigError {
-            file: file.to_owned(),
-            line,
-            path: if p == "." { String::new() } else { p },
-            message,
-        }
-    })
+    crate::config::parse_yaml(
+        file,
+        text,
+        "a blackbox_exporter config starts with `modules:`",
+    )
 }
 
 /// Collects problems while validating.

@@ -58,12 +58,23 @@ pub(crate) fn read_config_file<'p>(
 
 /// Stage one: YAML syntax into [`raw::RawConfig`].
 fn parse_raw(file: &str, text: &str) -> Result<raw::RawConfig, ConfigError> {
+    parse_yaml(file, text, "at least `checks:` is expected")
+}
+
+/// YAML syntax into a raw serde type `T`, with the line and key path of the first error. Shared
+/// by the linkpulse config and the blackbox_exporter config; `expected` says what an empty file
+/// lacks.
+pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+    expected: &str,
+) -> Result<T, ConfigError> {
     if text.trim().is_empty() {
         return Err(ConfigError {
             file: file.to_owned(),
             line: 1,
             path: String::new(),
-            message: "the file is empty; at least `checks:` is expected".to_owned(),
+            message: format!("the file is empty; {expected}"),
         });
     }
     let mut path = String::new();
