@@ -117,15 +117,17 @@ impl Drop for Served {
     }
 }
 
-/// Polls `f` every 20 ms until it returns `Some`, or panics after `budget`.
+/// Polls `f` until it returns `Some` (via the shared [`linkpulse_testsupport::eventually`]),
+/// or panics after `budget`.
 fn eventually<T>(what: &str, budget: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + budget;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(20));
+    let mut found = None;
+    let ok = linkpulse_testsupport::eventually(budget, || {
+        found = f();
+        found.is_some()
+    });
+    match found {
+        Some(v) if ok => v,
+        _ => panic!("timed out waiting for {what}"),
     }
 }
 
