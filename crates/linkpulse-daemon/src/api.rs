@@ -39,6 +39,8 @@ pub struct AppState {
     pub api_token: Arc<RwLock<Option<String>>>,
     /// The config file, re-read on reload.
     pub config_path: PathBuf,
+    /// The dashboard, whose status page a reload replaces.
+    pub web: linkpulse_web::Web,
 }
 
 impl std::fmt::Debug for AppState {
@@ -308,12 +310,19 @@ pub async fn reload_from_file(s: &AppState) -> Result<Value, ApiError> {
         .map_err(internal)?
         .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     let token = config.api_token.clone();
+    let page = config.status_page.clone();
     let summary = s
         .engine
         .reload(config)
         .await
         .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
     *s.api_token.write().unwrap_or_else(PoisonError::into_inner) = token;
+    s.web.set_status_page(page);
+    s.web
+        .events()
+        .publish(linkpulse_web::Event::Reload(linkpulse_web::ReloadEvent {
+            at_ms: now_ms(),
+        }));
     tracing::info!(?summary, "configuration reloaded");
     Ok(serde_json::to_value(summary).unwrap_or_default())
 }

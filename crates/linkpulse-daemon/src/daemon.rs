@@ -150,6 +150,7 @@ impl Daemon {
             engine: handle,
             api_token: Arc::new(RwLock::new(config.api_token.clone())),
             config_path,
+            web: web.clone(),
         };
         Ok(Daemon {
             state,

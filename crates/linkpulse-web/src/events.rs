@@ -2,7 +2,7 @@
 //! follows `GET /api/v1/events` (Server-Sent Events).
 //!
 //! Event names on the wire: `result` ([`ResultEvent`]), `state` ([`StateEvent`]), `diagnosis`
-//! ([`DiagnosisEvent`]), and `resync`
+//! ([`DiagnosisEvent`]), `reload` ([`ReloadEvent`]: re-read everything), and `resync`
 //! when a slow client missed events (it should then re-read `/api/v1/checks`). A `hello` event
 //! opens every stream; comments keep idle connections alive through proxies. The `retry:` field
 //! asks the browser to reconnect after 2 s when the daemon goes away.
@@ -73,6 +73,16 @@ pub enum Event {
     State(StateEvent),
     /// A diagnosis arrived.
     Diagnosis(DiagnosisEvent),
+    /// The configuration was reloaded: checks or the status page may have changed, so pages
+    /// re-read what they show.
+    Reload(ReloadEvent),
+}
+
+/// The daemon applied a new configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReloadEvent {
+    /// When, milliseconds since the Unix epoch.
+    pub at_ms: i64,
 }
 
 impl Event {
@@ -82,6 +92,7 @@ impl Event {
             Event::Result(_) => "result",
             Event::State(_) => "state",
             Event::Diagnosis(_) => "diagnosis",
+            Event::Reload(_) => "reload",
         }
     }
 
@@ -91,6 +102,7 @@ impl Event {
             Event::Result(e) => serde_json::to_string(e),
             Event::State(e) => serde_json::to_string(e),
             Event::Diagnosis(e) => serde_json::to_string(e),
+            Event::Reload(e) => serde_json::to_string(e),
         };
         v.unwrap_or_else(|_| "{}".to_owned())
     }

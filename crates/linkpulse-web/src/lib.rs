@@ -36,9 +36,11 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 
-pub use events::{DiagnosisEvent, Event, EventBus, ResultEvent, StateEvent};
+pub use events::{DiagnosisEvent, Event, EventBus, ReloadEvent, ResultEvent, StateEvent};
 pub use history::{HistoryError, HistorySource, IncidentSpan, Sample, StateChange};
-pub use status_page::{StatusGroup, StatusPage};
+pub use status_page::{
+    Component, PublicIncident, StatusGroup, StatusGroupSummary, StatusPage, StatusSummary,
+};
 
 /// What the dashboard routes serve: the event bus, the optional history source and the
 /// optional public status page.
@@ -48,8 +50,9 @@ pub struct Web {
     bus: EventBus,
     /// Compact chart data; `None` serves the chart endpoints as 404.
     history: Option<Arc<dyn HistorySource>>,
-    /// The public status page; `None` makes `/status` say it is not configured.
-    status_page: Option<Arc<StatusPage>>,
+    /// The public status page; `None` makes `/status` say it is not configured. Shared by every
+    /// clone, so a reload through one handle changes what all routes serve.
+    status_page: status_page::SharedPage,
 }
 
 impl std::fmt::Debug for Web {
@@ -68,7 +71,7 @@ impl Web {
         Web {
             bus,
             history: None,
-            status_page: None,
+            status_page: Default::default(),
         }
     }
 
@@ -84,9 +87,26 @@ impl Web {
     }
 
     /// Publishes `page` at `/status`.
-    pub fn with_status_page(mut self, page: Option<StatusPage>) -> Web {
-        self.status_page = page.map(Arc::new);
+    pub fn with_status_page(self, page: Option<StatusPage>) -> Web {
+        self.set_status_page(page);
         self
+    }
+
+    /// Replaces the status page (a config reload); every clone of this `Web` serves the new
+    /// one from the next request on, and the public event stream filters on it at once.
+    pub fn set_status_page(&self, page: Option<StatusPage>) {
+        *self
+            .status_page
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = page.map(Arc::new);
+    }
+
+    /// The status page served now.
+    pub fn status_page(&self) -> Option<Arc<StatusPage>> {
+        self.status_page
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -101,6 +121,8 @@ impl Web {
 /// | `/api/v1/dashboard/uptime` | uptime buckets of several checks (90 d per day, 24 h per hour) |
 /// | `/api/v1/dashboard/sparklines` | 24 h latency sparklines of several checks |
 /// | `/api/v1/dashboard/status-page` | the status page configuration (404 when none) |
+/// | `/api/v1/status` | the public status page's data: listed checks only ([`StatusSummary`]) |
+/// | `/api/v1/status/events` | Server-Sent Events: state changes of listed checks only |
 pub fn routes<S: Clone + Send + Sync + 'static>(web: Web) -> Router<S> {
     let pages = Router::new()
         .route("/", get(assets::page))
@@ -114,6 +136,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>(web: Web) -> Router<S> {
         .route("/api/v1/dashboard/uptime", get(history::uptime))
         .route("/api/v1/dashboard/sparklines", get(history::sparklines))
         .route("/api/v1/dashboard/status-page", get(status_page::handler))
+        .route("/api/v1/status", get(status_page::summary))
+        .route("/api/v1/status/events", get(status_page::events))
         .with_state(web);
     pages.merge(api)
 }

@@ -1,16 +1,38 @@
-//! The public status page: which checks it lists, in which groups, under which title.
+//! The public status page: which checks it lists, in which groups, under which title — and the
+//! only data the page at `/status` reads.
 //!
 //! The daemon validates the `status_page:` section of its config into a [`StatusPage`] and hands
-//! it to [`crate::Web::with_status_page`]; the page at `/status` reads it from
-//! `GET /api/v1/dashboard/status-page` and shows only the listed checks.
+//! it to [`crate::Web::with_status_page`] (and, on reload, to [`crate::Web::set_status_page`]).
+//! The public page must never show a check that is not listed, so it does not read the
+//! dashboard's APIs (`/api/v1/checks`, `/api/v1/incidents`, `/api/v1/events` carry every check)
+//! and filter them in the browser. It reads two endpoints that filter on the server:
+//!
+//! - `GET /api/v1/status`: title, groups with each listed component's state and 90-day uptime
+//!   bar, the overall status and the listed checks' incident history ([`StatusSummary`]);
+//! - `GET /api/v1/status/events`: Server-Sent Events of the listed checks' state changes only
+//!   (`state` with `check`, `at_ms`, `to`) and `reload` when the configuration changed, so the
+//!   page updates without a reload.
+//!
+//! Error texts (`cause`) are not published: they name internal addresses and ports. The
+//! diagnosis verdict (`process_down`, `host_unreachable`, …) is.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, Stream};
 use serde::Serialize;
+use tokio::sync::broadcast;
 
 use crate::Web;
+use crate::compact::{self, UptimeBucket};
+use crate::events::Event;
+use crate::history::{HistoryError, HistorySource};
 
 /// A validated status page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,16 +61,256 @@ impl StatusPage {
             .iter()
             .flat_map(|g| g.checks.iter().map(String::as_str))
     }
+
+    /// `name` is listed on the page.
+    pub fn lists(&self, name: &str) -> bool {
+        self.checks().any(|c| c == name)
+    }
 }
 
-/// `GET /api/v1/dashboard/status-page`.
+/// Answer of `GET /api/v1/status`: everything the public page shows, for listed checks only.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusSummary {
+    /// Page title.
+    pub title: String,
+    /// Text under the title.
+    pub description: Option<String>,
+    /// Worst state of the listed checks: `up`, `degraded`, `down`, or `unknown` when none has
+    /// a known state.
+    pub overall: String,
+    /// When this answer was made, milliseconds since the Unix epoch.
+    pub generated_ms: i64,
+    /// Width of one uptime bucket (one day).
+    pub bucket_ms: i64,
+    /// The groups, in display order.
+    pub groups: Vec<StatusGroupSummary>,
+    /// Incidents of the listed checks over the last 90 days, newest first, at most 50.
+    pub incidents: Vec<PublicIncident>,
+}
+
+/// One group of [`StatusSummary`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusGroupSummary {
+    /// Group heading.
+    pub name: String,
+    /// Its components, in display order.
+    pub components: Vec<Component>,
+}
+
+/// One listed check as the public sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Component {
+    /// Check name.
+    pub name: String,
+    /// `up`, `degraded`, `down` or `unknown`.
+    pub state: String,
+    /// When the current state was entered.
+    pub since_ms: Option<i64>,
+    /// Time-weighted uptime over the buckets with data, 0–1; `null` with no data.
+    pub uptime: Option<f64>,
+    /// One bucket per day for 90 days, the last one holding now.
+    pub buckets: Vec<UptimeBucket>,
+}
+
+/// An incident as the public page shows it: no error text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PublicIncident {
+    /// The check it happened to.
+    pub check: String,
+    /// When it started.
+    pub started_ms: i64,
+    /// When it ended; `null` while ongoing.
+    pub ended_ms: Option<i64>,
+    /// The diagnosis verdict, when known.
+    pub diagnosis: Option<String>,
+}
+
+const DAY_MS: i64 = 86_400_000;
+const DAYS: usize = 90;
+const MAX_INCIDENTS: usize = 50;
+
+/// The worse of two states for the overall status: down > degraded > unknown > up.
+fn worse(a: &'static str, b: &'static str) -> &'static str {
+    let rank = |s: &str| match s {
+        "down" => 3,
+        "degraded" => 2,
+        "unknown" => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+/// Builds the public summary of `page` from `src` (blocking: storage reads).
+pub fn summarise(
+    page: &StatusPage,
+    src: &dyn HistorySource,
+) -> Result<StatusSummary, HistoryError> {
+    let now = src.now_ms();
+    let to = (now / DAY_MS + 1) * DAY_MS;
+    let from = to - DAY_MS * DAYS as i64;
+    let mut overall: Option<&'static str> = None;
+    let mut incidents = Vec::new();
+    let mut groups = Vec::with_capacity(page.groups.len());
+    for g in &page.groups {
+        let mut components = Vec::with_capacity(g.checks.len());
+        for name in &g.checks {
+            // A listed check the daemon no longer has (or not yet): shown as unknown.
+            let (changes, spans) = match src.state_changes(name, from) {
+                Ok(changes) => (changes, src.incidents(name, from, 10_000)?),
+                Err(HistoryError::UnknownCheck(_)) => (Vec::new(), Vec::new()),
+                Err(e) => return Err(e),
+            };
+            let current = changes.iter().rev().find(|c| c.at_ms <= now);
+            let state: &'static str = current.map_or("unknown", |c| match c.state.as_str() {
+                "up" => "up",
+                "down" => "down",
+                "degraded" => "degraded",
+                _ => "unknown",
+            });
+            overall = Some(overall.map_or(state, |o| worse(o, state)));
+            let buckets = compact::uptime_buckets(&changes, &spans, from, to, now, DAYS);
+            let uptime = weighted_uptime(&buckets, now);
+            incidents.extend(spans.into_iter().map(|s| PublicIncident {
+                check: name.clone(),
+                started_ms: s.started_ms,
+                ended_ms: s.ended_ms,
+                diagnosis: s.diagnosis,
+            }));
+            components.push(Component {
+                name: name.clone(),
+                state: state.to_owned(),
+                since_ms: current.map(|c| c.at_ms),
+                uptime,
+                buckets,
+            });
+        }
+        groups.push(StatusGroupSummary {
+            name: g.name.clone(),
+            components,
+        });
+    }
+    incidents.sort_by_key(|i| std::cmp::Reverse(i.started_ms));
+    incidents.truncate(MAX_INCIDENTS);
+    Ok(StatusSummary {
+        title: page.title.clone(),
+        description: page.description.clone(),
+        overall: overall.unwrap_or("unknown").to_owned(),
+        generated_ms: now,
+        bucket_ms: DAY_MS,
+        groups,
+        incidents,
+    })
+}
+
+/// Uptime over the buckets with data, each weighted by the part of it that has passed.
+fn weighted_uptime(buckets: &[UptimeBucket], now: i64) -> Option<f64> {
+    let mut weight = 0.0;
+    let mut sum = 0.0;
+    for b in buckets {
+        let Some(u) = b.uptime else { continue };
+        let w = (now - b.start_ms).clamp(0, DAY_MS) as f64;
+        weight += w;
+        sum += u * w;
+    }
+    (weight > 0.0).then(|| sum / weight)
+}
+
+fn not_configured() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({ "error": "no status_page in the configuration" })),
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/dashboard/status-page`: the configuration (title, groups, names).
 pub(crate) async fn handler(State(web): State<Web>) -> Response {
-    match &web.status_page {
+    match web.status_page() {
         Some(p) => Json(p.as_ref().clone()).into_response(),
-        None => (
+        None => not_configured(),
+    }
+}
+
+/// `GET /api/v1/status`: the [`StatusSummary`].
+pub(crate) async fn summary(State(web): State<Web>) -> Response {
+    let Some(page) = web.status_page() else {
+        return not_configured();
+    };
+    let Some(src) = web.history.clone() else {
+        return (
             StatusCode::NOT_FOUND,
-            Json(serde_json::json!({ "error": "no status_page in the configuration" })),
+            Json(serde_json::json!({ "error": "this server keeps no history" })),
+        )
+            .into_response();
+    };
+    match tokio::task::spawn_blocking(move || summarise(&page, src.as_ref())).await {
+        Ok(Ok(s)) => Json(s).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({ "error": e.to_string() })),
         )
             .into_response(),
     }
 }
+
+/// The public event for `ev`, if it concerns a check listed now (or the page itself).
+fn public_event(web: &Web, ev: &Event) -> Option<SseEvent> {
+    if let Event::Reload(r) = ev {
+        let data = serde_json::json!({ "at_ms": r.at_ms });
+        return Some(SseEvent::default().event("reload").data(data.to_string()));
+    }
+    let Event::State(s) = ev else { return None };
+    let page = web.status_page()?;
+    if !page.lists(&s.check) {
+        return None;
+    }
+    let data = serde_json::json!({ "check": s.check, "at_ms": s.at_ms, "to": s.to });
+    Some(SseEvent::default().event("state").data(data.to_string()))
+}
+
+/// `GET /api/v1/status/events`: `hello`, then `state` events of listed checks only, `reload`
+/// when the configuration changed, and `resync` when the stream fell behind (for both, re-read
+/// `/api/v1/status`).
+pub(crate) async fn events(
+    State(web): State<Web>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let rx = web.bus.subscribe();
+    let closed = Box::pin(web.bus.closed());
+    let hello = SseEvent::default()
+        .event("hello")
+        .retry(Duration::from_secs(2))
+        .data("{}");
+    let first = stream::iter([Ok(hello)]);
+    let rest = stream::unfold((rx, closed, web), |(mut rx, mut closed, web)| async move {
+        loop {
+            let got = tokio::select! {
+                ev = rx.recv() => ev,
+                () = &mut closed => return None,
+            };
+            let ev = match got {
+                Ok(ev) => match public_event(&web, &ev) {
+                    Some(e) => e,
+                    None => continue,
+                },
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    SseEvent::default().event("resync").data("{}")
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            return Some((Ok(ev), (rx, closed, web)));
+        }
+    });
+    Sse::new(futures_util::StreamExt::chain(first, rest)).keep_alive(
+        KeepAlive::new()
+            .interval(Duration::from_secs(15))
+            .text("keep-alive"),
+    )
+}
+
+/// Shared, replaceable page (a reload may change or remove it).
+pub(crate) type SharedPage = Arc<std::sync::RwLock<Option<Arc<StatusPage>>>>;

@@ -346,3 +346,100 @@ async fn closing_the_bus_ends_open_streams() {
         .expect("stream still open after close");
     assert!(rest.ends_with("0\r\n\r\n"), "{rest:?}");
 }
+
+/// Reads SSE lines from `path` while publishing state changes of an unlisted check ("secret")
+/// and a listed one ("db"), until the listed one arrives; returns everything read.
+async fn public_stream_until_listed(addr: std::net::SocketAddr, bus: &EventBus) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /api/v1/status/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut r = BufReader::new(s);
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let change = |check: &str| {
+        Event::State(StateEvent {
+            check: check.into(),
+            at_ms: NOW,
+            from: "up".into(),
+            to: "down".into(),
+            cause: Some("connect to 10.1.2.3:5432 refused".into()),
+            diagnosis: None,
+        })
+    };
+    while !seen.contains("\"check\":\"db\"") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no listed state event; got {seen:?}"
+        );
+        if bus.subscribers() > 0 {
+            bus.publish(change("secret"));
+            bus.publish(change("db"));
+        }
+        let mut line = String::new();
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(200), r.read_line(&mut line)).await
+        {
+            assert!(n > 0, "stream closed; got {seen:?}");
+            seen.push_str(&line);
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn public_status_serves_listed_checks_only() {
+    let bus = EventBus::new(64);
+    let web = Web::new(bus.clone())
+        .with_history(Arc::new(Fixed))
+        .with_status_page(Some(StatusPage {
+            title: "Acme".into(),
+            description: Some("Public".into()),
+            groups: vec![StatusGroup {
+                name: "Data".into(),
+                checks: vec!["db".into(), "ghost".into()],
+            }],
+        }));
+    let addr = start(web.clone()).await;
+
+    let (status, _, body) = get(addr, "/api/v1/status", "").await;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["title"], "Acme");
+    assert_eq!(v["overall"], "down", "the worst listed state: {v}");
+    let comps = v["groups"][0]["components"].as_array().unwrap();
+    let names: Vec<&str> = comps.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["db", "ghost"]);
+    assert_eq!(comps[0]["state"], "down");
+    assert_eq!(comps[0]["since_ms"], NOW - 6 * 3_600_000);
+    assert_eq!(comps[0]["buckets"].as_array().unwrap().len(), 90);
+    let up = comps[0]["uptime"].as_f64().unwrap();
+    assert!(up > 0.9 && up < 1.0, "6 h down in 90 days: {up}");
+    assert_eq!(
+        comps[1]["state"], "unknown",
+        "a listed check with no history"
+    );
+    assert!(comps[1]["uptime"].is_null());
+    let inc = v["incidents"].as_array().unwrap();
+    assert_eq!(inc.len(), 1, "{v}");
+    assert_eq!(inc[0]["check"], "db");
+    assert_eq!(inc[0]["diagnosis"], "process_down");
+    assert!(
+        !body.contains("refused"),
+        "error texts are not published: {body}"
+    );
+
+    // The event stream carries listed checks only, without their error texts.
+    let seen = public_stream_until_listed(addr, &bus).await;
+    assert!(seen.contains("event: hello"), "{seen}");
+    assert!(seen.contains("event: state"), "{seen}");
+    assert!(!seen.contains("secret"), "an unlisted check leaked: {seen}");
+    assert!(!seen.contains("10.1.2.3"), "an error text leaked: {seen}");
+
+    // A reload replaces the page for every clone of the handle.
+    web.set_status_page(None);
+    let (status, _, _) = get(addr, "/api/v1/status", "").await;
+    assert_eq!(status, 404);
+    let (status, _, _) = get(addr, "/api/v1/dashboard/status-page", "").await;
+    assert_eq!(status, 404);
+}

@@ -16,6 +16,8 @@ window.addEventListener('scroll', hideTip, { passive: true });
 
 async function start() {
   if (page === 'nodes') { await nodesPage(main); return; }
+  // The public page reads only its own server-filtered endpoints, never the check list.
+  if (page === 'status') { await statusPage(main); return; }
   const store = new CheckStore();
   store.follow();
   if (page === 'overview') overview(main, store);
@@ -24,8 +26,6 @@ async function start() {
     let name = '';
     try { name = decodeURIComponent(path.slice('/checks/'.length)); } catch { name = path.slice('/checks/'.length); }
     await checkPage(main, store, name);
-  } else if (page === 'status') {
-    await statusPage(main, store);
   }
   document.documentElement.dataset.ready = '1';
 }

@@ -72,6 +72,7 @@ export class CheckStore {
       state: (e) => this.onState(e),
       diagnosis: (e) => this.onDiagnosis(e),
       resync: () => this.load(),
+      reload: () => this.load(),
     }, {
       onOpen: (reconnected) => {
         clearTimeout(this.pollTimer);

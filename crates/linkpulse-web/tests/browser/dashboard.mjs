@@ -6,7 +6,8 @@
 //   1. the overview shows every check and its state;
 //   2. stopping a server turns its check down on the open page, without a reload;
 //   3. the check page has the latency chart and the incident with its diagnosis;
-//   4. the status page shows only the listed checks;
+//   4. the status page shows only the listed checks, reads only its server-filtered endpoints
+//      (no answer names an unlisted check), and follows a reload and a state change live;
 //   5. after the daemon restarts, the open page reconnects and follows new changes;
 // and saves screenshots of every page (light, dark, phone) into SCREENSHOT_DIR.
 //
@@ -67,10 +68,10 @@ async function daemon(config) {
   const p = proc(BIN, ['serve', '--config', config], { cwd: work, env: { RUST_LOG: process.env.RUST_LOG || 'info' } });
   cleanups.push(() => p.stop());
   const [, addr] = await p.wait(/listening on http=(\S+)/);
-  return { base: `http://${addr}`, addr, stop: () => p.stop(), log: p.log };
+  return { base: `http://${addr}`, addr, stop: () => p.stop(), log: p.log, signal: (sig) => p.signal(sig) };
 }
 
-function config(listen, ports) {
+function config(listen, ports, dataChecks = ['db']) {
   const file = join(work, 'linkpulse.yaml');
   writeFileSync(file, `listen: ${listen}
 database: ${join(work, 'linkpulse.db')}
@@ -92,7 +93,7 @@ status_page:
     - name: Website
       checks: [web]
     - name: Data
-      checks: [db]
+      checks: [${dataChecks.join(', ')}]
 `);
   return file;
 }
@@ -189,16 +190,47 @@ try {
     await eventually('zoom reset', async () => !(await resetBtn.isVisible()), 5000);
   });
 
-  await step('status page shows only the listed checks', async () => {
-    await page.goto(`${d.base}/status`);
-    await page.waitForSelector('.component[data-check="db"]');
-    const listed = await page.locator('.component').evaluateAll((els) => els.map((e) => e.dataset.check));
+  await step('status page shows only the listed checks, and nothing else reaches the browser', async () => {
+    // A fresh page that records every API request and every JSON answer it gets.
+    const pub = await browser.context.newPage();
+    const apiUrls = [];
+    const bodies = [];
+    pub.on('request', (r) => { const u = new URL(r.url()); if (u.pathname.startsWith('/api/')) apiUrls.push(u.pathname); });
+    pub.on('response', async (r) => {
+      if (!new URL(r.url()).pathname.startsWith('/api/')) return;
+      if ((r.headers()['content-type'] || '').includes('event-stream')) return;
+      try { bodies.push(await r.text()); } catch { /* navigated away */ }
+    });
+    await pub.goto(`${d.base}/status`);
+    await pub.waitForSelector('.component[data-check="db"]');
+    const listed = await pub.locator('.component').evaluateAll((els) => els.map((e) => e.dataset.check));
     assert.deepEqual(listed.sort(), ['db', 'web']);
-    assert.equal(await page.locator('text=cache').count(), 0, 'the unlisted check is nowhere on the page');
-    assert.match(await page.locator('h1').innerText(), /Acme status/);
-    assert.equal(await page.locator('#overall').getAttribute('data-state'), 'down');
-    assert.match(await page.locator('.component[data-check="db"]').innerText(), /Outage/);
-    await shot(page, SHOTS, 'status', { fullPage: true });
+    assert.equal(await pub.locator('text=cache').count(), 0, 'the unlisted check is nowhere on the page');
+    assert.match(await pub.locator('h1').innerText(), /Acme status/);
+    assert.equal(await pub.locator('#overall').getAttribute('data-state'), 'down');
+    assert.match(await pub.locator('.component[data-check="db"]').innerText(), /Outage/);
+    await eventually('the db incident with its diagnosis in the history', async () =>
+      /db[\s\S]*ongoing[\s\S]*process_down/.test(await pub.locator('#history').innerText()), 15000);
+    await shot(pub, SHOTS, 'status', { fullPage: true });
+    const used = [...new Set(apiUrls)].sort();
+    assert.deepEqual(used, ['/api/v1/status', '/api/v1/status/events'],
+      `the public page reads only its filtered endpoints, not ${used}`);
+    assert.ok(bodies.length > 0, 'answers were recorded');
+    for (const b of bodies) assert.ok(!b.includes('cache'), `an answer names the unlisted check: ${b.slice(0, 300)}`);
+
+    // Reload (SIGHUP) with cache listed: the open page shows it without a reload, and follows it down.
+    await pub.evaluate(() => { window.__noReload = 'status'; });
+    config('127.0.0.1:0', ports, ['db', 'cache']);
+    d.signal('SIGHUP');
+    await eventually('cache listed after the reload', async () =>
+      (await pub.locator('.component[data-check="cache"]').count()) === 1, 15000);
+    assert.match(await pub.locator('.component[data-check="cache"]').innerText(), /Operational/);
+    await cache.stop();
+    await eventually('cache down on the open status page', async () =>
+      (await pub.locator('.component[data-check="cache"]').getAttribute('data-state')) === 'down', 20000);
+    assert.equal(await pub.evaluate(() => window.__noReload), 'status', 'the page was not reloaded');
+    await shot(pub, SHOTS, 'status-after-reload', { fullPage: true });
+    await pub.close();
   });
 
   await step('nodes page renders (list or empty state)', async () => {
