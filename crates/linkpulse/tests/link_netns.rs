@@ -140,16 +140,15 @@ fn signal(p: &LinkpulseProcess, sig: &str) {
     assert!(status.success(), "kill {sig} failed");
 }
 
-/// Row 1: a healthy peer. 10 s (100 heartbeats each way at 100 ms, not the 30 s, to
-/// keep the suite short; a false death would need 5 consecutive lost intervals, so 100
-/// intervals exercise the same path): RTT samples keep coming, never `suspect` or `dead`.
+/// Row 1: a healthy peer for 30 s (300 heartbeats each way at 100 ms): RTT samples keep
+/// coming, never `suspect` or `dead`, on either side.
 #[test]
 fn alive_peer_gives_only_rtt() {
     let mut link = Link::start(&[], &[]);
-    // Collect everything the client prints for 10 s.
+    // Collect everything the client prints for 30 s.
     let _ = link
         .client
-        .wait_for_line(Duration::from_secs(10), |_| false);
+        .wait_for_line(Duration::from_secs(30), |_| false);
     let mut rtts = 0;
     for line in link.client.lines() {
         let v = parse(line).expect("JSON line");
@@ -166,8 +165,8 @@ fn alive_peer_gives_only_rtt() {
             "{ts}"
         );
     }
-    // Roughly 100 expected; allow for a loaded machine.
-    assert!(rtts >= 50, "only {rtts} RTT samples in 10 s");
+    // Roughly 300 expected; allow for a loaded machine.
+    assert!(rtts >= 150, "only {rtts} RTT samples in 30 s");
     let bad = link
         .server
         .lines()
