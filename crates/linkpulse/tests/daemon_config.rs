@@ -53,6 +53,10 @@ fn each_kind_of_error_names_line_and_key() {
             "unknown kind",
             "checks:\n  - name: a\n    smtp: { host: h }\n",
         ),
+        (
+            "hub TLS certificate missing",
+            "hub:\n  listen: 127.0.0.1:0\n  tls:\n    cert_file: /nonexistent/hub.pem\n    key_file: /nonexistent/hub.key\nchecks: []\n",
+        ),
     ];
     let expected = [
         ":3", // the unclosed flow mapping
@@ -60,6 +64,7 @@ fn each_kind_of_error_names_line_and_key() {
         ":4: checks[1].name: duplicate check name \"a\"",
         ":4: checks[0].interval: invalid duration \"5x\"",
         ":3: checks[0].smtp: unknown field `smtp`",
+        ":4: hub.tls: ",
     ];
     for ((what, text), want) in cases.iter().zip(expected) {
         let path = write(&dir, text);

@@ -100,3 +100,83 @@ fn linkpulse_serve_runs_the_hub_from_its_config() {
         nodes_json(&api)
     );
 }
+
+#[test]
+fn linkpulse_serve_runs_the_hub_over_tls_from_its_config() {
+    use linkpulse_testsupport::servers::{TestCa, Validity};
+    let ca = TestCa::new().expect("test CA");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ca
+        .issue(&["127.0.0.1"], Validity::expires_in_days(30))
+        .expect("server cert");
+    let client = ca
+        .issue(&["d-tls"], Validity::expires_in_days(30))
+        .expect("client cert");
+    let secret = write_file(dir.path(), "hub.secret", SECRET);
+    let cert = write_file(dir.path(), "hub.pem", &server.cert_pem);
+    let key = write_file(dir.path(), "hub.key", &server.key_pem);
+    let config = write_file(
+        dir.path(),
+        "linkpulse.yaml",
+        &format!(
+            "listen: 127.0.0.1:0\ndatabase: {db}\nhub:\n  listen: 127.0.0.1:0\n  secret_file: {secret}\n  tls:\n    cert_file: {cert}\n    key_file: {key}\n    client_ca_file: {ca}\nchecks: []\n",
+            db = dir.path().join("lp.db").display(),
+            secret = secret.display(),
+            cert = cert.display(),
+            key = key.display(),
+            ca = ca.pem_path().display(),
+        ),
+    );
+    let config = config.display().to_string();
+    let daemon =
+        LinkpulseProcess::start(BIN, &["serve", "--config", &config], None).expect("serve");
+    let (http, hub) = addresses(&daemon);
+    let api = format!("http://{http}");
+    let ca_path = ca.pem_path().display().to_string();
+    let agent_cert = write_file(dir.path(), "agent.pem", &client.cert_pem)
+        .display()
+        .to_string();
+    let agent_key = write_file(dir.path(), "agent.key", &client.key_pem)
+        .display()
+        .to_string();
+
+    let mut good = agent(
+        &hub,
+        "d-tls",
+        Some(&secret),
+        &[
+            "--tls-ca",
+            &ca_path,
+            "--tls-cert",
+            &agent_cert,
+            "--tls-key",
+            &agent_key,
+        ],
+        None,
+    );
+    wait_connected(&mut good, &hub, Duration::from_secs(10));
+    assert!(
+        eventually(Duration::from_secs(5), || state_of(&api, "d-tls")
+            .as_deref()
+            == Some("alive")),
+        "{}",
+        nodes_json(&api)
+    );
+    // Plain TCP to the daemon's TLS agent port is refused.
+    let mut plain = agent(&hub, "d-plain", Some(&secret), &[], None);
+    assert!(
+        eventually(Duration::from_secs(10), || plain
+            .stderr()
+            .contains("cannot reach hub")),
+        "{}",
+        plain.stderr()
+    );
+    assert_eq!(
+        plain.wait_for_line(Duration::from_millis(100), |l| l
+            .contains("connected to hub")),
+        None
+    );
+    assert_eq!(state_of(&api, "d-plain"), None);
+    plain.kill();
+    good.kill();
+}

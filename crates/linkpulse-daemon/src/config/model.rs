@@ -286,4 +286,6 @@ pub struct HubConfig {
     pub phi_threshold: f64,
     /// File holding the shared secret.
     pub secret_file: Option<PathBuf>,
+    /// TLS on the agent port (certificates checked when the config is loaded).
+    pub tls: Option<linkpulse_hub::tls::HubTls>,
 }

@@ -188,6 +188,16 @@ pub(crate) struct RawHub {
     pub(crate) timeout: Option<S<String>>,
     pub(crate) phi_threshold: Option<S<f64>>,
     pub(crate) secret_file: Option<S<String>>,
+    pub(crate) tls: Option<S<RawHubTls>>,
+}
+
+/// `hub.tls:` (TLS on the agent port).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHubTls {
+    pub(crate) cert_file: S<String>,
+    pub(crate) key_file: S<String>,
+    pub(crate) client_ca_file: Option<S<String>>,
 }
 
 /// `status_page:` (the public page of the dashboard).

@@ -11,8 +11,8 @@ use super::model::{
     HubDetector, Retention,
 };
 use super::raw::{
-    RawAlert, RawCheck, RawConfig, RawDefaults, RawHttp, RawHub, RawStatus, RawStatusItem,
-    RawStatusPage, S,
+    RawAlert, RawCheck, RawConfig, RawDefaults, RawHttp, RawHub, RawHubTls, RawStatus,
+    RawStatusItem, RawStatusPage, S,
 };
 
 /// Default HTTP address.
@@ -656,6 +656,10 @@ fn hub(e: &mut Errors<'_>, h: &RawHub) -> Option<HubConfig> {
         .as_ref()
         .map_or(8.0, |p| p.value)
         .clamp(1.0, 16.0);
+    let tls = match &h.tls {
+        Some(t) => Some(hub_tls(e, t)?),
+        None => None,
+    };
     let (listen, interval, detector, timeout) = (listen?, interval?, detector?, timeout?);
     Some(HubConfig {
         listen,
@@ -664,7 +668,29 @@ fn hub(e: &mut Errors<'_>, h: &RawHub) -> Option<HubConfig> {
         timeout: timeout.clamp(interval * 2, Duration::from_secs(600).max(interval * 2)),
         phi_threshold: phi,
         secret_file: h.secret_file.as_ref().map(|s| PathBuf::from(&s.value)),
+        tls,
     })
+}
+
+/// `hub.tls`: the certificate, key and optional client CA are read now, so a bad file is a
+/// config error with its line rather than a failure when the hub starts.
+fn hub_tls(e: &mut Errors<'_>, t: &S<RawHubTls>) -> Option<linkpulse_hub::tls::HubTls> {
+    let tls = linkpulse_hub::tls::HubTls {
+        cert_file: PathBuf::from(&t.value.cert_file.value),
+        key_file: PathBuf::from(&t.value.key_file.value),
+        client_ca_file: t
+            .value
+            .client_ca_file
+            .as_ref()
+            .map(|c| PathBuf::from(&c.value)),
+    };
+    match linkpulse_hub::tls::server_config(&tls) {
+        Ok(_) => Some(tls),
+        Err(err) => {
+            e.at(t, "hub.tls", err.to_string());
+            None
+        }
+    }
 }
 
 /// `status_page:`: a title, and groups that list existing checks, each once.
