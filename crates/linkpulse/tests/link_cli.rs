@@ -233,3 +233,40 @@ fn reconnect_reports_process_restarted() {
     });
     assert_eq!(second["restart"], "process_restarted", "{second}");
 }
+
+/// The link works over IPv6 too: `up` and RTT samples over `[::1]`, then a killed peer is
+/// `peer_closed` or `reset`. Skipped (with a message) where the host has no IPv6 loopback.
+#[test]
+fn ipv6_loopback_link_and_killed_peer() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here; skipping");
+        return;
+    }
+    let mut server = LinkpulseProcess::start(
+        BIN,
+        &["link", "listen", "[::1]:0", "--output", "json"],
+        None,
+    )
+    .expect("start listen");
+    let v = expect_json(&mut server, "listening line", |v| v["event"] == "listening");
+    let addr: SocketAddr = v["addr"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .expect("bound address");
+    assert!(addr.is_ipv6(), "{addr}");
+    let target = addr.to_string();
+    let mut client =
+        LinkpulseProcess::start(BIN, &["link", "connect", &target, "--output", "json"], None)
+            .expect("start connect");
+    let up = expect_json(&mut client, "up", |v| v["event"] == "up");
+    assert_eq!(up["peer"], target.as_str(), "{up}");
+    expect_json(&mut client, "rtt", |v| v["event"] == "rtt");
+    let killed = Instant::now();
+    signal(&server, "-KILL");
+    let dead = expect_json(&mut client, "dead", |v| v["event"] == "dead");
+    assert!(
+        dead["cause"] == "peer_closed" || dead["cause"] == "reset",
+        "{dead}"
+    );
+    assert!(killed.elapsed() < Duration::from_secs(2), "{dead}");
+}
