@@ -270,37 +270,13 @@ async fn status_page_config_and_absence() {
 async fn events_stream_published_state_changes() {
     let bus = EventBus::new(16);
     let addr = start(web(&bus)).await;
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
-        .await
-        .unwrap();
-    let mut r = BufReader::new(s);
-    let mut seen = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     // Publish until the subscriber is attached and the event arrives.
-    while !seen.contains("event: state") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no state event; got {seen:?}"
-        );
+    let (mut r, seen) = follow_sse(addr, "/api/v1/events", "event: state", || {
         if bus.subscribers() > 0 {
-            bus.publish(Event::State(StateEvent {
-                check: "db".into(),
-                at_ms: NOW,
-                from: "up".into(),
-                to: "down".into(),
-                cause: Some("refused".into()),
-                diagnosis: None,
-            }));
+            bus.publish(state_change("db", "refused"));
         }
-        let mut line = String::new();
-        if let Ok(Ok(n)) =
-            tokio::time::timeout(Duration::from_millis(200), r.read_line(&mut line)).await
-        {
-            assert!(n > 0, "stream closed; got {seen:?}");
-            seen.push_str(&line);
-        }
-    }
+    })
+    .await;
     assert!(
         seen.to_lowercase()
             .contains("content-type: text/event-stream"),
@@ -347,35 +323,38 @@ async fn closing_the_bus_ends_open_streams() {
     assert!(rest.ends_with("0\r\n\r\n"), "{rest:?}");
 }
 
-/// Reads SSE lines from `path` while publishing state changes of an unlisted check ("secret")
-/// and a listed one ("db"), until the listed one arrives; returns everything read.
-async fn public_stream_until_listed(addr: std::net::SocketAddr, bus: &EventBus) -> String {
+/// A state change of `check` to `down` with the error text `cause`.
+fn state_change(check: &str, cause: &str) -> Event {
+    Event::State(StateEvent {
+        check: check.into(),
+        at_ms: NOW,
+        from: "up".into(),
+        to: "down".into(),
+        cause: Some(cause.into()),
+        diagnosis: None,
+    })
+}
+
+/// Opens the SSE stream at `path` and reads it, calling `publish` between reads, until the text
+/// read contains `until` (10 s at most); returns the reader and everything read.
+async fn follow_sse(
+    addr: std::net::SocketAddr,
+    path: &str,
+    until: &str,
+    publish: impl Fn(),
+) -> (BufReader<TcpStream>, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /api/v1/status/events HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
     let mut r = BufReader::new(s);
     let mut seen = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let change = |check: &str| {
-        Event::State(StateEvent {
-            check: check.into(),
-            at_ms: NOW,
-            from: "up".into(),
-            to: "down".into(),
-            cause: Some("connect to 10.1.2.3:5432 refused".into()),
-            diagnosis: None,
-        })
-    };
-    while !seen.contains("\"check\":\"db\"") {
+    while !seen.contains(until) {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "no listed state event; got {seen:?}"
+            "no {until:?} on {path}; got {seen:?}"
         );
-        if bus.subscribers() > 0 {
-            bus.publish(change("secret"));
-            bus.publish(change("db"));
-        }
+        publish();
         let mut line = String::new();
         if let Ok(Ok(n)) =
             tokio::time::timeout(Duration::from_millis(200), r.read_line(&mut line)).await
@@ -384,7 +363,7 @@ async fn public_stream_until_listed(addr: std::net::SocketAddr, bus: &EventBus) 
             seen.push_str(&line);
         }
     }
-    seen
+    (r, seen)
 }
 
 #[tokio::test]
@@ -430,7 +409,13 @@ async fn public_status_serves_listed_checks_only() {
     );
 
     // The event stream carries listed checks only, without their error texts.
-    let seen = public_stream_until_listed(addr, &bus).await;
+    let (_, seen) = follow_sse(addr, "/api/v1/status/events", "\"check\":\"db\"", || {
+        if bus.subscribers() > 0 {
+            bus.publish(state_change("secret", "connect to 10.1.2.3:5432 refused"));
+            bus.publish(state_change("db", "connect to 10.1.2.3:5432 refused"));
+        }
+    })
+    .await;
     assert!(seen.contains("event: hello"), "{seen}");
     assert!(seen.contains("event: state"), "{seen}");
     assert!(!seen.contains("secret"), "an unlisted check leaked: {seen}");
