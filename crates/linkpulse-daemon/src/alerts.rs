@@ -5,11 +5,15 @@
 //! exponential backoff (1 s doubling up to 5 min). Items left undelivered when the daemon
 //! stops are picked up after the next start: delivery is at least once.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
@@ -97,18 +101,23 @@ async fn deliver(item: &OutboxItem) -> Result<(), String> {
     let target: AlertTarget =
         serde_json::from_value(item.target.clone()).map_err(|e| format!("bad target: {e}"))?;
     match target {
-        AlertTarget::Webhook { url, headers } => {
+        AlertTarget::Webhook {
+            url,
+            headers,
+            ca_file,
+        } => {
             let mut h: Vec<(String, String)> = headers.into_iter().collect();
             h.push(("Idempotency-Key".to_owned(), item.key.clone()));
-            post_json(&url, &h, item.payload.to_string()).await
+            post_json(&url, &h, item.payload.to_string(), ca_file.as_deref()).await
         }
-        AlertTarget::Slack { url } => {
+        AlertTarget::Slack { url, ca_file } => {
             let text = slack_text(&item.payload);
             let body = serde_json::json!({ "text": text }).to_string();
             post_json(
                 &url,
                 &[("Idempotency-Key".to_owned(), item.key.clone())],
                 body,
+                ca_file.as_deref(),
             )
             .await
         }
@@ -179,23 +188,51 @@ async fn run_command(
     }
 }
 
-/// The TLS client configuration for https alert URLs (system roots), built once.
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
-    type Built = Result<Arc<rustls::ClientConfig>, String>;
-    static CONFIG: std::sync::OnceLock<Built> = std::sync::OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
-                .map_err(|e| format!("TLS setup: {e}"))
-        })
-        .clone()
+/// The CA certificates in the PEM file `path`; an error names the file and says what is wrong.
+pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{}: no PEM certificate in the file",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+/// The TLS client configuration for https alert URLs: the system roots, plus the certificates
+/// of `ca_file` when given. Built once per CA file (and once without).
+fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    type Built = HashMap<Option<PathBuf>, Arc<rustls::ClientConfig>>;
+    static CONFIGS: Mutex<Option<Built>> = Mutex::new(None);
+    let key = ca_file.map(Path::to_path_buf);
+    let mut configs = CONFIGS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(c) = configs.as_ref().and_then(|m| m.get(&key)) {
+        return Ok(c.clone());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        for cert in read_ca_file(path)? {
+            roots
+                .add(cert)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
+        .map_err(|e| format!("TLS setup: {e}"))?;
+    configs
+        .get_or_insert_with(HashMap::new)
+        .insert(key, config.clone());
+    Ok(config)
 }
 
 /// Sends `req` over an HTTP/1.1 connection on `io`.
@@ -222,7 +259,12 @@ where
 }
 
 /// POSTs JSON over HTTP/1.1 (plain or TLS) and expects a 2xx answer.
-async fn post_json(url: &str, headers: &[(String, String)], body: String) -> Result<(), String> {
+async fn post_json(
+    url: &str,
+    headers: &[(String, String)],
+    body: String,
+    ca_file: Option<&Path>,
+) -> Result<(), String> {
     let parsed = url::Url::parse(url).map_err(|e| format!("bad URL {url}: {e}"))?;
     let tls = match parsed.scheme() {
         "http" => false,
@@ -265,7 +307,7 @@ async fn post_json(url: &str, headers: &[(String, String)], body: String) -> Res
         if tls {
             let name = rustls_pki_types::ServerName::try_from(bare.clone())
                 .map_err(|e| format!("{url}: {e}"))?;
-            let stream = tokio_rustls::TlsConnector::from(tls_config()?)
+            let stream = tokio_rustls::TlsConnector::from(tls_config(ca_file)?)
                 .connect(name, stream)
                 .await
                 .map_err(|e| format!("{url}: TLS: {e}"))?;

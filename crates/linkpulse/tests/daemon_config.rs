@@ -54,6 +54,10 @@ fn each_kind_of_error_names_line_and_key() {
             "checks:\n  - name: a\n    smtp: { host: h }\n",
         ),
         (
+            "webhook CA file missing",
+            "checks: []\nalerts:\n  - webhook:\n      url: https://127.0.0.1:9/hook\n      ca_file: /nonexistent/ca.pem\n",
+        ),
+        (
             "hub TLS certificate missing",
             "hub:\n  listen: 127.0.0.1:0\n  tls:\n    cert_file: /nonexistent/hub.pem\n    key_file: /nonexistent/hub.key\nchecks: []\n",
         ),
@@ -64,6 +68,7 @@ fn each_kind_of_error_names_line_and_key() {
         ":4: checks[1].name: duplicate check name \"a\"",
         ":4: checks[0].interval: invalid duration \"5x\"",
         ":3: checks[0].smtp: unknown field `smtp`",
+        ":5: alerts[0].webhook.ca_file: /nonexistent/ca.pem: ",
         ":4: hub.tls: ",
     ];
     for ((what, text), want) in cases.iter().zip(expected) {

@@ -889,3 +889,58 @@ fn alerts_repeat_while_down() {
         "every alert has its own idempotency key"
     );
 }
+
+/// An `https://` webhook signed by a private CA is delivered when `ca_file` names that CA, and
+/// not without it (the failure is counted, nothing is sent in clear).
+#[test]
+fn https_webhook_with_a_private_ca_gets_the_alert() {
+    use linkpulse_testsupport::servers::{HttpResponse, HttpServer, TestCa, Validity};
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new().expect("test CA");
+    let id = ca
+        .issue(&["127.0.0.1"], Validity::expires_in_days(30))
+        .expect("server cert");
+    let trusted = HttpServer::start_tls(
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+        HttpResponse::new(200),
+        &id,
+    )
+    .expect("https receiver");
+    let untrusted = HttpServer::start_tls(
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+        HttpResponse::new(200),
+        &id,
+    )
+    .expect("second https receiver");
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "defaults: {{ interval: 200ms, timeout: 100ms, rise: 1, fall: 1 }}\nchecks:\n  - name: closed\n    tcp: {{ address: '127.0.0.1:1' }}\nalerts:\n  - name: private\n    webhook: {{ url: '{}', ca_file: '{}' }}\n  - name: system-roots-only\n    webhook: {{ url: '{}' }}\n",
+            trusted.url("/hook"),
+            ca.pem_path().display(),
+            untrusted.url("/hook"),
+        ),
+    );
+    let d = Served::start(&cfg);
+    d.wait_state("closed", "down");
+    eventually("the alert over TLS", Duration::from_secs(30), || {
+        (trusted.requests() >= 1).then_some(())
+    });
+    eventually(
+        "the untrusted delivery failing",
+        Duration::from_secs(30),
+        || {
+            let (_, m) = d.get("/metrics");
+            m.lines()
+                .any(|l| l.starts_with("linkpulse_alerts_failed_total") && !l.ends_with(" 0"))
+                .then_some(())
+        },
+    );
+    assert_eq!(
+        untrusted.requests(),
+        0,
+        "no request may complete without a trusted certificate"
+    );
+}

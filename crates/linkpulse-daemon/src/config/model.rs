@@ -245,11 +245,17 @@ pub enum AlertTarget {
         url: String,
         /// Extra request headers.
         headers: BTreeMap<String, String>,
+        /// PEM file of CA certificates trusted for an `https://` URL, on top of the system's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_file: Option<PathBuf>,
     },
     /// POST of a Slack-compatible `{"text": …}` message.
     Slack {
         /// Incoming-webhook URL.
         url: String,
+        /// PEM file of CA certificates trusted for an `https://` URL, on top of the system's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_file: Option<PathBuf>,
     },
     /// Runs a program with the event JSON on stdin.
     Command {

@@ -166,6 +166,7 @@ pub(crate) struct RawWebhook {
     pub(crate) url: S<String>,
     #[serde(default)]
     pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) ca_file: Option<S<String>>,
 }
 
 /// `command:` alert target.

@@ -12,7 +12,7 @@ use super::model::{
 };
 use super::raw::{
     RawAlert, RawCheck, RawConfig, RawDefaults, RawHttp, RawHub, RawHubTls, RawStatus,
-    RawStatusItem, RawStatusPage, S,
+    RawStatusItem, RawStatusPage, RawWebhook, S,
 };
 
 /// Default HTTP address.
@@ -559,23 +559,27 @@ fn alert(e: &mut Errors<'_>, a: &RawAlert, index: usize) -> Option<AlertConfig> 
         None => None,
     };
     let target = if let Some(w) = &a.webhook {
+        let prefix = format!("{prefix}.webhook");
         match http_url(&w.value.url.value) {
-            Ok(()) => Some(AlertTarget::Webhook {
+            Ok(()) => alert_ca_file(e, &w.value, &prefix).map(|ca_file| AlertTarget::Webhook {
                 url: w.value.url.value.clone(),
                 headers: w.value.headers.clone(),
+                ca_file,
             }),
             Err(m) => {
-                e.at(&w.value.url, format!("{prefix}.webhook.url"), m);
+                e.at(&w.value.url, format!("{prefix}.url"), m);
                 None
             }
         }
     } else if let Some(w) = &a.slack {
+        let prefix = format!("{prefix}.slack");
         match http_url(&w.value.url.value) {
-            Ok(()) => Some(AlertTarget::Slack {
+            Ok(()) => alert_ca_file(e, &w.value, &prefix).map(|ca_file| AlertTarget::Slack {
                 url: w.value.url.value.clone(),
+                ca_file,
             }),
             Err(m) => {
-                e.at(&w.value.url, format!("{prefix}.slack.url"), m);
+                e.at(&w.value.url, format!("{prefix}.url"), m);
                 None
             }
         }
@@ -670,6 +674,28 @@ fn hub(e: &mut Errors<'_>, h: &RawHub) -> Option<HubConfig> {
         secret_file: h.secret_file.as_ref().map(|s| PathBuf::from(&s.value)),
         tls,
     })
+}
+
+/// `ca_file` of a webhook or Slack target: only with an `https://` URL, and a PEM file with at
+/// least one certificate (read now, so a bad file is a config error with its line). `None`
+/// when the target is invalid; `Some(None)` without a `ca_file`.
+fn alert_ca_file(e: &mut Errors<'_>, w: &RawWebhook, prefix: &str) -> Option<Option<PathBuf>> {
+    let Some(ca) = &w.ca_file else {
+        return Some(None);
+    };
+    let key = format!("{prefix}.ca_file");
+    if !w.url.value.trim().starts_with("https://") {
+        e.at(ca, key, "ca_file needs an https:// url");
+        return None;
+    }
+    let path = PathBuf::from(&ca.value);
+    match crate::alerts::read_ca_file(&path) {
+        Ok(_) => Some(Some(path)),
+        Err(m) => {
+            e.at(ca, key, m);
+            None
+        }
+    }
 }
 
 /// `hub.tls`: the certificate, key and optional client CA are read now, so a bad file is a
