@@ -282,7 +282,9 @@ struct Entry {
 /// The node table (sans-IO). See the module docs.
 #[derive(Debug, Default)]
 pub struct Registry {
-    nodes: BTreeMap<String, Entry>,
+    /// Boxed entries: B-tree nodes are often half full, and a half-empty node of boxes costs
+    /// far less than one of whole entries.
+    nodes: BTreeMap<String, Box<Entry>>,
     revision: u64,
     next_session: u64,
     changes: VecDeque<Change>,
@@ -390,11 +392,11 @@ impl Registry {
         // Transition: (new) / dead / left / alive (replaced) → alive.
         self.nodes.insert(
             join.name.clone(),
-            Entry {
+            Box::new(Entry {
                 node,
                 session: Some(session),
                 incarnation: join.incarnation,
-            },
+            }),
         );
         self.emit(&join.name, ChangeKind::Join);
         Ok(Joined { session, replaced })
@@ -404,6 +406,7 @@ impl Registry {
     fn owned(&mut self, name: &str, session: SessionId) -> Option<&mut Entry> {
         self.nodes
             .get_mut(name)
+            .map(|e| &mut **e)
             .filter(|e| e.session == Some(session))
     }
 

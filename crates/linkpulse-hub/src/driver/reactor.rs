@@ -304,6 +304,10 @@ impl Reactor {
             }
             self.publish_batch();
         }
+        if self.batch.capacity() > 4096 {
+            // A burst (thousands of joins at once) must not pin memory for the loop's life.
+            self.batch = Vec::new();
+        }
     }
 
     fn publish_batch(&mut self) {

@@ -248,3 +248,23 @@ impl Slot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards the per-session footprint (bench/hub-capacity.md has the breakdown).
+    #[test]
+    fn a_slot_stays_compact() {
+        let sizes = [
+            ("Slot", size_of::<Slot>(), 512),
+            ("Session", size_of::<Session>(), 320),
+            ("Member", size_of::<Member>(), 64),
+            ("Closer", size_of::<crate::server::Closer>(), 32),
+        ];
+        for (name, size, budget) in sizes {
+            println!("{name}: {size} bytes");
+            assert!(size <= budget, "{name} is {size} bytes, budget {budget}");
+        }
+    }
+}

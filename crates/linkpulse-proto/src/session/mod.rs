@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use linkpulse_detector::{Detector, FailureDetector, Suspicion, Verdict};
+use linkpulse_detector::{Detector, FailureDetector, FixedTimeout, PhiAccrual, Suspicion, Verdict};
 
 use crate::{
     Codec, ConfigError, ErrorCode, ErrorFrame, Frame, Goodbye, GoodbyeReason, Hello, MAX_TEXT,
@@ -109,8 +109,10 @@ enum State {
 
 #[derive(Debug)]
 struct Established {
+    /// The peer (its labels and advertised address went out in `Event::Up` and are not
+    /// kept).
     peer: PeerInfo,
-    detector: Detector,
+    detector: SessionDetector,
     /// Verdict last reported, to emit Suspect / AliveAgain on changes only.
     verdict: Verdict,
     /// When the detector's verdict next changes if nothing arrives (recomputed after every
@@ -118,6 +120,47 @@ struct Established {
     detector_deadline: Option<Instant>,
     /// When the next PING is due.
     next_ping: Instant,
+}
+
+/// The session's failure detector, sized for the configured kind: a fixed timeout is a few
+/// instants inline; the phi detector's window is boxed, so a fixed-timeout session does not
+/// carry the phi detector's size.
+#[derive(Debug)]
+enum SessionDetector {
+    Fixed(FixedTimeout),
+    Phi(Box<PhiAccrual>),
+}
+
+impl From<Detector> for SessionDetector {
+    fn from(d: Detector) -> Self {
+        match d {
+            Detector::Fixed(f) => SessionDetector::Fixed(f),
+            Detector::Phi(p) => SessionDetector::Phi(Box::new(p)),
+        }
+    }
+}
+
+impl SessionDetector {
+    fn heartbeat(&mut self, now: Instant) {
+        match self {
+            SessionDetector::Fixed(d) => d.heartbeat(now),
+            SessionDetector::Phi(d) => d.heartbeat(now),
+        }
+    }
+
+    fn suspicion(&self, now: Instant) -> Suspicion {
+        match self {
+            SessionDetector::Fixed(d) => d.suspicion(now),
+            SessionDetector::Phi(d) => d.suspicion(now),
+        }
+    }
+
+    fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        match self {
+            SessionDetector::Fixed(d) => d.next_deadline(now),
+            SessionDetector::Phi(d) => d.next_deadline(now),
+        }
+    }
 }
 
 impl Session {
@@ -249,7 +292,8 @@ impl Session {
         }
     }
 
-    /// The peer, once the handshake has completed (and while established).
+    /// The peer, once the handshake has completed (and while established). Its `labels` and
+    /// `advertise` are empty here: they are delivered once, in [`Event::Up`].
     pub fn peer(&self) -> Option<&PeerInfo> {
         match &self.state {
             State::Established(e) => Some(&e.peer),
@@ -534,8 +578,8 @@ impl Session {
         self.unreachable_deadline = None;
         if fresh && let State::Established(e) = &mut self.state {
             let samples = match e.detector {
-                Detector::Phi(_) => matches!(frame, Frame::Ping(_)),
-                Detector::Fixed(_) => true,
+                SessionDetector::Phi(_) => matches!(frame, Frame::Ping(_)),
+                SessionDetector::Fixed(_) => true,
             };
             if samples {
                 self.detector_heard = now;
@@ -624,6 +668,8 @@ impl Session {
             self.protocol_error(ErrorCode::AuthFailed, text, now);
             return;
         }
+        // The nonce has served its purpose.
+        self.challenge = Bytes::new();
         let interval = hello
             .interval
             .clamp(self.config.min_interval, self.config.max_interval);
@@ -700,11 +746,21 @@ impl Session {
                 return;
             }
         };
-        self.events.push_back(Event::Up { peer: peer.clone() });
+        let kept = PeerInfo {
+            name: peer.name.clone(),
+            incarnation: peer.incarnation,
+            interval: peer.interval,
+            version: peer.version,
+            labels: Vec::new(),
+            advertise: None,
+            restart: peer.restart,
+        };
+        self.events.push_back(Event::Up { peer });
+        let peer = kept;
         // Transition: Handshake → Established; first PING goes out at once to measure RTT.
         self.state = State::Established(Box::new(Established {
             peer,
-            detector,
+            detector: SessionDetector::from(detector),
             verdict: Verdict::Alive,
             detector_deadline: None,
             next_ping: now,
