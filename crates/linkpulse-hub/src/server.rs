@@ -210,6 +210,28 @@ pub(crate) struct Member {
     name: String,
     session: SessionId,
     address: Option<String>,
+    /// The RTT last written to the registry (µs) and the samples skipped since: a sample is
+    /// written when it differs by more than an eighth, or on every eighth sample, so the
+    /// registry (a lock and a lookup by name) is not touched every interval for nothing.
+    rtt_us: u32,
+    rtt_skipped: u8,
+}
+
+impl Member {
+    /// Whether `rtt` should be written to the registry (and records it if so).
+    pub(crate) fn rtt_changed(&mut self, rtt: Duration) -> bool {
+        let new = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX);
+        let old = self.rtt_us;
+        let moved = new.abs_diff(old) > old / 8;
+        if moved || self.rtt_skipped >= 7 || old == 0 {
+            self.rtt_us = new.max(1);
+            self.rtt_skipped = 0;
+            true
+        } else {
+            self.rtt_skipped += 1;
+            false
+        }
+    }
 }
 
 /// What must happen after session events were applied, outside the hub's lock.
@@ -589,6 +611,8 @@ impl Hub {
                             name: info.name,
                             session: joined.session,
                             address,
+                            rtt_us: 0,
+                            rtt_skipped: 0,
                         });
                     }
                     Err(full) => {
@@ -623,6 +647,7 @@ impl Hub {
                     name,
                     session,
                     address,
+                    ..
                 }) = member.take()
                 else {
                     self.failed_handshake(peer, &cause.to_string());
@@ -763,6 +788,23 @@ mod tests {
         let c = c.clamped();
         assert_eq!(c.interval, MAX_INTERVAL);
         assert_eq!(c.phi_threshold, 16.0);
+    }
+
+    #[test]
+    fn rtt_reaches_the_registry_on_change_or_every_eighth_sample() {
+        let mut m = Member {
+            name: "a".into(),
+            session: SessionId(1),
+            address: None,
+            rtt_us: 0,
+            rtt_skipped: 0,
+        };
+        let us = Duration::from_micros;
+        assert!(m.rtt_changed(us(1000)), "first sample");
+        assert!(!m.rtt_changed(us(1100)), "within an eighth");
+        assert!(m.rtt_changed(us(1200)), "more than an eighth");
+        let written = (0..16).filter(|_| m.rtt_changed(us(1200))).count();
+        assert_eq!(written, 2, "every eighth sample when steady");
     }
 
     #[test]

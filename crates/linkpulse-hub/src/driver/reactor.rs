@@ -24,6 +24,11 @@ use crate::server::{Closer, Followup};
 const SCRATCH: usize = 64 * 1024;
 /// Readiness events taken per `poll`.
 const EVENTS: usize = 1024;
+/// Timer granularity: the loop sleeps until the earliest deadline rounded up to a multiple of
+/// this, and then handles every deadline due. Most deadlines in the heap are detector
+/// deadlines that a heartbeat has already pushed later (stale entries, re-armed when they
+/// surface); without a granularity each of them would wake the thread on its own.
+const TICK: Duration = Duration::from_millis(4);
 
 /// The loop's state; lives on its thread.
 pub(super) struct Reactor {
@@ -57,6 +62,13 @@ impl std::fmt::Debug for Reactor {
             .field("timers", &self.timers.len())
             .finish_non_exhaustive()
     }
+}
+
+/// `d` rounded up to a whole number of [`TICK`]s.
+fn tick_ceil(d: Duration) -> Duration {
+    let tick = TICK.as_micros().max(1);
+    let ticks = d.as_micros().div_ceil(tick);
+    Duration::from_micros(u64::try_from(ticks.saturating_mul(tick)).unwrap_or(u64::MAX))
 }
 
 fn token(key: Key) -> Token {
@@ -108,7 +120,7 @@ impl Reactor {
             let timeout = if self.again.is_empty() {
                 self.timers
                     .next()
-                    .map(|t| t.saturating_duration_since(Instant::now()))
+                    .map(|t| tick_ceil(t.saturating_duration_since(Instant::now())))
             } else {
                 Some(Duration::ZERO)
             };
@@ -178,6 +190,11 @@ impl Reactor {
                 self.out = Vec::with_capacity(4096);
             }
             while let Some(event) = slot.session.poll_event() {
+                if let (Event::Rtt(rtt), Some(member)) = (&event, &mut slot.member)
+                    && !member.rtt_changed(*rtt)
+                {
+                    continue; // nothing new for the registry
+                }
                 self.batch.push((key, event));
             }
             if slot.session.is_dead() {
@@ -368,5 +385,18 @@ impl Reactor {
                 self.hub.session_closed();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_round_up_to_whole_ticks() {
+        assert_eq!(tick_ceil(Duration::ZERO), Duration::ZERO);
+        assert_eq!(tick_ceil(Duration::from_micros(1)), TICK);
+        assert_eq!(tick_ceil(TICK), TICK);
+        assert_eq!(tick_ceil(TICK + Duration::from_micros(1)), TICK * 2);
     }
 }
