@@ -369,21 +369,18 @@ impl Hub {
 
     /// Every node, by name.
     pub fn nodes(&self) -> Vec<Node> {
-        self.lock().registry.nodes().cloned().collect()
+        self.lock().registry.nodes().collect()
     }
 
     /// The current revision and every node at it.
     pub fn list(&self) -> (u64, Vec<Node>) {
         let state = self.lock();
-        (
-            state.registry.revision(),
-            state.registry.nodes().cloned().collect(),
-        )
+        (state.registry.revision(), state.registry.nodes().collect())
     }
 
     /// One node.
     pub fn node(&self, name: &str) -> Option<Node> {
-        self.lock().registry.get(name).cloned()
+        self.lock().registry.get(name)
     }
 
     /// The current nodes and a receiver of every later change, taken atomically.
@@ -391,7 +388,7 @@ impl Hub {
         let state = self.lock();
         Subscription {
             revision: state.registry.revision(),
-            nodes: state.registry.nodes().cloned().collect(),
+            nodes: state.registry.nodes().collect(),
             changes: state.watchers.subscribe(),
         }
     }
