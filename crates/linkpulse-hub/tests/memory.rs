@@ -118,8 +118,8 @@ async fn heap_per_session_is_small() {
     let after = LIVE.load(Ordering::Relaxed);
     let per_session = (after - before) as f64 / SESSIONS as f64;
     println!("hub heap per session: {per_session:.0} bytes");
-    // The budget this test guards (measured ~1.1 KiB with one label; mosquitto's whole RSS per client is
-    // ~0.7 KiB, and the kernel's socket memory is not in RSS for either).
+    // The budget this test guards (measured ~1.1 KiB with one label; mosquitto's whole RSS
+    // per client is ~0.7 KiB, and the kernel's socket memory is not in RSS for either).
     assert!(
         per_session < 1536.0,
         "hub heap per session: {per_session:.0} bytes"
