@@ -153,6 +153,9 @@ pub enum HubError {
     /// The session parameters derived from the configuration are invalid.
     #[error("invalid hub session settings: {0}")]
     Session(#[from] linkpulse_proto::ConfigError),
+    /// The event loop that drives plain-TCP sessions could not start (epoll or thread).
+    #[error("cannot start the hub's session event loop: {0}")]
+    EventLoop(std::io::Error),
 }
 
 /// Counters of the accept path, for metrics and tests.
@@ -442,10 +445,7 @@ impl Hub {
         let event_loop = match &self.inner.tls {
             None => Some(
                 crate::driver::EventLoop::start(self.clone(), tokio::runtime::Handle::current())
-                    .map_err(|source| HubError::Bind {
-                        addr: self.inner.config.listen,
-                        source,
-                    })?,
+                    .map_err(HubError::EventLoop)?,
             ),
             Some(_) => None,
         };
