@@ -670,6 +670,31 @@ mod tests {
     }
 
     #[test]
+    fn compact_entries_show_the_same_node() {
+        let mut r = Registry::new();
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_500);
+        let mut j = join("w1", 7);
+        j.labels = vec![
+            ("b".into(), "1".into()),
+            ("a".into(), "2".into()),
+            ("b".into(), "3".into()),
+        ];
+        let s = r.join(j, t).unwrap();
+        r.ended("w1", s.session, &Cause::Protocol("bad frame".into()), t);
+        let n = r.get("w1").unwrap();
+        let labels: Vec<_> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(labels, ["a=2", "b=3"], "sorted, last value of a key wins");
+        assert_eq!(n.since, "1970-01-01T00:00:01.500Z");
+        assert_eq!(n.cause.as_deref(), Some("protocol"));
+        assert_eq!(n.cause_detail.as_deref(), Some("bad frame"));
+        assert_eq!(n.address.as_deref(), Some("10.0.0.1:80"));
+        assert_eq!(n.incarnation, Incarnation::new([1; 16], 7).to_string());
+        assert_eq!(n.session, s.session.0);
+        assert_eq!((r.len(), r.is_empty()), (1, false));
+        assert_eq!(r.nodes().map(|n| n.name).collect::<Vec<_>>(), ["w1"]);
+    }
+
+    #[test]
     fn states_parse_and_reject_unknown_names() {
         assert_eq!("suspect".parse::<NodeState>(), Ok(NodeState::Suspect));
         assert_eq!(
