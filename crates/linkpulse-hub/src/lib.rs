@@ -41,6 +41,7 @@ pub mod agent;
 pub mod auth;
 pub mod client;
 pub mod diagnose;
+mod driver;
 pub mod http;
 pub mod registry;
 pub mod server;

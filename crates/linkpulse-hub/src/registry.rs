@@ -270,19 +270,65 @@ pub struct Joined {
 #[error("the registry holds {MAX_NODES} live nodes; refusing `{0}`")]
 pub struct RegistryFull(pub String);
 
+/// One node, stored compactly (a hub holds tens of thousands): typed fields instead of the
+/// text [`Node`] shows, which is built only when asked for (a listing, a change).
 #[derive(Debug)]
 struct Entry {
-    node: Node,
+    state: NodeState,
+    /// Why its last session ended, when dead or left.
+    cause: Option<Cause>,
+    diagnosis: Option<Diagnosis>,
+    status: Option<Box<NodeStatus>>,
+    /// Sorted by key, keys unique.
+    labels: Box<[(Box<str>, Box<str>)]>,
+    rtt_ms: Option<f64>,
+    /// When it entered its current state.
+    since: SystemTime,
+    address: Option<Box<str>>,
+    /// Its incarnation, shown in `Node` and compared with the next join.
+    incarnation: Incarnation,
+    restart: Option<Restart>,
+    /// The session it joined with last ([`Node::session`]).
+    last_session: SessionId,
     /// The session that currently owns this node, while it is alive or suspect.
     session: Option<SessionId>,
-    /// Its incarnation, to compare with the next join.
-    incarnation: Incarnation,
+}
+
+impl Entry {
+    /// The node as the API shows it.
+    fn node(&self, name: &str) -> Node {
+        Node {
+            name: name.to_owned(),
+            state: self.state,
+            cause: self.cause.as_ref().map(|c| c.as_str().to_owned()),
+            cause_detail: self
+                .cause
+                .as_ref()
+                .and_then(Cause::detail)
+                .map(str::to_owned),
+            diagnosis: self.diagnosis,
+            status: self.status.as_deref().cloned(),
+            labels: self
+                .labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            rtt_ms: self.rtt_ms,
+            since: rfc3339(self.since),
+            address: self.address.as_deref().map(str::to_owned),
+            incarnation: self.incarnation.to_string(),
+            restart: self.restart.map(|r| r.as_str().to_owned()),
+            session: self.last_session.0,
+        }
+    }
 }
 
 /// The node table (sans-IO). See the module docs.
 #[derive(Debug, Default)]
 pub struct Registry {
-    nodes: BTreeMap<String, Entry>,
+    /// Boxed entries: B-tree nodes are often half full, and a half-empty node of boxes costs
+    /// far less than one of whole entries.
+    nodes: BTreeMap<String, Box<Entry>>,
     revision: u64,
     next_session: u64,
     changes: VecDeque<Change>,
@@ -308,14 +354,24 @@ impl Registry {
         self.revision
     }
 
-    /// Every node, by name.
-    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
-        self.nodes.values().map(|e| &e.node)
+    /// Every node, by name (built from the compact entries).
+    pub fn nodes(&self) -> impl Iterator<Item = Node> + '_ {
+        self.nodes.iter().map(|(name, e)| e.node(name))
     }
 
     /// One node.
-    pub fn get(&self, name: &str) -> Option<&Node> {
-        self.nodes.get(name).map(|e| &e.node)
+    pub fn get(&self, name: &str) -> Option<Node> {
+        self.nodes.get(name).map(|e| e.node(name))
+    }
+
+    /// How many nodes are remembered.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True if no node is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
     }
 
     /// The session that currently owns `name`, if it is alive or suspect.
@@ -334,7 +390,7 @@ impl Registry {
             self.changes.push_back(Change {
                 revision: self.revision,
                 event,
-                node: e.node.clone(),
+                node: e.node(name),
             });
         }
     }
@@ -372,30 +428,32 @@ impl Registry {
                 }
             }
         }
-        let node = Node {
-            name: join.name.clone(),
+        // Sorted, and the last value of a repeated key wins (as in a map).
+        let labels: BTreeMap<String, String> = join.labels.into_iter().collect();
+        let entry = Entry {
             state: NodeState::Alive,
             cause: None,
-            cause_detail: None,
             diagnosis: None,
             status: None,
-            labels: join.labels.into_iter().collect(),
+            labels: labels
+                .into_iter()
+                .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
+                .collect(),
             rtt_ms: None,
-            since: rfc3339(now),
-            address: join.address,
-            incarnation: join.incarnation.to_string(),
-            restart: restart.map(|r| r.as_str().to_owned()),
-            session: session.0,
+            since: now,
+            address: join.address.map(String::into_boxed_str),
+            incarnation: join.incarnation,
+            restart,
+            last_session: session,
+            session: Some(session),
         };
         // Transition: (new) / dead / left / alive (replaced) → alive.
-        self.nodes.insert(
-            join.name.clone(),
-            Entry {
-                node,
-                session: Some(session),
-                incarnation: join.incarnation,
-            },
-        );
+        match self.nodes.get_mut(&join.name) {
+            Some(old) => **old = entry,
+            None => {
+                self.nodes.insert(join.name.clone(), Box::new(entry));
+            }
+        }
         self.emit(&join.name, ChangeKind::Join);
         Ok(Joined { session, replaced })
     }
@@ -404,24 +462,25 @@ impl Registry {
     fn owned(&mut self, name: &str, session: SessionId) -> Option<&mut Entry> {
         self.nodes
             .get_mut(name)
+            .map(|e| &mut **e)
             .filter(|e| e.session == Some(session))
     }
 
     /// A heartbeat round trip (no change event: RTT is read from the list).
     pub fn rtt(&mut self, name: &str, session: SessionId, rtt: Duration) {
         if let Some(e) = self.owned(name, session) {
-            e.node.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
+            e.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
         }
     }
 
     /// The detector finds the node's silence suspicious.
     pub fn suspect(&mut self, name: &str, session: SessionId, now: SystemTime) {
         if let Some(e) = self.owned(name, session)
-            && e.node.state == NodeState::Alive
+            && e.state == NodeState::Alive
         {
             // Transition: alive → suspect.
-            e.node.state = NodeState::Suspect;
-            e.node.since = rfc3339(now);
+            e.state = NodeState::Suspect;
+            e.since = now;
             self.emit(name, ChangeKind::Suspect);
         }
     }
@@ -429,11 +488,11 @@ impl Registry {
     /// A suspect node was heard again.
     pub fn alive_again(&mut self, name: &str, session: SessionId, now: SystemTime) {
         if let Some(e) = self.owned(name, session)
-            && e.node.state == NodeState::Suspect
+            && e.state == NodeState::Suspect
         {
             // Transition: suspect → alive.
-            e.node.state = NodeState::Alive;
-            e.node.since = rfc3339(now);
+            e.state = NodeState::Alive;
+            e.since = now;
             self.emit(name, ChangeKind::AliveAgain);
         }
     }
@@ -444,11 +503,10 @@ impl Registry {
         if let Some(e) = self.owned(name, session) {
             let new = NodeStatus::from(status);
             let changed = e
-                .node
                 .status
                 .as_ref()
                 .is_none_or(|old| old.health != new.health || old.detail != new.detail);
-            e.node.status = Some(new);
+            e.status = Some(Box::new(new));
             if changed {
                 self.emit(name, ChangeKind::Status);
             }
@@ -483,10 +541,9 @@ impl Registry {
         };
         // Transition: alive/suspect → dead or left; the session no longer owns the node.
         e.session = None;
-        e.node.state = state;
-        e.node.cause = Some(cause.as_str().to_owned());
-        e.node.cause_detail = cause.detail().map(str::to_owned);
-        e.node.since = rfc3339(now);
+        e.state = state;
+        e.cause = Some(cause.clone());
+        e.since = now;
         let kind = match state {
             NodeState::Left => ChangeKind::Left,
             _ => ChangeKind::Dead,
@@ -501,10 +558,10 @@ impl Registry {
         let Some(e) = self.nodes.get_mut(name) else {
             return;
         };
-        if e.node.session != session.0 || e.node.state != NodeState::Dead {
+        if e.last_session != session || e.state != NodeState::Dead {
             return;
         }
-        e.node.diagnosis = Some(diagnosis);
+        e.diagnosis = Some(diagnosis);
         self.emit(name, ChangeKind::Diagnosis);
     }
 }
@@ -610,6 +667,31 @@ mod tests {
         r.diagnosis("w1", a.session, Diagnosis::ProcessGone);
         assert_eq!(r.get("w1").unwrap().diagnosis, None);
         assert!(r.poll_change().is_none());
+    }
+
+    #[test]
+    fn compact_entries_show_the_same_node() {
+        let mut r = Registry::new();
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_500);
+        let mut j = join("w1", 7);
+        j.labels = vec![
+            ("b".into(), "1".into()),
+            ("a".into(), "2".into()),
+            ("b".into(), "3".into()),
+        ];
+        let s = r.join(j, t).unwrap();
+        r.ended("w1", s.session, &Cause::Protocol("bad frame".into()), t);
+        let n = r.get("w1").unwrap();
+        let labels: Vec<_> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(labels, ["a=2", "b=3"], "sorted, last value of a key wins");
+        assert_eq!(n.since, "1970-01-01T00:00:01.500Z");
+        assert_eq!(n.cause.as_deref(), Some("protocol"));
+        assert_eq!(n.cause_detail.as_deref(), Some("bad frame"));
+        assert_eq!(n.address.as_deref(), Some("10.0.0.1:80"));
+        assert_eq!(n.incarnation, Incarnation::new([1; 16], 7).to_string());
+        assert_eq!(n.session, s.session.0);
+        assert_eq!((r.len(), r.is_empty()), (1, false));
+        assert_eq!(r.nodes().map(|n| n.name).collect::<Vec<_>>(), ["w1"]);
     }
 
     #[test]

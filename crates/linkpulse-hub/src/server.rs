@@ -1,10 +1,13 @@
 //! The hub: accepts agent sessions, keeps the [`Registry`] current, tells watchers, and
 //! diagnoses dead nodes.
 //!
-//! Each accepted connection runs in its own task (a [`linkpulse_net::Connection`]), so a peer
-//! that sends garbage, an oversized frame, a wrong proof or nothing at all ends only its own
-//! session. The accept loop bounds the number of open sessions and the rate of new
-//! connections (a token bucket); connections over either bound are closed at once.
+//! Plain-TCP sessions are hosted many per thread by the [`crate::driver`] event loop (one
+//! compact slot per session, one timer heap, one shared read buffer); TLS sessions each run in
+//! their own task (a [`linkpulse_net::Connection`]). Either way a peer that sends garbage, an
+//! oversized frame, a wrong proof, nothing at all, or stops reading ends only its own session.
+//! The accept loop bounds the number of open sessions and the rate of new connections (a
+//! token bucket); connections over either bound are closed at once. Session events reach the
+//! [`Registry`] through one function, [`Hub::apply`], in batches from the event loop.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -150,6 +153,9 @@ pub enum HubError {
     /// The session parameters derived from the configuration are invalid.
     #[error("invalid hub session settings: {0}")]
     Session(#[from] linkpulse_proto::ConfigError),
+    /// The event loop that drives plain-TCP sessions could not start (epoll or thread).
+    #[error("cannot start the hub's session event loop: {0}")]
+    EventLoop(std::io::Error),
 }
 
 /// Counters of the accept path, for metrics and tests.
@@ -176,16 +182,79 @@ struct Counters {
     failed_handshakes: AtomicU64,
 }
 
-struct State {
+pub(crate) struct State {
     registry: Registry,
     watchers: broadcast::Sender<Change>,
     /// Handles of established sessions, to close one that a new session replaces.
-    handles: HashMap<SessionId, ConnectionHandle>,
+    handles: HashMap<SessionId, Closer>,
+}
+
+/// Closes one established session, wherever it runs.
+#[derive(Debug, Clone)]
+pub(crate) enum Closer {
+    /// A session in its own tokio task (TLS).
+    Task(ConnectionHandle),
+    /// A session in an event loop.
+    Loop(crate::driver::LoopCloser),
+}
+
+impl Closer {
+    fn close(&self, reason: GoodbyeReason, text: &str) {
+        match self {
+            Closer::Task(h) => h.close(reason, text),
+            Closer::Loop(l) => l.close(reason, text),
+        }
+    }
+}
+
+/// Who an established session is in the registry.
+#[derive(Debug)]
+pub(crate) struct Member {
+    name: String,
+    session: SessionId,
+    address: Option<String>,
+    /// The RTT last written to the registry (µs) and the samples skipped since: a sample is
+    /// written when it differs by more than an eighth, or on every eighth sample, so the
+    /// registry (a lock and a lookup by name) is not touched every interval for nothing.
+    rtt_us: u32,
+    rtt_skipped: u8,
+}
+
+impl Member {
+    /// Whether `rtt` should be written to the registry (and records it if so).
+    pub(crate) fn rtt_changed(&mut self, rtt: Duration) -> bool {
+        let new = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX);
+        let old = self.rtt_us;
+        let moved = new.abs_diff(old) > old / 8;
+        if moved || self.rtt_skipped >= 7 || old == 0 {
+            self.rtt_us = new.max(1);
+            self.rtt_skipped = 0;
+            true
+        } else {
+            self.rtt_skipped += 1;
+            false
+        }
+    }
+}
+
+/// What must happen after session events were applied, outside the hub's lock.
+#[derive(Debug)]
+pub(crate) enum Followup {
+    /// Close a session that a new one of the same name replaced.
+    Close(Closer),
+    /// The registry refused this session (full): close it.
+    Refused,
+    /// Probe a dead node's address after the timeout.
+    Diagnose {
+        name: String,
+        session: SessionId,
+        address: String,
+    },
 }
 
 impl State {
     /// Sends every pending registry change to the watchers.
-    fn publish(&mut self) {
+    pub(crate) fn publish(&mut self) {
         while let Some(change) = self.registry.poll_change() {
             tracing::debug!(
                 event = change.event.as_str(),
@@ -293,7 +362,7 @@ impl Hub {
             .map_err(|source| HubError::Bind { addr, source })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // The state stays consistent even if a holder panicked: keep going.
         self.inner
             .state
@@ -303,21 +372,18 @@ impl Hub {
 
     /// Every node, by name.
     pub fn nodes(&self) -> Vec<Node> {
-        self.lock().registry.nodes().cloned().collect()
+        self.lock().registry.nodes().collect()
     }
 
     /// The current revision and every node at it.
     pub fn list(&self) -> (u64, Vec<Node>) {
         let state = self.lock();
-        (
-            state.registry.revision(),
-            state.registry.nodes().cloned().collect(),
-        )
+        (state.registry.revision(), state.registry.nodes().collect())
     }
 
     /// One node.
     pub fn node(&self, name: &str) -> Option<Node> {
-        self.lock().registry.get(name).cloned()
+        self.lock().registry.get(name)
     }
 
     /// The current nodes and a receiver of every later change, taken atomically.
@@ -325,7 +391,7 @@ impl Hub {
         let state = self.lock();
         Subscription {
             revision: state.registry.revision(),
-            nodes: state.registry.nodes().cloned().collect(),
+            nodes: state.registry.nodes().collect(),
             changes: state.watchers.subscribe(),
         }
     }
@@ -342,7 +408,7 @@ impl Hub {
         }
     }
 
-    fn session_config(&self, challenge: Bytes) -> SessionConfig {
+    pub(crate) fn session_config(&self, challenge: Bytes) -> SessionConfig {
         let c = &self.inner.config;
         let mut s = SessionConfig::new(c.name.clone(), self.inner.incarnation);
         s.interval = c.interval;
@@ -352,7 +418,18 @@ impl Hub {
         s.handshake_timeout = c.handshake_timeout;
         s.authenticator = self.inner.auth.clone();
         s.challenge = challenge;
+        s.coalesce_pings = true;
         s
+    }
+
+    /// The kernel backstop applied to every agent socket.
+    pub(crate) fn keepalive(&self) -> Option<linkpulse_net::KeepaliveProfile> {
+        ConnectionConfig::new(self.session_config(Bytes::new())).keepalive
+    }
+
+    /// Counts a session that ended (or was never admitted) as no longer open.
+    pub(crate) fn session_closed(&self) {
+        self.inner.counters.open.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Accepts agents on `listener` until `shutdown` completes; then closes every session
@@ -363,12 +440,21 @@ impl Hub {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), HubError> {
         let mut bucket = TokenBucket::new(self.inner.config.handshake_rate, Instant::now());
+        // Plain TCP sessions live in the event loop; it stops (closing its sessions with
+        // GOODBYE) when this guard is dropped, also if this future is dropped.
+        let event_loop = match &self.inner.tls {
+            None => Some(
+                crate::driver::EventLoop::start(self.clone(), tokio::runtime::Handle::current())
+                    .map_err(HubError::EventLoop)?,
+            ),
+            Some(_) => None,
+        };
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => self.admit(stream, peer, &mut bucket),
+                    Ok((stream, peer)) => self.admit(stream, peer, &mut bucket, event_loop.as_ref()),
                     Err(err) => {
                         // E.g. out of file descriptors: only this attempt failed.
                         tracing::warn!(%err, "hub cannot accept a connection");
@@ -377,14 +463,21 @@ impl Hub {
                 },
             }
         }
-        let handles: Vec<ConnectionHandle> = self.lock().handles.values().cloned().collect();
+        let handles: Vec<Closer> = self.lock().handles.values().cloned().collect();
         for h in handles {
             h.close(GoodbyeReason::Shutdown, "hub shutting down");
         }
+        drop(event_loop);
         Ok(())
     }
 
-    fn admit(&self, stream: TcpStream, peer: SocketAddr, bucket: &mut TokenBucket) {
+    fn admit(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        bucket: &mut TokenBucket,
+        event_loop: Option<&crate::driver::EventLoop>,
+    ) {
         let c = &self.inner.counters;
         if !bucket.take(Instant::now()) {
             c.rejected_rate.fetch_add(1, Ordering::Relaxed);
@@ -398,6 +491,11 @@ impl Hub {
         }
         c.accepted.fetch_add(1, Ordering::Relaxed);
         c.open.fetch_add(1, Ordering::Relaxed);
+        if let Some(event_loop) = event_loop {
+            // Plain TCP: the event loop owns the session from here (and counts it closed).
+            event_loop.add(stream, peer);
+            return;
+        }
         let slot = OpenSlot(Arc::clone(&self.inner));
         let mut challenge = vec![0u8; 16];
         rand::rng().fill_bytes(&mut challenge);
@@ -406,7 +504,7 @@ impl Hub {
         config.event_capacity = 64;
         let hub = self.clone();
         tokio::spawn(async move {
-            if let Err(err) = prepare_socket(&stream, &config) {
+            if let Err(err) = prepare_socket(&stream, config.keepalive.as_ref()) {
                 tracing::warn!(%peer, %err, "cannot set up an agent socket");
                 return;
             }
@@ -435,7 +533,7 @@ impl Hub {
         });
     }
 
-    fn failed_handshake(&self, peer: SocketAddr, why: &str) {
+    pub(crate) fn failed_handshake(&self, peer: SocketAddr, why: &str) {
         self.inner
             .counters
             .failed_handshakes
@@ -443,90 +541,147 @@ impl Hub {
         tracing::debug!(%peer, why, "agent session failed before the handshake");
     }
 
-    /// Follows one agent session from handshake to death.
+    /// Follows one agent session (in its own task) from handshake to death.
     async fn serve(&self, mut conn: Connection, peer: SocketAddr) {
-        let mut me: Option<(String, SessionId, Option<String>)> = None;
+        let mut member: Option<Member> = None;
+        let runtime = tokio::runtime::Handle::current();
+        let mut followups = Vec::new();
         while let Some(event) = conn.next_event().await {
-            let now = SystemTime::now();
-            match event {
-                Event::Up { peer: info } => {
-                    let address = info
-                        .advertise
-                        .clone()
-                        .or_else(|| Some(peer.ip().to_string()));
-                    let join = Join {
-                        name: info.name.clone(),
-                        labels: info.labels.clone(),
-                        address: address.clone(),
-                        incarnation: info.incarnation,
-                    };
-                    let replaced = {
-                        let mut state = self.lock();
-                        match state.registry.join(join, now) {
-                            Ok(joined) => {
-                                state.handles.insert(joined.session, conn.handle());
-                                let old = joined.replaced.and_then(|s| state.handles.remove(&s));
-                                state.publish();
-                                me = Some((info.name.clone(), joined.session, address));
-                                old
-                            }
-                            Err(full) => {
-                                tracing::warn!(%full, "agent refused");
-                                conn.close(GoodbyeReason::Other, "registry full");
-                                None
-                            }
-                        }
-                    };
-                    if let Some(old) = replaced {
-                        old.close(GoodbyeReason::Other, "replaced by a new session");
-                    }
+            let dead = matches!(event, Event::Dead { .. });
+            {
+                let mut state = self.lock();
+                self.apply(
+                    &mut state,
+                    &mut member,
+                    peer,
+                    &|| Closer::Task(conn.handle()),
+                    event,
+                    SystemTime::now(),
+                    &mut followups,
+                );
+                state.publish();
+            }
+            for f in followups.drain(..) {
+                match f {
+                    Followup::Refused => conn.close(GoodbyeReason::Other, "registry full"),
+                    other => self.follow_up(other, &runtime),
                 }
-                Event::Rtt(rtt) => {
-                    if let Some((name, s, _)) = &me {
-                        self.lock().registry.rtt(name, *s, rtt);
-                    }
-                }
-                Event::Suspect { .. } => self.update(&me, |r, n, s| r.suspect(n, s, now)),
-                Event::AliveAgain => self.update(&me, |r, n, s| r.alive_again(n, s, now)),
-                Event::Status(status) => self.update(&me, |r, n, s| r.status(n, s, &status)),
-                Event::Data(_) => {}
-                Event::Dead { cause, silent_for } => {
-                    let Some((name, session, address)) = me.take() else {
-                        self.failed_handshake(peer, &cause.to_string());
-                        break;
-                    };
-                    let state = {
-                        let mut st = self.lock();
-                        st.handles.remove(&session);
-                        let state = st.registry.ended(&name, session, &cause, now);
-                        st.publish();
-                        state
-                    };
-                    tracing::info!(node = %name, %cause, ?silent_for, "agent session ended");
-                    if state == Some(NodeState::Dead)
-                        && let Some(address) = address
-                    {
-                        let hub = self.clone();
-                        tokio::spawn(async move {
-                            hub.diagnose_later(name, session, address).await;
-                        });
-                    }
-                    break;
-                }
+            }
+            if dead {
+                break;
             }
         }
         conn.finished().await;
     }
 
-    fn update(
+    /// Applies one session event to the registry (the caller holds the lock and publishes the
+    /// changes afterwards). `member` is the session's place in the registry, set by `Up` and
+    /// taken by `Dead`; `closer` makes a handle that closes this session; what must happen
+    /// outside the lock is pushed onto `followups`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn apply(
         &self,
-        me: &Option<(String, SessionId, Option<String>)>,
-        f: impl FnOnce(&mut Registry, &str, SessionId),
+        state: &mut State,
+        member: &mut Option<Member>,
+        peer: SocketAddr,
+        closer: &dyn Fn() -> Closer,
+        event: Event,
+        now: SystemTime,
+        followups: &mut Vec<Followup>,
     ) {
-        if let Some((name, session, _)) = me {
-            let mut state = self.lock();
-            f(&mut state.registry, name, *session);
-            state.publish();
+        match event {
+            Event::Up { peer: info } => {
+                let address = info.advertise.or_else(|| Some(peer.ip().to_string()));
+                let join = Join {
+                    name: info.name.clone(),
+                    labels: info.labels,
+                    address: address.clone(),
+                    incarnation: info.incarnation,
+                };
+                match state.registry.join(join, now) {
+                    Ok(joined) => {
+                        state.handles.insert(joined.session, closer());
+                        if let Some(old) = joined.replaced.and_then(|s| state.handles.remove(&s)) {
+                            followups.push(Followup::Close(old));
+                        }
+                        *member = Some(Member {
+                            name: info.name,
+                            session: joined.session,
+                            address,
+                            rtt_us: 0,
+                            rtt_skipped: 0,
+                        });
+                    }
+                    Err(full) => {
+                        tracing::warn!(%full, "agent refused");
+                        followups.push(Followup::Refused);
+                    }
+                }
+            }
+            Event::Rtt(rtt) => {
+                if let Some(m) = member {
+                    state.registry.rtt(&m.name, m.session, rtt);
+                }
+            }
+            Event::Suspect { .. } => {
+                if let Some(m) = member {
+                    state.registry.suspect(&m.name, m.session, now);
+                }
+            }
+            Event::AliveAgain => {
+                if let Some(m) = member {
+                    state.registry.alive_again(&m.name, m.session, now);
+                }
+            }
+            Event::Status(status) => {
+                if let Some(m) = member {
+                    state.registry.status(&m.name, m.session, &status);
+                }
+            }
+            Event::Data(_) => {}
+            Event::Dead { cause, silent_for } => {
+                let Some(Member {
+                    name,
+                    session,
+                    address,
+                    ..
+                }) = member.take()
+                else {
+                    self.failed_handshake(peer, &cause.to_string());
+                    return;
+                };
+                state.handles.remove(&session);
+                let node_state = state.registry.ended(&name, session, &cause, now);
+                tracing::info!(node = %name, %cause, ?silent_for, "agent session ended");
+                if node_state == Some(NodeState::Dead)
+                    && let Some(address) = address
+                {
+                    followups.push(Followup::Diagnose {
+                        name,
+                        session,
+                        address,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Does what [`Hub::apply`] left for outside the lock (except [`Followup::Refused`], which
+    /// the session's driver handles).
+    pub(crate) fn follow_up(&self, followup: Followup, runtime: &tokio::runtime::Handle) {
+        match followup {
+            Followup::Close(old) => old.close(GoodbyeReason::Other, "replaced by a new session"),
+            Followup::Diagnose {
+                name,
+                session,
+                address,
+            } => {
+                let hub = self.clone();
+                runtime.spawn(async move {
+                    hub.diagnose_later(name, session, address).await;
+                });
+            }
+            Followup::Refused => {}
         }
     }
 
@@ -555,12 +710,15 @@ impl Hub {
 /// session at once), `TCP_NODELAY` and the keepalive backstop — without the second file
 /// descriptor it keeps for diagnostics, so one session costs one descriptor and a hub process
 /// can hold close to its open-files limit in sessions.
-fn prepare_socket(stream: &TcpStream, config: &ConnectionConfig) -> std::io::Result<()> {
+pub(crate) fn prepare_socket(
+    stream: &TcpStream,
+    keepalive: Option<&linkpulse_net::KeepaliveProfile>,
+) -> std::io::Result<()> {
     use std::os::fd::AsFd;
     let ipv6 = stream.local_addr()?.is_ipv6();
     linkpulse_net::sys::enable_recverr(stream.as_fd(), ipv6)?;
     stream.set_nodelay(true)?;
-    if let Some(profile) = &config.keepalive {
+    if let Some(profile) = keepalive {
         profile.apply(stream).map_err(std::io::Error::other)?;
     }
     Ok(())
@@ -627,6 +785,23 @@ mod tests {
         let c = c.clamped();
         assert_eq!(c.interval, MAX_INTERVAL);
         assert_eq!(c.phi_threshold, 16.0);
+    }
+
+    #[test]
+    fn rtt_reaches_the_registry_on_change_or_every_eighth_sample() {
+        let mut m = Member {
+            name: "a".into(),
+            session: SessionId(1),
+            address: None,
+            rtt_us: 0,
+            rtt_skipped: 0,
+        };
+        let us = Duration::from_micros;
+        assert!(m.rtt_changed(us(1000)), "first sample");
+        assert!(!m.rtt_changed(us(1100)), "within an eighth");
+        assert!(m.rtt_changed(us(1200)), "more than an eighth");
+        let written = (0..16).filter(|_| m.rtt_changed(us(1200))).count();
+        assert_eq!(written, 2, "every eighth sample when steady");
     }
 
     #[test]

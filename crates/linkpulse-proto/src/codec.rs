@@ -61,6 +61,14 @@ impl Codec {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Frees the buffer's memory if it holds no bytes (a codec of an idle connection then
+    /// costs nothing beyond its own size).
+    pub fn release_if_empty(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 0 {
+            self.buf = BytesMut::new();
+        }
+    }
+
     /// Bytes buffered but not yet returned as frames.
     pub fn buffered(&self) -> usize {
         self.buf.len()

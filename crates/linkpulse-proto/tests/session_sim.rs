@@ -601,3 +601,85 @@ fn client_rejects_a_granted_interval_outside_its_range() {
         ))
     );
 }
+
+/// Moves `from`'s queued bytes into `to`; returns how many buffers (writes) that took.
+fn pump(from: &mut Session, to: &mut Session, now: Instant) -> usize {
+    let mut writes = 0;
+    while let Some(b) = from.poll_transmit() {
+        writes += 1;
+        to.handle_bytes(&b, now);
+    }
+    writes
+}
+
+#[test]
+fn coalesced_server_pings_ride_on_pongs_one_write_per_interval() {
+    for coalesce in [false, true] {
+        let t0 = Instant::now();
+        let mut c = config("agent", 1, 1);
+        c.interval = 100 * MS;
+        let mut s = config("hub", 2, 2);
+        s.coalesce_pings = coalesce;
+        let mut client = Session::client(c, t0).unwrap_or_else(|e| panic!("{e}"));
+        let mut server = Session::server(s, t0).unwrap_or_else(|e| panic!("{e}"));
+        let mut now = t0;
+        let (mut server_writes, mut client_rtts, mut server_rtts) = (0, 0, 0);
+        let mut bad = Vec::new();
+        // 10 s of virtual time over a zero-latency pipe; the client's timer runs 3 ms late
+        // every other time (jitter), so its PINGs never coincide with the server's timer.
+        for tick in 0..100_000u32 {
+            pump(&mut client, &mut server, now);
+            server_writes += pump(&mut server, &mut client, now);
+            pump(&mut client, &mut server, now);
+            for (side, s) in [("client", &mut client), ("server", &mut server)] {
+                while let Some(e) = s.poll_event() {
+                    match e {
+                        Event::Rtt(_) if side == "client" => client_rtts += 1,
+                        Event::Rtt(_) => server_rtts += 1,
+                        Event::Up { .. } => {}
+                        other => bad.push((side, other)),
+                    }
+                }
+            }
+            let (Some(ct), Some(st)) = (client.poll_timeout(), server.poll_timeout()) else {
+                break;
+            };
+            if ct.min(st) > t0 + Duration::from_secs(10) {
+                break;
+            }
+            if ct < st {
+                let jitter = if tick % 2 == 0 {
+                    3 * MS
+                } else {
+                    Duration::ZERO
+                };
+                now = now.max(ct + jitter);
+                client.handle_timeout(now);
+            } else {
+                now = now.max(st);
+                server.handle_timeout(now);
+            }
+        }
+        assert!(bad.is_empty(), "coalesce={coalesce}: {bad:?}");
+        assert!(
+            client_rtts >= 95,
+            "coalesce={coalesce}: client RTTs {client_rtts}"
+        );
+        assert!(
+            server_rtts >= 95,
+            "coalesce={coalesce}: server RTTs {server_rtts}"
+        );
+        if coalesce {
+            // WELCOME+PING, then one PONG+PING per client PING: ~100 writes in 10 s.
+            assert!(
+                server_writes <= 110,
+                "coalesced: {server_writes} server writes"
+            );
+        } else {
+            assert!(
+                server_writes >= 190,
+                "independent: {server_writes} server writes"
+            );
+        }
+    }
+}

@@ -103,6 +103,13 @@ pub struct SessionConfig {
     /// Server with an authenticator: the random nonce to send in CHALLENGE (1–256 bytes;
     /// generate a fresh one per connection). Ignored otherwise.
     pub challenge: Bytes,
+    /// Server: send our PING together with the PONG that answers the client's PING whenever
+    /// ours is due within half an interval, and let our own PING timer lag a quarter interval
+    /// so the client's PING normally comes first. Halves the server's writes per interval (one
+    /// write carries PONG + PING) at the price of less independent traffic towards the client
+    /// (its detector then hears the server once per interval instead of twice). Default
+    /// `false`; a hub holding many sessions turns it on. Ignored on the client.
+    pub coalesce_pings: bool,
 }
 
 impl SessionConfig {
@@ -125,11 +132,36 @@ impl SessionConfig {
             previous_peer: None,
             authenticator: None,
             challenge: Bytes::new(),
+            coalesce_pings: false,
         }
     }
 
     /// Checks every parameter; the error names the field and value.
     pub fn validate(&self, is_server: bool) -> Result<(), ConfigError> {
+        if is_server {
+            self.validate_server(&self.challenge)
+        } else {
+            self.validate_common()
+        }
+    }
+
+    /// Checks every parameter for a server session that sends `challenge` (instead of
+    /// [`SessionConfig::challenge`]).
+    pub fn validate_server(&self, challenge: &[u8]) -> Result<(), ConfigError> {
+        self.validate_common()?;
+        if self.authenticator.is_some() {
+            let len = challenge.len();
+            if len == 0 || len > MAX_NONCE {
+                return Err(ConfigError::Challenge {
+                    len,
+                    limit: MAX_NONCE,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_common(&self) -> Result<(), ConfigError> {
         let len = self.node_name.len();
         if len == 0 || len > MAX_NODE_NAME {
             return Err(ConfigError::NodeName { len });
@@ -159,15 +191,6 @@ impl SessionConfig {
             });
         }
         self.detector.resolve(self.interval).validate()?;
-        if is_server && self.authenticator.is_some() {
-            let len = self.challenge.len();
-            if len == 0 || len > MAX_NONCE {
-                return Err(ConfigError::Challenge {
-                    len,
-                    limit: MAX_NONCE,
-                });
-            }
-        }
         Ok(())
     }
 }

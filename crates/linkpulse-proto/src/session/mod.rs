@@ -7,10 +7,11 @@ pub use config::{Authenticator, DetectorPolicy, SessionConfig};
 pub use event::{Cause, Event, PeerInfo, TransportError};
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use linkpulse_detector::{Detector, FailureDetector, Suspicion, Verdict};
+use linkpulse_detector::{Detector, FailureDetector, FixedTimeout, PhiAccrual, Suspicion, Verdict};
 
 use crate::{
     Codec, ConfigError, ErrorCode, ErrorFrame, Frame, Goodbye, GoodbyeReason, Hello, MAX_TEXT,
@@ -50,16 +51,31 @@ pub enum Role {
 ///    ERROR), then close the transport and drop the session. Every later input is ignored.
 ///
 /// Any valid frame from the peer counts as a heartbeat. Both sides send a PING every granted
-/// interval and answer every PING with a PONG.
+/// interval and answer every PING with a PONG. With [`SessionConfig::coalesce_pings`] the
+/// server sends its own PING together with the PONG when its PING is due within half an
+/// interval, so its PINGs ride on the writes it makes anyway (one write per interval instead
+/// of two).
+///
+/// # Memory
+///
+/// A session is built for hosts that hold tens of thousands of them: the configuration is
+/// shared ([`Session::server_shared`]), frames are decoded straight from the caller's buffer
+/// (only a partial frame's bytes are kept), and the frames queued between two drains are
+/// encoded into one buffer that [`poll_transmit`](Self::poll_transmit) hands over whole — no
+/// buffer is kept while idle.
 #[derive(Debug)]
 pub struct Session {
     role: Role,
-    config: SessionConfig,
+    config: Arc<SessionConfig>,
+    /// Server with an authenticator: the CHALLENGE nonce, kept until the HELLO is checked.
+    challenge: Bytes,
     /// Creation instant; PING timestamps are µs since this.
     epoch: Instant,
     codec: Codec,
     state: State,
-    transmits: VecDeque<Bytes>,
+    /// Encoded frames not yet taken by the driver, in order (empty, with no allocation, while
+    /// idle).
+    transmits: BytesMut,
     events: VecDeque<Event>,
     /// When the last valid frame arrived (creation instant until then).
     last_heard: Instant,
@@ -93,8 +109,10 @@ enum State {
 
 #[derive(Debug)]
 struct Established {
+    /// The peer (its labels and advertised address went out in `Event::Up` and are not
+    /// kept).
     peer: PeerInfo,
-    detector: Detector,
+    detector: SessionDetector,
     /// Verdict last reported, to emit Suspect / AliveAgain on changes only.
     verdict: Verdict,
     /// When the detector's verdict next changes if nothing arrives (recomputed after every
@@ -102,6 +120,47 @@ struct Established {
     detector_deadline: Option<Instant>,
     /// When the next PING is due.
     next_ping: Instant,
+}
+
+/// The session's failure detector, sized for the configured kind: a fixed timeout is a few
+/// instants inline; the phi detector's window is boxed, so a fixed-timeout session does not
+/// carry the phi detector's size.
+#[derive(Debug)]
+enum SessionDetector {
+    Fixed(FixedTimeout),
+    Phi(Box<PhiAccrual>),
+}
+
+impl From<Detector> for SessionDetector {
+    fn from(d: Detector) -> Self {
+        match d {
+            Detector::Fixed(f) => SessionDetector::Fixed(f),
+            Detector::Phi(p) => SessionDetector::Phi(Box::new(p)),
+        }
+    }
+}
+
+impl SessionDetector {
+    fn heartbeat(&mut self, now: Instant) {
+        match self {
+            SessionDetector::Fixed(d) => d.heartbeat(now),
+            SessionDetector::Phi(d) => d.heartbeat(now),
+        }
+    }
+
+    fn suspicion(&self, now: Instant) -> Suspicion {
+        match self {
+            SessionDetector::Fixed(d) => d.suspicion(now),
+            SessionDetector::Phi(d) => d.suspicion(now),
+        }
+    }
+
+    fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        match self {
+            SessionDetector::Fixed(d) => d.next_deadline(now),
+            SessionDetector::Phi(d) => d.next_deadline(now),
+        }
+    }
 }
 
 impl Session {
@@ -112,7 +171,7 @@ impl Session {
         // Check up front that our HELLO fits the limits, so a bad label is a config error.
         let probe = Frame::Hello(Self::hello_for(&config, Bytes::new()));
         probe.encode(&mut BytesMut::new(), config.max_frame_size)?;
-        let mut s = Session::new(Role::Client, config, now);
+        let mut s = Session::new(Role::Client, Arc::new(config), Bytes::new(), now);
         if s.config.authenticator.is_none() {
             s.send_hello(&[]);
             s.state = State::Handshake {
@@ -126,19 +185,34 @@ impl Session {
     /// A server session on a freshly accepted transport. With an authenticator it queues
     /// CHALLENGE at once; then it waits for HELLO.
     pub fn server(config: SessionConfig, now: Instant) -> Result<Session, ConfigError> {
-        config.validate(true)?;
-        let mut s = Session::new(Role::Server, config, now);
+        let challenge = config.challenge.clone();
+        Session::server_shared(Arc::new(config), challenge, now)
+    }
+
+    /// A server session whose configuration is shared with other sessions (a host of many
+    /// sessions keeps one copy), with this connection's own CHALLENGE nonce (`challenge`
+    /// replaces [`SessionConfig::challenge`]; ignored without an authenticator).
+    pub fn server_shared(
+        config: Arc<SessionConfig>,
+        challenge: Bytes,
+        now: Instant,
+    ) -> Result<Session, ConfigError> {
+        config.validate_server(&challenge)?;
+        let mut s = Session::new(Role::Server, config, challenge, now);
         if s.config.authenticator.is_some() {
-            let challenge = Frame::Challenge(s.config.challenge.clone());
+            let challenge = Frame::Challenge(s.challenge.clone());
             s.queue(&challenge);
+        } else {
+            s.challenge = Bytes::new();
         }
         Ok(s)
     }
 
-    fn new(role: Role, config: SessionConfig, now: Instant) -> Session {
+    fn new(role: Role, config: Arc<SessionConfig>, challenge: Bytes, now: Instant) -> Session {
         let codec = Codec::with_max_frame_size(config.max_frame_size);
         Session {
             role,
+            challenge,
             state: State::Handshake {
                 deadline: now + config.handshake_timeout,
                 hello_sent: false,
@@ -146,7 +220,7 @@ impl Session {
             config,
             epoch: now,
             codec,
-            transmits: VecDeque::new(),
+            transmits: BytesMut::new(),
             events: VecDeque::new(),
             last_heard: now,
             detector_heard: now,
@@ -181,11 +255,14 @@ impl Session {
     /// Encodes and queues a frame built by the session itself. Such frames are within limits
     /// by construction (config validated, texts truncated); one that is not is dropped.
     fn queue(&mut self, frame: &Frame) -> bool {
-        let mut buf = BytesMut::new();
-        if frame.encode(&mut buf, self.codec.max_frame_size()).is_ok() {
-            self.transmits.push_back(buf.freeze());
+        let start = self.transmits.len();
+        if frame
+            .encode(&mut self.transmits, self.codec.max_frame_size())
+            .is_ok()
+        {
             true
         } else {
+            self.transmits.truncate(start);
             false
         }
     }
@@ -215,7 +292,8 @@ impl Session {
         }
     }
 
-    /// The peer, once the handshake has completed (and while established).
+    /// The peer, once the handshake has completed (and while established). Its `labels` and
+    /// `advertise` are empty here: they are delivered once, in [`Event::Up`].
     pub fn peer(&self) -> Option<&PeerInfo> {
         match &self.state {
             State::Established(e) => Some(&e.peer),
@@ -248,14 +326,42 @@ impl Session {
 
     // ----- outputs ---------------------------------------------------------------------
 
-    /// The next buffer to write to the transport, in order.
+    /// The next buffer to write to the transport, in order: every frame queued since the last
+    /// call, in one buffer (so one `write` sends them all).
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.transmits.pop_front()
+        if self.transmits.is_empty() {
+            None
+        } else {
+            Some(std::mem::take(&mut self.transmits).freeze())
+        }
+    }
+
+    /// Appends every frame queued since the last call to `dst` (the caller's own write
+    /// buffer, e.g. one shared by many sessions) and returns how many bytes were added.
+    /// Equivalent to draining [`poll_transmit`](Self::poll_transmit), without handing over an
+    /// allocation.
+    pub fn poll_transmit_into(&mut self, dst: &mut Vec<u8>) -> usize {
+        let n = self.transmits.len();
+        if n > 0 {
+            dst.extend_from_slice(&self.transmits);
+            self.transmits = BytesMut::new();
+        }
+        n
+    }
+
+    /// Bytes queued for the transport and not yet taken.
+    pub fn pending_transmit(&self) -> usize {
+        self.transmits.len()
     }
 
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 {
+            // Drained: give the queue's memory back (most sessions are idle most of the time).
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called; `None` once dead.
@@ -282,6 +388,32 @@ impl Session {
         if self.is_dead() {
             return;
         }
+        if self.codec.buffered() == 0 {
+            // Usual case: whole frames, decoded straight from the caller's buffer; only a
+            // trailing partial frame is copied.
+            let mut rest = bytes;
+            loop {
+                match Frame::decode(rest, self.codec.max_frame_size()) {
+                    Ok(Some((frame, used))) => {
+                        rest = rest.get(used..).unwrap_or_default();
+                        self.handle_frame(frame, now);
+                        if self.is_dead() {
+                            return;
+                        }
+                    }
+                    Ok(None) => {
+                        self.codec.push(rest);
+                        break;
+                    }
+                    Err(e) => {
+                        self.protocol_error(ErrorCode::from(&e), e.to_string(), now);
+                        return;
+                    }
+                }
+            }
+            self.check_detector(now);
+            return;
+        }
         self.codec.push(bytes);
         loop {
             match self.codec.next_frame() {
@@ -298,6 +430,7 @@ impl Session {
                 }
             }
         }
+        self.codec.release_if_empty();
         self.check_detector(now);
     }
 
@@ -357,6 +490,15 @@ impl Session {
         }
     }
 
+    /// Ends the session at once with `cause`, sending nothing (for drivers that give up on
+    /// the transport themselves, e.g. a peer that stopped reading). Does nothing if the
+    /// session already ended.
+    pub fn abort(&mut self, cause: Cause, now: Instant) {
+        if !self.is_dead() {
+            self.die(cause, now);
+        }
+    }
+
     /// Queues application bytes for the peer as one DATA frame.
     pub fn send_data(&mut self, data: Bytes) -> Result<(), SendError> {
         self.send_app(Frame::Data(data))
@@ -373,9 +515,11 @@ impl Session {
             State::Handshake { .. } => return Err(SendError::NotEstablished),
             State::Established(_) => {}
         }
-        let mut buf = BytesMut::new();
-        self.codec.encode(&frame, &mut buf)?;
-        self.transmits.push_back(buf.freeze());
+        let start = self.transmits.len();
+        if let Err(e) = self.codec.encode(&frame, &mut self.transmits) {
+            self.transmits.truncate(start);
+            return Err(e.into());
+        }
         Ok(())
     }
 
@@ -404,6 +548,7 @@ impl Session {
         // Transition: any → Dead. Nothing happens after this.
         self.state = State::Dead(cause.clone());
         self.unreachable_deadline = None;
+        self.challenge = Bytes::new();
         self.events.push_back(Event::Dead { cause, silent_for });
     }
 
@@ -433,8 +578,8 @@ impl Session {
         self.unreachable_deadline = None;
         if fresh && let State::Established(e) = &mut self.state {
             let samples = match e.detector {
-                Detector::Phi(_) => matches!(frame, Frame::Ping(_)),
-                Detector::Fixed(_) => true,
+                SessionDetector::Phi(_) => matches!(frame, Frame::Ping(_)),
+                SessionDetector::Fixed(_) => true,
             };
             if samples {
                 self.detector_heard = now;
@@ -485,6 +630,9 @@ impl Session {
                         timestamp_us: self.timestamp_us(now),
                     });
                     self.queue(&pong);
+                    if self.role == Role::Server && self.config.coalesce_pings {
+                        self.ride_along_ping(now);
+                    }
                 }
                 Frame::Pong(p) => {
                     let now_us = self.timestamp_us(now);
@@ -511,7 +659,7 @@ impl Session {
             return;
         }
         if let Some(auth) = &self.config.authenticator
-            && let Err(reason) = auth.verify(&self.config.challenge, &hello)
+            && let Err(reason) = auth.verify(&self.challenge, &hello)
         {
             let text = format!(
                 "authentication failed for node {:?}: {reason}",
@@ -520,6 +668,8 @@ impl Session {
             self.protocol_error(ErrorCode::AuthFailed, text, now);
             return;
         }
+        // The nonce has served its purpose.
+        self.challenge = Bytes::new();
         let interval = hello
             .interval
             .clamp(self.config.min_interval, self.config.max_interval);
@@ -596,16 +746,40 @@ impl Session {
                 return;
             }
         };
-        self.events.push_back(Event::Up { peer: peer.clone() });
+        let kept = PeerInfo {
+            name: peer.name.clone(),
+            incarnation: peer.incarnation,
+            interval: peer.interval,
+            version: peer.version,
+            labels: Vec::new(),
+            advertise: None,
+            restart: peer.restart,
+        };
+        self.events.push_back(Event::Up { peer });
+        let peer = kept;
         // Transition: Handshake → Established; first PING goes out at once to measure RTT.
         self.state = State::Established(Box::new(Established {
             peer,
-            detector,
+            detector: SessionDetector::from(detector),
             verdict: Verdict::Alive,
             detector_deadline: None,
             next_ping: now,
         }));
         self.send_due_pings(now);
+    }
+
+    /// Server: our PING due within half an interval goes out now, in the same write as the
+    /// PONG just queued. The server's PINGs then follow the client's rhythm (still one per
+    /// interval) and cost no write of their own.
+    fn ride_along_ping(&mut self, now: Instant) {
+        let State::Established(e) = &mut self.state else {
+            return;
+        };
+        let half = e.peer.interval / 2;
+        if e.next_ping > now && e.next_ping.saturating_duration_since(now) <= half {
+            e.next_ping = now;
+            self.send_due_pings(now);
+        }
     }
 
     fn send_due_pings(&mut self, now: Instant) {
@@ -616,10 +790,18 @@ impl Session {
             return;
         }
         let interval = e.peer.interval;
-        e.next_ping += interval;
-        if e.next_ping <= now {
-            // We fell behind (timer woke late): do not burst, resume the rhythm from now.
-            e.next_ping = now + interval;
+        if self.role == Role::Server && self.config.coalesce_pings {
+            // The server's own timer lags a quarter interval, so that the client's PING
+            // (every interval) normally arrives first and carries ours along in the same
+            // write (`ride_along_ping`); a quarter interval of client jitter is tolerated
+            // before the server pings on its own again.
+            e.next_ping = now + interval + interval / 4;
+        } else {
+            e.next_ping += interval;
+            if e.next_ping <= now {
+                // We fell behind (timer woke late): do not burst, resume the rhythm from now.
+                e.next_ping = now + interval;
+            }
         }
         let ping = Frame::Ping(Ping {
             seq: self.next_seq,

@@ -1,0 +1,394 @@
+//! The hub's event loop with many real sessions over loopback TCP: every session joins and
+//! stays alive, hostile clients and a peer that stops reading end only their own sessions, and
+//! silent peers are declared dead on time while the others are not disturbed.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use linkpulse_hub::{ChangeKind, Hub, HubConfig, NodeState};
+use linkpulse_net::{Connection, ConnectionConfig, local_incarnation};
+use linkpulse_proto::{Codec, DetectorPolicy, Event, Frame, Hello, Incarnation, Ping};
+use linkpulse_proto::{SessionConfig, WIRE_VERSION};
+use linkpulse_testsupport::eventually_async;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::broadcast;
+
+const INTERVAL: Duration = Duration::from_millis(100);
+const TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// A hub on a free loopback port: its handle, agent address and a stop switch.
+async fn start_hub() -> (Hub, SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let mut config = HubConfig::new("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")));
+    config.interval = INTERVAL;
+    config.timeout = TIMEOUT;
+    config.handshake_timeout = Duration::from_millis(500);
+    config.handshake_rate = 100_000;
+    let hub = Hub::new(config).unwrap_or_else(|e| panic!("{e}"));
+    let listener = hub.bind().await.unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn({
+        let hub = hub.clone();
+        async move {
+            let _ = hub
+                .run(listener, async {
+                    let _ = stopped.await;
+                })
+                .await;
+        }
+    });
+    (hub, addr, stop)
+}
+
+/// A well-behaved agent (the real client driver) named `name`; returns once it is up.
+async fn agent(addr: SocketAddr, name: &str) -> Connection {
+    let mut s = SessionConfig::new(name, local_incarnation());
+    s.interval = INTERVAL;
+    s.detector = DetectorPolicy::FixedIntervals {
+        dead_after_intervals: 10,
+    };
+    let mut conn = Connection::connect(addr, ConnectionConfig::new(s))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    match conn.next_event().await {
+        Some(Event::Up { .. }) => conn,
+        other => panic!("{name}: expected Up, got {other:?}"),
+    }
+}
+
+/// Every change on the watch stream until `until`, by node name.
+async fn changes_until(
+    rx: &mut broadcast::Receiver<linkpulse_hub::Change>,
+    until: Instant,
+) -> Vec<(Instant, ChangeKind, String)> {
+    let mut out = Vec::new();
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Ok(c)) => out.push((Instant::now(), c.event, c.node.name)),
+            Ok(Err(broadcast::error::RecvError::Lagged(n))) => panic!("watcher lagged by {n}"),
+            Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => return out,
+        }
+    }
+}
+
+/// A raw client that completes the handshake by hand and then does only what the test says.
+async fn raw_handshake(addr: SocketAddr, name: &str, stream: Option<TcpStream>) -> TcpStream {
+    let mut stream = match stream {
+        Some(s) => s,
+        None => TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    };
+    let hello = Frame::Hello(Hello {
+        min_version: WIRE_VERSION,
+        max_version: WIRE_VERSION,
+        node_name: name.to_owned(),
+        labels: vec![],
+        incarnation: Incarnation::new([7; 16], 1),
+        interval: INTERVAL,
+        auth_proof: Bytes::new(),
+        advertise: None,
+    });
+    let bytes = hello.to_bytes().unwrap_or_else(|e| panic!("{e}"));
+    stream
+        .write_all(&bytes)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut codec = Codec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "{name}: no WELCOME");
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: no WELCOME in time"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(n > 0, "{name}: hub closed during the handshake");
+        codec.push(buf.get(..n).unwrap_or_default());
+        while let Ok(Some(f)) = codec.next_frame() {
+            if matches!(f, Frame::Welcome(_)) {
+                return stream;
+            }
+        }
+    }
+}
+
+/// Reads until the hub closes the connection (EOF or reset); false if it stays open past
+/// `within`.
+async fn closed_by_hub(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 4096];
+    let until = Instant::now() + within;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_sessions_in_one_loop_stay_alive_with_rtt() {
+    let (hub, addr, _stop) = start_hub().await;
+    let mut watch = hub.subscribe().changes;
+    let mut agents = Vec::new();
+    for i in 0..300 {
+        agents.push(agent(addr, &format!("w{i}")).await);
+    }
+    assert!(
+        eventually_async(Duration::from_secs(10), || {
+            let hub = hub.clone();
+            async move {
+                let nodes = hub.nodes();
+                nodes.len() == 300
+                    && nodes
+                        .iter()
+                        .all(|n| n.state == NodeState::Alive && n.rtt_ms.is_some())
+            }
+        })
+        .await,
+        "every node alive with an RTT"
+    );
+    assert_eq!(hub.stats().open, 300);
+    // Two seconds (20 intervals) of steady state: nothing but the joins.
+    let changes = changes_until(&mut watch, Instant::now() + Duration::from_secs(2)).await;
+    let odd: Vec<_> = changes
+        .iter()
+        .filter(|(_, k, _)| *k != ChangeKind::Join)
+        .collect();
+    assert!(odd.is_empty(), "unexpected changes: {odd:?}");
+    // The agents' side of every session is healthy too (no Suspect, no Dead).
+    for conn in &mut agents {
+        while let Ok(Some(ev)) =
+            tokio::time::timeout(Duration::from_millis(1), conn.next_event()).await
+        {
+            assert!(
+                matches!(ev, Event::Rtt(_)),
+                "agent saw {ev:?} in steady state"
+            );
+        }
+    }
+    // A graceful leave is `left`, and frees the session.
+    agents.truncate(299);
+    assert!(
+        eventually_async(Duration::from_secs(5), || {
+            let hub = hub.clone();
+            async move {
+                hub.node("w299").is_some_and(|n| n.state == NodeState::Left)
+                    && hub.stats().open == 299
+            }
+        })
+        .await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_clients_end_only_their_own_sessions() {
+    let (hub, addr, _stop) = start_hub().await;
+    let mut agents = Vec::new();
+    for i in 0..50 {
+        agents.push(agent(addr, &format!("good{i}")).await);
+    }
+    let mut watch = hub.subscribe().changes;
+    let failed_before = hub.stats().failed_handshakes;
+
+    // Garbage, an oversized frame header, and a client that never says HELLO.
+    let mut garbage = TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    garbage
+        .write_all(b"GET / HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut oversized = TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut header = BytesMut::new();
+    header.extend_from_slice(b"LP");
+    header.extend_from_slice(&[WIRE_VERSION, 0x07]);
+    header.extend_from_slice(&(10_000_000u32).to_be_bytes());
+    oversized
+        .write_all(&header)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut silent = TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let budget = Duration::from_secs(5);
+    assert!(closed_by_hub(&mut garbage, budget).await, "garbage");
+    assert!(closed_by_hub(&mut oversized, budget).await, "oversized");
+    assert!(
+        closed_by_hub(&mut silent, budget).await,
+        "no handshake within the 500 ms deadline"
+    );
+    assert!(
+        eventually_async(Duration::from_secs(5), || {
+            let hub = hub.clone();
+            async move { hub.stats().failed_handshakes >= failed_before + 3 }
+        })
+        .await,
+        "three failed handshakes counted: {:?}",
+        hub.stats()
+    );
+    // The good sessions were not disturbed.
+    let changes = changes_until(&mut watch, Instant::now() + Duration::from_millis(1500)).await;
+    assert!(changes.is_empty(), "good sessions changed: {changes:?}");
+    assert_eq!(hub.stats().open, 50);
+    assert!(
+        hub.nodes().iter().all(|n| n.state == NodeState::Alive),
+        "{:?}",
+        hub.nodes()
+    );
+    drop(agents);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_reading_is_closed_with_a_clear_cause() {
+    let (hub, addr, _stop) = start_hub().await;
+    let mut agents = Vec::new();
+    for i in 0..20 {
+        agents.push(agent(addr, &format!("ok{i}")).await);
+    }
+    let mut watch = hub.subscribe().changes;
+
+    // A client with a small receive buffer that floods PINGs and never reads the PONGs.
+    let socket = TcpSocket::new_v4().unwrap_or_else(|e| panic!("{e}"));
+    socket
+        .set_recv_buffer_size(4096)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stream = socket.connect(addr).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut stream = raw_handshake(addr, "deaf", Some(stream)).await;
+    let mut pings = BytesMut::new();
+    for seq in 0..2048u64 {
+        Frame::Ping(Ping {
+            seq,
+            timestamp_us: seq,
+        })
+        .encode(&mut pings, 65_536)
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let pings = pings.freeze();
+    let started = Instant::now();
+    let mut hub_closed = false;
+    // Bounded: at most 2,000 bursts (~100 MB of PONGs owed) or 20 s.
+    for _ in 0..2000 {
+        if started.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        // An error or a stalled write just means the hub closed it or stopped reading.
+        let _ = tokio::time::timeout(Duration::from_millis(500), stream.write_all(&pings)).await;
+        if hub.node("deaf").is_some_and(|n| n.state == NodeState::Dead) {
+            hub_closed = true;
+            break;
+        }
+    }
+    assert!(
+        hub_closed,
+        "the deaf peer was not closed: {:?}",
+        hub.node("deaf")
+    );
+    let node = hub.node("deaf").unwrap_or_else(|| panic!("no node"));
+    assert_eq!(node.cause.as_deref(), Some("protocol"));
+    let detail = node.cause_detail.unwrap_or_default();
+    assert!(
+        detail.contains("peer stopped reading") && detail.contains("bytes unsent"),
+        "{detail}"
+    );
+    // Everyone else is fine.
+    let changes = changes_until(&mut watch, Instant::now() + Duration::from_millis(500)).await;
+    let others: Vec<_> = changes.iter().filter(|(_, _, n)| n != "deaf").collect();
+    assert!(others.is_empty(), "{others:?}");
+    assert!(
+        eventually_async(Duration::from_secs(5), || {
+            let hub = hub.clone();
+            async move { hub.stats().open == 20 }
+        })
+        .await,
+        "{:?}",
+        hub.stats()
+    );
+    drop(agents);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_peers_die_on_time_among_many_live_ones() {
+    let (hub, addr, _stop) = start_hub().await;
+    let mut agents = Vec::new();
+    for i in 0..200 {
+        agents.push(agent(addr, &format!("live{i}")).await);
+    }
+    let mut watch = hub.subscribe().changes;
+    // 100 peers that complete the handshake and then never send another byte (the socket
+    // stays open: the kernel ACKs, nothing arrives — a frozen process).
+    let mut silent = HashMap::new();
+    for i in 0..100 {
+        let name = format!("mute{i}");
+        let s = raw_handshake(addr, &name, None).await;
+        silent.insert(name, (Instant::now(), s));
+    }
+    let changes = changes_until(&mut watch, Instant::now() + TIMEOUT * 3).await;
+    for (name, (joined, _)) in &silent {
+        let dead = changes
+            .iter()
+            .find(|(_, k, n)| n == name && *k == ChangeKind::Dead)
+            .unwrap_or_else(|| panic!("{name} not declared dead"));
+        let took = dead.0.saturating_duration_since(*joined);
+        // Dead after `timeout` of silence, counted from the WELCOME (the hub's last frame
+        // from it was the HELLO just before); generous upper bound for a loaded machine.
+        assert!(
+            took >= TIMEOUT - Duration::from_millis(150) && took < TIMEOUT * 2,
+            "{name}: dead after {took:?}"
+        );
+        assert!(
+            changes
+                .iter()
+                .any(|(t, k, n)| n == name && *k == ChangeKind::Suspect && *t < dead.0),
+            "{name}: suspect before dead"
+        );
+        let node = hub.node(name).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(node.cause.as_deref(), Some("timeout"));
+    }
+    let live: Vec<_> = changes
+        .iter()
+        .filter(|(_, _, n)| n.starts_with("live"))
+        .collect();
+    assert!(live.is_empty(), "live agents disturbed: {live:?}");
+    drop(agents);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_shutdown_says_goodbye_to_every_session() {
+    let (hub, addr, stop) = start_hub().await;
+    let mut agents = Vec::new();
+    for i in 0..10 {
+        agents.push(agent(addr, &format!("a{i}")).await);
+    }
+    let _ = stop.send(());
+    for (i, conn) in agents.iter_mut().enumerate() {
+        let dead = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match conn.next_event().await {
+                    Some(Event::Dead { cause, .. }) => return Some(cause),
+                    Some(_) => {}
+                    None => return None,
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("a{i}: no Dead"));
+        assert_eq!(dead.as_ref().map(|c| c.as_str()), Some("goodbye"), "a{i}");
+    }
+    assert!(
+        eventually_async(Duration::from_secs(5), || {
+            let hub = hub.clone();
+            async move { hub.stats().open == 0 }
+        })
+        .await
+    );
+}
