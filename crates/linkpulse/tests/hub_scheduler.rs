@@ -1,9 +1,9 @@
-//! The scheduler example (`crates/linkpulse-hub/examples/scheduler.rs`) under faults: workers
+//! The scheduler example (`examples/scheduler.rs`) under faults: workers
 //! crash and hang while tasks run; every task completes exactly once and none is sent to a
 //! worker after the dispatcher learned it was dead.
 
 mod hub_support;
-#[path = "../../linkpulse-hub/examples/scheduler.rs"]
+#[path = "../../../examples/scheduler.rs"]
 #[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
 mod scheduler;
 
