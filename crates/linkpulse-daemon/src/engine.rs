@@ -328,12 +328,30 @@ impl Engine {
             let r = resume.get(&cfg.name);
             engine.add(cfg.clone(), r, now)?;
         }
+        if let Some(hub) = &config.hub {
+            engine.restore_nodes(hub.interval, now);
+        }
         engine
             .parts
             .metrics
             .checks
             .set(i64::try_from(engine.checks.len()).unwrap_or(i64::MAX));
         Ok((engine, EngineHandle { tx: cmd_tx }))
+    }
+
+    /// Recreates the check of every node known before a restart, in its stored state, so the
+    /// API, dashboard and availability keep showing it before (or without) a rejoin. Labels
+    /// come back when the node rejoins; a node that does not is reported `absent` by the hub
+    /// feed ([`crate::hub::feed`]).
+    fn restore_nodes(&mut self, interval: Duration, now: Instant) {
+        let stored: Vec<(String, Resume)> = self.node_resume.drain().collect();
+        for (name, resume) in stored {
+            let node = name.strip_prefix(NODE_PREFIX).unwrap_or(&name).to_owned();
+            let cfg = node_check(&name, &node, BTreeMap::new(), interval);
+            if let Err(e) = self.add(cfg, Some(&resume), now) {
+                tracing::warn!(check = %name, error = %e, "could not restore a node's check");
+            }
+        }
     }
 
     fn add(
@@ -855,7 +873,7 @@ impl Engine {
             Some(id) => *id,
             None if matches!(report.event, NodeEvent::Diagnosis(_)) => return,
             None => {
-                let cfg = node_check(&name, &report);
+                let cfg = node_check(&name, &report.node, report.labels.clone(), report.interval);
                 let resume = self.node_resume.remove(&name);
                 let Ok(id) = self.add(cfg, resume.as_ref(), Instant::now()) else {
                     return;
@@ -1056,22 +1074,27 @@ impl Engine {
 pub const NODE_PREFIX: &str = "node:";
 
 /// The settings of a node's check: one report flips the state (rise = fall = 1).
-fn node_check(name: &str, report: &NodeReport) -> CheckConfig {
+fn node_check(
+    name: &str,
+    node: &str,
+    labels: BTreeMap<String, String>,
+    interval: Duration,
+) -> CheckConfig {
     CheckConfig {
         name: name.to_owned(),
         spec: CheckSpec::Node {
-            node: report.node.clone(),
+            node: node.to_owned(),
         },
-        interval: report.interval,
-        timeout: report.interval,
+        interval,
+        timeout: interval,
         rise: 1,
         fall: 1,
-        fastinter: report.interval,
-        downinter: report.interval,
+        fastinter: interval,
+        downinter: interval,
         degraded_latency: None,
         cert_warn_days: 0,
         loss_threshold: 1.0,
-        labels: report.labels.clone(),
+        labels,
     }
 }
 

@@ -6,11 +6,19 @@
 //! availability figures and alerts of probes: `alive` → `up`, `suspect` (or a STATUS other
 //! than `ok`) → `degraded`, `dead` → `down` with the hub's cause and, once known, its diagnosis;
 //! `left` (GOODBYE) → `unknown`, a transition that never alerts.
+//!
+//! After a restart the engine restores every node's check in its stored state; a node stored
+//! as `up` or `degraded` that has not rejoined [`rejoin_grace`] after the hub started is
+//! reported `dead` with cause `absent` (it went away while the daemon was down).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use linkpulse_hub::{ChangeKind, Hub, HubDetector, HubError, Node, NodeState};
+
+use crate::config::CheckKind;
+use crate::engine::{NODE_PREFIX, Views};
+use crate::state::State;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
@@ -100,11 +108,28 @@ pub fn reports(node: &Node, kind: Option<ChangeKind>, interval: Duration) -> Vec
     out
 }
 
+/// How long after the hub starts a node restored from storage may take to rejoin before it is
+/// reported `absent`: agents retry with a backoff capped at 5 s (jittered), so a live agent
+/// has made at least two attempts by then, plus two detector timeouts for the handshake.
+pub fn rejoin_grace(timeout: Duration) -> Duration {
+    Duration::from_secs(10) + timeout * 2
+}
+
 /// Feeds every node of `hub` and each later change into `engine` until `shutdown`; a watcher
 /// that falls behind starts again from a fresh snapshot (a repeated state changes nothing).
-pub async fn feed(hub: Hub, engine: EngineHandle, shutdown: impl Future<Output = ()>) {
+/// Once, [`rejoin_grace`] after the start, restored node checks (in `views`) still `up` or
+/// `degraded` whose node has not rejoined are reported `dead` with cause `absent`.
+pub async fn feed(
+    hub: Hub,
+    engine: EngineHandle,
+    views: Views,
+    shutdown: impl Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     let interval = hub.config().interval;
+    let grace = rejoin_grace(hub.config().timeout);
+    let absent_at = tokio::time::Instant::now() + grace;
+    let mut absent_checked = false;
     loop {
         let mut sub = hub.subscribe();
         for node in &sub.nodes {
@@ -117,6 +142,15 @@ pub async fn feed(hub: Hub, engine: EngineHandle, shutdown: impl Future<Output =
         loop {
             let change = tokio::select! {
                 () = &mut shutdown => return,
+                () = tokio::time::sleep_until(absent_at), if !absent_checked => {
+                    absent_checked = true;
+                    for r in absent(&hub, &views, interval, grace) {
+                        if !engine.node(r).await {
+                            return;
+                        }
+                    }
+                    continue;
+                }
                 c = sub.changes.recv() => c,
             };
             match change {
@@ -135,6 +169,33 @@ pub async fn feed(hub: Hub, engine: EngineHandle, shutdown: impl Future<Output =
             }
         }
     }
+}
+
+/// `dead` reports (cause `absent`) for node checks that are `up` or `degraded` although the
+/// hub has no session for their node.
+fn absent(hub: &Hub, views: &Views, interval: Duration, grace: Duration) -> Vec<NodeReport> {
+    let views = views
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    views
+        .values()
+        .filter(|v| v.kind == CheckKind::Node && matches!(v.state, State::Up | State::Degraded))
+        .filter_map(|v| {
+            let node = v.name.strip_prefix(NODE_PREFIX)?;
+            hub.node(node).is_none().then(|| NodeReport {
+                node: node.to_owned(),
+                labels: v.labels.clone(),
+                interval,
+                event: NodeEvent::Dead {
+                    cause: "absent".to_owned(),
+                    detail: Some(format!(
+                        "the node has not reconnected within {} of the hub's start",
+                        humantime::format_duration(grace)
+                    )),
+                },
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -227,3 +227,72 @@ fn a_killed_agent_is_a_down_check_with_an_incident_and_an_alert() {
         json(&http, "/api/v1/checks")
     );
 }
+
+/// A daemon that crashes and restarts still lists every node's check at once, in its stored
+/// state; an agent that stays reconnects and stays `up`; a node that went away while the
+/// daemon was down is reported `down` with cause `absent` after the rejoin grace.
+#[test]
+fn node_checks_survive_a_restart_and_a_node_gone_meanwhile_is_absent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = write_file(dir.path(), "hub.secret", SECRET);
+    let events = dir.path().join("events.jsonl");
+    // A fixed agent port, so the agents find the restarted daemon: take one from the kernel.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let config = daemon_config(dir.path(), &secret, &events);
+    let cfg_text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        cfg_text.replace(
+            "hub:\n  listen: 127.0.0.1:0",
+            &format!("hub:\n  listen: 127.0.0.1:{port}"),
+        ),
+    )
+    .expect("write config");
+    let mut daemon =
+        LinkpulseProcess::start(BIN, &["serve", "--config", &config], None).expect("serve");
+    let (http, hub) = addresses(&daemon);
+    assert_eq!(hub, format!("127.0.0.1:{port}"));
+    let mut stay = agent(&hub, "stay", Some(&secret), &["--label", "role=db"], None);
+    let mut gone = agent(&hub, "gone", Some(&secret), &[], None);
+    wait_connected(&mut stay, &hub, Duration::from_secs(10));
+    wait_connected(&mut gone, &hub, Duration::from_secs(10));
+    wait_check(&http, "node:stay", "up", |c| c["state"] == "up");
+    wait_check(&http, "node:gone", "up", |c| c["state"] == "up");
+
+    // The daemon crashes; while it is down, one agent goes away for good.
+    daemon.kill();
+    gone.kill();
+    let daemon =
+        LinkpulseProcess::start(BIN, &["serve", "--config", &config], None).expect("restart");
+    let (http, _) = addresses(&daemon);
+    // Both checks are there from the first answer, in their stored state.
+    for name in ["node:stay", "node:gone"] {
+        let c = check(&http, name).unwrap_or_else(|| {
+            panic!(
+                "{name} missing after the restart: {:#}",
+                json(&http, "/api/v1/checks")
+            )
+        });
+        assert_eq!(c["state"], "up", "{c:#}");
+    }
+    // The agent that stayed reconnects (labels come back with it); the other is absent.
+    let ok = eventually(Duration::from_secs(30), || {
+        check(&http, "node:gone").is_some_and(|c| c["state"] == "down")
+    });
+    assert!(ok, "{:#}", json(&http, "/api/v1/checks"));
+    let down = check(&http, "node:gone").expect("listed");
+    assert!(
+        down["cause"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("absent"),
+        "{down:#}"
+    );
+    let stayed = check(&http, "node:stay").expect("listed");
+    assert_eq!(stayed["state"], "up", "{stayed:#}");
+    assert_eq!(stayed["labels"]["role"], "db", "{stayed:#}");
+    drop(stay);
+}
