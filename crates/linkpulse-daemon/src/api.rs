@@ -41,6 +41,48 @@ pub struct AppState {
     pub config_path: PathBuf,
     /// The dashboard, whose status page a reload replaces.
     pub web: linkpulse_web::Web,
+    /// The settings read only at start, to tell a reload that changes them.
+    pub start_only: StartOnly,
+}
+
+/// Settings the daemon reads only at start: a reload that changes them applies everything
+/// else and lists these under `needs_restart` (and in a warning), never silently ignores them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartOnly {
+    listen: std::net::SocketAddr,
+    database: PathBuf,
+    retention: crate::config::Retention,
+    hub: Option<crate::config::HubConfig>,
+}
+
+impl StartOnly {
+    /// The start-only settings of `config`.
+    pub fn of(config: &Config) -> StartOnly {
+        StartOnly {
+            listen: config.listen,
+            database: config.database.clone(),
+            retention: config.retention,
+            hub: config.hub.clone(),
+        }
+    }
+
+    /// The keys whose values differ in `other`.
+    pub fn changed(&self, other: &StartOnly) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        if self.listen != other.listen {
+            keys.push("listen");
+        }
+        if self.database != other.database {
+            keys.push("database");
+        }
+        if self.retention != other.retention {
+            keys.push("retention");
+        }
+        if self.hub != other.hub {
+            keys.push("hub");
+        }
+        keys
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -311,6 +353,7 @@ pub async fn reload_from_file(s: &AppState) -> Result<Value, ApiError> {
         .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     let token = config.api_token.clone();
     let page = config.status_page.clone();
+    let needs_restart = s.start_only.changed(&StartOnly::of(&config));
     let summary = s
         .engine
         .reload(config)
@@ -324,7 +367,17 @@ pub async fn reload_from_file(s: &AppState) -> Result<Value, ApiError> {
             at_ms: now_ms(),
         }));
     tracing::info!(?summary, "configuration reloaded");
-    Ok(serde_json::to_value(summary).unwrap_or_default())
+    if !needs_restart.is_empty() {
+        tracing::warn!(
+            keys = ?needs_restart,
+            "these settings changed but are read only at start: restart the daemon to apply them"
+        );
+    }
+    let mut answer = serde_json::to_value(summary).unwrap_or_default();
+    if let Value::Object(m) = &mut answer {
+        m.insert("needs_restart".to_owned(), json!(needs_restart));
+    }
+    Ok(answer)
 }
 
 async fn reload(State(s): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {

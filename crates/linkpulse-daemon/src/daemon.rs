@@ -152,6 +152,7 @@ impl Daemon {
             api_token: Arc::new(RwLock::new(config.api_token.clone())),
             config_path,
             web: web.clone(),
+            start_only: api::StartOnly::of(&config),
         };
         Ok(Daemon {
             state,

@@ -541,7 +541,29 @@ fn reload_needs_the_token_and_keeps_unchanged_checks() {
         (Some("up"), Some(since)),
         "{c}"
     );
+    assert_eq!(summary["needs_restart"], serde_json::json!([]), "{summary}");
     d.wait_state("added", "down");
+    // A start-only setting changed: everything else applies, and the answer says what needs a
+    // restart instead of ignoring it silently.
+    write_config(
+        dir.path(),
+        &format!(
+            "retention: {{ raw: 2d, hourly: 30d }}\n{checks}  - name: added2\n    tcp: {{ address: '127.0.0.1:1' }}\n"
+        ),
+    );
+    let (status, body) = d.request(
+        "POST",
+        "/api/v1/reload",
+        &[("Authorization", "Bearer test-token-123")],
+    );
+    assert_eq!(status, 200, "{body}");
+    let summary: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        summary["needs_restart"],
+        serde_json::json!(["retention"]),
+        "{summary}"
+    );
+    assert_eq!(summary["added"].as_u64(), Some(1), "{summary}");
     // A broken file is refused and changes nothing.
     std::fs::write(&cfg, "checks: [").unwrap();
     let (status, body) = d.request(
