@@ -2,8 +2,8 @@
 //!
 //! [`Storage`] is the seam for backends; [`sqlite::SqliteStorage`] is the embedded default.
 //! Writes are submitted as [`WriteOp`]s and applied in order by one writer, batched into
-//! transactions, so thousands of checks never contend for the database. Reads are synchronous:
-//! call them from `spawn_blocking`.
+//! transactions, so thousands of checks never contend for the database. Reads are synchronous
+//! (call them from `spawn_blocking`) and see every write submitted before them.
 
 mod migrations;
 pub mod sqlite;
@@ -213,7 +213,8 @@ pub struct HourlyRow {
     pub latency_max_ms: Option<f64>,
 }
 
-/// A history backend. Writes are queued; reads block (use `spawn_blocking`).
+/// A history backend. Writes are queued; reads block (use `spawn_blocking`) and see every write
+/// submitted before the read.
 pub trait Storage: Send + Sync + 'static {
     /// Queues a write; never blocks. Lost only if the process dies before the writer commits.
     fn submit(&self, op: WriteOp);

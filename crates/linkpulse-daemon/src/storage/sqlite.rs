@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -23,6 +24,11 @@ use crate::state::State;
 /// Largest number of ops in one transaction.
 const MAX_BATCH: usize = 10_000;
 
+/// How long the writer gathers ops before it commits them in one transaction (unless a flush
+/// asks for the commit sooner). Bounds what a `kill -9` can lose; one commit per result would
+/// cost more CPU than the probe itself.
+const COMMIT_EVERY: Duration = Duration::from_millis(200);
+
 /// What the writer thread receives.
 enum Msg {
     Op(WriteOp),
@@ -35,6 +41,10 @@ enum Msg {
 pub struct SqliteStorage {
     path: String,
     tx: Mutex<Sender<Msg>>,
+    /// Ops submitted so far, and ops the writer has applied: a read flushes first when they
+    /// differ, so reads see every write submitted before them.
+    submitted: AtomicU64,
+    applied: Arc<AtomicU64>,
     reader: Mutex<Connection>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -102,9 +112,11 @@ impl SqliteStorage {
         let reader = open_conn(path).map_err(db_err(&name))?;
         let (tx, rx) = mpsc::channel();
         let thread_path = name.clone();
+        let applied = Arc::new(AtomicU64::new(0));
+        let counter = applied.clone();
         let writer = std::thread::Builder::new()
             .name("linkpulse-db-writer".to_owned())
-            .spawn(move || writer_loop(conn, rx, &thread_path))
+            .spawn(move || writer_loop(conn, rx, &thread_path, &counter))
             .map_err(|e| StorageError::Database {
                 path: name.clone(),
                 source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
@@ -112,6 +124,8 @@ impl SqliteStorage {
         Ok(Arc::new(SqliteStorage {
             path: name,
             tx: Mutex::new(tx),
+            submitted: AtomicU64::new(0),
+            applied,
             reader: Mutex::new(reader),
             writer: Mutex::new(Some(writer)),
         }))
@@ -122,6 +136,18 @@ impl SqliteStorage {
         PathBuf::from(&self.path)
     }
 
+    /// Wakes the writer so that it commits now (after a flush or stop request).
+    fn wake_writer(&self) {
+        if let Some(h) = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            h.thread().unpark();
+        }
+    }
+
     /// Commits everything queued and stops the writer (graceful shutdown).
     pub fn close(&self) {
         let _ = self
@@ -129,6 +155,7 @@ impl SqliteStorage {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .send(Msg::Stop);
+        self.wake_writer();
         let handle = self
             .writer
             .lock()
@@ -143,6 +170,10 @@ impl SqliteStorage {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StorageError> {
+        if self.submitted.load(Ordering::Acquire) != self.applied.load(Ordering::Acquire) {
+            // Read your writes: commit what is queued first (a stopped writer reads as is).
+            let _ = self.flush();
+        }
         let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         f(&conn).map_err(db_err(&self.path))
     }
@@ -154,32 +185,54 @@ impl Drop for SqliteStorage {
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, path: &str) {
+fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, path: &str, applied: &AtomicU64) {
     loop {
         let first = match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(m) => m,
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(m) => batch.push(m),
-                Err(_) => break,
-            }
-        }
+        let batch = gather(first, &rx);
         let stop = batch.iter().any(|m| matches!(m, Msg::Stop));
+        let ops = batch.iter().filter(|m| matches!(m, Msg::Op(_))).count() as u64;
         let mut waiters = Vec::new();
         let result = apply_batch(&mut conn, batch, &mut waiters);
         if let Err(e) = &result {
             tracing::error!(database = path, error = %e, "cannot write history");
         }
+        applied.fetch_add(ops, Ordering::Release);
         for w in waiters {
             let _ = w.send(result.as_ref().map(|_| ()).map_err(ToString::to_string));
         }
         if stop {
             return;
         }
+    }
+}
+
+/// Collects what arrives within [`COMMIT_EVERY`] of `first` (or until a flush or stop asks for
+/// the commit now, or [`MAX_BATCH`] ops are queued). The writer sleeps in between rather than
+/// waiting on the queue, so submitting a result never has to wake a thread.
+fn gather(first: Msg, rx: &Receiver<Msg>) -> Vec<Msg> {
+    let deadline = std::time::Instant::now() + COMMIT_EVERY;
+    let mut urgent = !matches!(first, Msg::Op(_));
+    let mut batch = vec![first];
+    loop {
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(m) => {
+                    urgent |= !matches!(m, Msg::Op(_));
+                    batch.push(m);
+                }
+                Err(_) => break,
+            }
+        }
+        let now = std::time::Instant::now();
+        if urgent || batch.len() >= MAX_BATCH || now >= deadline {
+            return batch;
+        }
+        // Woken early by `flush` and `close` (they unpark this thread).
+        std::thread::park_timeout(deadline - now);
     }
 }
 
@@ -343,6 +396,7 @@ fn limit(n: usize) -> i64 {
 
 impl Storage for SqliteStorage {
     fn submit(&self, op: WriteOp) {
+        self.submitted.fetch_add(1, Ordering::Release);
         let _ = self
             .tx
             .lock()
@@ -357,6 +411,7 @@ impl Storage for SqliteStorage {
             .unwrap_or_else(PoisonError::into_inner)
             .send(Msg::Flush(tx))
             .map_err(|_| StorageError::Closed)?;
+        self.wake_writer();
         match rx.recv() {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) => Err(StorageError::Database {

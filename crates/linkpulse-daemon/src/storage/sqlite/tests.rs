@@ -202,3 +202,44 @@ fn many_writes_are_batched_quickly() {
     db.flush().unwrap();
     assert_eq!(db.history("c7", 0, i64::MAX, 1000).unwrap().len(), 20);
 }
+
+#[test]
+fn reads_see_every_write_submitted_before_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteStorage::open(&dir.path().join("h.db")).unwrap();
+    for round in 0..20 {
+        db.submit(attempt("a", 1_000 + round, true, 1.0));
+        db.submit(transition("a", 1_000 + round, State::Unknown, State::Up));
+        // No flush: the read itself makes the queued writes visible.
+        assert_eq!(
+            db.history("a", 0, i64::MAX, 100).unwrap().len() as i64,
+            round + 1
+        );
+        assert_eq!(
+            db.transitions(Some("a"), 0).unwrap().len() as i64,
+            round + 1
+        );
+    }
+}
+
+#[test]
+fn queued_writes_are_committed_soon_without_any_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let db = SqliteStorage::open(&path).unwrap();
+    db.submit(attempt("a", 1_000, true, 1.0));
+    // Another connection sees only committed rows; the writer commits on its own within
+    // COMMIT_EVERY (polled with a generous deadline).
+    let other = Connection::open(&path).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let n: i64 = other
+            .query_row("SELECT COUNT(*) FROM results", [], |r| r.get(0))
+            .unwrap();
+        if n == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never committed");
+        std::thread::sleep(Duration::from_millis(20)); // polling another connection
+    }
+}
