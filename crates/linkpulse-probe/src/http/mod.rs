@@ -4,7 +4,9 @@
 pub(crate) mod tls;
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::Bytes;
 use http::{Request, Uri, header};
@@ -42,6 +44,43 @@ struct AbortOnDrop(JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// The hyper connection of one exchange. HTTP/1.1 is driven inside the probe's own future (no
+/// task and no cross-task wake-up per probe); HTTP/2 runs as a task, as hyper's h2 client needs
+/// an executor anyway. Dropping it closes the connection.
+enum Conn {
+    /// A spawned connection task, aborted on drop.
+    Task {
+        /// Held only to abort the task when the exchange is over.
+        _task: AbortOnDrop,
+    },
+    /// The connection future, polled alongside whatever waits on it; `None` once it ended.
+    Inline(Option<Pin<Box<dyn Future<Output = ()> + Send>>>),
+}
+
+impl Conn {
+    /// Awaits `fut` while driving the connection (which is what makes `fut` progress).
+    async fn drive<F: Future>(&mut self, fut: F) -> F::Output {
+        let Conn::Inline(conn) = self else {
+            return fut.await;
+        };
+        let mut fut = std::pin::pin!(fut);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+                return Poll::Ready(out);
+            }
+            if let Some(c) = conn
+                && c.as_mut().poll(cx).is_ready()
+            {
+                // The connection ended (closed or failed): `fut` learns it on its next poll.
+                *conn = None;
+                return fut.as_mut().poll(cx);
+            }
+            Poll::Pending
+        })
+        .await
     }
 }
 
@@ -295,17 +334,17 @@ impl Run<'_> {
                     let _ = conn.await;
                 }));
                 let response = sender.send_request(request).await?;
-                Ok::<_, hyper::Error>((response, task))
+                Ok::<_, hyper::Error>((response, Conn::Task { _task: task }))
             } else {
                 let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
-                let task = AbortOnDrop(tokio::spawn(async move {
+                let mut conn = Conn::Inline(Some(Box::pin(async move {
                     let _ = conn.await;
-                }));
-                let response = sender.send_request(request).await?;
-                Ok((response, task))
+                })));
+                let response = conn.drive(sender.send_request(request)).await?;
+                Ok((response, conn))
             }
         };
-        let (response, _task) = match tokio::time::timeout_at(self.deadline, exchange).await {
+        let (response, mut conn) = match tokio::time::timeout_at(self.deadline, exchange).await {
             Err(_) => return Err(timeout("no response")),
             Ok(Err(e)) => return Err(hyper_error(&e, addr)),
             Ok(Ok(r)) => r,
@@ -346,7 +385,9 @@ impl Run<'_> {
             return Ok(Hop::Redirect(next));
         }
 
-        let body = self.read_body(response.into_body(), addr).await?;
+        let body = self
+            .read_body(response.into_body(), addr, &mut conn)
+            .await?;
         Ok(Hop::Done { status, body })
     }
 
@@ -356,6 +397,7 @@ impl Run<'_> {
         &mut self,
         mut body: Incoming,
         addr: SocketAddr,
+        conn: &mut Conn,
     ) -> Result<Vec<u8>, ProbeError> {
         let keep = self.keep_body
             || self.opts.http.body_contains.is_some()
@@ -363,7 +405,8 @@ impl Run<'_> {
         let mut kept = Vec::new();
         let mut total: u64 = 0;
         loop {
-            let frame = match tokio::time::timeout_at(self.deadline, body.frame()).await {
+            let frame = match tokio::time::timeout_at(self.deadline, conn.drive(body.frame())).await
+            {
                 Err(_) => {
                     self.detail.body_bytes = Some(total);
                     return Err(ProbeError::new(
