@@ -5,6 +5,7 @@
 //! transactions, so thousands of checks never contend for the database. Reads are synchronous
 //! (call them from `spawn_blocking`) and see every write submitted before them.
 
+mod compact;
 mod migrations;
 pub mod sqlite;
 

@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
+use super::compact;
 use super::migrations::MIGRATIONS;
 use super::{
     Attempt, HourlyRow, Incident, Millis, OutboxItem, Resume, Storage, StorageError,
@@ -186,6 +187,7 @@ impl Drop for SqliteStorage {
 }
 
 fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, path: &str, applied: &AtomicU64) {
+    let mut series = SeriesCache::default();
     loop {
         let first = match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(m) => m,
@@ -196,8 +198,10 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, path: &str, applied: &At
         let stop = batch.iter().any(|m| matches!(m, Msg::Stop));
         let ops = batch.iter().filter(|m| matches!(m, Msg::Op(_))).count() as u64;
         let mut waiters = Vec::new();
-        let result = apply_batch(&mut conn, batch, &mut waiters);
+        let result = apply_batch(&mut conn, &mut series, batch, &mut waiters);
         if let Err(e) = &result {
+            // The transaction rolled back: series ids it created no longer exist.
+            series = SeriesCache::default();
             tracing::error!(database = path, error = %e, "cannot write history");
         }
         applied.fetch_add(ops, Ordering::Release);
@@ -238,38 +242,97 @@ fn gather(first: Msg, rx: &Receiver<Msg>) -> Vec<Msg> {
 
 fn apply_batch(
     conn: &mut Connection,
+    series: &mut SeriesCache,
     batch: Vec<Msg>,
     waiters: &mut Vec<Sender<Result<(), String>>>,
 ) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    let mut ops = Vec::with_capacity(batch.len());
     for msg in batch {
         match msg {
-            Msg::Op(op) => apply(&tx, op)?,
+            Msg::Op(op) => ops.push(op),
             Msg::Flush(w) => waiters.push(w),
             Msg::Stop => {}
         }
     }
+    let tx = conn.transaction()?;
+    for op in ops {
+        apply(&tx, series, op)?;
+    }
     tx.commit()
+}
+
+/// Series ids (see migration 2) by check name, then kind and target: a check has one series
+/// per target it ever had, so the inner list is short. Valid while no transaction that
+/// created an entry has rolled back (the writer clears it then).
+#[derive(Debug, Default)]
+struct SeriesCache(HashMap<String, Vec<SeriesKey>>);
+
+/// Kind, target and id of one series of a check.
+type SeriesKey = (Option<String>, Option<String>, i64);
+
+impl SeriesCache {
+    /// The id of the series, created if new.
+    fn id(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        check: &str,
+        kind: Option<&str>,
+        target: Option<&str>,
+    ) -> rusqlite::Result<i64> {
+        let same = |(k, t, _): &&SeriesKey| k.as_deref() == kind && t.as_deref() == target;
+        if let Some((_, _, id)) = self.0.get(check).and_then(|l| l.iter().find(same)) {
+            return Ok(*id);
+        }
+        let found: Option<i64> = tx
+            .prepare_cached(
+                "SELECT id FROM series WHERE check_name = ?1 AND kind IS ?2 AND target IS ?3
+                 ORDER BY id LIMIT 1",
+            )?
+            .query_row(params![check, kind, target], |r| r.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                tx.prepare_cached(
+                    "INSERT INTO series (check_name, kind, target) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![check, kind, target])?;
+                tx.last_insert_rowid()
+            }
+        };
+        self.0.entry(check.to_owned()).or_default().push((
+            kind.map(str::to_owned),
+            target.map(str::to_owned),
+            id,
+        ));
+        Ok(id)
+    }
 }
 
 fn json(v: &serde_json::Value) -> String {
     v.to_string()
 }
 
-fn apply(tx: &rusqlite::Transaction<'_>, op: WriteOp) -> rusqlite::Result<()> {
+fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    series: &mut SeriesCache,
+    op: WriteOp,
+) -> rusqlite::Result<()> {
     match op {
         WriteOp::Attempt(a) => {
+            let split = compact::split(a.result, a.up, a.latency_ms);
+            let id = series.id(tx, &a.check, split.kind.as_deref(), split.target.as_deref())?;
             tx.prepare_cached(
-                "INSERT INTO results (check_name, at_ms, up, latency_ms, error_kind, result)
+                "INSERT INTO results (series, at_ms, up, latency_ms, error_kind, detail)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![
-                a.check,
+                id,
                 a.at_ms,
                 a.up,
                 a.latency_ms,
                 a.error_kind,
-                json(&a.result)
+                split.detail
             ])?;
         }
         WriteOp::Transition(t) => {
@@ -353,14 +416,21 @@ fn parse_json(text: Option<String>) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
+/// The columns [`attempt_row`] reads, from `results r JOIN series s`.
+const ATTEMPT_COLUMNS: &str =
+    "s.check_name, r.at_ms, r.up, r.latency_ms, r.error_kind, r.detail, s.kind, s.target";
+
 fn attempt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Attempt> {
+    let up: bool = r.get(2)?;
+    let latency_ms: Option<f64> = r.get(3)?;
+    let detail: Option<String> = r.get(5)?;
     Ok(Attempt {
         check: r.get(0)?,
         at_ms: r.get(1)?,
-        up: r.get(2)?,
-        latency_ms: r.get(3)?,
+        up,
+        latency_ms,
         error_kind: r.get(4)?,
-        result: parse_json(r.get(5)?),
+        result: compact::join(r.get(6)?, r.get(7)?, detail.as_deref(), up, latency_ms),
     })
 }
 
@@ -430,11 +500,11 @@ impl Storage for SqliteStorage {
         n: usize,
     ) -> Result<Vec<Attempt>, StorageError> {
         self.with_reader(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT check_name, at_ms, up, latency_ms, error_kind, result FROM results
-                 WHERE check_name = ?1 AND at_ms >= ?2 AND at_ms < ?3
-                 ORDER BY at_ms DESC, id DESC LIMIT ?4",
-            )?;
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {ATTEMPT_COLUMNS} FROM results r JOIN series s ON s.id = r.series
+                 WHERE s.check_name = ?1 AND r.at_ms >= ?2 AND r.at_ms < ?3
+                 ORDER BY r.at_ms DESC, r.id DESC LIMIT ?4"
+            ))?;
             st.query_map(params![check, from_ms, to_ms, limit(n)], attempt_row)?
                 .collect()
         })
@@ -529,10 +599,12 @@ impl Storage for SqliteStorage {
                     },
                 );
             }
-            let mut st = c.prepare_cached(
-                "SELECT check_name, at_ms, up, latency_ms, error_kind, result FROM results
-                 WHERE id IN (SELECT MAX(id) FROM results GROUP BY check_name)",
-            )?;
+            // The newest row of each series, then of each check.
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {ATTEMPT_COLUMNS} FROM results r JOIN series s ON s.id = r.series
+                 WHERE r.id IN (SELECT MAX(id) FROM results GROUP BY series)
+                 ORDER BY r.id"
+            ))?;
             for a in st.query_map([], attempt_row)? {
                 let a = a?;
                 let e = out.entry(a.check.clone()).or_insert(Resume {
@@ -590,9 +662,10 @@ impl Storage for SqliteStorage {
         let run = || -> rusqlite::Result<()> {
             conn.execute(
                 "INSERT INTO hourly (check_name, hour_ms, attempts, ups, latency_sum, latency_n, latency_max)
-                 SELECT check_name, at_ms - (at_ms % 3600000), COUNT(*), SUM(up),
-                        COALESCE(SUM(latency_ms), 0), COUNT(latency_ms), MAX(latency_ms)
-                 FROM results WHERE at_ms < ?1 GROUP BY 1, 2
+                 SELECT s.check_name, r.at_ms - (r.at_ms % 3600000), COUNT(*), SUM(r.up),
+                        COALESCE(SUM(r.latency_ms), 0), COUNT(r.latency_ms), MAX(r.latency_ms)
+                 FROM results r JOIN series s ON s.id = r.series
+                 WHERE r.at_ms < ?1 GROUP BY 1, 2
                  ON CONFLICT (check_name, hour_ms) DO UPDATE SET
                    attempts = attempts + excluded.attempts, ups = ups + excluded.ups,
                    latency_sum = latency_sum + excluded.latency_sum,
