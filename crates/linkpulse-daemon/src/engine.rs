@@ -27,7 +27,9 @@ use crate::metrics::{AttemptLabels, ChangeLabels, CheckLabels, Metrics};
 use crate::probe::{self, Outcome, PreparedProbe};
 use crate::schedule::{self, CheckId, Schedule};
 use crate::state::{CheckState, State, Transition};
-use crate::storage::{Attempt, Millis, Resume, Storage, TransitionRecord, WriteOp, now_ms};
+use crate::storage::{
+    Attempt, Millis, PackedAttempt, Resume, Storage, TransitionRecord, WriteOp, now_ms,
+};
 
 /// What the API shows of one check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -589,16 +591,18 @@ impl Engine {
         let Some(rt) = self.checks.get_mut(&id) else {
             return;
         };
-        // The result goes to storage (one copy) and into the view (the original).
+        // Storage gets the packed form, the view the JSON itself (never copied).
         let result = std::mem::take(&mut outcome.result);
-        self.parts.storage.submit(WriteOp::Attempt(Attempt {
-            check: rt.cfg.name.clone(),
-            at_ms: at,
-            up: outcome.up,
-            latency_ms: outcome.latency_ms,
-            error_kind: outcome.error_kind.clone(),
-            result: result.clone(),
-        }));
+        self.parts
+            .storage
+            .submit(WriteOp::Packed(PackedAttempt::new(
+                rt.cfg.name.clone(),
+                at,
+                outcome.up,
+                outcome.latency_ms,
+                outcome.error_kind.clone(),
+                &result,
+            )));
         let m = &self.parts.metrics;
         match &outcome.error_kind {
             None => rt

@@ -33,9 +33,25 @@ pub(crate) struct Split {
     pub(crate) detail: Option<String>,
 }
 
-/// Splits `result` of a row whose columns hold `up` and `latency_ms`.
-pub(crate) fn split(result: Value, up: bool, latency_ms: Option<f64>) -> Split {
-    let mut map = match result {
+/// The entries of a JSON object except some keys, serialized as an object.
+struct Without<'a> {
+    map: &'a Map<String, Value>,
+    skip: &'a [&'a str],
+}
+
+impl serde::Serialize for Without<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(
+            self.map
+                .iter()
+                .filter(|(k, _)| !self.skip.contains(&k.as_str())),
+        )
+    }
+}
+
+/// Splits `result` of a row whose columns hold `up` and `latency_ms` (without copying it).
+pub(crate) fn split(result: &Value, up: bool, latency_ms: Option<f64>) -> Split {
+    let map = match result {
         Value::Object(map)
             if SHAPE.iter().all(|k| map.contains_key(*k))
                 && map.get("kind").is_some_and(Value::is_string)
@@ -51,14 +67,11 @@ pub(crate) fn split(result: Value, up: bool, latency_ms: Option<f64>) -> Split {
             };
         }
     };
-    let text = |v: Option<Value>| match v {
-        Some(Value::String(s)) => Some(s),
-        _ => None,
-    };
-    let kind = text(map.remove("kind"));
-    let target = text(map.remove("target"));
+    let text = |key| map.get(key).and_then(Value::as_str).map(str::to_owned);
+    let mut skip: Vec<&str> = Vec::with_capacity(SHAPE.len());
+    skip.extend(["kind", "target"]);
     if map.get("up") == Some(&Value::Bool(up)) {
-        map.remove("up");
+        skip.push("up");
     }
     let same_latency = match (map.get("latency_ms"), latency_ms) {
         (Some(Value::Null), None) => true,
@@ -66,17 +79,19 @@ pub(crate) fn split(result: Value, up: bool, latency_ms: Option<f64>) -> Split {
         _ => false,
     };
     if same_latency {
-        map.remove("latency_ms");
+        skip.push("latency_ms");
     }
     for key in NULLABLE {
         if map.get(key) == Some(&Value::Null) {
-            map.remove(key);
+            skip.push(key);
         }
     }
+    let rest = Without { map, skip: &skip };
     Split {
-        kind,
-        target,
-        detail: (!map.is_empty()).then(|| Value::Object(map).to_string()),
+        kind: text("kind"),
+        target: text("target"),
+        detail: (map.len() > skip.len())
+            .then(|| serde_json::to_string(&rest).unwrap_or_else(|_| "null".to_owned())),
     }
 }
 
@@ -113,7 +128,7 @@ mod tests {
     use serde_json::json;
 
     fn roundtrip(v: &Value, up: bool, latency: Option<f64>) -> Split {
-        let s = split(v.clone(), up, latency);
+        let s = split(v, up, latency);
         let back = join(
             s.kind.clone(),
             s.target.clone(),

@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::compact;
 use super::migrations::MIGRATIONS;
 use super::{
-    Attempt, HourlyRow, Incident, Millis, OutboxItem, Resume, Storage, StorageError,
+    Attempt, HourlyRow, Incident, Millis, OutboxItem, PackedAttempt, Resume, Storage, StorageError,
     TransitionRecord, WriteOp,
 };
 use crate::state::State;
@@ -313,28 +313,36 @@ fn json(v: &serde_json::Value) -> String {
     v.to_string()
 }
 
+fn insert_attempt(
+    tx: &rusqlite::Transaction<'_>,
+    series: &mut SeriesCache,
+    a: &PackedAttempt,
+) -> rusqlite::Result<()> {
+    let (kind, target) = a.series();
+    let id = series.id(tx, &a.check, kind, target)?;
+    tx.prepare_cached(
+        "INSERT INTO results (series, at_ms, up, latency_ms, error_kind, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        id,
+        a.at_ms,
+        a.up,
+        a.latency_ms,
+        a.error_kind,
+        a.detail()
+    ])?;
+    Ok(())
+}
+
 fn apply(
     tx: &rusqlite::Transaction<'_>,
     series: &mut SeriesCache,
     op: WriteOp,
 ) -> rusqlite::Result<()> {
     match op {
-        WriteOp::Attempt(a) => {
-            let split = compact::split(a.result, a.up, a.latency_ms);
-            let id = series.id(tx, &a.check, split.kind.as_deref(), split.target.as_deref())?;
-            tx.prepare_cached(
-                "INSERT INTO results (series, at_ms, up, latency_ms, error_kind, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                id,
-                a.at_ms,
-                a.up,
-                a.latency_ms,
-                a.error_kind,
-                split.detail
-            ])?;
-        }
+        WriteOp::Attempt(a) => insert_attempt(tx, series, &PackedAttempt::from(a))?,
+        WriteOp::Packed(a) => insert_attempt(tx, series, &a)?,
         WriteOp::Transition(t) => {
             tx.prepare_cached(
                 "INSERT INTO transitions (check_name, at_ms, from_state, to_state, cause)

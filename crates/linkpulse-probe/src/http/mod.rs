@@ -230,12 +230,13 @@ impl Run<'_> {
     /// Whether a final response is what was asked for.
     fn judge(&self, status: u16, body: &[u8]) -> Result<(), ProbeError> {
         let http = &self.opts.http;
-        let seen = self
-            .result
-            .resolved
-            .map(|ip| format!(" (from {})", self.authority_label(ip)))
-            .unwrap_or_default();
         if !http.expect_status.contains(status) {
+            // Only a failure needs the address in words (this parses the URL).
+            let seen = self
+                .result
+                .resolved
+                .map(|ip| format!(" (from {})", self.authority_label(ip)))
+                .unwrap_or_default();
             return Err(ProbeError::new(
                 ErrorKind::HttpStatus,
                 format!("HTTP {status}, expected {}{seen}", http.expect_status),
