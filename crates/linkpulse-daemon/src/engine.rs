@@ -22,7 +22,7 @@ use std::sync::atomic::AtomicU64;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::config::{AlertConfig, CheckConfig, CheckKind, CheckSpec, Config};
+use crate::config::{AlertConfig, CheckConfig, CheckKind, CheckSpec, Concurrency, Config};
 use crate::metrics::{AttemptLabels, ChangeLabels, CheckLabels, Metrics};
 use crate::probe::{self, Outcome, PreparedProbe};
 use crate::schedule::{self, CheckId, Schedule};
@@ -264,6 +264,8 @@ pub struct Engine {
     by_name: HashMap<String, CheckId>,
     tokens: HashMap<String, CheckId>,
     schedule: Schedule,
+    /// The limits `global` and `per_kind` enforce.
+    concurrency: Concurrency,
     global: Arc<Semaphore>,
     per_kind: HashMap<CheckKind, Arc<Semaphore>>,
     alerts: Vec<AlertConfig>,
@@ -318,15 +320,7 @@ impl Engine {
     ) -> Result<(Engine, EngineHandle), probe::PrepareError> {
         let (cmd_tx, cmd_rx) = mpsc::channel(1024);
         let c = config.concurrency;
-        let per_kind = HashMap::from([
-            (CheckKind::Http, Arc::new(Semaphore::new(c.http))),
-            (CheckKind::Tcp, Arc::new(Semaphore::new(c.tcp))),
-            (CheckKind::Icmp, Arc::new(Semaphore::new(c.icmp))),
-            (
-                CheckKind::Push,
-                Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
-            ),
-        ]);
+        let (global, per_kind) = limits(c);
         let mut engine = Engine {
             parts,
             prober: Prober::new(),
@@ -334,7 +328,8 @@ impl Engine {
             by_name: HashMap::new(),
             tokens: HashMap::new(),
             schedule: Schedule::new(),
-            global: Arc::new(Semaphore::new(c.global)),
+            concurrency: c,
+            global,
             per_kind,
             alerts: config.alerts.clone(),
             runs: FuturesUnordered::new(),
@@ -1098,6 +1093,13 @@ impl Engine {
             }
         }
         self.alerts = config.alerts.clone();
+        if config.concurrency != self.concurrency {
+            // New limits take effect for every run that starts from now on; runs already in
+            // flight (or waiting for a slot) finish under the limits they started with.
+            tracing::info!(from = ?self.concurrency, to = ?config.concurrency, "new concurrency limits");
+            self.concurrency = config.concurrency;
+            (self.global, self.per_kind) = limits(config.concurrency);
+        }
         for c in &config.checks {
             if keep.contains_key(&c.name) {
                 summary.unchanged += 1;
@@ -1121,6 +1123,20 @@ impl Engine {
             tx: self.cmd_tx.clone(),
         }
     }
+}
+
+/// The global semaphore and the per-kind ones of `c` (push checks are not limited).
+fn limits(c: Concurrency) -> (Arc<Semaphore>, HashMap<CheckKind, Arc<Semaphore>>) {
+    let per_kind = HashMap::from([
+        (CheckKind::Http, Arc::new(Semaphore::new(c.http))),
+        (CheckKind::Tcp, Arc::new(Semaphore::new(c.tcp))),
+        (CheckKind::Icmp, Arc::new(Semaphore::new(c.icmp))),
+        (
+            CheckKind::Push,
+            Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+        ),
+    ]);
+    (Arc::new(Semaphore::new(c.global)), per_kind)
 }
 
 /// Name prefix of the checks of hub nodes (`node:NAME`); config check names cannot contain `:`.
