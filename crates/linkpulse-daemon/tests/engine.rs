@@ -150,11 +150,14 @@ async fn push_misses_are_detected_on_a_fixed_cadence_in_virtual_time() {
     );
 }
 
+/// When a connection was opened and (once it was) closed.
+type Span = (std::time::Instant, Option<std::time::Instant>);
+
 /// A TCP server that accepts, never answers, and records when each connection was opened and
 /// when the prober closed it.
 struct HangServer {
     addr: std::net::SocketAddr,
-    spans: Arc<std::sync::Mutex<Vec<(std::time::Instant, Option<std::time::Instant>)>>>,
+    spans: Arc<std::sync::Mutex<Vec<Span>>>,
 }
 
 impl HangServer {
