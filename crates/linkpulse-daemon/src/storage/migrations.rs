@@ -84,4 +84,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE results_v2 RENAME TO results;
     CREATE INDEX results_series_at ON results (series, at_ms);
     CREATE INDEX results_at ON results (at_ms);",
+    // 3: no `(at_ms)` index on results: retention finds old rows per series through
+    // `(series, at_ms)`, and every result no longer pays for a second index entry.
+    "DROP INDEX IF EXISTS results_at;",
 ];

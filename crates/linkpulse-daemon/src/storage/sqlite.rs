@@ -672,7 +672,7 @@ impl Storage for SqliteStorage {
                 "INSERT INTO hourly (check_name, hour_ms, attempts, ups, latency_sum, latency_n, latency_max)
                  SELECT s.check_name, r.at_ms - (r.at_ms % 3600000), COUNT(*), SUM(r.up),
                         COALESCE(SUM(r.latency_ms), 0), COUNT(r.latency_ms), MAX(r.latency_ms)
-                 FROM results r JOIN series s ON s.id = r.series
+                 FROM series s CROSS JOIN results r ON r.series = s.id
                  WHERE r.at_ms < ?1 GROUP BY 1, 2
                  ON CONFLICT (check_name, hour_ms) DO UPDATE SET
                    attempts = attempts + excluded.attempts, ups = ups + excluded.ups,
@@ -681,7 +681,11 @@ impl Storage for SqliteStorage {
                    latency_max = MAX(COALESCE(latency_max, excluded.latency_max), COALESCE(excluded.latency_max, latency_max))",
                 [cutoff],
             )?;
-            conn.execute("DELETE FROM results WHERE at_ms < ?1", [cutoff])?;
+            // Per series, through the `(series, at_ms)` index (CROSS JOIN above: series first).
+            conn.execute(
+                "DELETE FROM results WHERE series IN (SELECT id FROM series) AND at_ms < ?1",
+                [cutoff],
+            )?;
             conn.execute("DELETE FROM hourly WHERE hour_ms < ?1", [hourly_before_ms])?;
             conn.execute(
                 "DELETE FROM incidents WHERE ended_ms IS NOT NULL AND ended_ms < ?1",

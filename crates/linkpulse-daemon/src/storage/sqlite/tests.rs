@@ -399,3 +399,27 @@ fn a_new_target_of_a_check_is_a_new_series_and_old_rows_keep_theirs() {
         .unwrap();
     assert_eq!(series, 3, "port 80, port 81, and the verbatim rows");
 }
+
+#[test]
+fn retention_reads_old_rows_through_the_series_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    drop(SqliteStorage::open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    let plan = |sql: &str| -> String {
+        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows: Vec<String> = st
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        rows.join("; ")
+    };
+    let select = plan(
+        "SELECT s.check_name, COUNT(*) FROM series s CROSS JOIN results r ON r.series = s.id
+         WHERE r.at_ms < 5 GROUP BY 1",
+    );
+    assert!(select.contains("results_series_at"), "{select}");
+    let delete = plan("DELETE FROM results WHERE series IN (SELECT id FROM series) AND at_ms < 5");
+    assert!(delete.contains("results_series_at"), "{delete}");
+}
