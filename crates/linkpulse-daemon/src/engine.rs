@@ -2,24 +2,34 @@
 //! (bounded by global and per-kind semaphores), and turns each outcome into history, state
 //! changes, incidents and alerts.
 //!
-//! Runs are spawned tasks that report back over a channel, so a slow or hanging check never
-//! delays another: the loop only waits for deadlines, completions and commands.
+//! Runs are futures polled by the engine task itself (one `FuturesUnordered`), so a slow or
+//! hanging check never delays another — the loop only waits for deadlines, completions and
+//! commands — and a run costs no task spawn and no wake-up of another thread.
 
 use std::collections::{BTreeMap, HashMap};
+use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+
 use linkpulse_probe::Prober;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use serde::Serialize;
+use std::sync::atomic::AtomicU64;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::config::{AlertConfig, CheckConfig, CheckKind, CheckSpec, Config};
+use crate::config::{AlertConfig, CheckConfig, CheckKind, CheckSpec, Concurrency, Config};
 use crate::metrics::{AttemptLabels, ChangeLabels, CheckLabels, Metrics};
 use crate::probe::{self, Outcome, PreparedProbe};
 use crate::schedule::{self, CheckId, Schedule};
 use crate::state::{CheckState, State, Transition};
-use crate::storage::{Attempt, Millis, Resume, Storage, TransitionRecord, WriteOp, now_ms};
+use crate::storage::{
+    Attempt, Millis, PackedAttempt, Resume, Storage, TransitionRecord, WriteOp, now_ms,
+};
 
 /// What the API shows of one check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -187,10 +197,27 @@ struct Done {
     outcome: Outcome,
 }
 
+/// One run of a check, polled by the engine task.
+type RunFuture = Pin<Box<dyn Future<Output = Done> + Send>>;
+
+/// The per-check metric series, looked up once per check (on first use) instead of once per
+/// result. `None` while the series does not exist.
+#[derive(Default)]
+struct CheckMetrics {
+    /// `linkpulse_check_attempts_total{result="success"}`.
+    success: Option<Counter>,
+    /// `linkpulse_check_latency_seconds`.
+    latency: Option<Gauge<f64, AtomicU64>>,
+    /// `linkpulse_check_up` (absent while the state is `unknown`).
+    up: Option<Gauge>,
+}
+
 /// Per-check runtime state, owned by the engine task.
 struct Runtime {
-    cfg: CheckConfig,
-    probe: Option<PreparedProbe>,
+    /// Shared with the runs in flight (never deep-cloned per run).
+    cfg: Arc<CheckConfig>,
+    probe: Option<Arc<PreparedProbe>>,
+    metrics: CheckMetrics,
     state: CheckState,
     running: bool,
     /// When the check is due next; a heap entry at another time is stale.
@@ -237,11 +264,13 @@ pub struct Engine {
     by_name: HashMap<String, CheckId>,
     tokens: HashMap<String, CheckId>,
     schedule: Schedule,
+    /// The limits `global` and `per_kind` enforce.
+    concurrency: Concurrency,
     global: Arc<Semaphore>,
     per_kind: HashMap<CheckKind, Arc<Semaphore>>,
     alerts: Vec<AlertConfig>,
-    done_tx: mpsc::UnboundedSender<Done>,
-    done_rx: mpsc::UnboundedReceiver<Done>,
+    /// The runs in flight.
+    runs: FuturesUnordered<RunFuture>,
     cmd_rx: mpsc::Receiver<Command>,
     cmd_tx: mpsc::Sender<Command>,
     next_id: CheckId,
@@ -289,18 +318,9 @@ impl Engine {
         parts: EngineParts,
         resume: HashMap<String, Resume>,
     ) -> Result<(Engine, EngineHandle), probe::PrepareError> {
-        let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (cmd_tx, cmd_rx) = mpsc::channel(1024);
         let c = config.concurrency;
-        let per_kind = HashMap::from([
-            (CheckKind::Http, Arc::new(Semaphore::new(c.http))),
-            (CheckKind::Tcp, Arc::new(Semaphore::new(c.tcp))),
-            (CheckKind::Icmp, Arc::new(Semaphore::new(c.icmp))),
-            (
-                CheckKind::Push,
-                Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
-            ),
-        ]);
+        let (global, per_kind) = limits(c);
         let mut engine = Engine {
             parts,
             prober: Prober::new(),
@@ -308,11 +328,11 @@ impl Engine {
             by_name: HashMap::new(),
             tokens: HashMap::new(),
             schedule: Schedule::new(),
-            global: Arc::new(Semaphore::new(c.global)),
+            concurrency: c,
+            global,
             per_kind,
             alerts: config.alerts.clone(),
-            done_tx,
-            done_rx,
+            runs: FuturesUnordered::new(),
             cmd_rx,
             cmd_tx: cmd_tx.clone(),
             next_id: 0,
@@ -360,13 +380,14 @@ impl Engine {
         resume: Option<&Resume>,
         now: Instant,
     ) -> Result<CheckId, probe::PrepareError> {
-        let probe = probe::prepare(&cfg)?;
+        let probe = probe::prepare(&cfg)?.map(Arc::new);
         let id = self.next_id;
         self.next_id += 1;
         let state = resume.map_or(State::Unknown, |r| r.state);
         let failing = matches!(state, State::Down);
         let mut rt = Runtime {
             probe,
+            metrics: CheckMetrics::default(),
             state: CheckState::restore(state, cfg.rise, cfg.fall),
             running: false,
             planned: None,
@@ -382,7 +403,7 @@ impl Engine {
             } else {
                 None
             },
-            cfg,
+            cfg: Arc::new(cfg),
         };
         if failing {
             // Repeats restart from now; the down alert itself is re-queued below with the key
@@ -428,7 +449,7 @@ impl Engine {
         let last = resume.and_then(|r| r.last.as_ref());
         let view = view_of(&rt, last);
         self.views_write().insert(rt.cfg.name.clone(), view);
-        self.set_up_metric(&rt);
+        Engine::set_up_metric(&self.parts.metrics, &mut rt);
         self.by_name.insert(rt.cfg.name.clone(), id);
         let down_since = failing.then_some(rt.since_ms);
         self.checks.insert(id, rt);
@@ -452,19 +473,25 @@ impl Engine {
         }
     }
 
-    fn set_up_metric(&self, rt: &Runtime) {
-        let labels = Engine::labels(&rt.cfg);
-        match rt.state.state() {
-            State::Up | State::Degraded => {
-                self.parts.metrics.check_up.get_or_create(&labels).set(1);
-            }
-            State::Down => {
-                self.parts.metrics.check_up.get_or_create(&labels).set(0);
-            }
+    /// Sets `linkpulse_check_up` from the state; the series exists only outside `unknown`.
+    fn set_up_metric(metrics: &Metrics, rt: &mut Runtime) {
+        let value = match rt.state.state() {
+            State::Up | State::Degraded => 1,
+            State::Down => 0,
             State::Unknown => {
-                self.parts.metrics.check_up.remove(&labels);
+                if rt.metrics.up.take().is_some() {
+                    metrics.check_up.remove(&Engine::labels(&rt.cfg));
+                }
+                return;
             }
-        }
+        };
+        let gauge = rt.metrics.up.get_or_insert_with(|| {
+            metrics
+                .check_up
+                .get_or_create(&Engine::labels(&rt.cfg))
+                .clone()
+        });
+        gauge.set(value);
     }
 
     /// Runs until `shutdown` resolves; in-flight runs are abandoned, queued writes are kept.
@@ -482,7 +509,7 @@ impl Engine {
             tokio::select! {
                 () = &mut shutdown => return,
                 () = tokio::time::sleep_until(deadline) => {}
-                Some(done) = self.done_rx.recv() => self.complete(done),
+                Some(done) = self.runs.next(), if !self.runs.is_empty() => self.complete(done),
                 Some(cmd) = self.cmd_rx.recv() => self.command(cmd),
             }
         }
@@ -527,9 +554,8 @@ impl Engine {
         let global = self.global.clone();
         let kind = self.per_kind.get(&cfg.spec.kind()).cloned();
         let prober = self.prober.clone();
-        let done = self.done_tx.clone();
         let metrics = self.parts.metrics.clone();
-        tokio::spawn(async move {
+        self.runs.push(Box::pin(async move {
             let _g = global.acquire_owned().await;
             let _k = match kind {
                 Some(k) => k.acquire_owned().await.ok(),
@@ -538,12 +564,12 @@ impl Engine {
             let lag = Instant::now().saturating_duration_since(planned);
             metrics.schedule_lag_seconds.observe(lag.as_secs_f64());
             let outcome = probe::run(&prober, &cfg, &probe).await;
-            let _ = done.send(Done {
+            Done {
                 id,
                 planned,
                 outcome,
-            });
-        });
+            }
+        }));
     }
 
     fn complete(&mut self, done: Done) {
@@ -573,35 +599,53 @@ impl Engine {
     }
 
     /// Stores an attempt, feeds the state machine and handles a state change.
-    fn record(&mut self, id: CheckId, outcome: Outcome) {
+    fn record(&mut self, id: CheckId, mut outcome: Outcome) {
         let at = now_ms();
         let Some(rt) = self.checks.get_mut(&id) else {
             return;
         };
-        let name = rt.cfg.name.clone();
-        let attempt = Attempt {
-            check: name.clone(),
-            at_ms: at,
-            up: outcome.up,
-            latency_ms: outcome.latency_ms,
-            error_kind: outcome.error_kind.clone(),
-            result: outcome.result.clone(),
-        };
-        self.parts.storage.submit(WriteOp::Attempt(attempt.clone()));
+        // Storage gets the packed form, the view the JSON itself (never copied).
+        let result = std::mem::take(&mut outcome.result);
+        self.parts
+            .storage
+            .submit(WriteOp::Packed(PackedAttempt::new(
+                rt.cfg.name.clone(),
+                at,
+                outcome.up,
+                outcome.latency_ms,
+                outcome.error_kind.clone(),
+                &result,
+            )));
         let m = &self.parts.metrics;
-        let result = outcome
-            .error_kind
-            .clone()
-            .unwrap_or_else(|| "success".to_owned());
-        m.check_attempts
-            .get_or_create(&AttemptLabels {
-                check: name.clone(),
-                result,
-            })
-            .inc();
+        match &outcome.error_kind {
+            None => rt
+                .metrics
+                .success
+                .get_or_insert_with(|| {
+                    m.check_attempts
+                        .get_or_create(&AttemptLabels {
+                            check: rt.cfg.name.clone(),
+                            result: "success".to_owned(),
+                        })
+                        .clone()
+                })
+                .inc(),
+            Some(kind) => m
+                .check_attempts
+                .get_or_create(&AttemptLabels {
+                    check: rt.cfg.name.clone(),
+                    result: kind.clone(),
+                })
+                .inc(),
+        };
         if let (true, Some(ms)) = (outcome.up, outcome.latency_ms) {
-            m.check_latency_seconds
-                .get_or_create(&Engine::labels(&rt.cfg))
+            rt.metrics
+                .latency
+                .get_or_insert_with(|| {
+                    m.check_latency_seconds
+                        .get_or_create(&Engine::labels(&rt.cfg))
+                        .clone()
+                })
                 .set(ms / 1000.0);
         }
         let transition = rt.state.handle(outcome.verdict());
@@ -617,23 +661,44 @@ impl Engine {
         } else if state == State::Down {
             self.repeat_alerts(id, at);
         }
-        let Some(rt) = self.checks.get(&id) else {
+        let Some(rt) = self.checks.get_mut(&id) else {
             return;
         };
-        self.set_up_metric(rt);
-        let view = view_of(rt, Some(&attempt));
+        Engine::set_up_metric(&self.parts.metrics, rt);
         if self.events.subscribers() > 0 {
             self.events
                 .publish(linkpulse_web::Event::Result(linkpulse_web::ResultEvent {
-                    check: name.clone(),
+                    check: rt.cfg.name.clone(),
                     at_ms: at,
-                    up: attempt.up,
-                    latency_ms: attempt.latency_ms,
-                    state: view.state.as_str().to_owned(),
-                    result: attempt.result,
+                    up: outcome.up,
+                    latency_ms: outcome.latency_ms,
+                    state: rt.state.state().as_str().to_owned(),
+                    result: result.clone(),
                 }));
         }
-        self.views_write().insert(name, view);
+        let rt = &*rt;
+        let mut views = self
+            .parts
+            .views
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        match views.get_mut(&rt.cfg.name) {
+            // Only what a result changes; a node's labels can change with its report.
+            Some(v) if rt.cfg.spec.kind() != CheckKind::Node => {
+                v.state = rt.state.state();
+                v.since_ms = rt.since_ms;
+                v.last = Some(result);
+                v.last_ms = Some(at);
+                v.cause.clone_from(&rt.cause);
+                v.diagnosis.clone_from(&rt.diagnosis);
+            }
+            _ => {
+                let mut view = view_of(rt, None);
+                view.last = Some(result);
+                view.last_ms = Some(at);
+                views.insert(rt.cfg.name.clone(), view);
+            }
+        }
     }
 
     fn transition(&mut self, id: CheckId, t: Transition, at: Millis, outcome: &Outcome) {
@@ -888,7 +953,7 @@ impl Engine {
         let Some(rt) = self.checks.get_mut(&id) else {
             return;
         };
-        rt.cfg.labels = report.labels;
+        Arc::make_mut(&mut rt.cfg).labels = report.labels;
         let target = rt.cfg.spec.target();
         let outcome = match report.event {
             NodeEvent::Alive { warning, rtt_ms } => Outcome {
@@ -941,10 +1006,11 @@ impl Engine {
             to: State::Unknown,
         };
         self.transition(id, t, at, &outcome);
-        let Some(rt) = self.checks.get(&id) else {
+        let Some(rt) = self.checks.get_mut(&id) else {
             return;
         };
-        self.set_up_metric(rt);
+        Engine::set_up_metric(&self.parts.metrics, rt);
+        let rt = &*rt;
         let mut view = view_of(rt, None);
         let mut views = self.views_write();
         if let Some(old) = views.get(&view.name) {
@@ -1013,7 +1079,7 @@ impl Engine {
         let mut keep = HashMap::new();
         for c in &config.checks {
             if let Some(id) = self.by_name.get(&c.name)
-                && self.checks.get(id).is_some_and(|rt| rt.cfg == *c)
+                && self.checks.get(id).is_some_and(|rt| *rt.cfg == *c)
             {
                 keep.insert(c.name.clone(), *id);
             }
@@ -1045,6 +1111,13 @@ impl Engine {
             }
         }
         self.alerts = config.alerts.clone();
+        if config.concurrency != self.concurrency {
+            // New limits take effect for every run that starts from now on; runs already in
+            // flight (or waiting for a slot) finish under the limits they started with.
+            tracing::info!(from = ?self.concurrency, to = ?config.concurrency, "new concurrency limits");
+            self.concurrency = config.concurrency;
+            (self.global, self.per_kind) = limits(config.concurrency);
+        }
         for c in &config.checks {
             if keep.contains_key(&c.name) {
                 summary.unchanged += 1;
@@ -1068,6 +1141,20 @@ impl Engine {
             tx: self.cmd_tx.clone(),
         }
     }
+}
+
+/// The global semaphore and the per-kind ones of `c` (push checks are not limited).
+fn limits(c: Concurrency) -> (Arc<Semaphore>, HashMap<CheckKind, Arc<Semaphore>>) {
+    let per_kind = HashMap::from([
+        (CheckKind::Http, Arc::new(Semaphore::new(c.http))),
+        (CheckKind::Tcp, Arc::new(Semaphore::new(c.tcp))),
+        (CheckKind::Icmp, Arc::new(Semaphore::new(c.icmp))),
+        (
+            CheckKind::Push,
+            Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+        ),
+    ]);
+    (Arc::new(Semaphore::new(c.global)), per_kind)
 }
 
 /// Name prefix of the checks of hub nodes (`node:NAME`); config check names cannot contain `:`.

@@ -149,3 +149,108 @@ async fn push_misses_are_detected_on_a_fixed_cadence_in_virtual_time() {
         "unknown token"
     );
 }
+
+/// When a connection was opened and (once it was) closed.
+type Span = (std::time::Instant, Option<std::time::Instant>);
+
+/// A TCP server that accepts, never answers, and records when each connection was opened and
+/// when the prober closed it.
+struct HangServer {
+    addr: std::net::SocketAddr,
+    spans: Arc<std::sync::Mutex<Vec<Span>>>,
+}
+
+impl HangServer {
+    fn start() -> HangServer {
+        use std::io::Read;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let spans = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let all = spans.clone();
+        std::thread::spawn(move || {
+            for mut c in listener.incoming().flatten() {
+                let i = {
+                    let mut v = all.lock().unwrap();
+                    v.push((std::time::Instant::now(), None));
+                    v.len() - 1
+                };
+                let all = all.clone();
+                std::thread::spawn(move || {
+                    // Read (and drop) the request until the prober closes the connection.
+                    let mut buf = [0u8; 1024];
+                    while matches!(c.read(&mut buf), Ok(n) if n > 0) {}
+                    all.lock().unwrap()[i].1 = Some(std::time::Instant::now());
+                });
+            }
+        });
+        HangServer { addr, spans }
+    }
+
+    fn accepted(&self) -> usize {
+        self.spans.lock().unwrap().len()
+    }
+
+    /// The longest time two connections were open together.
+    fn max_overlap(&self) -> Duration {
+        let now = std::time::Instant::now();
+        let v = self.spans.lock().unwrap();
+        let mut best = Duration::ZERO;
+        for (i, (a0, a1)) in v.iter().enumerate() {
+            for (b0, b1) in &v[i + 1..] {
+                let start = (*a0).max(*b0);
+                let end = a1.unwrap_or(now).min(b1.unwrap_or(now));
+                best = best.max(end.saturating_duration_since(start));
+            }
+        }
+        best
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_applies_changed_concurrency_limits() {
+    let server = HangServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    // `fall: 100`: the checks never go down, so no diagnosis opens connections of its own.
+    let checks = |limit: u32| {
+        let mut text = format!("concurrency: {{ global: 8, http: {limit} }}\nchecks:\n");
+        for i in 1..=3 {
+            text.push_str(&format!(
+                "  - name: hang{i}\n    http: {{ url: 'http://{}/{i}' }}\n    interval: 2s\n    timeout: 1500ms\n    fall: 100\n",
+                server.addr
+            ));
+        }
+        text
+    };
+    let (_storage, _parts, handle, engine) = start(&checks(1), &dir.path().join("h.db"));
+    let task = tokio::spawn(engine.run(std::future::pending()));
+    // Under `http: 1`, several 1.5 s runs of the three hanging checks, one after the other
+    // (a connection may close a moment after the next one opened, never 0.5 s later).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while server.accepted() < 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the checks never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let serial = server.max_overlap();
+    assert!(
+        serial < Duration::from_millis(500),
+        "http: 1 broken: {serial:?}"
+    );
+
+    let config = Config::parse("test.yaml", &checks(3), Path::new(".")).unwrap();
+    let summary = handle.reload(config).await.expect("reload");
+    assert_eq!((summary.unchanged, summary.changed), (3, 0), "{summary:?}");
+    // Under `http: 3` the three 1.5 s hangs of a 2 s interval run side by side.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while server.max_overlap() < Duration::from_millis(500) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new limit never let two runs overlap ({} runs)",
+            server.accepted()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    task.abort();
+}

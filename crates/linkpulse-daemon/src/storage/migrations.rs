@@ -56,4 +56,35 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         last_error TEXT
     );
     CREATE INDEX outbox_due ON outbox (delivered_ms, next_ms);",
+    // 2: compact results. A result row refers to its series (check name, probe kind and
+    // target, stored once) and keeps as JSON only what its columns and series do not hold
+    // (`detail`, NULL when nothing is left). Rows of version 1 keep their JSON verbatim under
+    // a series with NULL kind and target, so the API reads them back unchanged.
+    "CREATE TABLE series (
+        id INTEGER PRIMARY KEY,
+        check_name TEXT NOT NULL,
+        kind TEXT,
+        target TEXT
+    );
+    CREATE INDEX series_check ON series (check_name);
+    INSERT INTO series (check_name) SELECT DISTINCT check_name FROM results ORDER BY check_name;
+    CREATE TABLE results_v2 (
+        id INTEGER PRIMARY KEY,
+        series INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        up INTEGER NOT NULL,
+        latency_ms REAL,
+        error_kind TEXT,
+        detail TEXT
+    );
+    INSERT INTO results_v2 (id, series, at_ms, up, latency_ms, error_kind, detail)
+        SELECT r.id, s.id, r.at_ms, r.up, r.latency_ms, r.error_kind, r.result
+        FROM results r JOIN series s ON s.check_name = r.check_name;
+    DROP TABLE results;
+    ALTER TABLE results_v2 RENAME TO results;
+    CREATE INDEX results_series_at ON results (series, at_ms);
+    CREATE INDEX results_at ON results (at_ms);",
+    // 3: no `(at_ms)` index on results: retention finds old rows per series through
+    // `(series, at_ms)`, and every result no longer pays for a second index entry.
+    "DROP INDEX IF EXISTS results_at;",
 ];

@@ -2,9 +2,10 @@
 //!
 //! [`Storage`] is the seam for backends; [`sqlite::SqliteStorage`] is the embedded default.
 //! Writes are submitted as [`WriteOp`]s and applied in order by one writer, batched into
-//! transactions, so thousands of checks never contend for the database. Reads are synchronous:
-//! call them from `spawn_blocking`.
+//! transactions, so thousands of checks never contend for the database. Reads are synchronous
+//! (call them from `spawn_blocking`) and see every write submitted before them.
 
+mod compact;
 mod migrations;
 pub mod sqlite;
 
@@ -70,6 +71,76 @@ pub struct Attempt {
     pub result: serde_json::Value,
 }
 
+/// An attempt in the form it is stored in: the result JSON already reduced to what the row's
+/// columns and series do not hold. The engine submits this, so it keeps the JSON for its view
+/// without copying it for the writer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackedAttempt {
+    /// Check name.
+    pub check: String,
+    /// When the attempt finished.
+    pub at_ms: Millis,
+    /// The attempt succeeded.
+    pub up: bool,
+    /// Latency in milliseconds, when measured.
+    pub latency_ms: Option<f64>,
+    /// Error kind (`refused`, `timeout`, …) of a failed attempt.
+    pub error_kind: Option<String>,
+    /// Probe kind and target of the result, or `None` when `detail` is the whole JSON.
+    kind_target: Option<(String, String)>,
+    /// The rest of the result as JSON text.
+    detail: Option<String>,
+}
+
+impl PackedAttempt {
+    /// Packs an attempt whose result in the probe JSON shape is `result`.
+    pub fn new(
+        check: String,
+        at_ms: Millis,
+        up: bool,
+        latency_ms: Option<f64>,
+        error_kind: Option<String>,
+        result: &serde_json::Value,
+    ) -> PackedAttempt {
+        let split = compact::split(result, up, latency_ms);
+        PackedAttempt {
+            check,
+            at_ms,
+            up,
+            latency_ms,
+            error_kind,
+            kind_target: split.kind.zip(split.target),
+            detail: split.detail,
+        }
+    }
+
+    /// Probe kind and target (the row's series), when the JSON was split.
+    pub(crate) fn series(&self) -> (Option<&str>, Option<&str>) {
+        match &self.kind_target {
+            Some((k, t)) => (Some(k), Some(t)),
+            None => (None, None),
+        }
+    }
+
+    /// What is stored as JSON text.
+    pub(crate) fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+}
+
+impl From<Attempt> for PackedAttempt {
+    fn from(a: Attempt) -> PackedAttempt {
+        PackedAttempt::new(
+            a.check,
+            a.at_ms,
+            a.up,
+            a.latency_ms,
+            a.error_kind,
+            &a.result,
+        )
+    }
+}
+
 /// A state change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TransitionRecord {
@@ -127,6 +198,8 @@ pub struct OutboxItem {
 pub enum WriteOp {
     /// Store an attempt.
     Attempt(Attempt),
+    /// Store an attempt already packed (what the engine submits).
+    Packed(PackedAttempt),
     /// Store a transition.
     Transition(TransitionRecord),
     /// Open an incident for a check (no-op if one is open).
@@ -213,7 +286,8 @@ pub struct HourlyRow {
     pub latency_max_ms: Option<f64>,
 }
 
-/// A history backend. Writes are queued; reads block (use `spawn_blocking`).
+/// A history backend. Writes are queued; reads block (use `spawn_blocking`) and see every write
+/// submitted before the read.
 pub trait Storage: Send + Sync + 'static {
     /// Queues a write; never blocks. Lost only if the process dies before the writer commits.
     fn submit(&self, op: WriteOp);

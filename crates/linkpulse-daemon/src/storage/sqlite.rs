@@ -6,22 +6,29 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
+use super::compact;
 use super::migrations::MIGRATIONS;
 use super::{
-    Attempt, HourlyRow, Incident, Millis, OutboxItem, Resume, Storage, StorageError,
+    Attempt, HourlyRow, Incident, Millis, OutboxItem, PackedAttempt, Resume, Storage, StorageError,
     TransitionRecord, WriteOp,
 };
 use crate::state::State;
 
 /// Largest number of ops in one transaction.
 const MAX_BATCH: usize = 10_000;
+
+/// How long the writer gathers ops before it commits them in one transaction (unless a flush
+/// asks for the commit sooner). Bounds what a `kill -9` can lose; one commit per result would
+/// cost more CPU than the probe itself.
+const COMMIT_EVERY: Duration = Duration::from_millis(200);
 
 /// What the writer thread receives.
 enum Msg {
@@ -35,6 +42,10 @@ enum Msg {
 pub struct SqliteStorage {
     path: String,
     tx: Mutex<Sender<Msg>>,
+    /// Ops submitted so far, and ops the writer has applied: a read flushes first when they
+    /// differ, so reads see every write submitted before them.
+    submitted: AtomicU64,
+    applied: Arc<AtomicU64>,
     reader: Mutex<Connection>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -102,9 +113,11 @@ impl SqliteStorage {
         let reader = open_conn(path).map_err(db_err(&name))?;
         let (tx, rx) = mpsc::channel();
         let thread_path = name.clone();
+        let applied = Arc::new(AtomicU64::new(0));
+        let counter = applied.clone();
         let writer = std::thread::Builder::new()
             .name("linkpulse-db-writer".to_owned())
-            .spawn(move || writer_loop(conn, rx, &thread_path))
+            .spawn(move || writer_loop(conn, rx, &thread_path, &counter))
             .map_err(|e| StorageError::Database {
                 path: name.clone(),
                 source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
@@ -112,6 +125,8 @@ impl SqliteStorage {
         Ok(Arc::new(SqliteStorage {
             path: name,
             tx: Mutex::new(tx),
+            submitted: AtomicU64::new(0),
+            applied,
             reader: Mutex::new(reader),
             writer: Mutex::new(Some(writer)),
         }))
@@ -122,6 +137,18 @@ impl SqliteStorage {
         PathBuf::from(&self.path)
     }
 
+    /// Wakes the writer so that it commits now (after a flush or stop request).
+    fn wake_writer(&self) {
+        if let Some(h) = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            h.thread().unpark();
+        }
+    }
+
     /// Commits everything queued and stops the writer (graceful shutdown).
     pub fn close(&self) {
         let _ = self
@@ -129,6 +156,7 @@ impl SqliteStorage {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .send(Msg::Stop);
+        self.wake_writer();
         let handle = self
             .writer
             .lock()
@@ -143,6 +171,10 @@ impl SqliteStorage {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StorageError> {
+        if self.submitted.load(Ordering::Acquire) != self.applied.load(Ordering::Acquire) {
+            // Read your writes: commit what is queued first (a stopped writer reads as is).
+            let _ = self.flush();
+        }
         let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         f(&conn).map_err(db_err(&self.path))
     }
@@ -154,26 +186,25 @@ impl Drop for SqliteStorage {
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, path: &str) {
+fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, path: &str, applied: &AtomicU64) {
+    let mut series = SeriesCache::default();
     loop {
         let first = match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(m) => m,
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(m) => batch.push(m),
-                Err(_) => break,
-            }
-        }
+        let batch = gather(first, &rx);
         let stop = batch.iter().any(|m| matches!(m, Msg::Stop));
+        let ops = batch.iter().filter(|m| matches!(m, Msg::Op(_))).count() as u64;
         let mut waiters = Vec::new();
-        let result = apply_batch(&mut conn, batch, &mut waiters);
+        let result = apply_batch(&mut conn, &mut series, batch, &mut waiters);
         if let Err(e) = &result {
+            // The transaction rolled back: series ids it created no longer exist.
+            series = SeriesCache::default();
             tracing::error!(database = path, error = %e, "cannot write history");
         }
+        applied.fetch_add(ops, Ordering::Release);
         for w in waiters {
             let _ = w.send(result.as_ref().map(|_| ()).map_err(ToString::to_string));
         }
@@ -183,42 +214,135 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, path: &str) {
     }
 }
 
+/// Collects what arrives within [`COMMIT_EVERY`] of `first` (or until a flush or stop asks for
+/// the commit now, or [`MAX_BATCH`] ops are queued). The writer sleeps in between rather than
+/// waiting on the queue, so submitting a result never has to wake a thread.
+fn gather(first: Msg, rx: &Receiver<Msg>) -> Vec<Msg> {
+    let deadline = std::time::Instant::now() + COMMIT_EVERY;
+    let mut urgent = !matches!(first, Msg::Op(_));
+    let mut batch = vec![first];
+    loop {
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(m) => {
+                    urgent |= !matches!(m, Msg::Op(_));
+                    batch.push(m);
+                }
+                Err(_) => break,
+            }
+        }
+        let now = std::time::Instant::now();
+        if urgent || batch.len() >= MAX_BATCH || now >= deadline {
+            return batch;
+        }
+        // Woken early by `flush` and `close` (they unpark this thread).
+        std::thread::park_timeout(deadline - now);
+    }
+}
+
 fn apply_batch(
     conn: &mut Connection,
+    series: &mut SeriesCache,
     batch: Vec<Msg>,
     waiters: &mut Vec<Sender<Result<(), String>>>,
 ) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    let mut ops = Vec::with_capacity(batch.len());
     for msg in batch {
         match msg {
-            Msg::Op(op) => apply(&tx, op)?,
+            Msg::Op(op) => ops.push(op),
             Msg::Flush(w) => waiters.push(w),
             Msg::Stop => {}
         }
     }
+    let tx = conn.transaction()?;
+    for op in ops {
+        apply(&tx, series, op)?;
+    }
     tx.commit()
+}
+
+/// Series ids (see migration 2) by check name, then kind and target: a check has one series
+/// per target it ever had, so the inner list is short. Valid while no transaction that
+/// created an entry has rolled back (the writer clears it then).
+#[derive(Debug, Default)]
+struct SeriesCache(HashMap<String, Vec<SeriesKey>>);
+
+/// Kind, target and id of one series of a check.
+type SeriesKey = (Option<String>, Option<String>, i64);
+
+impl SeriesCache {
+    /// The id of the series, created if new.
+    fn id(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        check: &str,
+        kind: Option<&str>,
+        target: Option<&str>,
+    ) -> rusqlite::Result<i64> {
+        let same = |(k, t, _): &&SeriesKey| k.as_deref() == kind && t.as_deref() == target;
+        if let Some((_, _, id)) = self.0.get(check).and_then(|l| l.iter().find(same)) {
+            return Ok(*id);
+        }
+        let found: Option<i64> = tx
+            .prepare_cached(
+                "SELECT id FROM series WHERE check_name = ?1 AND kind IS ?2 AND target IS ?3
+                 ORDER BY id LIMIT 1",
+            )?
+            .query_row(params![check, kind, target], |r| r.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                tx.prepare_cached(
+                    "INSERT INTO series (check_name, kind, target) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![check, kind, target])?;
+                tx.last_insert_rowid()
+            }
+        };
+        self.0.entry(check.to_owned()).or_default().push((
+            kind.map(str::to_owned),
+            target.map(str::to_owned),
+            id,
+        ));
+        Ok(id)
+    }
 }
 
 fn json(v: &serde_json::Value) -> String {
     v.to_string()
 }
 
-fn apply(tx: &rusqlite::Transaction<'_>, op: WriteOp) -> rusqlite::Result<()> {
+fn insert_attempt(
+    tx: &rusqlite::Transaction<'_>,
+    series: &mut SeriesCache,
+    a: &PackedAttempt,
+) -> rusqlite::Result<()> {
+    let (kind, target) = a.series();
+    let id = series.id(tx, &a.check, kind, target)?;
+    tx.prepare_cached(
+        "INSERT INTO results (series, at_ms, up, latency_ms, error_kind, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        id,
+        a.at_ms,
+        a.up,
+        a.latency_ms,
+        a.error_kind,
+        a.detail()
+    ])?;
+    Ok(())
+}
+
+fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    series: &mut SeriesCache,
+    op: WriteOp,
+) -> rusqlite::Result<()> {
     match op {
-        WriteOp::Attempt(a) => {
-            tx.prepare_cached(
-                "INSERT INTO results (check_name, at_ms, up, latency_ms, error_kind, result)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                a.check,
-                a.at_ms,
-                a.up,
-                a.latency_ms,
-                a.error_kind,
-                json(&a.result)
-            ])?;
-        }
+        WriteOp::Attempt(a) => insert_attempt(tx, series, &PackedAttempt::from(a))?,
+        WriteOp::Packed(a) => insert_attempt(tx, series, &a)?,
         WriteOp::Transition(t) => {
             tx.prepare_cached(
                 "INSERT INTO transitions (check_name, at_ms, from_state, to_state, cause)
@@ -300,14 +424,21 @@ fn parse_json(text: Option<String>) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
+/// The columns [`attempt_row`] reads, from `results r JOIN series s`.
+const ATTEMPT_COLUMNS: &str =
+    "s.check_name, r.at_ms, r.up, r.latency_ms, r.error_kind, r.detail, s.kind, s.target";
+
 fn attempt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Attempt> {
+    let up: bool = r.get(2)?;
+    let latency_ms: Option<f64> = r.get(3)?;
+    let detail: Option<String> = r.get(5)?;
     Ok(Attempt {
         check: r.get(0)?,
         at_ms: r.get(1)?,
-        up: r.get(2)?,
-        latency_ms: r.get(3)?,
+        up,
+        latency_ms,
         error_kind: r.get(4)?,
-        result: parse_json(r.get(5)?),
+        result: compact::join(r.get(6)?, r.get(7)?, detail.as_deref(), up, latency_ms),
     })
 }
 
@@ -343,6 +474,7 @@ fn limit(n: usize) -> i64 {
 
 impl Storage for SqliteStorage {
     fn submit(&self, op: WriteOp) {
+        self.submitted.fetch_add(1, Ordering::Release);
         let _ = self
             .tx
             .lock()
@@ -357,6 +489,7 @@ impl Storage for SqliteStorage {
             .unwrap_or_else(PoisonError::into_inner)
             .send(Msg::Flush(tx))
             .map_err(|_| StorageError::Closed)?;
+        self.wake_writer();
         match rx.recv() {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) => Err(StorageError::Database {
@@ -375,11 +508,11 @@ impl Storage for SqliteStorage {
         n: usize,
     ) -> Result<Vec<Attempt>, StorageError> {
         self.with_reader(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT check_name, at_ms, up, latency_ms, error_kind, result FROM results
-                 WHERE check_name = ?1 AND at_ms >= ?2 AND at_ms < ?3
-                 ORDER BY at_ms DESC, id DESC LIMIT ?4",
-            )?;
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {ATTEMPT_COLUMNS} FROM results r JOIN series s ON s.id = r.series
+                 WHERE s.check_name = ?1 AND r.at_ms >= ?2 AND r.at_ms < ?3
+                 ORDER BY r.at_ms DESC, r.id DESC LIMIT ?4"
+            ))?;
             st.query_map(params![check, from_ms, to_ms, limit(n)], attempt_row)?
                 .collect()
         })
@@ -474,10 +607,12 @@ impl Storage for SqliteStorage {
                     },
                 );
             }
-            let mut st = c.prepare_cached(
-                "SELECT check_name, at_ms, up, latency_ms, error_kind, result FROM results
-                 WHERE id IN (SELECT MAX(id) FROM results GROUP BY check_name)",
-            )?;
+            // The newest row of each series, then of each check.
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {ATTEMPT_COLUMNS} FROM results r JOIN series s ON s.id = r.series
+                 WHERE r.id IN (SELECT MAX(id) FROM results GROUP BY series)
+                 ORDER BY r.id"
+            ))?;
             for a in st.query_map([], attempt_row)? {
                 let a = a?;
                 let e = out.entry(a.check.clone()).or_insert(Resume {
@@ -535,9 +670,10 @@ impl Storage for SqliteStorage {
         let run = || -> rusqlite::Result<()> {
             conn.execute(
                 "INSERT INTO hourly (check_name, hour_ms, attempts, ups, latency_sum, latency_n, latency_max)
-                 SELECT check_name, at_ms - (at_ms % 3600000), COUNT(*), SUM(up),
-                        COALESCE(SUM(latency_ms), 0), COUNT(latency_ms), MAX(latency_ms)
-                 FROM results WHERE at_ms < ?1 GROUP BY 1, 2
+                 SELECT s.check_name, r.at_ms - (r.at_ms % 3600000), COUNT(*), SUM(r.up),
+                        COALESCE(SUM(r.latency_ms), 0), COUNT(r.latency_ms), MAX(r.latency_ms)
+                 FROM series s CROSS JOIN results r ON r.series = s.id
+                 WHERE r.at_ms < ?1 GROUP BY 1, 2
                  ON CONFLICT (check_name, hour_ms) DO UPDATE SET
                    attempts = attempts + excluded.attempts, ups = ups + excluded.ups,
                    latency_sum = latency_sum + excluded.latency_sum,
@@ -545,7 +681,11 @@ impl Storage for SqliteStorage {
                    latency_max = MAX(COALESCE(latency_max, excluded.latency_max), COALESCE(excluded.latency_max, latency_max))",
                 [cutoff],
             )?;
-            conn.execute("DELETE FROM results WHERE at_ms < ?1", [cutoff])?;
+            // Per series, through the `(series, at_ms)` index (CROSS JOIN above: series first).
+            conn.execute(
+                "DELETE FROM results WHERE series IN (SELECT id FROM series) AND at_ms < ?1",
+                [cutoff],
+            )?;
             conn.execute("DELETE FROM hourly WHERE hour_ms < ?1", [hourly_before_ms])?;
             conn.execute(
                 "DELETE FROM incidents WHERE ended_ms IS NOT NULL AND ended_ms < ?1",
