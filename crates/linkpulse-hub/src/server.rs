@@ -210,9 +210,9 @@ impl Closer {
 /// Who an established session is in the registry.
 #[derive(Debug)]
 pub(crate) struct Member {
-    name: String,
+    /// The registry's own copy of the name, shared.
+    name: Arc<str>,
     session: SessionId,
-    address: Option<String>,
     /// The RTT last written to the registry (µs) and the samples skipped since: a sample is
     /// written when it differs by more than an eighth, or on every eighth sample, so the
     /// registry (a lock and a lookup by name) is not touched every interval for nothing.
@@ -591,11 +591,11 @@ impl Hub {
     ) {
         match event {
             Event::Up { peer: info } => {
-                let address = info.advertise.or_else(|| Some(peer.ip().to_string()));
                 let join = Join {
-                    name: info.name.clone(),
+                    name: info.name,
                     labels: info.labels,
-                    address: address.clone(),
+                    advertise: info.advertise,
+                    connected_from: Some(peer.ip()),
                     incarnation: info.incarnation,
                 };
                 match state.registry.join(join, now) {
@@ -605,9 +605,8 @@ impl Hub {
                             followups.push(Followup::Close(old));
                         }
                         *member = Some(Member {
-                            name: info.name,
+                            name: joined.name,
                             session: joined.session,
-                            address,
                             rtt_us: 0,
                             rtt_skipped: 0,
                         });
@@ -640,13 +639,7 @@ impl Hub {
             }
             Event::Data(_) => {}
             Event::Dead { cause, silent_for } => {
-                let Some(Member {
-                    name,
-                    session,
-                    address,
-                    ..
-                }) = member.take()
-                else {
+                let Some(Member { name, session, .. }) = member.take() else {
                     self.failed_handshake(peer, &cause.to_string());
                     return;
                 };
@@ -654,10 +647,10 @@ impl Hub {
                 let node_state = state.registry.ended(&name, session, &cause, now);
                 tracing::info!(node = %name, %cause, ?silent_for, "agent session ended");
                 if node_state == Some(NodeState::Dead)
-                    && let Some(address) = address
+                    && let Some(address) = state.registry.address(&name)
                 {
                     followups.push(Followup::Diagnose {
-                        name,
+                        name: name.to_string(),
                         session,
                         address,
                     });
@@ -792,7 +785,6 @@ mod tests {
         let mut m = Member {
             name: "a".into(),
             session: SessionId(1),
-            address: None,
             rtt_us: 0,
             rtt_skipped: 0,
         };
