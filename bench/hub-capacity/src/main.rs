@@ -357,11 +357,20 @@ async fn measure_hub(n: usize, secs: u64, per: usize, drop: usize) -> Result<Row
     let wall = t0.elapsed().as_secs_f64();
     let rss = rss_kib(hub.pid());
     let (mut fs, mut fd) = (0, 0);
-    while let Ok(c) = changes.try_recv() {
-        match c.event {
-            ChangeKind::Suspect => fs += 1,
-            ChangeKind::Dead => fd += 1,
-            _ => {}
+    loop {
+        match changes.try_recv() {
+            Ok(c) => match c.event {
+                ChangeKind::Suspect => fs += 1,
+                ChangeKind::Dead => fd += 1,
+                _ => {}
+            },
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                // Changes were lost: the counts would be too low. Say so loudly.
+                eprintln!(
+                    "[hub-capacity] WARNING: the watch view lagged by {n} changes; false suspect/dead counts are incomplete"
+                );
+            }
+            Err(_) => break,
         }
     }
     // Drop the last generator's sessions at once, silently (SIGSTOP: the kernel still ACKs,

@@ -125,7 +125,7 @@ async fn watch(State(hub): State<Hub>) -> Sse<impl Stream<Item = Result<SseEvent
             }
             let ev = match changes.recv().await {
                 Ok(change) => {
-                    let data = serde_json::to_string(&change).unwrap_or_default();
+                    let data = serde_json::to_string(&*change).unwrap_or_default();
                     SseEvent::default()
                         .event(change.event.as_str())
                         .id(change.revision.to_string())

@@ -15,9 +15,11 @@
 //!   dead/left ── join (same name) ──► alive      a new session (maybe a new incarnation)
 //! ```
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use linkpulse_proto::{Cause, Incarnation, Restart, Status};
@@ -249,8 +251,10 @@ pub struct Join {
     pub name: String,
     /// Labels from HELLO.
     pub labels: Vec<(String, String)>,
-    /// Advertised address, or the address the agent connected from.
-    pub address: Option<String>,
+    /// The address the agent advertised in HELLO (`HOST:PORT` or `HOST`), if any.
+    pub advertise: Option<String>,
+    /// The address the agent connected from: the node's address when it advertised none.
+    pub connected_from: Option<IpAddr>,
     /// The agent's incarnation.
     pub incarnation: Incarnation,
 }
@@ -258,6 +262,8 @@ pub struct Join {
 /// The result of a [`Registry::join`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Joined {
+    /// The node's name as the registry keeps it (shared: hold this rather than a copy).
+    pub name: Arc<str>,
     /// The new session.
     pub session: SessionId,
     /// A session of the same name that was still open and is now replaced: the caller closes
@@ -275,26 +281,63 @@ pub struct RegistryFull(pub String);
 #[derive(Debug)]
 struct Entry {
     state: NodeState,
+    diagnosis: Option<Diagnosis>,
+    restart: Option<Restart>,
     /// Why its last session ended, when dead or left.
     cause: Option<Cause>,
-    diagnosis: Option<Diagnosis>,
     status: Option<Box<NodeStatus>>,
-    /// Sorted by key, keys unique.
-    labels: Box<[(Box<str>, Box<str>)]>,
-    rtt_ms: Option<f64>,
-    /// When it entered its current state.
-    since: SystemTime,
-    address: Option<Box<str>>,
+    labels: Labels,
+    /// Latest RTT, µs (saturated at `u32::MAX`).
+    rtt_us: Option<u32>,
+    /// When it entered its current state, ms since the Unix epoch (the API shows ms).
+    since_ms: u64,
+    address: Option<Address>,
     /// Its incarnation, shown in `Node` and compared with the next join.
     incarnation: Incarnation,
-    restart: Option<Restart>,
     /// The session it joined with last ([`Node::session`]).
     last_session: SessionId,
-    /// The session that currently owns this node, while it is alive or suspect.
-    session: Option<SessionId>,
+    /// The id of the session that currently owns this node while it is alive or suspect;
+    /// 0 when none does (ids start at 1). See [`Entry::owner`].
+    owner: u64,
+}
+
+/// A node's labels, sorted by key, keys unique. Interned: nodes with the same labels (most
+/// of a fleet) share one allocation.
+type Labels = Arc<[(Box<str>, Box<str>)]>;
+
+/// Where a node can be reached, kept without a string when it is the connecting address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Address {
+    /// Advertised by the agent in HELLO.
+    Advertised(Box<str>),
+    /// The address its session came from.
+    ConnectedFrom(IpAddr),
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Advertised(a) => f.write_str(a),
+            Address::ConnectedFrom(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+/// `t` as ms since the Unix epoch (0 before it).
+fn unix_ms(t: SystemTime) -> u64 {
+    let ms = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    u64::try_from(ms).unwrap_or(u64::MAX)
 }
 
 impl Entry {
+    /// The session that currently owns this node, while it is alive or suspect.
+    fn owner(&self) -> Option<SessionId> {
+        (self.owner != 0).then_some(SessionId(self.owner))
+    }
+
     /// The node as the API shows it.
     fn node(&self, name: &str) -> Node {
         Node {
@@ -313,9 +356,9 @@ impl Entry {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            rtt_ms: self.rtt_ms,
-            since: rfc3339(self.since),
-            address: self.address.as_deref().map(str::to_owned),
+            rtt_ms: self.rtt_us.map(|us| f64::from(us) / 1000.0),
+            since: rfc3339(SystemTime::UNIX_EPOCH + Duration::from_millis(self.since_ms)),
+            address: self.address.as_ref().map(Address::to_string),
             incarnation: self.incarnation.to_string(),
             restart: self.restart.map(|r| r.as_str().to_owned()),
             session: self.last_session.0,
@@ -328,7 +371,12 @@ impl Entry {
 pub struct Registry {
     /// Boxed entries: B-tree nodes are often half full, and a half-empty node of boxes costs
     /// far less than one of whole entries.
-    nodes: BTreeMap<String, Box<Entry>>,
+    /// The name is shared with the session's driver ([`Joined::name`]).
+    nodes: BTreeMap<Arc<str>, Box<Entry>>,
+    /// Every distinct label set in use, to share one copy between nodes.
+    label_sets: HashSet<Labels>,
+    /// `label_sets.len()` after its last sweep of sets no node uses any more.
+    label_sets_swept: usize,
     revision: u64,
     next_session: u64,
     changes: VecDeque<Change>,
@@ -376,7 +424,35 @@ impl Registry {
 
     /// The session that currently owns `name`, if it is alive or suspect.
     pub fn session_of(&self, name: &str) -> Option<SessionId> {
-        self.nodes.get(name).and_then(|e| e.session)
+        self.nodes.get(name).and_then(|e| e.owner())
+    }
+
+    /// The address of `name` (advertised, else the one it connected from), if known.
+    pub fn address(&self, name: &str) -> Option<String> {
+        self.nodes
+            .get(name)
+            .and_then(|e| e.address.as_ref())
+            .map(Address::to_string)
+    }
+
+    /// The shared copy of `labels` (sorted, keys unique, the last value of a repeated key
+    /// wins).
+    fn intern_labels(&mut self, labels: Vec<(String, String)>) -> Labels {
+        let sorted: BTreeMap<String, String> = labels.into_iter().collect();
+        let labels: Labels = sorted
+            .into_iter()
+            .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
+            .collect();
+        if let Some(shared) = self.label_sets.get(&labels) {
+            return Arc::clone(shared);
+        }
+        if self.label_sets.len() >= 2 * self.label_sets_swept + 64 {
+            // Forget the sets no node holds any more (amortised: the table has doubled).
+            self.label_sets.retain(|l| Arc::strong_count(l) > 1);
+            self.label_sets_swept = self.label_sets.len();
+        }
+        self.label_sets.insert(Arc::clone(&labels));
+        labels
     }
 
     /// The next change to publish, oldest first.
@@ -399,11 +475,11 @@ impl Registry {
     /// (see [`Joined::replaced`]); with a new incarnation it is recorded `dead` with cause
     /// `reset` first, so watchers know the old process's work is gone.
     pub fn join(&mut self, join: Join, now: SystemTime) -> Result<Joined, RegistryFull> {
-        if !self.nodes.contains_key(&join.name) && self.nodes.len() >= MAX_NODES {
+        if !self.nodes.contains_key(join.name.as_str()) && self.nodes.len() >= MAX_NODES {
             let victim = self
                 .nodes
                 .iter()
-                .find(|(_, e)| e.session.is_none())
+                .find(|(_, e)| e.owner().is_none())
                 .map(|(k, _)| k.clone());
             match victim {
                 Some(k) => {
@@ -416,10 +492,10 @@ impl Registry {
         let session = SessionId(self.next_session);
         let mut replaced = None;
         let mut restart = None;
-        if let Some(old) = self.nodes.get(&join.name) {
+        if let Some(old) = self.nodes.get(join.name.as_str()) {
             let r = join.incarnation.restart_since(&old.incarnation);
             restart = Some(r);
-            if let Some(old_session) = old.session {
+            if let Some(old_session) = old.owner() {
                 replaced = Some(old_session);
                 if r != Restart::Same {
                     // Transition: alive/suspect → dead (reset): the process behind the old
@@ -428,34 +504,45 @@ impl Registry {
                 }
             }
         }
-        // Sorted, and the last value of a repeated key wins (as in a map).
-        let labels: BTreeMap<String, String> = join.labels.into_iter().collect();
+        let address = match (join.advertise, join.connected_from) {
+            (Some(a), _) => Some(Address::Advertised(a.into_boxed_str())),
+            (None, Some(ip)) => Some(Address::ConnectedFrom(ip)),
+            (None, None) => None,
+        };
         let entry = Entry {
             state: NodeState::Alive,
-            cause: None,
             diagnosis: None,
-            status: None,
-            labels: labels
-                .into_iter()
-                .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
-                .collect(),
-            rtt_ms: None,
-            since: now,
-            address: join.address.map(String::into_boxed_str),
-            incarnation: join.incarnation,
             restart,
+            cause: None,
+            status: None,
+            labels: self.intern_labels(join.labels),
+            rtt_us: None,
+            since_ms: unix_ms(now),
+            address,
+            incarnation: join.incarnation,
             last_session: session,
-            session: Some(session),
+            owner: session.0,
         };
         // Transition: (new) / dead / left / alive (replaced) → alive.
-        match self.nodes.get_mut(&join.name) {
-            Some(old) => **old = entry,
-            None => {
-                self.nodes.insert(join.name.clone(), Box::new(entry));
+        let name = match self.nodes.get_mut(join.name.as_str()) {
+            Some(old) => {
+                **old = entry;
+                self.nodes
+                    .get_key_value(join.name.as_str())
+                    .map_or_else(|| Arc::from(join.name.as_str()), |(k, _)| Arc::clone(k))
             }
-        }
-        self.emit(&join.name, ChangeKind::Join);
-        Ok(Joined { session, replaced })
+            None => {
+                let name: Arc<str> = Arc::from(join.name);
+                self.nodes.insert(Arc::clone(&name), Box::new(entry));
+                name
+            }
+        };
+        self.emit(&name, ChangeKind::Join);
+        Ok(Joined {
+            name,
+            session,
+            replaced,
+        })
     }
 
     /// The entry of `name` if `session` still owns it.
@@ -463,13 +550,13 @@ impl Registry {
         self.nodes
             .get_mut(name)
             .map(|e| &mut **e)
-            .filter(|e| e.session == Some(session))
+            .filter(|e| e.owner == session.0)
     }
 
     /// A heartbeat round trip (no change event: RTT is read from the list).
     pub fn rtt(&mut self, name: &str, session: SessionId, rtt: Duration) {
         if let Some(e) = self.owned(name, session) {
-            e.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
+            e.rtt_us = Some(u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX));
         }
     }
 
@@ -480,7 +567,7 @@ impl Registry {
         {
             // Transition: alive → suspect.
             e.state = NodeState::Suspect;
-            e.since = now;
+            e.since_ms = unix_ms(now);
             self.emit(name, ChangeKind::Suspect);
         }
     }
@@ -492,7 +579,7 @@ impl Registry {
         {
             // Transition: suspect → alive.
             e.state = NodeState::Alive;
-            e.since = now;
+            e.since_ms = unix_ms(now);
             self.emit(name, ChangeKind::AliveAgain);
         }
     }
@@ -540,10 +627,10 @@ impl Registry {
             NodeState::Dead
         };
         // Transition: alive/suspect → dead or left; the session no longer owns the node.
-        e.session = None;
+        e.owner = 0;
         e.state = state;
         e.cause = Some(cause.clone());
-        e.since = now;
+        e.since_ms = unix_ms(now);
         let kind = match state {
             NodeState::Left => ChangeKind::Left,
             _ => ChangeKind::Dead,
@@ -575,7 +662,8 @@ mod tests {
         Join {
             name: name.into(),
             labels: vec![("zone".into(), "a".into())],
-            address: Some("10.0.0.1:80".into()),
+            advertise: Some("10.0.0.1:80".into()),
+            connected_from: None,
             incarnation: Incarnation::new([1; 16], nonce),
         }
     }
@@ -692,6 +780,33 @@ mod tests {
         assert_eq!(n.session, s.session.0);
         assert_eq!((r.len(), r.is_empty()), (1, false));
         assert_eq!(r.nodes().map(|n| n.name).collect::<Vec<_>>(), ["w1"]);
+    }
+
+    #[test]
+    fn label_sets_are_shared_and_forgotten_when_unused() {
+        let mut r = Registry::new();
+        let t = SystemTime::UNIX_EPOCH;
+        let mut a = join("w1", 1);
+        a.advertise = None;
+        a.connected_from = Some(IpAddr::from([10, 0, 0, 9]));
+        r.join(a, t).unwrap();
+        r.join(join("w2", 1), t).unwrap();
+        let labels = |r: &Registry, n: &str| Arc::clone(&r.nodes.get(n).unwrap().labels);
+        assert!(
+            Arc::ptr_eq(&labels(&r, "w1"), &labels(&r, "w2")),
+            "one copy"
+        );
+        assert_eq!(r.address("w1").as_deref(), Some("10.0.0.9"));
+        assert_eq!(r.get("w1").unwrap().address.as_deref(), Some("10.0.0.9"));
+        assert_eq!(r.address("w2").as_deref(), Some("10.0.0.1:80"));
+        // A node that rejoins with new labels 1000 times leaves no pile of old sets.
+        for i in 0..1000 {
+            let mut j = join("w3", i);
+            j.labels = vec![("id".into(), i.to_string())];
+            r.join(j, t).unwrap();
+        }
+        assert!(r.label_sets.len() < 200, "{} sets kept", r.label_sets.len());
+        assert_eq!(r.get("w3").unwrap().label("id"), Some("999"));
     }
 
     #[test]

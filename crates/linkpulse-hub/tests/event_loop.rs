@@ -61,14 +61,14 @@ async fn agent(addr: SocketAddr, name: &str) -> Connection {
 
 /// Every change on the watch stream until `until`, by node name.
 async fn changes_until(
-    rx: &mut broadcast::Receiver<linkpulse_hub::Change>,
+    rx: &mut broadcast::Receiver<std::sync::Arc<linkpulse_hub::Change>>,
     until: Instant,
 ) -> Vec<(Instant, ChangeKind, String)> {
     let mut out = Vec::new();
     loop {
         let left = until.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, rx.recv()).await {
-            Ok(Ok(c)) => out.push((Instant::now(), c.event, c.node.name)),
+            Ok(Ok(c)) => out.push((Instant::now(), c.event, c.node.name.clone())),
             Ok(Err(broadcast::error::RecvError::Lagged(n))) => panic!("watcher lagged by {n}"),
             Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => return out,
         }

@@ -104,7 +104,7 @@ impl Reactor {
             stopping: false,
             config,
             slots: Slab::default(),
-            timers: Timers::default(),
+            timers: Timers::new(Instant::now()),
             scratch: vec![0; SCRATCH],
             out: Vec::with_capacity(4096),
             batch: Vec::new(),

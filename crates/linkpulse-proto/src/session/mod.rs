@@ -2,6 +2,7 @@
 
 mod config;
 mod event;
+mod stamp;
 
 pub use config::{Authenticator, DetectorPolicy, SessionConfig};
 pub use event::{Cause, Event, PeerInfo, TransportError};
@@ -11,11 +12,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use linkpulse_detector::{Detector, FailureDetector, FixedTimeout, PhiAccrual, Suspicion, Verdict};
+use linkpulse_detector::{
+    Detector, DetectorConfig, FailureDetector, FixedTimeout, PhiAccrual, Suspicion, Verdict,
+};
+use stamp::Stamp;
 
 use crate::{
-    Codec, ConfigError, ErrorCode, ErrorFrame, Frame, Goodbye, GoodbyeReason, Hello, MAX_TEXT,
-    Ping, Pong, SendError, Status, WIRE_VERSION, Welcome, truncate_utf8,
+    Codec, ConfigError, ErrorCode, ErrorFrame, Frame, Goodbye, GoodbyeReason, Hello,
+    MAX_FRAME_SIZE, MAX_TEXT, MIN_FRAME_SIZE_LIMIT, Ping, Pong, SendError, Status, WIRE_VERSION,
+    Welcome, truncate_utf8,
 };
 
 /// Which end of the connection this session is.
@@ -62,105 +67,85 @@ pub enum Role {
 /// shared ([`Session::server_shared`]), frames are decoded straight from the caller's buffer
 /// (only a partial frame's bytes are kept), and the frames queued between two drains are
 /// encoded into one buffer that [`poll_transmit`](Self::poll_transmit) hands over whole — no
-/// buffer is kept while idle.
+/// buffer is kept while idle. Instants are kept as microsecond offsets from the session's
+/// creation (8 bytes each), the handshake's and the end's state are boxed (they are short or
+/// final), and a fixed-timeout detector needs no state beyond the last heartbeat's instant.
 #[derive(Debug)]
 pub struct Session {
     role: Role,
     config: Arc<SessionConfig>,
-    /// Server with an authenticator: the CHALLENGE nonce, kept until the HELLO is checked.
-    challenge: Bytes,
-    /// Creation instant; PING timestamps are µs since this.
+    /// Creation instant: PING timestamps and every [`Stamp`] are µs since this.
     epoch: Instant,
-    codec: Codec,
+    /// A partial frame's bytes, kept only while a frame is split across reads.
+    partial: Option<Box<Codec>>,
     state: State,
     /// Encoded frames not yet taken by the driver, in order (empty, with no allocation, while
     /// idle).
     transmits: BytesMut,
-    events: VecDeque<Event>,
+    /// Events not yet taken by the driver; `None` (no allocation) while drained, which is
+    /// nearly always for a host of many sessions (boxed: a pointer instead of a queue).
+    #[allow(clippy::box_collection)] // deliberate: 8 bytes per idle session instead of 24+
+    events: Option<Box<VecDeque<Event>>>,
     /// When the last valid frame arrived (creation instant until then).
-    last_heard: Instant,
-    /// When the detector was last fed a heartbeat (the peer's PINGs only).
-    detector_heard: Instant,
+    last_heard: Stamp,
+    /// When the detector was last fed a heartbeat (the peer's PINGs only for phi; the
+    /// reference of the fixed timeout).
+    detector_heard: Stamp,
     /// Pending ICMP-unreachable evidence: the instant by which a frame must arrive.
-    unreachable_deadline: Option<Instant>,
+    unreachable_deadline: Option<Stamp>,
     /// Next PING sequence number.
     next_seq: u64,
-    /// Most recent RTT sample.
-    last_rtt: Option<Duration>,
-    /// The peer's GOODBYE, if it sent one.
-    peer_goodbye: Option<Goodbye>,
+    /// Most recent RTT sample, µs (saturated at `u32::MAX`: 71 minutes).
+    last_rtt_us: Option<u32>,
+    /// The peer's GOODBYE, if it sent one (rare: boxed).
+    peer_goodbye: Option<Box<Goodbye>>,
 }
 
 /// Where the session is in its life.
 #[derive(Debug)]
 enum State {
-    /// Waiting for the peer's half of the handshake.
-    Handshake {
-        /// When the handshake fails.
-        deadline: Instant,
-        /// Client: whether HELLO has gone out (it waits for CHALLENGE when authenticating).
-        hello_sent: bool,
-    },
+    /// Waiting for the peer's half of the handshake (boxed: a few seconds at most).
+    Handshake(Box<Handshake>),
     /// Handshake done; heartbeats flow and the detector runs.
-    Established(Box<Established>),
+    Established(Established),
     /// Ended; `Event::Dead` has been emitted.
-    Dead(Cause),
+    Dead(Box<Cause>),
 }
 
 #[derive(Debug)]
+struct Handshake {
+    /// When the handshake fails.
+    deadline: Instant,
+    /// Client: whether HELLO has gone out (it waits for CHALLENGE when authenticating).
+    hello_sent: bool,
+    /// Server with an authenticator: the CHALLENGE nonce, kept until the HELLO is checked.
+    challenge: Bytes,
+}
+
+/// The established session's own state. The peer's name, incarnation, labels and advertised
+/// address went out in `Event::Up` and are not kept.
+#[derive(Debug)]
 struct Established {
-    /// The peer (its labels and advertised address went out in `Event::Up` and are not
-    /// kept).
-    peer: PeerInfo,
+    /// The granted heartbeat interval.
+    interval: Duration,
     detector: SessionDetector,
     /// Verdict last reported, to emit Suspect / AliveAgain on changes only.
     verdict: Verdict,
     /// When the detector's verdict next changes if nothing arrives (recomputed after every
     /// input by `check_detector`).
-    detector_deadline: Option<Instant>,
+    detector_deadline: Option<Stamp>,
     /// When the next PING is due.
-    next_ping: Instant,
+    next_ping: Stamp,
 }
 
-/// The session's failure detector, sized for the configured kind: a fixed timeout is a few
-/// instants inline; the phi detector's window is boxed, so a fixed-timeout session does not
-/// carry the phi detector's size.
+/// The session's failure detector, sized for the configured kind: a fixed timeout's only
+/// state is the instant of the last heartbeat, which the session keeps anyway
+/// (`Session::detector_heard`), and its parameters follow from the shared configuration and
+/// the granted interval; the phi detector's window is boxed.
 #[derive(Debug)]
 enum SessionDetector {
-    Fixed(FixedTimeout),
+    Fixed,
     Phi(Box<PhiAccrual>),
-}
-
-impl From<Detector> for SessionDetector {
-    fn from(d: Detector) -> Self {
-        match d {
-            Detector::Fixed(f) => SessionDetector::Fixed(f),
-            Detector::Phi(p) => SessionDetector::Phi(Box::new(p)),
-        }
-    }
-}
-
-impl SessionDetector {
-    fn heartbeat(&mut self, now: Instant) {
-        match self {
-            SessionDetector::Fixed(d) => d.heartbeat(now),
-            SessionDetector::Phi(d) => d.heartbeat(now),
-        }
-    }
-
-    fn suspicion(&self, now: Instant) -> Suspicion {
-        match self {
-            SessionDetector::Fixed(d) => d.suspicion(now),
-            SessionDetector::Phi(d) => d.suspicion(now),
-        }
-    }
-
-    fn next_deadline(&self, now: Instant) -> Option<Instant> {
-        match self {
-            SessionDetector::Fixed(d) => d.next_deadline(now),
-            SessionDetector::Phi(d) => d.next_deadline(now),
-        }
-    }
 }
 
 impl Session {
@@ -174,10 +159,9 @@ impl Session {
         let mut s = Session::new(Role::Client, Arc::new(config), Bytes::new(), now);
         if s.config.authenticator.is_none() {
             s.send_hello(&[]);
-            s.state = State::Handshake {
-                deadline: now + s.config.handshake_timeout,
-                hello_sent: true,
-            };
+            if let State::Handshake(h) = &mut s.state {
+                h.hello_sent = true;
+            }
         }
         Ok(s)
     }
@@ -198,35 +182,38 @@ impl Session {
         now: Instant,
     ) -> Result<Session, ConfigError> {
         config.validate_server(&challenge)?;
-        let mut s = Session::new(Role::Server, config, challenge, now);
-        if s.config.authenticator.is_some() {
-            let challenge = Frame::Challenge(s.challenge.clone());
-            s.queue(&challenge);
+        let authenticates = config.authenticator.is_some();
+        let challenge = if authenticates {
+            challenge
         } else {
-            s.challenge = Bytes::new();
+            Bytes::new()
+        };
+        let mut s = Session::new(Role::Server, config, challenge.clone(), now);
+        if authenticates {
+            s.queue(&Frame::Challenge(challenge));
         }
         Ok(s)
     }
 
     fn new(role: Role, config: Arc<SessionConfig>, challenge: Bytes, now: Instant) -> Session {
-        let codec = Codec::with_max_frame_size(config.max_frame_size);
+        let start = Stamp::floor(now, now);
         Session {
             role,
-            challenge,
-            state: State::Handshake {
+            state: State::Handshake(Box::new(Handshake {
                 deadline: now + config.handshake_timeout,
                 hello_sent: false,
-            },
+                challenge,
+            })),
             config,
             epoch: now,
-            codec,
+            partial: None,
             transmits: BytesMut::new(),
-            events: VecDeque::new(),
-            last_heard: now,
-            detector_heard: now,
+            events: None,
+            last_heard: start,
+            detector_heard: start,
             unreachable_deadline: None,
             next_seq: 0,
-            last_rtt: None,
+            last_rtt_us: None,
             peer_goodbye: None,
         }
     }
@@ -256,15 +243,20 @@ impl Session {
     /// by construction (config validated, texts truncated); one that is not is dropped.
     fn queue(&mut self, frame: &Frame) -> bool {
         let start = self.transmits.len();
-        if frame
-            .encode(&mut self.transmits, self.codec.max_frame_size())
-            .is_ok()
-        {
+        let max = self.max_frame_size();
+        if frame.encode(&mut self.transmits, max).is_ok() {
             true
         } else {
             self.transmits.truncate(start);
             false
         }
+    }
+
+    /// The frame-size limit in force (as a [`Codec`] would clamp it).
+    fn max_frame_size(&self) -> usize {
+        self.config
+            .max_frame_size
+            .clamp(MIN_FRAME_SIZE_LIMIT, MAX_FRAME_SIZE)
     }
 
     // ----- accessors -------------------------------------------------------------------
@@ -287,41 +279,44 @@ impl Session {
     /// Why the session ended, once it has.
     pub fn cause(&self) -> Option<&Cause> {
         match &self.state {
-            State::Dead(c) => Some(c),
+            State::Dead(c) => Some(c.as_ref()),
             _ => None,
         }
     }
 
-    /// The peer, once the handshake has completed (and while established). Its `labels` and
-    /// `advertise` are empty here: they are delivered once, in [`Event::Up`].
-    pub fn peer(&self) -> Option<&PeerInfo> {
+    /// The granted heartbeat interval, once the handshake has completed (and while
+    /// established). Who the peer is ([`PeerInfo`]) is delivered once, in [`Event::Up`], and
+    /// not kept: a host of many sessions keeps it where it needs it.
+    pub fn interval(&self) -> Option<Duration> {
         match &self.state {
-            State::Established(e) => Some(&e.peer),
+            State::Established(e) => Some(e.interval),
             _ => None,
         }
     }
 
-    /// When the last valid frame arrived (the creation instant if none has).
+    /// When the last valid frame arrived (the creation instant if none has), to the
+    /// microsecond.
     pub fn last_heard(&self) -> Instant {
-        self.last_heard
+        self.last_heard.instant(self.epoch)
     }
 
     /// The most recent RTT sample.
     pub fn last_rtt(&self) -> Option<Duration> {
-        self.last_rtt
+        self.last_rtt_us
+            .map(|us| Duration::from_micros(u64::from(us)))
     }
 
     /// The detector's current view, while established.
     pub fn suspicion(&self, now: Instant) -> Option<Suspicion> {
         match &self.state {
-            State::Established(e) => Some(e.detector.suspicion(now)),
+            State::Established(e) => self.detector_suspicion(e, now),
             _ => None,
         }
     }
 
     /// The peer's GOODBYE, if it sent one (reason and text).
     pub fn peer_goodbye(&self) -> Option<&Goodbye> {
-        self.peer_goodbye.as_ref()
+        self.peer_goodbye.as_deref()
     }
 
     // ----- outputs ---------------------------------------------------------------------
@@ -356,10 +351,10 @@ impl Session {
 
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front();
-        if event.is_none() && self.events.capacity() > 0 {
+        let event = self.events.as_mut().and_then(|q| q.pop_front());
+        if event.is_none() {
             // Drained: give the queue's memory back (most sessions are idle most of the time).
-            self.events = VecDeque::new();
+            self.events = None;
         }
         event
     }
@@ -368,16 +363,21 @@ impl Session {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let base = match &self.state {
             State::Dead(_) => return None,
-            State::Handshake { deadline, .. } => *deadline,
+            State::Handshake(h) => return Some(self.with_unreachable(h.deadline)),
             State::Established(e) => match e.detector_deadline {
                 Some(d) => e.next_ping.min(d),
                 None => e.next_ping,
             },
         };
-        Some(match self.unreachable_deadline {
-            Some(u) => base.min(u),
-            None => base,
-        })
+        Some(self.with_unreachable(base.instant(self.epoch)))
+    }
+
+    /// `deadline`, or the unreachable evidence's deadline if that is earlier.
+    fn with_unreachable(&self, deadline: Instant) -> Instant {
+        match self.unreachable_deadline {
+            Some(u) => deadline.min(u.instant(self.epoch)),
+            None => deadline,
+        }
     }
 
     // ----- inputs ----------------------------------------------------------------------
@@ -388,12 +388,12 @@ impl Session {
         if self.is_dead() {
             return;
         }
-        if self.codec.buffered() == 0 {
+        if self.partial.is_none() {
             // Usual case: whole frames, decoded straight from the caller's buffer; only a
             // trailing partial frame is copied.
             let mut rest = bytes;
             loop {
-                match Frame::decode(rest, self.codec.max_frame_size()) {
+                match Frame::decode(rest, self.max_frame_size()) {
                     Ok(Some((frame, used))) => {
                         rest = rest.get(used..).unwrap_or_default();
                         self.handle_frame(frame, now);
@@ -402,7 +402,11 @@ impl Session {
                         }
                     }
                     Ok(None) => {
-                        self.codec.push(rest);
+                        if !rest.is_empty() {
+                            let mut codec = Codec::with_max_frame_size(self.max_frame_size());
+                            codec.push(rest);
+                            self.partial = Some(Box::new(codec));
+                        }
                         break;
                     }
                     Err(e) => {
@@ -414,9 +418,12 @@ impl Session {
             self.check_detector(now);
             return;
         }
-        self.codec.push(bytes);
-        loop {
-            match self.codec.next_frame() {
+        // A frame was split across reads: the codec completes it and decodes what follows.
+        if let Some(codec) = &mut self.partial {
+            codec.push(bytes);
+        }
+        while let Some(codec) = &mut self.partial {
+            match codec.next_frame() {
                 Ok(Some(frame)) => {
                     self.handle_frame(frame, now);
                     if self.is_dead() {
@@ -430,7 +437,9 @@ impl Session {
                 }
             }
         }
-        self.codec.release_if_empty();
+        if self.partial.as_ref().is_some_and(|c| c.buffered() == 0) {
+            self.partial = None;
+        }
         self.check_detector(now);
     }
 
@@ -439,8 +448,8 @@ impl Session {
     pub fn handle_timeout(&mut self, now: Instant) {
         match &self.state {
             State::Dead(_) => return,
-            State::Handshake { deadline, .. } => {
-                if now >= *deadline {
+            State::Handshake(h) => {
+                if now >= h.deadline {
                     let what = match self.role {
                         Role::Server => "HELLO",
                         Role::Client => "WELCOME",
@@ -456,7 +465,7 @@ impl Session {
             State::Established(_) => {}
         }
         if let Some(deadline) = self.unreachable_deadline
-            && now >= deadline
+            && now >= deadline.instant(self.epoch)
         {
             self.die(Cause::Unreachable, now);
             return;
@@ -484,7 +493,8 @@ impl Session {
             TransportError::Other(_) => self.die(Cause::Local, now),
             TransportError::Unreachable => {
                 if self.unreachable_deadline.is_none() {
-                    self.unreachable_deadline = Some(now + self.config.unreachable_confirmation);
+                    let deadline = now + self.config.unreachable_confirmation;
+                    self.unreachable_deadline = Some(Stamp::ceil(self.epoch, deadline));
                 }
             }
         }
@@ -516,7 +526,8 @@ impl Session {
             State::Established(_) => {}
         }
         let start = self.transmits.len();
-        if let Err(e) = self.codec.encode(&frame, &mut self.transmits) {
+        let max = self.max_frame_size();
+        if let Err(e) = frame.encode(&mut self.transmits, max) {
             self.transmits.truncate(start);
             return Err(e.into());
         }
@@ -543,13 +554,17 @@ impl Session {
         u64::try_from(now.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX)
     }
 
+    fn emit(&mut self, event: Event) {
+        self.events.get_or_insert_default().push_back(event);
+    }
+
     fn die(&mut self, cause: Cause, now: Instant) {
-        let silent_for = now.saturating_duration_since(self.last_heard);
+        let silent_for = now.saturating_duration_since(self.last_heard());
         // Transition: any → Dead. Nothing happens after this.
-        self.state = State::Dead(cause.clone());
+        self.state = State::Dead(Box::new(cause.clone()));
         self.unreachable_deadline = None;
-        self.challenge = Bytes::new();
-        self.events.push_back(Event::Dead { cause, silent_for });
+        self.partial = None;
+        self.emit(Event::Dead { cause, silent_for });
     }
 
     fn protocol_error(&mut self, code: ErrorCode, text: String, now: Instant) {
@@ -573,23 +588,26 @@ impl Session {
         // later, usually right next to the peer's PING, so counting it would fill the window
         // with alternating near-zero and near-interval gaps, inflate the deviation and delay
         // detection. Frames read at the same instant count once.
-        let fresh = now > self.detector_heard;
-        self.last_heard = self.last_heard.max(now);
+        let stamp = Stamp::floor(self.epoch, now);
+        let fresh = stamp > self.detector_heard;
+        self.last_heard = self.last_heard.max(stamp);
         self.unreachable_deadline = None;
         if fresh && let State::Established(e) = &mut self.state {
-            let samples = match e.detector {
-                SessionDetector::Phi(_) => matches!(frame, Frame::Ping(_)),
-                SessionDetector::Fixed(_) => true,
-            };
-            if samples {
-                self.detector_heard = now;
-                e.detector.heartbeat(now);
+            match &mut e.detector {
+                SessionDetector::Phi(d) => {
+                    if matches!(frame, Frame::Ping(_)) {
+                        self.detector_heard = stamp;
+                        d.heartbeat(now);
+                    }
+                }
+                // The fixed timeout's reference is `detector_heard` itself.
+                SessionDetector::Fixed => self.detector_heard = stamp,
             }
         }
         // Frames that mean the same in every state.
         match frame {
             Frame::Goodbye(g) => {
-                self.peer_goodbye = Some(g);
+                self.peer_goodbye = Some(Box::new(g));
                 self.die(Cause::Goodbye, now);
                 return;
             }
@@ -603,14 +621,14 @@ impl Session {
         }
         match &self.state {
             State::Dead(_) => {}
-            State::Handshake { hello_sent, .. } => {
-                let hello_sent = *hello_sent;
+            State::Handshake(h) => {
+                let hello_sent = h.hello_sent;
                 match (self.role, frame) {
                     (Role::Server, Frame::Hello(h)) => self.accept_hello(h, now),
                     (Role::Client, Frame::Challenge(nonce)) if !hello_sent => {
                         self.send_hello(&nonce);
-                        if let State::Handshake { hello_sent, .. } = &mut self.state {
-                            *hello_sent = true;
+                        if let State::Handshake(h) = &mut self.state {
+                            h.hello_sent = true;
                         }
                     }
                     (Role::Client, Frame::Challenge(_)) => {
@@ -637,13 +655,13 @@ impl Session {
                 Frame::Pong(p) => {
                     let now_us = self.timestamp_us(now);
                     if p.seq < self.next_seq && p.echo_timestamp_us <= now_us {
-                        let rtt = Duration::from_micros(now_us - p.echo_timestamp_us);
-                        self.last_rtt = Some(rtt);
-                        self.events.push_back(Event::Rtt(rtt));
+                        let rtt_us = now_us - p.echo_timestamp_us;
+                        self.last_rtt_us = Some(u32::try_from(rtt_us).unwrap_or(u32::MAX));
+                        self.emit(Event::Rtt(Duration::from_micros(rtt_us)));
                     }
                 }
-                Frame::Status(s) => self.events.push_back(Event::Status(s)),
-                Frame::Data(d) => self.events.push_back(Event::Data(d)),
+                Frame::Status(s) => self.emit(Event::Status(s)),
+                Frame::Data(d) => self.emit(Event::Data(d)),
                 other => self.unexpected(&other, "after the handshake", now),
             },
         }
@@ -658,8 +676,12 @@ impl Session {
             self.protocol_error(ErrorCode::UnsupportedVersion, text, now);
             return;
         }
+        let challenge = match &self.state {
+            State::Handshake(h) => h.challenge.as_ref(),
+            _ => &[],
+        };
         if let Some(auth) = &self.config.authenticator
-            && let Err(reason) = auth.verify(&self.challenge, &hello)
+            && let Err(reason) = auth.verify(challenge, &hello)
         {
             let text = format!(
                 "authentication failed for node {:?}: {reason}",
@@ -668,8 +690,6 @@ impl Session {
             self.protocol_error(ErrorCode::AuthFailed, text, now);
             return;
         }
-        // The nonce has served its purpose.
-        self.challenge = Bytes::new();
         let interval = hello
             .interval
             .clamp(self.config.min_interval, self.config.max_interval);
@@ -746,25 +766,22 @@ impl Session {
                 return;
             }
         };
-        let kept = PeerInfo {
-            name: peer.name.clone(),
-            incarnation: peer.incarnation,
-            interval: peer.interval,
-            version: peer.version,
-            labels: Vec::new(),
-            advertise: None,
-            restart: peer.restart,
+        let interval = peer.interval;
+        self.emit(Event::Up { peer });
+        let detector = match detector {
+            // Its state is `detector_heard`, which starts here like the detector just built.
+            Detector::Fixed(_) => SessionDetector::Fixed,
+            Detector::Phi(p) => SessionDetector::Phi(Box::new(p)),
         };
-        self.events.push_back(Event::Up { peer });
-        let peer = kept;
+        self.detector_heard = Stamp::floor(self.epoch, now);
         // Transition: Handshake → Established; first PING goes out at once to measure RTT.
-        self.state = State::Established(Box::new(Established {
-            peer,
-            detector: SessionDetector::from(detector),
+        self.state = State::Established(Established {
+            interval,
+            detector,
             verdict: Verdict::Alive,
             detector_deadline: None,
-            next_ping: now,
-        }));
+            next_ping: Stamp::floor(self.epoch, now),
+        });
         self.send_due_pings(now);
     }
 
@@ -775,9 +792,10 @@ impl Session {
         let State::Established(e) = &mut self.state else {
             return;
         };
-        let half = e.peer.interval / 2;
-        if e.next_ping > now && e.next_ping.saturating_duration_since(now) <= half {
-            e.next_ping = now;
+        let half = e.interval / 2;
+        let next_ping = e.next_ping.instant(self.epoch);
+        if next_ping > now && next_ping.saturating_duration_since(now) <= half {
+            e.next_ping = Stamp::floor(self.epoch, now);
             self.send_due_pings(now);
         }
     }
@@ -786,23 +804,27 @@ impl Session {
         let State::Established(e) = &mut self.state else {
             return;
         };
-        if now < e.next_ping {
+        let next_ping = e.next_ping.instant(self.epoch);
+        if now < next_ping {
             return;
         }
-        let interval = e.peer.interval;
-        if self.role == Role::Server && self.config.coalesce_pings {
+        let interval = e.interval;
+        let next_ping = if self.role == Role::Server && self.config.coalesce_pings {
             // The server's own timer lags a quarter interval, so that the client's PING
             // (every interval) normally arrives first and carries ours along in the same
             // write (`ride_along_ping`); a quarter interval of client jitter is tolerated
             // before the server pings on its own again.
-            e.next_ping = now + interval + interval / 4;
+            now + interval + interval / 4
         } else {
-            e.next_ping += interval;
-            if e.next_ping <= now {
+            let next = next_ping + interval;
+            if next <= now {
                 // We fell behind (timer woke late): do not burst, resume the rhythm from now.
-                e.next_ping = now + interval;
+                now + interval
+            } else {
+                next
             }
-        }
+        };
+        e.next_ping = Stamp::ceil(self.epoch, next_ping);
         let ping = Frame::Ping(Ping {
             seq: self.next_seq,
             timestamp_us: self.timestamp_us(now),
@@ -811,21 +833,57 @@ impl Session {
         self.queue(&ping);
     }
 
+    /// The fixed-timeout detector as it stands: built from the shared configuration for the
+    /// granted `interval` (the policy resolves to the same parameters every time, and
+    /// `establish` checked them) with `detector_heard` as its last heartbeat.
+    fn fixed_detector(&self, interval: Duration) -> Option<FixedTimeout> {
+        match self.config.detector.resolve(interval) {
+            DetectorConfig::Fixed(c) => {
+                FixedTimeout::new(c, self.detector_heard.instant(self.epoch)).ok()
+            }
+            DetectorConfig::Phi(_) => None,
+        }
+    }
+
+    /// The detector's view at `now` and when it next changes.
+    fn detector_suspicion(&self, e: &Established, now: Instant) -> Option<Suspicion> {
+        match &e.detector {
+            SessionDetector::Fixed => self.fixed_detector(e.interval).map(|d| d.suspicion(now)),
+            SessionDetector::Phi(d) => Some(d.suspicion(now)),
+        }
+    }
+
+    fn detector_next_deadline(&self, e: &Established, now: Instant) -> Option<Instant> {
+        match &e.detector {
+            SessionDetector::Fixed => self
+                .fixed_detector(e.interval)
+                .and_then(|d| d.next_deadline(now)),
+            SessionDetector::Phi(d) => d.next_deadline(now),
+        }
+    }
+
     fn check_detector(&mut self, now: Instant) {
+        let (s, deadline) = match &self.state {
+            State::Established(e) => match self.detector_suspicion(e, now) {
+                Some(s) => (s, self.detector_next_deadline(e, now)),
+                None => return,
+            },
+            _ => return,
+        };
+        let deadline = deadline.map(|d| Stamp::ceil(self.epoch, d));
         let State::Established(e) = &mut self.state else {
             return;
         };
-        let s = e.detector.suspicion(now);
         let previous = e.verdict;
         e.verdict = s.verdict;
-        e.detector_deadline = e.detector.next_deadline(now);
+        e.detector_deadline = deadline;
         match (previous, s.verdict) {
             // Transition: Alive → Suspect.
-            (Verdict::Alive, Verdict::Suspect) => self.events.push_back(Event::Suspect {
+            (Verdict::Alive, Verdict::Suspect) => self.emit(Event::Suspect {
                 silent_for: s.silent_for,
             }),
             // Transition: Suspect → Alive (a frame arrived in time).
-            (Verdict::Suspect, Verdict::Alive) => self.events.push_back(Event::AliveAgain),
+            (Verdict::Suspect, Verdict::Alive) => self.emit(Event::AliveAgain),
             // Transition: → Dead. ICMP evidence still pending names the cause.
             (_, Verdict::Dead) => {
                 let cause = if self.unreachable_deadline.is_some() {
@@ -837,5 +895,19 @@ impl Session {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards the per-session footprint a hub pays tens of thousands of times
+    /// (bench/hub-capacity.md has the breakdown).
+    #[test]
+    fn a_session_stays_compact() {
+        let size = size_of::<Session>();
+        println!("Session: {size} bytes");
+        assert!(size <= 176, "Session is {size} bytes, budget 176");
     }
 }
