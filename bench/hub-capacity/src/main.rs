@@ -91,9 +91,8 @@ async fn agents_mode(hub: SocketAddr, n: usize, offset: usize) -> Result<(), Err
                 if let Ok(stream) = bound_stream(idx, hub).await
                     && let Ok(mut c) = Connection::from_tcp(stream, Role::Client, cc.clone())
                 {
-                    match c.next_event().await {
-                        Some(Event::Up { .. }) => break c,
-                        _ => {}
+                    if let Some(Event::Up { .. }) = c.next_event().await {
+                        break c;
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
