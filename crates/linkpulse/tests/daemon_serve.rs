@@ -523,11 +523,14 @@ fn reload_needs_the_token_and_keeps_unchanged_checks() {
         .0,
         401
     );
-    let (status, body) = d.request(
-        "POST",
-        "/api/v1/reload",
-        &[("Authorization", "Bearer test-token-123")],
-    );
+    let reload = || {
+        d.request(
+            "POST",
+            "/api/v1/reload",
+            &[("Authorization", "Bearer test-token-123")],
+        )
+    };
+    let (status, body) = reload();
     assert_eq!(status, 200, "{body}");
     let summary: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
@@ -551,11 +554,7 @@ fn reload_needs_the_token_and_keeps_unchanged_checks() {
             "retention: {{ raw: 2d, hourly: 30d }}\n{checks}  - name: added2\n    tcp: {{ address: '127.0.0.1:1' }}\n"
         ),
     );
-    let (status, body) = d.request(
-        "POST",
-        "/api/v1/reload",
-        &[("Authorization", "Bearer test-token-123")],
-    );
+    let (status, body) = reload();
     assert_eq!(status, 200, "{body}");
     let summary: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
@@ -566,11 +565,7 @@ fn reload_needs_the_token_and_keeps_unchanged_checks() {
     assert_eq!(summary["added"].as_u64(), Some(1), "{summary}");
     // A broken file is refused and changes nothing.
     std::fs::write(&cfg, "checks: [").unwrap();
-    let (status, body) = d.request(
-        "POST",
-        "/api/v1/reload",
-        &[("Authorization", "Bearer test-token-123")],
-    );
+    let (status, body) = reload();
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("linkpulse.yaml:1"), "{body}");
     assert_eq!(d.state("keep"), "up");
