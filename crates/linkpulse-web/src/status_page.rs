@@ -75,8 +75,8 @@ pub struct StatusSummary {
     pub title: String,
     /// Text under the title.
     pub description: Option<String>,
-    /// Worst state of the listed checks: `up`, `degraded`, `down`, or `unknown` when none has
-    /// a known state.
+    /// Worst known state of the listed checks (`down` > `degraded` > `up`); `unknown` only when
+    /// none has a known state.
     pub overall: String,
     /// When this answer was made, milliseconds since the Unix epoch.
     pub generated_ms: i64,
@@ -129,12 +129,11 @@ const DAY_MS: i64 = 86_400_000;
 const DAYS: usize = 90;
 const MAX_INCIDENTS: usize = 50;
 
-/// The worse of two states for the overall status: down > degraded > unknown > up.
+/// The worse of two known states for the overall status: down > degraded > up.
 fn worse(a: &'static str, b: &'static str) -> &'static str {
     let rank = |s: &str| match s {
-        "down" => 3,
-        "degraded" => 2,
-        "unknown" => 1,
+        "down" => 2,
+        "degraded" => 1,
         _ => 0,
     };
     if rank(b) > rank(a) { b } else { a }
@@ -167,7 +166,11 @@ pub fn summarise(
                 "degraded" => "degraded",
                 _ => "unknown",
             });
-            overall = Some(overall.map_or(state, |o| worse(o, state)));
+            // A component with no data yet (a push job before its first run) is shown as such
+            // but does not turn the whole page "unknown".
+            if state != "unknown" {
+                overall = Some(overall.map_or(state, |o| worse(o, state)));
+            }
             let buckets = compact::uptime_buckets(&changes, &spans, from, to, now, DAYS);
             let uptime = weighted_uptime(&buckets, now);
             incidents.extend(spans.into_iter().map(|s| PublicIncident {
@@ -314,3 +317,53 @@ pub(crate) async fn events(
 
 /// Shared, replaceable page (a reload may change or remove it).
 pub(crate) type SharedPage = Arc<std::sync::RwLock<Option<Arc<StatusPage>>>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{IncidentSpan, Sample, StateChange};
+
+    /// `up` is up since the epoch; every other name is unknown to the daemon.
+    struct OneUp;
+
+    impl HistorySource for OneUp {
+        fn samples(&self, _: &str, _: i64, _: i64, _: usize) -> Result<Vec<Sample>, HistoryError> {
+            Ok(Vec::new())
+        }
+        fn state_changes(&self, check: &str, _: i64) -> Result<Vec<StateChange>, HistoryError> {
+            match check {
+                "up" => Ok(vec![StateChange {
+                    at_ms: 0,
+                    state: "up".into(),
+                }]),
+                _ => Err(HistoryError::UnknownCheck(check.to_owned())),
+            }
+        }
+        fn incidents(&self, _: &str, _: i64, _: usize) -> Result<Vec<IncidentSpan>, HistoryError> {
+            Ok(Vec::new())
+        }
+        fn now_ms(&self) -> i64 {
+            1_768_046_400_000
+        }
+    }
+
+    fn page(checks: &[&str]) -> StatusPage {
+        StatusPage {
+            title: "t".into(),
+            description: None,
+            groups: vec![StatusGroup {
+                name: "g".into(),
+                checks: checks.iter().map(|c| (*c).to_owned()).collect(),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_component_without_data_does_not_make_the_page_unknown() {
+        let s = summarise(&page(&["up", "push-job-not-run-yet"]), &OneUp).unwrap();
+        assert_eq!(s.overall, "up");
+        assert_eq!(s.groups[0].components[1].state, "unknown");
+        let s = summarise(&page(&["never-ran"]), &OneUp).unwrap();
+        assert_eq!(s.overall, "unknown", "nothing is known at all");
+    }
+}
