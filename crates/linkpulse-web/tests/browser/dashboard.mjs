@@ -20,7 +20,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import assert from 'node:assert/strict';
-import { launch, shot, eventually, proc } from './lib.mjs';
+import { launch, shot, eventually, proc, stepper } from './lib.mjs';
 
 const BIN = process.env.LINKPULSE_BIN;
 const SHOTS = resolve(process.env.SCREENSHOT_DIR || 'screenshots');
@@ -28,20 +28,7 @@ if (!BIN) { console.error('LINKPULSE_BIN is not set'); process.exit(2); }
 
 const work = mkdtempSync(join(tmpdir(), 'linkpulse-dash-'));
 const cleanups = [];
-let passed = 0, failed = 0;
-
-async function step(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failed += 1;
-    console.log(`FAIL ${name}: ${e && e.stack ? e.stack : e}`);
-    throw e;
-  }
-}
+const { step, setupFailed, finish } = stepper();
 
 /** A TCP server that accepts and holds connections; `stop()` closes it and every socket. */
 function tcp() {
@@ -293,7 +280,7 @@ try {
 
   assert.deepEqual(browser.errors.filter((e) => e.startsWith('pageerror')), [], 'no script errors');
 } catch (e) {
-  if (!failed) { failed += 1; console.log(`FAIL setup: ${e && e.stack ? e.stack : e}`); }
+  setupFailed(e);
 } finally {
   if (browser) {
     if (browser.errors.length) console.log(`browser messages:\n  ${browser.errors.join('\n  ')}`);
@@ -302,6 +289,5 @@ try {
   for (const c of cleanups.reverse()) await c().catch(() => {});
   rmSync(work, { recursive: true, force: true });
   console.log(`screenshots in ${SHOTS}`);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  finish();
 }

@@ -99,3 +99,33 @@ export function proc(bin, args, { cwd, env } = {}) {
     },
   };
 }
+
+/**
+ * A runner of named steps: `step(name, fn)` runs `fn`, logs `ok`/`FAIL` with its time and
+ * rethrows a failure; `setupFailed(e)` counts an error outside any step; `finish()` prints the
+ * summary and exits 1 if anything failed.
+ */
+export function stepper() {
+  let passed = 0, failed = 0;
+  return {
+    async step(name, fn) {
+      const t0 = Date.now();
+      try {
+        await fn();
+        passed += 1;
+        console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+      } catch (e) {
+        failed += 1;
+        console.log(`FAIL ${name}: ${e && e.stack ? e.stack : e}`);
+        throw e;
+      }
+    },
+    setupFailed(e) {
+      if (!failed) { failed += 1; console.log(`FAIL setup: ${e && e.stack ? e.stack : e}`); }
+    },
+    finish() {
+      console.log(`${passed} passed, ${failed} failed`);
+      process.exit(failed ? 1 : 0);
+    },
+  };
+}
