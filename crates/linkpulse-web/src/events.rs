@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
@@ -160,6 +161,20 @@ impl EventBus {
 /// Turns a subscription into SSE events: lag becomes `resync`; the stream ends when the bus
 /// is closed or every sender is gone.
 pub fn stream(bus: &EventBus) -> impl Stream<Item = Result<SseEvent, Infallible>> + use<> {
+    filtered_stream(bus, |ev| {
+        Some(SseEvent::default().event(ev.name()).data(ev.data()))
+    })
+}
+
+/// Like [`stream`], but every event goes through `map` first; `None` leaves it out (the public
+/// status page's stream keeps only listed checks).
+pub(crate) fn filtered_stream<F>(
+    bus: &EventBus,
+    map: F,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> + use<F>
+where
+    F: Fn(&Event) -> Option<SseEvent> + Send + 'static,
+{
     let rx = bus.subscribe();
     let closed = Box::pin(bus.closed());
     let hello = SseEvent::default()
@@ -167,30 +182,43 @@ pub fn stream(bus: &EventBus) -> impl Stream<Item = Result<SseEvent, Infallible>
         .retry(Duration::from_secs(2))
         .data("{}");
     let first = stream::iter([Ok(hello)]);
-    let rest = stream::unfold((rx, closed), |(mut rx, mut closed)| async move {
-        let got = tokio::select! {
-            ev = rx.recv() => ev,
-            () = &mut closed => return None,
-        };
-        let ev = match got {
-            Ok(ev) => SseEvent::default().event(ev.name()).data(ev.data()),
-            Err(broadcast::error::RecvError::Lagged(n)) => SseEvent::default()
-                .event("resync")
-                .data(format!("{{\"missed\":{n}}}")),
-            Err(broadcast::error::RecvError::Closed) => return None,
-        };
-        Some((Ok(ev), (rx, closed)))
+    let rest = stream::unfold((rx, closed, map), |(mut rx, mut closed, map)| async move {
+        loop {
+            let got = tokio::select! {
+                ev = rx.recv() => ev,
+                () = &mut closed => return None,
+            };
+            let ev = match got {
+                Ok(ev) => match map(&ev) {
+                    Some(sse) => sse,
+                    None => continue,
+                },
+                Err(broadcast::error::RecvError::Lagged(n)) => SseEvent::default()
+                    .event("resync")
+                    .data(format!("{{\"missed\":{n}}}")),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            return Some((Ok(ev), (rx, closed, map)));
+        }
     });
     futures_util::StreamExt::chain(first, rest)
 }
 
+/// An SSE answer for `events`, with a comment every 15 s to keep idle proxies open.
+pub(crate) fn sse_response<S>(events: S) -> Response
+where
+    S: Stream<Item = Result<SseEvent, Infallible>> + Send + 'static,
+{
+    Sse::new(events)
+        .keep_alive(
+            KeepAlive::new()
+                .interval(Duration::from_secs(15))
+                .text("keep-alive"),
+        )
+        .into_response()
+}
+
 /// `GET /api/v1/events`.
-pub(crate) async fn sse(
-    State(web): State<Web>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    Sse::new(stream(&web.bus)).keep_alive(
-        KeepAlive::new()
-            .interval(Duration::from_secs(15))
-            .text("keep-alive"),
-    )
+pub(crate) async fn sse(State(web): State<Web>) -> Response {
+    sse_response(stream(&web.bus))
 }

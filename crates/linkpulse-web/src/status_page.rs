@@ -16,22 +16,18 @@
 //! Error texts (`cause`) are not published: they name internal addresses and ports. The
 //! diagnosis verdict (`process_down`, `host_unreachable`, …) is.
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::{self, Stream};
 use serde::Serialize;
-use tokio::sync::broadcast;
 
 use crate::Web;
 use crate::compact::{self, UptimeBucket};
-use crate::events::Event;
+use crate::events::{Event, filtered_stream, sse_response};
 use crate::history::{HistoryError, HistorySource};
 
 /// A validated status page.
@@ -279,40 +275,9 @@ fn public_event(web: &Web, ev: &Event) -> Option<SseEvent> {
 /// `GET /api/v1/status/events`: `hello`, then `state` events of listed checks only, `reload`
 /// when the configuration changed, and `resync` when the stream fell behind (for both, re-read
 /// `/api/v1/status`).
-pub(crate) async fn events(
-    State(web): State<Web>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let rx = web.bus.subscribe();
-    let closed = Box::pin(web.bus.closed());
-    let hello = SseEvent::default()
-        .event("hello")
-        .retry(Duration::from_secs(2))
-        .data("{}");
-    let first = stream::iter([Ok(hello)]);
-    let rest = stream::unfold((rx, closed, web), |(mut rx, mut closed, web)| async move {
-        loop {
-            let got = tokio::select! {
-                ev = rx.recv() => ev,
-                () = &mut closed => return None,
-            };
-            let ev = match got {
-                Ok(ev) => match public_event(&web, &ev) {
-                    Some(e) => e,
-                    None => continue,
-                },
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    SseEvent::default().event("resync").data("{}")
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
-            };
-            return Some((Ok(ev), (rx, closed, web)));
-        }
-    });
-    Sse::new(futures_util::StreamExt::chain(first, rest)).keep_alive(
-        KeepAlive::new()
-            .interval(Duration::from_secs(15))
-            .text("keep-alive"),
-    )
+pub(crate) async fn events(State(web): State<Web>) -> Response {
+    let bus = web.bus.clone();
+    sse_response(filtered_stream(&bus, move |ev| public_event(&web, ev)))
 }
 
 /// Shared, replaceable page (a reload may change or remove it).
