@@ -11,6 +11,7 @@ use linkpulse_daemon::engine::{Engine, EngineHandle, EngineParts, PushEvent};
 use linkpulse_daemon::metrics::Metrics;
 use linkpulse_daemon::storage::Storage;
 use linkpulse_daemon::storage::sqlite::SqliteStorage;
+use linkpulse_testsupport::eventually_async;
 use tokio::sync::Notify;
 
 fn start(text: &str, db: &Path) -> (Arc<SqliteStorage>, EngineParts, EngineHandle, Engine) {
@@ -64,20 +65,13 @@ async fn a_hanging_check_never_delays_another() {
     let (storage, parts, _handle, engine) = start(&text, &dir.path().join("h.db"));
     let task = tokio::spawn(engine.run(std::future::pending()));
     // Poll (bounded) until the hanging checks have timed out at least once each.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let done = ["hang1", "hang2", "hang3"]
+    let done = eventually_async(Duration::from_secs(30), || async {
+        ["hang1", "hang2", "hang3"]
             .iter()
-            .all(|c| !attempts(&storage, c).is_empty());
-        if done {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "hanging checks never finished"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .all(|c| !attempts(&storage, c).is_empty())
+    })
+    .await;
+    assert!(done, "hanging checks never finished");
     task.abort();
     let fast_runs = attempts(&storage, "fast");
     // Two 2 s hangs ran one after the other (http limit 1): about 4 s or more passed, in
@@ -225,14 +219,8 @@ async fn a_reload_applies_changed_concurrency_limits() {
     let task = tokio::spawn(engine.run(std::future::pending()));
     // Under `http: 1`, several 1.5 s runs of the three hanging checks, one after the other
     // (a connection may close a moment after the next one opened, never 0.5 s later).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while server.accepted() < 4 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the checks never ran"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let ran = eventually_async(Duration::from_secs(30), || async { server.accepted() >= 4 }).await;
+    assert!(ran, "the checks never ran");
     let serial = server.max_overlap();
     assert!(
         serial < Duration::from_millis(500),
@@ -243,14 +231,14 @@ async fn a_reload_applies_changed_concurrency_limits() {
     let summary = handle.reload(config).await.expect("reload");
     assert_eq!((summary.unchanged, summary.changed), (3, 0), "{summary:?}");
     // Under `http: 3` the three 1.5 s hangs of a 2 s interval run side by side.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while server.max_overlap() < Duration::from_millis(500) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the new limit never let two runs overlap ({} runs)",
-            server.accepted()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let overlapped = eventually_async(Duration::from_secs(30), || async {
+        server.max_overlap() >= Duration::from_millis(500)
+    })
+    .await;
+    assert!(
+        overlapped,
+        "the new limit never let two runs overlap ({} runs)",
+        server.accepted()
+    );
     task.abort();
 }
