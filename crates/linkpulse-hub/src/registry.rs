@@ -500,7 +500,7 @@ impl Registry {
                 if r != Restart::Same {
                     // Transition: alive/suspect → dead (reset): the process behind the old
                     // session is gone, replaced by a new incarnation.
-                    self.end(&join.name, old_session, &Cause::Reset, now);
+                    self.ended(&join.name, old_session, &Cause::Reset, now);
                 }
             }
         }
@@ -562,25 +562,37 @@ impl Registry {
 
     /// The detector finds the node's silence suspicious.
     pub fn suspect(&mut self, name: &str, session: SessionId, now: SystemTime) {
-        if let Some(e) = self.owned(name, session)
-            && e.state == NodeState::Alive
-        {
-            // Transition: alive → suspect.
-            e.state = NodeState::Suspect;
-            e.since_ms = unix_ms(now);
-            self.emit(name, ChangeKind::Suspect);
-        }
+        // Transition: alive → suspect.
+        self.shift(name, session, NodeState::Alive, NodeState::Suspect, now);
     }
 
     /// A suspect node was heard again.
     pub fn alive_again(&mut self, name: &str, session: SessionId, now: SystemTime) {
+        // Transition: suspect → alive.
+        self.shift(name, session, NodeState::Suspect, NodeState::Alive, now);
+    }
+
+    /// Moves the node from `from` to `to` (announcing it) if `session` owns it and it is in
+    /// `from`; otherwise nothing happens.
+    fn shift(
+        &mut self,
+        name: &str,
+        session: SessionId,
+        from: NodeState,
+        to: NodeState,
+        now: SystemTime,
+    ) {
         if let Some(e) = self.owned(name, session)
-            && e.state == NodeState::Suspect
+            && e.state == from
         {
-            // Transition: suspect → alive.
-            e.state = NodeState::Alive;
+            e.state = to;
             e.since_ms = unix_ms(now);
-            self.emit(name, ChangeKind::AliveAgain);
+            let kind = if to == NodeState::Suspect {
+                ChangeKind::Suspect
+            } else {
+                ChangeKind::AliveAgain
+            };
+            self.emit(name, kind);
         }
     }
 
@@ -604,16 +616,6 @@ impl Registry {
     /// Returns the new state, or `None` if `session` no longer owns the node (it was
     /// replaced), in which case nothing changes.
     pub fn ended(
-        &mut self,
-        name: &str,
-        session: SessionId,
-        cause: &Cause,
-        now: SystemTime,
-    ) -> Option<NodeState> {
-        self.end(name, session, cause, now)
-    }
-
-    fn end(
         &mut self,
         name: &str,
         session: SessionId,
