@@ -323,6 +323,13 @@ async fn silent_peers_die_on_time_among_many_live_ones() {
     for i in 0..200 {
         agents.push(agent(addr, &format!("live{i}")).await);
     }
+    // Every live agent is in the registry before we watch, so its own join is not counted as
+    // a disturbance below (an agent is connected a moment before the loop records it).
+    let joined = eventually_async(Duration::from_secs(10), || async {
+        (0..200).all(|i| hub.node(&format!("live{i}")).is_some())
+    })
+    .await;
+    assert!(joined, "not every live agent joined");
     let mut watch = hub.subscribe().changes;
     // 100 peers that complete the handshake and then never send another byte (the socket
     // stays open: the kernel ACKs, nothing arrives — a frozen process).
