@@ -43,6 +43,22 @@ async fn start_hub() -> (Hub, SocketAddr, tokio::sync::oneshot::Sender<()>) {
     (hub, addr, stop)
 }
 
+/// `n` well-behaved agents named `prefix0…`; returns once the hub's registry holds every one
+/// (an agent is up a moment before the loop records its join, and a test that watches for
+/// changes afterwards must not see those joins).
+async fn agents(hub: &Hub, addr: SocketAddr, prefix: &str, n: usize) -> Vec<Connection> {
+    let mut all = Vec::with_capacity(n);
+    for i in 0..n {
+        all.push(agent(addr, &format!("{prefix}{i}")).await);
+    }
+    let joined = eventually_async(Duration::from_secs(10), || async {
+        (0..n).all(|i| hub.node(&format!("{prefix}{i}")).is_some())
+    })
+    .await;
+    assert!(joined, "not every {prefix}* agent joined");
+    all
+}
+
 /// A well-behaved agent (the real client driver) named `name`; returns once it is up.
 async fn agent(addr: SocketAddr, name: &str) -> Connection {
     let mut s = SessionConfig::new(name, local_incarnation());
@@ -136,10 +152,7 @@ async fn closed_by_hub(stream: &mut TcpStream, within: Duration) -> bool {
 async fn many_sessions_in_one_loop_stay_alive_with_rtt() {
     let (hub, addr, _stop) = start_hub().await;
     let mut watch = hub.subscribe().changes;
-    let mut agents = Vec::new();
-    for i in 0..300 {
-        agents.push(agent(addr, &format!("w{i}")).await);
-    }
+    let mut agents = agents(&hub, addr, "w", 300).await;
     assert!(
         eventually_async(Duration::from_secs(10), || {
             let hub = hub.clone();
@@ -190,10 +203,7 @@ async fn many_sessions_in_one_loop_stay_alive_with_rtt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_clients_end_only_their_own_sessions() {
     let (hub, addr, _stop) = start_hub().await;
-    let mut agents = Vec::new();
-    for i in 0..50 {
-        agents.push(agent(addr, &format!("good{i}")).await);
-    }
+    let agents = agents(&hub, addr, "good", 50).await;
     let mut watch = hub.subscribe().changes;
     let failed_before = hub.stats().failed_handshakes;
 
@@ -251,10 +261,7 @@ async fn hostile_clients_end_only_their_own_sessions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_stops_reading_is_closed_with_a_clear_cause() {
     let (hub, addr, _stop) = start_hub().await;
-    let mut agents = Vec::new();
-    for i in 0..20 {
-        agents.push(agent(addr, &format!("ok{i}")).await);
-    }
+    let agents = agents(&hub, addr, "ok", 20).await;
     let mut watch = hub.subscribe().changes;
 
     // A client with a small receive buffer that floods PINGs and never reads the PONGs.
@@ -319,17 +326,7 @@ async fn a_peer_that_stops_reading_is_closed_with_a_clear_cause() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_peers_die_on_time_among_many_live_ones() {
     let (hub, addr, _stop) = start_hub().await;
-    let mut agents = Vec::new();
-    for i in 0..200 {
-        agents.push(agent(addr, &format!("live{i}")).await);
-    }
-    // Every live agent is in the registry before we watch, so its own join is not counted as
-    // a disturbance below (an agent is connected a moment before the loop records it).
-    let joined = eventually_async(Duration::from_secs(10), || async {
-        (0..200).all(|i| hub.node(&format!("live{i}")).is_some())
-    })
-    .await;
-    assert!(joined, "not every live agent joined");
+    let agents = agents(&hub, addr, "live", 200).await;
     let mut watch = hub.subscribe().changes;
     // 100 peers that complete the handshake and then never send another byte (the socket
     // stays open: the kernel ACKs, nothing arrives — a frozen process).
@@ -372,10 +369,7 @@ async fn silent_peers_die_on_time_among_many_live_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hub_shutdown_says_goodbye_to_every_session() {
     let (hub, addr, stop) = start_hub().await;
-    let mut agents = Vec::new();
-    for i in 0..10 {
-        agents.push(agent(addr, &format!("a{i}")).await);
-    }
+    let mut agents = agents(&hub, addr, "a", 10).await;
     let _ = stop.send(());
     for (i, conn) in agents.iter_mut().enumerate() {
         let dead = tokio::time::timeout(Duration::from_secs(5), async {
