@@ -24,8 +24,7 @@ use crate::config::{Config, Retention};
 use crate::engine::{Engine, EngineParts};
 use crate::metrics::Metrics;
 use crate::probe::PrepareError;
-use crate::storage::sqlite::SqliteStorage;
-use crate::storage::{Storage, StorageError, now_ms};
+use crate::storage::{OpenStorage, Storage, StorageError, now_ms};
 
 /// Why the daemon cannot start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +51,8 @@ pub enum DaemonError {
 #[derive(Debug)]
 pub struct Daemon {
     state: AppState,
-    sqlite: Arc<SqliteStorage>,
+    /// The open backend (SQLite or PostgreSQL), closed after the last write.
+    backend: OpenStorage,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     /// The dashboard (live events, chart data, status page).
@@ -121,11 +121,11 @@ impl Daemon {
     /// Opens the database, resumes every check's state and starts the engine and the alert
     /// delivery. `config_path` is re-read on reload.
     pub async fn start(config_path: PathBuf, config: Config) -> Result<Daemon, DaemonError> {
-        let db_path = config.database.clone();
-        let sqlite = tokio::task::spawn_blocking(move || SqliteStorage::open(&db_path))
+        let which = config.backend.clone();
+        let backend = tokio::task::spawn_blocking(move || crate::storage::open(&which))
             .await
             .map_err(|e| DaemonError::Http(std::io::Error::other(e)))??;
-        let storage: Arc<dyn Storage> = sqlite.clone();
+        let storage: Arc<dyn Storage> = backend.storage();
         let resume = {
             let s = storage.clone();
             tokio::task::spawn_blocking(move || s.resume())
@@ -187,7 +187,7 @@ impl Daemon {
         };
         Ok(Daemon {
             state,
-            sqlite,
+            backend,
             stop,
             tasks,
             web,
@@ -242,8 +242,8 @@ impl Daemon {
         for t in self.tasks {
             let _ = t.await;
         }
-        let sqlite = self.sqlite.clone();
-        let _ = tokio::task::spawn_blocking(move || sqlite.close()).await;
+        let backend = self.backend.clone();
+        let _ = tokio::task::spawn_blocking(move || backend.close()).await;
         result.map_err(DaemonError::Http)
     }
 }

@@ -11,6 +11,8 @@
 //! - [`bin`]: [`bin::LinkpulseProcess`] runs the `linkpulse` binary (optionally inside a
 //!   namespace) and waits for output lines with a deadline.
 //! - [`browser`]: runs a dashboard browser script (playwright-core + Debian's chromium).
+//! - [`postgres`]: a throwaway PostgreSQL cluster ([`postgres::PgCluster`]) handing out a fresh
+//!   database per test ([`postgres::database`]). Needs root and Debian's `postgresql`.
 //! - [`eventually`]: poll a condition until a deadline instead of sleeping.
 //!
 //! ```no_run
@@ -26,6 +28,7 @@
 pub mod bin;
 pub mod browser;
 pub mod netns;
+pub mod postgres;
 pub mod servers;
 mod sys;
 mod wait;

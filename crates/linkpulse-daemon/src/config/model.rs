@@ -11,8 +11,11 @@ use std::time::Duration;
 pub struct Config {
     /// Address of the HTTP server (API, metrics, probe, dashboard).
     pub listen: SocketAddr,
-    /// Path of the SQLite database file.
+    /// The `database` setting as written: a SQLite file path or a PostgreSQL URL (what a
+    /// reload compares).
     pub database: PathBuf,
+    /// The backend `database` names, with the password from `database_password_file`.
+    pub backend: crate::storage::Backend,
     /// Bearer token that endpoints which change things require; `None` disables them.
     pub api_token: Option<String>,
     /// Concurrency limits of the scheduler.

@@ -17,6 +17,7 @@ pub(crate) type S<T> = serde_saphyr::Spanned<T>;
 pub(crate) struct RawConfig {
     pub(crate) listen: Option<S<String>>,
     pub(crate) database: Option<S<String>>,
+    pub(crate) database_password_file: Option<S<String>>,
     pub(crate) api_token: Option<S<String>>,
     pub(crate) api_token_file: Option<S<String>>,
     pub(crate) defaults: Option<RawDefaults>,

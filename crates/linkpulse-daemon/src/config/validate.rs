@@ -14,6 +14,8 @@ use super::raw::{
     RawAlert, RawCheck, RawConfig, RawDefaults, RawHttp, RawHub, RawHubTls, RawStatus,
     RawStatusItem, RawStatusPage, RawWebhook, S,
 };
+use crate::storage::Backend;
+use crate::storage::postgres::PgTarget;
 
 /// Default HTTP address.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9118";
@@ -767,6 +769,91 @@ fn status_page(
     })
 }
 
+/// `database` (a SQLite path or a PostgreSQL URL) and `database_password_file` (read now,
+/// relative to `base`): the setting as written and the backend it names.
+fn database(e: &mut Errors<'_>, raw: &RawConfig, base: &Path) -> Option<(PathBuf, Backend)> {
+    let text = raw
+        .database
+        .as_ref()
+        .map_or("linkpulse.db", |d| d.value.trim());
+    let password = raw.database_password_file.as_ref().and_then(|f| {
+        let path = base.join(f.value.trim());
+        match std::fs::read_to_string(&path) {
+            Ok(t) if t.trim_end_matches(['\r', '\n']).is_empty() => {
+                e.at(
+                    f,
+                    "database_password_file",
+                    format!("{} is empty", path.display()),
+                );
+                None
+            }
+            Ok(t) => Some(t.trim_end_matches(['\r', '\n']).to_owned()),
+            Err(err) => {
+                e.at(
+                    f,
+                    "database_password_file",
+                    format!("cannot read {}: {err}", path.display()),
+                );
+                None
+            }
+        }
+    });
+    match &raw.database {
+        Some(d) if text.is_empty() => {
+            e.at(d, "database", "the database path is empty");
+            return None;
+        }
+        Some(d) if PgTarget::is_url(text) => {
+            return match PgTarget::parse_url(text) {
+                Ok(mut target) => {
+                    target.password = password;
+                    if raw.database_password_file.is_some() && target.password.is_none() {
+                        return None;
+                    }
+                    Some((PathBuf::from(text), Backend::Postgres(target)))
+                }
+                Err(why) => {
+                    e.at(
+                        d,
+                        "database",
+                        format!("invalid PostgreSQL URL {:?}: {why}", redact(text)),
+                    );
+                    None
+                }
+            };
+        }
+        _ => {}
+    }
+    if let Some(f) = &raw.database_password_file {
+        e.at(
+            f,
+            "database_password_file",
+            format!("only a PostgreSQL database takes a password (database is {text:?})"),
+        );
+        return None;
+    }
+    Some((PathBuf::from(text), Backend::Sqlite(PathBuf::from(text))))
+}
+
+/// A URL with its password (if any) replaced by `***`, for error messages.
+fn redact(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(_) => text.to_owned(),
+        // Unparsable: keep what cannot be a password (scheme and host part after the '@').
+        Err(_) => match text.rsplit_once('@') {
+            Some((_, rest)) => {
+                let scheme = text.split("://").next().unwrap_or("postgres");
+                format!("{scheme}://***@{rest}")
+            }
+            _ => text.to_owned(),
+        },
+    }
+}
+
 /// Validates a raw config; `base` resolves a relative `api_token_file`.
 pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config, ConfigErrors> {
     let mut e = Errors {
@@ -790,13 +877,9 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
         },
         None => DEFAULT_LISTEN.parse().ok(),
     };
-    let database = match &raw.database {
-        Some(d) if d.value.trim().is_empty() => {
-            e.at(d, "database", "the database path is empty");
-            None
-        }
-        Some(d) => Some(PathBuf::from(d.value.trim())),
-        None => Some(PathBuf::from("linkpulse.db")),
+    let (database, backend) = match database(&mut e, &raw, base) {
+        Some((d, b)) => (Some(d), Some(b)),
+        None => (None, None),
     };
     let api_token = match (&raw.api_token, &raw.api_token_file) {
         (Some(t), Some(_)) => {
@@ -918,7 +1001,7 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
         e.list.sort_by_key(|x| x.line);
         return Err(ConfigErrors(e.list));
     }
-    let (Some(listen), Some(database)) = (listen, database) else {
+    let (Some(listen), Some(database), Some(backend)) = (listen, database, backend) else {
         return Err(ConfigErrors(vec![ConfigError {
             file: file.to_owned(),
             line: 0,
@@ -929,6 +1012,7 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
     Ok(Config {
         listen,
         database,
+        backend,
         api_token,
         concurrency,
         retention,

@@ -1,19 +1,92 @@
 //! History: every attempt, state transition, incident and pending alert.
 //!
-//! [`Storage`] is the seam for backends; [`sqlite::SqliteStorage`] is the embedded default.
+//! [`Storage`] is the seam for backends; [`sqlite::SqliteStorage`] is the embedded default and
+//! [`postgres::PostgresStorage`] keeps history on a PostgreSQL server; [`open`] picks one from
+//! the `database` setting.
 //! Writes are submitted as [`WriteOp`]s and applied in order by one writer, batched into
 //! transactions, so thousands of checks never contend for the database. Reads are synchronous
 //! (call them from `spawn_blocking`) and see every write submitted before them.
 
 mod compact;
+#[cfg(test)]
+mod conformance;
 mod migrations;
+pub mod postgres;
+mod rows;
 pub mod sqlite;
+mod writer;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::state::State;
+
+/// Which backend holds the history: what the `database` setting names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// An embedded SQLite file (the default).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (`database: postgres://user@host:port/dbname`).
+    Postgres(postgres::PgTarget),
+}
+
+impl Backend {
+    /// The database for messages: the file path or the URL without a password.
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Sqlite(p) => p.display().to_string(),
+            Backend::Postgres(t) => t.display_url(),
+        }
+    }
+}
+
+/// An open backend: the [`Storage`] the daemon uses, and its graceful close.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum OpenStorage {
+    /// The SQLite file.
+    Sqlite(Arc<sqlite::SqliteStorage>),
+    /// The PostgreSQL database.
+    Postgres(Arc<postgres::PostgresStorage>),
+}
+
+impl OpenStorage {
+    /// The history seam the rest of the daemon uses.
+    pub fn storage(&self) -> Arc<dyn Storage> {
+        match self {
+            OpenStorage::Sqlite(s) => s.clone(),
+            OpenStorage::Postgres(s) => s.clone(),
+        }
+    }
+
+    /// Commits every queued write and stops the backend's threads.
+    pub fn close(&self) {
+        match self {
+            OpenStorage::Sqlite(s) => s.close(),
+            OpenStorage::Postgres(s) => s.close(),
+        }
+    }
+}
+
+/// Opens (creating and migrating if needed) the backend `backend` names. A PostgreSQL target
+/// without a password from the config takes the `PGPASSWORD` environment variable, as libpq
+/// does. Blocks (connecting may take up to 10 s): call it from `spawn_blocking`.
+pub fn open(backend: &Backend) -> Result<OpenStorage, StorageError> {
+    match backend {
+        Backend::Sqlite(path) => sqlite::SqliteStorage::open(path).map(OpenStorage::Sqlite),
+        Backend::Postgres(target) => {
+            let mut target = target.clone();
+            if target.password.is_none() {
+                target.password = std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty());
+            }
+            postgres::PostgresStorage::open(&target).map(OpenStorage::Postgres)
+        }
+    }
+}
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
@@ -48,6 +121,16 @@ pub enum StorageError {
         found: i64,
         /// Newest version this build knows.
         supported: i64,
+    },
+    /// The PostgreSQL server failed, refused the login, or cannot be reached.
+    #[error("PostgreSQL database {database:?} on {server}: {message}")]
+    Postgres {
+        /// `user@host:port` (never the password).
+        server: String,
+        /// The database name.
+        database: String,
+        /// What went wrong, with its causes.
+        message: String,
     },
     /// The writer has stopped (the daemon is shutting down).
     #[error("the storage writer has stopped")]

@@ -6,48 +6,26 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::compact;
 use super::migrations::MIGRATIONS;
+use super::rows::{self, AttemptColumns};
+use super::writer::{Apply, FlushError, Queue};
 use super::{
     Attempt, HourlyRow, Incident, Millis, OutboxItem, PackedAttempt, Resume, Storage, StorageError,
     TransitionRecord, WriteOp,
 };
 use crate::state::State;
 
-/// Largest number of ops in one transaction.
-const MAX_BATCH: usize = 10_000;
-
-/// How long the writer gathers ops before it commits them in one transaction (unless a flush
-/// asks for the commit sooner). Bounds what a `kill -9` can lose; one commit per result would
-/// cost more CPU than the probe itself.
-const COMMIT_EVERY: Duration = Duration::from_millis(200);
-
-/// What the writer thread receives.
-enum Msg {
-    Op(WriteOp),
-    Flush(Sender<Result<(), String>>),
-    Stop,
-}
-
 /// SQLite history in one file.
 #[derive(Debug)]
 pub struct SqliteStorage {
     path: String,
-    tx: Mutex<Sender<Msg>>,
-    /// Ops submitted so far, and ops the writer has applied: a read flushes first when they
-    /// differ, so reads see every write submitted before them.
-    submitted: AtomicU64,
-    applied: Arc<AtomicU64>,
+    queue: Queue,
     reader: Mutex<Connection>,
-    writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 fn db_err(path: &str) -> impl Fn(rusqlite::Error) -> StorageError + '_ {
@@ -111,24 +89,20 @@ impl SqliteStorage {
         let mut conn = open_conn(path).map_err(db_err(&name))?;
         migrate(&mut conn, &name)?;
         let reader = open_conn(path).map_err(db_err(&name))?;
-        let (tx, rx) = mpsc::channel();
-        let thread_path = name.clone();
-        let applied = Arc::new(AtomicU64::new(0));
-        let counter = applied.clone();
-        let writer = std::thread::Builder::new()
-            .name("linkpulse-db-writer".to_owned())
-            .spawn(move || writer_loop(conn, rx, &thread_path, &counter))
-            .map_err(|e| StorageError::Database {
+        let writer = SqliteWriter {
+            conn,
+            path: name.clone(),
+            series: SeriesCache::default(),
+        };
+        let queue =
+            Queue::start("linkpulse-db-writer", writer).map_err(|e| StorageError::Database {
                 path: name.clone(),
                 source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
             })?;
         Ok(Arc::new(SqliteStorage {
             path: name,
-            tx: Mutex::new(tx),
-            submitted: AtomicU64::new(0),
-            applied,
+            queue,
             reader: Mutex::new(reader),
-            writer: Mutex::new(Some(writer)),
         }))
     }
 
@@ -137,41 +111,16 @@ impl SqliteStorage {
         PathBuf::from(&self.path)
     }
 
-    /// Wakes the writer so that it commits now (after a flush or stop request).
-    fn wake_writer(&self) {
-        if let Some(h) = self
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
-            h.thread().unpark();
-        }
-    }
-
     /// Commits everything queued and stops the writer (graceful shutdown).
     pub fn close(&self) {
-        let _ = self
-            .tx
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(Msg::Stop);
-        self.wake_writer();
-        let handle = self
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(h) = handle {
-            let _ = h.join();
-        }
+        self.queue.close();
     }
 
     fn with_reader<T>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StorageError> {
-        if self.submitted.load(Ordering::Acquire) != self.applied.load(Ordering::Acquire) {
+        if self.queue.pending() {
             // Read your writes: commit what is queued first (a stopped writer reads as is).
             let _ = self.flush();
         }
@@ -186,79 +135,29 @@ impl Drop for SqliteStorage {
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, path: &str, applied: &AtomicU64) {
-    let mut series = SeriesCache::default();
-    loop {
-        let first = match rx.recv_timeout(Duration::from_secs(1)) {
-            Ok(m) => m,
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return,
-        };
-        let batch = gather(first, &rx);
-        let stop = batch.iter().any(|m| matches!(m, Msg::Stop));
-        let ops = batch.iter().filter(|m| matches!(m, Msg::Op(_))).count() as u64;
-        let mut waiters = Vec::new();
-        let result = apply_batch(&mut conn, &mut series, batch, &mut waiters);
-        if let Err(e) = &result {
-            // The transaction rolled back: series ids it created no longer exist.
-            series = SeriesCache::default();
-            tracing::error!(database = path, error = %e, "cannot write history");
-        }
-        applied.fetch_add(ops, Ordering::Release);
-        for w in waiters {
-            let _ = w.send(result.as_ref().map(|_| ()).map_err(ToString::to_string));
-        }
-        if stop {
-            return;
-        }
-    }
+/// The writer thread's side: the write connection and its series cache.
+struct SqliteWriter {
+    conn: Connection,
+    path: String,
+    series: SeriesCache,
 }
 
-/// Collects what arrives within [`COMMIT_EVERY`] of `first` (or until a flush or stop asks for
-/// the commit now, or [`MAX_BATCH`] ops are queued). The writer sleeps in between rather than
-/// waiting on the queue, so submitting a result never has to wake a thread.
-fn gather(first: Msg, rx: &Receiver<Msg>) -> Vec<Msg> {
-    let deadline = std::time::Instant::now() + COMMIT_EVERY;
-    let mut urgent = !matches!(first, Msg::Op(_));
-    let mut batch = vec![first];
-    loop {
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(m) => {
-                    urgent |= !matches!(m, Msg::Op(_));
-                    batch.push(m);
-                }
-                Err(_) => break,
+impl Apply for SqliteWriter {
+    fn apply(&mut self, ops: Vec<WriteOp>) -> Result<(), String> {
+        let result = (|| {
+            let tx = self.conn.transaction()?;
+            for op in ops {
+                apply(&tx, &mut self.series, op)?;
             }
-        }
-        let now = std::time::Instant::now();
-        if urgent || batch.len() >= MAX_BATCH || now >= deadline {
-            return batch;
-        }
-        // Woken early by `flush` and `close` (they unpark this thread).
-        std::thread::park_timeout(deadline - now);
+            tx.commit()
+        })();
+        result.map_err(|e| {
+            // The transaction rolled back: series ids it created no longer exist.
+            self.series = SeriesCache::default();
+            tracing::error!(database = %self.path, error = %e, "cannot write history");
+            e.to_string()
+        })
     }
-}
-
-fn apply_batch(
-    conn: &mut Connection,
-    series: &mut SeriesCache,
-    batch: Vec<Msg>,
-    waiters: &mut Vec<Sender<Result<(), String>>>,
-) -> rusqlite::Result<()> {
-    let mut ops = Vec::with_capacity(batch.len());
-    for msg in batch {
-        match msg {
-            Msg::Op(op) => ops.push(op),
-            Msg::Flush(w) => waiters.push(w),
-            Msg::Stop => {}
-        }
-    }
-    let tx = conn.transaction()?;
-    for op in ops {
-        apply(&tx, series, op)?;
-    }
-    tx.commit()
 }
 
 /// Series ids (see migration 2) by check name, then kind and target: a check has one series
@@ -318,7 +217,7 @@ fn insert_attempt(
     series: &mut SeriesCache,
     a: &PackedAttempt,
 ) -> rusqlite::Result<()> {
-    let (kind, target) = a.series();
+    let (kind, target, detail) = rows::packed_columns(a);
     let id = series.id(tx, &a.check, kind, target)?;
     tx.prepare_cached(
         "INSERT INTO results (series, at_ms, up, latency_ms, error_kind, detail)
@@ -330,7 +229,7 @@ fn insert_attempt(
         a.up,
         a.latency_ms,
         a.error_kind,
-        a.detail()
+        detail
     ])?;
     Ok(())
 }
@@ -419,31 +318,30 @@ fn apply(
     Ok(())
 }
 
-fn parse_json(text: Option<String>) -> serde_json::Value {
-    text.and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(serde_json::Value::Null)
-}
-
 /// The columns [`attempt_row`] reads, from `results r JOIN series s`.
 const ATTEMPT_COLUMNS: &str =
     "s.check_name, r.at_ms, r.up, r.latency_ms, r.error_kind, r.detail, s.kind, s.target";
 
 fn attempt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Attempt> {
-    let up: bool = r.get(2)?;
-    let latency_ms: Option<f64> = r.get(3)?;
-    let detail: Option<String> = r.get(5)?;
-    Ok(Attempt {
+    Ok(AttemptColumns {
         check: r.get(0)?,
         at_ms: r.get(1)?,
-        up,
-        latency_ms,
+        up: r.get(2)?,
+        latency_ms: r.get(3)?,
         error_kind: r.get(4)?,
-        result: compact::join(r.get(6)?, r.get(7)?, detail.as_deref(), up, latency_ms),
-    })
+        detail: r.get(5)?,
+        kind: r.get(6)?,
+        target: r.get(7)?,
+    }
+    .into_attempt())
 }
 
 fn state_col(s: String) -> State {
-    State::parse(&s).unwrap_or(State::Unknown)
+    rows::state(&s)
+}
+
+fn parse_json(text: Option<String>) -> serde_json::Value {
+    rows::json(text.as_deref())
 }
 
 fn transition_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TransitionRecord> {
@@ -468,36 +366,21 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     })
 }
 
-fn limit(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
+use rows::limit;
 
 impl Storage for SqliteStorage {
     fn submit(&self, op: WriteOp) {
-        self.submitted.fetch_add(1, Ordering::Release);
-        let _ = self
-            .tx
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(Msg::Op(op));
+        self.queue.submit(op);
     }
 
     fn flush(&self) -> Result<(), StorageError> {
-        let (tx, rx) = mpsc::channel();
-        self.tx
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(Msg::Flush(tx))
-            .map_err(|_| StorageError::Closed)?;
-        self.wake_writer();
-        match rx.recv() {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(StorageError::Database {
+        self.queue.flush().map_err(|e| match e {
+            FlushError::Failed(message) => StorageError::Database {
                 path: self.path.clone(),
                 source: rusqlite::Error::InvalidParameterName(message),
-            }),
-            Err(_) => Err(StorageError::Closed),
-        }
+            },
+            FlushError::Closed => StorageError::Closed,
+        })
     }
 
     fn history(
@@ -530,15 +413,14 @@ impl Storage for SqliteStorage {
                  WHERE check_name = ?1 AND hour_ms >= ?2 AND hour_ms < ?3 ORDER BY hour_ms",
             )?;
             st.query_map(params![check, from_ms, to_ms], |r| {
-                let sum: f64 = r.get(3)?;
-                let n: i64 = r.get(4)?;
-                Ok(HourlyRow {
-                    hour_ms: r.get(0)?,
-                    attempts: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-                    ups: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-                    latency_avg_ms: (n > 0).then(|| sum / n as f64),
-                    latency_max_ms: r.get(5)?,
-                })
+                Ok(rows::hourly(
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })?
             .collect()
         })
@@ -660,8 +542,7 @@ impl Storage for SqliteStorage {
     }
 
     fn prune(&self, raw_before_ms: Millis, hourly_before_ms: Millis) -> Result<(), StorageError> {
-        // Whole hours only, so an hour is never split between raw rows and its aggregate.
-        let cutoff = raw_before_ms - raw_before_ms.rem_euclid(3_600_000);
+        let cutoff = rows::hour_cutoff(raw_before_ms);
         let conn = Connection::open(&self.path).map_err(db_err(&self.path))?;
         conn.busy_timeout(Duration::from_secs(30))
             .map_err(db_err(&self.path))?;

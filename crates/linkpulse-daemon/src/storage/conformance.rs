@@ -1,0 +1,568 @@
+//! The backend conformance suite: the same test bodies run against SQLite (a real file) and
+//! PostgreSQL (a throwaway cluster from `linkpulse-testsupport`), so both backends keep the
+//! semantics the daemon relies on and give back identical API JSON.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::postgres::{PgTarget, PostgresStorage};
+use super::sqlite::SqliteStorage;
+use super::*;
+use crate::state::State;
+
+/// One database of one backend; `open` may be called again to reopen the same database.
+pub(super) trait Fixture {
+    /// Opens the database (a new writer and reader each time).
+    fn open(&self) -> Arc<dyn Storage>;
+    /// Result rows another connection sees committed.
+    fn committed_results(&self) -> i64;
+}
+
+/// A SQLite file in a temporary directory.
+pub(super) struct Sqlite(tempfile::TempDir);
+
+impl Sqlite {
+    pub(super) fn new() -> Sqlite {
+        Sqlite(tempfile::tempdir().unwrap())
+    }
+}
+
+impl Fixture for Sqlite {
+    fn open(&self) -> Arc<dyn Storage> {
+        SqliteStorage::open(&self.0.path().join("h.db")).unwrap()
+    }
+    fn committed_results(&self) -> i64 {
+        rusqlite::Connection::open(self.0.path().join("h.db"))
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM results", [], |r| r.get(0))
+            .unwrap()
+    }
+}
+
+/// A fresh database on a throwaway PostgreSQL cluster, logged in with its password.
+pub(super) struct Postgres(pub(super) linkpulse_testsupport::postgres::PgDatabase);
+
+impl Postgres {
+    pub(super) fn new() -> Postgres {
+        Postgres(linkpulse_testsupport::postgres::database().unwrap())
+    }
+
+    pub(super) fn target(&self) -> PgTarget {
+        let mut t = PgTarget::parse_url(&self.0.url()).unwrap();
+        t.password = Some(self.0.password().to_owned());
+        t
+    }
+}
+
+impl Fixture for Postgres {
+    fn open(&self) -> Arc<dyn Storage> {
+        PostgresStorage::open(&self.target()).unwrap()
+    }
+    fn committed_results(&self) -> i64 {
+        self.0
+            .psql("SELECT COUNT(*) FROM results")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+}
+
+/// Runs each named body against both backends: `sqlite::NAME` and `postgres::NAME`.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name(&super::Sqlite::new()) })*
+        }
+        mod postgres {
+            $(#[test] fn $name() { super::$name(&super::Postgres::new()) })*
+        }
+    };
+}
+
+conformance!(
+    writes_survive_reopen_and_read_back_in_order,
+    attempts_round_trip_with_the_exact_api_json,
+    transitions_window_includes_the_state_before_it,
+    outbox_is_idempotent_by_key_and_tracks_delivery,
+    prune_folds_old_results_into_hourly_rows,
+    many_writes_are_batched_quickly,
+    reads_see_every_write_submitted_before_them,
+    queued_writes_are_committed_soon_without_any_read,
+    a_new_target_of_a_check_is_a_new_series_and_old_rows_keep_theirs,
+    dropping_the_storage_commits_what_is_queued,
+);
+
+fn attempt(check: &str, at_ms: Millis, up: bool, latency: f64) -> WriteOp {
+    WriteOp::Attempt(Attempt {
+        check: check.to_owned(),
+        at_ms,
+        up,
+        latency_ms: Some(latency),
+        error_kind: (!up).then(|| "refused".to_owned()),
+        result: json!({"target": "tcp://127.0.0.1:1", "up": up}),
+    })
+}
+
+fn transition(check: &str, at_ms: Millis, from: State, to: State) -> WriteOp {
+    WriteOp::Transition(TransitionRecord {
+        check: check.to_owned(),
+        at_ms,
+        from,
+        to,
+        cause: None,
+    })
+}
+
+/// A probe-shape result as the engine stores it.
+pub(super) fn tcp_result(port: u16, up: bool, latency: Option<f64>) -> serde_json::Value {
+    json!({"target": format!("tcp://127.0.0.1:{port}"), "kind": "tcp", "up": up,
+        "warning": null, "latency_ms": latency, "resolved": "127.0.0.1",
+        "error": if up { json!(null) } else { json!({"kind": "refused", "message": "connection refused"}) }})
+}
+
+fn writes_survive_reopen_and_read_back_in_order(fx: &dyn Fixture) {
+    {
+        let db = fx.open();
+        for i in 0..100 {
+            db.submit(attempt("a", 1_000 + i, i % 2 == 0, i as f64));
+        }
+        db.submit(transition("a", 1_000, State::Unknown, State::Up));
+        db.submit(transition("a", 1_050, State::Up, State::Down));
+        db.submit(WriteOp::OpenIncident {
+            check: "a".into(),
+            at_ms: 1_050,
+            cause: Some("refused".into()),
+        });
+        db.submit(WriteOp::OpenIncident {
+            check: "a".into(),
+            at_ms: 1_060,
+            cause: None,
+        });
+        db.submit(WriteOp::Diagnosis {
+            check: "a".into(),
+            verdict: "process_down".into(),
+            detail: json!({"x": 1}),
+        });
+        db.flush().unwrap();
+    }
+    let db = fx.open();
+    let h = db.history("a", 0, i64::MAX, 10).unwrap();
+    assert_eq!(h.len(), 10);
+    assert_eq!(h[0].at_ms, 1_099, "newest first");
+    assert_eq!(h[0].result["target"], "tcp://127.0.0.1:1");
+    assert_eq!(db.history("a", 1_090, 1_095, 100).unwrap().len(), 5);
+    let inc = db.incidents(None, 0, 10).unwrap();
+    assert_eq!(inc.len(), 1, "a second open while one is open is ignored");
+    assert_eq!(inc[0].diagnosis.as_deref(), Some("process_down"));
+    assert_eq!(inc[0].diagnosis_detail, Some(json!({"x": 1})));
+    assert_eq!(inc[0].cause.as_deref(), Some("refused"));
+    assert_eq!(inc[0].ended_ms, None);
+    let r = db.resume().unwrap();
+    assert_eq!(r["a"].state, State::Down);
+    assert_eq!(r["a"].since_ms, 1_050);
+    assert_eq!(r["a"].last.as_ref().map(|a| a.at_ms), Some(1_099));
+    assert_eq!(r["a"].diagnosis.as_deref(), Some("process_down"));
+    db.submit(WriteOp::CloseIncident {
+        check: "a".into(),
+        at_ms: 2_000,
+    });
+    db.flush().unwrap();
+    assert_eq!(
+        db.incidents(Some("a"), 0, 10).unwrap()[0].ended_ms,
+        Some(2_000)
+    );
+    assert!(
+        db.incidents(Some("a"), 3_000, 10).unwrap().is_empty(),
+        "ended before the window"
+    );
+    assert_eq!(db.resume().unwrap()["a"].diagnosis, None, "closed");
+    // A new outage opens a new incident; the diagnosis goes to the newest one.
+    db.submit(WriteOp::OpenIncident {
+        check: "a".into(),
+        at_ms: 4_000,
+        cause: Some("timeout".into()),
+    });
+    db.submit(WriteOp::Diagnosis {
+        check: "a".into(),
+        verdict: "port_filtered".into(),
+        detail: json!({}),
+    });
+    let inc = db.incidents(Some("a"), 0, 10).unwrap();
+    let got: Vec<_> = inc
+        .iter()
+        .map(|i| (i.started_ms, i.ended_ms, i.diagnosis.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (4_000, None, Some("port_filtered")),
+            (1_050, Some(2_000), Some("process_down"))
+        ]
+    );
+}
+
+/// The results the engine writes, of every shape: what comes back is the identical JSON.
+pub(super) fn api_samples() -> Vec<Attempt> {
+    let http = json!({"target": "http://127.3.0.1:80/", "kind": "http", "up": true,
+        "warning": "slow: 900 ms", "latency_ms": 0.5, "error": null, "resolved": "127.3.0.1",
+        "http": {"status": 200, "version": "HTTP/1.1", "body_bytes": 2, "redirects": 0,
+            "final_url": "http://127.3.0.1/", "phases": {"dns_ms": 0.0, "connect_ms": 0.1,
+            "tls_ms": null, "first_byte_ms": 0.2, "total_ms": 0.5}}});
+    let odd = json!({"target": "tcp://a:1", "kind": "tcp", "up": true, "warning": null,
+        "latency_ms": 5, "error": null, "resolved": null, "ünïcode": "✓ \"quoted\""});
+    let samples = [
+        (
+            "tcp",
+            1_000,
+            true,
+            Some(0.123),
+            None,
+            tcp_result(80, true, Some(0.123)),
+        ),
+        (
+            "tcp",
+            1_001,
+            false,
+            None,
+            Some("refused"),
+            tcp_result(80, false, None),
+        ),
+        ("web", 1_002, true, Some(0.5), None, http),
+        ("odd", 1_003, true, Some(5.0), None, odd),
+        (
+            "verbatim",
+            1_004,
+            true,
+            None,
+            None,
+            json!({"target": "push://x", "up": true}),
+        ),
+        (
+            "verbatim",
+            1_005,
+            false,
+            None,
+            Some("x"),
+            json!([1, "two", null]),
+        ),
+    ];
+    samples
+        .into_iter()
+        .map(
+            |(check, at_ms, up, latency_ms, error_kind, result)| Attempt {
+                check: check.to_owned(),
+                at_ms,
+                up,
+                latency_ms,
+                error_kind: error_kind.map(str::to_owned),
+                result,
+            },
+        )
+        .collect()
+}
+
+/// Every sample, read back through `history`, as the API serializes it.
+pub(super) fn api_json(db: &dyn Storage) -> Vec<String> {
+    let mut out = Vec::new();
+    for check in ["tcp", "web", "odd", "verbatim"] {
+        for a in db.history(check, 0, i64::MAX, 100).unwrap() {
+            out.push(serde_json::to_string(&a).unwrap());
+        }
+    }
+    out
+}
+
+fn attempts_round_trip_with_the_exact_api_json(fx: &dyn Fixture) {
+    let db = fx.open();
+    let samples = api_samples();
+    for (i, a) in samples.iter().enumerate() {
+        // Both ways in: as the engine submits (packed) and as a plain attempt.
+        if i % 2 == 0 {
+            db.submit(WriteOp::Packed(PackedAttempt::from(a.clone())));
+        } else {
+            db.submit(WriteOp::Attempt(a.clone()));
+        }
+    }
+    let mut want: Vec<String> = Vec::new();
+    for check in ["tcp", "web", "odd", "verbatim"] {
+        let mut of: Vec<&Attempt> = samples.iter().filter(|a| a.check == check).collect();
+        of.reverse(); // newest first
+        want.extend(of.iter().map(|a| serde_json::to_string(a).unwrap()));
+    }
+    assert_eq!(api_json(db.as_ref()), want);
+    drop(db);
+    assert_eq!(api_json(fx.open().as_ref()), want, "after reopening");
+}
+
+fn transitions_window_includes_the_state_before_it(fx: &dyn Fixture) {
+    let db = fx.open();
+    db.submit(transition("a", 10, State::Unknown, State::Up));
+    db.submit(transition("a", 20, State::Up, State::Down));
+    db.submit(transition("a", 30, State::Down, State::Up));
+    db.submit(transition("b", 5, State::Unknown, State::Down));
+    db.submit(WriteOp::Transition(TransitionRecord {
+        check: "c".into(),
+        at_ms: 40,
+        from: State::Up,
+        to: State::Degraded,
+        cause: Some("slow: 900 ms".into()),
+    }));
+    db.flush().unwrap();
+    let t = db.transitions(None, 25).unwrap();
+    let got: Vec<_> = t.iter().map(|t| (t.check.as_str(), t.at_ms)).collect();
+    assert_eq!(got, [("b", 5), ("a", 20), ("a", 30), ("c", 40)]);
+    assert_eq!(db.transitions(Some("b"), 0).unwrap().len(), 1);
+    let c = &db.transitions(Some("c"), 0).unwrap()[0];
+    assert_eq!(
+        (c.from, c.to, c.cause.as_deref()),
+        (State::Up, State::Degraded, Some("slow: 900 ms"))
+    );
+    let r = db.resume().unwrap();
+    assert_eq!((r["a"].state, r["a"].since_ms), (State::Up, 30));
+    assert_eq!(r["c"].state, State::Degraded);
+    assert_eq!(r["a"].last, None, "no attempt stored");
+}
+
+fn outbox_is_idempotent_by_key_and_tracks_delivery(fx: &dyn Fixture) {
+    let db = fx.open();
+    for _ in 0..2 {
+        db.submit(WriteOp::EnqueueAlert {
+            key: "k1".into(),
+            target: json!({"t": 1}),
+            payload: json!({"p": 1}),
+            at_ms: 100,
+        });
+    }
+    db.submit(WriteOp::EnqueueAlert {
+        key: "k2".into(),
+        target: json!({}),
+        payload: json!({}),
+        at_ms: 200,
+    });
+    db.flush().unwrap();
+    let due = db.due_alerts(150, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].key, "k1");
+    assert_eq!(
+        (&due[0].target, &due[0].payload, due[0].attempts),
+        (&json!({"t": 1}), &json!({"p": 1}), 0)
+    );
+    db.submit(WriteOp::AlertFailed {
+        id: due[0].id,
+        attempts: 1,
+        next_ms: 1_000,
+        error: "refused".into(),
+    });
+    db.flush().unwrap();
+    assert_eq!(
+        db.due_alerts(500, 10)
+            .unwrap()
+            .iter()
+            .map(|o| o.key.as_str())
+            .collect::<Vec<_>>(),
+        ["k2"]
+    );
+    let due = db.due_alerts(1_000, 10).unwrap();
+    let k1 = due.iter().find(|o| o.key == "k1").unwrap();
+    assert_eq!((k1.attempts, k1.next_ms), (1, 1_000));
+    db.submit(WriteOp::AlertDelivered {
+        id: k1.id,
+        at_ms: 1_000,
+    });
+    db.flush().unwrap();
+    assert_eq!(db.due_alerts(i64::MAX, 10).unwrap().len(), 1);
+    // Enqueued again after delivery (a restart replaying an event): still once.
+    db.submit(WriteOp::EnqueueAlert {
+        key: "k1".into(),
+        target: json!({"t": 1}),
+        payload: json!({"p": 1}),
+        at_ms: 5_000,
+    });
+    let left: Vec<_> = db
+        .due_alerts(i64::MAX, 10)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(left, ["k2"]);
+}
+
+fn prune_folds_old_results_into_hourly_rows(fx: &dyn Fixture) {
+    let db = fx.open();
+    let hour = 3_600_000;
+    for i in 0..4 {
+        db.submit(attempt(
+            "a",
+            hour + i * 1_000,
+            i != 3,
+            10.0 * (i + 1) as f64,
+        ));
+    }
+    db.submit(attempt("a", 5 * hour, true, 1.0));
+    db.submit(transition("a", hour, State::Unknown, State::Up));
+    db.submit(transition("a", hour + 1, State::Up, State::Down));
+    db.submit(WriteOp::OpenIncident {
+        check: "a".into(),
+        at_ms: hour + 1,
+        cause: None,
+    });
+    db.submit(WriteOp::CloseIncident {
+        check: "a".into(),
+        at_ms: hour + 2,
+    });
+    db.flush().unwrap();
+    db.prune(3 * hour + 17, 0).unwrap();
+    assert_eq!(
+        db.history("a", 0, i64::MAX, 100).unwrap().len(),
+        1,
+        "only the recent raw row"
+    );
+    let h = db.hourly("a", 0, i64::MAX).unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!((h[0].hour_ms, h[0].attempts, h[0].ups), (hour, 4, 3));
+    assert_eq!(h[0].latency_avg_ms, Some(25.0));
+    assert_eq!(h[0].latency_max_ms, Some(40.0));
+    // A second pass over a later hour adds to the aggregates; the rest is deleted by age.
+    db.submit(attempt("a", hour + 5_000, true, 100.0));
+    db.flush().unwrap();
+    db.prune(3 * hour, 0).unwrap();
+    let h = db.hourly("a", 0, i64::MAX).unwrap();
+    assert_eq!((h[0].attempts, h[0].ups), (5, 4));
+    assert_eq!(h[0].latency_max_ms, Some(100.0));
+    assert_eq!(h[0].latency_avg_ms, Some(40.0));
+    db.prune(3 * hour, 2 * hour).unwrap();
+    assert!(
+        db.hourly("a", 0, i64::MAX).unwrap().is_empty(),
+        "old hours deleted"
+    );
+    assert!(
+        db.incidents(None, 0, 10).unwrap().is_empty(),
+        "old closed incidents"
+    );
+    let t = db.transitions(Some("a"), 0).unwrap();
+    assert_eq!(
+        t.iter().map(|t| t.at_ms).collect::<Vec<_>>(),
+        [hour + 1],
+        "the last transition stays: the state a window starts in"
+    );
+}
+
+fn many_writes_are_batched_quickly(fx: &dyn Fixture) {
+    let db = fx.open();
+    for i in 0..20_000 {
+        db.submit(attempt(&format!("c{}", i % 1000), i, true, 1.0));
+    }
+    db.flush().unwrap();
+    assert_eq!(db.history("c7", 0, i64::MAX, 1000).unwrap().len(), 20);
+    assert_eq!(fx.committed_results(), 20_000);
+}
+
+fn reads_see_every_write_submitted_before_them(fx: &dyn Fixture) {
+    let db = fx.open();
+    for round in 0..20 {
+        db.submit(attempt("a", 1_000 + round, true, 1.0));
+        db.submit(transition("a", 1_000 + round, State::Unknown, State::Up));
+        db.submit(WriteOp::EnqueueAlert {
+            key: format!("k{round}"),
+            target: json!({}),
+            payload: json!({}),
+            at_ms: round,
+        });
+        // No flush: the read itself makes the queued writes visible.
+        assert_eq!(
+            db.history("a", 0, i64::MAX, 100).unwrap().len() as i64,
+            round + 1
+        );
+        assert_eq!(
+            db.transitions(Some("a"), 0).unwrap().len() as i64,
+            round + 1
+        );
+        assert_eq!(
+            db.due_alerts(i64::MAX, 100).unwrap().len() as i64,
+            round + 1
+        );
+    }
+}
+
+fn queued_writes_are_committed_soon_without_any_read(fx: &dyn Fixture) {
+    let db = fx.open();
+    db.submit(attempt("a", 1_000, true, 1.0));
+    // Another connection sees only committed rows; the writer commits on its own within
+    // COMMIT_EVERY (polled with a generous deadline).
+    assert!(
+        linkpulse_testsupport::eventually(Duration::from_secs(20), || fx.committed_results() == 1),
+        "never committed"
+    );
+}
+
+fn a_new_target_of_a_check_is_a_new_series_and_old_rows_keep_theirs(fx: &dyn Fixture) {
+    let db = fx.open();
+    for (at, port) in [(1_000, 80), (1_001, 81), (1_002, 80)] {
+        db.submit(WriteOp::Attempt(Attempt {
+            check: "a".into(),
+            at_ms: at,
+            up: true,
+            latency_ms: Some(1.0),
+            error_kind: None,
+            result: tcp_result(port, true, Some(1.0)),
+        }));
+    }
+    drop(db);
+    // Reopened: the writer's series cache starts empty and finds the stored series.
+    let db = fx.open();
+    db.submit(attempt("a", 1_003, true, 1.0));
+    db.submit(WriteOp::Attempt(Attempt {
+        check: "a".into(),
+        at_ms: 1_004,
+        up: true,
+        latency_ms: Some(1.0),
+        error_kind: None,
+        result: tcp_result(81, true, Some(1.0)),
+    }));
+    let h = db.history("a", 0, i64::MAX, 10).unwrap();
+    let targets: Vec<_> = h.iter().map(|r| r.result["target"].clone()).collect();
+    assert_eq!(
+        targets,
+        [
+            json!("tcp://127.0.0.1:81"),
+            json!("tcp://127.0.0.1:1"),
+            json!("tcp://127.0.0.1:80"),
+            json!("tcp://127.0.0.1:81"),
+            json!("tcp://127.0.0.1:80"),
+        ]
+    );
+    assert_eq!(
+        db.resume().unwrap()["a"].last.as_ref().map(|a| a.at_ms),
+        Some(1_004)
+    );
+}
+
+fn dropping_the_storage_commits_what_is_queued(fx: &dyn Fixture) {
+    let open = fx.open();
+    open.submit(attempt("a", 1, true, 1.0));
+    // What the daemon does on SIGTERM: close the backend (no flush before).
+    drop(open);
+    assert_eq!(
+        fx.committed_results(),
+        1,
+        "close committed the queued write"
+    );
+    let db = fx.open();
+    assert_eq!(db.history("a", 0, i64::MAX, 10).unwrap().len(), 1);
+}
+
+#[test]
+fn both_backends_give_identical_api_json() {
+    let (s, p) = (Sqlite::new(), Postgres::new());
+    let (s, p) = (s.open(), p.open());
+    for a in api_samples() {
+        s.submit(WriteOp::Attempt(a.clone()));
+        p.submit(WriteOp::Attempt(a));
+    }
+    let from_sqlite = api_json(s.as_ref());
+    assert_eq!(from_sqlite.len(), api_samples().len());
+    assert_eq!(api_json(p.as_ref()), from_sqlite);
+}

@@ -1,0 +1,287 @@
+//! The PostgreSQL backend, for when one node is not enough (history on a shared server).
+//!
+//! Same semantics as the SQLite backend: one writer thread applies [`WriteOp`]s in order,
+//! gathered for 200 ms into one transaction (the shared [`Queue`]); `flush` and every read
+//! commit what is queued first. Results are stored compactly under a series exactly like
+//! SQLite, and read back through the same code (`rows.rs`), so the API JSON is identical.
+//!
+//! It uses the `postgres` crate, the synchronous client of rust-postgres, rather than
+//! `tokio-postgres`: the writer is a plain thread that blocks on its queue, and reads are
+//! blocking calls made from `spawn_blocking`, so an async client would only add a runtime
+//! hand-off to every call. The sync client runs its own small runtime, which must never be
+//! entered or dropped on an async thread: both connections therefore live on threads of their
+//! own (the writer thread and a reader thread), and the storage object only sends them work.
+//! Connections are plain TCP (`NoTls`): use a server on the same host or a trusted network.
+
+mod read;
+mod schema;
+mod target;
+mod write;
+
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use postgres::Client;
+
+use super::writer::{FlushError, Queue};
+use super::{
+    Attempt, HourlyRow, Incident, Millis, OutboxItem, Resume, Storage, StorageError,
+    TransitionRecord, WriteOp,
+};
+pub use target::PgTarget;
+
+/// A read to run on the reader thread.
+type Job = Box<dyn FnOnce(&mut Reader) + Send>;
+
+/// History in a PostgreSQL database.
+#[derive(Debug)]
+pub struct PostgresStorage {
+    target: PgTarget,
+    queue: Queue,
+    reads: Mutex<Option<Sender<Job>>>,
+    reader: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// An error of the client with its causes (`db error: ERROR: …`), never the password.
+pub(crate) fn describe(e: &postgres::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    message
+}
+
+fn pg_err(target: &PgTarget, message: String) -> StorageError {
+    StorageError::Postgres {
+        server: target.server(),
+        database: target.dbname.clone(),
+        message,
+    }
+}
+
+/// The reader thread's connection, opened again when the previous one broke.
+struct Reader {
+    target: PgTarget,
+    client: Option<Client>,
+}
+
+impl Reader {
+    fn client(&mut self) -> Result<&mut Client, postgres::Error> {
+        let client = match self.client.take() {
+            Some(c) if !c.is_closed() => c,
+            _ => self.target.client_config().connect(postgres::NoTls)?,
+        };
+        Ok(self.client.insert(client))
+    }
+}
+
+impl PostgresStorage {
+    /// Connects to `target`, creates or migrates the schema and starts the writer and reader
+    /// threads. Fails when the server cannot be reached (within 10 s), refuses the login, or
+    /// holds a schema newer than this build ([`StorageError::TooNew`]).
+    pub fn open(target: &PgTarget) -> Result<Arc<PostgresStorage>, StorageError> {
+        // Connections are made off the caller's thread, which may be an async one (see the
+        // module docs); they are then handed to the threads that keep them.
+        let (writer, reader) = std::thread::scope(|s| {
+            s.spawn(|| connect(target))
+                .join()
+                .unwrap_or_else(|_| Err(pg_err(target, "the connecting thread failed".into())))
+        })?;
+        let spawn_err = |e: std::io::Error| pg_err(target, format!("cannot start a thread: {e}"));
+        let queue = Queue::start("linkpulse-pg-writer", writer).map_err(spawn_err)?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let mut reader = Reader {
+            target: target.clone(),
+            client: Some(reader),
+        };
+        let reader = std::thread::Builder::new()
+            .name("linkpulse-pg-reader".to_owned())
+            .spawn(move || {
+                for job in rx {
+                    job(&mut reader);
+                }
+            })
+            .map_err(spawn_err)?;
+        Ok(Arc::new(PostgresStorage {
+            target: target.clone(),
+            queue,
+            reads: Mutex::new(Some(jobs)),
+            reader: Mutex::new(Some(reader)),
+        }))
+    }
+
+    /// The server and database (never the password).
+    pub fn target(&self) -> &PgTarget {
+        &self.target
+    }
+
+    /// Commits everything queued and stops the writer and reader threads (graceful
+    /// shutdown); later reads fail with [`StorageError::Closed`].
+    pub fn close(&self) {
+        self.queue.close();
+        drop(
+            self.reads
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let reader = self
+            .reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(h) = reader {
+            let _ = h.join();
+        }
+    }
+
+    /// Runs `f` on the reader connection, after committing every write submitted before.
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        if self.queue.pending() {
+            // Read your writes: commit what is queued first (a stopped writer reads as is).
+            let _ = self.flush();
+        }
+        let (tx, rx) = mpsc::channel();
+        let job: Job = Box::new(move |r: &mut Reader| {
+            let result = r.client().and_then(f).map_err(|e| describe(&e));
+            let _ = tx.send(result);
+        });
+        let sent = self
+            .reads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|s| s.send(job).is_ok());
+        if sent != Some(true) {
+            return Err(StorageError::Closed);
+        }
+        match rx.recv() {
+            Ok(result) => result.map_err(|m| pg_err(&self.target, m)),
+            Err(_) => Err(StorageError::Closed),
+        }
+    }
+}
+
+/// Opens the writer's connection, migrates, then opens the reader's.
+fn connect(target: &PgTarget) -> Result<(write::PgWriter, Client), StorageError> {
+    let err = |e: postgres::Error| pg_err(target, describe(&e));
+    let mut client = target
+        .client_config()
+        .connect(postgres::NoTls)
+        .map_err(err)?;
+    match schema::migrate(&mut client).map_err(err)? {
+        schema::Migrated::Current => {}
+        schema::Migrated::TooNew(found) => {
+            return Err(StorageError::TooNew {
+                path: target.display_url(),
+                found,
+                supported: schema::supported(),
+            });
+        }
+    }
+    let writer = write::PgWriter::new(target.clone(), client).map_err(err)?;
+    let reader = target
+        .client_config()
+        .connect(postgres::NoTls)
+        .map_err(err)?;
+    Ok((writer, reader))
+}
+
+impl Drop for PostgresStorage {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Storage for PostgresStorage {
+    fn submit(&self, op: WriteOp) {
+        self.queue.submit(op);
+    }
+
+    fn flush(&self) -> Result<(), StorageError> {
+        self.queue.flush().map_err(|e| match e {
+            FlushError::Failed(message) => pg_err(&self.target, message),
+            FlushError::Closed => StorageError::Closed,
+        })
+    }
+
+    fn history(
+        &self,
+        check: &str,
+        from_ms: Millis,
+        to_ms: Millis,
+        limit: usize,
+    ) -> Result<Vec<Attempt>, StorageError> {
+        let check = check.to_owned();
+        self.read(move |c| read::history(c, &check, from_ms, to_ms, limit))
+    }
+
+    fn hourly(
+        &self,
+        check: &str,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<HourlyRow>, StorageError> {
+        let check = check.to_owned();
+        self.read(move |c| read::hourly(c, &check, from_ms, to_ms))
+    }
+
+    fn transitions(
+        &self,
+        check: Option<&str>,
+        from_ms: Millis,
+    ) -> Result<Vec<TransitionRecord>, StorageError> {
+        let check = check.map(str::to_owned);
+        self.read(move |c| read::transitions(c, check.as_deref(), from_ms))
+    }
+
+    fn incidents(
+        &self,
+        check: Option<&str>,
+        from_ms: Millis,
+        limit: usize,
+    ) -> Result<Vec<Incident>, StorageError> {
+        let check = check.map(str::to_owned);
+        self.read(move |c| read::incidents(c, check.as_deref(), from_ms, limit))
+    }
+
+    fn resume(&self) -> Result<HashMap<String, Resume>, StorageError> {
+        self.read(read::resume)
+    }
+
+    fn due_alerts(&self, now_ms: Millis, limit: usize) -> Result<Vec<OutboxItem>, StorageError> {
+        self.read(move |c| read::due_alerts(c, now_ms, limit))
+    }
+
+    fn prune(&self, raw_before_ms: Millis, hourly_before_ms: Millis) -> Result<(), StorageError> {
+        // On a connection of its own (a long pass never holds up reads), made and closed on a
+        // thread of its own (see the module docs).
+        let target = &self.target;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut client = target
+                    .client_config()
+                    .connect(postgres::NoTls)
+                    .map_err(|e| describe(&e))?;
+                read::prune(&mut client, raw_before_ms, hourly_before_ms).map_err(|e| describe(&e))
+            })
+            .join()
+            .unwrap_or_else(|_| Err("the retention thread failed".to_owned()))
+        })
+        .map_err(|m| pg_err(target, m))
+    }
+}
+
+#[cfg(test)]
+mod tests;

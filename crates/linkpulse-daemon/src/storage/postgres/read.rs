@@ -1,0 +1,244 @@
+//! Reads and retention: the SQL of each [`Storage`](super::Storage) query; rows become
+//! records through the shared `rows.rs`.
+
+use std::collections::HashMap;
+
+use postgres::{Client, IsolationLevel, Row};
+
+use super::super::rows::{self, AttemptColumns, limit};
+use super::super::{Attempt, HourlyRow, Incident, Millis, OutboxItem, Resume, TransitionRecord};
+use crate::state::State;
+
+/// The columns [`attempt`] reads, from `results r JOIN series s`.
+const ATTEMPT_COLUMNS: &str =
+    "s.check_name, r.at_ms, r.up, r.latency_ms, r.error_kind, r.detail, s.kind, s.target";
+
+type Result<T> = std::result::Result<T, postgres::Error>;
+
+fn attempt(r: &Row) -> Result<Attempt> {
+    Ok(AttemptColumns {
+        check: r.try_get(0)?,
+        at_ms: r.try_get(1)?,
+        up: r.try_get(2)?,
+        latency_ms: r.try_get(3)?,
+        error_kind: r.try_get(4)?,
+        detail: r.try_get(5)?,
+        kind: r.try_get(6)?,
+        target: r.try_get(7)?,
+    }
+    .into_attempt())
+}
+
+pub(super) fn history(
+    c: &mut Client,
+    check: &str,
+    from_ms: Millis,
+    to_ms: Millis,
+    n: usize,
+) -> Result<Vec<Attempt>> {
+    let sql = format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM results r JOIN series s ON s.id = r.series
+         WHERE s.check_name = $1 AND r.at_ms >= $2 AND r.at_ms < $3
+         ORDER BY r.at_ms DESC, r.id DESC LIMIT $4"
+    );
+    c.query(&sql, &[&check, &from_ms, &to_ms, &limit(n)])?
+        .iter()
+        .map(attempt)
+        .collect()
+}
+
+pub(super) fn hourly(
+    c: &mut Client,
+    check: &str,
+    from_ms: Millis,
+    to_ms: Millis,
+) -> Result<Vec<HourlyRow>> {
+    c.query(
+        "SELECT hour_ms, attempts, ups, latency_sum, latency_n, latency_max FROM hourly
+         WHERE check_name = $1 AND hour_ms >= $2 AND hour_ms < $3 ORDER BY hour_ms",
+        &[&check, &from_ms, &to_ms],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(rows::hourly(
+            r.try_get(0)?,
+            r.try_get(1)?,
+            r.try_get(2)?,
+            r.try_get(3)?,
+            r.try_get(4)?,
+            r.try_get(5)?,
+        ))
+    })
+    .collect()
+}
+
+pub(super) fn transitions(
+    c: &mut Client,
+    check: Option<&str>,
+    from_ms: Millis,
+) -> Result<Vec<TransitionRecord>> {
+    // The last transition before the window (per check), then those inside it.
+    c.query(
+        "SELECT check_name, at_ms, from_state, to_state, cause FROM transitions t
+         WHERE ($1::text IS NULL OR check_name = $1) AND (at_ms >= $2 OR id = (
+             SELECT id FROM transitions u WHERE u.check_name = t.check_name
+             AND u.at_ms < $2 ORDER BY at_ms DESC, id DESC LIMIT 1))
+         ORDER BY at_ms, id",
+        &[&check, &from_ms],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(TransitionRecord {
+            check: r.try_get(0)?,
+            at_ms: r.try_get(1)?,
+            from: rows::state(r.try_get(2)?),
+            to: rows::state(r.try_get(3)?),
+            cause: r.try_get(4)?,
+        })
+    })
+    .collect()
+}
+
+pub(super) fn incidents(
+    c: &mut Client,
+    check: Option<&str>,
+    from_ms: Millis,
+    n: usize,
+) -> Result<Vec<Incident>> {
+    c.query(
+        "SELECT id, check_name, started_ms, ended_ms, cause, diagnosis, diagnosis_detail
+         FROM incidents WHERE ($1::text IS NULL OR check_name = $1)
+         AND (ended_ms IS NULL OR ended_ms >= $2)
+         ORDER BY started_ms DESC, id DESC LIMIT $3",
+        &[&check, &from_ms, &limit(n)],
+    )?
+    .iter()
+    .map(|r| {
+        let detail: Option<&str> = r.try_get(6)?;
+        Ok(Incident {
+            id: r.try_get(0)?,
+            check: r.try_get(1)?,
+            started_ms: r.try_get(2)?,
+            ended_ms: r.try_get(3)?,
+            cause: r.try_get(4)?,
+            diagnosis: r.try_get(5)?,
+            diagnosis_detail: detail.map(|t| rows::json(Some(t))),
+        })
+    })
+    .collect()
+}
+
+pub(super) fn resume(c: &mut Client) -> Result<HashMap<String, Resume>> {
+    let mut out: HashMap<String, Resume> = HashMap::new();
+    for r in c.query(
+        "SELECT check_name, at_ms, to_state FROM transitions WHERE id IN
+           (SELECT MAX(id) FROM transitions GROUP BY check_name)",
+        &[],
+    )? {
+        out.insert(
+            r.try_get(0)?,
+            Resume {
+                state: rows::state(r.try_get(2)?),
+                since_ms: r.try_get(1)?,
+                last: None,
+                diagnosis: None,
+            },
+        );
+    }
+    // The newest row of each series, then of each check.
+    let sql = format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM results r JOIN series s ON s.id = r.series
+         WHERE r.id IN (SELECT MAX(id) FROM results GROUP BY series)
+         ORDER BY r.id"
+    );
+    for r in c.query(&sql, &[])? {
+        let a = attempt(&r)?;
+        let e = out.entry(a.check.clone()).or_insert(Resume {
+            state: State::Unknown,
+            since_ms: a.at_ms,
+            last: None,
+            diagnosis: None,
+        });
+        e.last = Some(a);
+    }
+    for r in c.query(
+        "SELECT check_name, diagnosis FROM incidents
+         WHERE ended_ms IS NULL AND diagnosis IS NOT NULL",
+        &[],
+    )? {
+        let check: &str = r.try_get(0)?;
+        if let Some(e) = out.get_mut(check) {
+            e.diagnosis = Some(r.try_get(1)?);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn due_alerts(c: &mut Client, now_ms: Millis, n: usize) -> Result<Vec<OutboxItem>> {
+    c.query(
+        "SELECT id, key, target, payload, attempts, next_ms FROM outbox
+         WHERE delivered_ms IS NULL AND next_ms <= $1 ORDER BY next_ms, id LIMIT $2",
+        &[&now_ms, &limit(n)],
+    )?
+    .iter()
+    .map(|r| {
+        let attempts: i32 = r.try_get(4)?;
+        Ok(OutboxItem {
+            id: r.try_get(0)?,
+            key: r.try_get(1)?,
+            target: rows::json(r.try_get(2)?),
+            payload: rows::json(r.try_get(3)?),
+            attempts: u32::try_from(attempts).unwrap_or(0),
+            next_ms: r.try_get(5)?,
+        })
+    })
+    .collect()
+}
+
+/// Folds raw results before the whole hour of `raw_before_ms` into hourly rows and deletes
+/// history older than `hourly_before_ms`, in one transaction that sees one snapshot (the rows
+/// it aggregates are the rows it deletes).
+pub(super) fn prune(c: &mut Client, raw_before_ms: Millis, hourly_before_ms: Millis) -> Result<()> {
+    let cutoff = rows::hour_cutoff(raw_before_ms);
+    let mut tx = c
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .start()?;
+    tx.execute(
+        "INSERT INTO hourly (check_name, hour_ms, attempts, ups, latency_sum, latency_n, latency_max)
+         SELECT s.check_name, r.at_ms - (r.at_ms % 3600000), COUNT(*), COUNT(*) FILTER (WHERE r.up),
+                COALESCE(SUM(r.latency_ms), 0), COUNT(r.latency_ms), MAX(r.latency_ms)
+         FROM series s JOIN results r ON r.series = s.id
+         WHERE r.at_ms < $1 GROUP BY 1, 2
+         ON CONFLICT (check_name, hour_ms) DO UPDATE SET
+           attempts = hourly.attempts + excluded.attempts, ups = hourly.ups + excluded.ups,
+           latency_sum = hourly.latency_sum + excluded.latency_sum,
+           latency_n = hourly.latency_n + excluded.latency_n,
+           latency_max = GREATEST(hourly.latency_max, excluded.latency_max)",
+        &[&cutoff],
+    )?;
+    // Per series, through the `(series, at_ms)` index.
+    tx.execute(
+        "DELETE FROM results WHERE series IN (SELECT id FROM series) AND at_ms < $1",
+        &[&cutoff],
+    )?;
+    tx.execute(
+        "DELETE FROM hourly WHERE hour_ms < $1",
+        &[&hourly_before_ms],
+    )?;
+    tx.execute(
+        "DELETE FROM incidents WHERE ended_ms IS NOT NULL AND ended_ms < $1",
+        &[&hourly_before_ms],
+    )?;
+    // Keep the last transition of each check: it is the state a window starts in.
+    tx.execute(
+        "DELETE FROM transitions WHERE at_ms < $1 AND id NOT IN
+           (SELECT MAX(id) FROM transitions GROUP BY check_name)",
+        &[&hourly_before_ms],
+    )?;
+    tx.execute(
+        "DELETE FROM outbox WHERE delivered_ms IS NOT NULL AND delivered_ms < $1",
+        &[&hourly_before_ms],
+    )?;
+    tx.commit()
+}

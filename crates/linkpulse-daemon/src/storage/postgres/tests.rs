@@ -1,0 +1,88 @@
+use super::*;
+use crate::storage::conformance::{Fixture, Postgres};
+
+#[test]
+fn schema_version_is_recorded_and_a_newer_schema_is_refused() {
+    let fx = Postgres::new();
+    drop(fx.open());
+    let version = fx.0.psql("SELECT version FROM schema_version").unwrap();
+    assert_eq!(version.trim(), schema::supported().to_string());
+    // Opening again is a no-op migration that keeps what is stored.
+    let db = fx.open();
+    db.submit(WriteOp::OpenIncident {
+        check: "a".into(),
+        at_ms: 1,
+        cause: None,
+    });
+    db.flush().unwrap();
+    drop(db);
+    assert_eq!(fx.open().incidents(None, 0, 10).unwrap().len(), 1);
+    fx.0.psql("UPDATE schema_version SET version = 999")
+        .unwrap();
+    let err = PostgresStorage::open(&fx.target()).unwrap_err();
+    assert!(
+        matches!(err, StorageError::TooNew { found: 999, .. }),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("schema version 999"), "{text}");
+    assert!(text.contains(fx.0.name()), "names the database: {text}");
+    assert!(!text.contains(fx.0.password()), "{text}");
+}
+
+#[test]
+fn an_unreachable_server_or_a_wrong_password_is_a_clear_error() {
+    let fx = Postgres::new();
+    let mut wrong = fx.target();
+    wrong.password = Some("not-the-password".into());
+    let err = PostgresStorage::open(&wrong).unwrap_err().to_string();
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(
+        err.contains(fx.0.name()) && err.contains("postgres@127.0.0.1"),
+        "{err}"
+    );
+    assert!(!err.contains("not-the-password"), "{err}");
+    // A port nobody listens on (bound and released just now).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut gone = fx.target();
+    gone.port = port;
+    let err = PostgresStorage::open(&gone).unwrap_err();
+    assert!(matches!(err, StorageError::Postgres { .. }), "{err:?}");
+    let err = err.to_string();
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("error connecting to server"), "{err}");
+    assert!(!err.contains(fx.0.password()), "{err}");
+}
+
+#[test]
+fn writes_continue_after_the_server_closed_the_connections() {
+    let fx = Postgres::new();
+    let db = fx.open();
+    db.submit(WriteOp::OpenIncident {
+        check: "a".into(),
+        at_ms: 1,
+        cause: None,
+    });
+    db.flush().unwrap();
+    // An administrator (or a failover) ends every session of linkpulse.
+    fx.0.psql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = '{}' AND application_name = 'linkpulse'",
+        fx.0.name()
+    ))
+    .unwrap();
+    db.submit(WriteOp::CloseIncident {
+        check: "a".into(),
+        at_ms: 2,
+    });
+    // The writer retries the batch on a new connection; a read may fail once while its
+    // connection is found closed, then reconnects.
+    db.flush().unwrap();
+    let read = || db.incidents(None, 0, 10);
+    let incidents = read().or_else(|_| read()).unwrap();
+    assert_eq!(incidents[0].ended_ms, Some(2));
+}

@@ -1,0 +1,399 @@
+//! A throwaway PostgreSQL cluster: `initdb` into a temporary directory, `postgres` on a free
+//! loopback port with its unix socket inside that directory, a fresh database per test, and
+//! everything stopped and deleted on drop (also when the test fails).
+//!
+//! Needs Debian's `postgresql` package (`scripts/install-test-deps`) and root: the server runs
+//! as the `postgres` OS user (it refuses root), switched with `setpriv`. The Debian-started
+//! cluster service is never used.
+//!
+//! One cluster is shared by the tests of a process that overlap in time
+//! ([`PgCluster::shared`]); it stops when the last [`PgDatabase`] of it is dropped. Under
+//! nextest every test is its own process, so every test gets its own cluster and port.
+//!
+//! ```no_run
+//! let db = linkpulse_testsupport::postgres::database()?;
+//! // db.url() is postgres://postgres@127.0.0.1:PORT/test_PID_N; the password is db.password()
+//! db.psql("CREATE TABLE t (x int)")?;
+//! # Ok::<(), linkpulse_testsupport::postgres::PgError>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long the server may take to accept connections.
+const READY_WITHIN: Duration = Duration::from_secs(60);
+
+/// Why the cluster cannot be set up or a statement failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PgError {
+    /// No `/usr/lib/postgresql/*/bin/{initdb,postgres}`.
+    #[error(
+        "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): run scripts/install-test-deps"
+    )]
+    NotInstalled,
+    /// A file or process operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A command (initdb, psql, …) failed.
+    #[error("{command} failed: {output}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// Its stderr and stdout.
+        output: String,
+    },
+    /// The server did not start.
+    #[error("postgres did not start: {log}")]
+    Start {
+        /// The end of the server log.
+        log: String,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PgError {
+    let what = what.into();
+    move |source| PgError::Io { what, source }
+}
+
+/// A running throwaway cluster (stopped and deleted on drop).
+#[derive(Debug)]
+pub struct PgCluster {
+    /// The temporary directory: `data/`, `sock/`, `server.log`.
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    uid: u32,
+    gid: u32,
+    child: Child,
+    port: u16,
+    password: String,
+    databases: AtomicU32,
+}
+
+/// The cluster the running tests of this process share.
+static SHARED: Mutex<Weak<PgCluster>> = Mutex::new(Weak::new());
+
+/// A fresh database on the shared cluster (started if none runs in this process).
+pub fn database() -> Result<PgDatabase, PgError> {
+    PgCluster::shared()?.database()
+}
+
+impl PgCluster {
+    /// The cluster shared by the tests of this process that hold one now, started if none.
+    pub fn shared() -> Result<Arc<PgCluster>, PgError> {
+        let mut slot = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = slot.upgrade() {
+            return Ok(c);
+        }
+        let c = Arc::new(PgCluster::start()?);
+        *slot = Arc::downgrade(&c);
+        Ok(c)
+    }
+
+    /// Starts a cluster of its own: `initdb`, then `postgres` on a free loopback port.
+    pub fn start() -> Result<PgCluster, PgError> {
+        let bin = find_bin()?;
+        let uid = id("-u")?;
+        let gid = id("-g")?;
+        let dir = tempfile::Builder::new()
+            .prefix("linkpulse-pg-")
+            .tempdir()
+            .map_err(io("create a temporary directory"))?;
+        let password = format!(
+            "pw{}x{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .subsec_nanos()
+        );
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, &password).map_err(io("write the password file"))?;
+        std::fs::create_dir(dir.path().join("sock")).map_err(io("create the socket dir"))?;
+        for p in [dir.path(), &pwfile, &dir.path().join("sock")] {
+            std::os::unix::fs::chown(p, Some(uid), Some(gid))
+                .map_err(io(format!("chown {}", p.display())))?;
+        }
+        let data = dir.path().join("data");
+        let mut initdb = as_postgres(uid, gid, &bin.join("initdb"));
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ])
+            .args(["-E", "UTF8", "--locale=C", "--no-sync"])
+            .arg(format!("--pwfile={}", pwfile.display()));
+        run(&mut initdb)?;
+        let server = Server {
+            dir: dir.path(),
+            bin: &bin,
+            uid,
+            gid,
+        };
+        let mut log = String::new();
+        // The port is free when we look; another process may take it before postgres binds,
+        // so a failed bind is retried on a new port (bounded).
+        for _ in 0..5 {
+            match server.start()? {
+                Started::Ready(child, port) => {
+                    return Ok(PgCluster {
+                        dir,
+                        bin,
+                        uid,
+                        gid,
+                        child,
+                        port,
+                        password,
+                        databases: AtomicU32::new(0),
+                    });
+                }
+                Started::PortTaken(l) => log = l,
+                Started::Failed(l) => {
+                    log = l;
+                    break;
+                }
+            }
+        }
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        Err(PgError::Start {
+            log: tail.join("\n"),
+        })
+    }
+
+    /// The temporary directory (`data/`, `sock/`, `server.log`), deleted on drop.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The loopback TCP port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The password of the `postgres` role (TCP logins need it; the unix socket does not).
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// Creates a fresh database `test_<pid>_<n>`.
+    pub fn database(self: &Arc<Self>) -> Result<PgDatabase, PgError> {
+        let n = self.databases.fetch_add(1, Ordering::Relaxed);
+        let name = format!("test_{}_{n}", std::process::id());
+        self.psql("postgres", &format!("CREATE DATABASE {name}"))?;
+        Ok(PgDatabase {
+            cluster: self.clone(),
+            name,
+        })
+    }
+
+    /// Runs `sql` in database `db` as `postgres` over the unix socket; the unaligned,
+    /// tuples-only output (`|` between columns).
+    pub fn psql(&self, db: &str, sql: &str) -> Result<String, PgError> {
+        psql(&self.bin, self.dir.path(), self.port, db, sql)
+    }
+
+    /// Stops the server (immediate shutdown) and reaps it.
+    fn stop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let mut pg_ctl = as_postgres(self.uid, self.gid, &self.bin.join("pg_ctl"));
+        pg_ctl
+            .args(["stop", "-m", "immediate", "-w", "-D"])
+            .arg(self.dir.path().join("data"));
+        if run(&mut pg_ctl).is_err() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// How one start of the server went.
+enum Started {
+    /// Accepting connections.
+    Ready(Child, u16),
+    /// Exited because the port was taken (retry on another); the server log.
+    PortTaken(String),
+    /// Exited or never became ready (stopped); the server log.
+    Failed(String),
+}
+
+/// What starting the server needs.
+struct Server<'a> {
+    dir: &'a Path,
+    bin: &'a Path,
+    uid: u32,
+    gid: u32,
+}
+
+impl Server<'_> {
+    /// Starts `postgres` on a free port and waits until it accepts connections.
+    fn start(&self) -> Result<Started, PgError> {
+        let port = free_port()?;
+        let log_path = self.dir.join("server.log");
+        let log = std::fs::File::create(&log_path).map_err(io("create server.log"))?;
+        let err = log.try_clone().map_err(io("clone server.log"))?;
+        let mut postgres = as_postgres(self.uid, self.gid, &self.bin.join("postgres"));
+        postgres
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-p")
+            .arg(port.to_string())
+            .arg("-k")
+            .arg(self.dir.join("sock"))
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .args(["-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err);
+        let mut child = postgres.spawn().map_err(io("start postgres"))?;
+        let mut exited = false;
+        let ready = crate::eventually(READY_WITHIN, || {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                exited = true;
+                return true;
+            }
+            psql(self.bin, self.dir, port, "postgres", "SELECT 1").is_ok()
+        });
+        if ready && !exited {
+            return Ok(Started::Ready(child, port));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        Ok(if exited && log.contains("could not bind") {
+            Started::PortTaken(log)
+        } else {
+            Started::Failed(log)
+        })
+    }
+}
+
+/// Runs `sql` in database `db` as `postgres` over the unix socket in `dir/sock`.
+fn psql(bin: &Path, dir: &Path, port: u16, db: &str, sql: &str) -> Result<String, PgError> {
+    let mut c = Command::new(bin.join("psql"));
+    c.arg("-h")
+        .arg(dir.join("sock"))
+        .arg("-p")
+        .arg(port.to_string())
+        .args(["-U", "postgres", "-d", db, "-X", "-q", "-A", "-t"])
+        .args(["-v", "ON_ERROR_STOP=1", "-c", sql]);
+    run(&mut c)
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        self.stop();
+        // The TempDir field deletes the directory after this.
+    }
+}
+
+/// A database of a [`PgCluster`]; the cluster stays up while this lives.
+#[derive(Debug)]
+pub struct PgDatabase {
+    cluster: Arc<PgCluster>,
+    name: String,
+}
+
+impl PgDatabase {
+    /// The database name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/NAME` (no password: see [`PgDatabase::password`]).
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{}",
+            self.cluster.port, self.name
+        )
+    }
+
+    /// The password for [`PgDatabase::url`].
+    pub fn password(&self) -> &str {
+        &self.cluster.password
+    }
+
+    /// The cluster.
+    pub fn cluster(&self) -> &Arc<PgCluster> {
+        &self.cluster
+    }
+
+    /// Runs `sql` in this database (see [`PgCluster::psql`]).
+    pub fn psql(&self, sql: &str) -> Result<String, PgError> {
+        self.cluster.psql(&self.name, sql)
+    }
+}
+
+/// The newest `/usr/lib/postgresql/<version>/bin` with `initdb` and `postgres`.
+fn find_bin() -> Result<PathBuf, PgError> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .map_err(|_| PgError::NotInstalled)?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            (bin.join("initdb").exists() && bin.join("postgres").exists()).then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, b)| b).ok_or(PgError::NotInstalled)
+}
+
+/// The uid (`-u`) or gid (`-g`) of the `postgres` OS user.
+fn id(flag: &str) -> Result<u32, PgError> {
+    let out = run(Command::new("id").args([flag, "postgres"]))?;
+    out.trim().parse().map_err(|_| PgError::Command {
+        command: format!("id {flag} postgres"),
+        output: out,
+    })
+}
+
+/// `program` run as the `postgres` user (postgres refuses to run as root).
+fn as_postgres(uid: u32, gid: u32, program: &Path) -> Command {
+    let mut c = Command::new("setpriv");
+    c.arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={gid}"))
+        .arg("--clear-groups")
+        .arg("--")
+        .arg(program)
+        .env("LC_ALL", "C");
+    c
+}
+
+/// Runs `c` to completion; its stdout, or an error with its output.
+fn run(c: &mut Command) -> Result<String, PgError> {
+    let out = c
+        .stdin(Stdio::null())
+        .output()
+        .map_err(io(format!("run {c:?}")))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(PgError::Command {
+            command: format!("{c:?}"),
+            output: format!("{}{stdout}", String::from_utf8_lossy(&out.stderr)),
+        })
+    }
+}
+
+/// A loopback port nothing listens on right now.
+fn free_port() -> Result<u16, PgError> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(io("bind 127.0.0.1:0"))?;
+    Ok(l.local_addr().map_err(io("local_addr"))?.port())
+}
