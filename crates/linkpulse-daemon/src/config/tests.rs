@@ -171,3 +171,97 @@ fn hub_is_validated_and_clamped() {
         "{e:#?}"
     );
 }
+
+#[test]
+fn database_is_a_sqlite_path_or_a_postgres_url() {
+    use crate::storage::Backend;
+    let c = parse("database: /var/lib/linkpulse/h.db\n").unwrap();
+    assert_eq!(c.backend, Backend::Sqlite("/var/lib/linkpulse/h.db".into()));
+    let c = parse("database: postgres://lp@db.internal:6543/history\n").unwrap();
+    match &c.backend {
+        Backend::Postgres(t) => {
+            assert_eq!(t.display_url(), "postgres://lp@db.internal:6543/history");
+            assert_eq!(
+                t.password, None,
+                "PGPASSWORD is read when the daemon connects"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        c.database.to_str(),
+        Some("postgres://lp@db.internal:6543/history")
+    );
+    let c = parse("database: postgresql://lp@127.0.0.1/h\n").unwrap();
+    assert!(matches!(c.backend, Backend::Postgres(ref t) if t.port == 5432));
+}
+
+#[test]
+fn the_database_password_comes_from_a_file_next_to_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pg.pass"), "s3cret pass\n").unwrap();
+    let text = "database: postgres://lp@127.0.0.1:5432/h\ndatabase_password_file: pg.pass\n";
+    let c = Config::parse("t.yaml", text, dir.path()).unwrap();
+    match &c.backend {
+        crate::storage::Backend::Postgres(t) => {
+            assert_eq!(t.password.as_deref(), Some("s3cret pass"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        !format!("{c:?}").contains("s3cret"),
+        "never in Debug output"
+    );
+    let e = match Config::parse(
+        "t.yaml",
+        "database: postgres://lp@127.0.0.1/h\ndatabase_password_file: missing.pass\n",
+        dir.path(),
+    ) {
+        Err(e) => e.to_string(),
+        Ok(c) => panic!("{c:?}"),
+    };
+    assert!(
+        e.starts_with("t.yaml:2: database_password_file: cannot read ")
+            && e.contains("missing.pass"),
+        "{e}"
+    );
+    let e = errors("database: h.db\ndatabase_password_file: pg.pass\n");
+    assert_eq!(
+        e,
+        [
+            "t.yaml:2: database_password_file: only a PostgreSQL database takes a password (database is \"h.db\")"
+        ]
+    );
+}
+
+#[test]
+fn bad_database_urls_name_file_line_key_and_value() {
+    for (url, why) in [
+        ("postgres://lp@db:5432/", "the URL names no database"),
+        ("postgres://db:5432/h", "the URL names no user"),
+        (
+            "postgres://lp@db:70000/h",
+            "invalid URL: invalid port number",
+        ),
+        (
+            "postgresql://lp@db/h?sslmode=verify-full",
+            "unsupported URL parameter \"sslmode\"",
+        ),
+    ] {
+        let e = errors(&format!("listen: 127.0.0.1:0\ndatabase: '{url}'\n"));
+        let want = format!("t.yaml:2: database: invalid PostgreSQL URL {url:?}: {why}");
+        assert!(e.len() == 1 && e[0].starts_with(&want), "{e:?}");
+    }
+    // A password in the URL is refused, and not repeated in the message.
+    let e = errors("database: postgres://lp:hunter2@db/h\n");
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with("t.yaml:1: database: invalid PostgreSQL URL \"postgres://lp:***@db/h\""),
+        "{e:?}"
+    );
+    assert!(e[0].contains("database_password_file"), "{e:?}");
+    assert!(!e[0].contains("hunter2"), "{e:?}");
+    let e = errors("database: postgres://lp:hunter2@db:70000/h\n");
+    assert!(e[0].contains("\"postgres://***@db:70000/h\""), "{e:?}");
+    assert!(!e[0].contains("hunter2"), "{e:?}");
+}

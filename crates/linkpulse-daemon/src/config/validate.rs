@@ -776,7 +776,11 @@ fn database(e: &mut Errors<'_>, raw: &RawConfig, base: &Path) -> Option<(PathBuf
         .database
         .as_ref()
         .map_or("linkpulse.db", |d| d.value.trim());
-    let password = raw.database_password_file.as_ref().and_then(|f| {
+    let password = raw
+        .database_password_file
+        .as_ref()
+        .filter(|_| PgTarget::is_url(text));
+    let password = password.and_then(|f| {
         let path = base.join(f.value.trim());
         match std::fs::read_to_string(&path) {
             Ok(t) if t.trim_end_matches(['\r', '\n']).is_empty() => {
@@ -843,14 +847,16 @@ fn redact(text: &str) -> String {
             u.to_string()
         }
         Ok(_) => text.to_owned(),
-        // Unparsable: keep what cannot be a password (scheme and host part after the '@').
-        Err(_) => match text.rsplit_once('@') {
-            Some((_, rest)) => {
-                let scheme = text.split("://").next().unwrap_or("postgres");
-                format!("{scheme}://***@{rest}")
+        // Unparsable: hide a `user:password@` part if there is one.
+        Err(_) => {
+            let (scheme, rest) = text.split_once("://").unwrap_or(("", text));
+            match rest.rsplit_once('@') {
+                Some((userinfo, host)) if userinfo.contains(':') => {
+                    format!("{scheme}://***@{host}")
+                }
+                _ => text.to_owned(),
             }
-            _ => text.to_owned(),
-        },
+        }
     }
 }
 

@@ -1,0 +1,285 @@
+//! `linkpulse serve` with its history in PostgreSQL: the real binary, a throwaway PostgreSQL
+//! cluster (linkpulse-testsupport), a real TCP listener on port 0. Every wait polls a
+//! condition with a deadline.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use linkpulse_testsupport::postgres::{self, PgDatabase};
+use serde_json::Value;
+
+/// The daemon under test; killed on drop.
+struct Served {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Served {
+    fn start(config: &Path) -> Served {
+        let mut child = spawn_serve(config);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let stderr = child.stderr.take().expect("stderr");
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut served = Served {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+        };
+        served.addr = eventually("the listening line", Duration::from_secs(60), || {
+            if let Ok(Some(status)) = served.child.try_wait() {
+                panic!(
+                    "linkpulse serve exited ({status}): {:?}",
+                    log.lock().unwrap()
+                );
+            }
+            let log = log.lock().unwrap();
+            log.iter().find_map(|l| {
+                l.strip_prefix("linkpulse listening on http=")
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(|a| a.parse().ok())
+            })
+        });
+        served
+    }
+
+    fn json(&self, path: &str) -> Value {
+        let (status, body) = get(self.addr, path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
+    fn results(&self, check: &str) -> Vec<Value> {
+        self.json(&format!("/api/v1/checks/{check}/history?limit=10000"))["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_serve(config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_linkpulse"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env_remove("PGPASSWORD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn linkpulse serve")
+}
+
+/// Polls `f` until it returns `Some`, or panics after `budget`.
+fn eventually<T>(what: &str, budget: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let mut found = None;
+    let ok = linkpulse_testsupport::eventually(budget, || {
+        found = f();
+        found.is_some()
+    });
+    match found {
+        Some(v) if ok => v,
+        _ => panic!("timed out waiting for {what}"),
+    }
+}
+
+/// A minimal HTTP/1.1 GET (Connection: close); the daemon's JSON has a Content-Length.
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to the daemon");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_owned())
+}
+
+/// A config in `dir` for `db` (password in a file beside it) with one TCP check of `target`.
+fn config(dir: &Path, db: &PgDatabase, target: SocketAddr) -> std::path::PathBuf {
+    std::fs::write(dir.join("pg.pass"), format!("{}\n", db.password())).unwrap();
+    let path = dir.join("linkpulse.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen: 127.0.0.1:0\ndatabase: {}\ndatabase_password_file: pg.pass\n\
+             defaults: {{ interval: 200ms, timeout: 150ms, rise: 1, fall: 1 }}\n\
+             checks:\n  - name: svc\n    tcp: {{ address: '{target}' }}\n",
+            db.url()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn count(db: &PgDatabase, sql: &str) -> i64 {
+    db.psql(sql).unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn history_and_incidents_live_in_postgres_and_survive_kill_9() {
+    let db = postgres::database().expect("a throwaway PostgreSQL cluster");
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap();
+    let config = config(dir.path(), &db, target);
+
+    let served = Served::start(&config);
+    // Up: attempts reach the API, read back from PostgreSQL.
+    eventually("three successful attempts", Duration::from_secs(30), || {
+        let r = served.results("svc");
+        (r.len() >= 3 && r.iter().all(|a| a["up"] == true)).then_some(())
+    });
+    // Down: the listener goes away, the check fails, an incident opens.
+    drop(listener);
+    let incident = eventually("an open incident", Duration::from_secs(30), || {
+        let list = served.json("/api/v1/incidents");
+        list.as_array()
+            .and_then(|l| l.first().cloned())
+            .filter(|i| i["check"] == "svc" && i["ended_ms"].is_null())
+    });
+    assert!(
+        incident["cause"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("refused")),
+        "{incident}"
+    );
+    let before = served.results("svc");
+    let refused = before
+        .iter()
+        .find(|a| a["up"] == false)
+        .cloned()
+        .expect("a failed attempt");
+    assert_eq!(refused["result"]["error"]["kind"], "refused", "{refused}");
+    assert_eq!(refused["result"]["target"], format!("tcp://{target}"));
+    // The rows are in PostgreSQL, and no SQLite file was made.
+    assert!(count(&db, "SELECT COUNT(*) FROM results") >= before.len() as i64);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM incidents WHERE ended_ms IS NULL"),
+        1
+    );
+    assert!(!dir.path().join("linkpulse.db").exists());
+    assert!(!Path::new("linkpulse.db").exists());
+
+    served.kill9();
+    let committed = count(&db, "SELECT COUNT(*) FROM results");
+    let served = Served::start(&config);
+    // Everything the API showed before the kill is still there, unchanged.
+    let after = served.results("svc");
+    assert!(
+        after.len() as i64 >= committed.min(10_000),
+        "{} < {committed}",
+        after.len()
+    );
+    for a in &before {
+        assert!(after.contains(a), "lost {a}");
+    }
+    let check = served.json("/api/v1/checks/svc");
+    assert_eq!(check["state"], "down", "resumed from PostgreSQL: {check}");
+    let list = served.json("/api/v1/incidents");
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["started_ms"], incident["started_ms"]);
+    // And it keeps writing after the restart.
+    eventually(
+        "new attempts after the restart",
+        Duration::from_secs(30),
+        || (count(&db, "SELECT COUNT(*) FROM results") > committed).then_some(()),
+    );
+}
+
+#[test]
+fn an_unreachable_postgres_is_a_clear_error_and_a_non_zero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on (bound and released just now).
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let path = dir.path().join("linkpulse.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen: 127.0.0.1:0\ndatabase: postgres://linkpulse@127.0.0.1:{port}/history\n\
+             checks:\n  - name: svc\n    tcp: {{ address: '127.0.0.1:1' }}\n"
+        ),
+    )
+    .unwrap();
+    // `config check` validates without connecting.
+    let check = Command::new(env!("CARGO_BIN_EXE_linkpulse"))
+        .args(["config", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+
+    let mut child = spawn_serve(&path);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "{status}: {stderr}");
+    assert!(
+        stderr.contains(&format!("linkpulse@127.0.0.1:{port}"))
+            && stderr.contains("\"history\"")
+            && stderr.contains("error connecting to server"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn config_check_names_the_bad_database_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "listen: 127.0.0.1:0\ndatabase: postgres://linkpulse@db.internal:5432\n\
+         checks:\n  - name: svc\n    tcp: { address: '127.0.0.1:1' }\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_linkpulse"))
+        .args(["config", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let want = format!(
+        "{}:2: database: invalid PostgreSQL URL \"postgres://linkpulse@db.internal:5432\": \
+         the URL names no database",
+        path.display()
+    );
+    assert!(stderr.contains(&want), "{stderr}");
+}
