@@ -146,7 +146,7 @@ impl PostgresStorage {
     /// Runs `f` on the reader connection, after committing every write submitted before.
     fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error> + Send + 'static,
+        f: impl Fn(&mut Client) -> Result<T, postgres::Error> + Send + 'static,
     ) -> Result<T, StorageError> {
         if self.queue.pending() {
             // Read your writes: commit what is queued first (a stopped writer reads as is).
@@ -154,7 +154,12 @@ impl PostgresStorage {
         }
         let (tx, rx) = mpsc::channel();
         let job: Job = Box::new(move |r: &mut Reader| {
-            let result = r.client().and_then(f).map_err(|e| describe(&e));
+            let mut result = r.client().and_then(&f);
+            if result.is_err() && r.client.as_ref().is_none_or(Client::is_closed) {
+                // The server went away since the last read: once more on a new connection.
+                result = r.client().and_then(&f);
+            }
+            let result = result.map_err(|e| describe(&e));
             let _ = tx.send(result);
         });
         let sent = self
