@@ -104,8 +104,10 @@ impl PgCluster {
         let bin = find_bin()?;
         let uid = id("-u")?;
         let gid = id("-g")?;
+        sweep_stale(&bin, uid, gid);
+        let prefix = format!("{PREFIX}{}-", std::process::id());
         let dir = tempfile::Builder::new()
-            .prefix("linkpulse-pg-")
+            .prefix(&prefix)
             .tempdir()
             .map_err(io("create a temporary directory"))?;
         let password = format!(
@@ -336,6 +338,41 @@ impl PgDatabase {
     /// Runs `sql` in this database (see [`PgCluster::psql`]).
     pub fn psql(&self, sql: &str) -> Result<String, PgError> {
         self.cluster.psql(&self.name, sql)
+    }
+}
+
+/// Start of a cluster directory's name in the temporary directory; the creating test
+/// process's pid follows.
+const PREFIX: &str = "linkpulse-pg-";
+
+/// Stops and deletes the clusters of test processes that died without running `Drop`
+/// (killed by a timeout or SIGKILL), so that none is left running for ever.
+fn sweep_stale(bin: &Path, uid: u32, gid: u32) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.filter_map(Result::ok) {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue; // its test process still runs (or the pid was reused: left alone)
+        }
+        let data = e.path().join("data");
+        if data.join("postmaster.pid").exists() {
+            let mut pg_ctl = as_postgres(uid, gid, &bin.join("pg_ctl"));
+            pg_ctl
+                .args(["stop", "-m", "immediate", "-w", "-D"])
+                .arg(&data);
+            let _ = run(&mut pg_ctl);
+        }
+        let _ = std::fs::remove_dir_all(e.path());
     }
 }
 

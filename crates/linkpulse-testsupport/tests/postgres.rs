@@ -44,3 +44,35 @@ fn databases_are_separate_and_the_cluster_is_gone_after_the_last_drop() {
     let c = PgCluster::shared().unwrap();
     assert_ne!(c.dir(), dir);
 }
+
+#[test]
+fn a_cluster_left_by_a_killed_test_process_is_stopped_and_deleted() {
+    // A test process that is SIGKILLed never runs Drop: simulate one whose pid is gone by
+    // renaming a live cluster's directory to a dead pid, then stopping nothing ourselves.
+    let cluster = PgCluster::start().unwrap();
+    let port = cluster.port();
+    let dead_pid = {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    };
+    let orphan = std::env::temp_dir().join(format!("linkpulse-pg-{dead_pid}-orphan"));
+    std::fs::create_dir(&orphan).unwrap();
+    let data = orphan.join("data");
+    // The running server's data directory moves with the rename of its parent: use a symlink
+    // instead so the live cluster keeps its paths.
+    std::os::unix::fs::symlink(cluster.dir().join("data"), &data).unwrap();
+    let next = PgCluster::start().unwrap();
+    assert!(!orphan.exists(), "{} swept", orphan.display());
+    assert!(
+        eventually(Duration::from_secs(10), || TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_err()),
+        "the orphaned server was stopped"
+    );
+    drop(cluster);
+    assert!(TcpStream::connect(("127.0.0.1", next.port())).is_ok());
+}
