@@ -145,11 +145,13 @@ pub(super) fn resume(c: &mut Client) -> Result<HashMap<String, Resume>> {
             },
         );
     }
-    // The newest row of each series, then of each check.
+    // The newest row of each series (one probe of the `(series, at_ms)` index per series,
+    // never a scan of all results), then of each check.
     let sql = format!(
-        "SELECT {ATTEMPT_COLUMNS} FROM results r JOIN series s ON s.id = r.series
-         WHERE r.id IN (SELECT MAX(id) FROM results GROUP BY series)
-         ORDER BY r.id"
+        "SELECT {ATTEMPT_COLUMNS} FROM series s CROSS JOIN LATERAL
+           (SELECT * FROM results x WHERE x.series = s.id
+            ORDER BY x.at_ms DESC, x.id DESC LIMIT 1) r
+         ORDER BY r.at_ms, r.id"
     );
     for r in c.query(&sql, &[])? {
         let a = attempt(&r)?;
