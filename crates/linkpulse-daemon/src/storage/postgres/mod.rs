@@ -1,7 +1,7 @@
 //! The PostgreSQL backend, for when one node is not enough (history on a shared server).
 //!
 //! Same semantics as the SQLite backend: one writer thread applies [`WriteOp`]s in order,
-//! gathered for 200 ms into one transaction (the shared [`Queue`]); `flush` and every read
+//! gathered for 200 ms into one transaction (the write queue shared with SQLite, `storage/writer.rs`); `flush` and every read
 //! commit what is queued first. Results are stored compactly under a series exactly like
 //! SQLite, and read back through the same code (`rows.rs`), so the API JSON is identical.
 //!
