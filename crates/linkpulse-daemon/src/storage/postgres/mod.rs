@@ -1,9 +1,10 @@
 //! The PostgreSQL backend, for when one node is not enough (history on a shared server).
 //!
 //! Same semantics as the SQLite backend: one writer thread applies [`WriteOp`]s in order,
-//! gathered for 200 ms into one transaction (the write queue shared with SQLite, `storage/writer.rs`); `flush` and every read
-//! commit what is queued first. Results are stored compactly under a series exactly like
-//! SQLite, and read back through the same code (`rows.rs`), so the API JSON is identical.
+//! gathered for 200 ms into one transaction (the write queue shared with SQLite,
+//! `storage/writer.rs`); `flush` and every read commit what is queued first. Results are
+//! stored compactly under a series exactly like SQLite, and read back through the same code
+//! (`storage/rows.rs`), so the API JSON is identical.
 //!
 //! It uses the `postgres` crate, the synchronous client of rust-postgres, rather than
 //! `tokio-postgres`: the writer is a plain thread that blocks on its queue, and reads are
