@@ -283,3 +283,54 @@ fn config_check_names_the_bad_database_url() {
     );
     assert!(stderr.contains(&want), "{stderr}");
 }
+
+#[test]
+fn the_password_may_come_from_pgpassword_instead_of_a_file() {
+    let db = postgres::database().expect("a throwaway PostgreSQL cluster");
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let path = dir.path().join("linkpulse.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen: 127.0.0.1:0\ndatabase: {}\n\
+             defaults: {{ interval: 200ms, timeout: 150ms, rise: 1, fall: 1 }}\n\
+             checks:\n  - name: svc\n    tcp: {{ address: '{}' }}\n",
+            db.url(),
+            listener.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
+    let serve = |password: &str| {
+        Command::new(env!("CARGO_BIN_EXE_linkpulse"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("PGPASSWORD", password)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn linkpulse serve")
+    };
+    // A wrong password: refused at start, named as such, never printed.
+    let out = serve("wrong-password").wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("password authentication failed"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wrong-password"), "{stderr}");
+    // The right one: the daemon runs and its results land in PostgreSQL.
+    let mut child = serve(db.password());
+    eventually("results in PostgreSQL", Duration::from_secs(30), || {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("linkpulse serve exited: {status}");
+        }
+        // The tables appear once the daemon has connected and migrated.
+        let n = db.psql("SELECT COUNT(*) FROM results").ok()?;
+        (n.trim().parse::<i64>().ok()? >= 2).then_some(())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}
