@@ -20,8 +20,15 @@ pub(crate) const COMMIT_EVERY: Duration = Duration::from_millis(200);
 
 /// A backend's side of the writer: applies one batch in one transaction.
 pub(crate) trait Apply: Send + 'static {
-    /// Applies `ops` in order, all or nothing; the error says why the batch was lost.
+    /// Applies `ops` in order, all or nothing; the error says why the batch was not
+    /// committed. Called on every flush, with no ops too.
     fn apply(&mut self, ops: Vec<WriteOp>) -> Result<(), String>;
+
+    /// Whether ops of an earlier failed batch are held for another try (the writer then
+    /// calls [`Apply::apply`] with no new ops about once a second).
+    fn holds_ops(&self) -> bool {
+        false
+    }
 }
 
 /// Why a flush did not commit.
@@ -134,7 +141,12 @@ fn writer_loop(mut backend: impl Apply, rx: &Receiver<Msg>, applied: &AtomicU64)
     loop {
         let first = match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(m) => m,
-            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Timeout) => {
+                if backend.holds_ops() {
+                    let _ = backend.apply(Vec::new());
+                }
+                continue;
+            }
             Err(RecvTimeoutError::Disconnected) => return,
         };
         let batch = gather(first, rx);
@@ -149,11 +161,7 @@ fn writer_loop(mut backend: impl Apply, rx: &Receiver<Msg>, applied: &AtomicU64)
             }
         }
         let n = ops.len() as u64;
-        let result = if ops.is_empty() {
-            Ok(())
-        } else {
-            backend.apply(ops)
-        };
+        let result = backend.apply(ops);
         applied.fetch_add(n, Ordering::Release);
         for w in waiters {
             let _ = w.send(result.clone());

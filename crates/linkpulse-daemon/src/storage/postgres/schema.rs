@@ -98,8 +98,11 @@ pub(crate) fn migrate(client: &mut Client) -> Result<Migrated, postgres::Error> 
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
     let current: i64 = tx
-        .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])?
-        .get(0);
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0)::int8 FROM schema_version",
+            &[],
+        )?
+        .try_get(0)?;
     if current > supported() {
         return Ok(Migrated::TooNew(current));
     }

@@ -83,3 +83,101 @@ fn writes_continue_after_the_server_closed_the_connections() {
     db.flush().unwrap();
     assert_eq!(db.incidents(None, 0, 10).unwrap()[0].ended_ms, Some(2));
 }
+
+#[test]
+fn writes_made_while_the_server_is_unreachable_are_committed_once_it_is_back() {
+    let fx = Postgres::new();
+    let db = fx.open();
+    let attempt = |at_ms| {
+        WriteOp::Attempt(Attempt {
+            check: "a".into(),
+            at_ms,
+            up: true,
+            latency_ms: Some(1.0),
+            error_kind: None,
+            result: serde_json::json!({"target": "tcp://127.0.0.1:1", "up": true}),
+        })
+    };
+    db.submit(attempt(1));
+    db.flush().unwrap();
+    // The database refuses every connection, and linkpulse's sessions are ended.
+    let cluster = fx.0.cluster();
+    let name = fx.0.name();
+    cluster
+        .psql(
+            "postgres",
+            &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+        )
+        .unwrap();
+    cluster
+        .psql(
+            "postgres",
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ),
+        )
+        .unwrap();
+    db.submit(attempt(2));
+    db.submit(WriteOp::EnqueueAlert {
+        key: "k".into(),
+        target: serde_json::json!({}),
+        payload: serde_json::json!({}),
+        at_ms: 2,
+    });
+    let err = db.flush().unwrap_err();
+    assert!(matches!(err, StorageError::Postgres { .. }), "{err:?}");
+    assert!(err.to_string().contains(name), "{err}");
+    cluster
+        .psql(
+            "postgres",
+            &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"),
+        )
+        .unwrap();
+    // Back: the held ops go first, then the new ones, in order.
+    db.submit(attempt(3));
+    db.flush().unwrap();
+    let h = db.history("a", 0, i64::MAX, 10).unwrap();
+    assert_eq!(h.iter().map(|a| a.at_ms).collect::<Vec<_>>(), [3, 2, 1]);
+    assert_eq!(
+        db.due_alerts(i64::MAX, 10).unwrap().len(),
+        1,
+        "the alert was kept"
+    );
+}
+
+#[test]
+fn a_nul_in_free_text_does_not_fail_the_batch() {
+    let fx = Postgres::new();
+    let db = fx.open();
+    db.submit(WriteOp::Attempt(Attempt {
+        check: "a".into(),
+        at_ms: 1,
+        up: false,
+        latency_ms: None,
+        error_kind: Some("bad\0kind".into()),
+        result: serde_json::json!({"target": "tcp://x\u{0}y:1", "kind": "tcp", "up": false,
+            "warning": null, "latency_ms": null, "error": {"message": "nul \u{0} here"},
+            "resolved": null}),
+    }));
+    db.submit(WriteOp::AlertFailed {
+        id: 1,
+        attempts: 1,
+        next_ms: 1,
+        error: "the server said \0".into(),
+    });
+    db.submit(WriteOp::OpenIncident {
+        check: "a".into(),
+        at_ms: 1,
+        cause: Some("refused\0".into()),
+    });
+    db.flush().unwrap();
+    let h = db.history("a", 0, i64::MAX, 10).unwrap();
+    assert_eq!(h[0].error_kind.as_deref(), Some("bad\u{FFFD}kind"));
+    assert_eq!(
+        h[0].result["error"]["message"], "nul \u{0} here",
+        "JSON escapes it"
+    );
+    assert_eq!(h[0].result["target"], "tcp://x\u{FFFD}y:1");
+    let inc = db.incidents(None, 0, 10).unwrap();
+    assert_eq!(inc[0].cause.as_deref(), Some("refused\u{FFFD}"));
+}

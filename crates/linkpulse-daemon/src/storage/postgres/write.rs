@@ -2,6 +2,7 @@
 //! gathered and inserted with one statement per batch (`unnest` over arrays, in submission
 //! order); the rest are single prepared statements.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use postgres::{Client, Statement, Transaction};
@@ -72,6 +73,23 @@ impl Prepared {
     }
 }
 
+/// Most ops held while the server cannot be reached; beyond it the oldest are dropped.
+const MAX_HELD: usize = 100_000;
+
+/// Text as PostgreSQL stores it: `text` cannot hold NUL, which SQLite can (an error message
+/// from a hostile server may carry one); it becomes U+FFFD instead of failing the batch.
+fn text(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+fn opt_text(s: &Option<String>) -> Option<Cow<'_, str>> {
+    s.as_deref().map(text)
+}
+
 /// Kind, target and id of one series of a check.
 type SeriesKey = (Option<String>, Option<String>, i64);
 
@@ -81,6 +99,9 @@ pub(super) struct PgWriter {
     target: PgTarget,
     conn: Option<(Client, Prepared)>,
     series: HashMap<String, Vec<SeriesKey>>,
+    /// Ops of batches that failed because the server could not be reached, applied first in
+    /// the next batch (at most [`MAX_HELD`]).
+    held: Vec<WriteOp>,
 }
 
 impl PgWriter {
@@ -92,6 +113,7 @@ impl PgWriter {
             target,
             conn: Some((client, prepared)),
             series: HashMap::new(),
+            held: Vec::new(),
         })
     }
 
@@ -115,7 +137,7 @@ impl PgWriter {
                             &t.at_ms,
                             &t.from.as_str(),
                             &t.to.as_str(),
-                            &t.cause,
+                            &opt_text(&t.cause),
                         ],
                     )?;
                 }
@@ -124,7 +146,7 @@ impl PgWriter {
                     at_ms,
                     cause,
                 } => {
-                    tx.execute(&st.open_incident, &[check, at_ms, cause])?;
+                    tx.execute(&st.open_incident, &[check, at_ms, &opt_text(cause)])?;
                 }
                 WriteOp::CloseIncident { check, at_ms } => {
                     tx.execute(&st.close_incident, &[check, at_ms])?;
@@ -134,7 +156,7 @@ impl PgWriter {
                     verdict,
                     detail,
                 } => {
-                    tx.execute(&st.diagnosis, &[check, verdict, &detail.to_string()])?;
+                    tx.execute(&st.diagnosis, &[check, &text(verdict), &detail.to_string()])?;
                 }
                 WriteOp::EnqueueAlert {
                     key,
@@ -144,7 +166,7 @@ impl PgWriter {
                 } => {
                     tx.execute(
                         &st.enqueue,
-                        &[key, &target.to_string(), &payload.to_string(), at_ms],
+                        &[&text(key), &target.to_string(), &payload.to_string(), at_ms],
                     )?;
                 }
                 WriteOp::AlertDelivered { id, at_ms } => {
@@ -157,7 +179,7 @@ impl PgWriter {
                     error,
                 } => {
                     let attempts = i32::try_from(*attempts).unwrap_or(i32::MAX);
-                    tx.execute(&st.failed, &[id, &attempts, next_ms, error])?;
+                    tx.execute(&st.failed, &[id, &attempts, next_ms, &text(error)])?;
                 }
             }
         }
@@ -206,12 +228,13 @@ impl Results {
         let id = match cache.get(&a.check).and_then(|l| l.iter().find(same)) {
             Some((_, _, id)) => *id,
             None => {
-                let found = tx.query_opt(&st.find_series, &[&a.check, &kind, &target])?;
+                let (k, t) = (kind.map(text), target.map(text));
+                let found = tx.query_opt(&st.find_series, &[&a.check, &k, &t])?;
                 let id: i64 = match found {
-                    Some(row) => row.get(0),
+                    Some(row) => row.try_get(0)?,
                     None => tx
-                        .query_one(&st.new_series, &[&a.check, &kind, &target])?
-                        .get(0),
+                        .query_one(&st.new_series, &[&a.check, &k, &t])?
+                        .try_get(0)?,
                 };
                 cache.entry(a.check.clone()).or_default().push((
                     kind.map(str::to_owned),
@@ -225,8 +248,9 @@ impl Results {
         self.at_ms.push(a.at_ms);
         self.up.push(a.up);
         self.latency_ms.push(a.latency_ms);
-        self.error_kind.push(a.error_kind.clone());
-        self.detail.push(detail.map(str::to_owned));
+        self.error_kind
+            .push(opt_text(&a.error_kind).map(Cow::into_owned));
+        self.detail.push(detail.map(|d| text(d).into_owned()));
         Ok(())
     }
 
@@ -251,19 +275,46 @@ impl Results {
 
 impl Apply for PgWriter {
     fn apply(&mut self, ops: Vec<WriteOp>) -> Result<(), String> {
-        let mut result = self.apply_ops(&ops);
-        if result.is_err() && self.conn.as_ref().is_none_or(|(c, _)| c.is_closed()) {
+        let mut all = std::mem::take(&mut self.held);
+        all.extend(ops);
+        if all.is_empty() {
+            return Ok(());
+        }
+        let mut result = self.apply_ops(&all);
+        if result.is_err() && self.lost() {
             // The server went away (restart, failover): the batch rolled back with the
             // connection; apply it once more on a new one.
             self.series.clear();
-            result = self.apply_ops(&ops);
+            result = self.apply_ops(&all);
         }
         result.map_err(|e| {
             // The transaction rolled back: series ids it created no longer exist.
             self.series.clear();
             let message = describe(&e);
-            tracing::error!(database = %self.target.display_url(), error = %message, "cannot write history");
+            let database = self.target.display_url();
+            if self.lost() {
+                // Unreachable: keep the ops for the next batch, the oldest dropped past a bound.
+                let over = all.len().saturating_sub(MAX_HELD);
+                all.drain(..over);
+                tracing::error!(%database, error = %message, held = all.len(),
+                    dropped = over, "cannot reach the database; history is held in memory");
+                self.held = all;
+            } else {
+                tracing::error!(%database, error = %message, lost = all.len(),
+                    "cannot write history");
+            }
             message
         })
+    }
+
+    fn holds_ops(&self) -> bool {
+        !self.held.is_empty()
+    }
+}
+
+impl PgWriter {
+    /// Whether the connection is gone (the server cannot be reached or closed it).
+    fn lost(&self) -> bool {
+        self.conn.as_ref().is_none_or(|(c, _)| c.is_closed())
     }
 }
