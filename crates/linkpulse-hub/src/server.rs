@@ -79,6 +79,13 @@ pub struct HubConfig {
     pub name: String,
     /// TLS on the hub port; `None`: plain TCP.
     pub tls: Option<HubTls>,
+    /// The hub measures an agent's RTT once per this many intervals: its own PING rides on
+    /// every this-many-th PONG it sends ([`SessionConfig::rtt_sample_every`]). Default 8
+    /// (at the default 100 ms interval, an RTT sample every 0.8 s), clamped to 1–64; 1
+    /// pings every interval. Agents' detectors are fed by the hub's PONGs, so this changes
+    /// nothing about detection; it saves the hub one read per session and interval in three
+    /// (the agent's PONG) for an `rtt_ms` that is at most this many intervals old.
+    pub rtt_sample_every: u32,
 }
 
 impl HubConfig {
@@ -96,6 +103,7 @@ impl HubConfig {
             handshake_rate: 2_000,
             name: "hub".to_owned(),
             tls: None,
+            rtt_sample_every: 8,
         }
     }
 
@@ -116,6 +124,7 @@ impl HubConfig {
             .handshake_timeout
             .clamp(Duration::from_millis(100), Duration::from_secs(30));
         self.handshake_rate = self.handshake_rate.max(1);
+        self.rtt_sample_every = self.rtt_sample_every.clamp(1, 64);
         if self.name.is_empty() || self.name.len() > linkpulse_proto::MAX_NODE_NAME {
             self.name = "hub".to_owned();
         }
@@ -423,6 +432,7 @@ impl Hub {
         s.authenticator = self.inner.auth.clone();
         s.challenge = challenge;
         s.coalesce_pings = true;
+        s.rtt_sample_every = c.rtt_sample_every;
         s
     }
 
@@ -771,7 +781,9 @@ mod tests {
         c.timeout = Duration::from_millis(1);
         c.phi_threshold = f64::NAN;
         c.handshake_rate = 0;
+        c.rtt_sample_every = 0;
         let c = c.clamped();
+        assert_eq!(c.rtt_sample_every, 1);
         assert_eq!(c.interval, MIN_INTERVAL);
         assert_eq!(c.timeout, MIN_INTERVAL * 2);
         assert_eq!(c.phi_threshold, 8.0);
@@ -779,7 +791,9 @@ mod tests {
         let mut c = HubConfig::new("127.0.0.1:0".parse().unwrap());
         c.interval = Duration::from_secs(3600);
         c.phi_threshold = 99.0;
+        c.rtt_sample_every = 1000;
         let c = c.clamped();
+        assert_eq!(c.rtt_sample_every, 64);
         assert_eq!(c.interval, MAX_INTERVAL);
         assert_eq!(c.phi_threshold, 16.0);
     }
