@@ -198,26 +198,11 @@ pub(crate) struct State {
     /// ~0.1 MB resident instead of ~1.4 MB; a change's memory goes when every watcher has
     /// read it.
     watchers: broadcast::Sender<Arc<Change>>,
-    /// Handles of established sessions, to close one that a new session replaces.
-    handles: HashMap<SessionId, Closer>,
-}
-
-/// Closes one established session, wherever it runs.
-#[derive(Debug, Clone)]
-pub(crate) enum Closer {
-    /// A session in its own tokio task (TLS).
-    Task(ConnectionHandle),
-    /// A session in an event loop.
-    Loop(crate::driver::LoopCloser),
-}
-
-impl Closer {
-    fn close(&self, reason: GoodbyeReason, text: &str) {
-        match self {
-            Closer::Task(h) => h.close(reason, text),
-            Closer::Loop(l) => l.close(reason, text),
-        }
-    }
+    /// Handles of established sessions that run in their own task (TLS), to close one that
+    /// a new session replaces. Event-loop sessions have no entry (it would cost every
+    /// session ~60 bytes for a rare event): a loop finds the session to close by its id
+    /// ([`Followup::Close`]).
+    handles: HashMap<SessionId, ConnectionHandle>,
 }
 
 /// Who an established session is in the registry.
@@ -234,6 +219,11 @@ pub(crate) struct Member {
 }
 
 impl Member {
+    /// The session's id in the registry.
+    pub(crate) fn session(&self) -> SessionId {
+        self.session
+    }
+
     /// Whether `rtt` should be written to the registry (and records it if so).
     pub(crate) fn rtt_changed(&mut self, rtt: Duration) -> bool {
         let new = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX);
@@ -253,8 +243,12 @@ impl Member {
 /// What must happen after session events were applied, outside the hub's lock.
 #[derive(Debug)]
 pub(crate) enum Followup {
-    /// Close a session that a new one of the same name replaced.
-    Close(Closer),
+    /// Close a session that a new one of the same name replaced: through its task's handle,
+    /// or (`task: None`) in whichever event loop holds the session with this id.
+    Close {
+        session: SessionId,
+        task: Option<ConnectionHandle>,
+    },
     /// The registry refused this session (full): close it.
     Refused,
     /// Probe a dead node's address after the timeout.
@@ -289,6 +283,9 @@ struct Inner {
     state: Mutex<State>,
     prober: Prober,
     counters: Counters,
+    /// The event loops running this hub's sessions (one per [`Hub::run`]), to close a session
+    /// by its id in whichever holds it.
+    loops: Mutex<Vec<std::sync::Weak<crate::driver::LoopTx>>>,
 }
 
 /// A running registry of agents. Cheap to clone; every clone is the same hub.
@@ -354,6 +351,7 @@ impl Hub {
                 }),
                 prober: Prober::new(),
                 counters: Counters::default(),
+                loops: Mutex::new(Vec::new()),
             }),
         };
         // Validate the session settings once, so a bad value fails at start, not per agent.
@@ -441,6 +439,33 @@ impl Hub {
         ConnectionConfig::new(self.session_config(Bytes::new())).keepalive
     }
 
+    /// Records a started event loop (and forgets the ones that ended).
+    pub(crate) fn add_loop(&self, tx: std::sync::Weak<crate::driver::LoopTx>) {
+        let mut loops = self
+            .inner
+            .loops
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        loops.retain(|l| l.strong_count() > 0);
+        loops.push(tx);
+    }
+
+    /// Asks every event loop to close the session `session` with GOODBYE (only the one that
+    /// holds it does anything).
+    fn close_in_loops(&self, session: SessionId, reason: GoodbyeReason, text: &str) {
+        let loops: Vec<_> = self
+            .inner
+            .loops
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .collect();
+        for tx in loops {
+            tx.close_session(session, reason, text);
+        }
+    }
+
     /// Counts a session that ended (or was never admitted) as no longer open.
     pub(crate) fn session_closed(&self) {
         self.inner.counters.open.fetch_sub(1, Ordering::Relaxed);
@@ -477,7 +502,8 @@ impl Hub {
                 },
             }
         }
-        let handles: Vec<Closer> = self.lock().handles.values().cloned().collect();
+        // Task sessions; the event loop's own are closed when it is dropped.
+        let handles: Vec<ConnectionHandle> = self.lock().handles.values().cloned().collect();
         for h in handles {
             h.close(GoodbyeReason::Shutdown, "hub shutting down");
         }
@@ -568,7 +594,7 @@ impl Hub {
                     &mut state,
                     &mut member,
                     peer,
-                    &|| Closer::Task(conn.handle()),
+                    Some(&|| conn.handle()),
                     event,
                     SystemTime::now(),
                     &mut followups,
@@ -590,15 +616,16 @@ impl Hub {
 
     /// Applies one session event to the registry (the caller holds the lock and publishes the
     /// changes afterwards). `member` is the session's place in the registry, set by `Up` and
-    /// taken by `Dead`; `closer` makes a handle that closes this session; what must happen
-    /// outside the lock is pushed onto `followups`.
+    /// taken by `Dead`; `task` makes a handle that closes this session if it runs in its own
+    /// task (`None`: it runs in an event loop); what must happen outside the lock is pushed
+    /// onto `followups`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn apply(
         &self,
         state: &mut State,
         member: &mut Option<Member>,
         peer: SocketAddr,
-        closer: &dyn Fn() -> Closer,
+        task: Option<&dyn Fn() -> ConnectionHandle>,
         event: Event,
         now: SystemTime,
         followups: &mut Vec<Followup>,
@@ -614,9 +641,14 @@ impl Hub {
                 };
                 match state.registry.join(join, now) {
                     Ok(joined) => {
-                        state.handles.insert(joined.session, closer());
-                        if let Some(old) = joined.replaced.and_then(|s| state.handles.remove(&s)) {
-                            followups.push(Followup::Close(old));
+                        if let Some(task) = task {
+                            state.handles.insert(joined.session, task());
+                        }
+                        if let Some(old) = joined.replaced {
+                            followups.push(Followup::Close {
+                                session: old,
+                                task: state.handles.remove(&old),
+                            });
                         }
                         *member = Some(Member {
                             name: joined.name,
@@ -677,7 +709,13 @@ impl Hub {
     /// the session's driver handles).
     pub(crate) fn follow_up(&self, followup: Followup, runtime: &tokio::runtime::Handle) {
         match followup {
-            Followup::Close(old) => old.close(GoodbyeReason::Other, "replaced by a new session"),
+            Followup::Close { session, task } => {
+                let (reason, text) = (GoodbyeReason::Other, "replaced by a new session");
+                match task {
+                    Some(handle) => handle.close(reason, text),
+                    None => self.close_in_loops(session, reason, text),
+                }
+            }
             Followup::Diagnose {
                 name,
                 session,

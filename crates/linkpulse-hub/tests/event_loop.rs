@@ -393,3 +393,65 @@ async fn hub_shutdown_says_goodbye_to_every_session() {
         .await
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_session_of_the_same_node_closes_the_old_one_and_no_other() {
+    let (hub, addr, _stop) = start_hub().await;
+    let mut others = agents(&hub, addr, "o", 20).await;
+    let mut first = agent(addr, "twin").await;
+    let joined = eventually_async(Duration::from_secs(10), || async {
+        hub.node("twin").is_some()
+    })
+    .await;
+    assert!(joined, "twin did not join");
+    let first_session = hub.node("twin").map(|n| n.session);
+    // The same process connects again (same incarnation): the hub keeps the new session and
+    // closes the old one with GOODBYE.
+    let mut second = agent(addr, "twin").await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match first.next_event().await {
+                Some(Event::Dead { cause, .. }) => return Some(cause),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the replaced session was not closed"));
+    assert_eq!(ended.as_ref().map(|c| c.as_str()), Some("goodbye"));
+    let moved = eventually_async(Duration::from_secs(5), || async {
+        hub.node("twin")
+            .is_some_and(|n| n.state == NodeState::Alive && Some(n.session) != first_session)
+    })
+    .await;
+    assert!(
+        moved,
+        "twin is not alive on its new session: {:?}",
+        hub.node("twin")
+    );
+    // Nobody else was closed: every other agent and the new session still exchange frames.
+    let quiet = tokio::time::timeout(
+        Duration::from_millis(3 * INTERVAL.as_millis() as u64),
+        async {
+            loop {
+                tokio::select! {
+                    e = second.next_event() => if matches!(e, Some(Event::Dead { .. }) | None) {
+                        return "twin (new)".to_owned();
+                    },
+                    e = others[7].next_event() => if matches!(e, Some(Event::Dead { .. }) | None) {
+                        return "o7".to_owned();
+                    },
+                }
+            }
+        },
+    )
+    .await;
+    assert!(quiet.is_err(), "{} was closed", quiet.unwrap_or_default());
+    let alive = hub
+        .nodes()
+        .iter()
+        .filter(|n| n.name.starts_with('o') && n.state == NodeState::Alive)
+        .count();
+    assert_eq!(alive, 20);
+}
