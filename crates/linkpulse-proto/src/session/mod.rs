@@ -831,6 +831,7 @@ impl Session {
     }
 
     fn send_due_pings(&mut self, now: Instant) {
+        let rides = self.rides_pings();
         let State::Established(e) = &mut self.state else {
             return;
         };
@@ -840,8 +841,6 @@ impl Session {
         }
         let interval = e.interval;
         e.pongs_since_ping = 0;
-        let rides = self.role == Role::Server
-            && (self.config.coalesce_pings || self.config.rtt_sample_every > 1);
         let next_ping = if rides {
             // The server's own timer lags a quarter interval, so that the client's PING
             // (every interval) normally arrives first and carries ours along in the same
