@@ -83,8 +83,9 @@ pub struct HubConfig {
     /// every this-many-th PONG it sends ([`SessionConfig::rtt_sample_every`]). Default 8
     /// (at the default 100 ms interval, an RTT sample every 0.8 s), clamped to 1–64; 1
     /// pings every interval. Agents' detectors are fed by the hub's PONGs, so this changes
-    /// nothing about detection; it saves the hub one read per session and interval in three
-    /// (the agent's PONG) for an `rtt_ms` that is at most this many intervals old.
+    /// nothing about detection; it spares the hub reading the agent's PONG (a third syscall
+    /// per session and interval, after the PING read and the PONG write) in all but one
+    /// interval of this many, for an `rtt_ms` that is at most this many intervals old.
     pub rtt_sample_every: u32,
 }
 

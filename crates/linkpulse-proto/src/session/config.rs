@@ -115,8 +115,9 @@ pub struct SessionConfig {
     /// them pushes our own PING deadline out by an interval and a quarter, so the server
     /// still pings on its own when the client goes quiet. Any valid frame counts as a
     /// heartbeat, so the client's fixed-timeout detector is fed by the PONGs alone; what
-    /// the server saves is the read of the client's PONG to its PING — one read per interval
-    /// in three. `1` (default): every PONG may carry a PING, as set by
+    /// the server saves is reading the client's PONG to its PING (a third syscall per
+    /// interval, after the PING read and the PONG write) in all but one interval of
+    /// `rtt_sample_every`. `1` (default): every PONG may carry a PING, as set by
     /// [`coalesce_pings`](Self::coalesce_pings). Above 1 the server's PINGs always ride on
     /// PONGs (as with `coalesce_pings`). Must be at least 1. Ignored on the client. A client
     /// running the phi detector models the server's PINGs, so it should not be paired with
