@@ -5,6 +5,8 @@
 //! Modes (the orchestrator `run` starts the others as child processes):
 //!   hub-capacity run [--sessions 5000,18000] [--duration 60] [--per-process 5000] [--drop 1000]
 //!   hub-capacity hub                      a hub (1 s interval, fixed 3 s timeout) + its API
+//!                                         (HUB_CAPACITY_RTT_SAMPLE_EVERY=N overrides the
+//!                                         hub's `rtt_sample_every`, for A/B runs)
 //!   hub-capacity agents ADDR N OFFSET     N linkpulse agent sessions from 127.x.y.z sources
 //!   hub-capacity mqtt ADDR N OFFSET       N MQTT 3.1.1 clients, keep-alive 1 s, PINGREQ each second
 //!
@@ -52,6 +54,10 @@ async fn hub_mode() -> Result<(), Error> {
     config.timeout = HUB_TIMEOUT;
     config.handshake_rate = 10_000;
     config.max_sessions = 19_500;
+    // A/B switch for the hub's sparse PINGs (default: the hub's own default, 8).
+    if let Ok(v) = std::env::var("HUB_CAPACITY_RTT_SAMPLE_EVERY") {
+        config.rtt_sample_every = v.parse()?;
+    }
     let hub = Hub::new(config)?;
     let agents = hub.bind().await?;
     let api = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
