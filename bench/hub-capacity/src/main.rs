@@ -5,6 +5,8 @@
 //! Modes (the orchestrator `run` starts the others as child processes):
 //!   hub-capacity run [--sessions 5000,18000] [--duration 60] [--per-process 5000] [--drop 1000]
 //!   hub-capacity hub                      a hub (1 s interval, fixed 3 s timeout) + its API
+//!                                         (HUB_CAPACITY_RTT_SAMPLE_EVERY=N overrides the
+//!                                         hub's `rtt_sample_every`, for A/B runs)
 //!   hub-capacity agents ADDR N OFFSET     N linkpulse agent sessions from 127.x.y.z sources
 //!   hub-capacity mqtt ADDR N OFFSET       N MQTT 3.1.1 clients, keep-alive 1 s, PINGREQ each second
 //!
@@ -52,6 +54,10 @@ async fn hub_mode() -> Result<(), Error> {
     config.timeout = HUB_TIMEOUT;
     config.handshake_rate = 10_000;
     config.max_sessions = 19_500;
+    // A/B switch for the hub's sparse PINGs (default: the hub's own default, 8).
+    if let Ok(v) = std::env::var("HUB_CAPACITY_RTT_SAMPLE_EVERY") {
+        config.rtt_sample_every = v.parse()?;
+    }
     let hub = Hub::new(config)?;
     let agents = hub.bind().await?;
     let api = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -270,12 +276,20 @@ fn cpu_seconds(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn rss_kib(pid: u32) -> f64 {
+/// Resident memory of `pid` in KiB: `VmRSS` (all of it) and `RssAnon` (anonymous pages: heap,
+/// stacks; without the executable's and libraries' code pages, which are file-backed, shared,
+/// clean, and do not grow with the number of sessions — but do fault in when a code path runs
+/// for the first time, e.g. the hub's HTTP and watch path, ~1 MB of the hub binary).
+fn rss(pid: u32) -> (f64, f64) {
+    (status_kib(pid, "VmRSS:"), status_kib(pid, "RssAnon:"))
+}
+
+fn status_kib(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse().ok())
         })
@@ -324,6 +338,7 @@ struct Row {
     cpu_pct: f64,
     cpu_per_hb_us: f64,
     rss_per_session_kib: f64,
+    anon_per_session_kib: f64,
     false_suspect: usize,
     false_dead: usize,
     drop_first_ms: Option<f64>,
@@ -343,7 +358,7 @@ async fn measure_hub(n: usize, secs: u64, per: usize, drop: usize) -> Result<Row
         .find_map(|w| w.strip_prefix("api="))
         .ok_or("no api")?
         .to_owned();
-    let base_rss = rss_kib(hub.pid());
+    let base_rss = rss(hub.pid());
     let watch = WatchClient::connect(&api).await?;
     let gens = start_generators("agents", &agents, n, per, drop)?;
     eprintln!("[hub-capacity] {n} linkpulse sessions up; settling");
@@ -354,7 +369,7 @@ async fn measure_hub(n: usize, secs: u64, per: usize, drop: usize) -> Result<Row
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let cpu = cpu_seconds(hub.pid()) - cpu0;
     let wall = t0.elapsed().as_secs_f64();
-    let rss = rss_kib(hub.pid());
+    let rss = rss(hub.pid());
     let (mut fs, mut fd) = (0, 0);
     loop {
         match changes.try_recv() {
@@ -403,7 +418,8 @@ async fn measure_hub(n: usize, secs: u64, per: usize, drop: usize) -> Result<Row
         n,
         cpu_pct: cpu / wall * 100.0,
         cpu_per_hb_us: cpu / heartbeats * 1e6,
-        rss_per_session_kib: (rss - base_rss) / n as f64,
+        rss_per_session_kib: (rss.0 - base_rss.0) / n as f64,
+        anon_per_session_kib: (rss.1 - base_rss.1) / n as f64,
         false_suspect: fs,
         false_dead: fd,
         drop_first_ms: first,
@@ -433,7 +449,7 @@ async fn measure_mosquitto(n: usize, secs: u64, per: usize) -> Result<Row, Error
     while std::net::TcpStream::connect(&addr).is_err() && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let base_rss = rss_kib(broker.pid());
+    let base_rss = rss(broker.pid());
     let _gens = start_generators("mqtt", &addr, n, per, 0)?;
     eprintln!("[hub-capacity] {n} MQTT clients up; settling");
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -442,13 +458,14 @@ async fn measure_mosquitto(n: usize, secs: u64, per: usize) -> Result<Row, Error
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let cpu = cpu_seconds(broker.pid()) - cpu0;
     let wall = t0.elapsed().as_secs_f64();
-    let rss = rss_kib(broker.pid());
+    let rss = rss(broker.pid());
     let pings = n as f64 * wall / INTERVAL.as_secs_f64();
     Ok(Row {
         n,
         cpu_pct: cpu / wall * 100.0,
         cpu_per_hb_us: cpu / pings * 1e6,
-        rss_per_session_kib: (rss - base_rss) / n as f64,
+        rss_per_session_kib: (rss.0 - base_rss.0) / n as f64,
+        anon_per_session_kib: (rss.1 - base_rss.1) / n as f64,
         false_suspect: 0,
         false_dead: 0,
         drop_first_ms: None,
@@ -481,17 +498,18 @@ async fn run_mode(args: &[String]) -> Result<(), Error> {
         }
     }
     println!(
-        "| N | server | CPU % | CPU µs per heartbeat | RSS KiB per session | false suspect | false dead | {drop} dropped: first / all noticed (timeout {HUB_TIMEOUT:?}) |"
+        "| N | server | CPU % | CPU µs per heartbeat | RSS KiB per session | anon RSS KiB per session | false suspect | false dead | {drop} dropped: first / all noticed (timeout {HUB_TIMEOUT:?}) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for &n in &sessions {
         let r = measure_hub(n, secs, per, drop.min(n)).await?;
         println!(
-            "| {} | linkpulse hub | {:.1} | {:.1} | {:.2} | {} | {} | {} / {} ms |",
+            "| {} | linkpulse hub | {:.1} | {:.1} | {:.2} | {:.2} | {} | {} | {} / {} ms |",
             r.n,
             r.cpu_pct,
             r.cpu_per_hb_us,
             r.rss_per_session_kib,
+            r.anon_per_session_kib,
             r.false_suspect,
             r.false_dead,
             r.drop_first_ms.map_or("-".into(), |v| format!("{v:.0}")),
@@ -500,8 +518,8 @@ async fn run_mode(args: &[String]) -> Result<(), Error> {
         if !skip_mqtt {
             let m = measure_mosquitto(n, secs, per).await?;
             println!(
-                "| {} | mosquitto | {:.1} | {:.1} | {:.2} | - | - | - |",
-                m.n, m.cpu_pct, m.cpu_per_hb_us, m.rss_per_session_kib
+                "| {} | mosquitto | {:.1} | {:.1} | {:.2} | {:.2} | - | - | - |",
+                m.n, m.cpu_pct, m.cpu_per_hb_us, m.rss_per_session_kib, m.anon_per_session_kib
             );
         }
     }

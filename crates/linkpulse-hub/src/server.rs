@@ -79,6 +79,14 @@ pub struct HubConfig {
     pub name: String,
     /// TLS on the hub port; `None`: plain TCP.
     pub tls: Option<HubTls>,
+    /// The hub measures an agent's RTT once per this many intervals: its own PING rides on
+    /// every this-many-th PONG it sends ([`SessionConfig::rtt_sample_every`]). Default 8
+    /// (at the default 100 ms interval, an RTT sample every 0.8 s), clamped to 1–64; 1
+    /// pings every interval. Agents' detectors are fed by the hub's PONGs, so this changes
+    /// nothing about detection; it spares the hub reading the agent's PONG (a third syscall
+    /// per session and interval, after the PING read and the PONG write) in all but one
+    /// interval of this many, for an `rtt_ms` that is at most this many intervals old.
+    pub rtt_sample_every: u32,
 }
 
 impl HubConfig {
@@ -96,6 +104,7 @@ impl HubConfig {
             handshake_rate: 2_000,
             name: "hub".to_owned(),
             tls: None,
+            rtt_sample_every: 8,
         }
     }
 
@@ -116,6 +125,7 @@ impl HubConfig {
             .handshake_timeout
             .clamp(Duration::from_millis(100), Duration::from_secs(30));
         self.handshake_rate = self.handshake_rate.max(1);
+        self.rtt_sample_every = self.rtt_sample_every.clamp(1, 64);
         if self.name.is_empty() || self.name.len() > linkpulse_proto::MAX_NODE_NAME {
             self.name = "hub".to_owned();
         }
@@ -189,26 +199,11 @@ pub(crate) struct State {
     /// ~0.1 MB resident instead of ~1.4 MB; a change's memory goes when every watcher has
     /// read it.
     watchers: broadcast::Sender<Arc<Change>>,
-    /// Handles of established sessions, to close one that a new session replaces.
-    handles: HashMap<SessionId, Closer>,
-}
-
-/// Closes one established session, wherever it runs.
-#[derive(Debug, Clone)]
-pub(crate) enum Closer {
-    /// A session in its own tokio task (TLS).
-    Task(ConnectionHandle),
-    /// A session in an event loop.
-    Loop(crate::driver::LoopCloser),
-}
-
-impl Closer {
-    fn close(&self, reason: GoodbyeReason, text: &str) {
-        match self {
-            Closer::Task(h) => h.close(reason, text),
-            Closer::Loop(l) => l.close(reason, text),
-        }
-    }
+    /// Handles of established sessions that run in their own task (TLS), to close one that
+    /// a new session replaces. Event-loop sessions have no entry (it would cost every
+    /// session ~60 bytes for a rare event): a loop finds the session to close by its id
+    /// ([`Followup::Close`]).
+    handles: HashMap<SessionId, ConnectionHandle>,
 }
 
 /// Who an established session is in the registry.
@@ -225,6 +220,11 @@ pub(crate) struct Member {
 }
 
 impl Member {
+    /// The session's id in the registry.
+    pub(crate) fn session(&self) -> SessionId {
+        self.session
+    }
+
     /// Whether `rtt` should be written to the registry (and records it if so).
     pub(crate) fn rtt_changed(&mut self, rtt: Duration) -> bool {
         let new = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX);
@@ -244,8 +244,12 @@ impl Member {
 /// What must happen after session events were applied, outside the hub's lock.
 #[derive(Debug)]
 pub(crate) enum Followup {
-    /// Close a session that a new one of the same name replaced.
-    Close(Closer),
+    /// Close a session that a new one of the same name replaced: through its task's handle,
+    /// or (`task: None`) in whichever event loop holds the session with this id.
+    Close {
+        session: SessionId,
+        task: Option<ConnectionHandle>,
+    },
     /// The registry refused this session (full): close it.
     Refused,
     /// Probe a dead node's address after the timeout.
@@ -280,6 +284,9 @@ struct Inner {
     state: Mutex<State>,
     prober: Prober,
     counters: Counters,
+    /// The event loops running this hub's sessions (one per [`Hub::run`]), to close a session
+    /// by its id in whichever holds it.
+    loops: Mutex<Vec<std::sync::Weak<crate::driver::LoopTx>>>,
 }
 
 /// A running registry of agents. Cheap to clone; every clone is the same hub.
@@ -345,6 +352,7 @@ impl Hub {
                 }),
                 prober: Prober::new(),
                 counters: Counters::default(),
+                loops: Mutex::new(Vec::new()),
             }),
         };
         // Validate the session settings once, so a bad value fails at start, not per agent.
@@ -423,12 +431,40 @@ impl Hub {
         s.authenticator = self.inner.auth.clone();
         s.challenge = challenge;
         s.coalesce_pings = true;
+        s.rtt_sample_every = c.rtt_sample_every;
         s
     }
 
     /// The kernel backstop applied to every agent socket.
     pub(crate) fn keepalive(&self) -> Option<linkpulse_net::KeepaliveProfile> {
         ConnectionConfig::new(self.session_config(Bytes::new())).keepalive
+    }
+
+    /// Records a started event loop (and forgets the ones that ended).
+    pub(crate) fn add_loop(&self, tx: std::sync::Weak<crate::driver::LoopTx>) {
+        let mut loops = self
+            .inner
+            .loops
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        loops.retain(|l| l.strong_count() > 0);
+        loops.push(tx);
+    }
+
+    /// Asks every event loop to close the session `session` with GOODBYE (only the one that
+    /// holds it does anything).
+    fn close_in_loops(&self, session: SessionId, reason: GoodbyeReason, text: &str) {
+        let loops: Vec<_> = self
+            .inner
+            .loops
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .collect();
+        for tx in loops {
+            tx.close_session(session, reason, text);
+        }
     }
 
     /// Counts a session that ended (or was never admitted) as no longer open.
@@ -467,7 +503,8 @@ impl Hub {
                 },
             }
         }
-        let handles: Vec<Closer> = self.lock().handles.values().cloned().collect();
+        // Task sessions; the event loop's own are closed when it is dropped.
+        let handles: Vec<ConnectionHandle> = self.lock().handles.values().cloned().collect();
         for h in handles {
             h.close(GoodbyeReason::Shutdown, "hub shutting down");
         }
@@ -558,7 +595,7 @@ impl Hub {
                     &mut state,
                     &mut member,
                     peer,
-                    &|| Closer::Task(conn.handle()),
+                    Some(&|| conn.handle()),
                     event,
                     SystemTime::now(),
                     &mut followups,
@@ -580,15 +617,16 @@ impl Hub {
 
     /// Applies one session event to the registry (the caller holds the lock and publishes the
     /// changes afterwards). `member` is the session's place in the registry, set by `Up` and
-    /// taken by `Dead`; `closer` makes a handle that closes this session; what must happen
-    /// outside the lock is pushed onto `followups`.
+    /// taken by `Dead`; `task` makes a handle that closes this session if it runs in its own
+    /// task (`None`: it runs in an event loop); what must happen outside the lock is pushed
+    /// onto `followups`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn apply(
         &self,
         state: &mut State,
         member: &mut Option<Member>,
         peer: SocketAddr,
-        closer: &dyn Fn() -> Closer,
+        task: Option<&dyn Fn() -> ConnectionHandle>,
         event: Event,
         now: SystemTime,
         followups: &mut Vec<Followup>,
@@ -604,9 +642,14 @@ impl Hub {
                 };
                 match state.registry.join(join, now) {
                     Ok(joined) => {
-                        state.handles.insert(joined.session, closer());
-                        if let Some(old) = joined.replaced.and_then(|s| state.handles.remove(&s)) {
-                            followups.push(Followup::Close(old));
+                        if let Some(task) = task {
+                            state.handles.insert(joined.session, task());
+                        }
+                        if let Some(old) = joined.replaced {
+                            followups.push(Followup::Close {
+                                session: old,
+                                task: state.handles.remove(&old),
+                            });
                         }
                         *member = Some(Member {
                             name: joined.name,
@@ -667,7 +710,13 @@ impl Hub {
     /// the session's driver handles).
     pub(crate) fn follow_up(&self, followup: Followup, runtime: &tokio::runtime::Handle) {
         match followup {
-            Followup::Close(old) => old.close(GoodbyeReason::Other, "replaced by a new session"),
+            Followup::Close { session, task } => {
+                let (reason, text) = (GoodbyeReason::Other, "replaced by a new session");
+                match task {
+                    Some(handle) => handle.close(reason, text),
+                    None => self.close_in_loops(session, reason, text),
+                }
+            }
             Followup::Diagnose {
                 name,
                 session,
@@ -771,7 +820,9 @@ mod tests {
         c.timeout = Duration::from_millis(1);
         c.phi_threshold = f64::NAN;
         c.handshake_rate = 0;
+        c.rtt_sample_every = 0;
         let c = c.clamped();
+        assert_eq!(c.rtt_sample_every, 1);
         assert_eq!(c.interval, MIN_INTERVAL);
         assert_eq!(c.timeout, MIN_INTERVAL * 2);
         assert_eq!(c.phi_threshold, 8.0);
@@ -779,7 +830,9 @@ mod tests {
         let mut c = HubConfig::new("127.0.0.1:0".parse().unwrap());
         c.interval = Duration::from_secs(3600);
         c.phi_threshold = 99.0;
+        c.rtt_sample_every = 1000;
         let c = c.clamped();
+        assert_eq!(c.rtt_sample_every, 64);
         assert_eq!(c.interval, MAX_INTERVAL);
         assert_eq!(c.phi_threshold, 16.0);
     }

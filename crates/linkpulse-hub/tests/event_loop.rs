@@ -1,6 +1,7 @@
 //! The hub's event loop with many real sessions over loopback TCP: every session joins and
 //! stays alive, hostile clients and a peer that stops reading end only their own sessions, and
-//! silent peers are declared dead on time while the others are not disturbed.
+//! silent peers are declared dead on time while the others are not disturbed; a replaced
+//! session is closed (and no other); the hub's own PINGs ride on every Nth PONG only.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use linkpulse_hub::{ChangeKind, Hub, HubConfig, NodeState};
 use linkpulse_net::{Connection, ConnectionConfig, local_incarnation};
-use linkpulse_proto::{Codec, DetectorPolicy, Event, Frame, Hello, Incarnation, Ping};
+use linkpulse_proto::{Codec, DetectorPolicy, Event, Frame, Hello, Incarnation, Ping, Pong};
 use linkpulse_proto::{SessionConfig, WIRE_VERSION};
 use linkpulse_testsupport::eventually_async;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,11 +22,19 @@ const TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// A hub on a free loopback port: its handle, agent address and a stop switch.
 async fn start_hub() -> (Hub, SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    start_hub_with(|_| {}).await
+}
+
+/// [`start_hub`] with `configure` applied to the settings last.
+async fn start_hub_with(
+    configure: impl FnOnce(&mut HubConfig),
+) -> (Hub, SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let mut config = HubConfig::new("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")));
     config.interval = INTERVAL;
     config.timeout = TIMEOUT;
     config.handshake_timeout = Duration::from_millis(500);
     config.handshake_rate = 100_000;
+    configure(&mut config);
     let hub = Hub::new(config).unwrap_or_else(|e| panic!("{e}"));
     let listener = hub.bind().await.unwrap_or_else(|e| panic!("{e}"));
     let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
@@ -392,4 +401,142 @@ async fn hub_shutdown_says_goodbye_to_every_session() {
         })
         .await
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_session_of_the_same_node_closes_the_old_one_and_no_other() {
+    let (hub, addr, _stop) = start_hub().await;
+    let mut others = agents(&hub, addr, "o", 20).await;
+    let mut first = agent(addr, "twin").await;
+    let joined = eventually_async(Duration::from_secs(10), || async {
+        hub.node("twin").is_some()
+    })
+    .await;
+    assert!(joined, "twin did not join");
+    let first_session = hub.node("twin").map(|n| n.session);
+    // The same process connects again (same incarnation): the hub keeps the new session and
+    // closes the old one with GOODBYE.
+    let mut second = agent(addr, "twin").await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match first.next_event().await {
+                Some(Event::Dead { cause, .. }) => return Some(cause),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the replaced session was not closed"));
+    assert_eq!(ended.as_ref().map(|c| c.as_str()), Some("goodbye"));
+    let moved = eventually_async(Duration::from_secs(5), || async {
+        hub.node("twin")
+            .is_some_and(|n| n.state == NodeState::Alive && Some(n.session) != first_session)
+    })
+    .await;
+    assert!(
+        moved,
+        "twin is not alive on its new session: {:?}",
+        hub.node("twin")
+    );
+    // Nobody else was closed: every other agent and the new session still exchange frames.
+    let quiet = tokio::time::timeout(
+        Duration::from_millis(3 * INTERVAL.as_millis() as u64),
+        async {
+            loop {
+                tokio::select! {
+                    e = second.next_event() => if matches!(e, Some(Event::Dead { .. }) | None) {
+                        return "twin (new)".to_owned();
+                    },
+                    e = others[7].next_event() => if matches!(e, Some(Event::Dead { .. }) | None) {
+                        return "o7".to_owned();
+                    },
+                }
+            }
+        },
+    )
+    .await;
+    assert!(quiet.is_err(), "{} was closed", quiet.unwrap_or_default());
+    let alive = hub
+        .nodes()
+        .iter()
+        .filter(|n| n.name.starts_with('o') && n.state == NodeState::Alive)
+        .count();
+    assert_eq!(alive, 20);
+}
+
+/// What the hub sent a punctual raw client (a PING every interval, every hub PING answered)
+/// over `intervals` intervals: (hub PINGs, hub PONGs).
+async fn punctual_client(addr: SocketAddr, name: &str, intervals: u64) -> (usize, usize) {
+    let stream = raw_handshake(addr, name, None).await;
+    let (mut rd, mut wr) = stream.into_split();
+    let start = Instant::now();
+    let micros = || u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let mut tick = tokio::time::interval(INTERVAL);
+    let mut codec = Codec::new();
+    let mut buf = [0u8; 4096];
+    let (mut sent, mut pings, mut pongs) = (0u64, 0, 0);
+    // One interval more than the PINGs sent, for the last PONG.
+    let until = start + INTERVAL * u32::try_from(intervals + 1).unwrap_or(u32::MAX);
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        tokio::select! {
+            () = tokio::time::sleep(left) => break,
+            _ = tick.tick(), if sent < intervals => {
+                let ping = Frame::Ping(Ping { seq: sent, timestamp_us: micros() });
+                let bytes = ping.to_bytes().unwrap_or_else(|e| panic!("{e}"));
+                wr.write_all(&bytes).await.unwrap_or_else(|e| panic!("{e}"));
+                sent += 1;
+            }
+            n = rd.read(&mut buf) => {
+                let n = n.unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert!(n > 0, "{name}: the hub closed the session");
+                codec.push(buf.get(..n).unwrap_or_default());
+                while let Ok(Some(frame)) = codec.next_frame() {
+                    match frame {
+                        Frame::Ping(p) => {
+                            pings += 1;
+                            let pong = Frame::Pong(Pong {
+                                seq: p.seq,
+                                echo_timestamp_us: p.timestamp_us,
+                                timestamp_us: micros(),
+                            });
+                            let bytes = pong.to_bytes().unwrap_or_else(|e| panic!("{e}"));
+                            wr.write_all(&bytes).await.unwrap_or_else(|e| panic!("{e}"));
+                        }
+                        Frame::Pong(_) => pongs += 1,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    (pings, pongs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_pings_an_agent_only_on_every_nth_pong_and_still_samples_its_rtt() {
+    for every in [1u32, 4] {
+        let (hub, addr, _stop) = start_hub_with(|c| c.rtt_sample_every = every).await;
+        let name = format!("sparse{every}");
+        // 20 client PINGs; the hub's PING that rode along with WELCOME is not counted
+        // (the handshake helper stops reading at WELCOME).
+        let (pings, pongs) = punctual_client(addr, &name, 20).await;
+        assert!(pongs >= 19, "every={every}: {pongs} PONGs for 20 PINGs");
+        if every == 1 {
+            // One PING of the hub's own per interval, riding on the PONGs.
+            assert!(pings >= 14, "every=1: {pings} hub PINGs in 20 intervals");
+        } else {
+            // One on every 4th PONG: 5 (a late client tick may add a fallback PING or two).
+            assert!(
+                (4..=9).contains(&pings),
+                "every=4: {pings} hub PINGs in 20 intervals"
+            );
+        }
+        let node = hub.node(&name);
+        assert!(
+            node.as_ref().is_some_and(|n| n.rtt_ms.is_some()),
+            "every={every}: no RTT sampled: {node:?}"
+        );
+    }
 }

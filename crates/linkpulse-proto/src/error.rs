@@ -167,6 +167,12 @@ pub enum ConfigError {
         /// The value.
         value: Duration,
     },
+    /// A count must be at least 1.
+    #[error("{field} must be at least 1, got 0")]
+    ZeroCount {
+        /// The field.
+        field: &'static str,
+    },
     /// `min_interval` must not exceed `max_interval`.
     #[error("min_interval ({min:?}) must not exceed max_interval ({max:?})")]
     IntervalRange {

@@ -602,84 +602,220 @@ fn client_rejects_a_granted_interval_outside_its_range() {
     );
 }
 
-/// Moves `from`'s queued bytes into `to`; returns how many buffers (writes) that took.
-fn pump(from: &mut Session, to: &mut Session, now: Instant) -> usize {
-    let mut writes = 0;
-    while let Some(b) = from.poll_transmit() {
-        writes += 1;
-        to.handle_bytes(&b, now);
+/// What the server sent and both sides observed in one run of [`ping_run`].
+#[derive(Debug, Default)]
+struct PingRun {
+    /// Buffers the server wrote (one `write` each).
+    server_writes: usize,
+    /// The server's PINGs with the instant each was written.
+    server_pings: Vec<Instant>,
+    /// PONGs the server wrote.
+    server_pongs: usize,
+    client_rtts: usize,
+    server_rtts: usize,
+    /// Events other than `Up` / `Rtt` (a suspect, a death…), per side.
+    other: Vec<(&'static str, &'static str)>,
+}
+
+/// Runs a client (100 ms interval) against a server over a zero-latency pipe for `secs` of
+/// virtual time; from `quiet_after` on, everything the client sends is lost (the client goes
+/// quiet from the server's point of view). The client's timer runs 3 ms late every other
+/// time (jitter), so its PINGs never coincide with the server's timer.
+fn ping_run(
+    coalesce: bool,
+    rtt_sample_every: u32,
+    secs: u64,
+    quiet_after: Option<Duration>,
+    server_dead_after_intervals: u32,
+) -> PingRun {
+    let t0 = Instant::now();
+    let mut c = config("agent", 1, 1);
+    c.interval = 100 * MS;
+    let mut s = config("hub", 2, 2);
+    s.coalesce_pings = coalesce;
+    s.rtt_sample_every = rtt_sample_every;
+    s.detector = DetectorPolicy::FixedIntervals {
+        dead_after_intervals: server_dead_after_intervals,
+    };
+    let mut client = Session::client(c, t0).unwrap_or_else(|e| panic!("{e}"));
+    let mut server = Session::server(s, t0).unwrap_or_else(|e| panic!("{e}"));
+    let mut seen = Codec::new();
+    let mut run = PingRun::default();
+    let mut now = t0;
+    for tick in 0..100_000u32 {
+        let quiet = quiet_after.is_some_and(|q| now >= t0 + q);
+        for _ in 0..2 {
+            while let Some(b) = client.poll_transmit() {
+                if !quiet {
+                    server.handle_bytes(&b, now);
+                }
+            }
+            while let Some(b) = server.poll_transmit() {
+                run.server_writes += 1;
+                seen.push(&b);
+                while let Ok(Some(frame)) = seen.next_frame() {
+                    match frame {
+                        Frame::Ping(_) => run.server_pings.push(now),
+                        Frame::Pong(_) => run.server_pongs += 1,
+                        _ => {}
+                    }
+                }
+                client.handle_bytes(&b, now);
+            }
+        }
+        for (side, s) in [("client", &mut client), ("server", &mut server)] {
+            while let Some(e) = s.poll_event() {
+                match e {
+                    Event::Rtt(_) if side == "client" => run.client_rtts += 1,
+                    Event::Rtt(_) => run.server_rtts += 1,
+                    Event::Up { .. } => {}
+                    other => run.other.push((side, other.name())),
+                }
+            }
+        }
+        let (Some(ct), Some(st)) = (client.poll_timeout(), server.poll_timeout()) else {
+            break;
+        };
+        if ct.min(st) > t0 + Duration::from_secs(secs) {
+            break;
+        }
+        if ct < st {
+            let jitter = if tick % 2 == 0 {
+                3 * MS
+            } else {
+                Duration::ZERO
+            };
+            now = now.max(ct + jitter);
+            client.handle_timeout(now);
+        } else {
+            now = now.max(st);
+            server.handle_timeout(now);
+        }
     }
-    writes
+    run
 }
 
 #[test]
 fn coalesced_server_pings_ride_on_pongs_one_write_per_interval() {
     for coalesce in [false, true] {
-        let t0 = Instant::now();
-        let mut c = config("agent", 1, 1);
-        c.interval = 100 * MS;
-        let mut s = config("hub", 2, 2);
-        s.coalesce_pings = coalesce;
-        let mut client = Session::client(c, t0).unwrap_or_else(|e| panic!("{e}"));
-        let mut server = Session::server(s, t0).unwrap_or_else(|e| panic!("{e}"));
-        let mut now = t0;
-        let (mut server_writes, mut client_rtts, mut server_rtts) = (0, 0, 0);
-        let mut bad = Vec::new();
-        // 10 s of virtual time over a zero-latency pipe; the client's timer runs 3 ms late
-        // every other time (jitter), so its PINGs never coincide with the server's timer.
-        for tick in 0..100_000u32 {
-            pump(&mut client, &mut server, now);
-            server_writes += pump(&mut server, &mut client, now);
-            pump(&mut client, &mut server, now);
-            for (side, s) in [("client", &mut client), ("server", &mut server)] {
-                while let Some(e) = s.poll_event() {
-                    match e {
-                        Event::Rtt(_) if side == "client" => client_rtts += 1,
-                        Event::Rtt(_) => server_rtts += 1,
-                        Event::Up { .. } => {}
-                        other => bad.push((side, other)),
-                    }
-                }
-            }
-            let (Some(ct), Some(st)) = (client.poll_timeout(), server.poll_timeout()) else {
-                break;
-            };
-            if ct.min(st) > t0 + Duration::from_secs(10) {
-                break;
-            }
-            if ct < st {
-                let jitter = if tick % 2 == 0 {
-                    3 * MS
-                } else {
-                    Duration::ZERO
-                };
-                now = now.max(ct + jitter);
-                client.handle_timeout(now);
-            } else {
-                now = now.max(st);
-                server.handle_timeout(now);
-            }
-        }
-        assert!(bad.is_empty(), "coalesce={coalesce}: {bad:?}");
+        let run = ping_run(coalesce, 1, 10, None, 5);
+        assert!(run.other.is_empty(), "coalesce={coalesce}: {:?}", run.other);
         assert!(
-            client_rtts >= 95,
-            "coalesce={coalesce}: client RTTs {client_rtts}"
+            run.client_rtts >= 95,
+            "coalesce={coalesce}: client RTTs {}",
+            run.client_rtts
         );
         assert!(
-            server_rtts >= 95,
-            "coalesce={coalesce}: server RTTs {server_rtts}"
+            run.server_rtts >= 95,
+            "coalesce={coalesce}: server RTTs {}",
+            run.server_rtts
+        );
+        // One PING of the server's own per interval either way (the option off changes
+        // nothing about how often the server pings).
+        assert!(
+            (95..=110).contains(&run.server_pings.len()),
+            "coalesce={coalesce}: {} server PINGs",
+            run.server_pings.len()
         );
         if coalesce {
             // WELCOME+PING, then one PONG+PING per client PING: ~100 writes in 10 s.
             assert!(
-                server_writes <= 110,
-                "coalesced: {server_writes} server writes"
+                run.server_writes <= 110,
+                "coalesced: {} server writes",
+                run.server_writes
             );
         } else {
             assert!(
-                server_writes >= 190,
-                "independent: {server_writes} server writes"
+                run.server_writes >= 190,
+                "independent: {} server writes",
+                run.server_writes
             );
         }
     }
+}
+
+#[test]
+fn server_pings_only_every_nth_pong_and_still_samples_rtt() {
+    for coalesce in [false, true] {
+        let run = ping_run(coalesce, 8, 10, None, 5);
+        // The client's detector lives on the PONGs alone: no suspect, no death.
+        assert!(run.other.is_empty(), "coalesce={coalesce}: {:?}", run.other);
+        // ~100 client PINGs in 10 s, each answered.
+        assert!(run.server_pongs >= 95, "{} PONGs", run.server_pongs);
+        assert!(run.client_rtts >= 95, "client RTTs {}", run.client_rtts);
+        // The first PING at the handshake, then one on every 8th PONG: ~13, not ~100.
+        let pings = run.server_pings.len();
+        assert!(
+            (12..=15).contains(&pings),
+            "coalesce={coalesce}: {pings} PINGs"
+        );
+        // Each is answered: the RTT is still sampled, once per 8 intervals.
+        assert!(
+            run.server_rtts + 1 >= pings,
+            "{} RTT samples for {pings} PINGs",
+            run.server_rtts
+        );
+        for pair in run.server_pings.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                (700 * MS..=900 * MS).contains(&gap),
+                "PINGs {gap:?} apart, expected ~800 ms"
+            );
+        }
+        // Every PING rides on a PONG: one write per client PING, plus WELCOME.
+        assert!(
+            run.server_writes <= run.server_pongs + 2,
+            "{} writes for {} PONGs",
+            run.server_writes,
+            run.server_pongs
+        );
+    }
+}
+
+#[test]
+fn server_pings_on_its_own_when_the_client_goes_quiet() {
+    // Client silent from 3 s; the server declares it dead after 20 intervals (2 s) of silence.
+    let run = ping_run(true, 8, 10, Some(Duration::from_secs(3)), 20);
+    let t0 = run.server_pings[0];
+    let before: Vec<_> = run
+        .server_pings
+        .iter()
+        .filter(|&&t| t < t0 + Duration::from_secs(3))
+        .collect();
+    let after: Vec<_> = run
+        .server_pings
+        .iter()
+        .filter(|&&t| t >= t0 + Duration::from_secs(3))
+        .collect();
+    assert!(
+        (4..=5).contains(&before.len()),
+        "{} PINGs while the client talked",
+        before.len()
+    );
+    // Quiet: the server's own timer, every 1.25 intervals (125 ms), until the 2 s timeout.
+    assert!(
+        (14..=17).contains(&after.len()),
+        "{} PINGs of the server's own in 2 s of client silence",
+        after.len()
+    );
+    for pair in after.windows(2) {
+        let gap = *pair[1] - *pair[0];
+        assert!(
+            (120 * MS..=130 * MS).contains(&gap),
+            "fallback PINGs {gap:?} apart"
+        );
+    }
+    assert!(
+        run.other.contains(&("server", "dead")),
+        "server events {:?}",
+        run.other
+    );
+}
+
+#[test]
+fn zero_rtt_sample_every_is_a_config_error_naming_the_field() {
+    let mut s = config("hub", 2, 2);
+    s.rtt_sample_every = 0;
+    let err = Session::server(s, Instant::now()).map(|_| ()).unwrap_err();
+    assert!(err.to_string().contains("rtt_sample_every"), "{err}");
 }

@@ -14,8 +14,10 @@
 //!
 //! The accept loop (tokio, [`Hub::run`]) admits connections (rate and session bounds) and
 //! hands each to the loop with [`EventLoop::add`]. Closing a session from elsewhere (a newer
-//! session of the same node, hub shutdown) goes through a [`LoopCloser`]. Dropping the
-//! [`EventLoop`] closes every session with GOODBYE; the thread ends once they are gone.
+//! session of the same node) goes through [`LoopTx::close_session`], by the session's
+//! registry id: the loop looks for it among its slots (rare, so no per-session map is kept
+//! for it). Dropping the [`EventLoop`] closes every session with GOODBYE; the thread ends
+//! once they are gone.
 
 mod reactor;
 mod slab;
@@ -33,7 +35,7 @@ use mio::{Poll, Waker};
 use tokio::net::TcpStream;
 
 use crate::Hub;
-pub(crate) use slab::Key;
+use crate::registry::SessionId;
 
 /// The waker's token (never a slot index: indices are u32).
 const WAKER: mio::Token = mio::Token(usize::MAX);
@@ -46,9 +48,10 @@ enum Command {
         stream: std::net::TcpStream,
         peer: SocketAddr,
     },
-    /// Close one session gracefully with GOODBYE.
+    /// Close the session with this registry id gracefully with GOODBYE, if this loop holds
+    /// it.
     Close {
-        key: Key,
+        session: SessionId,
         reason: GoodbyeReason,
         text: String,
     },
@@ -72,18 +75,12 @@ impl LoopTx {
     }
 }
 
-/// Closes one session of an event loop from any thread.
-#[derive(Debug, Clone)]
-pub(crate) struct LoopCloser {
-    key: Key,
-    tx: Arc<LoopTx>,
-}
-
-impl LoopCloser {
-    /// Asks the loop to close the session with GOODBYE (idempotent; nothing if it ended).
-    pub(crate) fn close(&self, reason: GoodbyeReason, text: &str) {
-        self.tx.send(Command::Close {
-            key: self.key,
+impl LoopTx {
+    /// Asks the loop to close the session with registry id `session` with GOODBYE (nothing if
+    /// the loop does not hold it, or it ended).
+    pub(crate) fn close_session(&self, session: SessionId, reason: GoodbyeReason, text: &str) {
+        self.send(Command::Close {
+            session,
             reason,
             text: text.to_owned(),
         });
@@ -113,14 +110,9 @@ impl EventLoop {
             waker,
         });
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let reactor = reactor::Reactor::new(
-            hub.clone(),
-            runtime,
-            poll,
-            commands,
-            Arc::clone(&tx),
-            Arc::clone(&stop),
-        );
+        let reactor =
+            reactor::Reactor::new(hub.clone(), runtime, poll, commands, Arc::clone(&stop));
+        hub.add_loop(Arc::downgrade(&tx));
         let thread = std::thread::Builder::new()
             .name("linkpulse-hub-loop".to_owned())
             .spawn(move || reactor.run())?;

@@ -16,9 +16,9 @@ use rand::RngCore;
 use super::slab::{Key, Slab};
 use super::slot::{LINGER, Phase, ReadPass, Slot};
 use super::timers::Timers;
-use super::{Command, LoopCloser, LoopTx, WAKER};
+use super::{Command, WAKER};
 use crate::Hub;
-use crate::server::{Closer, Followup};
+use crate::server::Followup;
 
 /// Size of the one read buffer shared by every session (a whole maximal frame fits).
 const SCRATCH: usize = 64 * 1024;
@@ -36,7 +36,6 @@ pub(super) struct Reactor {
     runtime: tokio::runtime::Handle,
     poll: Poll,
     commands: mpsc::Receiver<Command>,
-    tx: Arc<LoopTx>,
     stop: Arc<AtomicBool>,
     stopping: bool,
     /// Shared by every session: the hub's settings, built once.
@@ -90,7 +89,6 @@ impl Reactor {
         runtime: tokio::runtime::Handle,
         poll: Poll,
         commands: mpsc::Receiver<Command>,
-        tx: Arc<LoopTx>,
         stop: Arc<AtomicBool>,
     ) -> Reactor {
         let config = Arc::new(hub.session_config(Bytes::new()));
@@ -99,7 +97,6 @@ impl Reactor {
             runtime,
             poll,
             commands,
-            tx,
             stop,
             stopping: false,
             config,
@@ -249,8 +246,19 @@ impl Reactor {
         loop {
             match self.commands.try_recv() {
                 Ok(Command::Add { stream, peer }) => self.add(stream, peer, now),
-                Ok(Command::Close { key, reason, text }) => {
-                    if let Some(slot) = self.slots.get_mut(key) {
+                Ok(Command::Close {
+                    session,
+                    reason,
+                    text,
+                }) => {
+                    // A replaced session (rare): found by its registry id in one pass over
+                    // the slots, instead of a map entry kept for every session.
+                    let found = self
+                        .slots
+                        .find(|slot| slot.member.as_ref().is_some_and(|m| m.session() == session));
+                    if let Some(key) = found
+                        && let Some(slot) = self.slots.get_mut(key)
+                    {
                         slot.session.close(reason, &text, now);
                         self.service(key, now);
                     }
@@ -337,19 +345,12 @@ impl Reactor {
                 let Some(slot) = self.slots.get_mut(key) else {
                     continue;
                 };
-                let tx = &self.tx;
-                let closer = || {
-                    Closer::Loop(LoopCloser {
-                        key,
-                        tx: Arc::clone(tx),
-                    })
-                };
                 let before = followups.len();
                 self.hub.apply(
                     &mut state,
                     &mut slot.member,
                     slot.peer,
-                    &closer,
+                    None,
                     event,
                     now,
                     &mut followups,

@@ -108,6 +108,18 @@ impl<T> Slab<T> {
             .collect()
     }
 
+    /// The key of the first value that satisfies `pred` (a linear scan).
+    pub(super) fn find(&self, mut pred: impl FnMut(&T) -> bool) -> Option<Key> {
+        self.entries.iter().enumerate().find_map(|(i, e)| {
+            let value = e.value.as_ref()?;
+            if pred(value) {
+                Some(Key::new(u32::try_from(i).ok()?, e.generation))
+            } else {
+                None
+            }
+        })
+    }
+
     /// Values stored.
     pub(super) fn len(&self) -> usize {
         self.len
@@ -136,6 +148,12 @@ mod tests {
         assert_eq!(slab.key_at(b.index()), Some(b));
         assert_eq!(slab.len(), 2);
         assert_eq!(slab.keys(), vec![c, b]);
+        assert_eq!(slab.find(|v| *v == "b"), Some(b));
+        assert_eq!(
+            slab.find(|v| *v == "a"),
+            None,
+            "removed values are not found"
+        );
         assert_eq!(slab.remove(a), None);
     }
 }

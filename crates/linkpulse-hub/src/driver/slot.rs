@@ -264,7 +264,6 @@ mod tests {
             ("Slot", size_of::<Slot>(), 304),
             ("Session", size_of::<Session>(), 176),
             ("Member", size_of::<Member>(), 32),
-            ("Closer", size_of::<crate::server::Closer>(), 32),
         ];
         for (name, size, budget) in sizes {
             println!("{name}: {size} bytes");

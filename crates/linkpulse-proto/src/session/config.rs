@@ -110,6 +110,19 @@ pub struct SessionConfig {
     /// (its detector then hears the server once per interval instead of twice). Default
     /// `false`; a hub holding many sessions turns it on. Ignored on the client.
     pub coalesce_pings: bool,
+    /// Server: ride our own PING along only every `rtt_sample_every`-th PONG (the RTT is
+    /// sampled once per that many intervals); the PONGs in between go out alone, and each of
+    /// them pushes our own PING deadline out by an interval and a quarter, so the server
+    /// still pings on its own when the client goes quiet. Any valid frame counts as a
+    /// heartbeat, so the client's fixed-timeout detector is fed by the PONGs alone; what
+    /// the server saves is reading the client's PONG to its PING (a third syscall per
+    /// interval, after the PING read and the PONG write) in all but one interval of
+    /// `rtt_sample_every`. `1` (default): every PONG may carry a PING, as set by
+    /// [`coalesce_pings`](Self::coalesce_pings). Above 1 the server's PINGs always ride on
+    /// PONGs (as with `coalesce_pings`). Must be at least 1. Ignored on the client. A client
+    /// running the phi detector models the server's PINGs, so it should not be paired with
+    /// a server that sets this above 1 (the hub's agents run the fixed timeout).
+    pub rtt_sample_every: u32,
 }
 
 impl SessionConfig {
@@ -133,6 +146,7 @@ impl SessionConfig {
             authenticator: None,
             challenge: Bytes::new(),
             coalesce_pings: false,
+            rtt_sample_every: 1,
         }
     }
 
@@ -176,6 +190,11 @@ impl SessionConfig {
             if value.is_zero() {
                 return Err(ConfigError::ZeroDuration { field, value });
             }
+        }
+        if self.rtt_sample_every == 0 {
+            return Err(ConfigError::ZeroCount {
+                field: "rtt_sample_every",
+            });
         }
         if self.min_interval > self.max_interval {
             return Err(ConfigError::IntervalRange {

@@ -59,7 +59,10 @@ pub enum Role {
 /// interval and answer every PING with a PONG. With [`SessionConfig::coalesce_pings`] the
 /// server sends its own PING together with the PONG when its PING is due within half an
 /// interval, so its PINGs ride on the writes it makes anyway (one write per interval instead
-/// of two).
+/// of two). With [`SessionConfig::rtt_sample_every`] = N > 1 the server's PING rides along
+/// only every Nth PONG (one RTT sample per N intervals, and the client's PONG to read only
+/// then); every PONG pushes the server's own PING deadline out, so it still pings on its own
+/// when the client goes quiet.
 ///
 /// # Memory
 ///
@@ -136,6 +139,9 @@ struct Established {
     detector_deadline: Option<Stamp>,
     /// When the next PING is due.
     next_ping: Stamp,
+    /// Server with [`SessionConfig::rtt_sample_every`] above 1: PONGs sent since our last
+    /// PING (our next PING rides on the PONG that makes it `rtt_sample_every`).
+    pongs_since_ping: u32,
 }
 
 /// The session's failure detector, sized for the configured kind: a fixed timeout's only
@@ -648,7 +654,7 @@ impl Session {
                         timestamp_us: self.timestamp_us(now),
                     });
                     self.queue(&pong);
-                    if self.role == Role::Server && self.config.coalesce_pings {
+                    if self.rides_pings() {
                         self.ride_along_ping(now);
                     }
                 }
@@ -781,17 +787,41 @@ impl Session {
             verdict: Verdict::Alive,
             detector_deadline: None,
             next_ping: Stamp::floor(self.epoch, now),
+            pongs_since_ping: 0,
         });
         self.send_due_pings(now);
+    }
+
+    /// Server whose own PINGs ride on the PONGs it sends ([`SessionConfig::coalesce_pings`],
+    /// implied by [`SessionConfig::rtt_sample_every`] above 1).
+    fn rides_pings(&self) -> bool {
+        self.role == Role::Server
+            && (self.config.coalesce_pings || self.config.rtt_sample_every > 1)
     }
 
     /// Server: our PING due within half an interval goes out now, in the same write as the
     /// PONG just queued. The server's PINGs then follow the client's rhythm (still one per
     /// interval) and cost no write of their own.
     fn ride_along_ping(&mut self, now: Instant) {
+        let every = self.config.rtt_sample_every;
         let State::Established(e) = &mut self.state else {
             return;
         };
+        if every > 1 {
+            // The PONG just queued is a heartbeat for the client's detector: our own PING
+            // waits for the `every`-th PONG, and each PONG before it pushes our fallback PING
+            // (the one we send when the client goes quiet) out to where `send_due_pings`
+            // would put it after a PING of ours.
+            e.pongs_since_ping = e.pongs_since_ping.saturating_add(1);
+            if e.pongs_since_ping >= every {
+                e.next_ping = Stamp::floor(self.epoch, now);
+                self.send_due_pings(now);
+            } else {
+                let fallback = Stamp::ceil(self.epoch, now + e.interval + e.interval / 4);
+                e.next_ping = e.next_ping.max(fallback);
+            }
+            return;
+        }
         let half = e.interval / 2;
         let next_ping = e.next_ping.instant(self.epoch);
         if next_ping > now && next_ping.saturating_duration_since(now) <= half {
@@ -801,6 +831,7 @@ impl Session {
     }
 
     fn send_due_pings(&mut self, now: Instant) {
+        let rides = self.rides_pings();
         let State::Established(e) = &mut self.state else {
             return;
         };
@@ -809,7 +840,8 @@ impl Session {
             return;
         }
         let interval = e.interval;
-        let next_ping = if self.role == Role::Server && self.config.coalesce_pings {
+        e.pongs_since_ping = 0;
+        let next_ping = if rides {
             // The server's own timer lags a quarter interval, so that the client's PING
             // (every interval) normally arrives first and carries ours along in the same
             // write (`ride_along_ping`); a quarter interval of client jitter is tolerated
