@@ -39,6 +39,7 @@ pub fn hub_config(c: &HubConfig) -> linkpulse_hub::HubConfig {
     h.phi_threshold = c.phi_threshold;
     h.secret_file = c.secret_file.clone();
     h.tls = c.tls.clone();
+    h.forget_after = c.forget_after;
     h
 }
 

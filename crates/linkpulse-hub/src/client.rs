@@ -335,6 +335,16 @@ impl Shared {
                     });
                 }
             }
+            // Nodes the hub forgot while we were not watching.
+            for (name, old) in &view.nodes {
+                if !list.nodes.iter().any(|n| &n.name == name) {
+                    synthetic.push(Change {
+                        revision: list.revision,
+                        event: ChangeKind::Forgotten,
+                        node: old.clone(),
+                    });
+                }
+            }
             view.revision = list.revision;
             view.nodes = list
                 .nodes
@@ -355,8 +365,12 @@ impl Shared {
                 return; // already reflected in the snapshot
             }
             view.revision = change.revision;
-            view.nodes
-                .insert(change.node.name.clone(), change.node.clone());
+            if change.event == ChangeKind::Forgotten {
+                view.nodes.remove(&change.node.name);
+            } else {
+                view.nodes
+                    .insert(change.node.name.clone(), change.node.clone());
+            }
         }
         let _ = self.changes.send(change);
         self.bump();

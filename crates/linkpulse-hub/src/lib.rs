@@ -50,4 +50,6 @@ pub mod tls;
 pub use client::{ClientError, WatchClient, list_nodes};
 pub use http::{NodeFilter, NodeList, routes};
 pub use registry::{Change, ChangeKind, Diagnosis, Node, NodeState, NodeStatus, Registry};
-pub use server::{Hub, HubConfig, HubDetector, HubError, HubStats};
+pub use server::{
+    DEFAULT_FORGET_AFTER, Hub, HubConfig, HubDetector, HubError, HubStats, MAX_FORGET_AFTER,
+};

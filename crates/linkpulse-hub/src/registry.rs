@@ -13,6 +13,7 @@
 //!              ├── dead (cause) ◄────────────┤   session ended without GOODBYE
 //!              └── left         ◄────────────┘   GOODBYE
 //!   dead/left ── join (same name) ──► alive      a new session (maybe a new incarnation)
+//!   dead/left ── forget ──► (removed)             gone for longer than `forget_after`
 //! ```
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -25,8 +26,9 @@ use std::time::{Duration, SystemTime};
 use linkpulse_proto::{Cause, Incarnation, Restart, Status};
 use serde::{Deserialize, Serialize};
 
-/// Most nodes remembered; past it, a dead or left node is forgotten to make room, and a join
-/// is refused if every node is alive.
+/// Most nodes remembered; past it, the dead or left node gone longest is forgotten to make
+/// room (announced as [`ChangeKind::Forgotten`]), and a join is refused if every node is
+/// alive.
 pub const MAX_NODES: usize = 100_000;
 
 /// A node's liveness as the hub sees it.
@@ -195,11 +197,15 @@ pub enum ChangeKind {
     Left,
     /// The probe verdict for a dead node is known (`node.diagnosis`).
     Diagnosis,
+    /// A dead or left node was removed from the registry (gone longer than the hub's
+    /// `forget_after`, or to make room); `node` is its last state. A later join of the same
+    /// name is a new node.
+    Forgotten,
 }
 
 impl ChangeKind {
     /// The SSE event name: `join`, `status`, `suspect`, `alive_again`, `dead`, `left`,
-    /// `diagnosis`.
+    /// `diagnosis`, `forgotten`.
     pub fn as_str(self) -> &'static str {
         match self {
             ChangeKind::Join => "join",
@@ -209,6 +215,7 @@ impl ChangeKind {
             ChangeKind::Dead => "dead",
             ChangeKind::Left => "left",
             ChangeKind::Diagnosis => "diagnosis",
+            ChangeKind::Forgotten => "forgotten",
         }
     }
 }
@@ -224,6 +231,7 @@ impl FromStr for ChangeKind {
             "dead" => ChangeKind::Dead,
             "left" => ChangeKind::Left,
             "diagnosis" => ChangeKind::Diagnosis,
+            "forgotten" => ChangeKind::Forgotten,
             other => return Err(format!("unknown change {other:?}")),
         })
     }
@@ -479,12 +487,11 @@ impl Registry {
             let victim = self
                 .nodes
                 .iter()
-                .find(|(_, e)| e.owner().is_none())
-                .map(|(k, _)| k.clone());
+                .filter(|(_, e)| e.owner().is_none())
+                .min_by_key(|(_, e)| e.since_ms)
+                .map(|(k, _)| Arc::clone(k));
             match victim {
-                Some(k) => {
-                    self.nodes.remove(&k);
-                }
+                Some(k) => self.remove(&k),
                 None => return Err(RegistryFull(join.name)),
             }
         }
@@ -639,6 +646,28 @@ impl Registry {
         };
         self.emit(name, kind);
         Some(state)
+    }
+
+    /// Forgets every node that has been dead or left since before `cutoff` (announcing each
+    /// as [`ChangeKind::Forgotten`]). Returns how many were forgotten.
+    pub fn forget_before(&mut self, cutoff: SystemTime) -> usize {
+        let cutoff_ms = unix_ms(cutoff);
+        let gone: Vec<Arc<str>> = self
+            .nodes
+            .iter()
+            .filter(|(_, e)| e.owner().is_none() && e.since_ms < cutoff_ms)
+            .map(|(k, _)| Arc::clone(k))
+            .collect();
+        for name in &gone {
+            self.remove(name);
+        }
+        gone.len()
+    }
+
+    /// Removes a node, announcing it as forgotten.
+    fn remove(&mut self, name: &str) {
+        self.emit(name, ChangeKind::Forgotten);
+        self.nodes.remove(name);
     }
 
     /// Records the probe verdict for a node that died in `session`; ignored if the node has
@@ -818,5 +847,46 @@ mod tests {
             "zombie".parse::<NodeState>().unwrap_err().to_string(),
             "unknown node state \"zombie\" (expected alive, suspect, dead or left)"
         );
+    }
+
+    #[test]
+    fn nodes_gone_longer_than_the_cutoff_are_forgotten_and_announced() {
+        let mut r = Registry::new();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let dead = r.join(join("dead", 1), t0).unwrap();
+        let left = r.join(join("left", 1), t0).unwrap();
+        let late = r.join(join("late", 1), t0).unwrap();
+        r.join(join("alive", 1), t0).unwrap();
+        r.ended("dead", dead.session, &Cause::Timeout, t0);
+        r.ended("left", left.session, &Cause::Goodbye, t0);
+        // Died later: not yet past the cutoff.
+        r.ended(
+            "late",
+            late.session,
+            &Cause::Timeout,
+            t0 + Duration::from_secs(60),
+        );
+        drain(&mut r);
+        assert_eq!(r.forget_before(t0 + Duration::from_secs(30)), 2);
+        let changes: Vec<(String, ChangeKind, NodeState)> = std::iter::from_fn(|| r.poll_change())
+            .map(|c| (c.node.name, c.event, c.node.state))
+            .collect();
+        assert_eq!(
+            changes,
+            vec![
+                ("dead".into(), ChangeKind::Forgotten, NodeState::Dead),
+                ("left".into(), ChangeKind::Forgotten, NodeState::Left),
+            ]
+        );
+        let names: Vec<String> = r.nodes().map(|n| n.name).collect();
+        assert_eq!(names, ["alive", "late"]);
+        // An alive node is never forgotten, however old.
+        assert_eq!(r.forget_before(t0 + Duration::from_secs(3_600)), 1);
+        assert_eq!(r.len(), 1);
+        assert_eq!("forgotten".parse::<ChangeKind>(), Ok(ChangeKind::Forgotten));
+        // A forgotten name that joins again is a new node (no restart verdict).
+        let j = r.join(join("dead", 2), t0).unwrap();
+        assert_eq!(j.replaced, None);
+        assert_eq!(r.get("dead").unwrap().restart, None);
     }
 }

@@ -39,6 +39,10 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(20);
 pub const MAX_INTERVAL: Duration = Duration::from_secs(10);
 /// Changes buffered per watcher before it is resynchronised with a fresh snapshot.
 const WATCH_BUFFER: usize = 4096;
+/// Default [`HubConfig::forget_after`]: three days, as Consul's `reconnect_timeout`.
+pub const DEFAULT_FORGET_AFTER: Duration = Duration::from_secs(72 * 3600);
+/// Longest [`HubConfig::forget_after`]: ten years (as good as never).
+pub const MAX_FORGET_AFTER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Which failure detector the hub runs on each agent session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -87,6 +91,10 @@ pub struct HubConfig {
     /// per session and interval, after the PING read and the PONG write) in all but one
     /// interval of this many, for an `rtt_ms` that is at most this many intervals old.
     pub rtt_sample_every: u32,
+    /// A node dead or left for longer than this is removed from the registry and announced
+    /// as `forgotten` (Consul's `reconnect_timeout`): a fleet that scales out and in does not
+    /// pile up names. Default 72 h, clamped to 1 s – 10 years.
+    pub forget_after: Duration,
 }
 
 impl HubConfig {
@@ -105,6 +113,7 @@ impl HubConfig {
             name: "hub".to_owned(),
             tls: None,
             rtt_sample_every: 8,
+            forget_after: DEFAULT_FORGET_AFTER,
         }
     }
 
@@ -126,6 +135,9 @@ impl HubConfig {
             .clamp(Duration::from_millis(100), Duration::from_secs(30));
         self.handshake_rate = self.handshake_rate.max(1);
         self.rtt_sample_every = self.rtt_sample_every.clamp(1, 64);
+        self.forget_after = self
+            .forget_after
+            .clamp(Duration::from_secs(1), MAX_FORGET_AFTER);
         if self.name.is_empty() || self.name.len() > linkpulse_proto::MAX_NODE_NAME {
             self.name = "hub".to_owned();
         }
@@ -490,9 +502,15 @@ impl Hub {
             Some(_) => None,
         };
         tokio::pin!(shutdown);
+        let forget_after = self.inner.config.forget_after;
+        let mut forget_tick = tokio::time::interval(
+            (forget_after / 8).clamp(Duration::from_millis(100), Duration::from_secs(60)),
+        );
+        forget_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
+                _ = forget_tick.tick() => self.forget_gone(forget_after),
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => self.admit(stream, peer, &mut bucket, event_loop.as_ref()),
                     Err(err) => {
@@ -510,6 +528,23 @@ impl Hub {
         }
         drop(event_loop);
         Ok(())
+    }
+
+    /// Forgets the nodes dead or left for longer than `forget_after`.
+    fn forget_gone(&self, forget_after: Duration) {
+        let Some(cutoff) = SystemTime::now().checked_sub(forget_after) else {
+            return;
+        };
+        let mut state = self.lock();
+        let n = state.registry.forget_before(cutoff);
+        if n > 0 {
+            tracing::info!(
+                nodes = n,
+                ?forget_after,
+                "forgot nodes gone for longer than forget_after"
+            );
+            state.publish();
+        }
     }
 
     fn admit(

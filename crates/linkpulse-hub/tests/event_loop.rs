@@ -540,3 +540,39 @@ async fn the_hub_pings_an_agent_only_on_every_nth_pong_and_still_samples_its_rtt
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_gone_longer_than_forget_after_is_forgotten_and_watchers_are_told() {
+    let forget_after = Duration::from_secs(1);
+    let (hub, addr, _stop) = start_hub_with(|c| c.forget_after = forget_after).await;
+    let mut all = agents(&hub, addr, "f", 2).await;
+    let mut watch = hub.subscribe().changes;
+    // f1 goes away (dropping the connection says GOODBYE): left at once, forgotten after
+    // `forget_after`.
+    drop(all.pop());
+    let changes = changes_until(&mut watch, Instant::now() + Duration::from_secs(6)).await;
+    let of_f1: Vec<(Instant, ChangeKind)> = changes
+        .iter()
+        .filter(|(_, _, name)| name == "f1")
+        .map(|(at, kind, _)| (*at, *kind))
+        .filter(|(_, kind)| *kind != ChangeKind::Diagnosis)
+        .collect();
+    let kinds: Vec<ChangeKind> = of_f1.iter().map(|(_, k)| *k).collect();
+    assert_eq!(kinds, [ChangeKind::Left, ChangeKind::Forgotten], "{changes:?}");
+    let waited = of_f1[1].0.duration_since(of_f1[0].0);
+    assert!(
+        waited >= forget_after - Duration::from_millis(50),
+        "forgotten after only {waited:?}"
+    );
+    assert!(hub.node("f1").is_none(), "f1 is still listed");
+    // The live node is never forgotten.
+    assert_eq!(
+        hub.node("f0").map(|n| n.state),
+        Some(NodeState::Alive),
+        "{changes:?}"
+    );
+    assert!(
+        changes.iter().all(|(_, _, name)| name == "f1"),
+        "f0 was disturbed: {changes:?}"
+    );
+}

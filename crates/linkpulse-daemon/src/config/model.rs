@@ -297,4 +297,6 @@ pub struct HubConfig {
     pub secret_file: Option<PathBuf>,
     /// TLS on the agent port (certificates checked when the config is loaded).
     pub tls: Option<linkpulse_hub::tls::HubTls>,
+    /// A node dead or left for longer than this is forgotten (clamped to 1 s – 10 years).
+    pub forget_after: Duration,
 }

@@ -191,6 +191,7 @@ pub(crate) struct RawHub {
     pub(crate) phi_threshold: Option<S<f64>>,
     pub(crate) secret_file: Option<S<String>>,
     pub(crate) tls: Option<S<RawHubTls>>,
+    pub(crate) forget_after: Option<S<String>>,
 }
 
 /// `hub.tls:` (TLS on the agent port).

@@ -165,6 +165,12 @@ fn hub_is_validated_and_clamped() {
     let h = c.hub.unwrap();
     assert_eq!(h.interval, Duration::from_millis(10));
     assert_eq!(h.phi_threshold, 16.0);
+    assert_eq!(h.forget_after, Duration::from_secs(72 * 3600));
+    let c = parse("hub: { listen: '127.0.0.1:0', forget_after: 10m }\nchecks: []\n").unwrap();
+    assert_eq!(c.hub.unwrap().forget_after, Duration::from_secs(600));
+    let e = errors("hub: { listen: '127.0.0.1:0', forget_after: soon }\n");
+    assert!(e[0].starts_with("t.yaml:1: hub.forget_after:"), "{e:#?}");
+    assert!(e[0].contains("soon"), "{e:#?}");
     let e = errors("hub: { listen: '127.0.0.1:0', detector: magic }\n");
     assert!(
         e[0].starts_with("t.yaml:1: hub.detector: unknown detector"),

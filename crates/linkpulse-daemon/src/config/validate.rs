@@ -657,6 +657,11 @@ fn hub(e: &mut Errors<'_>, h: &RawHub) -> Option<HubConfig> {
         Some(s) => duration(e, s, "hub.timeout"),
         None => Some(Duration::from_millis(500)),
     };
+    let forget_after = match &h.forget_after {
+        Some(s) => duration(e, s, "hub.forget_after"),
+        None => Some(linkpulse_hub::DEFAULT_FORGET_AFTER),
+    }
+    .map(|d| d.clamp(Duration::from_secs(1), linkpulse_hub::MAX_FORGET_AFTER));
     let phi = h
         .phi_threshold
         .as_ref()
@@ -666,7 +671,8 @@ fn hub(e: &mut Errors<'_>, h: &RawHub) -> Option<HubConfig> {
         Some(t) => Some(hub_tls(e, t)?),
         None => None,
     };
-    let (listen, interval, detector, timeout) = (listen?, interval?, detector?, timeout?);
+    let (listen, interval, detector, timeout, forget_after) =
+        (listen?, interval?, detector?, timeout?, forget_after?);
     Some(HubConfig {
         listen,
         interval,
@@ -675,6 +681,7 @@ fn hub(e: &mut Errors<'_>, h: &RawHub) -> Option<HubConfig> {
         phi_threshold: phi,
         secret_file: h.secret_file.as_ref().map(|s| PathBuf::from(&s.value)),
         tls,
+        forget_after,
     })
 }
 
