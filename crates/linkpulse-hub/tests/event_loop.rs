@@ -558,7 +558,11 @@ async fn a_node_gone_longer_than_forget_after_is_forgotten_and_watchers_are_told
         .filter(|(_, kind)| *kind != ChangeKind::Diagnosis)
         .collect();
     let kinds: Vec<ChangeKind> = of_f1.iter().map(|(_, k)| *k).collect();
-    assert_eq!(kinds, [ChangeKind::Left, ChangeKind::Forgotten], "{changes:?}");
+    assert_eq!(
+        kinds,
+        [ChangeKind::Left, ChangeKind::Forgotten],
+        "{changes:?}"
+    );
     let waited = of_f1[1].0.duration_since(of_f1[0].0);
     assert!(
         waited >= forget_after - Duration::from_millis(50),

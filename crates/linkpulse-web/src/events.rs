@@ -8,6 +8,8 @@
 //! asks the browser to reconnect after 2 s when the daemon goes away.
 
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -115,6 +117,9 @@ impl Event {
 #[derive(Debug, Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Event>,
+    /// Bumped by every state change, diagnosis and reload, whether anyone listens or not:
+    /// what a cached summary compares to know it is stale.
+    generation: Arc<AtomicU64>,
     /// Turns true on [`EventBus::close`]: every open stream ends (so a graceful shutdown of the
     /// HTTP server is not held up by browsers that never hang up).
     closed: watch::Sender<bool>,
@@ -125,7 +130,11 @@ impl EventBus {
     pub fn new(capacity: usize) -> EventBus {
         let (tx, _) = broadcast::channel(capacity.max(16));
         let (closed, _) = watch::channel(false);
-        EventBus { tx, closed }
+        EventBus {
+            tx,
+            generation: Arc::default(),
+            closed,
+        }
     }
 
     /// Ends every open event stream, now and later (call when the daemon shuts down).
@@ -143,8 +152,16 @@ impl EventBus {
 
     /// Sends `event` to every subscriber.
     pub fn publish(&self, event: Event) {
+        if !matches!(event, Event::Result(_)) {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
         // An error only means nobody listens right now.
         let _ = self.tx.send(event);
+    }
+
+    /// How many state changes, diagnoses and reloads were published so far.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// A new subscription, starting with the next event published.

@@ -53,6 +53,8 @@ pub struct Web {
     /// The public status page; `None` makes `/status` say it is not configured. Shared by every
     /// clone, so a reload through one handle changes what all routes serve.
     status_page: status_page::SharedPage,
+    /// The public status summary, shared by every clone.
+    summaries: Arc<status_page::SummaryCache>,
 }
 
 impl std::fmt::Debug for Web {
@@ -72,6 +74,7 @@ impl Web {
             bus,
             history: None,
             status_page: Default::default(),
+            summaries: Arc::default(),
         }
     }
 

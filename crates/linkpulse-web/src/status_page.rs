@@ -17,6 +17,7 @@
 //! diagnosis verdict (`process_down`, `host_unreachable`, …) is.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
@@ -230,7 +231,58 @@ pub(crate) async fn handler(State(web): State<Web>) -> Response {
     }
 }
 
-/// `GET /api/v1/status`: the [`StatusSummary`].
+/// How long a [`StatusSummary`] is served again while no state changed: a public page may be
+/// read by many people at once, and each summary reads 90 days of history per listed check.
+/// Uptime figures move slowly; a state change, diagnosis or reload makes it stale at once.
+pub(crate) const SUMMARY_TTL: Duration = Duration::from_secs(10);
+
+/// The last summary served and what it was computed from.
+#[derive(Debug)]
+struct CachedSummary {
+    at: Instant,
+    page: Arc<StatusPage>,
+    generation: u64,
+    summary: Arc<StatusSummary>,
+}
+
+/// One summary shared by every request until it is stale; requests that arrive while it is
+/// being computed wait for it (one computation, not one per request).
+#[derive(Debug, Default)]
+pub(crate) struct SummaryCache(tokio::sync::Mutex<Option<CachedSummary>>);
+
+impl SummaryCache {
+    /// The cached summary for `page` at `generation`, or a new one from `src`.
+    async fn get(
+        &self,
+        page: Arc<StatusPage>,
+        generation: u64,
+        src: Arc<dyn HistorySource>,
+    ) -> Result<Arc<StatusSummary>, String> {
+        let mut slot = self.0.lock().await;
+        if let Some(c) = slot.as_ref()
+            && Arc::ptr_eq(&c.page, &page)
+            && c.generation == generation
+            && c.at.elapsed() < SUMMARY_TTL
+        {
+            return Ok(Arc::clone(&c.summary));
+        }
+        let p = Arc::clone(&page);
+        let summary = match tokio::task::spawn_blocking(move || summarise(&p, src.as_ref())).await {
+            Ok(Ok(s)) => Arc::new(s),
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(e) => return Err(e.to_string()),
+        };
+        *slot = Some(CachedSummary {
+            at: Instant::now(),
+            page,
+            generation,
+            summary: Arc::clone(&summary),
+        });
+        Ok(summary)
+    }
+}
+
+/// `GET /api/v1/status`: the [`StatusSummary`] (cached, see [`SUMMARY_TTL`]).
 pub(crate) async fn summary(State(web): State<Web>) -> Response {
     let Some(page) = web.status_page() else {
         return not_configured();
@@ -242,16 +294,13 @@ pub(crate) async fn summary(State(web): State<Web>) -> Response {
         )
             .into_response();
     };
-    match tokio::task::spawn_blocking(move || summarise(&page, src.as_ref())).await {
-        Ok(Ok(s)) => Json(s).into_response(),
-        Ok(Err(e)) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(serde_json::json!({ "error": e.to_string() })),
-        )
-            .into_response(),
+    // Read before computing: a change published meanwhile makes the result stale next time.
+    let generation = web.bus.generation();
+    match web.summaries.get(page, generation, src).await {
+        Ok(s) => Json(s.as_ref()).into_response(),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            Json(serde_json::json!({ "error": e.to_string() })),
+            Json(serde_json::json!({ "error": e })),
         )
             .into_response(),
     }
@@ -330,5 +379,83 @@ mod tests {
         assert_eq!(s.groups[0].components[1].state, "unknown");
         let s = summarise(&page(&["never-ran"]), &OneUp).unwrap();
         assert_eq!(s.overall, "unknown", "nothing is known at all");
+    }
+
+    /// [`OneUp`] counting how often the history is read.
+    #[derive(Default)]
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl HistorySource for Counting {
+        fn samples(&self, c: &str, f: i64, t: i64, n: usize) -> Result<Vec<Sample>, HistoryError> {
+            OneUp.samples(c, f, t, n)
+        }
+        fn state_changes(&self, check: &str, from: i64) -> Result<Vec<StateChange>, HistoryError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            OneUp.state_changes(check, from)
+        }
+        fn incidents(&self, c: &str, f: i64, n: usize) -> Result<Vec<IncidentSpan>, HistoryError> {
+            OneUp.incidents(c, f, n)
+        }
+        fn now_ms(&self) -> i64 {
+            OneUp.now_ms()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_summary_is_computed_once_until_a_state_changes_or_the_page_is_replaced() {
+        let src = Arc::new(Counting::default());
+        let reads = || src.0.load(std::sync::atomic::Ordering::Relaxed);
+        let cache = SummaryCache::default();
+        let page = Arc::new(page(&["up"]));
+        let get = |page: &Arc<StatusPage>, generation| {
+            cache.get(
+                Arc::clone(page),
+                generation,
+                src.clone() as Arc<dyn HistorySource>,
+            )
+        };
+        let first = get(&page, 0).await.unwrap();
+        let once = reads();
+        assert!(once > 0);
+        let again = get(&page, 0).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "served from the cache");
+        assert_eq!(reads(), once, "no second read of the history");
+        // A state change (the bus's generation moved) makes it stale.
+        get(&page, 1).await.unwrap();
+        assert_eq!(reads(), 2 * once);
+        // So does a reload that replaced the page, even with the same content.
+        let replaced = Arc::new(page.as_ref().clone());
+        get(&replaced, 1).await.unwrap();
+        assert_eq!(reads(), 3 * once);
+        assert_eq!(get(&replaced, 1).await.unwrap().overall, "up");
+        assert_eq!(reads(), 3 * once);
+    }
+
+    #[test]
+    fn state_changes_and_reloads_move_the_bus_generation_but_results_do_not() {
+        let bus = crate::EventBus::new(16);
+        assert_eq!(bus.generation(), 0);
+        bus.publish(Event::Result(crate::ResultEvent {
+            check: "up".into(),
+            at_ms: 1,
+            up: true,
+            latency_ms: None,
+            state: "up".into(),
+            result: serde_json::Value::Null,
+        }));
+        assert_eq!(bus.generation(), 0, "a result alone changes no state");
+        bus.publish(Event::State(crate::StateEvent {
+            check: "up".into(),
+            at_ms: 2,
+            from: "unknown".into(),
+            to: "up".into(),
+            cause: None,
+            diagnosis: None,
+        }));
+        assert_eq!(
+            bus.generation(),
+            1,
+            "published with nobody listening, still counted"
+        );
     }
 }
