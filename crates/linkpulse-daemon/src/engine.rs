@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use crate::config::{AlertConfig, CheckConfig, CheckKind, CheckSpec, Concurrency, Config};
 use crate::metrics::{AttemptLabels, ChangeLabels, CheckLabels, Metrics};
-use crate::probe::{self, Outcome, PreparedProbe};
+use crate::probe::{self, CheckResult, Outcome, PreparedProbe};
 use crate::schedule::{self, CheckId, Schedule};
 use crate::state::{CheckState, State, Transition};
 use crate::storage::{
@@ -44,8 +44,8 @@ pub struct CheckView {
     pub state: State,
     /// When the current state was entered (ms since the epoch).
     pub since_ms: Millis,
-    /// The last result in the probe JSON shape.
-    pub last: Option<serde_json::Value>,
+    /// The last result (serialised in the probe JSON shape).
+    pub last: Option<CheckResult>,
     /// When the last result arrived.
     pub last_ms: Option<Millis>,
     /// Why the check is down or degraded.
@@ -296,7 +296,7 @@ fn view_of(rt: &Runtime, last: Option<&Attempt>) -> CheckView {
         target: rt.cfg.spec.target(),
         state: rt.state.state(),
         since_ms: rt.since_ms,
-        last: last.map(|a| a.result.clone()),
+        last: last.map(|a| CheckResult::Json(a.result.clone())),
         last_ms: last.map(|a| a.at_ms),
         cause: rt.cause.clone(),
         diagnosis: rt.diagnosis.clone(),
@@ -604,18 +604,16 @@ impl Engine {
         let Some(rt) = self.checks.get_mut(&id) else {
             return;
         };
-        // Storage gets the packed form, the view the JSON itself (never copied).
+        // Storage gets the packed form, the view the result itself (never copied).
         let result = std::mem::take(&mut outcome.result);
-        self.parts
-            .storage
-            .submit(WriteOp::Packed(PackedAttempt::new(
-                rt.cfg.name.clone(),
-                at,
-                outcome.up,
-                outcome.latency_ms,
-                outcome.error_kind.clone(),
-                &result,
-            )));
+        let (name, error_kind) = (rt.cfg.name.clone(), outcome.error_kind.clone());
+        let packed = match &result {
+            CheckResult::Probe(r) => PackedAttempt::probe(name, at, error_kind, r),
+            CheckResult::Json(v) => {
+                PackedAttempt::new(name, at, outcome.up, outcome.latency_ms, error_kind, v)
+            }
+        };
+        self.parts.storage.submit(WriteOp::Packed(packed));
         let m = &self.parts.metrics;
         match &outcome.error_kind {
             None => rt
@@ -673,7 +671,7 @@ impl Engine {
                     up: outcome.up,
                     latency_ms: outcome.latency_ms,
                     state: rt.state.state().as_str().to_owned(),
-                    result: result.clone(),
+                    result: result.to_value(),
                 }));
         }
         let rt = &*rt;
@@ -962,10 +960,10 @@ impl Engine {
                 latency_ms: rtt_ms,
                 error_kind: None,
                 error_message: None,
-                result: serde_json::json!({
+                result: CheckResult::Json(serde_json::json!({
                     "target": target, "kind": "node", "up": true, "warning": warning,
                     "latency_ms": rtt_ms, "error": null, "resolved": null,
-                }),
+                })),
             },
             NodeEvent::Dead { cause, detail } => Outcome::failure(
                 &target,
@@ -1050,10 +1048,10 @@ impl Engine {
                     latency_ms: latency,
                     error_kind: None,
                     error_message: None,
-                    result: serde_json::json!({
+                    result: CheckResult::Json(serde_json::json!({
                         "target": target, "kind": "push", "up": true, "warning": null,
                         "latency_ms": latency, "error": null, "resolved": null,
-                    }),
+                    })),
                 }
             }
             PushEvent::Fail => {
