@@ -59,8 +59,11 @@ pub struct CheckView {
     pub labels: BTreeMap<String, String>,
 }
 
-/// Views of every check, by name; shared with the HTTP API.
-pub type Views = Arc<RwLock<BTreeMap<String, CheckView>>>;
+/// Views of every check, by name; shared with the HTTP API (which sorts them by name).
+///
+/// A hash map: the engine updates one view per result, and a lookup in a `BTreeMap` of 20,000
+/// names compared a dozen strings each time.
+pub type Views = Arc<RwLock<HashMap<String, CheckView>>>;
 
 /// A push event (`/api/v1/push/{token}[/fail|/start]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -459,7 +462,7 @@ impl Engine {
         Ok(id)
     }
 
-    fn views_write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, CheckView>> {
+    fn views_write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, CheckView>> {
         self.parts
             .views
             .write()
