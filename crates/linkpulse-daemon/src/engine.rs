@@ -500,15 +500,23 @@ impl Engine {
     /// Runs until `shutdown` resolves; in-flight runs are abandoned, queued writes are kept.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        // When runs were last started: the schedule wakes the thread at most once per
+        // `START_SLACK` (the runs due meanwhile start together, late by less than that).
+        let mut started = Instant::now();
         loop {
             let now = Instant::now();
+            if self.schedule.next_deadline().is_some_and(|d| d <= now) {
+                started = now;
+            }
             while let Some((id, planned)) = self.schedule.pop_due(now) {
                 self.due(id, planned, now);
             }
             let deadline = self
                 .schedule
                 .next_deadline()
-                .unwrap_or(now + Duration::from_secs(3600));
+                .map_or(now + Duration::from_secs(3600), |d| {
+                    d.max(started + START_SLACK)
+                });
             tokio::select! {
                 () = &mut shutdown => return,
                 () = tokio::time::sleep_until(deadline) => {}
@@ -1157,6 +1165,11 @@ fn limits(c: Concurrency) -> (Arc<Semaphore>, HashMap<CheckKind, Arc<Semaphore>>
     ]);
     (Arc::new(Semaphore::new(c.global)), per_kind)
 }
+
+/// The longest a due run waits so that it starts together with others: with 2,000 runs a
+/// second the engine thread then wakes for the schedule 250 times a second instead of up to
+/// 1,000, and the connects a batch begins are often complete before it sleeps again.
+const START_SLACK: Duration = Duration::from_millis(4);
 
 /// Name prefix of the checks of hub nodes (`node:NAME`); config check names cannot contain `:`.
 pub const NODE_PREFIX: &str = "node:";
