@@ -148,13 +148,17 @@ async fn metrics(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
+/// Every view, sorted by check name.
 fn views(s: &AppState) -> Vec<CheckView> {
-    s.views
+    let mut list: Vec<CheckView> = s
+        .views
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .values()
         .cloned()
-        .collect()
+        .collect();
+    list.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    list
 }
 
 fn group(ts: Vec<TransitionRecord>) -> HashMap<String, Vec<TransitionRecord>> {

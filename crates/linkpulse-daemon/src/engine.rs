@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use crate::config::{AlertConfig, CheckConfig, CheckKind, CheckSpec, Concurrency, Config};
 use crate::metrics::{AttemptLabels, ChangeLabels, CheckLabels, Metrics};
-use crate::probe::{self, Outcome, PreparedProbe};
+use crate::probe::{self, CheckResult, Outcome, PreparedProbe};
 use crate::schedule::{self, CheckId, Schedule};
 use crate::state::{CheckState, State, Transition};
 use crate::storage::{
@@ -44,8 +44,8 @@ pub struct CheckView {
     pub state: State,
     /// When the current state was entered (ms since the epoch).
     pub since_ms: Millis,
-    /// The last result in the probe JSON shape.
-    pub last: Option<serde_json::Value>,
+    /// The last result (serialised in the probe JSON shape).
+    pub last: Option<CheckResult>,
     /// When the last result arrived.
     pub last_ms: Option<Millis>,
     /// Why the check is down or degraded.
@@ -59,8 +59,11 @@ pub struct CheckView {
     pub labels: BTreeMap<String, String>,
 }
 
-/// Views of every check, by name; shared with the HTTP API.
-pub type Views = Arc<RwLock<BTreeMap<String, CheckView>>>;
+/// Views of every check, by name; shared with the HTTP API (which sorts them by name).
+///
+/// A hash map: the engine updates one view per result, and a lookup in a `BTreeMap` of 20,000
+/// names compared a dozen strings each time.
+pub type Views = Arc<RwLock<HashMap<String, CheckView>>>;
 
 /// A push event (`/api/v1/push/{token}[/fail|/start]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,7 +299,7 @@ fn view_of(rt: &Runtime, last: Option<&Attempt>) -> CheckView {
         target: rt.cfg.spec.target(),
         state: rt.state.state(),
         since_ms: rt.since_ms,
-        last: last.map(|a| a.result.clone()),
+        last: last.map(|a| CheckResult::Json(a.result.clone())),
         last_ms: last.map(|a| a.at_ms),
         cause: rt.cause.clone(),
         diagnosis: rt.diagnosis.clone(),
@@ -459,7 +462,7 @@ impl Engine {
         Ok(id)
     }
 
-    fn views_write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, CheckView>> {
+    fn views_write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, CheckView>> {
         self.parts
             .views
             .write()
@@ -497,15 +500,23 @@ impl Engine {
     /// Runs until `shutdown` resolves; in-flight runs are abandoned, queued writes are kept.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        // When runs were last started: the schedule wakes the thread at most once per
+        // `START_SLACK` (the runs due meanwhile start together, late by less than that).
+        let mut started = Instant::now();
         loop {
             let now = Instant::now();
+            if self.schedule.next_deadline().is_some_and(|d| d <= now) {
+                started = now;
+            }
             while let Some((id, planned)) = self.schedule.pop_due(now) {
                 self.due(id, planned, now);
             }
             let deadline = self
                 .schedule
                 .next_deadline()
-                .unwrap_or(now + Duration::from_secs(3600));
+                .map_or(now + Duration::from_secs(3600), |d| {
+                    d.max(started + START_SLACK)
+                });
             tokio::select! {
                 () = &mut shutdown => return,
                 () = tokio::time::sleep_until(deadline) => {}
@@ -604,18 +615,16 @@ impl Engine {
         let Some(rt) = self.checks.get_mut(&id) else {
             return;
         };
-        // Storage gets the packed form, the view the JSON itself (never copied).
+        // Storage gets the packed form, the view the result itself (never copied).
         let result = std::mem::take(&mut outcome.result);
-        self.parts
-            .storage
-            .submit(WriteOp::Packed(PackedAttempt::new(
-                rt.cfg.name.clone(),
-                at,
-                outcome.up,
-                outcome.latency_ms,
-                outcome.error_kind.clone(),
-                &result,
-            )));
+        let (name, error_kind) = (rt.cfg.name.clone(), outcome.error_kind.clone());
+        let packed = match &result {
+            CheckResult::Probe(r) => PackedAttempt::probe(name, at, error_kind, r),
+            CheckResult::Json(v) => {
+                PackedAttempt::new(name, at, outcome.up, outcome.latency_ms, error_kind, v)
+            }
+        };
+        self.parts.storage.submit(WriteOp::Packed(packed));
         let m = &self.parts.metrics;
         match &outcome.error_kind {
             None => rt
@@ -673,7 +682,7 @@ impl Engine {
                     up: outcome.up,
                     latency_ms: outcome.latency_ms,
                     state: rt.state.state().as_str().to_owned(),
-                    result: result.clone(),
+                    result: result.to_value(),
                 }));
         }
         let rt = &*rt;
@@ -962,10 +971,10 @@ impl Engine {
                 latency_ms: rtt_ms,
                 error_kind: None,
                 error_message: None,
-                result: serde_json::json!({
+                result: CheckResult::Json(serde_json::json!({
                     "target": target, "kind": "node", "up": true, "warning": warning,
                     "latency_ms": rtt_ms, "error": null, "resolved": null,
-                }),
+                })),
             },
             NodeEvent::Dead { cause, detail } => Outcome::failure(
                 &target,
@@ -1050,10 +1059,10 @@ impl Engine {
                     latency_ms: latency,
                     error_kind: None,
                     error_message: None,
-                    result: serde_json::json!({
+                    result: CheckResult::Json(serde_json::json!({
                         "target": target, "kind": "push", "up": true, "warning": null,
                         "latency_ms": latency, "error": null, "resolved": null,
-                    }),
+                    })),
                 }
             }
             PushEvent::Fail => {
@@ -1156,6 +1165,11 @@ fn limits(c: Concurrency) -> (Arc<Semaphore>, HashMap<CheckKind, Arc<Semaphore>>
     ]);
     (Arc::new(Semaphore::new(c.global)), per_kind)
 }
+
+/// The longest a due run waits so that it starts together with others: with 2,000 runs a
+/// second the engine thread then wakes for the schedule 250 times a second instead of up to
+/// 1,000, and the connects a batch begins are often complete before it sleeps again.
+const START_SLACK: Duration = Duration::from_millis(4);
 
 /// Name prefix of the checks of hub nodes (`node:NAME`); config check names cannot contain `:`.
 pub const NODE_PREFIX: &str = "node:";

@@ -86,6 +86,44 @@ pub fn prepare(check: &CheckConfig) -> Result<Option<PreparedProbe>, PrepareErro
     Ok(Some(PreparedProbe { target, options }))
 }
 
+/// A result in the probe JSON shape: typed as the probe returned it, or JSON when the daemon
+/// produced it (push, node, hard cap) or read it back from storage.
+///
+/// The engine keeps the typed form and serialises it only when the API, the dashboard or the
+/// storage asks, so a result costs no JSON tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckResult {
+    /// What a probe returned, with the check's own warning applied.
+    Probe(Box<ProbeResult>),
+    /// Any other result, already in the probe JSON shape.
+    Json(serde_json::Value),
+}
+
+impl Default for CheckResult {
+    fn default() -> CheckResult {
+        CheckResult::Json(serde_json::Value::Null)
+    }
+}
+
+impl CheckResult {
+    /// The result as a JSON value (what the API and the dashboard send).
+    pub fn to_value(&self) -> serde_json::Value {
+        match self {
+            CheckResult::Probe(r) => serde_json::to_value(r).unwrap_or(serde_json::Value::Null),
+            CheckResult::Json(v) => v.clone(),
+        }
+    }
+}
+
+impl serde::Serialize for CheckResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CheckResult::Probe(r) => r.serialize(s),
+            CheckResult::Json(v) => v.serialize(s),
+        }
+    }
+}
+
 /// One run's result as the engine sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -99,8 +137,8 @@ pub struct Outcome {
     pub error_kind: Option<String>,
     /// Error message of a failed attempt.
     pub error_message: Option<String>,
-    /// The full result in the probe JSON shape.
-    pub result: serde_json::Value,
+    /// The full result.
+    pub result: CheckResult,
 }
 
 impl Outcome {
@@ -130,22 +168,22 @@ impl Outcome {
             latency_ms: None,
             error_kind: Some(error_kind.to_owned()),
             error_message: Some(message.clone()),
-            result: serde_json::json!({
+            result: CheckResult::Json(serde_json::json!({
                 "target": target, "kind": kind, "up": false, "warning": null, "latency_ms": null,
                 "error": {"kind": error_kind, "message": message}, "resolved": null,
-            }),
+            })),
         }
     }
 }
 
-/// Converts a probe result, applying the check's own warning thresholds.
-pub fn outcome(check: &CheckConfig, r: &ProbeResult) -> Outcome {
-    let mut warning = r.warning.clone();
-    if r.up && warning.is_none() {
+/// Converts a probe result, applying the check's own warning thresholds (a warning of the
+/// check's own is written into the result, as the API shows it).
+pub fn outcome(check: &CheckConfig, mut r: ProbeResult) -> Outcome {
+    if r.up && r.warning.is_none() {
         if let (Some(limit), Some(ms)) = (check.degraded_latency, r.latency_ms)
             && ms > limit.as_secs_f64() * 1000.0
         {
-            warning = Some(format!(
+            r.warning = Some(format!(
                 "slow: {ms:.1} ms is above degraded_latency {}",
                 humantime::format_duration(limit)
             ));
@@ -153,29 +191,21 @@ pub fn outcome(check: &CheckConfig, r: &ProbeResult) -> Outcome {
         if let Some(icmp) = &r.icmp
             && icmp.loss / 100.0 > check.loss_threshold
         {
-            warning = Some(format!(
+            r.warning = Some(format!(
                 "loss {:.0}% is above loss_threshold {:.0}%",
                 icmp.loss,
                 check.loss_threshold * 100.0
             ));
         }
     }
-    let result = serde_json::to_value(r).unwrap_or(serde_json::Value::Null);
-    let mut out = Outcome {
+    Outcome {
         up: r.up,
-        warning: if r.up { warning.clone() } else { None },
+        warning: if r.up { r.warning.clone() } else { None },
         latency_ms: r.latency_ms,
-        error_kind: r.error.as_ref().map(|e| e.kind.to_string()),
+        error_kind: r.error.as_ref().map(|e| e.kind.as_str().to_owned()),
         error_message: r.error.as_ref().map(|e| e.message.clone()),
-        result,
-    };
-    if out.up
-        && let Some(w) = &warning
-        && let Some(obj) = out.result.as_object_mut()
-    {
-        obj.insert("warning".to_owned(), serde_json::Value::String(w.clone()));
+        result: CheckResult::Probe(Box::new(r)),
     }
-    out
 }
 
 /// Runs one probe with a hard cap on top of the probe's own timeout, so a hanging probe ends.
@@ -184,7 +214,7 @@ pub async fn run(prober: &Prober, check: &CheckConfig, probe: &PreparedProbe) ->
         + Duration::from_secs(1)
         + probe.options.icmp.interval * probe.options.icmp.count;
     match tokio::time::timeout(cap, prober.probe(&probe.target, &probe.options)).await {
-        Ok(r) => outcome(check, &r),
+        Ok(r) => outcome(check, r),
         Err(_) => Outcome::failure(
             &probe.target.to_string(),
             check.spec.kind().as_str(),

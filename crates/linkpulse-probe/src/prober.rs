@@ -38,8 +38,10 @@ impl Prober {
                     .await
                     .0
             }
+            // Boxed too: the TCP future, the most common one, is the smallest, and the size of
+            // every run's future (one allocation per run in the daemon) is that of the largest.
             Target::Icmp { host } => {
-                crate::ping::probe(&self.inner.pinger, host, label, opts).await
+                Box::pin(crate::ping::probe(&self.inner.pinger, host, label, opts)).await
             }
         }
     }

@@ -18,14 +18,21 @@ pub enum ProbeKind {
     Icmp,
 }
 
-impl fmt::Display for ProbeKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // `pad` so that width and alignment flags apply.
-        f.pad(match self {
+impl ProbeKind {
+    /// The snake_case name used in JSON (`tcp`, `http`, `icmp`).
+    pub fn as_str(self) -> &'static str {
+        match self {
             ProbeKind::Tcp => "tcp",
             ProbeKind::Http => "http",
             ProbeKind::Icmp => "icmp",
-        })
+        }
+    }
+}
+
+impl fmt::Display for ProbeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad` so that width and alignment flags apply.
+        f.pad(self.as_str())
     }
 }
 

@@ -6,6 +6,7 @@
 //! row's *series* and drops every key the row can give back exactly; [`join`] rebuilds the
 //! identical JSON. A value that is not the full probe shape is stored verbatim.
 
+use linkpulse_probe::ProbeResult;
 use serde_json::{Map, Value};
 
 /// The keys every result in the probe JSON shape has.
@@ -95,6 +96,75 @@ pub(crate) fn split(result: &Value, up: bool, latency_ms: Option<f64>) -> Split 
     }
 }
 
+/// What [`split`] keeps of a typed probe result, serialized straight from it: every key that
+/// is not `null`, except `target`, `kind`, `up` (the series and columns) and a finite
+/// `latency_ms` (the column; `to_value` turns a non-finite one into `null`, kept as such).
+struct ProbeRest<'a>(&'a ProbeResult);
+
+impl ProbeRest<'_> {
+    /// Entries the rest has.
+    fn len(&self) -> usize {
+        let r = self.0;
+        usize::from(r.error.is_some())
+            + usize::from(r.http.is_some())
+            + usize::from(r.icmp.is_some())
+            + usize::from(r.latency_ms.is_some_and(|l| !l.is_finite()))
+            + usize::from(r.resolved.is_some())
+            + usize::from(r.tls.is_some())
+            + usize::from(r.warning.is_some())
+    }
+}
+
+impl serde::Serialize for ProbeRest<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let r = self.0;
+        let mut m = s.serialize_map(Some(self.len()))?;
+        if let Some(e) = &r.error {
+            m.serialize_entry("error", e)?;
+        }
+        if let Some(h) = &r.http {
+            m.serialize_entry("http", h)?;
+        }
+        if let Some(i) = &r.icmp {
+            m.serialize_entry("icmp", i)?;
+        }
+        if r.latency_ms.is_some_and(|l| !l.is_finite()) {
+            m.serialize_entry("latency_ms", &())?;
+        }
+        if let Some(a) = &r.resolved {
+            m.serialize_entry("resolved", a)?;
+        }
+        if let Some(t) = &r.tls {
+            m.serialize_entry("tls", t)?;
+        }
+        if let Some(w) = &r.warning {
+            m.serialize_entry("warning", w)?;
+        }
+        m.end()
+    }
+}
+
+/// [`split`] of `serde_json::to_value(r)` for a row whose columns hold `r.up` and
+/// `r.latency_ms`, without building the JSON value: [`join`] gives back exactly that value.
+pub(crate) fn split_probe(r: &ProbeResult) -> ProbeSplit {
+    let rest = ProbeRest(r);
+    ProbeSplit {
+        kind: r.kind.as_str(),
+        detail: (rest.len() > 0)
+            .then(|| serde_json::to_string(&rest).unwrap_or_else(|_| "null".to_owned())),
+    }
+}
+
+/// A typed probe result split for storage (its target is the result's own).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ProbeSplit {
+    /// The probe kind.
+    pub(crate) kind: &'static str,
+    /// What is left as JSON text; `None` when nothing is.
+    pub(crate) detail: Option<String>,
+}
+
 /// Rebuilds the result [`split`] stored; unreadable JSON comes back as `null`.
 pub(crate) fn join(
     kind: Option<String>,
@@ -177,6 +247,105 @@ mod tests {
         assert!(s.detail.unwrap().contains("\"latency_ms\":5"));
         roundtrip(&v, false, Some(7.0));
         roundtrip(&v, true, None);
+    }
+
+    /// A typed result packed straight from its fields reads back as its `to_value`, and keeps
+    /// the same keys as packing that value would.
+    fn typed_roundtrip(r: &ProbeResult) -> ProbeSplit {
+        let s = split_probe(r);
+        let back = join(
+            Some(s.kind.to_owned()),
+            Some(r.target.clone()),
+            s.detail.as_deref(),
+            r.up,
+            r.latency_ms,
+        );
+        let value = serde_json::to_value(r).unwrap();
+        assert_eq!(back, value, "split {s:?}");
+        assert_eq!(back.to_string(), value.to_string(), "same text");
+        let via_value = split(&value, r.up, r.latency_ms);
+        assert_eq!(
+            s.detail
+                .as_deref()
+                .map(|d| serde_json::from_str::<Value>(d).unwrap()),
+            via_value
+                .detail
+                .as_deref()
+                .map(|d| serde_json::from_str::<Value>(d).unwrap()),
+            "the same detail as packing the value"
+        );
+        s
+    }
+
+    #[test]
+    fn typed_results_pack_like_their_json() {
+        use linkpulse_probe::{
+            ErrorKind, HttpDetail, HttpPhases, IcmpDetail, ProbeKind, TlsDetail, UnreachableDetail,
+        };
+        let mut tcp = ProbeResult::empty("tcp://127.1.0.1:8080", ProbeKind::Tcp);
+        tcp.up = true;
+        tcp.latency_ms = Some(0.123);
+        tcp.resolved = Some("127.1.0.1".parse().unwrap());
+        let s = typed_roundtrip(&tcp);
+        assert_eq!(s.kind, "tcp");
+        assert_eq!(s.detail.as_deref(), Some(r#"{"resolved":"127.1.0.1"}"#));
+
+        let refused = ProbeResult::empty("tcp://[::1]:1", ProbeKind::Tcp)
+            .fail(ErrorKind::Refused, "connection refused by [::1]:1");
+        typed_roundtrip(&refused);
+
+        let mut https = ProbeResult::empty("https://127.3.0.1/x", ProbeKind::Http);
+        https.up = true;
+        https.warning = Some("certificate expires in 3 days".to_owned());
+        https.latency_ms = Some(4.5);
+        https.http = Some(HttpDetail {
+            status: Some(200),
+            version: Some("HTTP/2".to_owned()),
+            body_bytes: Some(2),
+            content_length: Some(2),
+            last_modified: None,
+            redirects: 1,
+            final_url: "https://127.3.0.1/y".to_owned(),
+            phases: HttpPhases {
+                dns_ms: Some(0.0),
+                connect_ms: Some(0.1),
+                tls_ms: Some(1.5),
+                first_byte_ms: None,
+                total_ms: Some(4.5),
+            },
+            redirect_phases: Some(HttpPhases::default()),
+        });
+        https.tls = Some(TlsDetail {
+            version: Some("TLSv1.3".to_owned()),
+            alpn: None,
+            cert_days_left: Some(3),
+            earliest_expiry: Some(1_800_000_000),
+            subject: Some("CN=x".to_owned()),
+            issuer: None,
+            leaf_sha256: None,
+            leaf_dns_names: vec!["x".to_owned()],
+        });
+        typed_roundtrip(&https);
+
+        let mut icmp = ProbeResult::empty("icmp://127.0.0.1", ProbeKind::Icmp)
+            .fail(ErrorKind::Unreachable, "host unreachable");
+        icmp.latency_ms = Some(f64::NAN);
+        icmp.icmp = Some(IcmpDetail {
+            sent: 3,
+            received: 0,
+            loss: 100.0,
+            unreachable: vec![UnreachableDetail {
+                from: "127.0.0.2".parse().unwrap(),
+                code: 1,
+                meaning: "host unreachable".to_owned(),
+            }],
+            ..IcmpDetail::default()
+        });
+        typed_roundtrip(&icmp);
+
+        let mut bare = ProbeResult::empty("tcp://127.0.0.1:2", ProbeKind::Tcp);
+        bare.up = true;
+        assert_eq!(typed_roundtrip(&bare).detail, None, "nothing left");
     }
 
     #[test]

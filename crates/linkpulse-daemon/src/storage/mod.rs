@@ -16,6 +16,7 @@ mod rows;
 pub mod sqlite;
 mod writer;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -170,7 +171,7 @@ pub struct PackedAttempt {
     /// Error kind (`refused`, `timeout`, …) of a failed attempt.
     pub error_kind: Option<String>,
     /// Probe kind and target of the result, or `None` when `detail` is the whole JSON.
-    kind_target: Option<(String, String)>,
+    kind_target: Option<(Cow<'static, str>, String)>,
     /// The rest of the result as JSON text.
     detail: Option<String>,
 }
@@ -192,7 +193,28 @@ impl PackedAttempt {
             up,
             latency_ms,
             error_kind,
-            kind_target: split.kind.zip(split.target),
+            kind_target: split.kind.map(Cow::Owned).zip(split.target),
+            detail: split.detail,
+        }
+    }
+
+    /// Packs an attempt straight from the typed probe result `r` (whose `up` and `latency_ms`
+    /// fill the columns), without building its JSON value; reads give back exactly
+    /// `serde_json::to_value(r)`.
+    pub fn probe(
+        check: String,
+        at_ms: Millis,
+        error_kind: Option<String>,
+        r: &linkpulse_probe::ProbeResult,
+    ) -> PackedAttempt {
+        let split = compact::split_probe(r);
+        PackedAttempt {
+            check,
+            at_ms,
+            up: r.up,
+            latency_ms: r.latency_ms,
+            error_kind,
+            kind_target: Some((Cow::Borrowed(split.kind), r.target.clone())),
             detail: split.detail,
         }
     }
@@ -200,7 +222,7 @@ impl PackedAttempt {
     /// Probe kind and target (the row's series), when the JSON was split.
     pub(crate) fn series(&self) -> (Option<&str>, Option<&str>) {
         match &self.kind_target {
-            Some((k, t)) => (Some(k), Some(t)),
+            Some((k, t)) => (Some(k.as_ref()), Some(t.as_str())),
             None => (None, None),
         }
     }
