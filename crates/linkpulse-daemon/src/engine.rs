@@ -113,6 +113,10 @@ pub enum NodeEvent {
     Left,
     /// The hub's diagnosis of the current death (`host_unreachable`, `process_gone`).
     Diagnosis(String),
+    /// The node has been dead or left for longer than `hub.forget_after`: its check leaves
+    /// the live list (`/api/v1/checks`, `/metrics`); its history stays in the database, and an
+    /// incident still open is closed (the node is retired, nobody will repair it).
+    Forgotten,
 }
 
 /// Result of a reload.
@@ -717,15 +721,6 @@ impl Engine {
         let name = rt.cfg.name.clone();
         let cause = outcome.cause();
         tracing::info!(check = %name, from = %t.from, to = %t.to, cause = cause.as_deref().unwrap_or(""), "state change");
-        self.events
-            .publish(linkpulse_web::Event::State(linkpulse_web::StateEvent {
-                check: name.clone(),
-                at_ms: at,
-                from: t.from.as_str().to_owned(),
-                to: t.to.as_str().to_owned(),
-                cause: cause.clone(),
-                diagnosis: None,
-            }));
         let s = &self.parts.storage;
         s.submit(WriteOp::Transition(TransitionRecord {
             check: name.clone(),
@@ -794,6 +789,17 @@ impl Engine {
         } else {
             None // unknown → up is not news
         };
+        // Published after the writes above were queued: a reader woken by this event (the
+        // public status page re-reads its summary) sees the transition and the incident.
+        self.events
+            .publish(linkpulse_web::Event::State(linkpulse_web::StateEvent {
+                check: name.clone(),
+                at_ms: at,
+                from: t.from.as_str().to_owned(),
+                to: t.to.as_str().to_owned(),
+                cause: cause.clone(),
+                diagnosis: None,
+            }));
         if let Some(event) = event {
             rt.last_alert.clear();
             for a in &self.alerts {
@@ -945,7 +951,9 @@ impl Engine {
         let name = format!("{NODE_PREFIX}{}", report.node);
         let id = match self.by_name.get(&name) {
             Some(id) => *id,
-            None if matches!(report.event, NodeEvent::Diagnosis(_)) => return,
+            None if matches!(report.event, NodeEvent::Diagnosis(_) | NodeEvent::Forgotten) => {
+                return;
+            }
             None => {
                 let cfg = node_check(&name, &report.node, report.labels.clone(), report.interval);
                 let resume = self.node_resume.remove(&name);
@@ -983,12 +991,45 @@ impl Engine {
                 detail.unwrap_or_else(|| "the session ended without GOODBYE".to_owned()),
             ),
             NodeEvent::Left => return self.node_left(id),
+            NodeEvent::Forgotten => return self.forget_node(id),
             NodeEvent::Diagnosis(verdict) => {
                 let detail = serde_json::json!({ "source": "hub", "verdict": verdict });
                 return self.diagnosis(id, verdict, detail);
             }
         };
         self.record(id, outcome);
+    }
+
+    /// A node the hub forgot: the check is removed, an open incident closed.
+    fn forget_node(&mut self, id: CheckId) {
+        let Some(rt) = self.remove_check(id) else {
+            return;
+        };
+        tracing::info!(check = %rt.cfg.name, "node forgotten: its check is removed (history kept)");
+        if rt.incident_ms.is_some() {
+            self.parts.storage.submit(WriteOp::CloseIncident {
+                check: rt.cfg.name.clone(),
+                at_ms: now_ms(),
+            });
+        }
+        self.parts
+            .metrics
+            .checks
+            .set(i64::try_from(self.checks.len()).unwrap_or(i64::MAX));
+    }
+
+    /// Takes a check out of the live set: schedule, names, push token, metrics and view.
+    fn remove_check(&mut self, id: CheckId) -> Option<Runtime> {
+        let rt = self.checks.remove(&id)?;
+        self.by_name.remove(&rt.cfg.name);
+        if let CheckSpec::Push { token, .. } = &rt.cfg.spec {
+            self.tokens.remove(token);
+        }
+        self.parts
+            .metrics
+            .forget(&rt.cfg.name, rt.cfg.spec.kind().as_str());
+        self.views_write().remove(&rt.cfg.name);
+        Some(rt)
     }
 
     /// A graceful leave: `unknown`, recorded as a transition, never alerted.
@@ -1102,17 +1143,9 @@ impl Engine {
             if keep.get(&rt.cfg.name) == Some(&id) || rt.cfg.spec.kind() == CheckKind::Node {
                 continue;
             }
-            let Some(rt) = self.checks.remove(&id) else {
+            let Some(rt) = self.remove_check(id) else {
                 continue;
             };
-            self.by_name.remove(&rt.cfg.name);
-            if let CheckSpec::Push { token, .. } = &rt.cfg.spec {
-                self.tokens.remove(token);
-            }
-            self.parts
-                .metrics
-                .forget(&rt.cfg.name, rt.cfg.spec.kind().as_str());
-            self.views_write().remove(&rt.cfg.name);
             if config.checks.iter().any(|c| c.name == rt.cfg.name) {
                 summary.changed += 1;
             } else {

@@ -79,6 +79,9 @@ pub fn reports(node: &Node, kind: Option<ChangeKind>, interval: Duration) -> Vec
     if kind == Some(ChangeKind::Diagnosis) {
         return diagnosis.into_iter().collect();
     }
+    if kind == Some(ChangeKind::Forgotten) {
+        return vec![report(NodeEvent::Forgotten)];
+    }
     let unhealthy =
         node.status
             .as_ref()
@@ -119,7 +122,9 @@ pub fn rejoin_grace(timeout: Duration) -> Duration {
 /// Feeds every node of `hub` and each later change into `engine` until `shutdown`; a watcher
 /// that falls behind starts again from a fresh snapshot (a repeated state changes nothing).
 /// Once, [`rejoin_grace`] after the start, restored node checks (in `views`) still `up` or
-/// `degraded` whose node has not rejoined are reported `dead` with cause `absent`.
+/// `degraded` whose node has not rejoined are reported `dead` with cause `absent`. Node checks
+/// the hub does not know (restored from the database) that have been `down` or `unknown` for
+/// longer than `hub.forget_after` are forgotten, as the hub forgets its own nodes.
 pub async fn feed(
     hub: Hub,
     engine: EngineHandle,
@@ -131,6 +136,11 @@ pub async fn feed(
     let grace = rejoin_grace(hub.config().timeout);
     let absent_at = tokio::time::Instant::now() + grace;
     let mut absent_checked = false;
+    let forget_after = hub.config().forget_after;
+    let mut forget_tick = tokio::time::interval(
+        (forget_after / 8).clamp(Duration::from_millis(100), Duration::from_secs(60)),
+    );
+    forget_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let mut sub = hub.subscribe();
         for node in &sub.nodes {
@@ -146,6 +156,14 @@ pub async fn feed(
                 () = tokio::time::sleep_until(absent_at), if !absent_checked => {
                     absent_checked = true;
                     for r in absent(&hub, &views, interval, grace) {
+                        if !engine.node(r).await {
+                            return;
+                        }
+                    }
+                    continue;
+                }
+                _ = forget_tick.tick() => {
+                    for r in unknown_to_the_hub(&hub, &views, interval, forget_after) {
                         if !engine.node(r).await {
                             return;
                         }
@@ -194,6 +212,36 @@ fn absent(hub: &Hub, views: &Views, interval: Duration, grace: Duration) -> Vec<
                         humantime::format_duration(grace)
                     )),
                 },
+            })
+        })
+        .collect()
+}
+
+/// `Forgotten` reports for node checks whose node the hub does not know and that have been
+/// `down` or `unknown` for longer than `forget_after` (restored from the database after a
+/// restart: the hub never knew them, so it will never forget them itself).
+fn unknown_to_the_hub(
+    hub: &Hub,
+    views: &Views,
+    interval: Duration,
+    forget_after: Duration,
+) -> Vec<NodeReport> {
+    let forget_ms = i64::try_from(forget_after.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = crate::storage::now_ms().saturating_sub(forget_ms);
+    let views = views
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    views
+        .values()
+        .filter(|v| v.kind == CheckKind::Node && matches!(v.state, State::Down | State::Unknown))
+        .filter(|v| v.since_ms < cutoff)
+        .filter_map(|v| {
+            let node = v.name.strip_prefix(NODE_PREFIX)?;
+            hub.node(node).is_none().then(|| NodeReport {
+                node: node.to_owned(),
+                labels: v.labels.clone(),
+                interval,
+                event: NodeEvent::Forgotten,
             })
         })
         .collect()
@@ -257,6 +305,11 @@ mod tests {
             &events(&node(NodeState::Suspect), Some(ChangeKind::Suspect))[..],
             [NodeEvent::Alive { warning: Some(w), .. }] if w.starts_with("suspect")
         ));
+        assert_eq!(
+            events(&node(NodeState::Dead), Some(ChangeKind::Forgotten)),
+            [NodeEvent::Forgotten],
+            "a forgotten dead node is not reported dead once more"
+        );
         assert_eq!(
             events(&node(NodeState::Left), Some(ChangeKind::Left)),
             [NodeEvent::Left]

@@ -296,3 +296,76 @@ fn node_checks_survive_a_restart_and_a_node_gone_meanwhile_is_absent() {
     assert_eq!(stayed["labels"]["role"], "db", "{stayed:#}");
     drop(stay);
 }
+
+/// A node dead for longer than `hub.forget_after` leaves `/api/v1/nodes` and `/api/v1/checks`
+/// (its incident closed, its history kept); after a restart, the check restored from the
+/// database is forgotten too, since the new hub never knew the node.
+#[test]
+fn a_node_dead_longer_than_forget_after_is_forgotten_and_stays_forgotten_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = write_file(dir.path(), "hub.secret", SECRET);
+    let events = dir.path().join("events.jsonl");
+    let config = daemon_config(dir.path(), &secret, &events);
+    let cfg_text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        cfg_text.replace(
+            "  timeout: 500ms\n",
+            "  timeout: 500ms\n  forget_after: 3s\n",
+        ),
+    )
+    .expect("write config");
+    let mut daemon =
+        LinkpulseProcess::start(BIN, &["serve", "--config", &config], None).expect("serve");
+    let (http, hub) = addresses(&daemon);
+    let mut stay = agent(&hub, "stay", Some(&secret), &[], None);
+    let mut gone = agent(&hub, "gone", Some(&secret), &[], None);
+    wait_connected(&mut stay, &hub, Duration::from_secs(10));
+    wait_connected(&mut gone, &hub, Duration::from_secs(10));
+    wait_check(&http, "node:gone", "up", |c| c["state"] == "up");
+
+    gone.kill();
+    wait_check(&http, "node:gone", "down", |c| c["state"] == "down");
+    let open = json(&http, "/api/v1/incidents?check=node:gone");
+    assert!(open[0]["ended_ms"].is_null(), "{open:#}");
+    // `/api/v1/nodes` answers `{revision, nodes: [...]}`, `/api/v1/checks` an array.
+    let listed = |path: &str, name: &str| {
+        let body = json(&http, path);
+        let list = if body.is_array() {
+            &body
+        } else {
+            &body["nodes"]
+        };
+        list.as_array()
+            .is_some_and(|l| l.iter().any(|n| n["name"] == name))
+    };
+    assert!(listed("/api/v1/nodes", "gone"));
+    let ok = eventually(Duration::from_secs(20), || {
+        !listed("/api/v1/nodes", "gone") && !listed("/api/v1/checks", "node:gone")
+    });
+    assert!(
+        ok,
+        "not forgotten: {:#} {:#}",
+        json(&http, "/api/v1/nodes"),
+        json(&http, "/api/v1/checks")
+    );
+    // The outage is over as far as anyone will ever know: its incident is closed, kept.
+    let ok = eventually(Duration::from_secs(10), || {
+        !json(&http, "/api/v1/incidents?check=node:gone")[0]["ended_ms"].is_null()
+    });
+    assert!(ok, "{:#}", json(&http, "/api/v1/incidents?check=node:gone"));
+    // The live node is untouched.
+    assert_eq!(check(&http, "node:stay").expect("stay")["state"], "up");
+
+    // Restarted, the daemon restores node:gone from its database; the new hub never knew
+    // the node, and it has been gone longer than forget_after: it is forgotten again.
+    daemon.kill();
+    let daemon =
+        LinkpulseProcess::start(BIN, &["serve", "--config", &config], None).expect("restart");
+    let (http, _) = addresses(&daemon);
+    let ok = eventually(Duration::from_secs(20), || {
+        check(&http, "node:gone").is_none()
+    });
+    assert!(ok, "{:#}", json(&http, "/api/v1/checks"));
+    drop(stay);
+}
