@@ -60,6 +60,19 @@ pub(crate) fn describe(e: &postgres::Error) -> String {
     message
 }
 
+/// Whether `e` means the connection is gone, even if the client has not noticed yet: the
+/// server ended the session (`57P01` admin shutdown — `pg_terminate_backend`, a failover —
+/// `57P02` crash shutdown, `57P03` cannot connect now) or a connection exception (class
+/// `08`). The FATAL message arrives before the socket's EOF, so `Client::is_closed` can
+/// still be false when the first statement after it fails.
+pub(crate) fn connection_lost(e: &postgres::Error) -> bool {
+    e.is_closed()
+        || e.code().is_some_and(|c| {
+            let code = c.code();
+            code.starts_with("08") || code.starts_with("57P")
+        })
+}
+
 fn pg_err(target: &PgTarget, message: String) -> StorageError {
     StorageError::Postgres {
         server: target.server(),
@@ -156,8 +169,11 @@ impl PostgresStorage {
         let (tx, rx) = mpsc::channel();
         let job: Job = Box::new(move |r: &mut Reader| {
             let mut result = r.client().and_then(&f);
-            if result.is_err() && r.client.as_ref().is_none_or(Client::is_closed) {
+            if let Err(e) = &result
+                && (connection_lost(e) || r.client.as_ref().is_none_or(Client::is_closed))
+            {
                 // The server went away since the last read: once more on a new connection.
+                r.client = None;
                 result = r.client().and_then(&f);
             }
             let result = result.map_err(|e| describe(&e));

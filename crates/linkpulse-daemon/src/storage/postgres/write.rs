@@ -10,7 +10,7 @@ use postgres::{Client, Statement, Transaction};
 use super::super::rows;
 use super::super::writer::Apply;
 use super::super::{PackedAttempt, WriteOp};
-use super::{PgTarget, describe};
+use super::{PgTarget, connection_lost, describe};
 
 /// The statements every batch uses, prepared once per connection.
 struct Prepared {
@@ -281,9 +281,12 @@ impl Apply for PgWriter {
             return Ok(());
         }
         let mut result = self.apply_ops(&all);
-        if result.is_err() && self.lost() {
+        if let Err(e) = &result
+            && (self.lost() || connection_lost(e))
+        {
             // The server went away (restart, failover): the batch rolled back with the
             // connection; apply it once more on a new one.
+            self.conn = None;
             self.series.clear();
             result = self.apply_ops(&all);
         }
@@ -292,7 +295,8 @@ impl Apply for PgWriter {
             self.series.clear();
             let message = describe(&e);
             let database = self.target.display_url();
-            if self.lost() {
+            if self.lost() || connection_lost(&e) {
+                self.conn = None;
                 // Unreachable: keep the ops for the next batch, the oldest dropped past a bound.
                 let over = all.len().saturating_sub(MAX_HELD);
                 all.drain(..over);
