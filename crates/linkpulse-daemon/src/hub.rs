@@ -17,7 +17,7 @@ use std::time::Duration;
 use linkpulse_hub::{ChangeKind, Hub, HubDetector, HubError, Node, NodeState};
 
 use crate::config::CheckKind;
-use crate::engine::{NODE_PREFIX, Views};
+use crate::engine::{CheckView, NODE_PREFIX, Views};
 use crate::state::State;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
@@ -190,31 +190,50 @@ pub async fn feed(
     }
 }
 
-/// `dead` reports (cause `absent`) for node checks that are `up` or `degraded` although the
-/// hub has no session for their node.
-fn absent(hub: &Hub, views: &Views, interval: Duration, grace: Duration) -> Vec<NodeReport> {
+/// One report per node check that `wanted` selects and whose node the hub does not know
+/// (restored from the database, its node not back), with the event `event` makes for it.
+fn orphans(
+    hub: &Hub,
+    views: &Views,
+    interval: Duration,
+    wanted: impl Fn(&CheckView) -> bool,
+    event: impl Fn() -> NodeEvent,
+) -> Vec<NodeReport> {
     let views = views
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     views
         .values()
-        .filter(|v| v.kind == CheckKind::Node && matches!(v.state, State::Up | State::Degraded))
+        .filter(|v| v.kind == CheckKind::Node && wanted(v))
         .filter_map(|v| {
             let node = v.name.strip_prefix(NODE_PREFIX)?;
             hub.node(node).is_none().then(|| NodeReport {
                 node: node.to_owned(),
                 labels: v.labels.clone(),
                 interval,
-                event: NodeEvent::Dead {
-                    cause: "absent".to_owned(),
-                    detail: Some(format!(
-                        "the node has not reconnected within {} of the hub's start",
-                        humantime::format_duration(grace)
-                    )),
-                },
+                event: event(),
             })
         })
         .collect()
+}
+
+/// `dead` reports (cause `absent`) for node checks that are `up` or `degraded` although the
+/// hub has no session for their node.
+fn absent(hub: &Hub, views: &Views, interval: Duration, grace: Duration) -> Vec<NodeReport> {
+    let detail = format!(
+        "the node has not reconnected within {} of the hub's start",
+        humantime::format_duration(grace)
+    );
+    orphans(
+        hub,
+        views,
+        interval,
+        |v| matches!(v.state, State::Up | State::Degraded),
+        || NodeEvent::Dead {
+            cause: "absent".to_owned(),
+            detail: Some(detail.clone()),
+        },
+    )
 }
 
 /// `Forgotten` reports for node checks whose node the hub does not know and that have been
@@ -228,23 +247,13 @@ fn unknown_to_the_hub(
 ) -> Vec<NodeReport> {
     let forget_ms = i64::try_from(forget_after.as_millis()).unwrap_or(i64::MAX);
     let cutoff = crate::storage::now_ms().saturating_sub(forget_ms);
-    let views = views
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    views
-        .values()
-        .filter(|v| v.kind == CheckKind::Node && matches!(v.state, State::Down | State::Unknown))
-        .filter(|v| v.since_ms < cutoff)
-        .filter_map(|v| {
-            let node = v.name.strip_prefix(NODE_PREFIX)?;
-            hub.node(node).is_none().then(|| NodeReport {
-                node: node.to_owned(),
-                labels: v.labels.clone(),
-                interval,
-                event: NodeEvent::Forgotten,
-            })
-        })
-        .collect()
+    orphans(
+        hub,
+        views,
+        interval,
+        |v| matches!(v.state, State::Down | State::Unknown) && v.since_ms < cutoff,
+        || NodeEvent::Forgotten,
+    )
 }
 
 #[cfg(test)]
