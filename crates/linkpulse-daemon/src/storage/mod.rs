@@ -113,6 +113,15 @@ pub enum StorageError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The writer could not commit queued writes to the SQLite file (the writer thread's
+    /// error, as text: it crossed threads).
+    #[error("database {path}: {message}")]
+    WriteFailed {
+        /// The database file.
+        path: String,
+        /// What failed.
+        message: String,
+    },
     /// The database was written by a newer linkpulse.
     #[error("database {path} has schema version {found}, newer than this linkpulse ({supported})")]
     TooNew {

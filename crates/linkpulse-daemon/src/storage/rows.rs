@@ -6,6 +6,11 @@ use super::compact;
 use super::{Attempt, HourlyRow, Millis, PackedAttempt};
 use crate::state::State;
 
+/// The columns of an [`AttemptColumns`], in its field order, from `results r JOIN series s`
+/// (the same schema in both backends).
+pub(crate) const ATTEMPT_COLUMNS: &str =
+    "s.check_name, r.at_ms, r.up, r.latency_ms, r.error_kind, r.detail, s.kind, s.target";
+
 /// The columns of one stored attempt: the result row and its series.
 #[derive(Debug)]
 pub(crate) struct AttemptColumns {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::migrations::MIGRATIONS;
-use super::rows::{self, AttemptColumns};
+use super::rows::{self, ATTEMPT_COLUMNS, AttemptColumns};
 use super::writer::{Apply, FlushError, Queue};
 use super::{
     Attempt, HourlyRow, Incident, Millis, OutboxItem, PackedAttempt, Resume, Storage, StorageError,
@@ -318,10 +318,6 @@ fn apply(
     Ok(())
 }
 
-/// The columns [`attempt_row`] reads, from `results r JOIN series s`.
-const ATTEMPT_COLUMNS: &str =
-    "s.check_name, r.at_ms, r.up, r.latency_ms, r.error_kind, r.detail, s.kind, s.target";
-
 fn attempt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Attempt> {
     Ok(AttemptColumns {
         check: r.get(0)?,
@@ -375,9 +371,9 @@ impl Storage for SqliteStorage {
 
     fn flush(&self) -> Result<(), StorageError> {
         self.queue.flush().map_err(|e| match e {
-            FlushError::Failed(message) => StorageError::Database {
+            FlushError::Failed(message) => StorageError::WriteFailed {
                 path: self.path.clone(),
-                source: rusqlite::Error::InvalidParameterName(message),
+                message,
             },
             FlushError::Closed => StorageError::Closed,
         })

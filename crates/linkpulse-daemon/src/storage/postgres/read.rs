@@ -5,13 +5,9 @@ use std::collections::HashMap;
 
 use postgres::{Client, IsolationLevel, Row};
 
-use super::super::rows::{self, AttemptColumns, limit};
+use super::super::rows::{self, ATTEMPT_COLUMNS, AttemptColumns, limit};
 use super::super::{Attempt, HourlyRow, Incident, Millis, OutboxItem, Resume, TransitionRecord};
 use crate::state::State;
-
-/// The columns [`attempt`] reads, from `results r JOIN series s`.
-const ATTEMPT_COLUMNS: &str =
-    "s.check_name, r.at_ms, r.up, r.latency_ms, r.error_kind, r.detail, s.kind, s.target";
 
 type Result<T> = std::result::Result<T, postgres::Error>;
 
