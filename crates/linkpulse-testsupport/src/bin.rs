@@ -72,8 +72,14 @@ impl LinkpulseProcess {
             Some(ns) => ns.command(bin),
             None => Command::new(bin),
         };
+        command.args(args);
+        Self::spawn(command)
+    }
+
+    /// Starts a prepared `command` (its own environment, working directory…) with stdout and
+    /// stderr captured and stdin closed.
+    pub fn spawn(mut command: Command) -> io::Result<Self> {
         command
-            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -2,53 +2,45 @@
 //! cluster (linkpulse-testsupport), a real TCP listener on port 0. Every wait polls a
 //! condition with a deadline.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::process::Command;
 use std::time::Duration;
 
+use linkpulse_testsupport::bin::LinkpulseProcess;
 use linkpulse_testsupport::postgres::{self, PgDatabase};
 use serde_json::Value;
 
-/// The daemon under test; killed on drop.
+/// `linkpulse serve --config CONFIG` with `PGPASSWORD` set to `pgpassword`, or removed (so the
+/// environment the tests run in cannot supply one).
+fn serve(config: &Path, pgpassword: Option<&str>) -> LinkpulseProcess {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_linkpulse"));
+    command.args(["serve", "--config"]).arg(config);
+    match pgpassword {
+        Some(p) => command.env("PGPASSWORD", p),
+        None => command.env_remove("PGPASSWORD"),
+    };
+    LinkpulseProcess::spawn(command).expect("spawn linkpulse serve")
+}
+
+/// The daemon under test and its HTTP address; killed on drop.
 struct Served {
-    child: Child,
+    process: LinkpulseProcess,
     addr: SocketAddr,
 }
 
 impl Served {
     fn start(config: &Path) -> Served {
-        let mut child = spawn_serve(config);
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        let stderr = child.stderr.take().expect("stderr");
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let mut served = Served {
-            child,
-            addr: "0.0.0.0:0".parse().unwrap(),
-        };
-        served.addr = eventually("the listening line", Duration::from_secs(60), || {
-            if let Ok(Some(status)) = served.child.try_wait() {
-                panic!(
-                    "linkpulse serve exited ({status}): {:?}",
-                    log.lock().unwrap()
-                );
-            }
-            let log = log.lock().unwrap();
-            log.iter().find_map(|l| {
+        let process = serve(config, None);
+        let addr = eventually("the listening line", Duration::from_secs(60), || {
+            process.stderr().lines().find_map(|l| {
                 l.strip_prefix("linkpulse listening on http=")
                     .and_then(|rest| rest.split_whitespace().next())
                     .and_then(|a| a.parse().ok())
             })
         });
-        served
+        Served { process, addr }
     }
 
     fn json(&self, path: &str) -> Value {
@@ -65,28 +57,8 @@ impl Served {
     }
 
     fn kill9(mut self) {
-        self.child.kill().expect("SIGKILL");
-        let _ = self.child.wait();
+        self.process.kill();
     }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn_serve(config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_linkpulse"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env_remove("PGPASSWORD")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn linkpulse serve")
 }
 
 /// Polls `f` until it returns `Some`, or panics after `budget`.
@@ -241,15 +213,10 @@ fn an_unreachable_postgres_is_a_clear_error_and_a_non_zero_exit() {
         .unwrap();
     assert!(check.status.success(), "{check:?}");
 
-    let mut child = spawn_serve(&path);
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let status = child.wait().unwrap();
+    let done = serve(&path, None)
+        .wait_exit(Duration::from_secs(60))
+        .expect("linkpulse serve exits");
+    let (status, stderr) = (done.status, done.stderr);
     assert!(!status.success(), "{status}: {stderr}");
     assert!(
         stderr.contains(&format!("linkpulse@127.0.0.1:{port}"))
@@ -301,20 +268,11 @@ fn the_password_may_come_from_pgpassword_instead_of_a_file() {
         ),
     )
     .unwrap();
-    let serve = |password: &str| {
-        Command::new(env!("CARGO_BIN_EXE_linkpulse"))
-            .args(["serve", "--config"])
-            .arg(&path)
-            .env("PGPASSWORD", password)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn linkpulse serve")
-    };
     // A wrong password: refused at start, named as such, never printed.
-    let out = serve("wrong-password").wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = serve(&path, Some("wrong-password"))
+        .wait_exit(Duration::from_secs(60))
+        .expect("linkpulse serve exits");
+    let stderr = out.stderr;
     assert!(!out.status.success(), "{stderr}");
     assert!(
         stderr.contains("password authentication failed"),
@@ -322,15 +280,10 @@ fn the_password_may_come_from_pgpassword_instead_of_a_file() {
     );
     assert!(!stderr.contains("wrong-password"), "{stderr}");
     // The right one: the daemon runs and its results land in PostgreSQL.
-    let mut child = serve(db.password());
+    let _daemon = serve(&path, Some(db.password()));
     eventually("results in PostgreSQL", Duration::from_secs(30), || {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("linkpulse serve exited: {status}");
-        }
         // The tables appear once the daemon has connected and migrated.
         let n = db.psql("SELECT COUNT(*) FROM results").ok()?;
         (n.trim().parse::<i64>().ok()? >= 2).then_some(())
     });
-    let _ = child.kill();
-    let _ = child.wait();
 }
