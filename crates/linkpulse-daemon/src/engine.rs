@@ -15,15 +15,12 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
 use linkpulse_probe::Prober;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
 use serde::Serialize;
-use std::sync::atomic::AtomicU64;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::config::{AlertConfig, CheckConfig, CheckKind, CheckSpec, Concurrency, Config};
-use crate::metrics::{AttemptLabels, ChangeLabels, CheckLabels, Metrics};
+use crate::metrics::{CheckLabels, CheckSeries, Metrics};
 use crate::probe::{self, CheckResult, Outcome, PreparedProbe};
 use crate::schedule::{self, CheckId, Schedule};
 use crate::state::{CheckState, State, Transition};
@@ -207,24 +204,13 @@ struct Done {
 /// One run of a check, polled by the engine task.
 type RunFuture = Pin<Box<dyn Future<Output = Done> + Send>>;
 
-/// The per-check metric series, looked up once per check (on first use) instead of once per
-/// result. `None` while the series does not exist.
-#[derive(Default)]
-struct CheckMetrics {
-    /// `linkpulse_check_attempts_total{result="success"}`.
-    success: Option<Counter>,
-    /// `linkpulse_check_latency_seconds`.
-    latency: Option<Gauge<f64, AtomicU64>>,
-    /// `linkpulse_check_up` (absent while the state is `unknown`).
-    up: Option<Gauge>,
-}
-
 /// Per-check runtime state, owned by the engine task.
 struct Runtime {
     /// Shared with the runs in flight (never deep-cloned per run).
     cfg: Arc<CheckConfig>,
     probe: Option<Arc<PreparedProbe>>,
-    metrics: CheckMetrics,
+    /// The check's metric series, looked up once when the check is added (see [`CheckSeries`]).
+    metrics: CheckSeries,
     state: CheckState,
     running: bool,
     /// When the check is due next; a heap entry at another time is stale.
@@ -276,6 +262,8 @@ pub struct Engine {
     global: Arc<Semaphore>,
     per_kind: HashMap<CheckKind, Arc<Semaphore>>,
     alerts: Vec<AlertConfig>,
+    /// `metrics.labels`: the check labels exported as metric labels.
+    metric_labels: Vec<String>,
     /// The runs in flight.
     runs: FuturesUnordered<RunFuture>,
     cmd_rx: mpsc::Receiver<Command>,
@@ -339,6 +327,7 @@ impl Engine {
             global,
             per_kind,
             alerts: config.alerts.clone(),
+            metric_labels: config.metrics.labels.clone(),
             runs: FuturesUnordered::new(),
             cmd_rx,
             cmd_tx: cmd_tx.clone(),
@@ -392,9 +381,10 @@ impl Engine {
         self.next_id += 1;
         let state = resume.map_or(State::Unknown, |r| r.state);
         let failing = matches!(state, State::Down);
+        let series = CheckSeries::new(&self.parts.metrics, self.metric_labels_of(&cfg), state);
         let mut rt = Runtime {
             probe,
-            metrics: CheckMetrics::default(),
+            metrics: series,
             state: CheckState::restore(state, cfg.rise, cfg.fall),
             running: false,
             planned: None,
@@ -456,7 +446,6 @@ impl Engine {
         let last = resume.and_then(|r| r.last.as_ref());
         let view = view_of(&rt, last);
         self.views_write().insert(rt.cfg.name.clone(), view);
-        Engine::set_up_metric(&self.parts.metrics, &mut rt);
         self.by_name.insert(rt.cfg.name.clone(), id);
         let down_since = failing.then_some(rt.since_ms);
         self.checks.insert(id, rt);
@@ -473,32 +462,32 @@ impl Engine {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn labels(cfg: &CheckConfig) -> CheckLabels {
-        CheckLabels {
-            check: cfg.name.clone(),
-            kind: cfg.spec.kind().as_str().to_owned(),
-        }
+    /// The metric labels of `cfg`: name, kind and the labels `metrics.labels` exports.
+    fn metric_labels_of(&self, cfg: &CheckConfig) -> CheckLabels {
+        CheckLabels::new(
+            &cfg.name,
+            cfg.spec.kind().as_str(),
+            &cfg.labels,
+            &self.metric_labels,
+        )
     }
 
-    /// Sets `linkpulse_check_up` from the state; the series exists only outside `unknown`.
-    fn set_up_metric(metrics: &Metrics, rt: &mut Runtime) {
-        let value = match rt.state.state() {
-            State::Up | State::Degraded => 1,
-            State::Down => 0,
-            State::Unknown => {
-                if rt.metrics.up.take().is_some() {
-                    metrics.check_up.remove(&Engine::labels(&rt.cfg));
-                }
-                return;
-            }
+    /// Replaces the check's series when its metric labels changed (a node's labels, or
+    /// `metrics.labels` on reload): the old series go, new ones show the current state.
+    fn relabel(&mut self, id: CheckId) {
+        let Some(rt) = self.checks.get(&id) else {
+            return;
         };
-        let gauge = rt.metrics.up.get_or_insert_with(|| {
-            metrics
-                .check_up
-                .get_or_create(&Engine::labels(&rt.cfg))
-                .clone()
-        });
-        gauge.set(value);
+        let labels = self.metric_labels_of(&rt.cfg);
+        let Some(rt) = self.checks.get_mut(&id) else {
+            return;
+        };
+        if *rt.metrics.labels() == labels {
+            return;
+        }
+        let m = &self.parts.metrics;
+        let fresh = CheckSeries::new(m, labels, rt.state.state());
+        std::mem::replace(&mut rt.metrics, fresh).forget(m);
     }
 
     /// Runs until `shutdown` resolves; in-flight runs are abandoned, queued writes are kept.
@@ -630,36 +619,15 @@ impl Engine {
         };
         self.parts.storage.submit(WriteOp::Packed(packed));
         let m = &self.parts.metrics;
-        match &outcome.error_kind {
-            None => rt
-                .metrics
-                .success
-                .get_or_insert_with(|| {
-                    m.check_attempts
-                        .get_or_create(&AttemptLabels {
-                            check: rt.cfg.name.clone(),
-                            result: "success".to_owned(),
-                        })
-                        .clone()
-                })
-                .inc(),
-            Some(kind) => m
-                .check_attempts
-                .get_or_create(&AttemptLabels {
-                    check: rt.cfg.name.clone(),
-                    result: kind.clone(),
-                })
-                .inc(),
-        };
-        if let (true, Some(ms)) = (outcome.up, outcome.latency_ms) {
-            rt.metrics
-                .latency
-                .get_or_insert_with(|| {
-                    m.check_latency_seconds
-                        .get_or_create(&Engine::labels(&rt.cfg))
-                        .clone()
-                })
-                .set(ms / 1000.0);
+        rt.metrics.attempt(
+            m,
+            outcome.error_kind.as_deref(),
+            outcome.latency_ms.filter(|_| outcome.up),
+        );
+        if let CheckResult::Probe(r) = &result
+            && let Some(not_after) = r.tls.as_ref().and_then(|t| t.earliest_expiry)
+        {
+            rt.metrics.cert_expiry(m, not_after);
         }
         let transition = rt.state.handle(outcome.verdict());
         let state = rt.state.state();
@@ -677,7 +645,7 @@ impl Engine {
         let Some(rt) = self.checks.get_mut(&id) else {
             return;
         };
-        Engine::set_up_metric(&self.parts.metrics, rt);
+        rt.metrics.set_state(rt.state.state());
         if self.events.subscribers() > 0 {
             self.events
                 .publish(linkpulse_web::Event::Result(linkpulse_web::ResultEvent {
@@ -729,14 +697,7 @@ impl Engine {
             to: t.to,
             cause: cause.clone(),
         }));
-        self.parts
-            .metrics
-            .check_state_changes
-            .get_or_create(&ChangeLabels {
-                check: name.clone(),
-                to: t.to.as_str().to_owned(),
-            })
-            .inc();
+        rt.metrics.state_change(&self.parts.metrics, t.to);
         let event = if t.to == State::Down {
             s.submit(WriteOp::OpenIncident {
                 check: name.clone(),
@@ -970,7 +931,13 @@ impl Engine {
         let Some(rt) = self.checks.get_mut(&id) else {
             return;
         };
-        Arc::make_mut(&mut rt.cfg).labels = report.labels;
+        if rt.cfg.labels != report.labels {
+            Arc::make_mut(&mut rt.cfg).labels = report.labels;
+            self.relabel(id);
+        }
+        let Some(rt) = self.checks.get(&id) else {
+            return;
+        };
         let target = rt.cfg.spec.target();
         let outcome = match report.event {
             NodeEvent::Alive { warning, rtt_ms } => Outcome {
@@ -1025,10 +992,8 @@ impl Engine {
         if let CheckSpec::Push { token, .. } = &rt.cfg.spec {
             self.tokens.remove(token);
         }
-        self.parts
-            .metrics
-            .forget(&rt.cfg.name, rt.cfg.spec.kind().as_str());
         self.views_write().remove(&rt.cfg.name);
+        rt.metrics.forget(&self.parts.metrics);
         Some(rt)
     }
 
@@ -1059,7 +1024,7 @@ impl Engine {
         let Some(rt) = self.checks.get_mut(&id) else {
             return;
         };
-        Engine::set_up_metric(&self.parts.metrics, rt);
+        rt.metrics.set_state(State::Unknown);
         let rt = &*rt;
         let mut view = view_of(rt, None);
         let mut views = self.views_write();
@@ -1153,6 +1118,14 @@ impl Engine {
             }
         }
         self.alerts = config.alerts.clone();
+        if config.metrics.labels != self.metric_labels {
+            // Every kept check (node checks included) gets its series under the new labels.
+            self.metric_labels.clone_from(&config.metrics.labels);
+            let ids: Vec<CheckId> = self.checks.keys().copied().collect();
+            for id in ids {
+                self.relabel(id);
+            }
+        }
         if config.concurrency != self.concurrency {
             // New limits take effect for every run that starts from now on; runs already in
             // flight (or waiting for a slot) finish under the limits they started with.

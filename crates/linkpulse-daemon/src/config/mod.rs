@@ -18,7 +18,7 @@ use std::path::Path;
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
     AlertConfig, AlertTarget, CheckConfig, CheckKind, CheckSpec, Concurrency, Config, HttpSpec,
-    HubConfig, HubDetector, Retention,
+    HubConfig, HubDetector, MetricsConfig, Retention,
 };
 
 impl Config {

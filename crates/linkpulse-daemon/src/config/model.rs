@@ -30,6 +30,16 @@ pub struct Config {
     pub hub: Option<HubConfig>,
     /// The public status page of the dashboard, when configured.
     pub status_page: Option<linkpulse_web::StatusPage>,
+    /// What `GET /metrics` exports beyond the fixed series.
+    pub metrics: MetricsConfig,
+}
+
+/// `metrics:`: the check labels exported as Prometheus labels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Keys of check `labels:` added, in this order, to every per-check series (after the
+    /// fixed labels); each a valid Prometheus label name that no series already uses.
+    pub labels: Vec<String>,
 }
 
 /// Global and per-kind limits on checks running at the same time.

@@ -29,6 +29,7 @@ pub(crate) struct RawConfig {
     pub(crate) alerts: Vec<RawAlert>,
     pub(crate) hub: Option<RawHub>,
     pub(crate) status_page: Option<RawStatusPage>,
+    pub(crate) metrics: Option<RawMetrics>,
 }
 
 /// Check settings that `defaults:` may give and each check may override.
@@ -220,4 +221,12 @@ pub(crate) struct RawStatusGroup {
     pub(crate) name: S<String>,
     #[serde(default)]
     pub(crate) checks: Vec<S<String>>,
+}
+
+/// `metrics:` (what `GET /metrics` exports).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetrics {
+    #[serde(default)]
+    pub(crate) labels: Vec<S<String>>,
 }

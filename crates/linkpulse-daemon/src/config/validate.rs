@@ -8,10 +8,10 @@ use std::time::Duration;
 use super::error::{ConfigError, ConfigErrors};
 use super::model::{
     AlertConfig, AlertTarget, CheckConfig, CheckSpec, Concurrency, Config, HttpSpec, HubConfig,
-    HubDetector, Retention,
+    HubDetector, MetricsConfig, Retention,
 };
 use super::raw::{
-    RawAlert, RawCheck, RawConfig, RawDefaults, RawHttp, RawHub, RawHubTls, RawStatus,
+    RawAlert, RawCheck, RawConfig, RawDefaults, RawHttp, RawHub, RawHubTls, RawMetrics, RawStatus,
     RawStatusItem, RawStatusPage, RawWebhook, S,
 };
 use crate::storage::Backend;
@@ -728,6 +728,22 @@ fn hub_tls(e: &mut Errors<'_>, t: &S<RawHubTls>) -> Option<linkpulse_hub::tls::H
     }
 }
 
+/// `metrics:`: every exported label a valid, unreserved Prometheus label name, listed once.
+fn metrics(e: &mut Errors<'_>, m: &RawMetrics) -> MetricsConfig {
+    let mut labels: Vec<String> = Vec::with_capacity(m.labels.len());
+    for (i, l) in m.labels.iter().enumerate() {
+        let path = format!("metrics.labels[{i}]");
+        if let Err(why) = crate::metrics::check_label_name(&l.value) {
+            e.at(l, path, why);
+        } else if labels.contains(&l.value) {
+            e.at(l, path, format!("label {:?} is listed twice", l.value));
+        } else {
+            labels.push(l.value.clone());
+        }
+    }
+    MetricsConfig { labels }
+}
+
 /// `status_page:`: a title, and groups that list existing checks, each once.
 fn status_page(
     e: &mut Errors<'_>,
@@ -1010,6 +1026,11 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
         .status_page
         .as_ref()
         .and_then(|p| status_page(&mut e, p, &names));
+    let metrics = raw
+        .metrics
+        .as_ref()
+        .map(|m| metrics(&mut e, m))
+        .unwrap_or_default();
     if !e.list.is_empty() {
         e.list.sort_by_key(|x| x.line);
         return Err(ConfigErrors(e.list));
@@ -1033,5 +1054,6 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
         alerts,
         hub,
         status_page,
+        metrics,
     })
 }
