@@ -373,7 +373,7 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// The OpenMetrics text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
@@ -381,6 +381,80 @@ impl Metrics {
         }
         out
     }
+
+    /// Every metric in `format`.
+    pub fn encode_as(&self, format: Format) -> String {
+        let open = self.encode();
+        match format {
+            Format::OpenMetrics => open,
+            Format::Text => openmetrics_to_text(&open),
+        }
+    }
+}
+
+/// The text formats `GET /metrics` serves, chosen by the scraper's `Accept` header as the
+/// official clients do: Prometheus asks for OpenMetrics; `curl` (and so
+/// `curl … | promtool check metrics`, whose parser reads only the classic format) gets the
+/// classic Prometheus text format 0.0.4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/openmetrics-text; version=1.0.0`.
+    OpenMetrics,
+    /// `text/plain; version=0.0.4`.
+    Text,
+}
+
+impl Format {
+    /// OpenMetrics when `accept` names it, the classic text format otherwise.
+    pub fn from_accept(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Text,
+        }
+    }
+
+    /// The `Content-Type` of the format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
+/// The classic text format of an OpenMetrics exposition made by `prometheus_client`: the two
+/// differ (for what this registry holds) only in a counter family's name, which the classic
+/// format spells with `_total` in `# HELP`/`# TYPE`, and in the `# EOF` and `# UNIT` lines it
+/// does not have. Samples and values are the same bytes.
+fn openmetrics_to_text(open: &str) -> String {
+    let counters: Vec<&str> = open
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open.len() + counters.len() * 12);
+    for line in open.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| Some((p, line.strip_prefix(p)?)));
+        match meta {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                out.push_str(prefix);
+                out.push_str(name);
+                if counters.contains(&name) && !name.ends_with("_total") {
+                    out.push_str("_total");
+                }
+                out.push(' ');
+                out.push_str(tail);
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// The states in the order of [`CheckSeries`]'s state gauges.
@@ -690,6 +764,45 @@ mod tests {
         s.forget(&m);
         let text = m.encode();
         assert!(!text.contains("check=\"db\""), "{text}");
+    }
+
+    #[test]
+    fn the_classic_text_format_names_counters_with_total() {
+        let m = Metrics::new();
+        let mut s = series(&m, &[], State::Up);
+        s.attempt(&m, None, Some(1.0));
+        let text = m.encode_as(Format::Text);
+        assert!(
+            text.contains("# HELP linkpulse_check_attempts_total Attempts"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE linkpulse_check_attempts_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nlinkpulse_check_attempts_total{check=\"db\",result=\"success\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE linkpulse_check_latency_seconds histogram\n"),
+            "{text}"
+        );
+        assert!(!text.contains("# EOF"), "{text}");
+        let open = m.encode_as(Format::OpenMetrics);
+        assert!(
+            open.contains("# TYPE linkpulse_check_attempts counter\n"),
+            "{open}"
+        );
+        assert!(open.ends_with("# EOF\n"), "{open}");
+        assert_eq!(Format::from_accept(None), Format::Text);
+        assert_eq!(Format::from_accept(Some("*/*")), Format::Text);
+        assert_eq!(
+            Format::from_accept(Some(
+                "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+            )),
+            Format::OpenMetrics
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! - [`browser`]: runs a dashboard browser script (playwright-core + Debian's chromium).
 //! - [`postgres`]: a throwaway PostgreSQL cluster ([`postgres::PgCluster`]) handing out a fresh
 //!   database per test ([`postgres::database`]). Needs root and Debian's `postgresql`.
+//! - [`prometheus`]: a real Prometheus ([`prometheus::Prometheus`]) scraping a target on
+//!   loopback and queried over its API; `promtool check metrics`. Needs Debian's `prometheus`.
 //! - [`eventually`]: poll a condition until a deadline instead of sleeping.
 //!
 //! ```no_run
@@ -29,6 +31,7 @@ pub mod bin;
 pub mod browser;
 pub mod netns;
 pub mod postgres;
+pub mod prometheus;
 pub mod servers;
 mod sys;
 mod wait;

@@ -271,3 +271,29 @@ fn bad_database_urls_name_file_line_key_and_value() {
     assert!(e[0].contains("\"postgres://***@db:70000/h\""), "{e:?}");
     assert!(!e[0].contains("hunter2"), "{e:?}");
 }
+
+#[test]
+fn metrics_labels_are_listed_in_order() {
+    let c = parse("metrics:\n  labels: [zone, team]\n").unwrap();
+    assert_eq!(c.metrics.labels, vec!["zone".to_owned(), "team".to_owned()]);
+    assert!(parse("{}\n").unwrap().metrics.labels.is_empty());
+}
+
+#[test]
+fn bad_metrics_labels_name_line_and_key() {
+    let e = errors(
+        "metrics:\n  labels:\n    - team\n    - team-name\n    - __name\n    - kind\n    - team\n    - 2zone\n",
+    );
+    assert_eq!(
+        e,
+        vec![
+            "t.yaml:4: metrics.labels[1]: \"team-name\" is not a Prometheus label name (a letter or `_`, then letters, digits or `_`)".to_owned(),
+            "t.yaml:5: metrics.labels[2]: \"__name\" starts with `__`, which Prometheus reserves for itself".to_owned(),
+            "t.yaml:6: metrics.labels[3]: \"kind\" is reserved (the series already use or Prometheus sets: check, kind, state, result, to, le, quantile, job, instance)".to_owned(),
+            "t.yaml:7: metrics.labels[4]: label \"team\" is listed twice".to_owned(),
+            "t.yaml:8: metrics.labels[5]: \"2zone\" is not a Prometheus label name (a letter or `_`, then letters, digits or `_`)".to_owned(),
+        ]
+    );
+    let e = errors("metrics:\n  labels: [team]\n  colour: red\n");
+    assert!(e[0].contains("colour"), "{e:?}");
+}
