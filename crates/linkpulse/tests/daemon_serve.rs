@@ -431,11 +431,23 @@ fn api_fields_and_metrics_exposition() {
     );
     assert_eq!(d.get("/api/v1/checks/none/history").0, 404);
 
-    let (status, text) = d.get("/metrics");
+    // Prometheus asks for OpenMetrics (counter families named without `_total`); anything
+    // else gets the classic text format, where they are named with it.
+    let (status, text) = d.request(
+        "GET",
+        "/metrics",
+        &[("Accept", "application/openmetrics-text; version=1.0.0")],
+    );
     assert_eq!(status, 200);
+    let (_, classic) = d.get("/metrics");
+    assert!(
+        classic.contains("# TYPE linkpulse_check_state_changes_total counter"),
+        "{classic}"
+    );
     for (name, kind) in [
         ("linkpulse_check_up", "gauge"),
-        ("linkpulse_check_latency_seconds", "gauge"),
+        ("linkpulse_check_state", "gauge"),
+        ("linkpulse_check_latency_seconds", "histogram"),
         ("linkpulse_check_state_changes", "counter"),
         ("linkpulse_schedule_lag_seconds", "histogram"),
     ] {
