@@ -244,3 +244,59 @@ fn config_check_refuses_bad_metric_label_names() {
         "{err}"
     );
 }
+
+/// A reload that changes `metrics.labels` moves every kept check's series to the new label
+/// set (no stale series under the old one), keeps its state, and drops a removed check's series.
+#[test]
+fn reload_relabels_series_and_drops_removed_checks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let checks = "checks:\n  - name: closed\n    tcp: { address: '127.0.0.1:1' }\n    labels: { team: core, zone: eu-1 }\n";
+    let head = format!(
+        "listen: 127.0.0.1:0\ndatabase: {}\ndefaults: {{ interval: 200ms, timeout: 200ms, rise: 1, fall: 1 }}\n",
+        dir.path().join("db.sqlite").display()
+    );
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "{head}metrics: {{ labels: [team] }}\n{checks}  - name: gone\n    push: {{ period: 1h }}\n"
+        ),
+    );
+    let daemon =
+        LinkpulseProcess::start(BIN, &["serve", "--config", &config], None).expect("serve");
+    let addr = http_addr(&daemon);
+    let before =
+        "linkpulse_check_state{check=\"closed\",kind=\"tcp\",team=\"core\",state=\"down\"} 1";
+    let mut text = String::new();
+    let ok = eventually(Duration::from_secs(30), || {
+        text = metrics(addr);
+        text.lines().any(|l| l == before)
+    });
+    assert!(ok, "{text}");
+    assert!(text.contains("check=\"gone\""), "{text}");
+
+    write_config(
+        dir.path(),
+        &format!("{head}metrics: {{ labels: [zone] }}\n{checks}"),
+    );
+    let pid = daemon.pid().to_string();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill -HUP");
+    assert!(hup.success());
+    let after =
+        "linkpulse_check_state{check=\"closed\",kind=\"tcp\",zone=\"eu-1\",state=\"down\"} 1";
+    let ok = eventually(Duration::from_secs(30), || {
+        text = metrics(addr);
+        text.lines().any(|l| l == after) && !text.contains("check=\"gone\"")
+    });
+    assert!(ok, "{text}");
+    assert!(
+        !text.contains("team=\"core\""),
+        "old label set left behind:\n{text}"
+    );
+    assert!(
+        text.contains("linkpulse_check_up{check=\"closed\",kind=\"tcp\",zone=\"eu-1\"} 0\n"),
+        "{text}"
+    );
+}
