@@ -10,7 +10,7 @@
 //! That alone does not stop `0.00006500000000000001`: it is the exact print of the float
 //! `0.065 / 1000.0`, not of 65 µs. So durations are kept in whole microseconds and turned into
 //! seconds by a single division (`us / 1e6`), which IEEE 754 rounds to the float nearest the
-//! decimal value — the one the shortest print gives back as `6.5e-5`.
+//! decimal value, which prints as `0.000065`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -78,6 +78,14 @@ fn micros(ms: f64) -> u64 {
 /// Seconds of whole microseconds: the float nearest the decimal value (see the module docs).
 fn seconds(us: u64) -> f64 {
     us as f64 / 1_000_000.0
+}
+
+/// `secs` on the nanosecond grid: a duration computed from float milliseconds (`ms / 1000.0`)
+/// or as a difference of two (`took - rtt`) carries noise below the nanosecond that the
+/// shortest print shows (`0.00006500000000000001`); a nanosecond is finer than any clock the
+/// probes read. Meant for durations (below a million seconds), not for timestamps.
+pub fn clean_seconds(secs: f64) -> f64 {
+    (secs * 1e9).round() / 1e9
 }
 
 /// The labels every series of one check carries: `check`, `kind`, then the check's labels
@@ -708,7 +716,7 @@ mod tests {
     fn latency_is_a_histogram_printed_without_float_noise() {
         let m = Metrics::new();
         let mut s = series(&m, &[], State::Up);
-        // 0.065 ms: `0.065 / 1000.0` would print 0.00006500000000000001 (6.500000000000001e-5).
+        // 0.065 ms: the float `0.065 / 1000.0` prints as 0.00006500000000000001.
         s.attempt(&m, None, Some(0.065));
         s.attempt(&m, None, Some(0.1 + 0.2));
         s.attempt(&m, None, Some(30.0));
@@ -742,10 +750,18 @@ mod tests {
         s.attempt(&m, None, Some(0.065));
         let text = m.encode();
         let last = line(&text, "linkpulse_check_last_latency_seconds{");
-        assert!(
-            last.ends_with(" 6.5e-5") || last.ends_with(" 0.000065"),
-            "{last}"
+        assert!(last.ends_with(" 0.000065"), "{last}");
+    }
+
+    #[test]
+    fn clean_seconds_drops_noise_below_the_nanosecond() {
+        assert_eq!(format!("{}", 0.065 / 1000.0), "0.00006500000000000001");
+        assert_eq!(format!("{}", clean_seconds(0.065 / 1000.0)), "0.000065");
+        assert_eq!(
+            format!("{}", clean_seconds(0.0123456789 - 0.000065)),
+            "0.012280679"
         );
+        assert_eq!(clean_seconds(2.5), 2.5);
     }
 
     #[test]

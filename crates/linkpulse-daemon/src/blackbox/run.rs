@@ -94,8 +94,11 @@ pub async fn probe(prober: &Prober, module: &Module, target: &str, timeout: Dura
     let took = start.elapsed().as_secs_f64();
     out.metrics
         .gauge("probe_success", help::SUCCESS, bool_value(success));
-    out.metrics
-        .gauge("probe_duration_seconds", help::DURATION, took);
+    out.metrics.gauge(
+        "probe_duration_seconds",
+        help::DURATION,
+        crate::metrics::clean_seconds(took),
+    );
     out.log.push(format!(
         "msg=\"Probe {}\" duration_seconds={took}",
         if success { "succeeded" } else { "failed" }
@@ -266,7 +269,7 @@ async fn icmp(
             "probe_icmp_duration_seconds",
             help::ICMP_DURATION,
             vec![("phase", phase.to_owned())],
-            v,
+            crate::metrics::clean_seconds(v),
         );
     };
     for p in ["resolve", "setup", "rtt"] {
@@ -345,7 +348,7 @@ async fn http(
             "probe_http_duration_seconds",
             help::HTTP_DURATION,
             vec![("phase", phase.to_owned())],
-            v,
+            crate::metrics::clean_seconds(v),
         );
     };
     for p in ["resolve", "connect", "tls", "processing", "transfer"] {
