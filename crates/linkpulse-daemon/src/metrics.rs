@@ -435,33 +435,55 @@ impl Format {
 /// format spells with `_total` in `# HELP`/`# TYPE`, and in the `# EOF` and `# UNIT` lines it
 /// does not have. Samples and values are the same bytes.
 fn openmetrics_to_text(open: &str) -> String {
-    let counters: Vec<&str> = open
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::with_capacity(open.len() + counters.len() * 12);
-    for line in open.lines() {
+    let mut out = String::with_capacity(open.len() + 256);
+    let mut counters: Vec<&str> = Vec::new();
+    // Samples are copied in runs between metadata lines (a scrape of many checks is mostly
+    // samples); only the `#` lines are looked at.
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(found) = open[at..].find('#') {
+        let start = at + found;
+        let end = open[start..]
+            .find('\n')
+            .map_or(open.len(), |n| start + n + 1);
+        at = end;
+        if start > 0 && open.as_bytes()[start - 1] != b'\n' {
+            continue; // a `#` inside a sample line (a label value)
+        }
+        let line = open[start..end].trim_end_matches('\n');
+        out.push_str(&open[copied..start]);
+        copied = end;
         if line == "# EOF" || line.starts_with("# UNIT ") {
             continue;
+        }
+        if let Some(name) = line
+            .strip_prefix("# TYPE ")
+            .and_then(|l| l.strip_suffix(" counter"))
+        {
+            counters.push(name);
         }
         let meta = ["# HELP ", "# TYPE "]
             .into_iter()
             .find_map(|p| Some((p, line.strip_prefix(p)?)));
-        match meta {
-            Some((prefix, rest)) => {
-                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-                out.push_str(prefix);
-                out.push_str(name);
-                if counters.contains(&name) && !name.ends_with("_total") {
-                    out.push_str("_total");
-                }
-                out.push(' ');
-                out.push_str(tail);
-            }
-            None => out.push_str(line),
+        let Some((prefix, rest)) = meta else {
+            out.push_str(&open[start..end]);
+            continue;
+        };
+        let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+        // `# HELP` comes before `# TYPE`: a counter is known by the TYPE line that follows.
+        let counter = counters.contains(&name)
+            || (prefix == "# HELP "
+                && open[end..].starts_with(&format!("# TYPE {name} counter\n")));
+        out.push_str(prefix);
+        out.push_str(name);
+        if counter && !name.ends_with("_total") {
+            out.push_str("_total");
         }
+        out.push(' ');
+        out.push_str(tail);
         out.push('\n');
     }
+    out.push_str(&open[copied..]);
     out
 }
 
@@ -787,7 +809,19 @@ mod tests {
         let m = Metrics::new();
         let mut s = series(&m, &[], State::Up);
         s.attempt(&m, None, Some(1.0));
+        let hash = BTreeMap::from([("team".to_owned(), "# TYPE x counter".to_owned())]);
+        let l = CheckLabels::new("h", "tcp", &hash, &["team".to_owned()]);
+        CheckSeries::new(&m, l, State::Down).attempt(&m, Some("refused"), None);
         let text = m.encode_as(Format::Text);
+        assert!(
+            text.contains("\nlinkpulse_check_attempts_total{check=\"h\",result=\"refused\",team=\"# TYPE x counter\"} 1\n"),
+            "{text}"
+        );
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with('#')).count() + 1,
+            m.encode().lines().filter(|l| l.starts_with('#')).count(),
+            "only `# EOF` is dropped"
+        );
         assert!(
             text.contains("# HELP linkpulse_check_attempts_total Attempts"),
             "{text}"
