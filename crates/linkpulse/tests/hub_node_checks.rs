@@ -87,7 +87,7 @@ fn daemon_config(dir: &Path, secret: &Path, events: &Path) -> String {
         dir,
         "linkpulse.yaml",
         &format!(
-            "listen: 127.0.0.1:0\ndatabase: {db}\nhub:\n  listen: 127.0.0.1:0\n  interval: 100ms\n  detector: fixed\n  timeout: 500ms\n  secret_file: {secret}\nchecks: []\nalerts:\n  - name: cmd\n    command: {{ program: /bin/sh, args: ['-c', 'cat >> \"$0\" && echo >> \"$0\"', '{events}'] }}\n",
+            "listen: 127.0.0.1:0\ndatabase: {db}\nhub:\n  listen: 127.0.0.1:0\n  interval: 100ms\n  detector: fixed\n  timeout: 500ms\n  secret_file: {secret}\nmetrics: {{ labels: [role] }}\nchecks: []\nalerts:\n  - name: cmd\n    command: {{ program: /bin/sh, args: ['-c', 'cat >> \"$0\" && echo >> \"$0\"', '{events}'] }}\n",
             db = dir.join("lp.db").display(),
             secret = secret.display(),
             events = events.display(),
@@ -126,6 +126,8 @@ fn a_killed_agent_is_a_down_check_with_an_incident_and_an_alert() {
         metrics.lines().any(|l| l.starts_with("linkpulse_check_up{")
             && l.contains("check=\"node:w1\"")
             && l.contains("kind=\"node\"")
+            // The agent's `--label role=worker`, exported by `metrics.labels`.
+            && l.contains("role=\"worker\"")
             && l.ends_with(" 1")),
         "{metrics}"
     );
