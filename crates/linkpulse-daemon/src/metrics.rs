@@ -5,10 +5,11 @@
 //! (1 for the current one). The handles of a check's series live in its [`CheckSeries`],
 //! looked up once when the check is added, so recording a result hashes no label set.
 //!
-//! Values are printed as the shortest decimal that reads back as the same `f64` (the
-//! `dtoa` crate, as Go's `strconv.FormatFloat(v, 'g', -1, 64)` does in the official clients).
-//! That alone does not stop `0.00006500000000000001`: it is the exact print of the float
-//! `0.065 / 1000.0`, not of 65 µs. So durations are kept in whole microseconds and turned into
+//! Values are printed with the fewest digits that read back as the same `f64`
+//! (`prometheus_client` uses the `dtoa` crate; the official Go client uses
+//! `strconv.FormatFloat(v, 'g', -1, 64)`, the same digits). That alone does not stop
+//! `0.00006500000000000001`: it is the exact print of the float `0.065 / 1000.0`, not of
+//! 65 µs. So durations are kept in whole microseconds and turned into
 //! seconds by a single division (`us / 1e6`), which IEEE 754 rounds to the float nearest the
 //! decimal value, which prints as `0.000065`.
 
