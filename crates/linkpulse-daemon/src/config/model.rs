@@ -45,6 +45,17 @@ pub struct Concurrency {
     pub icmp: usize,
 }
 
+/// `global 64, http 32, tcp 32, icmp 16`.
+impl fmt::Display for Concurrency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "global {}, http {}, tcp {}, icmp {}",
+            self.global, self.http, self.tcp, self.icmp
+        )
+    }
+}
+
 /// How long raw results and hourly aggregates are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
