@@ -65,6 +65,9 @@ pub async fn run(
             };
             match result {
                 Ok(()) => {
+                    let what = slack_text(&item.payload);
+                    let what = what.strip_prefix("[linkpulse] ").unwrap_or(&what);
+                    tracing::info!(key = %item.key, "alert delivered: {what}");
                     metrics.alerts_delivered.inc();
                     storage.submit(WriteOp::AlertDelivered {
                         id: item.id,

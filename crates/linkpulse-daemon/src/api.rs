@@ -406,7 +406,11 @@ async fn reload_and_apply(s: &AppState) -> Result<Value, ApiError> {
         tracing::warn!(
             "{} changed but {} read only at start: restart the daemon to apply the change",
             needs_restart.join(", "),
-            if needs_restart.len() == 1 { "is" } else { "are" }
+            if needs_restart.len() == 1 {
+                "is"
+            } else {
+                "are"
+            }
         );
     }
     let mut answer = serde_json::to_value(summary).unwrap_or_default();

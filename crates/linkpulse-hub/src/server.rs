@@ -540,7 +540,7 @@ impl Hub {
         if n > 0 {
             tracing::info!(
                 nodes = n,
-                ?forget_after,
+                forget_after_s = forget_after.as_secs(),
                 "forgot nodes gone for longer than forget_after"
             );
             state.publish();
@@ -727,7 +727,12 @@ impl Hub {
                 };
                 state.handles.remove(&session);
                 let node_state = state.registry.ended(&name, session, &cause, now);
-                tracing::info!(node = %name, %cause, ?silent_for, "agent session ended");
+                tracing::info!(
+                    node = %name,
+                    %cause,
+                    silent_ms = silent_for.as_millis(),
+                    "agent session ended"
+                );
                 if node_state == Some(NodeState::Dead)
                     && let Some(address) = state.registry.address(&name)
                 {

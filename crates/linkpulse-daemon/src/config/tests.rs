@@ -271,3 +271,48 @@ fn bad_database_urls_name_file_line_key_and_value() {
     assert!(e[0].contains("\"postgres://***@db:70000/h\""), "{e:?}");
     assert!(!e[0].contains("hunter2"), "{e:?}");
 }
+
+fn parse_env(text: &str) -> Result<Config, ConfigErrors> {
+    let env = |name: &str| match name {
+        "API_HOST" => Some("127.0.0.1:8443".to_owned()),
+        "RISE" => Some("4".to_owned()),
+        _ => None,
+    };
+    Config::parse_with_env("t.yaml", text, Path::new("."), &env)
+}
+
+#[test]
+fn environment_variables_are_expanded_in_values() {
+    let c = parse_env(
+        "checks:\n  - name: api\n    http: { url: 'https://${API_HOST}/health' }\n    rise: ${RISE}\n    timeout: ${TIMEOUT:-3s}\n",
+    )
+    .unwrap();
+    match &c.checks[0].spec {
+        CheckSpec::Http(h) => assert_eq!(h.url.as_str(), "https://127.0.0.1:8443/health"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.checks[0].rise, 4);
+    assert_eq!(c.checks[0].timeout, Duration::from_secs(3));
+}
+
+#[test]
+fn an_unset_variable_is_collected_with_the_other_errors() {
+    let e = match parse_env(
+        "listen: nowhere\nchecks:\n  - name: api\n    http: { url: 'https://${NO_SUCH_HOST}/health' }\n",
+    ) {
+        Ok(c) => panic!("expected errors, got {c:?}"),
+        Err(e) => e.0.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    };
+    // The URL left without its host is not reported a second time.
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert!(
+        e[0].starts_with("t.yaml:1: listen: invalid address"),
+        "{e:#?}"
+    );
+    assert!(
+        e[1].starts_with(
+            "t.yaml:4: checks[0].http.url: environment variable NO_SUCH_HOST is not set"
+        ),
+        "{e:#?}"
+    );
+}

@@ -69,7 +69,8 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Runs `linkpulse agent` until SIGTERM or SIGINT, then says GOODBYE.
+/// Runs `linkpulse agent` until SIGTERM or SIGINT, then says GOODBYE; fails (exit 3) when the
+/// hubs refuse the secret three times in a row.
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let secret = match (&args.secret_file, std::env::var("LINKPULSE_SECRET")) {
         (Some(path), _) => {
@@ -103,7 +104,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("disconnected from hub {hub}: {cause}")
         }
         AgentEvent::ConnectFailed { hub, error } => {
-            eprintln!("linkpulse agent: cannot reach hub {hub}: {error}")
+            tracing::warn!("cannot reach hub {hub}: {error}")
         }
         AgentEvent::Health { health, detail } => println!("health {health} {detail}"),
         AgentEvent::Stopped => println!("stopped"),

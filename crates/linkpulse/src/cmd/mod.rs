@@ -58,16 +58,22 @@ pub(crate) struct LogArgs {
 /// A bare word must be a level: the filter syntax would read `verbose` as a target name and
 /// quietly log nothing.
 fn parse_filter(s: &str) -> Result<String, String> {
-    let hint = "use error, warn, info, debug, trace, off or a filter such as info,linkpulse_hub=debug";
+    let hint =
+        "use error, warn, info, debug, trace, off or a filter such as info,linkpulse_hub=debug";
     let checked = if s.contains(['=', ',', '[']) {
-        EnvFilter::builder().parse(s).map(drop).map_err(|e| e.to_string())
+        EnvFilter::builder()
+            .parse(s)
+            .map(drop)
+            .map_err(|e| e.to_string())
     } else {
         s.trim()
             .parse::<tracing_subscriber::filter::LevelFilter>()
             .map(drop)
             .map_err(|_| format!("{s:?} is not a level"))
     };
-    checked.map(|()| s.to_owned()).map_err(|e| format!("{e} ({hint})"))
+    checked
+        .map(|()| s.to_owned())
+        .map_err(|e| format!("{e} ({hint})"))
 }
 
 /// The level used when neither `--log-level` nor `LINKPULSE_LOG` is given.
@@ -195,7 +201,10 @@ mod tests {
         let err = anyhow::Error::new(Bind(io)).context("cannot start the daemon");
         let text = error_chain(&err);
         assert_eq!(text.matches("in use").count(), 1, "{text}");
-        assert!(text.starts_with("cannot start the daemon: cannot listen for agents"), "{text}");
+        assert!(
+            text.starts_with("cannot start the daemon: cannot listen for agents"),
+            "{text}"
+        );
     }
 
     #[test]

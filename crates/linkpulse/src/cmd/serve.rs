@@ -99,7 +99,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     // One stable line that scripts and tests read for the bound address.
-    super::say_info(&format!("linkpulse listening on http={addr} checks={checks}"));
+    super::say_info(&format!(
+        "linkpulse listening on http={addr} checks={checks}"
+    ));
     if let Some(hub) = daemon.hub_addr() {
         super::say_info(&format!("linkpulse hub listening on agents={hub}"));
     }
