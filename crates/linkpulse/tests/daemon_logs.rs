@@ -82,7 +82,10 @@ fn a_log_file_has_no_escape_sequences_and_shows_state_changes_and_alerts_by_defa
     });
     let text = read();
     assert!(ok, "no state change or alert at the default level: {text}");
-    assert!(!text.contains('\x1b'), "escape sequences in the log file: {text:?}");
+    assert!(
+        !text.contains('\x1b'),
+        "escape sequences in the log file: {text:?}"
+    );
     let change = text
         .lines()
         .find(|l| l.contains("state change"))
@@ -127,7 +130,11 @@ fn json_logs_are_one_object_per_line_and_say_everything_in_words() {
     let text = std::fs::read_to_string(&config).expect("read config");
     std::fs::write(&config, text.replace("fall: 1", "fall: lots")).expect("break config");
     hup();
-    wait_stderr(&daemon, "configuration not reloaded", Duration::from_secs(10));
+    wait_stderr(
+        &daemon,
+        "configuration not reloaded",
+        Duration::from_secs(10),
+    );
 
     let stderr = daemon.stderr();
     let lines: Vec<Value> = stderr
@@ -188,13 +195,21 @@ fn log_level_flag_and_environment_choose_what_is_written() {
     let config = fresh("flag");
     let quiet = serve(&config, &["--log-level", "warn"], &[]);
     wait_stderr(&quiet, "alert delivery failed", Duration::from_secs(30));
-    assert!(!quiet.stderr().contains("state change"), "{}", quiet.stderr());
+    assert!(
+        !quiet.stderr().contains("state change"),
+        "{}",
+        quiet.stderr()
+    );
     drop(quiet);
 
     // LINKPULSE_LOG still sets the level; the flag wins over it.
     let env_quiet = serve(&fresh("env"), &[], &[("LINKPULSE_LOG", "warn")]);
     wait_stderr(&env_quiet, "alert delivery failed", Duration::from_secs(30));
-    assert!(!env_quiet.stderr().contains("state change"), "{}", env_quiet.stderr());
+    assert!(
+        !env_quiet.stderr().contains("state change"),
+        "{}",
+        env_quiet.stderr()
+    );
     drop(env_quiet);
     let flag_wins = serve(
         &fresh("both"),
@@ -213,7 +228,11 @@ fn log_level_flag_and_environment_choose_what_is_written() {
     )
     .expect("run");
     assert_eq!(out.code(), Some(3), "{}", out.stderr);
-    assert!(out.stderr.contains("\"loud\" is not a level"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("\"loud\" is not a level"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -272,13 +291,20 @@ fn environment_variables_in_the_config_are_read_alike_by_config_check_and_serve(
     };
 
     // Set: valid, and the daemon listens where the variable says.
-    let set = [("LP_TEST_LISTEN", "127.0.0.1:0"), ("LP_TEST_HOST", "127.0.0.1:1")];
+    let set = [
+        ("LP_TEST_LISTEN", "127.0.0.1:0"),
+        ("LP_TEST_HOST", "127.0.0.1:1"),
+    ];
     let ok = run(&["config", "check", path], &set);
     assert_eq!(ok.code(), Some(0), "{}", ok.stderr);
     let mut command = Command::new(BIN);
     command.args(["serve", "--config", path]).envs(set);
     let daemon = LinkpulseProcess::spawn(command).expect("spawn");
-    wait_stderr(&daemon, "linkpulse listening on http=127.0.0.1:", Duration::from_secs(30));
+    wait_stderr(
+        &daemon,
+        "linkpulse listening on http=127.0.0.1:",
+        Duration::from_secs(30),
+    );
     drop(daemon);
 
     // Unset: every missing variable named with file:line:key, the same by both commands.

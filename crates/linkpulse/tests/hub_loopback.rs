@@ -410,8 +410,9 @@ fn an_agent_refused_for_its_secret_stops_and_says_why() {
         assert_eq!(done.code(), Some(3), "{}", done.stderr);
         let last = done.stderr.lines().last().unwrap_or("");
         assert!(
-            last.starts_with("linkpulse: agent: the hub refused this agent's secret 3 times in a row")
-                && last.contains(&addr)
+            last.starts_with(
+                "linkpulse: agent: the hub refused this agent's secret 3 times in a row"
+            ) && last.contains(&addr)
                 && last.contains("auth_failed")
                 && last.contains("--secret-file or LINKPULSE_SECRET"),
             "{}",
@@ -421,4 +422,41 @@ fn an_agent_refused_for_its_secret_stops_and_says_why() {
     }
     assert!(since(started) < Duration::from_secs(30));
     assert!(hub.node("refused").is_none());
+}
+
+#[test]
+fn log_lines_are_coloured_on_a_terminal_unless_no_color_is_set() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = write_file(dir.path(), "secret", SECRET);
+    let hub = TestHub::start(hub_config(Some(secret)), None);
+    let wrong = write_file(dir.path(), "wrong", "definitely-not-the-secret");
+    // The refused agent logs warnings, then exits: `script` gives it a terminal as stderr and
+    // copies what the terminal showed to its own stdout.
+    let agent = format!(
+        "'{BIN}' agent --hub {} --name tty --secret-file '{}'",
+        hub.agent_addr,
+        wrong.display()
+    );
+    for (no_color, coloured) in [(None, true), (Some("1"), false)] {
+        let mut command = std::process::Command::new("script");
+        command
+            .args(["-qefc", &agent, "/dev/null"])
+            .env("TERM", "xterm-256color")
+            .env_remove("LINKPULSE_LOG_FORMAT");
+        match no_color {
+            Some(v) => command.env("NO_COLOR", v),
+            None => command.env_remove("NO_COLOR"),
+        };
+        let done = LinkpulseProcess::spawn(command)
+            .expect("spawn script")
+            .wait_exit(Duration::from_secs(30))
+            .expect("the agent exits");
+        let text = done.stdout.join("\n");
+        assert!(text.contains("cannot reach hub"), "{text}");
+        assert_eq!(
+            text.contains('\x1b'),
+            coloured,
+            "NO_COLOR={no_color:?}: {text:?}"
+        );
+    }
 }

@@ -135,16 +135,19 @@ pub(crate) fn say(level: tracing::Level, line: &str) {
     match FORMAT.get().copied().unwrap_or_default() {
         LogFormat::Text => eprintln!("{line}"),
         LogFormat::Json => {
+            // Keys in the order and timestamp in the precision of the JSON log lines.
             let timestamp = time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+                ))
                 .unwrap_or_default();
-            let object = serde_json::json!({
-                "timestamp": timestamp,
-                "level": level.as_str(),
-                "message": line,
-                "target": "linkpulse",
-            });
-            eprintln!("{object}");
+            let text = |s: &str| serde_json::Value::from(s).to_string();
+            eprintln!(
+                "{{\"timestamp\":{},\"level\":{},\"message\":{},\"target\":\"linkpulse\"}}",
+                text(&timestamp),
+                text(level.as_str()),
+                text(line)
+            );
         }
     }
 }
