@@ -273,7 +273,10 @@ fn environment_variables_in_the_config_are_read_alike_by_config_check_and_serve(
     let config = dir.path().join("linkpulse.yaml");
     std::fs::write(
         &config,
-        "listen: ${LP_TEST_LISTEN}\napi_token: ${LP_TEST_TOKEN:-default-token-1}\nchecks:\n  - name: web\n    http: { url: 'http://${LP_TEST_HOST}/health' }\n    interval: ${LP_TEST_INTERVAL:-30s}\n",
+        format!(
+            "listen: ${{LP_TEST_LISTEN}}\napi_token: ${{LP_TEST_TOKEN:-default-token-1}}\nchecks:\n  - name: web\n    http: {{ url: 'http://${{LP_TEST_HOST}}/health' }}\n    interval: ${{LP_TEST_INTERVAL:-30s}}\ndatabase: {}\n",
+            dir.path().join("lp.db").display()
+        ),
     )
     .expect("write config");
     let path = config.to_str().unwrap();
