@@ -1,5 +1,8 @@
 //! The daemon's YAML configuration, parsed in two stages.
 //!
+//! 0. [`env`]: `${NAME}` and `${NAME:-default}` in values are replaced by environment
+//!    variables (`$${` is a literal `${`); a missing variable is a problem with file, line and
+//!    key path, reported with those of stage two.
 //! 1. [`raw`]: syntax only — YAML into serde structs, unknown fields rejected; the first
 //!    syntax error stops here with its line and key path.
 //! 2. [`validate`]: every value checked and converted into the types of [`model`], which cannot
