@@ -61,28 +61,22 @@ fn duration(e: &mut Errors<'_>, s: &S<String>, path: &str) -> Option<Duration> {
     }
 }
 
-/// A duration that must be at least `min` and at most `max`.
-fn duration_within(
+/// A duration within the limits `check` (one of `linkpulse_probe::defaults`), which the CLI
+/// applies to its flags too: the same values pass, with the same words when they do not.
+fn duration_checked(
     e: &mut Errors<'_>,
     s: &S<String>,
     path: &str,
-    min: Duration,
-    max: Duration,
+    check: fn(Duration) -> Result<Duration, probe_defaults::LimitError>,
 ) -> Option<Duration> {
-    let d = duration_min(e, s, path, min)?;
-    if d > max {
-        e.at(
-            s,
-            path,
-            format!(
-                "{:?} is too long (at most {})",
-                s.value,
-                humantime::format_duration(max)
-            ),
-        );
-        return None;
+    let d = duration(e, s, path)?;
+    match check(d) {
+        Ok(d) => Some(d),
+        Err(err) => {
+            e.at(s, path, err.to_string());
+            None
+        }
     }
-    Some(d)
 }
 
 /// A duration that must be at least `min`.
@@ -122,17 +116,20 @@ fn settings(e: &mut Errors<'_>, d: &RawDefaults, c: &RawCheck, prefix: &str) -> 
     let mut ok = true;
     // Picks the check's value (path under the check) or the default's (path under defaults).
     macro_rules! pick_dur {
-        ($field:ident, $min:expr) => {
-            pick_dur!($field, $min, Duration::MAX)
-        };
-        ($field:ident, $min:expr, $max:expr) => {{
+        ($field:ident, $min:expr) => {{
+            let min = $min;
+            pick_dur!(@ $field, |e: &mut Errors<'_>, s: &S<String>, path: &str| {
+                duration_min(e, s, path, min)
+            })
+        }};
+        (@ $field:ident, $parse:expr) => {{
             let (s, path) = match (&c.$field, &d.$field) {
                 (Some(s), _) => (Some(s), format!("{prefix}.{}", stringify!($field))),
                 (None, Some(s)) => (Some(s), format!("defaults.{}", stringify!($field))),
                 (None, None) => (None, String::new()),
             };
             match s {
-                Some(s) => match duration_within(e, s, &path, $min, $max) {
+                Some(s) => match ($parse)(e, s, &path) {
                     Some(v) => Some(v),
                     None => {
                         ok = false;
@@ -167,11 +164,9 @@ fn settings(e: &mut Errors<'_>, d: &RawDefaults, c: &RawCheck, prefix: &str) -> 
     }
     let interval =
         pick_dur!(interval, Duration::from_millis(100)).unwrap_or(Duration::from_secs(30));
-    let timeout = pick_dur!(
-        timeout,
-        probe_defaults::TIMEOUT_MIN,
-        probe_defaults::TIMEOUT_MAX
-    );
+    let timeout = pick_dur!(@ timeout, |e: &mut Errors<'_>, s: &S<String>, path: &str| {
+        duration_checked(e, s, path, probe_defaults::check_timeout)
+    });
     let rise = pick_num!(rise, 1, 1000, 2);
     let fall = pick_num!(fall, 1, 1000, 3);
     let fastinter = pick_dur!(fastinter, Duration::from_millis(100));
@@ -398,12 +393,11 @@ fn module(e: &mut Errors<'_>, c: &RawCheck, prefix: &str, interval: Duration) ->
             None => probe_defaults::ICMP_COUNT,
         };
         let gap = match &i.interval {
-            Some(s) => duration_within(
+            Some(s) => duration_checked(
                 e,
                 s,
                 &format!("{prefix}.icmp.interval"),
-                probe_defaults::ICMP_INTERVAL_MIN,
-                probe_defaults::ICMP_INTERVAL_MAX,
+                probe_defaults::check_icmp_interval,
             ),
             None => Some(probe_defaults::ICMP_INTERVAL),
         };
