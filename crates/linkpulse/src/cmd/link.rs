@@ -1,10 +1,14 @@
 //! `linkpulse link listen|connect`: watch a TCP link with heartbeats and report, one line per
-//! event, when and why it dies.
+//! change, when and why it dies.
 //!
-//! With `--output json` every line is one JSON object:
+//! Every change is printed at once; the heartbeats themselves as a summary every
+//! `--summary-every` (10 s) while the peer is up, and one `rtt` line per heartbeat only with
+//! `--each-beat`. With `--output json` every line is one JSON object:
 //! `{"ts": RFC 3339 UTC with milliseconds, "peer": "ip:port", "event": "up"|"rtt"|"suspect"|
-//! "alive_again"|"status"|"data"|"dead", …}`; `dead` carries `"cause"` (`goodbye`,
-//! `peer_closed`, `reset`, `timeout`, `unreachable`, `protocol`, `local`) and `"silent_ms"`.
+//! "alive_again"|"status"|"data"|"summary"|"dead", …}`; `dead` carries `"cause"` (`goodbye`,
+//! `peer_closed`, `reset`, `timeout`, `unreachable`, `protocol`, `local`) and `"silent_ms"`;
+//! `summary` carries `"period_ms"`, `"beats"` (heartbeats answered in the period) and
+//! `"rtt_min_ms"`, `"rtt_avg_ms"`, `"rtt_max_ms"` (null without beats).
 //! `listen` first prints `{"event":"listening","addr":…}` with the bound address (so port 0
 //! works). SIGTERM or SIGINT sends GOODBYE on every session and exits 0. `connect` exits 2 once
 //! the peer is dead (or cannot be reached at all), unless `--reconnect`.
