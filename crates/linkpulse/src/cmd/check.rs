@@ -206,9 +206,9 @@ impl IcmpArgs {
 pub(crate) struct ProbeArgs {
     #[command(flatten)]
     pub(crate) common: CommonArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "HTTP(S) targets")]
     http: HttpArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "ICMP targets")]
     icmp: IcmpArgs,
 }
 
