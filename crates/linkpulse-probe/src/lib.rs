@@ -19,6 +19,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod defaults;
 pub mod diagnose;
 mod http;
 pub mod icmp;

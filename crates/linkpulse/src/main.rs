@@ -91,6 +91,8 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(code) => code,
+        // The reader of our output went away (`| head`): nothing to say, nobody to say it to.
+        Err(err) if cmd::output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             cmd::say_error(&format!("linkpulse: {}", cmd::error_chain(&err)));
             ExitCode::from(EXIT_UNKNOWN)

@@ -202,7 +202,8 @@ pub struct HttpSpec {
     pub url: String,
     /// Request method (upper case).
     pub method: String,
-    /// Accepted status codes as inclusive ranges; empty means 200–399.
+    /// Accepted status codes as inclusive ranges; empty means the probe default
+    /// ([`linkpulse_probe::defaults::EXPECT_STATUS`], every 2xx).
     pub expect_status: Vec<(u16, u16)>,
     /// The body must contain this text.
     pub body_contains: Option<String>,
@@ -222,7 +223,7 @@ impl HttpSpec {
     /// The accepted status codes as text, e.g. `200-299,301`, the form `StatusSet` parses.
     pub fn expect_status_text(&self) -> String {
         if self.expect_status.is_empty() {
-            return "200-399".to_owned();
+            return linkpulse_probe::defaults::EXPECT_STATUS.to_owned();
         }
         self.expect_status
             .iter()

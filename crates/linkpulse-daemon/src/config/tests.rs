@@ -316,3 +316,77 @@ fn an_unset_variable_is_collected_with_the_other_errors() {
         "{e:#?}"
     );
 }
+
+/// A check that says nothing but its target probes as `linkpulse check` does with no flags:
+/// both take their defaults from `linkpulse_probe::defaults` (HTTP: every 2xx, redirects
+/// followed — the daemon used to accept 200-399 without following, so a 302 to a login page
+/// was up).
+#[test]
+fn defaults_are_the_clis() {
+    use linkpulse_probe::{ProbeOptions, defaults};
+
+    let c = parse(
+        "checks:\n  - name: web\n    http: { url: 'http://127.0.0.1:1/' }\n  - name: gw\n    icmp: { host: 127.0.0.1 }\n  - name: pg\n    tcp: { address: '127.0.0.1:5432' }\n",
+    )
+    .unwrap();
+    let cli = ProbeOptions::default();
+    let web = crate::probe::prepare(&c.checks[0]).unwrap().unwrap();
+    assert_eq!(web.options.http.method, cli.http.method);
+    assert_eq!(web.options.http.expect_status, cli.http.expect_status);
+    assert_eq!(web.options.http.expect_status.to_string(), "200-299");
+    assert!(web.options.http.follow_redirects && cli.http.follow_redirects);
+    assert_eq!(web.options.timeout, cli.timeout);
+    let gw = crate::probe::prepare(&c.checks[1]).unwrap().unwrap();
+    assert_eq!(gw.options.icmp.count, cli.icmp.count);
+    assert_eq!(gw.options.icmp.interval, cli.icmp.interval);
+    assert_eq!(c.checks[2].timeout, defaults::TIMEOUT);
+}
+
+/// Defaults never make an error about a key nobody wrote: an interval shorter than the
+/// default timeout shortens the timeout instead.
+#[test]
+fn a_short_interval_shortens_the_default_timeout() {
+    let c = parse("checks:\n  - name: a\n    tcp: { address: 'h:1' }\n    interval: 2s\n").unwrap();
+    assert_eq!(c.checks[0].timeout, Duration::from_secs(2));
+    // A timeout written in `defaults:` is the user's: the error names it there.
+    let e = errors(
+        "defaults: { timeout: 3s }\nchecks:\n  - name: a\n    tcp: { address: 'h:1' }\n    interval: 2s\n",
+    );
+    assert_eq!(
+        e,
+        vec!["t.yaml:1: defaults.timeout: timeout 3s is longer than the interval 2s".to_owned()]
+    );
+}
+
+/// The limits are the CLI's, with the same words: methods, ICMP count and gap, timeout.
+#[test]
+fn limits_are_the_clis() {
+    let c = parse(
+        "checks:\n  - name: a\n    http: { url: 'http://h/', method: post }\n  - name: b\n    icmp: { host: h, count: 1000, interval: 10ms }\n",
+    )
+    .unwrap();
+    match &c.checks[0].spec {
+        CheckSpec::Http(h) => assert_eq!(h.method, "POST"),
+        other => panic!("{other:?}"),
+    }
+    let e = errors(
+        "checks:\n  - name: a\n    http: { url: 'http://h/', method: FETCH }\n  - name: b\n    icmp: { host: h, count: 1001, interval: 5ms }\n  - name: c\n    tcp: { address: 'h:1' }\n    interval: 3h\n    timeout: 2h\n",
+    );
+    assert_eq!(e.len(), 4, "{e:#?}");
+    assert!(
+        e[0].starts_with("t.yaml:3: checks[0].http.method: unknown HTTP method \"FETCH\""),
+        "{e:#?}"
+    );
+    assert_eq!(
+        e[1],
+        "t.yaml:5: checks[1].icmp.count: 1001 is out of range (1 to 1000)"
+    );
+    assert!(
+        e[2].starts_with("t.yaml:5: checks[1].icmp.interval: 5ms is out of range (10ms to 1m)"),
+        "{e:#?}"
+    );
+    assert!(
+        e[3].starts_with("t.yaml:9: checks[2].timeout: 2h is out of range (1ms to 1h)"),
+        "{e:#?}"
+    );
+}

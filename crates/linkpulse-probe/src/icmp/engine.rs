@@ -380,6 +380,19 @@ impl Pinger {
     ///
     /// Cancel-safe: dropping the future forgets its probes.
     pub async fn ping(&self, addr: IpAddr, opts: &PingOptions) -> PingReport {
+        self.ping_until(addr, opts, std::future::pending()).await
+    }
+
+    /// Like [`Pinger::ping`], but ends early once `stop` completes (e.g. on Ctrl-C) and
+    /// reports what was seen so far, as `ping` does when interrupted: requests still waiting
+    /// for their reply count as lost, requests not yet sent are not counted.
+    pub async fn ping_until(
+        &self,
+        addr: IpAddr,
+        opts: &PingOptions,
+        stop: impl Future<Output = ()>,
+    ) -> PingReport {
+        let mut stop = pin!(stop);
         let addr = addr.to_canonical();
         if let Err(e) = opts.validate() {
             return PingReport::failed(e);
@@ -432,6 +445,11 @@ impl Pinger {
                 // Events are taken by `run.expire()` at the top of the loop.
                 () = run.mailbox.ready.notified() => {}
                 () = &mut sleep => {}
+                () = &mut stop => {
+                    // Replies already received count; the rest in flight are lost.
+                    run.take_events();
+                    break;
+                }
             }
         }
         let Run {

@@ -8,6 +8,7 @@ pub(crate) mod diagnose;
 pub(crate) mod keepalive;
 pub(crate) mod link;
 pub(crate) mod nodes;
+pub(crate) mod output;
 pub(crate) mod serve;
 pub(crate) mod status;
 
