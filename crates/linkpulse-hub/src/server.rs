@@ -676,7 +676,7 @@ pub(crate) fn prepare_socket(
 ) -> std::io::Result<()> {
     use std::os::fd::AsFd;
     let ipv6 = stream.local_addr()?.is_ipv6();
-    linkpulse_net::sys::enable_recverr(stream.as_fd(), ipv6)?;
+    linkpulse_sys::errqueue::enable_recverr(stream.as_fd(), ipv6)?;
     stream.set_nodelay(true)?;
     if let Some(profile) = keepalive {
         profile.apply(stream).map_err(std::io::Error::other)?;
