@@ -26,6 +26,7 @@ use tokio::sync::broadcast;
 
 use crate::auth::{HubAuth, HubKeys, SecretError};
 use crate::diagnose::diagnose;
+use crate::driver::{Followup, Member, prepare_socket};
 use crate::registry::{Change, Join, Node, NodeState, Registry, SessionId};
 use crate::settings::HubConfig;
 use crate::tls::TlsError;
@@ -95,60 +96,6 @@ pub(crate) struct State {
     /// session ~60 bytes for a rare event): a loop finds the session to close by its id
     /// ([`Followup::Close`]).
     handles: HashMap<SessionId, ConnectionHandle>,
-}
-
-/// Who an established session is in the registry.
-#[derive(Debug)]
-pub(crate) struct Member {
-    /// The registry's own copy of the name, shared.
-    name: Arc<str>,
-    session: SessionId,
-    /// The RTT last written to the registry (µs) and the samples skipped since: a sample is
-    /// written when it differs by more than an eighth, or on every eighth sample, so the
-    /// registry (a lock and a lookup by name) is not touched every interval for nothing.
-    rtt_us: u32,
-    rtt_skipped: u8,
-}
-
-impl Member {
-    /// The session's id in the registry.
-    pub(crate) fn session(&self) -> SessionId {
-        self.session
-    }
-
-    /// Whether `rtt` should be written to the registry (and records it if so).
-    pub(crate) fn rtt_changed(&mut self, rtt: Duration) -> bool {
-        let new = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX);
-        let old = self.rtt_us;
-        let moved = new.abs_diff(old) > old / 8;
-        if moved || self.rtt_skipped >= 7 || old == 0 {
-            self.rtt_us = new.max(1);
-            self.rtt_skipped = 0;
-            true
-        } else {
-            self.rtt_skipped += 1;
-            false
-        }
-    }
-}
-
-/// What must happen after session events were applied, outside the hub's lock.
-#[derive(Debug)]
-pub(crate) enum Followup {
-    /// Close a session that a new one of the same name replaced: through its task's handle,
-    /// or (`task: None`) in whichever event loop holds the session with this id.
-    Close {
-        session: SessionId,
-        task: Option<ConnectionHandle>,
-    },
-    /// The registry refused this session (full): close it.
-    Refused,
-    /// Probe a dead node's address after the timeout.
-    Diagnose {
-        name: String,
-        session: SessionId,
-        address: String,
-    },
 }
 
 impl State {
@@ -565,12 +512,7 @@ impl Hub {
                                 task: state.handles.remove(&old),
                             });
                         }
-                        *member = Some(Member {
-                            name: joined.name,
-                            session: joined.session,
-                            rtt_us: 0,
-                            rtt_skipped: 0,
-                        });
+                        *member = Some(Member::new(joined.name, joined.session));
                     }
                     Err(full) => {
                         tracing::warn!(%full, "agent refused");
@@ -580,30 +522,31 @@ impl Hub {
             }
             Event::Rtt(rtt) => {
                 if let Some(m) = member {
-                    state.registry.rtt(&m.name, m.session, rtt);
+                    state.registry.rtt(m.name(), m.session(), rtt);
                 }
             }
             Event::Suspect { .. } => {
                 if let Some(m) = member {
-                    state.registry.suspect(&m.name, m.session, now);
+                    state.registry.suspect(m.name(), m.session(), now);
                 }
             }
             Event::AliveAgain => {
                 if let Some(m) = member {
-                    state.registry.alive_again(&m.name, m.session, now);
+                    state.registry.alive_again(m.name(), m.session(), now);
                 }
             }
             Event::Status(status) => {
                 if let Some(m) = member {
-                    state.registry.status(&m.name, m.session, &status);
+                    state.registry.status(m.name(), m.session(), &status);
                 }
             }
             Event::Data(_) => {}
             Event::Dead { cause, silent_for } => {
-                let Some(Member { name, session, .. }) = member.take() else {
+                let Some(m) = member.take() else {
                     self.failed_handshake(peer, &cause.to_string());
                     return;
                 };
+                let (name, session) = (m.name().clone(), m.session());
                 state.handles.remove(&session);
                 let node_state = state.registry.ended(&name, session, &cause, now);
                 tracing::info!(node = %name, %cause, ?silent_for, "agent session ended");
@@ -666,24 +609,6 @@ impl Hub {
     }
 }
 
-/// What `Connection::from_tcp` does to a socket — `IP_RECVERR` (ICMP errors reach the
-/// session at once), `TCP_NODELAY` and the keepalive backstop — without the second file
-/// descriptor it keeps for diagnostics, so one session costs one descriptor and a hub process
-/// can hold close to its open-files limit in sessions.
-pub(crate) fn prepare_socket(
-    stream: &TcpStream,
-    keepalive: Option<&linkpulse_net::KeepaliveProfile>,
-) -> std::io::Result<()> {
-    use std::os::fd::AsFd;
-    let ipv6 = stream.local_addr()?.is_ipv6();
-    linkpulse_sys::errqueue::enable_recverr(stream.as_fd(), ipv6)?;
-    stream.set_nodelay(true)?;
-    if let Some(profile) = keepalive {
-        profile.apply(stream).map_err(std::io::Error::other)?;
-    }
-    Ok(())
-}
-
 /// Counts an open session until dropped.
 struct OpenSlot(Arc<Inner>);
 
@@ -726,22 +651,6 @@ impl TokenBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rtt_reaches_the_registry_on_change_or_every_eighth_sample() {
-        let mut m = Member {
-            name: "a".into(),
-            session: SessionId(1),
-            rtt_us: 0,
-            rtt_skipped: 0,
-        };
-        let us = Duration::from_micros;
-        assert!(m.rtt_changed(us(1000)), "first sample");
-        assert!(!m.rtt_changed(us(1100)), "within an eighth");
-        assert!(m.rtt_changed(us(1200)), "more than an eighth");
-        let written = (0..16).filter(|_| m.rtt_changed(us(1200))).count();
-        assert_eq!(written, 2, "every eighth sample when steady");
-    }
 
     #[test]
     fn token_bucket_limits_bursts_and_refills() {

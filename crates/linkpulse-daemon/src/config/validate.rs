@@ -706,10 +706,10 @@ fn alert_ca_file(e: &mut Errors<'_>, w: &RawWebhook, prefix: &str) -> Option<Opt
         return None;
     }
     let path = PathBuf::from(&ca.value);
-    match crate::alerts::read_ca_file(&path) {
+    match linkpulse_probe::load_ca_file(&path) {
         Ok(_) => Some(Some(path)),
         Err(m) => {
-            e.at(ca, key, m);
+            e.at(ca, key, m.to_string());
             None
         }
     }
