@@ -283,32 +283,6 @@ pub enum AlertTarget {
     },
 }
 
-/// Failure detector of the hub.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HubDetector {
-    /// Fixed timeout.
-    Fixed,
-    /// Phi-accrual.
-    Phi,
-}
-
-/// Hub settings (agent sessions, issue 5); validated and clamped, served by the hub module.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HubConfig {
-    /// Address agents connect to.
-    pub listen: SocketAddr,
-    /// Heartbeat interval (clamped to 10 ms – 60 s).
-    pub interval: Duration,
-    /// Failure detector.
-    pub detector: HubDetector,
-    /// Silence after which a session is dead (clamped to 2×interval – 10 min).
-    pub timeout: Duration,
-    /// Phi threshold (clamped to 1–16).
-    pub phi_threshold: f64,
-    /// File holding the shared secret.
-    pub secret_file: Option<PathBuf>,
-    /// TLS on the agent port (certificates checked when the config is loaded).
-    pub tls: Option<linkpulse_hub::tls::HubTls>,
-    /// A node dead or left for longer than this is forgotten (clamped to 1 s – 10 years).
-    pub forget_after: Duration,
-}
+/// Hub settings (agent sessions): the hub crate's own type, validated against the hub's own
+/// limits ([`linkpulse_hub::HubConfig::problems`]) when the config is loaded.
+pub use linkpulse_hub::{HubConfig, HubDetector};

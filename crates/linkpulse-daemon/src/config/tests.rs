@@ -160,11 +160,27 @@ fn empty_file_and_missing_file() {
 }
 
 #[test]
-fn hub_is_validated_and_clamped() {
-    let c = parse("hub: { listen: '127.0.0.1:0', interval: 1ms, detector: phi, phi_threshold: 99 }\nchecks: []\n").unwrap();
+fn hub_values_outside_the_hubs_limits_are_errors_with_their_lines() {
+    let e = errors(
+        "hub:\n  listen: '127.0.0.1:0'\n  interval: 60s\n  detector: phi\n  phi_threshold: 99\n",
+    );
+    // The unwritten timeout follows the interval: no error about a key not written.
+    assert_eq!(
+        e,
+        [
+            "t.yaml:3: hub.interval: 1m is outside the accepted range 20ms – 10s",
+            "t.yaml:5: hub.phi_threshold: 99 is outside the accepted range 1 – 16",
+        ]
+    );
+    let e = errors("hub: { listen: '127.0.0.1:0', interval: 1s, timeout: 1s }\n");
+    assert_eq!(
+        e,
+        ["t.yaml:1: hub.timeout: 1s is outside the accepted range 2s – 10m"]
+    );
+    // A long interval without a timeout: the default timeout follows it, no error.
+    let c = parse("hub: { listen: '127.0.0.1:0', interval: 10s }\nchecks: []\n").unwrap();
     let h = c.hub.unwrap();
-    assert_eq!(h.interval, Duration::from_millis(10));
-    assert_eq!(h.phi_threshold, 16.0);
+    assert_eq!(h.timeout, Duration::from_secs(20));
     assert_eq!(h.forget_after, Duration::from_secs(72 * 3600));
     let c = parse("hub: { listen: '127.0.0.1:0', forget_after: 10m }\nchecks: []\n").unwrap();
     assert_eq!(c.hub.unwrap().forget_after, Duration::from_secs(600));

@@ -648,6 +648,9 @@ fn alert(e: &mut Errors<'_>, a: &RawAlert, index: usize) -> Option<AlertConfig> 
     })
 }
 
+/// `hub:`: the hub's own [`HubConfig`], starting from its defaults; every value written is
+/// checked against the hub's own limits ([`HubConfig::problems`]), so a value the hub would
+/// not accept is an error with its line instead of a silent change when the hub starts.
 fn hub(e: &mut Errors<'_>, h: &RawHub) -> Option<HubConfig> {
     let listen = match h.listen.value.trim().parse::<SocketAddr>() {
         Ok(a) => Some(a),
@@ -660,56 +663,61 @@ fn hub(e: &mut Errors<'_>, h: &RawHub) -> Option<HubConfig> {
             None
         }
     };
-    let interval = match &h.interval {
-        Some(s) => duration(e, s, "hub.interval"),
-        None => Some(Duration::from_millis(100)),
+    let mut c = HubConfig::new(listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))));
+    let mut ok = listen.is_some();
+    let mut set = |value: Option<Duration>, field: &mut Duration| match value {
+        Some(v) => *field = v,
+        None => ok = false,
+    };
+    if let Some(s) = &h.interval {
+        set(duration(e, s, "hub.interval"), &mut c.interval);
     }
-    .map(|d| d.clamp(Duration::from_millis(10), Duration::from_secs(60)));
-    let detector = match &h.detector {
-        Some(d) => match d.value.as_str() {
-            "fixed" => Some(HubDetector::Fixed),
-            "phi" => Some(HubDetector::Phi),
+    // Unwritten, the timeout follows the interval (never an error about a key not written).
+    c.timeout = HubConfig::default_timeout(c.interval);
+    if let Some(s) = &h.timeout {
+        set(duration(e, s, "hub.timeout"), &mut c.timeout);
+    }
+    if let Some(s) = &h.forget_after {
+        set(duration(e, s, "hub.forget_after"), &mut c.forget_after);
+    }
+    if let Some(d) = &h.detector {
+        match d.value.as_str() {
+            "fixed" => c.detector = HubDetector::Fixed,
+            "phi" => c.detector = HubDetector::Phi,
             other => {
                 e.at(
                     d,
                     "hub.detector",
                     format!("unknown detector {other:?} (fixed or phi)"),
                 );
-                None
+                ok = false;
             }
-        },
-        None => Some(HubDetector::Fixed),
-    };
-    let timeout = match &h.timeout {
-        Some(s) => duration(e, s, "hub.timeout"),
-        None => Some(Duration::from_millis(500)),
-    };
-    let forget_after = match &h.forget_after {
-        Some(s) => duration(e, s, "hub.forget_after"),
-        None => Some(linkpulse_hub::DEFAULT_FORGET_AFTER),
+        }
     }
-    .map(|d| d.clamp(Duration::from_secs(1), linkpulse_hub::MAX_FORGET_AFTER));
-    let phi = h
-        .phi_threshold
-        .as_ref()
-        .map_or(8.0, |p| p.value)
-        .clamp(1.0, 16.0);
-    let tls = match &h.tls {
-        Some(t) => Some(hub_tls(e, t)?),
-        None => None,
-    };
-    let (listen, interval, detector, timeout, forget_after) =
-        (listen?, interval?, detector?, timeout?, forget_after?);
-    Some(HubConfig {
-        listen,
-        interval,
-        detector,
-        timeout: timeout.clamp(interval * 2, Duration::from_secs(600).max(interval * 2)),
-        phi_threshold: phi,
-        secret_file: h.secret_file.as_ref().map(|s| PathBuf::from(&s.value)),
-        tls,
-        forget_after,
-    })
+    if let Some(p) = &h.phi_threshold {
+        c.phi_threshold = p.value;
+    }
+    c.secret_file = h.secret_file.as_ref().map(|s| PathBuf::from(&s.value));
+    if let Some(t) = &h.tls {
+        match hub_tls(e, t) {
+            Some(tls) => c.tls = Some(tls),
+            None => ok = false,
+        }
+    }
+    for problem in c.problems() {
+        let line = match problem.field {
+            "interval" => h.interval.as_ref().map(|s| s.referenced.line()),
+            "timeout" => h.timeout.as_ref().map(|s| s.referenced.line()),
+            "forget_after" => h.forget_after.as_ref().map(|s| s.referenced.line()),
+            "phi_threshold" => h.phi_threshold.as_ref().map(|s| s.referenced.line()),
+            _ => None,
+        };
+        // Only written values can be out of range; another is still reported, at `hub:`.
+        let line = line.unwrap_or_else(|| h.listen.referenced.line());
+        e.push(line, format!("hub.{}", problem.field), problem.to_string());
+        ok = false;
+    }
+    ok.then_some(c)
 }
 
 /// `ca_file` of a webhook or Slack target: only with an `https://` URL, and a PEM file with at
@@ -725,10 +733,10 @@ fn alert_ca_file(e: &mut Errors<'_>, w: &RawWebhook, prefix: &str) -> Option<Opt
         return None;
     }
     let path = PathBuf::from(&ca.value);
-    match crate::alerts::read_ca_file(&path) {
+    match linkpulse_probe::load_ca_file(&path) {
         Ok(_) => Some(Some(path)),
         Err(m) => {
-            e.at(ca, key, m);
+            e.at(ca, key, m.to_string());
             None
         }
     }
