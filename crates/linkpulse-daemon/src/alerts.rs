@@ -12,8 +12,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
@@ -65,6 +63,9 @@ pub async fn run(
             };
             match result {
                 Ok(()) => {
+                    let what = slack_text(&item.payload);
+                    let what = what.strip_prefix("[linkpulse] ").unwrap_or(&what);
+                    tracing::info!(key = %item.key, "alert delivered: {what}");
                     metrics.alerts_delivered.inc();
                     storage.submit(WriteOp::AlertDelivered {
                         id: item.id,
@@ -188,21 +189,6 @@ async fn run_command(
     }
 }
 
-/// The CA certificates in the PEM file `path`; an error names the file and says what is wrong.
-pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "{}: no PEM certificate in the file",
-            path.display()
-        ));
-    }
-    Ok(certs)
-}
-
 /// The TLS client configuration for https alert URLs: the system roots, plus the certificates
 /// of `ca_file` when given. Built once per CA file (and once without).
 fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
@@ -218,7 +204,7 @@ fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Strin
         let _ = roots.add(cert);
     }
     if let Some(path) = ca_file {
-        for cert in read_ca_file(path)? {
+        for cert in linkpulse_probe::load_ca_file(path).map_err(|e| e.to_string())? {
             roots
                 .add(cert)
                 .map_err(|e| format!("{}: {e}", path.display()))?;

@@ -97,6 +97,25 @@ impl std::fmt::Debug for AppState {
 #[derive(Debug)]
 pub struct ApiError(StatusCode, String);
 
+impl ApiError {
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> StatusCode {
+        self.0
+    }
+
+    /// What went wrong, in words (the `error` of the answer).
+    pub fn message(&self) -> &str {
+        &self.1
+    }
+}
+
+/// The message alone: the status is for HTTP clients, a log line needs the words.
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.0, Json(json!({ "error": self.1 }))).into_response()
@@ -349,8 +368,20 @@ pub fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Re-reads the config file and applies it; shared by `POST /api/v1/reload` and SIGHUP.
+/// Re-reads the config file and applies it; shared by `POST /api/v1/reload` and SIGHUP. Logs
+/// the outcome: the summary at `info`, or each problem at `warn` (the running configuration
+/// stays).
 pub async fn reload_from_file(s: &AppState) -> Result<Value, ApiError> {
+    let result = reload_and_apply(s).await;
+    if let Err(e) = &result {
+        for line in e.message().lines() {
+            tracing::warn!("configuration not reloaded, the running one stays: {line}");
+        }
+    }
+    result
+}
+
+async fn reload_and_apply(s: &AppState) -> Result<Value, ApiError> {
     let path = s.config_path.clone();
     let config = tokio::task::spawn_blocking(move || Config::load(&path))
         .await
@@ -371,11 +402,16 @@ pub async fn reload_from_file(s: &AppState) -> Result<Value, ApiError> {
         .publish(linkpulse_web::Event::Reload(linkpulse_web::ReloadEvent {
             at_ms: now_ms(),
         }));
-    tracing::info!(?summary, "configuration reloaded");
+    tracing::info!("configuration reloaded: {summary}");
     if !needs_restart.is_empty() {
         tracing::warn!(
-            keys = ?needs_restart,
-            "these settings changed but are read only at start: restart the daemon to apply them"
+            "{} changed but {} read only at start: restart the daemon to apply the change",
+            needs_restart.join(", "),
+            if needs_restart.len() == 1 {
+                "is"
+            } else {
+                "are"
+            }
         );
     }
     let mut answer = serde_json::to_value(summary).unwrap_or_default();

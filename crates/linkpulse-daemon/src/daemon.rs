@@ -218,7 +218,7 @@ impl Daemon {
     pub async fn reload(&self) -> Result<serde_json::Value, String> {
         api::reload_from_file(&self.state)
             .await
-            .map_err(|e| format!("{e:?}"))
+            .map_err(|e| e.to_string())
     }
 
     /// Serves `router` on `listener` until `shutdown` resolves, then stops the engine and the

@@ -129,6 +129,21 @@ pub struct ReloadSummary {
     pub removed: usize,
 }
 
+/// `9 checks unchanged, 1 added, 0 changed, 0 removed`.
+impl std::fmt::Display for ReloadSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} check{} unchanged, {} added, {} changed, {} removed",
+            self.unchanged,
+            if self.unchanged == 1 { "" } else { "s" },
+            self.added,
+            self.changed,
+            self.removed
+        )
+    }
+}
+
 enum Command {
     Push {
         token: String,
@@ -1129,7 +1144,11 @@ impl Engine {
         if config.concurrency != self.concurrency {
             // New limits take effect for every run that starts from now on; runs already in
             // flight (or waiting for a slot) finish under the limits they started with.
-            tracing::info!(from = ?self.concurrency, to = ?config.concurrency, "new concurrency limits");
+            tracing::info!(
+                "new concurrency limits: {} (were {})",
+                config.concurrency,
+                self.concurrency
+            );
             self.concurrency = config.concurrency;
             (self.global, self.per_kind) = limits(config.concurrency);
         }

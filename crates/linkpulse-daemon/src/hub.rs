@@ -14,7 +14,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use linkpulse_hub::{ChangeKind, Hub, HubDetector, HubError, Node, NodeState};
+use linkpulse_hub::{ChangeKind, Hub, HubError, Node, NodeState};
 
 use crate::config::CheckKind;
 use crate::engine::{CheckView, NODE_PREFIX, Views};
@@ -25,23 +25,6 @@ use tokio::task::JoinHandle;
 use crate::engine::{EngineHandle, NodeEvent, NodeReport};
 
 pub use crate::config::HubConfig;
-use crate::config::HubDetector as ConfigDetector;
-
-/// The hub library's settings for the daemon's validated `hub:` section.
-pub fn hub_config(c: &HubConfig) -> linkpulse_hub::HubConfig {
-    let mut h = linkpulse_hub::HubConfig::new(c.listen);
-    h.interval = c.interval;
-    h.detector = match c.detector {
-        ConfigDetector::Fixed => HubDetector::Fixed,
-        ConfigDetector::Phi => HubDetector::Phi,
-    };
-    h.timeout = c.timeout;
-    h.phi_threshold = c.phi_threshold;
-    h.secret_file = c.secret_file.clone();
-    h.tls = c.tls.clone();
-    h.forget_after = c.forget_after;
-    h
-}
 
 /// Binds `hub.listen` and accepts agents until `shutdown`; returns the hub, the bound
 /// address and the accept task.
@@ -49,7 +32,7 @@ pub async fn start(
     c: &HubConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(Hub, SocketAddr, JoinHandle<()>), HubError> {
-    let hub = Hub::new(hub_config(c))?;
+    let hub = Hub::new(c.clone())?;
     let listener = hub.bind().await?;
     let addr = listener.local_addr().map_err(|source| HubError::Bind {
         addr: c.listen,

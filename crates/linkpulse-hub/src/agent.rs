@@ -13,7 +13,7 @@ use std::time::Duration;
 use linkpulse_net::{Connection, ConnectionConfig, local_incarnation};
 use linkpulse_probe::{ProbeOptions, Prober, Target};
 use linkpulse_proto::{
-    DetectorPolicy, Event, GoodbyeReason, Health, Incarnation, SessionConfig, Status,
+    DetectorPolicy, ErrorCode, Event, GoodbyeReason, Health, Incarnation, SessionConfig, Status,
 };
 use rand::Rng;
 
@@ -61,6 +61,11 @@ pub struct AgentConfig {
     pub max_backoff: Duration,
     /// TLS to the hubs; `None`: plain TCP.
     pub tls: Option<AgentTls>,
+    /// The agent stops with [`AgentError::Refused`] after this many handshakes in a row
+    /// (across all hubs, with no session in between) that a hub refused for the secret
+    /// (ERROR `auth_failed`): a wrong secret does not get right by retrying. Default 3;
+    /// 0 retries for ever.
+    pub max_auth_failures: u32,
 }
 
 impl AgentConfig {
@@ -80,6 +85,7 @@ impl AgentConfig {
             connect_timeout: Duration::from_secs(1),
             max_backoff: Duration::from_secs(5),
             tls: None,
+            max_auth_failures: 3,
         }
     }
 }
@@ -133,6 +139,36 @@ pub enum AgentError {
     /// The session settings are invalid (e.g. a name or label too long).
     #[error("invalid agent settings: {0}")]
     Config(#[from] linkpulse_proto::ConfigError),
+    /// The hubs refused this agent's secret [`AgentConfig::max_auth_failures`] times in a row.
+    #[error(
+        "the hub refused this agent's secret {attempts} times in a row (last: {hub}, {detail}); \
+         check --secret-file or LINKPULSE_SECRET against the hub's secret"
+    )]
+    Refused {
+        /// The hub that refused last.
+        hub: String,
+        /// Refusals in a row.
+        attempts: u32,
+        /// What the hub said.
+        detail: String,
+    },
+}
+
+/// Why a connection to a hub did not become a session.
+enum ConnectError {
+    /// The hub refused the handshake for the secret (ERROR `auth_failed`); the text is the
+    /// hub's.
+    Refused(String),
+    /// Anything else (unreachable, TLS, timeout…): worth retrying.
+    Failed(String),
+}
+
+impl ConnectError {
+    fn into_text(self) -> String {
+        match self {
+            ConnectError::Refused(t) | ConnectError::Failed(t) => t,
+        }
+    }
 }
 
 enum SessionEnd {
@@ -177,6 +213,8 @@ pub async fn run(
     let n = agent.config.hubs.len();
     let mut idx = 0usize;
     let mut failures = 0usize;
+    // Handshakes refused for the secret since the last session.
+    let mut refusals = 0u32;
     let mut backoff = Duration::from_millis(100);
     let mut pending: Option<Connection> = None;
     loop {
@@ -194,6 +232,18 @@ pub async fn run(
                 match attempt {
                     Ok(c) => c,
                     Err(error) => {
+                        if let ConnectError::Refused(detail) = &error {
+                            refusals += 1;
+                            let max = agent.config.max_auth_failures;
+                            if max > 0 && refusals >= max {
+                                return Err(AgentError::Refused {
+                                    hub,
+                                    attempts: refusals,
+                                    detail: detail.clone(),
+                                });
+                            }
+                        }
+                        let error = error.into_text();
                         on_event(AgentEvent::ConnectFailed { hub, error });
                         idx = (idx + 1) % n;
                         failures += 1;
@@ -214,6 +264,7 @@ pub async fn run(
             }
         };
         failures = 0;
+        refusals = 0;
         backoff = Duration::from_millis(100);
         let hub = agent.config.hubs[idx].clone();
         on_event(AgentEvent::Connected {
@@ -275,7 +326,13 @@ impl Agent {
     }
 
     /// Connects to `hub` and waits for the handshake.
-    async fn establish(&self, hub: &str) -> Result<Connection, String> {
+    async fn establish(&self, hub: &str) -> Result<Connection, ConnectError> {
+        let conn = self.connect(hub).await.map_err(ConnectError::Failed)?;
+        handshake(conn).await
+    }
+
+    /// Connects to `hub` (TCP, then TLS when configured); the handshake is still to come.
+    async fn connect(&self, hub: &str) -> Result<Connection, String> {
         let addr: SocketAddr = match hub.parse() {
             Ok(a) => a,
             Err(_) => tokio::net::lookup_host(hub)
@@ -287,10 +344,10 @@ impl Agent {
         let mut cc = ConnectionConfig::new(self.session_config());
         cc.connect_timeout = self.config.connect_timeout;
         cc.linger = Duration::from_millis(300);
-        let mut conn = match &self.tls {
+        match &self.tls {
             None => Connection::connect(addr, cc)
                 .await
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| e.to_string()),
             Some(connector) => {
                 let explicit = self
                     .config
@@ -310,17 +367,7 @@ impl Agent {
                         .map_err(|_| "TLS handshake timed out".to_owned())?
                         .map_err(|e| format!("TLS handshake failed: {e}"))?;
                 Connection::from_stream(tls, linkpulse_proto::Role::Client, cc)
-                    .map_err(|e| e.to_string())?
-            }
-        };
-        loop {
-            match conn.next_event().await {
-                Some(Event::Up { .. }) => return Ok(conn),
-                Some(Event::Dead { cause, .. }) => {
-                    return Err(format!("handshake failed: {cause}"));
-                }
-                Some(_) => {}
-                None => return Err("connection closed during the handshake".to_owned()),
+                    .map_err(|e| e.to_string())
             }
         }
     }
@@ -405,6 +452,28 @@ impl Agent {
                     let _ = tokio::time::timeout(Duration::from_secs(2), conn.finished()).await;
                     return SessionEnd::Shutdown;
                 }
+            }
+        }
+    }
+}
+
+/// Waits for the handshake on a fresh connection to a hub: the session, or why there is none.
+async fn handshake(mut conn: Connection) -> Result<Connection, ConnectError> {
+    loop {
+        match conn.next_event().await {
+            Some(Event::Up { .. }) => return Ok(conn),
+            Some(Event::Dead { cause, .. }) => {
+                let text = format!("handshake failed: {cause}");
+                return Err(match cause.peer_error() {
+                    Some(ErrorCode::AuthFailed) => ConnectError::Refused(text),
+                    _ => ConnectError::Failed(text),
+                });
+            }
+            Some(_) => {}
+            None => {
+                return Err(ConnectError::Failed(
+                    "connection closed during the handshake".to_owned(),
+                ));
             }
         }
     }

@@ -45,11 +45,11 @@ mod driver;
 pub mod http;
 pub mod registry;
 pub mod server;
+pub mod settings;
 pub mod tls;
 
 pub use client::{ClientError, WatchClient, list_nodes};
 pub use http::{NodeFilter, NodeList, routes};
 pub use registry::{Change, ChangeKind, Diagnosis, Node, NodeState, NodeStatus, Registry};
-pub use server::{
-    DEFAULT_FORGET_AFTER, Hub, HubConfig, HubDetector, HubError, HubStats, MAX_FORGET_AFTER,
-};
+pub use server::{Hub, HubError, HubStats};
+pub use settings::{DEFAULT_FORGET_AFTER, HubConfig, HubDetector, MAX_FORGET_AFTER, OutOfRange};

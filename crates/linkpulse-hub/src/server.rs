@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -20,139 +19,20 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use linkpulse_net::{Connection, ConnectionConfig, ConnectionHandle, local_incarnation};
 use linkpulse_probe::Prober;
-use linkpulse_proto::detector::DetectorConfig;
-use linkpulse_proto::{
-    Authenticator, DetectorPolicy, Event, GoodbyeReason, Incarnation, Role, SessionConfig,
-};
+use linkpulse_proto::{Authenticator, Event, GoodbyeReason, Incarnation, Role, SessionConfig};
 use rand::RngCore;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 
 use crate::auth::{HubAuth, HubKeys, SecretError};
 use crate::diagnose::diagnose;
+use crate::driver::{Followup, Member, prepare_socket};
 use crate::registry::{Change, Join, Node, NodeState, Registry, SessionId};
-use crate::tls::{HubTls, TlsError};
+use crate::settings::HubConfig;
+use crate::tls::TlsError;
 
-/// Smallest heartbeat interval the hub accepts in its configuration.
-pub const MIN_INTERVAL: Duration = Duration::from_millis(20);
-/// Largest heartbeat interval.
-pub const MAX_INTERVAL: Duration = Duration::from_secs(10);
 /// Changes buffered per watcher before it is resynchronised with a fresh snapshot.
 const WATCH_BUFFER: usize = 4096;
-/// Default [`HubConfig::forget_after`]: three days, as Consul's `reconnect_timeout`.
-pub const DEFAULT_FORGET_AFTER: Duration = Duration::from_secs(72 * 3600);
-/// Longest [`HubConfig::forget_after`]: ten years (as good as never).
-pub const MAX_FORGET_AFTER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
-
-/// Which failure detector the hub runs on each agent session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HubDetector {
-    /// Dead after `timeout` of silence, suspect after half of it.
-    #[default]
-    Fixed,
-    /// φ accrual tuned for the interval; dead at `phi_threshold`.
-    Phi,
-}
-
-/// Hub settings. Build with [`HubConfig::new`], adjust fields, then [`Hub::new`] clamps them
-/// ([`HubConfig::clamped`]).
-#[derive(Debug, Clone)]
-pub struct HubConfig {
-    /// Address agents connect to (port 0: any free port).
-    pub listen: SocketAddr,
-    /// Heartbeat interval granted to every agent. Default 100 ms, clamped to 20 ms – 10 s.
-    pub interval: Duration,
-    /// Failure detector. Default fixed.
-    pub detector: HubDetector,
-    /// Fixed detector: silence after which an agent is dead (suspect at half). Also the wait
-    /// before a dead node is diagnosed. Default 500 ms, clamped to 2 × interval – 10 min.
-    pub timeout: Duration,
-    /// Phi detector: φ at which an agent is dead. Default 8, clamped to 1–16.
-    pub phi_threshold: f64,
-    /// Shared secret or per-agent tokens ([`crate::auth`]); `None`: agents are not
-    /// authenticated.
-    pub secret_file: Option<PathBuf>,
-    /// Most sessions open at once (handshaking or established). Default 19 000.
-    pub max_sessions: usize,
-    /// A connection that has not completed the handshake by then is closed. Default 2 s,
-    /// clamped to 100 ms – 30 s.
-    pub handshake_timeout: Duration,
-    /// New connections accepted per second (burst of the same size). Default 2 000.
-    pub handshake_rate: u32,
-    /// The hub's node name, sent in WELCOME. Default `hub`.
-    pub name: String,
-    /// TLS on the hub port; `None`: plain TCP.
-    pub tls: Option<HubTls>,
-    /// The hub measures an agent's RTT once per this many intervals: its own PING rides on
-    /// every this-many-th PONG it sends ([`SessionConfig::rtt_sample_every`]). Default 8
-    /// (at the default 100 ms interval, an RTT sample every 0.8 s), clamped to 1–64; 1
-    /// pings every interval. Agents' detectors are fed by the hub's PONGs, so this changes
-    /// nothing about detection; it spares the hub reading the agent's PONG (a third syscall
-    /// per session and interval, after the PING read and the PONG write) in all but one
-    /// interval of this many, for an `rtt_ms` that is at most this many intervals old.
-    pub rtt_sample_every: u32,
-    /// A node dead or left for longer than this is removed from the registry and announced
-    /// as `forgotten` (Consul's `reconnect_timeout`): a fleet that scales out and in does not
-    /// pile up names. Default 72 h, clamped to 1 s – 10 years.
-    pub forget_after: Duration,
-}
-
-impl HubConfig {
-    /// Defaults, listening on `listen`.
-    pub fn new(listen: SocketAddr) -> Self {
-        HubConfig {
-            listen,
-            interval: Duration::from_millis(100),
-            detector: HubDetector::Fixed,
-            timeout: Duration::from_millis(500),
-            phi_threshold: 8.0,
-            secret_file: None,
-            max_sessions: 19_000,
-            handshake_timeout: Duration::from_secs(2),
-            handshake_rate: 2_000,
-            name: "hub".to_owned(),
-            tls: None,
-            rtt_sample_every: 8,
-            forget_after: DEFAULT_FORGET_AFTER,
-        }
-    }
-
-    /// The same settings with every value inside its sane range.
-    pub fn clamped(mut self) -> Self {
-        self.interval = self.interval.clamp(MIN_INTERVAL, MAX_INTERVAL);
-        let min_timeout = self.interval * 2;
-        self.timeout = self
-            .timeout
-            .clamp(min_timeout, Duration::from_secs(600).max(min_timeout));
-        self.phi_threshold = if self.phi_threshold.is_finite() {
-            self.phi_threshold.clamp(1.0, 16.0)
-        } else {
-            8.0
-        };
-        self.max_sessions = self.max_sessions.clamp(1, 1_000_000);
-        self.handshake_timeout = self
-            .handshake_timeout
-            .clamp(Duration::from_millis(100), Duration::from_secs(30));
-        self.handshake_rate = self.handshake_rate.max(1);
-        self.rtt_sample_every = self.rtt_sample_every.clamp(1, 64);
-        self.forget_after = self
-            .forget_after
-            .clamp(Duration::from_secs(1), MAX_FORGET_AFTER);
-        if self.name.is_empty() || self.name.len() > linkpulse_proto::MAX_NODE_NAME {
-            self.name = "hub".to_owned();
-        }
-        self
-    }
-
-    fn detector_policy(&self) -> DetectorPolicy {
-        match self.detector {
-            HubDetector::Fixed => DetectorPolicy::Exact(DetectorConfig::fixed(self.timeout)),
-            HubDetector::Phi => DetectorPolicy::PhiForInterval {
-                threshold: self.phi_threshold,
-            },
-        }
-    }
-}
 
 /// Why the hub could not start.
 #[derive(Debug, thiserror::Error)]
@@ -216,60 +96,6 @@ pub(crate) struct State {
     /// session ~60 bytes for a rare event): a loop finds the session to close by its id
     /// ([`Followup::Close`]).
     handles: HashMap<SessionId, ConnectionHandle>,
-}
-
-/// Who an established session is in the registry.
-#[derive(Debug)]
-pub(crate) struct Member {
-    /// The registry's own copy of the name, shared.
-    name: Arc<str>,
-    session: SessionId,
-    /// The RTT last written to the registry (µs) and the samples skipped since: a sample is
-    /// written when it differs by more than an eighth, or on every eighth sample, so the
-    /// registry (a lock and a lookup by name) is not touched every interval for nothing.
-    rtt_us: u32,
-    rtt_skipped: u8,
-}
-
-impl Member {
-    /// The session's id in the registry.
-    pub(crate) fn session(&self) -> SessionId {
-        self.session
-    }
-
-    /// Whether `rtt` should be written to the registry (and records it if so).
-    pub(crate) fn rtt_changed(&mut self, rtt: Duration) -> bool {
-        let new = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX);
-        let old = self.rtt_us;
-        let moved = new.abs_diff(old) > old / 8;
-        if moved || self.rtt_skipped >= 7 || old == 0 {
-            self.rtt_us = new.max(1);
-            self.rtt_skipped = 0;
-            true
-        } else {
-            self.rtt_skipped += 1;
-            false
-        }
-    }
-}
-
-/// What must happen after session events were applied, outside the hub's lock.
-#[derive(Debug)]
-pub(crate) enum Followup {
-    /// Close a session that a new one of the same name replaced: through its task's handle,
-    /// or (`task: None`) in whichever event loop holds the session with this id.
-    Close {
-        session: SessionId,
-        task: Option<ConnectionHandle>,
-    },
-    /// The registry refused this session (full): close it.
-    Refused,
-    /// Probe a dead node's address after the timeout.
-    Diagnose {
-        name: String,
-        session: SessionId,
-        address: String,
-    },
 }
 
 impl State {
@@ -540,7 +366,7 @@ impl Hub {
         if n > 0 {
             tracing::info!(
                 nodes = n,
-                ?forget_after,
+                forget_after_s = forget_after.as_secs(),
                 "forgot nodes gone for longer than forget_after"
             );
             state.publish();
@@ -686,12 +512,7 @@ impl Hub {
                                 task: state.handles.remove(&old),
                             });
                         }
-                        *member = Some(Member {
-                            name: joined.name,
-                            session: joined.session,
-                            rtt_us: 0,
-                            rtt_skipped: 0,
-                        });
+                        *member = Some(Member::new(joined.name, joined.session));
                     }
                     Err(full) => {
                         tracing::warn!(%full, "agent refused");
@@ -701,33 +522,39 @@ impl Hub {
             }
             Event::Rtt(rtt) => {
                 if let Some(m) = member {
-                    state.registry.rtt(&m.name, m.session, rtt);
+                    state.registry.rtt(m.name(), m.session(), rtt);
                 }
             }
             Event::Suspect { .. } => {
                 if let Some(m) = member {
-                    state.registry.suspect(&m.name, m.session, now);
+                    state.registry.suspect(m.name(), m.session(), now);
                 }
             }
             Event::AliveAgain => {
                 if let Some(m) = member {
-                    state.registry.alive_again(&m.name, m.session, now);
+                    state.registry.alive_again(m.name(), m.session(), now);
                 }
             }
             Event::Status(status) => {
                 if let Some(m) = member {
-                    state.registry.status(&m.name, m.session, &status);
+                    state.registry.status(m.name(), m.session(), &status);
                 }
             }
             Event::Data(_) => {}
             Event::Dead { cause, silent_for } => {
-                let Some(Member { name, session, .. }) = member.take() else {
+                let Some(m) = member.take() else {
                     self.failed_handshake(peer, &cause.to_string());
                     return;
                 };
+                let (name, session) = (m.name().clone(), m.session());
                 state.handles.remove(&session);
                 let node_state = state.registry.ended(&name, session, &cause, now);
-                tracing::info!(node = %name, %cause, ?silent_for, "agent session ended");
+                tracing::info!(
+                    node = %name,
+                    %cause,
+                    silent_ms = silent_for.as_millis(),
+                    "agent session ended"
+                );
                 if node_state == Some(NodeState::Dead)
                     && let Some(address) = state.registry.address(&name)
                 {
@@ -787,24 +614,6 @@ impl Hub {
     }
 }
 
-/// What `Connection::from_tcp` does to a socket — `IP_RECVERR` (ICMP errors reach the
-/// session at once), `TCP_NODELAY` and the keepalive backstop — without the second file
-/// descriptor it keeps for diagnostics, so one session costs one descriptor and a hub process
-/// can hold close to its open-files limit in sessions.
-pub(crate) fn prepare_socket(
-    stream: &TcpStream,
-    keepalive: Option<&linkpulse_net::KeepaliveProfile>,
-) -> std::io::Result<()> {
-    use std::os::fd::AsFd;
-    let ipv6 = stream.local_addr()?.is_ipv6();
-    linkpulse_net::sys::enable_recverr(stream.as_fd(), ipv6)?;
-    stream.set_nodelay(true)?;
-    if let Some(profile) = keepalive {
-        profile.apply(stream).map_err(std::io::Error::other)?;
-    }
-    Ok(())
-}
-
 /// Counts an open session until dropped.
 struct OpenSlot(Arc<Inner>);
 
@@ -847,46 +656,6 @@ impl TokenBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn config_values_are_clamped() {
-        let mut c = HubConfig::new("127.0.0.1:0".parse().unwrap());
-        c.interval = Duration::from_millis(1);
-        c.timeout = Duration::from_millis(1);
-        c.phi_threshold = f64::NAN;
-        c.handshake_rate = 0;
-        c.rtt_sample_every = 0;
-        let c = c.clamped();
-        assert_eq!(c.rtt_sample_every, 1);
-        assert_eq!(c.interval, MIN_INTERVAL);
-        assert_eq!(c.timeout, MIN_INTERVAL * 2);
-        assert_eq!(c.phi_threshold, 8.0);
-        assert_eq!(c.handshake_rate, 1);
-        let mut c = HubConfig::new("127.0.0.1:0".parse().unwrap());
-        c.interval = Duration::from_secs(3600);
-        c.phi_threshold = 99.0;
-        c.rtt_sample_every = 1000;
-        let c = c.clamped();
-        assert_eq!(c.rtt_sample_every, 64);
-        assert_eq!(c.interval, MAX_INTERVAL);
-        assert_eq!(c.phi_threshold, 16.0);
-    }
-
-    #[test]
-    fn rtt_reaches_the_registry_on_change_or_every_eighth_sample() {
-        let mut m = Member {
-            name: "a".into(),
-            session: SessionId(1),
-            rtt_us: 0,
-            rtt_skipped: 0,
-        };
-        let us = Duration::from_micros;
-        assert!(m.rtt_changed(us(1000)), "first sample");
-        assert!(!m.rtt_changed(us(1100)), "within an eighth");
-        assert!(m.rtt_changed(us(1200)), "more than an eighth");
-        let written = (0..16).filter(|_| m.rtt_changed(us(1200))).count();
-        assert_eq!(written, 2, "every eighth sample when steady");
-    }
 
     #[test]
     fn token_bucket_limits_bursts_and_refills() {

@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::classify::{IoVerdict, TransportFault, classify};
-use crate::{KeepaliveProfile, NetError, PeerBook, sys};
+use crate::{KeepaliveProfile, NetError, PeerBook};
 
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 4 * 1024;
@@ -188,9 +188,11 @@ impl Connection {
         let peer_addr = stream.peer_addr().ok();
         let local_addr = stream.local_addr().ok();
         let ipv6 = local_addr.is_some_and(|a| a.is_ipv6());
-        sys::enable_recverr(stream.as_fd(), ipv6).map_err(|source| NetError::Socket {
-            what: "enable IP_RECVERR",
-            source,
+        linkpulse_sys::errqueue::enable_recverr(stream.as_fd(), ipv6).map_err(|source| {
+            NetError::Socket {
+                what: "enable IP_RECVERR",
+                source,
+            }
         })?;
         stream
             .set_nodelay(true)
@@ -207,7 +209,7 @@ impl Connection {
             .as_fd()
             .try_clone_to_owned()
             .ok()
-            .and_then(|fd| sys::register_error_readiness(fd).ok());
+            .and_then(|fd| linkpulse_sys::reactor::register_error_readiness(fd).ok());
         let mut conn = Connection::spawn(stream, role, config, diag)?;
         conn.peer_addr = peer_addr;
         conn.local_addr = local_addr;
@@ -545,7 +547,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Driver<S> {
             IoVerdict::Fault(f) => f,
         };
         if let Some(fd) = &self.diag {
-            for q in sys::read_error_queue(fd.get_ref().as_fd()).unwrap_or_default() {
+            for q in
+                linkpulse_sys::errqueue::read_error_queue(fd.get_ref().as_fd()).unwrap_or_default()
+            {
                 tracing::debug!(?q.origin, q.icmp_type, q.icmp_code, offender = ?q.offender, "error queue");
             }
         }

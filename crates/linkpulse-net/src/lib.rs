@@ -4,8 +4,8 @@
 //! - [`Connection`] runs one session in its own task and exposes its events as a stream;
 //!   [`Connection::connect`] dials, [`Listener`] accepts many.
 //! - [`keepalive`] sets and explains the kernel's own dead-peer detection.
-//! - [`classify`](mod@classify) turns socket errors into causes; [`sys`] holds the only `unsafe` code
-//!   (`IP_RECVERR`, the socket error queue).
+//! - [`classify`](mod@classify) turns socket errors into causes; `IP_RECVERR` and the socket
+//!   error queue are read through `linkpulse-sys`, the workspace's one home for `unsafe` code.
 //! - [`PeerBook`] remembers peers' incarnations so a reconnect says whether the host rebooted
 //!   or the process restarted.
 //!
@@ -26,7 +26,7 @@
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod classify;
 mod connection;
@@ -34,7 +34,6 @@ mod error;
 pub mod keepalive;
 mod listener;
 mod peers;
-pub mod sys;
 
 pub use classify::{IoVerdict, TransportFault, classify};
 pub use connection::{Connection, ConnectionConfig, ConnectionHandle, dead_deadline};

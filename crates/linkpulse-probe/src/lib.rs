@@ -18,7 +18,9 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
+pub mod defaults;
 pub mod diagnose;
 mod http;
 pub mod icmp;

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method};
 
-use crate::StatusSet;
+use crate::{StatusSet, defaults};
 
-/// Options common to every probe kind, plus the per-kind ones.
+/// Options common to every probe kind, plus the per-kind ones. The defaults are those of
+/// [`defaults`], shared by the CLI and the daemon.
 #[derive(Debug, Clone)]
 pub struct ProbeOptions {
     /// Budget for the network part of a probe (connect, TLS, request, pings), not counting DNS.
@@ -27,8 +28,8 @@ pub struct ProbeOptions {
 impl Default for ProbeOptions {
     fn default() -> Self {
         ProbeOptions {
-            timeout: Duration::from_secs(2),
-            dns_timeout: Duration::from_secs(2),
+            timeout: defaults::TIMEOUT,
+            dns_timeout: defaults::TIMEOUT,
             family: IpFamily::Any,
             http: HttpOptions::default(),
             icmp: IcmpOptions::default(),
@@ -92,7 +93,7 @@ impl Default for HttpOptions {
             body_contains: None,
             body_regex: None,
             headers: Vec::new(),
-            follow_redirects: true,
+            follow_redirects: defaults::FOLLOW_REDIRECTS,
             ca_file: None,
             insecure: false,
         }
@@ -111,8 +112,8 @@ pub struct IcmpOptions {
 impl Default for IcmpOptions {
     fn default() -> Self {
         IcmpOptions {
-            count: 3,
-            interval: Duration::from_millis(200),
+            count: defaults::ICMP_COUNT,
+            interval: defaults::ICMP_INTERVAL,
         }
     }
 }

@@ -22,12 +22,14 @@ impl LazyPinger {
     }
 }
 
-/// Pings `host` `opts.icmp.count` times.
+/// Pings `host` `opts.icmp.count` times, or fewer when `stop` completes first (what was seen
+/// until then is reported).
 pub(crate) async fn probe(
     pinger: &LazyPinger,
     host: &Host,
     label: String,
     opts: &ProbeOptions,
+    stop: impl Future<Output = ()>,
 ) -> ProbeResult {
     let mut result = ProbeResult::empty(label, ProbeKind::Icmp);
     let ip = match resolve(host, opts.family, opts.dns_timeout).await {
@@ -50,7 +52,7 @@ pub(crate) async fn probe(
         interval: opts.icmp.interval,
         timeout: opts.timeout,
     };
-    let report = pinger.ping(ip, &ping_opts).await;
+    let report = pinger.ping_until(ip, &ping_opts, stop).await;
     apply(result, ip, &report)
 }
 

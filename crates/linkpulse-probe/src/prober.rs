@@ -41,8 +41,43 @@ impl Prober {
             // Boxed too: the TCP future, the most common one, is the smallest, and the size of
             // every run's future (one allocation per run in the daemon) is that of the largest.
             Target::Icmp { host } => {
-                Box::pin(crate::ping::probe(&self.inner.pinger, host, label, opts)).await
+                Box::pin(crate::ping::probe(
+                    &self.inner.pinger,
+                    host,
+                    label,
+                    opts,
+                    std::future::pending(),
+                ))
+                .await
             }
+        }
+    }
+
+    /// Like [`Prober::probe`], but gives up once `stop` completes (e.g. on Ctrl-C). An ICMP
+    /// probe then reports what it has seen so far, as `ping` does when interrupted (requests
+    /// waiting for a reply count as lost); a probe of another kind has nothing to report and
+    /// returns `None`.
+    pub async fn probe_until(
+        &self,
+        target: &Target,
+        opts: &ProbeOptions,
+        stop: impl Future<Output = ()>,
+    ) -> Option<ProbeResult> {
+        match target {
+            Target::Icmp { host } => Some(
+                Box::pin(crate::ping::probe(
+                    &self.inner.pinger,
+                    host,
+                    target.to_string(),
+                    opts,
+                    stop,
+                ))
+                .await,
+            ),
+            _ => tokio::select! {
+                result = self.probe(target, opts) => Some(result),
+                () = stop => None,
+            },
         }
     }
 

@@ -47,6 +47,7 @@ impl StatusSet {
 
 impl Default for StatusSet {
     fn default() -> Self {
+        // `defaults::EXPECT_STATUS` is "200-299": the same set, spelled for the docs.
         StatusSet {
             ranges: vec![200..=299],
         }

@@ -575,13 +575,21 @@ fn challenge_response_authentication() {
                     "authentication failed for node \"agent\": bad proof".into()
                 ))
             );
+            let client_cause = dead_cause(p.client_dead()).map(|d| d.1);
             assert_eq!(
-                dead_cause(p.client_dead()).map(|d| d.1),
+                client_cause,
                 Some(Cause::Protocol(
                     "peer reported auth_failed: authentication failed for node \"agent\": bad proof"
                         .into()
                 ))
             );
+            // The agent tells a refused secret from any other end of the session by its code.
+            assert_eq!(
+                client_cause.and_then(|c| c.peer_error()),
+                Some(ErrorCode::AuthFailed)
+            );
+            let server_cause = dead_cause(p.server_dead()).map(|d| d.1);
+            assert_eq!(server_cause.and_then(|c| c.peer_error()), None);
         }
     }
 }

@@ -78,10 +78,29 @@ impl LinkpulseProcess {
 
     /// Starts a prepared `command` (its own environment, working directory…) with stdout and
     /// stderr captured and stdin closed.
-    pub fn spawn(mut command: Command) -> io::Result<Self> {
+    pub fn spawn(command: Command) -> io::Result<Self> {
+        Self::spawn_with_stdout(command, Stdio::piped())
+    }
+
+    /// Runs `bin ARGS…` to completion with stdout a pipe nobody reads any more (its reading
+    /// end closed before the start, as after `| head -c 10` has exited: every write fails with
+    /// `EPIPE`), stderr captured; kills it and fails with `TimedOut` after `deadline`.
+    pub fn run_with_closed_stdout(
+        bin: impl AsRef<Path>,
+        args: &[&str],
+        deadline: Duration,
+    ) -> io::Result<Finished> {
+        let (reader, writer) = io::pipe()?;
+        drop(reader);
+        let mut command = Command::new(bin.as_ref());
+        command.args(args);
+        Self::spawn_with_stdout(command, Stdio::from(writer))?.wait_exit(deadline)
+    }
+
+    fn spawn_with_stdout(mut command: Command, stdout: Stdio) -> io::Result<Self> {
         command
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped());
         let command_line = format!("{command:?}");
         let mut child = command.spawn()?;
@@ -129,6 +148,34 @@ impl LinkpulseProcess {
     ) -> io::Result<Finished> {
         let mut process = Self::start(bin, args, netns)?;
         process.wait_exit(deadline)
+    }
+
+    /// Sends SIGINT, as Ctrl-C in a terminal does.
+    pub fn interrupt(&self) -> io::Result<()> {
+        let status = Command::new("kill")
+            .args(["-INT", &self.pid().to_string()])
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "kill -INT {}: {status}",
+                self.pid()
+            )))
+        }
+    }
+
+    /// Whether the process has installed a handler for SIGINT (bit 2 of `SigCgt` in
+    /// `/proc/PID/status`), so a test can wait for it before pressing "Ctrl-C".
+    pub fn catches_sigint(&self) -> bool {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.pid())) else {
+            return false;
+        };
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .is_some_and(|mask| mask & (1 << (2 - 1)) != 0)
     }
 
     /// The process id.

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::history::{IncidentSpan, Sample, StateChange};
+use crate::source::{IncidentSpan, Sample, StateChange};
 
 /// Upper bound on buckets of one series or bar, whatever is asked.
 pub const MAX_BUCKETS: usize = 5_000;

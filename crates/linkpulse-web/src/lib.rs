@@ -29,6 +29,7 @@ pub mod assets;
 pub mod compact;
 pub mod events;
 pub mod history;
+pub mod source;
 pub mod status_page;
 
 use std::sync::Arc;
@@ -37,7 +38,7 @@ use axum::Router;
 use axum::routing::get;
 
 pub use events::{DiagnosisEvent, Event, EventBus, ReloadEvent, ResultEvent, StateEvent};
-pub use history::{HistoryError, HistorySource, IncidentSpan, Sample, StateChange};
+pub use source::{HistoryError, HistorySource, IncidentSpan, Sample, StateChange};
 pub use status_page::{
     Component, PublicIncident, StatusGroup, StatusGroupSummary, StatusPage, StatusSummary,
 };

@@ -29,7 +29,7 @@ use serde::Serialize;
 use crate::Web;
 use crate::compact::{self, UptimeBucket};
 use crate::events::{Event, filtered_stream, sse_response};
-use crate::history::{HistoryError, HistorySource};
+use crate::source::{HistoryError, HistorySource};
 
 /// A validated status page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -335,7 +335,7 @@ pub(crate) type SharedPage = Arc<std::sync::RwLock<Option<Arc<StatusPage>>>>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{IncidentSpan, Sample, StateChange};
+    use crate::source::{IncidentSpan, Sample, StateChange};
 
     /// `up` is up since the epoch; every other name is unknown to the daemon.
     struct OneUp;

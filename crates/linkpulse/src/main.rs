@@ -16,6 +16,8 @@ pub(crate) const EXIT_UNKNOWN: u8 = 3;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: cmd::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,7 +55,13 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    cmd::init_tracing();
+    // The daemon and the agent run for days: their state changes are worth a line at `info`.
+    // One-shot commands print their results on stdout and log only warnings by default.
+    let default_level = match cli.command {
+        Command::Serve(_) | Command::Agent(_) => cmd::DefaultLevel::Info,
+        _ => cmd::DefaultLevel::Warn,
+    };
+    cmd::init_tracing(&cli.log, default_level);
     // `check` is one short sweep driven by one task: a single-threaded runtime avoids waking
     // another thread for every result (see bench/README.md). Everything else, the daemon
     // above all, gets worker threads.
@@ -64,7 +72,7 @@ fn main() -> ExitCode {
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
-            eprintln!("linkpulse: cannot start the async runtime: {err}");
+            cmd::say_error(&format!("linkpulse: cannot start the async runtime: {err}"));
             return ExitCode::from(EXIT_UNKNOWN);
         }
     };
@@ -83,8 +91,10 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(code) => code,
+        // The reader of our output went away (`| head`): nothing to say, nobody to say it to.
+        Err(err) if cmd::output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("linkpulse: {err:#}");
+            cmd::say_error(&format!("linkpulse: {}", cmd::error_chain(&err)));
             ExitCode::from(EXIT_UNKNOWN)
         }
     }

@@ -6,7 +6,11 @@ mod support;
 use std::path::Path;
 use std::process::Output;
 
+use linkpulse_testsupport::bin::LinkpulseProcess;
+
 const BIN: &str = env!("CARGO_BIN_EXE_linkpulse");
+/// Longest a short `linkpulse` run may take.
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn run(args: &[&str]) -> Output {
     tokio::process::Command::new(BIN)
@@ -350,4 +354,187 @@ async fn tls_warning_expired_ca_and_insecure() {
     assert_eq!(code(&o), 2);
     let o = run(&["check", "http", &soon_url, "--insecure"]).await;
     assert_eq!(code(&o), 0, "{}", stdout(&o));
+}
+
+/// Each kind takes only its own flags: another kind's flag is a usage error (exit 3), and its
+/// help lists only its own options. A targets file may mix kinds, so `--targets` takes them all.
+#[tokio::test]
+async fn each_kind_takes_only_its_own_flags() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = listener.local_addr().unwrap().to_string();
+    let url = "http://127.0.0.1:1/";
+    let foreign = [
+        vec!["check", "tcp", &up, "--body-contains", "x"],
+        vec!["check", "tcp", &up, "--count", "9"],
+        vec!["check", "tcp", &up, "--method", "HEAD"],
+        vec!["check", "http", url, "--count", "2"],
+        vec!["check", "http", url, "--interval", "1s"],
+        vec!["check", "icmp", "127.0.0.1", "--expect-status", "200"],
+        vec!["check", "icmp", "127.0.0.1", "--no-follow"],
+        // Flags of the targets mode before a kind are not taken either.
+        vec!["check", "--body-contains", "x", "tcp", &up],
+    ];
+    for args in foreign {
+        let o = run(&args).await;
+        assert_eq!(code(&o), 3, "{args:?} was accepted: {}", stdout(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("unexpected argument") || err.contains("cannot be used with"),
+            "{args:?}: {err}"
+        );
+        assert!(stdout(&o).is_empty(), "{args:?}: {}", stdout(&o));
+    }
+    let help = |kind: &'static str| async move {
+        let o = run(&["check", kind, "--help"]).await;
+        assert_eq!(code(&o), 0);
+        stdout(&o)
+    };
+    let tcp = help("tcp").await;
+    let http = help("http").await;
+    let icmp = help("icmp").await;
+    for common in ["--timeout", "--dns-timeout", "--output"] {
+        assert!(tcp.contains(common) && http.contains(common) && icmp.contains(common));
+    }
+    for http_only in [
+        "--method",
+        "--expect-status",
+        "--body-contains",
+        "--no-follow",
+        "--ca",
+    ] {
+        assert!(http.contains(http_only), "{http}");
+        assert!(!tcp.contains(http_only), "{tcp}");
+        assert!(!icmp.contains(http_only), "{icmp}");
+    }
+    for icmp_only in ["--count", "--interval"] {
+        assert!(icmp.contains(icmp_only), "{icmp}");
+        assert!(!tcp.contains(icmp_only), "{tcp}");
+        assert!(!http.contains(icmp_only), "{http}");
+    }
+    // The kind's own flags still work, and a targets file takes every kind's.
+    let o = run(&[
+        "check",
+        "tcp",
+        &up,
+        "--timeout",
+        "1s",
+        "-4",
+        "--output",
+        "json",
+    ])
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "t.txt", &format!("tcp://{up}\n"));
+    let o = run(&[
+        "check",
+        "--targets",
+        &file,
+        "--count",
+        "1",
+        "--method",
+        "HEAD",
+        "--no-follow",
+    ])
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+/// The CLI has the daemon's HTTP defaults and methods: every 2xx is up, redirects are
+/// followed (a redirect to a missing page is down), and any method the config accepts works.
+#[tokio::test]
+async fn http_defaults_and_methods_are_the_daemons() {
+    let server = support::http_server(None).await;
+    let base = format!("http://{}", server.addr);
+
+    let o = run(&["check", "http", &format!("{base}/moved/404")]).await;
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+    assert!(stdout(&o).contains("http_status"), "{}", stdout(&o));
+    let o = run(&[
+        "check",
+        "http",
+        &format!("{base}/moved/204"),
+        "--output",
+        "json",
+    ])
+    .await;
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["http"]["status"], 204);
+    assert_eq!(v["http"]["redirects"], 1);
+
+    for method in ["POST", "put", "DELETE", "OPTIONS", "PATCH", "HEAD"] {
+        let o = run(&[
+            "check",
+            "http",
+            &format!("{base}/method"),
+            "--method",
+            method,
+        ])
+        .await;
+        assert_eq!(code(&o), 0, "--method {method}: {}", stderr(&o));
+    }
+    let o = run(&[
+        "check",
+        "http",
+        &format!("{base}/method"),
+        "--method",
+        "post",
+        "--body-contains",
+        "POST",
+    ])
+    .await;
+    assert_eq!(code(&o), 0, "the request was not a POST: {}", stdout(&o));
+    let o = run(&["check", "http", &base, "--method", "FETCH"]).await;
+    assert_eq!(code(&o), 3);
+    assert!(
+        stderr(&o).contains("unknown HTTP method \"FETCH\""),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// ICMP limits are the daemon's: `--count` 1 to 1000, `--interval` 10ms to 1m.
+#[tokio::test]
+async fn icmp_limits_are_the_daemons() {
+    for (flag, value, want) in [
+        ("--count", "0", "0 is out of range (1 to 1000)"),
+        ("--count", "1001", "1001 is out of range (1 to 1000)"),
+        ("--interval", "1ms", "1ms is out of range (10ms to 1m)"),
+        ("--timeout", "2h", "2h is out of range (1ms to 1h)"),
+    ] {
+        let o = run(&["check", "icmp", "127.0.0.1", flag, value]).await;
+        assert_eq!(code(&o), 3, "{flag} {value}");
+        assert!(stderr(&o).contains(want), "{flag} {value}: {}", stderr(&o));
+    }
+}
+
+/// A reader that goes away (`| head -c 10`) ends the output quietly: no panic (exit 101), the
+/// exit code still says what was seen.
+#[tokio::test]
+async fn closed_stdout_ends_quietly() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = listener.local_addr().unwrap();
+    let closed = support::closed_port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "t.txt",
+        &format!("tcp://{up}\ntcp://{closed}\n"),
+    );
+    for format in ["json", "text", "nagios"] {
+        let o = LinkpulseProcess::run_with_closed_stdout(
+            BIN,
+            &["check", "--targets", &file, "--output", format],
+            DEADLINE,
+        )
+        .unwrap();
+        assert_eq!(o.code(), Some(2), "{format}: {o:?}");
+        assert!(o.stderr.is_empty(), "{format}: {}", o.stderr);
+    }
+    let o =
+        LinkpulseProcess::run_with_closed_stdout(BIN, &["check", "tcp", &up.to_string()], DEADLINE)
+            .unwrap();
+    assert_eq!(o.code(), Some(0), "{o:?}");
+    assert!(o.stderr.is_empty(), "{}", o.stderr);
 }

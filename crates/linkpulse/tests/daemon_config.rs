@@ -68,7 +68,7 @@ fn each_kind_of_error_names_line_and_key() {
         ":4: checks[1].name: duplicate check name \"a\"",
         ":4: checks[0].interval: invalid duration \"5x\"",
         ":3: checks[0].smtp: unknown field `smtp`",
-        ":5: alerts[0].webhook.ca_file: /nonexistent/ca.pem: ",
+        ":5: alerts[0].webhook.ca_file: cannot read CA file /nonexistent/ca.pem: ",
         ":4: hub.tls: ",
     ];
     for ((what, text), want) in cases.iter().zip(expected) {

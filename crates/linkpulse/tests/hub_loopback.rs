@@ -387,3 +387,76 @@ fn health_urls_become_status_and_a_failing_one_makes_the_node_unhealthy() {
     assert!(!u2.is_healthy());
     assert!(ok.requests() >= 1 && failing.requests() >= 1);
 }
+
+#[test]
+fn an_agent_refused_for_its_secret_stops_and_says_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = write_file(dir.path(), "secret", SECRET);
+    let hub = TestHub::start(hub_config(Some(secret)), None);
+    let addr = hub.agent_addr.to_string();
+    // The first hub does not answer at all; that is worth retrying and does not count.
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a closed port")
+        .to_string();
+    let hubs = format!("{nobody},{addr}");
+    let wrong = write_file(dir.path(), "wrong", "definitely-not-the-secret");
+    let started = Instant::now();
+    for secret in [Some(wrong.as_path()), None] {
+        let mut bad = agent(&hubs, "refused", secret, &[], None);
+        let done = bad
+            .wait_exit(Duration::from_secs(30))
+            .expect("the agent gives up within the deadline");
+        assert_eq!(done.code(), Some(3), "{}", done.stderr);
+        let last = done.stderr.lines().last().unwrap_or("");
+        assert!(
+            last.starts_with(
+                "linkpulse: agent: the hub refused this agent's secret 3 times in a row"
+            ) && last.contains(&addr)
+                && last.contains("auth_failed")
+                && last.contains("--secret-file or LINKPULSE_SECRET"),
+            "{}",
+            done.stderr
+        );
+        assert!(done.stdout.iter().all(|l| !l.starts_with("connected")));
+    }
+    assert!(since(started) < Duration::from_secs(30));
+    assert!(hub.node("refused").is_none());
+}
+
+#[test]
+fn log_lines_are_coloured_on_a_terminal_unless_no_color_is_set() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = write_file(dir.path(), "secret", SECRET);
+    let hub = TestHub::start(hub_config(Some(secret)), None);
+    let wrong = write_file(dir.path(), "wrong", "definitely-not-the-secret");
+    // The refused agent logs warnings, then exits: `script` gives it a terminal as stderr and
+    // copies what the terminal showed to its own stdout.
+    let agent = format!(
+        "'{BIN}' agent --hub {} --name tty --secret-file '{}'",
+        hub.agent_addr,
+        wrong.display()
+    );
+    for (no_color, coloured) in [(None, true), (Some("1"), false)] {
+        let mut command = std::process::Command::new("script");
+        command
+            .args(["-qefc", &agent, "/dev/null"])
+            .env("TERM", "xterm-256color")
+            .env_remove("LINKPULSE_LOG_FORMAT");
+        match no_color {
+            Some(v) => command.env("NO_COLOR", v),
+            None => command.env_remove("NO_COLOR"),
+        };
+        let done = LinkpulseProcess::spawn(command)
+            .expect("spawn script")
+            .wait_exit(Duration::from_secs(30))
+            .expect("the agent exits");
+        let text = done.stdout.join("\n");
+        assert!(text.contains("cannot reach hub"), "{text}");
+        assert_eq!(
+            text.contains('\x1b'),
+            coloured,
+            "NO_COLOR={no_color:?}: {text:?}"
+        );
+    }
+}

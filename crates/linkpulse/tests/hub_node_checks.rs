@@ -220,7 +220,7 @@ fn a_killed_agent_is_a_down_check_with_an_incident_and_an_alert() {
         .success();
     assert!(ok, "kill -HUP failed");
     let ok = eventually(Duration::from_secs(10), || {
-        daemon.stderr().contains("linkpulse reloaded:")
+        daemon.stderr().contains("configuration reloaded:")
     });
     assert!(ok, "{}", daemon.stderr());
     assert!(

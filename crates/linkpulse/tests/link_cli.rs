@@ -103,6 +103,7 @@ fn human_output_and_phi_detector() {
             "10",
             "--name",
             "c1",
+            "--each-beat",
         ],
         None,
     )
@@ -135,7 +136,14 @@ fn bad_peers_get_protocol_and_others_are_unaffected() {
     let (mut server, addr) = listen(&[]);
     let mut good = LinkpulseProcess::start(
         BIN,
-        &["link", "connect", &addr.to_string(), "--output", "json"],
+        &[
+            "link",
+            "connect",
+            &addr.to_string(),
+            "--output",
+            "json",
+            "--each-beat",
+        ],
         None,
     )
     .expect("start");
@@ -255,9 +263,19 @@ fn ipv6_loopback_link_and_killed_peer() {
         .expect("bound address");
     assert!(addr.is_ipv6(), "{addr}");
     let target = addr.to_string();
-    let mut client =
-        LinkpulseProcess::start(BIN, &["link", "connect", &target, "--output", "json"], None)
-            .expect("start connect");
+    let mut client = LinkpulseProcess::start(
+        BIN,
+        &[
+            "link",
+            "connect",
+            &target,
+            "--output",
+            "json",
+            "--each-beat",
+        ],
+        None,
+    )
+    .expect("start connect");
     let up = expect_json(&mut client, "up", |v| v["event"] == "up");
     assert_eq!(up["peer"], target.as_str(), "{up}");
     expect_json(&mut client, "rtt", |v| v["event"] == "rtt");
@@ -269,4 +287,94 @@ fn ipv6_loopback_link_and_killed_peer() {
         "{dead}"
     );
     assert!(killed.elapsed() < Duration::from_secs(2), "{dead}");
+}
+
+/// By default `link` prints changes and a summary of the heartbeats every `--summary-every`
+/// (10 s unless told), not a line per heartbeat; `--each-beat` adds those.
+#[test]
+fn changes_and_a_periodic_summary_instead_of_a_line_per_beat() {
+    let (mut server, addr) = listen(&["--summary-every", "300ms"]);
+    let target = addr.to_string();
+    let mut client = LinkpulseProcess::start(
+        BIN,
+        &[
+            "link",
+            "connect",
+            &target,
+            "--output",
+            "json",
+            "--summary-every",
+            "300ms",
+        ],
+        None,
+    )
+    .expect("start connect");
+    expect_json(&mut client, "up", |v| v["event"] == "up");
+    let mut seen: Vec<Value> = Vec::new();
+    for _ in 0..2 {
+        // The next summary: one not seen before.
+        let s = expect_json(&mut client, "summary", |v| {
+            v["event"] == "summary" && !seen.contains(v)
+        });
+        seen.push(s.clone());
+        assert_eq!(s["peer"], target.as_str(), "{s}");
+        assert_eq!(s["period_ms"], 300, "{s}");
+        // 100 ms heartbeats over 300 ms.
+        assert!(s["beats"].as_u64().is_some_and(|b| b >= 1), "{s}");
+        let (min, avg, max) = (
+            s["rtt_min_ms"].as_f64().unwrap(),
+            s["rtt_avg_ms"].as_f64().unwrap(),
+            s["rtt_max_ms"].as_f64().unwrap(),
+        );
+        assert!(0.0 < min && min <= avg && avg <= max, "{s}");
+    }
+    // The listener summarises its session too.
+    let s = expect_json(&mut server, "listener summary", |v| v["event"] == "summary");
+    assert!(s["beats"].as_u64().is_some_and(|b| b >= 1), "{s}");
+    let events: Vec<String> = client
+        .lines()
+        .iter()
+        .filter_map(|l| parse(l))
+        .map(|v| v["event"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        events.iter().all(|e| e == "up" || e == "summary"),
+        "{events:?}"
+    );
+    // A change still shows at once.
+    signal(&server, "-TERM");
+    let dead = expect_json(&mut client, "dead", |v| v["event"] == "dead");
+    assert_eq!(dead["cause"], "goodbye");
+    assert_eq!(client.wait_exit(WAIT).expect("exit").code(), Some(2));
+
+    // The same as text.
+    let (mut server, addr) = listen(&[]);
+    // What a per-beat line would look like: `<ts> <peer> rtt 0.123 ms`.
+    let per_beat = format!("{addr} rtt ");
+    let mut client = LinkpulseProcess::start(
+        BIN,
+        &[
+            "link",
+            "connect",
+            &addr.to_string(),
+            "--summary-every",
+            "300ms",
+        ],
+        None,
+    )
+    .expect("start connect");
+    let line = client
+        .wait_for_line(WAIT, |l| l.contains(" summary: "))
+        .expect("summary line");
+    assert!(
+        line.contains(" heartbeats answered in 300ms, rtt min/avg/max ") && line.ends_with(" ms"),
+        "{line}"
+    );
+    assert!(
+        !client.lines().iter().any(|l| l.contains(&per_beat)),
+        "{:?}",
+        client.lines()
+    );
+    signal(&server, "-TERM");
+    assert_eq!(server.wait_exit(WAIT).expect("exit").code(), Some(0));
 }

@@ -60,6 +60,10 @@ impl Link {
             "json",
             "--name",
             "server",
+            // Every heartbeat's RTT, no periodic summary: these tests count events.
+            "--each-beat",
+            "--summary-every",
+            "0s",
         ];
         args.extend_from_slice(server_args);
         let mut server =
@@ -78,6 +82,9 @@ impl Link {
             "json",
             "--name",
             "client",
+            "--each-beat",
+            "--summary-every",
+            "0s",
         ];
         args.extend_from_slice(client_args);
         let mut client =

@@ -462,3 +462,69 @@ fn http_to_a_server_that_reboots_mid_request_is_reset() {
     assert_eq!(error_kind(&result), "reset", "{result}");
     assert_eq!(done.code(), Some(2), "{result}");
 }
+
+/// `Icmp: … OutEchoReps` of the namespace's `/proc/net/snmp`: echo replies its kernel sent.
+fn echo_replies_sent(ns: &linkpulse_testsupport::netns::Namespace) -> u64 {
+    let snmp = ns.exec(&["cat", "/proc/net/snmp"]).unwrap_or_default();
+    let mut icmp = snmp.lines().filter(|l| l.starts_with("Icmp:"));
+    let (Some(names), Some(values)) = (icmp.next(), icmp.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "OutEchoReps")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Ctrl-C during `check icmp --count 20` prints the partial summary, as ping and fping do,
+/// and exits with the code for what was seen (0: replies came back), not 130.
+#[test]
+fn ctrl_c_during_icmp_prints_the_partial_summary() {
+    let net = Topology::with_hosts(1).unwrap();
+    let host = &net.hosts[0];
+    // Its own loopback: the namespace's counters count only this ping's replies.
+    let args = [
+        "check",
+        "icmp",
+        "127.0.0.1",
+        "--count",
+        "20",
+        "--interval",
+        "200ms",
+    ];
+    let mut process = LinkpulseProcess::start(BIN, &args, Some(host)).unwrap();
+    assert!(
+        linkpulse_testsupport::eventually(RUN_DEADLINE, || process.catches_sigint()),
+        "no SIGINT handler: {}",
+        process.stderr()
+    );
+    assert!(
+        linkpulse_testsupport::eventually(RUN_DEADLINE, || echo_replies_sent(host) >= 3),
+        "no echo replies: {}",
+        process.stderr()
+    );
+    process.interrupt().unwrap();
+    let done = process.wait_exit(RUN_DEADLINE).unwrap();
+    assert_eq!(done.code(), Some(0), "{done:?}");
+    assert_eq!(done.stdout.len(), 1, "{done:?}");
+    let line = &done.stdout[0];
+    assert!(line.starts_with("UP      icmp 127.0.0.1"), "{line}");
+    // "N/M replies, L% loss, rtt min/avg/max/mdev …" over what was sent before Ctrl-C.
+    let (received, sent) = line
+        .split_whitespace()
+        .find_map(|w| w.split_once('/'))
+        .and_then(|(r, s)| Some((r.parse::<u32>().ok()?, s.parse::<u32>().ok()?)))
+        .unwrap_or_else(|| panic!("no replies count in {line}"));
+    assert!((3..20).contains(&sent), "{line}");
+    // The request in flight at Ctrl-C counts as lost, as in ping.
+    assert!(received + 1 >= sent && received >= 2, "{line}");
+    assert!(line.contains("% loss, rtt min/avg/max/mdev"), "{line}");
+    assert!(
+        done.stderr
+            .contains(&format!("interrupted after {sent} of 20 echo requests")),
+        "{}",
+        done.stderr
+    );
+}

@@ -1,5 +1,8 @@
 //! The daemon's YAML configuration, parsed in two stages.
 //!
+//! 0. [`env`]: `${NAME}` and `${NAME:-default}` in values are replaced by environment
+//!    variables (`$${` is a literal `${`); a missing variable is a problem with file, line and
+//!    key path, reported with those of stage two.
 //! 1. [`raw`]: syntax only — YAML into serde structs, unknown fields rejected; the first
 //!    syntax error stops here with its line and key path.
 //! 2. [`validate`]: every value checked and converted into the types of [`model`], which cannot
@@ -8,6 +11,7 @@
 //!
 //! The full reference is `docs/config.md`.
 
+mod env;
 mod error;
 mod model;
 mod raw;
@@ -29,11 +33,43 @@ impl Config {
     }
 
     /// Parses and validates config `text`; `file` names it in errors and `base` is the
-    /// directory that relative `api_token_file` paths are read from.
+    /// directory that relative `api_token_file` paths are read from. `${NAME}` in values is
+    /// read from the process environment.
     pub fn parse(file: &str, text: &str, base: &Path) -> Result<Config, ConfigErrors> {
-        let raw = parse_raw(file, text).map_err(|e| ConfigErrors(vec![e]))?;
-        validate::validate(file, raw, base)
+        Config::parse_with_env(file, text, base, &|name| std::env::var(name).ok())
     }
+
+    /// [`Config::parse`] with the environment variables read through `lookup`.
+    pub fn parse_with_env(
+        file: &str,
+        text: &str,
+        base: &Path,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
+        let (text, env_errors) = env::expand(file, text, lookup);
+        let result = parse_raw(file, &text)
+            .map_err(|e| ConfigErrors(vec![e]))
+            .and_then(|raw| validate::validate(file, raw, base));
+        match result {
+            Ok(config) if env_errors.is_empty() => Ok(config),
+            Ok(_) => Err(ConfigErrors(env_errors)),
+            Err(ConfigErrors(others)) => Err(with_env_errors(env_errors, others)),
+        }
+    }
+}
+
+/// The problems of the environment and of the values, in file order; a value whose variable
+/// is missing is not reported a second time for what the missing part made of it.
+fn with_env_errors(env_errors: Vec<ConfigError>, mut others: Vec<ConfigError>) -> ConfigErrors {
+    others.retain(|o| {
+        !env_errors
+            .iter()
+            .any(|e| e.line == o.line && e.path == o.path)
+    });
+    let mut all = env_errors;
+    all.append(&mut others);
+    all.sort_by_key(|e| e.line);
+    ConfigErrors(all)
 }
 
 /// Reads a config file for [`Config::load`] and the blackbox loader: its name for error

@@ -55,6 +55,17 @@ pub struct Concurrency {
     pub icmp: usize,
 }
 
+/// `global 64, http 32, tcp 32, icmp 16`.
+impl fmt::Display for Concurrency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "global {}, http {}, tcp {}, icmp {}",
+            self.global, self.http, self.tcp, self.icmp
+        )
+    }
+}
+
 /// How long raw results and hourly aggregates are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
@@ -201,7 +212,8 @@ pub struct HttpSpec {
     pub url: String,
     /// Request method (upper case).
     pub method: String,
-    /// Accepted status codes as inclusive ranges; empty means 200–399.
+    /// Accepted status codes as inclusive ranges; empty means the probe default
+    /// ([`linkpulse_probe::defaults::EXPECT_STATUS`], every 2xx).
     pub expect_status: Vec<(u16, u16)>,
     /// The body must contain this text.
     pub body_contains: Option<String>,
@@ -221,7 +233,7 @@ impl HttpSpec {
     /// The accepted status codes as text, e.g. `200-299,301`, the form `StatusSet` parses.
     pub fn expect_status_text(&self) -> String {
         if self.expect_status.is_empty() {
-            return "200-399".to_owned();
+            return linkpulse_probe::defaults::EXPECT_STATUS.to_owned();
         }
         self.expect_status
             .iter()
@@ -281,32 +293,6 @@ pub enum AlertTarget {
     },
 }
 
-/// Failure detector of the hub.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HubDetector {
-    /// Fixed timeout.
-    Fixed,
-    /// Phi-accrual.
-    Phi,
-}
-
-/// Hub settings (agent sessions, issue 5); validated and clamped, served by the hub module.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HubConfig {
-    /// Address agents connect to.
-    pub listen: SocketAddr,
-    /// Heartbeat interval (clamped to 10 ms – 60 s).
-    pub interval: Duration,
-    /// Failure detector.
-    pub detector: HubDetector,
-    /// Silence after which a session is dead (clamped to 2×interval – 10 min).
-    pub timeout: Duration,
-    /// Phi threshold (clamped to 1–16).
-    pub phi_threshold: f64,
-    /// File holding the shared secret.
-    pub secret_file: Option<PathBuf>,
-    /// TLS on the agent port (certificates checked when the config is loaded).
-    pub tls: Option<linkpulse_hub::tls::HubTls>,
-    /// A node dead or left for longer than this is forgotten (clamped to 1 s – 10 years).
-    pub forget_after: Duration,
-}
+/// Hub settings (agent sessions): the hub crate's own type, validated against the hub's own
+/// limits ([`linkpulse_hub::HubConfig::problems`]) when the config is loaded.
+pub use linkpulse_hub::{HubConfig, HubDetector};

@@ -160,11 +160,27 @@ fn empty_file_and_missing_file() {
 }
 
 #[test]
-fn hub_is_validated_and_clamped() {
-    let c = parse("hub: { listen: '127.0.0.1:0', interval: 1ms, detector: phi, phi_threshold: 99 }\nchecks: []\n").unwrap();
+fn hub_values_outside_the_hubs_limits_are_errors_with_their_lines() {
+    let e = errors(
+        "hub:\n  listen: '127.0.0.1:0'\n  interval: 60s\n  detector: phi\n  phi_threshold: 99\n",
+    );
+    // The unwritten timeout follows the interval: no error about a key not written.
+    assert_eq!(
+        e,
+        [
+            "t.yaml:3: hub.interval: 1m is outside the accepted range 20ms – 10s",
+            "t.yaml:5: hub.phi_threshold: 99 is outside the accepted range 1 – 16",
+        ]
+    );
+    let e = errors("hub: { listen: '127.0.0.1:0', interval: 1s, timeout: 1s }\n");
+    assert_eq!(
+        e,
+        ["t.yaml:1: hub.timeout: 1s is outside the accepted range 2s – 10m"]
+    );
+    // A long interval without a timeout: the default timeout follows it, no error.
+    let c = parse("hub: { listen: '127.0.0.1:0', interval: 10s }\nchecks: []\n").unwrap();
     let h = c.hub.unwrap();
-    assert_eq!(h.interval, Duration::from_millis(10));
-    assert_eq!(h.phi_threshold, 16.0);
+    assert_eq!(h.timeout, Duration::from_secs(20));
     assert_eq!(h.forget_after, Duration::from_secs(72 * 3600));
     let c = parse("hub: { listen: '127.0.0.1:0', forget_after: 10m }\nchecks: []\n").unwrap();
     assert_eq!(c.hub.unwrap().forget_after, Duration::from_secs(600));
@@ -296,4 +312,123 @@ fn bad_metrics_labels_name_line_and_key() {
     );
     let e = errors("metrics:\n  labels: [team]\n  colour: red\n");
     assert!(e[0].contains("colour"), "{e:?}");
+}
+
+fn parse_env(text: &str) -> Result<Config, ConfigErrors> {
+    let env = |name: &str| match name {
+        "API_HOST" => Some("127.0.0.1:8443".to_owned()),
+        "RISE" => Some("4".to_owned()),
+        _ => None,
+    };
+    Config::parse_with_env("t.yaml", text, Path::new("."), &env)
+}
+
+#[test]
+fn environment_variables_are_expanded_in_values() {
+    let c = parse_env(
+        "checks:\n  - name: api\n    http: { url: 'https://${API_HOST}/health' }\n    rise: ${RISE}\n    timeout: ${TIMEOUT:-3s}\n",
+    )
+    .unwrap();
+    match &c.checks[0].spec {
+        CheckSpec::Http(h) => assert_eq!(h.url.as_str(), "https://127.0.0.1:8443/health"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.checks[0].rise, 4);
+    assert_eq!(c.checks[0].timeout, Duration::from_secs(3));
+}
+
+#[test]
+fn an_unset_variable_is_collected_with_the_other_errors() {
+    let e = match parse_env(
+        "listen: nowhere\nchecks:\n  - name: api\n    http: { url: 'https://${NO_SUCH_HOST}/health' }\n",
+    ) {
+        Ok(c) => panic!("expected errors, got {c:?}"),
+        Err(e) => e.0.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    };
+    // The URL left without its host is not reported a second time.
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert!(
+        e[0].starts_with("t.yaml:1: listen: invalid address"),
+        "{e:#?}"
+    );
+    assert!(
+        e[1].starts_with(
+            "t.yaml:4: checks[0].http.url: environment variable NO_SUCH_HOST is not set"
+        ),
+        "{e:#?}"
+    );
+}
+
+/// A check that says nothing but its target probes as `linkpulse check` does with no flags:
+/// both take their defaults from `linkpulse_probe::defaults` (HTTP: every 2xx, redirects
+/// followed — the daemon used to accept 200-399 without following, so a 302 to a login page
+/// was up).
+#[test]
+fn defaults_are_the_clis() {
+    use linkpulse_probe::{ProbeOptions, defaults};
+
+    let c = parse(
+        "checks:\n  - name: web\n    http: { url: 'http://127.0.0.1:1/' }\n  - name: gw\n    icmp: { host: 127.0.0.1 }\n  - name: pg\n    tcp: { address: '127.0.0.1:5432' }\n",
+    )
+    .unwrap();
+    let cli = ProbeOptions::default();
+    let web = crate::probe::prepare(&c.checks[0]).unwrap().unwrap();
+    assert_eq!(web.options.http.method, cli.http.method);
+    assert_eq!(web.options.http.expect_status, cli.http.expect_status);
+    assert_eq!(web.options.http.expect_status.to_string(), "200-299");
+    assert!(web.options.http.follow_redirects && cli.http.follow_redirects);
+    assert_eq!(web.options.timeout, cli.timeout);
+    let gw = crate::probe::prepare(&c.checks[1]).unwrap().unwrap();
+    assert_eq!(gw.options.icmp.count, cli.icmp.count);
+    assert_eq!(gw.options.icmp.interval, cli.icmp.interval);
+    assert_eq!(c.checks[2].timeout, defaults::TIMEOUT);
+}
+
+/// Defaults never make an error about a key nobody wrote: an interval shorter than the
+/// default timeout shortens the timeout instead.
+#[test]
+fn a_short_interval_shortens_the_default_timeout() {
+    let c = parse("checks:\n  - name: a\n    tcp: { address: 'h:1' }\n    interval: 2s\n").unwrap();
+    assert_eq!(c.checks[0].timeout, Duration::from_secs(2));
+    // A timeout written in `defaults:` is the user's: the error names it there.
+    let e = errors(
+        "defaults: { timeout: 3s }\nchecks:\n  - name: a\n    tcp: { address: 'h:1' }\n    interval: 2s\n",
+    );
+    assert_eq!(
+        e,
+        vec!["t.yaml:1: defaults.timeout: timeout 3s is longer than the interval 2s".to_owned()]
+    );
+}
+
+/// The limits are the CLI's, with the same words: methods, ICMP count and gap, timeout.
+#[test]
+fn limits_are_the_clis() {
+    let c = parse(
+        "checks:\n  - name: a\n    http: { url: 'http://h/', method: post }\n  - name: b\n    icmp: { host: h, count: 1000, interval: 10ms }\n",
+    )
+    .unwrap();
+    match &c.checks[0].spec {
+        CheckSpec::Http(h) => assert_eq!(h.method, "POST"),
+        other => panic!("{other:?}"),
+    }
+    let e = errors(
+        "checks:\n  - name: a\n    http: { url: 'http://h/', method: FETCH }\n  - name: b\n    icmp: { host: h, count: 1001, interval: 5ms }\n  - name: c\n    tcp: { address: 'h:1' }\n    interval: 3h\n    timeout: 2h\n",
+    );
+    assert_eq!(e.len(), 4, "{e:#?}");
+    assert!(
+        e[0].starts_with("t.yaml:3: checks[0].http.method: unknown HTTP method \"FETCH\""),
+        "{e:#?}"
+    );
+    assert_eq!(
+        e[1],
+        "t.yaml:5: checks[1].icmp.count: 1001 is out of range (1 to 1000)"
+    );
+    assert!(
+        e[2].starts_with("t.yaml:5: checks[1].icmp.interval: 5ms is out of range (10ms to 1m)"),
+        "{e:#?}"
+    );
+    assert!(
+        e[3].starts_with("t.yaml:9: checks[2].timeout: 2h is out of range (1ms to 1h)"),
+        "{e:#?}"
+    );
 }

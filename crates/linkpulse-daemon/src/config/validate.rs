@@ -14,6 +14,8 @@ use super::raw::{
     RawAlert, RawCheck, RawConfig, RawDefaults, RawHttp, RawHub, RawHubTls, RawMetrics, RawStatus,
     RawStatusItem, RawStatusPage, RawWebhook, S,
 };
+use linkpulse_probe::defaults as probe_defaults;
+
 use crate::storage::Backend;
 use crate::storage::postgres::PgTarget;
 
@@ -59,6 +61,24 @@ fn duration(e: &mut Errors<'_>, s: &S<String>, path: &str) -> Option<Duration> {
     }
 }
 
+/// A duration within the limits `check` (one of `linkpulse_probe::defaults`), which the CLI
+/// applies to its flags too: the same values pass, with the same words when they do not.
+fn duration_checked(
+    e: &mut Errors<'_>,
+    s: &S<String>,
+    path: &str,
+    check: fn(Duration) -> Result<Duration, probe_defaults::LimitError>,
+) -> Option<Duration> {
+    let d = duration(e, s, path)?;
+    match check(d) {
+        Ok(d) => Some(d),
+        Err(err) => {
+            e.at(s, path, err.to_string());
+            None
+        }
+    }
+}
+
 /// A duration that must be at least `min`.
 fn duration_min(e: &mut Errors<'_>, s: &S<String>, path: &str, min: Duration) -> Option<Duration> {
     let d = duration(e, s, path)?;
@@ -80,7 +100,9 @@ fn duration_min(e: &mut Errors<'_>, s: &S<String>, path: &str, min: Duration) ->
 /// Effective per-check settings: the check's value, else `defaults:`, else the built-in default.
 struct Settings {
     interval: Duration,
-    timeout: Duration,
+    /// `None` when neither the check nor `defaults:` sets it: the probe default, capped at
+    /// the interval (a default never makes an error about a key nobody wrote).
+    timeout: Option<Duration>,
     rise: u32,
     fall: u32,
     fastinter: Option<Duration>,
@@ -95,13 +117,19 @@ fn settings(e: &mut Errors<'_>, d: &RawDefaults, c: &RawCheck, prefix: &str) -> 
     // Picks the check's value (path under the check) or the default's (path under defaults).
     macro_rules! pick_dur {
         ($field:ident, $min:expr) => {{
+            let min = $min;
+            pick_dur!(@ $field, |e: &mut Errors<'_>, s: &S<String>, path: &str| {
+                duration_min(e, s, path, min)
+            })
+        }};
+        (@ $field:ident, $parse:expr) => {{
             let (s, path) = match (&c.$field, &d.$field) {
                 (Some(s), _) => (Some(s), format!("{prefix}.{}", stringify!($field))),
                 (None, Some(s)) => (Some(s), format!("defaults.{}", stringify!($field))),
                 (None, None) => (None, String::new()),
             };
             match s {
-                Some(s) => match duration_min(e, s, &path, $min) {
+                Some(s) => match ($parse)(e, s, &path) {
                     Some(v) => Some(v),
                     None => {
                         ok = false;
@@ -136,7 +164,9 @@ fn settings(e: &mut Errors<'_>, d: &RawDefaults, c: &RawCheck, prefix: &str) -> 
     }
     let interval =
         pick_dur!(interval, Duration::from_millis(100)).unwrap_or(Duration::from_secs(30));
-    let timeout = pick_dur!(timeout, Duration::from_millis(1)).unwrap_or(Duration::from_secs(5));
+    let timeout = pick_dur!(@ timeout, |e: &mut Errors<'_>, s: &S<String>, path: &str| {
+        duration_checked(e, s, path, probe_defaults::check_timeout)
+    });
     let rise = pick_num!(rise, 1, 1000, 2);
     let fall = pick_num!(fall, 1, 1000, 3);
     let fastinter = pick_dur!(fastinter, Duration::from_millis(100));
@@ -264,21 +294,15 @@ fn http_spec(e: &mut Errors<'_>, h: &RawHttp, path: &str) -> Option<HttpSpec> {
         ok = false;
     }
     let method = match &h.method {
-        Some(m) => {
-            let up = m.value.trim().to_ascii_uppercase();
-            if ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"].contains(&up.as_str()) {
-                up
-            } else {
-                e.at(
-                    m,
-                    format!("{path}.method"),
-                    format!("unknown HTTP method {:?}", m.value),
-                );
+        Some(m) => match probe_defaults::parse_method(&m.value) {
+            Ok(method) => method.as_str().to_owned(),
+            Err(err) => {
+                e.at(m, format!("{path}.method"), err.to_string());
                 ok = false;
                 String::new()
             }
-        }
-        None => "GET".to_owned(),
+        },
+        None => http::Method::GET.as_str().to_owned(),
     };
     let expect_status = match &h.expect_status {
         Some(s) => match statuses(&s.value) {
@@ -320,7 +344,9 @@ fn http_spec(e: &mut Errors<'_>, h: &RawHttp, path: &str) -> Option<HttpSpec> {
         body_contains: h.body_contains.clone(),
         body_regex: h.body_regex.as_ref().map(|r| r.value.clone()),
         headers: h.headers.clone(),
-        follow_redirects: h.follow_redirects.unwrap_or(false),
+        follow_redirects: h
+            .follow_redirects
+            .unwrap_or(probe_defaults::FOLLOW_REDIRECTS),
         ca_file: h.ca_file.as_ref().map(PathBuf::from),
         insecure: h.insecure.unwrap_or(false),
     })
@@ -356,26 +382,24 @@ fn module(e: &mut Errors<'_>, c: &RawCheck, prefix: &str, interval: Duration) ->
             ok = false;
         }
         let count = match &i.count {
-            Some(n) if !(1..=100).contains(&n.value) => {
-                e.at(
-                    n,
-                    format!("{prefix}.icmp.count"),
-                    format!("{} is out of range (1 to 100)", n.value),
-                );
-                ok = false;
-                0
-            }
-            Some(n) => n.value,
-            None => 3,
+            Some(n) => match probe_defaults::check_icmp_count(u64::from(n.value)) {
+                Ok(n) => n,
+                Err(err) => {
+                    e.at(n, format!("{prefix}.icmp.count"), err.to_string());
+                    ok = false;
+                    0
+                }
+            },
+            None => probe_defaults::ICMP_COUNT,
         };
         let gap = match &i.interval {
-            Some(s) => duration_min(
+            Some(s) => duration_checked(
                 e,
                 s,
                 &format!("{prefix}.icmp.interval"),
-                Duration::from_millis(10),
+                probe_defaults::check_icmp_interval,
             ),
-            None => Some(Duration::from_millis(200)),
+            None => Some(probe_defaults::ICMP_INTERVAL),
         };
         return match (ok, gap) {
             (true, Some(interval)) => Some(CheckSpec::Icmp {
@@ -476,19 +500,22 @@ fn check(
         CheckSpec::Push { period, .. } => (*period, 1, 1),
         _ => (s.interval, s.rise, s.fall),
     };
-    if !matches!(spec, CheckSpec::Push { .. }) && s.timeout > interval {
-        let line = c
-            .timeout
-            .as_ref()
-            .or(c.interval.as_ref())
-            .or(defaults.timeout.as_ref())
-            .map_or(c.name.referenced.line(), |x| x.referenced.line());
+    // A timeout nobody wrote is the probe default, shortened to fit the interval.
+    let timeout = s
+        .timeout
+        .unwrap_or_else(|| probe_defaults::TIMEOUT.min(interval));
+    if !matches!(spec, CheckSpec::Push { .. }) && timeout > interval {
+        let (line, path) = match (&c.timeout, &defaults.timeout) {
+            (Some(t), _) => (t.referenced.line(), format!("{prefix}.timeout")),
+            (None, Some(t)) => (t.referenced.line(), "defaults.timeout".to_owned()),
+            (None, None) => (c.name.referenced.line(), format!("{prefix}.timeout")),
+        };
         e.push(
             line,
-            format!("{prefix}.timeout"),
+            path,
             format!(
                 "timeout {} is longer than the interval {}",
-                humantime::format_duration(s.timeout),
+                humantime::format_duration(timeout),
                 humantime::format_duration(interval)
             ),
         );
@@ -497,7 +524,7 @@ fn check(
     ok.then(|| CheckConfig {
         name: c.name.value.clone(),
         interval,
-        timeout: s.timeout,
+        timeout,
         rise,
         fall,
         fastinter: s.fastinter.unwrap_or_else(|| {
@@ -621,6 +648,9 @@ fn alert(e: &mut Errors<'_>, a: &RawAlert, index: usize) -> Option<AlertConfig> 
     })
 }
 
+/// `hub:`: the hub's own [`HubConfig`], starting from its defaults; every value written is
+/// checked against the hub's own limits ([`HubConfig::problems`]), so a value the hub would
+/// not accept is an error with its line instead of a silent change when the hub starts.
 fn hub(e: &mut Errors<'_>, h: &RawHub) -> Option<HubConfig> {
     let listen = match h.listen.value.trim().parse::<SocketAddr>() {
         Ok(a) => Some(a),
@@ -633,56 +663,61 @@ fn hub(e: &mut Errors<'_>, h: &RawHub) -> Option<HubConfig> {
             None
         }
     };
-    let interval = match &h.interval {
-        Some(s) => duration(e, s, "hub.interval"),
-        None => Some(Duration::from_millis(100)),
+    let mut c = HubConfig::new(listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))));
+    let mut ok = listen.is_some();
+    let mut set = |value: Option<Duration>, field: &mut Duration| match value {
+        Some(v) => *field = v,
+        None => ok = false,
+    };
+    if let Some(s) = &h.interval {
+        set(duration(e, s, "hub.interval"), &mut c.interval);
     }
-    .map(|d| d.clamp(Duration::from_millis(10), Duration::from_secs(60)));
-    let detector = match &h.detector {
-        Some(d) => match d.value.as_str() {
-            "fixed" => Some(HubDetector::Fixed),
-            "phi" => Some(HubDetector::Phi),
+    // Unwritten, the timeout follows the interval (never an error about a key not written).
+    c.timeout = HubConfig::default_timeout(c.interval);
+    if let Some(s) = &h.timeout {
+        set(duration(e, s, "hub.timeout"), &mut c.timeout);
+    }
+    if let Some(s) = &h.forget_after {
+        set(duration(e, s, "hub.forget_after"), &mut c.forget_after);
+    }
+    if let Some(d) = &h.detector {
+        match d.value.as_str() {
+            "fixed" => c.detector = HubDetector::Fixed,
+            "phi" => c.detector = HubDetector::Phi,
             other => {
                 e.at(
                     d,
                     "hub.detector",
                     format!("unknown detector {other:?} (fixed or phi)"),
                 );
-                None
+                ok = false;
             }
-        },
-        None => Some(HubDetector::Fixed),
-    };
-    let timeout = match &h.timeout {
-        Some(s) => duration(e, s, "hub.timeout"),
-        None => Some(Duration::from_millis(500)),
-    };
-    let forget_after = match &h.forget_after {
-        Some(s) => duration(e, s, "hub.forget_after"),
-        None => Some(linkpulse_hub::DEFAULT_FORGET_AFTER),
+        }
     }
-    .map(|d| d.clamp(Duration::from_secs(1), linkpulse_hub::MAX_FORGET_AFTER));
-    let phi = h
-        .phi_threshold
-        .as_ref()
-        .map_or(8.0, |p| p.value)
-        .clamp(1.0, 16.0);
-    let tls = match &h.tls {
-        Some(t) => Some(hub_tls(e, t)?),
-        None => None,
-    };
-    let (listen, interval, detector, timeout, forget_after) =
-        (listen?, interval?, detector?, timeout?, forget_after?);
-    Some(HubConfig {
-        listen,
-        interval,
-        detector,
-        timeout: timeout.clamp(interval * 2, Duration::from_secs(600).max(interval * 2)),
-        phi_threshold: phi,
-        secret_file: h.secret_file.as_ref().map(|s| PathBuf::from(&s.value)),
-        tls,
-        forget_after,
-    })
+    if let Some(p) = &h.phi_threshold {
+        c.phi_threshold = p.value;
+    }
+    c.secret_file = h.secret_file.as_ref().map(|s| PathBuf::from(&s.value));
+    if let Some(t) = &h.tls {
+        match hub_tls(e, t) {
+            Some(tls) => c.tls = Some(tls),
+            None => ok = false,
+        }
+    }
+    for problem in c.problems() {
+        let line = match problem.field {
+            "interval" => h.interval.as_ref().map(|s| s.referenced.line()),
+            "timeout" => h.timeout.as_ref().map(|s| s.referenced.line()),
+            "forget_after" => h.forget_after.as_ref().map(|s| s.referenced.line()),
+            "phi_threshold" => h.phi_threshold.as_ref().map(|s| s.referenced.line()),
+            _ => None,
+        };
+        // Only written values can be out of range; another is still reported, at `hub:`.
+        let line = line.unwrap_or_else(|| h.listen.referenced.line());
+        e.push(line, format!("hub.{}", problem.field), problem.to_string());
+        ok = false;
+    }
+    ok.then_some(c)
 }
 
 /// `ca_file` of a webhook or Slack target: only with an `https://` URL, and a PEM file with at
@@ -698,10 +733,10 @@ fn alert_ca_file(e: &mut Errors<'_>, w: &RawWebhook, prefix: &str) -> Option<Opt
         return None;
     }
     let path = PathBuf::from(&ca.value);
-    match crate::alerts::read_ca_file(&path) {
+    match linkpulse_probe::load_ca_file(&path) {
         Ok(_) => Some(Some(path)),
         Err(m) => {
-            e.at(ca, key, m);
+            e.at(ca, key, m.to_string());
             None
         }
     }

@@ -19,10 +19,13 @@
 //! for it). Dropping the [`EventLoop`] closes every session with GOODBYE; the thread ends
 //! once they are gone.
 
+mod member;
 mod reactor;
 mod slab;
 mod slot;
 mod timers;
+
+pub(crate) use member::{Followup, Member, prepare_socket};
 
 use std::io;
 use std::net::SocketAddr;
@@ -128,7 +131,7 @@ impl EventLoop {
     /// Hands an admitted connection to the loop. The session counts as open until the loop
     /// drops it (the loop calls `Hub::session_closed`).
     pub(crate) fn add(&self, stream: TcpStream, peer: SocketAddr) {
-        if let Err(err) = crate::server::prepare_socket(&stream, self.keepalive.as_ref()) {
+        if let Err(err) = prepare_socket(&stream, self.keepalive.as_ref()) {
             tracing::warn!(%peer, %err, "cannot set up an agent socket");
             self.hub.session_closed();
             return;

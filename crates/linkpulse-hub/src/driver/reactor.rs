@@ -13,12 +13,12 @@ use linkpulse_proto::{Cause, Event, GoodbyeReason, Session, SessionConfig};
 use mio::{Events, Interest, Poll, Token};
 use rand::RngCore;
 
+use super::Followup;
 use super::slab::{Key, Slab};
 use super::slot::{LINGER, Phase, ReadPass, Slot};
 use super::timers::Timers;
 use super::{Command, WAKER};
 use crate::Hub;
-use crate::server::Followup;
 
 /// Size of the one read buffer shared by every session (a whole maximal frame fits).
 const SCRATCH: usize = 64 * 1024;

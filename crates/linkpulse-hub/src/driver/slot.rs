@@ -9,8 +9,8 @@ use linkpulse_net::{IoVerdict, TransportFault, classify};
 use linkpulse_proto::{Cause, Session, TransportError};
 use mio::Interest;
 
+use super::Member;
 use super::timers::Due;
-use crate::server::Member;
 
 /// Unwritten bytes allowed for one session before the peer counts as not reading. The hub
 /// sends a few dozen bytes per interval, so this is minutes of backlog on top of the kernel's

@@ -3,6 +3,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsFd;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -380,6 +381,19 @@ impl Pinger {
     ///
     /// Cancel-safe: dropping the future forgets its probes.
     pub async fn ping(&self, addr: IpAddr, opts: &PingOptions) -> PingReport {
+        self.ping_until(addr, opts, std::future::pending()).await
+    }
+
+    /// Like [`Pinger::ping`], but ends early once `stop` completes (e.g. on Ctrl-C) and
+    /// reports what was seen so far, as `ping` does when interrupted: requests still waiting
+    /// for their reply count as lost, requests not yet sent are not counted.
+    pub async fn ping_until(
+        &self,
+        addr: IpAddr,
+        opts: &PingOptions,
+        stop: impl Future<Output = ()>,
+    ) -> PingReport {
+        let mut stop = pin!(stop);
         let addr = addr.to_canonical();
         if let Err(e) = opts.validate() {
             return PingReport::failed(e);
@@ -432,6 +446,11 @@ impl Pinger {
                 // Events are taken by `run.expire()` at the top of the loop.
                 () = run.mailbox.ready.notified() => {}
                 () = &mut sleep => {}
+                () = &mut stop => {
+                    // Replies already received count; the rest in flight are lost.
+                    run.take_events();
+                    break;
+                }
             }
         }
         let Run {
@@ -646,7 +665,7 @@ impl Family {
     fn drain(&self, buf: &mut [u8]) {
         let mut errors = 0;
         loop {
-            match sys::recv_with_hop_limit(self.fd.get_ref(), buf) {
+            match sys::recv_with_hop_limit(self.fd.get_ref().as_fd(), buf) {
                 Ok((len, from, hop_limit)) => {
                     let at = Instant::now();
                     if let Some(packet) = buf.get(..len) {
@@ -720,15 +739,23 @@ impl Family {
     /// Reads the error queue of a datagram socket: ICMP errors about our requests.
     fn drain_error_queue(&self, buf: &mut [u8]) {
         loop {
-            let queued = match sys::recv_error_queue(self.fd.get_ref(), buf) {
-                Ok(q) => q,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return,
+            // Empty queue, or a socket error: nothing more to read now.
+            let Ok(Some(queued)) = sys::recv_error(self.fd.get_ref().as_fd(), buf) else {
+                return;
             };
             let at = Instant::now();
-            let (Some((icmp_type, code)), Some(dest)) = (queued.icmp, queued.dest) else {
+            let sys::QueuedEntry {
+                error: Some(error),
+                dest: Some(dest),
+                ..
+            } = queued
+            else {
                 continue;
             };
+            let Some((icmp_type, code)) = error.icmp() else {
+                continue;
+            };
+            let dest = dest.ip();
             let Some(original) = buf.get(..queued.len) else {
                 continue;
             };
@@ -741,7 +768,7 @@ impl Family {
                 continue;
             };
             self.after_free();
-            let from = queued.offender.map_or(dest, |a| a.to_canonical());
+            let from = error.offender.map_or(dest, |a| a.ip().to_canonical());
             let u = Unreachable {
                 from,
                 code,

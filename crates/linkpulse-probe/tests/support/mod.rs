@@ -141,6 +141,12 @@ async fn route(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallib
         tokio::time::sleep(Duration::from_secs(30)).await;
         return Ok(reply(200, "too late"));
     }
+    if path == "/method" {
+        return Ok(reply(200, req.method().as_str()));
+    }
+    if let Some(code) = path.strip_prefix("/moved/") {
+        return Ok(redirect(format!("/status/{code}")));
+    }
     if path == "/loop" {
         return Ok(redirect("/loop".to_owned()));
     }
@@ -165,7 +171,8 @@ async fn route(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallib
 
 /// An HTTP server on 127.0.0.1 (TLS when `tls` is given; h2 when ALPN picks it) with routes:
 /// `/` 200, `/status/N`, `/slow` (30 s), `/redirect/N` (N hops then 200 "landed"), `/loop`,
-/// `/headers` (echoes request headers).
+/// `/headers` (echoes request headers), `/method` (echoes the method), `/moved/N` (302 to
+/// `/status/N`).
 pub async fn http_server(tls: Option<Arc<rustls::ServerConfig>>) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::{Incarnation, Restart, Status};
+use crate::{ErrorCode, Incarnation, Restart, Status};
 
 /// What the session learned about the peer in the handshake.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +73,26 @@ impl Cause {
             _ => None,
         }
     }
+
+    /// The end of a session whose peer sent ERROR `code` with `text`:
+    /// `Protocol("peer reported CODE: TEXT")`, which [`Cause::peer_error`] reads back.
+    pub(crate) fn peer_reported(code: ErrorCode, text: &str) -> Cause {
+        Cause::Protocol(format!("{PEER_REPORTED}{}: {text}", code.as_str()))
+    }
+
+    /// The code of the ERROR frame the peer ended the session with (`AuthFailed` when a hub
+    /// refused this agent's secret), or `None` when the session ended any other way.
+    pub fn peer_error(&self) -> Option<ErrorCode> {
+        let rest = self.detail()?.strip_prefix(PEER_REPORTED)?;
+        let (name, _) = rest.split_once(": ")?;
+        (1..=6)
+            .map(ErrorCode::from_code)
+            .find(|code| code.as_str() == name)
+    }
 }
+
+/// How [`Cause::peer_reported`] starts the text of an ERROR received from the peer.
+const PEER_REPORTED: &str = "peer reported ";
 
 impl fmt::Display for Cause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

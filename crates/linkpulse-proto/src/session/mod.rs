@@ -618,9 +618,8 @@ impl Session {
                 return;
             }
             Frame::Error(e) => {
-                let text = format!("peer reported {}: {}", e.code.as_str(), e.text);
                 // Transition: any → Dead; no ERROR is sent back to a peer that is closing.
-                self.die(Cause::Protocol(text), now);
+                self.die(Cause::peer_reported(e.code, &e.text), now);
                 return;
             }
             _ => {}

@@ -13,6 +13,8 @@ use linkpulse_hub::agent::{self, AgentConfig, AgentEvent, HealthSource};
 use linkpulse_hub::auth::agent_secret;
 use linkpulse_hub::tls::AgentTls;
 
+use super::output::println;
+
 /// Arguments of `linkpulse agent`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -69,7 +71,8 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Runs `linkpulse agent` until SIGTERM or SIGINT, then says GOODBYE.
+/// Runs `linkpulse agent` until SIGTERM or SIGINT, then says GOODBYE; fails (exit 3) when the
+/// hubs refuse the secret three times in a row.
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let secret = match (&args.secret_file, std::env::var("LINKPULSE_SECRET")) {
         (Some(path), _) => {
@@ -98,15 +101,22 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         (None, None) => HealthSource::None,
     };
     let print = |event: AgentEvent| match event {
-        AgentEvent::Connected { hub, .. } => println!("connected to hub {hub}"),
+        // A closed stdout (EPIPE) must not stop the agent: its lines are dropped.
+        AgentEvent::Connected { hub, .. } => {
+            let _ = println(format_args!("connected to hub {hub}"));
+        }
         AgentEvent::Disconnected { hub, cause } => {
-            println!("disconnected from hub {hub}: {cause}")
+            let _ = println(format_args!("disconnected from hub {hub}: {cause}"));
         }
         AgentEvent::ConnectFailed { hub, error } => {
-            eprintln!("linkpulse agent: cannot reach hub {hub}: {error}")
+            tracing::warn!("cannot reach hub {hub}: {error}")
         }
-        AgentEvent::Health { health, detail } => println!("health {health} {detail}"),
-        AgentEvent::Stopped => println!("stopped"),
+        AgentEvent::Health { health, detail } => {
+            let _ = println(format_args!("health {health} {detail}"));
+        }
+        AgentEvent::Stopped => {
+            let _ = println("stopped");
+        }
         _ => {}
     };
     agent::run(config, print, shutdown_signal())

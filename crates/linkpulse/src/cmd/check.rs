@@ -5,17 +5,22 @@ mod output;
 mod sweep;
 mod targets;
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use linkpulse_probe::{HttpOptions, IcmpOptions, IpFamily, ProbeOptions, StatusSet, Target};
+use linkpulse_probe::{
+    HttpOptions, IcmpOptions, IpFamily, ProbeOptions, StatusSet, Target, defaults,
+};
 
-pub(crate) use output::{Output, describe, exit_code};
+pub(crate) use super::output::Output;
+pub(crate) use output::{describe, exit_code};
 
-/// Arguments of `linkpulse check`.
+/// Arguments of `linkpulse check`: a kind and its target (`check tcp|http|icmp …`, each with
+/// only its own flags), or `--targets FILE` with every kind's flags (a file may mix kinds).
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct Args {
@@ -39,79 +44,77 @@ enum Kind {
     Tcp {
         /// HOST:PORT, or tcp://HOST:PORT.
         target: String,
+        #[command(flatten)]
+        common: CommonArgs,
     },
     /// HTTP(S) request to URL.
     Http {
         /// An http:// or https:// URL.
         url: String,
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        http: Box<HttpArgs>,
     },
-    /// ICMP echo to HOST.
+    /// ICMP echo to HOST; Ctrl-C prints what was seen so far, as ping does.
     Icmp {
         /// A host name or IP address.
         host: String,
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        icmp: IcmpArgs,
     },
 }
 
-/// Probe options shared by `check` and `diagnose`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct ProbeArgs {
-    /// Network budget of each probe (connect, TLS, request, replies), e.g. 500ms, 2s.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration, global = true)]
-    timeout: Duration,
-    /// Budget for resolving a host name.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration, global = true)]
-    dns_timeout: Duration,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Output::Human, global = true)]
-    pub(crate) output: Output,
-    /// Use IPv4 only.
-    #[arg(short = '4', conflicts_with = "ipv6", global = true)]
-    ipv4: bool,
-    /// Use IPv6 only.
-    #[arg(short = '6', global = true)]
-    ipv6: bool,
-    /// HTTP method (GET or HEAD).
-    #[arg(long, value_name = "METHOD", default_value = "GET", value_parser = parse_method, global = true)]
-    method: http::Method,
-    /// Status codes that count as up: codes and ranges, e.g. 200-299,301.
-    #[arg(long, value_name = "CODES", default_value = "200-299", global = true)]
-    expect_status: StatusSet,
-    /// The body must contain TEXT.
-    #[arg(long, value_name = "TEXT", global = true)]
-    body_contains: Option<String>,
-    /// The body must match the regular expression RE.
-    #[arg(long, value_name = "RE", value_parser = parse_regex, global = true)]
-    body_regex: Option<regex::Regex>,
-    /// Extra request header 'Name: value' (repeatable).
-    #[arg(long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header, global = true)]
-    headers: Vec<(http::HeaderName, http::HeaderValue)>,
-    /// Do not follow redirects (by default up to 10 are followed).
-    #[arg(long, global = true)]
-    no_follow: bool,
-    /// PEM file of CA certificates to trust in addition to the system ones.
-    #[arg(long = "ca", value_name = "FILE", global = true)]
-    ca_file: Option<PathBuf>,
-    /// Do not verify TLS certificates (expiry is still reported).
-    #[arg(long, global = true)]
-    insecure: bool,
-    /// Warn when a TLS certificate expires in fewer than DAYS days.
-    #[arg(long, value_name = "DAYS", global = true)]
-    cert_warn: Option<u32>,
-    /// ICMP echo requests per target.
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
-    count: u32,
-    /// Delay between ICMP echo requests.
-    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_interval, global = true)]
-    interval: Duration,
+impl Kind {
+    fn common(&self) -> &CommonArgs {
+        match self {
+            Kind::Tcp { common, .. } | Kind::Http { common, .. } | Kind::Icmp { common, .. } => {
+                common
+            }
+        }
+    }
+
+    /// The library options of this kind's flags; checks the CA file so a bad one is exit 3.
+    fn options(&self) -> anyhow::Result<ProbeOptions> {
+        match self {
+            Kind::Tcp { common, .. } => Ok(common.options(ProbeOptions::default())),
+            Kind::Http { common, http, .. } => {
+                let opts = common.options(ProbeOptions::default());
+                http.apply(opts)
+            }
+            Kind::Icmp { common, icmp, .. } => {
+                Ok(icmp.apply(common.options(ProbeOptions::default())))
+            }
+        }
+    }
 }
 
-impl ProbeArgs {
-    /// The library options these flags describe; checks the CA file so a bad one is exit 3.
-    pub(crate) fn options(&self) -> anyhow::Result<ProbeOptions> {
-        if let Some(path) = &self.ca_file {
-            linkpulse_probe::load_ca_file(path)?;
-        }
-        Ok(ProbeOptions {
+/// Flags every probe kind has. Defaults and limits come from `linkpulse_probe::defaults`,
+/// shared with the daemon's config.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CommonArgs {
+    /// Network budget of each probe (connect, TLS, request, each echo reply), e.g. 500ms, 2s.
+    #[arg(long, value_name = "DURATION", default_value = DEFAULT_TIMEOUT.as_str(), value_parser = parse_timeout)]
+    timeout: Duration,
+    /// Budget for resolving a host name.
+    #[arg(long, value_name = "DURATION", default_value = DEFAULT_TIMEOUT.as_str(), value_parser = parse_timeout)]
+    dns_timeout: Duration,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub(crate) output: Output,
+    /// Use IPv4 only.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    ipv4: bool,
+    /// Use IPv6 only.
+    #[arg(short = '6')]
+    ipv6: bool,
+}
+
+impl CommonArgs {
+    fn options(&self, base: ProbeOptions) -> ProbeOptions {
+        ProbeOptions {
             timeout: self.timeout,
             dns_timeout: self.dns_timeout,
             family: match (self.ipv4, self.ipv6) {
@@ -119,54 +122,135 @@ impl ProbeArgs {
                 (_, true) => IpFamily::V6,
                 _ => IpFamily::Any,
             },
-            http: HttpOptions {
-                method: self.method.clone(),
-                expect_status: self.expect_status.clone(),
-                body_contains: self.body_contains.clone(),
-                body_regex: self.body_regex.clone(),
-                headers: self.headers.clone(),
-                follow_redirects: !self.no_follow,
-                ca_file: self.ca_file.clone(),
-                insecure: self.insecure,
-            },
-            icmp: IcmpOptions {
-                count: self.count,
-                interval: self.interval,
-            },
-            cert_warn_days: self.cert_warn,
-        })
+            ..base
+        }
     }
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s.trim())
-        .map_err(|e| format!("`{s}` is not a duration like 500ms or 2s ({e})"))?;
-    if d.is_zero() {
-        return Err("must be more than 0".to_owned());
+/// Flags of HTTP probes.
+#[derive(Debug, clap::Args)]
+pub(crate) struct HttpArgs {
+    /// HTTP method: GET, HEAD, POST, PUT, DELETE, OPTIONS or PATCH.
+    #[arg(long, value_name = "METHOD", default_value = "GET", value_parser = parse_method)]
+    method: http::Method,
+    /// Status codes that count as up: codes and ranges, e.g. 200-299,301.
+    #[arg(long, value_name = "CODES", default_value = defaults::EXPECT_STATUS)]
+    expect_status: StatusSet,
+    /// The body must contain TEXT.
+    #[arg(long, value_name = "TEXT")]
+    body_contains: Option<String>,
+    /// The body must match the regular expression RE.
+    #[arg(long, value_name = "RE", value_parser = parse_regex)]
+    body_regex: Option<regex::Regex>,
+    /// Extra request header 'Name: value' (repeatable).
+    #[arg(long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header)]
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// Do not follow redirects (by default up to 10 are followed, as the daemon does).
+    #[arg(long)]
+    no_follow: bool,
+    /// PEM file of CA certificates to trust in addition to the system ones.
+    #[arg(long = "ca", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// Do not verify TLS certificates (expiry is still reported).
+    #[arg(long)]
+    insecure: bool,
+    /// Warn when a TLS certificate expires in fewer than DAYS days.
+    #[arg(long, value_name = "DAYS")]
+    cert_warn: Option<u32>,
+}
+
+impl HttpArgs {
+    fn apply(&self, mut opts: ProbeOptions) -> anyhow::Result<ProbeOptions> {
+        if let Some(path) = &self.ca_file {
+            linkpulse_probe::load_ca_file(path).context("invalid --ca")?;
+        }
+        opts.http = HttpOptions {
+            method: self.method.clone(),
+            expect_status: self.expect_status.clone(),
+            body_contains: self.body_contains.clone(),
+            body_regex: self.body_regex.clone(),
+            headers: self.headers.clone(),
+            follow_redirects: !self.no_follow,
+            ca_file: self.ca_file.clone(),
+            insecure: self.insecure,
+        };
+        opts.cert_warn_days = self.cert_warn;
+        Ok(opts)
     }
-    if d > Duration::from_secs(3600) {
-        return Err("must be at most 1h".to_owned());
+}
+
+/// Flags of ICMP probes.
+#[derive(Debug, clap::Args)]
+pub(crate) struct IcmpArgs {
+    /// ICMP echo requests per target.
+    #[arg(long, value_name = "N", default_value_t = defaults::ICMP_COUNT, value_parser = parse_count)]
+    count: u32,
+    /// Delay between ICMP echo requests.
+    #[arg(long, value_name = "DURATION", default_value = DEFAULT_ICMP_INTERVAL.as_str(), value_parser = parse_interval)]
+    interval: Duration,
+}
+
+impl IcmpArgs {
+    fn apply(&self, mut opts: ProbeOptions) -> ProbeOptions {
+        opts.icmp = IcmpOptions {
+            count: self.count,
+            interval: self.interval,
+        };
+        opts
     }
-    Ok(d)
+}
+
+/// Every kind's flags: for `check --targets FILE` (a file may mix kinds) and `diagnose`
+/// (which probes several layers).
+#[derive(Debug, clap::Args)]
+pub(crate) struct ProbeArgs {
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+    #[command(flatten, next_help_heading = "HTTP(S) targets")]
+    http: HttpArgs,
+    #[command(flatten, next_help_heading = "ICMP targets")]
+    icmp: IcmpArgs,
+}
+
+impl ProbeArgs {
+    /// The library options these flags describe; checks the CA file so a bad one is exit 3.
+    pub(crate) fn options(&self) -> anyhow::Result<ProbeOptions> {
+        let opts = self.common.options(ProbeOptions::default());
+        Ok(self.icmp.apply(self.http.apply(opts)?))
+    }
+}
+
+/// `defaults::TIMEOUT` as the flag's default text (`5s`).
+static DEFAULT_TIMEOUT: LazyLock<String> =
+    LazyLock::new(|| humantime::format_duration(defaults::TIMEOUT).to_string());
+
+/// `defaults::ICMP_INTERVAL` as the flag's default text (`200ms`).
+static DEFAULT_ICMP_INTERVAL: LazyLock<String> =
+    LazyLock::new(|| humantime::format_duration(defaults::ICMP_INTERVAL).to_string());
+
+fn parse_human_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("`{s}` is not a duration like 500ms or 2s ({e})"))
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    defaults::check_timeout(parse_human_duration(s)?).map_err(|e| e.to_string())
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s.trim())
-        .map_err(|e| format!("`{s}` is not a duration like 200ms or 1s ({e})"))?;
-    if d > Duration::from_secs(60) {
-        return Err("must be at most 60s".to_owned());
-    }
-    Ok(d)
+    defaults::check_icmp_interval(parse_human_duration(s)?).map_err(|e| e.to_string())
+}
+
+fn parse_count(s: &str) -> Result<u32, String> {
+    let n: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number"))?;
+    defaults::check_icmp_count(n).map_err(|e| e.to_string())
 }
 
 fn parse_method(s: &str) -> Result<http::Method, String> {
-    let upper = s.to_ascii_uppercase();
-    match upper.as_str() {
-        "GET" | "HEAD" => upper
-            .parse()
-            .map_err(|_| format!("`{s}` is not an HTTP method")),
-        _ => Err(format!("`{s}` is not supported: use GET or HEAD")),
-    }
+    defaults::parse_method(s).map_err(|e| e.to_string())
 }
 
 fn parse_regex(s: &str) -> Result<regex::Regex, String> {
@@ -196,7 +280,7 @@ pub(crate) struct Job {
 /// Parses the single target of `check tcp|http|icmp`, accepting the bare and the URL form.
 fn single(kind: &Kind) -> anyhow::Result<Job> {
     let (what, text, parsed) = match kind {
-        Kind::Tcp { target } => (
+        Kind::Tcp { target, .. } => (
             "TCP target",
             target,
             parse_kind(
@@ -205,12 +289,12 @@ fn single(kind: &Kind) -> anyhow::Result<Job> {
                 Target::tcp_from_host_port,
             ),
         ),
-        Kind::Http { url } => (
+        Kind::Http { url, .. } => (
             "URL",
             url,
             parse_kind(url, linkpulse_probe::ProbeKind::Http, Target::http_from_url),
         ),
-        Kind::Icmp { host } => (
+        Kind::Icmp { host, .. } => (
             "ICMP host",
             host,
             parse_kind(
@@ -249,41 +333,92 @@ fn parse_kind(
 
 /// Runs `linkpulse check`.
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let jobs = match (&args.kind, &args.targets) {
-        (Some(kind), _) => vec![single(kind)?],
-        (None, Some(path)) => match targets::read(path)? {
-            Ok(jobs) => jobs,
-            Err(problems) => {
-                for problem in problems {
-                    eprintln!("linkpulse: {problem}");
-                }
-                return Ok(ExitCode::from(crate::EXIT_UNKNOWN));
+    if let Some(kind) = &args.kind {
+        return run_one(kind).await;
+    }
+    let Some(path) = &args.targets else {
+        bail!("nothing to check: give `tcp HOST:PORT`, `http URL`, `icmp HOST` or `--targets FILE`")
+    };
+    let jobs = match targets::read(path)? {
+        Ok(jobs) => jobs,
+        Err(problems) => {
+            for problem in problems {
+                eprintln!("linkpulse: {problem}");
             }
-        },
-        (None, None) => {
-            bail!(
-                "nothing to check: give `tcp HOST:PORT`, `http URL`, `icmp HOST` or `--targets FILE`"
-            )
+            return Ok(ExitCode::from(crate::EXIT_UNKNOWN));
         }
     };
-    let opts = args.probe.options().context("invalid --ca")?;
-    let many = args.targets.is_some();
+    let opts = args.probe.options()?;
+    let format = args.probe.common.output;
     let started = Instant::now();
     let stdout = std::io::stdout();
     let concurrency = args.concurrency as usize;
-    let results = if args.probe.output == Output::Json {
+    let results = if format == Output::Json {
         // JSON lines go out as the sweep runs, in the targets' order.
         let mut lines = sweep::JsonLines::new(stdout.lock(), stdout.is_terminal());
-        sweep::probe_all(jobs, opts, concurrency, many, Some(&mut lines)).await?
+        sweep::probe_all(jobs, opts, concurrency, true, Some(&mut lines)).await?
     } else {
-        // Human and Nagios output need every result first (column width, summary line).
+        // Text and Nagios output need every result first (column width, summary line).
         let results =
-            sweep::probe_all::<std::io::Stdout>(jobs, opts, concurrency, many, None).await?;
-        let elapsed = started.elapsed();
-        let mut out = std::io::BufWriter::new(stdout.lock());
-        output::print(&mut out, args.probe.output, &results, many, elapsed)?;
-        out.flush()?;
+            sweep::probe_all::<std::io::Stdout>(jobs, opts, concurrency, true, None).await?;
+        print_results(format, &results, true, started.elapsed())?;
         results
     };
     Ok(ExitCode::from(exit_code(&results)))
+}
+
+/// Probes the one target of `check tcp|http|icmp`. An ICMP probe stops at Ctrl-C (SIGINT)
+/// and prints what it saw so far, as ping and fping do; the exit code is that of the result.
+async fn run_one(kind: &Kind) -> anyhow::Result<ExitCode> {
+    let job = single(kind)?;
+    let opts = kind.options()?;
+    let format = kind.common().output;
+    let started = Instant::now();
+    let prober = linkpulse_probe::Prober::new();
+    let result = if matches!(kind, Kind::Icmp { .. }) {
+        // Installed before the first echo request, so an early Ctrl-C is seen too.
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .context("installing the SIGINT handler")?;
+        let interrupted = std::cell::Cell::new(false);
+        let stop = async {
+            if interrupt.recv().await.is_some() {
+                interrupted.set(true);
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let result = prober.probe_until(&job.target, &opts, stop).await;
+        if interrupted.get()
+            && let Some(icmp) = result.as_ref().and_then(|r| r.icmp.as_ref())
+        {
+            eprintln!(
+                "linkpulse: interrupted after {} of {} echo requests",
+                icmp.sent, opts.icmp.count
+            );
+        }
+        result
+    } else {
+        Some(prober.probe(&job.target, &opts).await)
+    };
+    let Some(mut result) = result else {
+        bail!("interrupted before a result")
+    };
+    result.target = job.label;
+    let results = [result];
+    print_results(format, &results, false, started.elapsed())?;
+    Ok(ExitCode::from(exit_code(&results)))
+}
+
+/// Prints results once all are known; a reader that went away is not an error.
+fn print_results(
+    format: Output,
+    results: &[linkpulse_probe::ProbeResult],
+    many: bool,
+    elapsed: Duration,
+) -> anyhow::Result<()> {
+    let mut text = Vec::new();
+    output::print(&mut text, format, results, many, elapsed)?;
+    super::output::print(String::from_utf8_lossy(&text))?;
+    Ok(())
 }

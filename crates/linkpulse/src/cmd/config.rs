@@ -38,12 +38,12 @@ pub(crate) async fn run(command: ConfigCommand) -> anyhow::Result<ExitCode> {
                     eprintln!("{}: {} error(s)", file.display(), problems.len());
                     return Ok(ExitCode::from(1));
                 }
-                println!(
+                super::output::println(format_args!(
                     "{}: ok ({} checks, {} alert targets)",
                     file.display(),
                     config.checks.len(),
                     config.alerts.len()
-                );
+                ))?;
                 Ok(ExitCode::SUCCESS)
             }
             Err(errors) => {

@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use linkpulse_probe::diagnose::{Diagnosis, Verdict, diagnose};
 use linkpulse_probe::{ProbeResult, Prober, Target};
 
@@ -34,15 +33,12 @@ fn parse(text: &str) -> anyhow::Result<Target> {
 /// Runs `linkpulse diagnose`: exit 0 when the verdict is ok, 2 otherwise.
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let target = parse(&args.target)?;
-    let opts = args.probe.options().context("invalid --ca")?;
+    let opts = args.probe.options()?;
     let diagnosis = diagnose(&Prober::new(), &target, &opts).await;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    match args.probe.output {
-        Output::Json => writeln!(out, "{}", serde_json::to_string(&diagnosis)?)?,
-        Output::Nagios => writeln!(
-            out,
-            "LINKPULSE DIAGNOSE {} - {} {}",
+    let text = match args.probe.common.output {
+        Output::Json => format!("{}\n", serde_json::to_string(&diagnosis)?),
+        Output::Nagios => format!(
+            "LINKPULSE DIAGNOSE {} - {} {}\n",
             if diagnosis.verdict == Verdict::Ok {
                 "OK"
             } else {
@@ -50,9 +46,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             },
             args.target,
             diagnosis.summary
-        )?,
-        Output::Human => human(&mut out, &args.target, &diagnosis)?,
-    }
+        ),
+        Output::Text => {
+            let mut out = Vec::new();
+            human(&mut out, &args.target, &diagnosis)?;
+            String::from_utf8_lossy(&out).into_owned()
+        }
+    };
+    super::output::print(text)?;
     Ok(ExitCode::from(if diagnosis.verdict == Verdict::Ok {
         0
     } else {

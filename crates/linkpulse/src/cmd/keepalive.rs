@@ -8,14 +8,7 @@ use anyhow::Context as _;
 use linkpulse_net::keepalive::{HumanDuration, KeepaliveProfile, KernelDefaults};
 use serde_json::json;
 
-/// Output format of `linkpulse keepalive`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Output {
-    /// Aligned text for a person.
-    Human,
-    /// One JSON document.
-    Json,
-}
+use super::output::StreamOutput as Output;
 
 /// Arguments of `linkpulse keepalive`.
 #[derive(Debug, clap::Args)]
@@ -33,7 +26,7 @@ pub(crate) struct Args {
     #[arg(long, value_parser = humantime::parse_duration)]
     user_timeout: Option<Duration>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Output::Human)]
+    #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
 }
 
@@ -64,10 +57,11 @@ impl Args {
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let kernel = KernelDefaults::read().context("reading the kernel's TCP settings")?;
     let profile = args.profile(&kernel)?;
-    match args.output {
-        Output::Human => print!("{}", human(&kernel, profile.as_ref())),
-        Output::Json => println!("{}", json_report(&kernel, profile.as_ref())),
-    }
+    let text = match args.output {
+        Output::Text => human(&kernel, profile.as_ref()),
+        Output::Json => format!("{}\n", json_report(&kernel, profile.as_ref())),
+    };
+    super::output::print(text)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,10 +1,14 @@
 //! `linkpulse link listen|connect`: watch a TCP link with heartbeats and report, one line per
-//! event, when and why it dies.
+//! change, when and why it dies.
 //!
-//! With `--output json` every line is one JSON object:
+//! Every change is printed at once; the heartbeats themselves as a summary every
+//! `--summary-every` (10 s) while the peer is up, and one `rtt` line per heartbeat only with
+//! `--each-beat`. With `--output json` every line is one JSON object:
 //! `{"ts": RFC 3339 UTC with milliseconds, "peer": "ip:port", "event": "up"|"rtt"|"suspect"|
-//! "alive_again"|"status"|"data"|"dead", …}`; `dead` carries `"cause"` (`goodbye`,
-//! `peer_closed`, `reset`, `timeout`, `unreachable`, `protocol`, `local`) and `"silent_ms"`.
+//! "alive_again"|"status"|"data"|"summary"|"dead", …}`; `dead` carries `"cause"` (`goodbye`,
+//! `peer_closed`, `reset`, `timeout`, `unreachable`, `protocol`, `local`) and `"silent_ms"`;
+//! `summary` carries `"period_ms"`, `"beats"` (heartbeats answered in the period) and
+//! `"rtt_min_ms"`, `"rtt_avg_ms"`, `"rtt_max_ms"` (null without beats).
 //! `listen` first prints `{"event":"listening","addr":…}` with the bound address (so port 0
 //! works). SIGTERM or SIGINT sends GOODBYE on every session and exits 0. `connect` exits 2 once
 //! the peer is dead (or cannot be reached at all), unless `--reconnect`.
@@ -21,6 +25,8 @@ use linkpulse_proto::detector::DetectorConfig;
 use linkpulse_proto::{Cause, DetectorPolicy, Event, GoodbyeReason, SessionConfig};
 use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
+
+use super::output::StreamOutput as Output;
 
 /// Exit code of `link connect` when the peer is dead.
 const EXIT_PEER_DEAD: u8 = 2;
@@ -57,15 +63,6 @@ pub(crate) enum DetectorKind {
     Phi,
 }
 
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Output {
-    /// One readable line per event.
-    Human,
-    /// One JSON object per line.
-    Json,
-}
-
 /// Options shared by `listen` and `connect`.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct LinkOpts {
@@ -82,8 +79,16 @@ pub(crate) struct LinkOpts {
     #[arg(long, default_value_t = 8.0)]
     phi_threshold: f64,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Output::Human)]
+    #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
+    /// Print an `rtt` line for every answered heartbeat (by default only changes and a
+    /// summary every --summary-every are printed).
+    #[arg(long)]
+    each_beat: bool,
+    /// How often to print a summary of the answered heartbeats and their round-trip times
+    /// while the peer is up; 0s for none.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    summary_every: Duration,
     /// This node's name in the handshake (default: the host name).
     #[arg(long)]
     name: Option<String>,
@@ -183,9 +188,9 @@ async fn listen(addr: SocketAddr, opts: &LinkOpts) -> anyhow::Result<ExitCode> {
     let bound = listener.local_addr()?;
     let line = match opts.output {
         Output::Json => json!({"event": "listening", "addr": bound.to_string()}).to_string(),
-        Output::Human => format!("listening on {bound}"),
+        Output::Text => format!("listening on {bound}"),
     };
-    print_line(&line).context("writing to stdout")?;
+    super::output::println(line).context("writing to stdout")?;
     let mut sessions = JoinSet::new();
     let mut handles: Vec<ConnectionHandle> = Vec::new();
     loop {
@@ -194,8 +199,8 @@ async fn listen(addr: SocketAddr, opts: &LinkOpts) -> anyhow::Result<ExitCode> {
                 Ok(conn) => {
                     handles.retain(|h| !h.is_closed());
                     handles.push(conn.handle());
-                    let output = opts.output;
-                    sessions.spawn(async move { report(conn, output).await; });
+                    let printer = Printer::new(opts);
+                    sessions.spawn(async move { report(conn, printer).await; });
                 }
                 Err(err) => {
                     // Out of descriptors or a connection reset before accept: only this attempt.
@@ -244,7 +249,8 @@ async fn connect(addr: SocketAddr, opts: &LinkOpts, reconnect: bool) -> anyhow::
                 return Ok(ExitCode::from(EXIT_PEER_DEAD));
             }
         };
-        let peer = addr.to_string();
+        let mut printer = Printer::new(opts);
+        printer.peer = addr.to_string();
         let mut stopping = false;
         loop {
             let event = tokio::select! {
@@ -254,12 +260,19 @@ async fn connect(addr: SocketAddr, opts: &LinkOpts, reconnect: bool) -> anyhow::
                     conn.close(GoodbyeReason::Shutdown, "signal");
                     continue;
                 }
+                () = printer.summary_due() => {
+                    if !printer.summary() && !stopping {
+                        stopping = true;
+                        conn.close(GoodbyeReason::Shutdown, "output closed");
+                    }
+                    continue;
+                }
             };
             let Some(event) = event else { break };
             if matches!(event, Event::Up { .. }) {
                 backoff = Duration::from_millis(200);
             }
-            if print_event(&peer, &event, opts.output).is_err() && !stopping {
+            if !printer.event(&event) && !stopping {
                 // Nobody reads our output any more: leave gracefully.
                 stopping = true;
                 conn.close(GoodbyeReason::Shutdown, "output closed");
@@ -282,34 +295,145 @@ async fn connect(addr: SocketAddr, opts: &LinkOpts, reconnect: bool) -> anyhow::
 }
 
 /// Prints every event of one accepted session until it is dead.
-async fn report(mut conn: Connection, output: Output) {
-    let peer = conn
+async fn report(mut conn: Connection, mut printer: Printer) {
+    printer.peer = conn
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|| "?".to_owned());
-    while let Some(event) = conn.next_event().await {
+    loop {
         // A closed stdout must not end the session: the listener keeps serving its peers.
-        let _ = print_event(&peer, &event, output);
+        tokio::select! {
+            event = conn.next_event() => match event {
+                Some(event) => { printer.event(&event); }
+                None => break,
+            },
+            () = printer.summary_due() => { printer.summary(); }
+        }
     }
     conn.finished().await;
 }
 
-/// Prints one event line. Fails only if stdout is gone (e.g. a closed pipe).
-fn print_event(peer: &str, event: &Event, output: Output) -> std::io::Result<()> {
-    let ts = timestamp();
-    let line = match output {
-        Output::Json => event_json(&ts, peer, event).to_string(),
-        Output::Human => format!("{ts} {peer} {}", event_human(event)),
-    };
-    print_line(&line)
+/// Prints the events of one session: every change at once, heartbeat round trips as a
+/// summary every `--summary-every` while the peer is up (each one too with `--each-beat`).
+struct Printer {
+    peer: String,
+    output: Output,
+    each_beat: bool,
+    /// `None` when summaries are off.
+    every: Option<Duration>,
+    /// When the next summary is due; `None` while the peer is not up.
+    next_summary: Option<tokio::time::Instant>,
+    beats: BeatStats,
 }
 
-/// Writes one line to stdout and flushes it, without panicking on a closed pipe.
-fn print_line(line: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}")?;
-    out.flush()
+/// Round trips of the heartbeats answered since the last summary.
+#[derive(Debug, Default)]
+struct BeatStats {
+    count: u64,
+    min: Option<Duration>,
+    max: Option<Duration>,
+    sum: Duration,
+}
+
+impl Printer {
+    fn new(opts: &LinkOpts) -> Self {
+        Printer {
+            peer: String::new(),
+            output: opts.output,
+            each_beat: opts.each_beat,
+            every: (!opts.summary_every.is_zero()).then_some(opts.summary_every),
+            next_summary: None,
+            beats: BeatStats::default(),
+        }
+    }
+
+    /// Resolves when a summary is due (never while the peer is not up or summaries are off).
+    async fn summary_due(&self) {
+        match self.next_summary {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Prints one event (an `rtt` only with `--each-beat`). Returns false once nobody reads
+    /// stdout any more.
+    fn event(&mut self, event: &Event) -> bool {
+        match event {
+            Event::Up { .. } => {
+                self.beats = BeatStats::default();
+                self.next_summary = self.every.map(|every| tokio::time::Instant::now() + every);
+            }
+            Event::Dead { .. } => self.next_summary = None,
+            Event::Rtt(rtt) => {
+                let b = &mut self.beats;
+                b.count += 1;
+                b.min = Some(b.min.map_or(*rtt, |m| m.min(*rtt)));
+                b.max = Some(b.max.map_or(*rtt, |m| m.max(*rtt)));
+                b.sum += *rtt;
+                if !self.each_beat {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+        let ts = timestamp();
+        let line = match self.output {
+            Output::Json => event_json(&ts, &self.peer, event).to_string(),
+            Output::Text => format!("{ts} {} {}", self.peer, event_human(event)),
+        };
+        write_line(line)
+    }
+
+    /// Prints the summary of the heartbeats since the last one and starts the next period.
+    /// Returns false once nobody reads stdout any more.
+    fn summary(&mut self) -> bool {
+        let Some(every) = self.every else {
+            return true;
+        };
+        self.next_summary = Some(tokio::time::Instant::now() + every);
+        let b = std::mem::take(&mut self.beats);
+        let avg = u32::try_from(b.count)
+            .ok()
+            .filter(|n| *n > 0)
+            .map(|n| b.sum / n);
+        let ts = timestamp();
+        let line = match self.output {
+            Output::Json => json!({
+                "ts": ts,
+                "peer": self.peer,
+                "event": "summary",
+                "period_ms": ms(every),
+                "beats": b.count,
+                "rtt_min_ms": b.min.map(ms_f64),
+                "rtt_avg_ms": avg.map(ms_f64),
+                "rtt_max_ms": b.max.map(ms_f64),
+            })
+            .to_string(),
+            Output::Text => {
+                let stats = match (b.min, avg, b.max) {
+                    (Some(min), Some(avg), Some(max)) => format!(
+                        ", rtt min/avg/max {:.3}/{:.3}/{:.3} ms",
+                        ms_f64(min),
+                        ms_f64(avg),
+                        ms_f64(max)
+                    ),
+                    _ => String::new(),
+                };
+                format!(
+                    "{ts} {} summary: {} heartbeats answered in {}{stats}",
+                    self.peer,
+                    b.count,
+                    humantime::format_duration(every)
+                )
+            }
+        };
+        write_line(line)
+    }
+}
+
+/// Writes one line to stdout; false when it could not be written (e.g. a closed pipe).
+fn write_line(line: String) -> bool {
+    matches!(super::output::println(line), Ok(true))
 }
 
 /// Now, RFC 3339 in UTC with millisecond precision.

@@ -50,7 +50,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(c) => c,
         Err(errors) => {
             for e in &errors.0 {
-                eprintln!("{e}");
+                super::say_error(&e.to_string());
             }
             return Ok(ExitCode::from(1));
         }
@@ -61,7 +61,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(bb) => bb,
             Err(errors) => {
                 for e in &errors.0 {
-                    eprintln!("{e}");
+                    super::say_error(&e.to_string());
                 }
                 return Ok(ExitCode::from(1));
             }
@@ -86,24 +86,26 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
                     if let Err(errors) = blackbox.reload() {
-                        eprintln!(
-                            "linkpulse blackbox config reload failed, keeping the old modules:\n{errors}"
-                        );
+                        for e in &errors.0 {
+                            tracing::warn!(
+                                "blackbox config not reloaded, the old modules stay: {e}"
+                            );
+                        }
                     }
-                    match linkpulse_daemon::api::reload_from_file(&state).await {
-                        Ok(summary) => eprintln!("linkpulse reloaded: {summary}"),
-                        Err(e) => eprintln!("linkpulse reload failed: {e:?}"),
-                    }
+                    // The reload logs its outcome (summary, or each problem) itself.
+                    let _ = linkpulse_daemon::api::reload_from_file(&state).await;
                 }
             });
         }
     }
     // One stable line that scripts and tests read for the bound address.
-    eprintln!("linkpulse listening on http={addr} checks={checks}");
+    super::say_info(&format!(
+        "linkpulse listening on http={addr} checks={checks}"
+    ));
     if let Some(hub) = daemon.hub_addr() {
-        eprintln!("linkpulse hub listening on agents={hub}");
+        super::say_info(&format!("linkpulse hub listening on agents={hub}"));
     }
     daemon.serve(listener, router, terminate()).await?;
-    eprintln!("linkpulse stopped");
+    super::say_info("linkpulse stopped");
     Ok(ExitCode::SUCCESS)
 }

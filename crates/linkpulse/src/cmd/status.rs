@@ -8,14 +8,19 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+use super::output::Output;
+
 /// Arguments of `linkpulse status`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Base URL of the daemon's HTTP API.
     #[arg(long, default_value = "http://127.0.0.1:9118", env = "LINKPULSE_URL")]
     url: String,
-    /// Print the raw JSON of `/api/v1/checks` instead of a table.
-    #[arg(long)]
+    /// Output format: a table, the JSON of `/api/v1/checks`, or one Nagios plugin line.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    /// Same as `--output json` (kept for scripts written before `--output`).
+    #[arg(long, hide = true, conflicts_with = "output")]
     json: bool,
 }
 
@@ -104,7 +109,11 @@ fn table(checks: &[Value]) -> String {
         "MTBF",
         "CAUSE / DIAGNOSIS",
     ];
-    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| (*s).to_owned()).collect()];
+    use super::output::Align::{Left, Right};
+    let align = [
+        Left, Left, Left, Right, Right, Right, Right, Right, Right, Right, Left,
+    ];
+    let mut rows: Vec<Vec<String>> = Vec::with_capacity(checks.len());
     for c in checks {
         let s = |k: &str| c[k].as_str().unwrap_or("-").to_owned();
         let latency = c["last"]["latency_ms"]
@@ -133,39 +142,46 @@ fn table(checks: &[Value]) -> String {
             why,
         ]);
     }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let line: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(i, cell)| {
-                if i + 1 == r.len() {
-                    cell.clone()
-                } else {
-                    format!("{cell:<w$}", w = widths[i])
-                }
-            })
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    super::output::table(&header, &align, &rows)
 }
 
-/// Runs `linkpulse status`: exit 0 when every check is up or degraded, 2 when any is down.
+/// One Nagios plugin line: the worst state, the counts per state as performance data.
+fn nagios(checks: &[Value]) -> String {
+    let count = |state: &str| checks.iter().filter(|c| c["state"] == state).count();
+    let (up, degraded, down) = (count("up"), count("degraded"), count("down"));
+    let other = checks.len() - up - degraded - down;
+    let word = if down > 0 { "CRITICAL" } else { "OK" };
+    let mut down_names: Vec<&str> = checks
+        .iter()
+        .filter(|c| c["state"] == "down")
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    down_names.truncate(10);
+    let names = if down_names.is_empty() {
+        String::new()
+    } else {
+        format!(" (down: {})", down_names.join(", "))
+    };
+    format!(
+        "LINKPULSE STATUS {word} - {} checks: {up} up, {degraded} degraded, {down} down, {other} unknown{names} | up={up};;;0 degraded={degraded};;;0 down={down};;;0 unknown={other};;;0\n",
+        checks.len()
+    )
+}
+
+/// Runs `linkpulse status`: exit 0 when every check is up or degraded, 2 when any is down
+/// (whatever the output format).
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let url = args.url.trim_end_matches('/').to_owned();
     let body = tokio::task::spawn_blocking(move || get(&url, "/api/v1/checks")).await??;
     let checks: Vec<Value> =
         serde_json::from_str(&body).context("the daemon's answer is not a JSON list")?;
-    if args.json {
-        println!("{body}");
-    } else {
-        print!("{}", table(&checks));
-    }
+    let format = if args.json { Output::Json } else { args.output };
+    let text = match format {
+        Output::Json => format!("{}\n", body.trim_end()),
+        Output::Text => table(&checks),
+        Output::Nagios => nagios(&checks),
+    };
+    super::output::print(text)?;
     let down = checks.iter().any(|c| c["state"] == "down");
     Ok(if down {
         ExitCode::from(2)

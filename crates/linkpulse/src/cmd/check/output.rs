@@ -5,16 +5,7 @@ use std::time::Duration;
 
 use linkpulse_probe::{ErrorKind, ProbeKind, ProbeResult};
 
-/// Output format of `check` and `diagnose`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Output {
-    /// Aligned text that says why.
-    Human,
-    /// One JSON object per target per line.
-    Json,
-    /// Nagios/Icinga plugin lines with performance data.
-    Nagios,
-}
+use crate::cmd::output::Output;
 
 /// Nagios state of one result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -79,7 +70,7 @@ pub(crate) fn print(
                 json_line(out, r)?;
             }
         }
-        Output::Human => {
+        Output::Text => {
             let width = results
                 .iter()
                 .map(|r| r.target.chars().count())

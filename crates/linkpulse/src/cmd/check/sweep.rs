@@ -30,6 +30,8 @@ pub(crate) struct JsonLines<W: Write> {
     due: Option<Instant>,
     /// Flush after every line (stdout is a terminal).
     every_line: bool,
+    /// The reader went away (a closed pipe): the sweep goes on, its lines are dropped.
+    closed: bool,
 }
 
 impl<W: Write> JsonLines<W> {
@@ -40,6 +42,7 @@ impl<W: Write> JsonLines<W> {
             unflushed: 0,
             due: None,
             every_line,
+            closed: false,
         }
     }
 
@@ -48,7 +51,14 @@ impl<W: Write> JsonLines<W> {
         result: &ProbeResult,
         bar: Option<&indicatif::ProgressBar>,
     ) -> std::io::Result<()> {
-        output::json_line(&mut self.out, result)?;
+        if self.closed {
+            return Ok(());
+        }
+        let written = output::json_line(&mut self.out, result);
+        if !crate::cmd::output::quiet(written)? {
+            self.closed = true;
+            return Ok(());
+        }
         self.unflushed += 1;
         let now = Instant::now();
         let due = *self.due.get_or_insert(now + FLUSH_AFTER);
@@ -62,10 +72,15 @@ impl<W: Write> JsonLines<W> {
     pub(crate) fn flush(&mut self, bar: Option<&indicatif::ProgressBar>) -> std::io::Result<()> {
         self.unflushed = 0;
         self.due = None;
-        match bar {
+        if self.closed {
+            return Ok(());
+        }
+        let flushed = match bar {
             Some(bar) => bar.suspend(|| self.out.flush()),
             None => self.out.flush(),
-        }
+        };
+        self.closed = !crate::cmd::output::quiet(flushed)?;
+        Ok(())
     }
 }
 
