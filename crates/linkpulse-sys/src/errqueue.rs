@@ -10,15 +10,11 @@
 //! is about) on the error queue, which [`recv_error`] reads one entry at a time and
 //! [`read_error_queue`] drains; TCP reports through `sk_err` only, so on a TCP socket the queue
 //! is normally empty and the errno is what counts.
-#![allow(unsafe_code)]
-
 use std::io;
-use std::mem::{MaybeUninit, size_of};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, BorrowedFd};
-use std::ptr;
+use std::os::fd::BorrowedFd;
 
-use crate::{sockaddr, sockopt};
+use crate::{msg, sockaddr, sockopt};
 
 /// Where a queued socket error came from (`sock_extended_err.ee_origin`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,87 +112,27 @@ pub fn read_error_queue(fd: BorrowedFd<'_>) -> io::Result<Vec<QueuedError>> {
     Ok(found)
 }
 
-/// Control buffer, 8-byte aligned as `cmsghdr` requires; room for one `sock_extended_err`, the
-/// offender's address and other ancillary data.
-#[repr(C, align(8))]
-struct ControlBuf([u8; 512]);
-
 /// Reads one entry of the error queue without blocking, copying the start of the original
 /// datagram into `payload`. `Ok(None)`: the queue is empty. `EINTR` is retried.
 pub fn recv_error(fd: BorrowedFd<'_>, payload: &mut [u8]) -> io::Result<Option<QueuedEntry>> {
-    let mut control = ControlBuf([0u8; 512]);
-    let mut name = MaybeUninit::<libc::sockaddr_storage>::zeroed();
-    let mut iov = libc::iovec {
-        iov_base: payload.as_mut_ptr().cast(),
-        iov_len: payload.len(),
-    };
-    // SAFETY: `msghdr` is a plain C struct for which all-zero is a valid value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    let n = loop {
-        msg.msg_name = name.as_mut_ptr().cast();
-        msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        msg.msg_iov = ptr::from_mut(&mut iov);
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.0.as_mut_ptr().cast();
-        msg.msg_controllen = control.0.len() as _;
-        // SAFETY: every pointer in `msg` refers to a live local buffer of the stated length;
-        // the kernel writes at most those many bytes.
-        let n = unsafe {
-            libc::recvmsg(
-                fd.as_raw_fd(),
-                ptr::from_mut(&mut msg),
-                libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
-            )
-        };
-        if let Ok(n) = usize::try_from(n) {
-            break n;
+    let mut error = None;
+    // Room for one `sock_extended_err`, the offender's address and other ancillary data.
+    let received = msg::recv::<512>(fd, payload, libc::MSG_ERRQUEUE, |level, kind, data| {
+        let is_recverr = (level == libc::IPPROTO_IP && kind == libc::IP_RECVERR)
+            || (level == libc::IPPROTO_IPV6 && kind == libc::IPV6_RECVERR);
+        if is_recverr && error.is_none() {
+            error = parse_extended_err(data);
         }
-        let err = io::Error::last_os_error();
-        match err.kind() {
-            io::ErrorKind::Interrupted => {}
-            io::ErrorKind::WouldBlock => return Ok(None),
-            _ => return Err(err),
-        }
-    };
-    // SAFETY: the kernel filled `msg_namelen` bytes of `name` (at most its size).
-    let name_bytes = unsafe {
-        std::slice::from_raw_parts(
-            name.as_ptr().cast::<u8>(),
-            (msg.msg_namelen as usize).min(size_of::<libc::sockaddr_storage>()),
-        )
-    };
-    let mut entry = QueuedEntry {
-        error: None,
-        len: n.min(payload.len()),
-        dest: sockaddr::decode(name_bytes),
-    };
-    // SAFETY: `msg` was filled by a successful recvmsg; the CMSG_* macros walk the control
-    // buffer within `msg_controllen`, which the kernel set to the bytes it wrote.
-    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(ptr::from_ref(&msg)) };
-    while !cmsg.is_null() {
-        // SAFETY: `cmsg` is non-null and points inside `control`; read unaligned to be safe
-        // regardless of layout.
-        let header: libc::cmsghdr = unsafe { ptr::read_unaligned(cmsg) };
-        let is_recverr = (header.cmsg_level == libc::IPPROTO_IP
-            && header.cmsg_type == libc::IP_RECVERR)
-            || (header.cmsg_level == libc::IPPROTO_IPV6 && header.cmsg_type == libc::IPV6_RECVERR);
-        if is_recverr {
-            // SAFETY: CMSG_LEN(0) is a pure size computation.
-            let header_len = unsafe { libc::CMSG_LEN(0) } as usize;
-            let data_len = (header.cmsg_len as usize).saturating_sub(header_len);
-            // SAFETY: `cmsg` is a valid header inside `control`; CMSG_DATA points just past it.
-            let data_ptr = unsafe { libc::CMSG_DATA(cmsg) };
-            let end = control.0.as_ptr_range().end as usize;
-            let data_len = data_len.min(end.saturating_sub(data_ptr as usize));
-            // SAFETY: the kernel wrote `data_len` bytes at `data_ptr`, all within `control`.
-            let bytes = unsafe { std::slice::from_raw_parts(data_ptr, data_len) };
-            entry.error = parse_extended_err(bytes);
-            break;
-        }
-        // SAFETY: as for CMSG_FIRSTHDR; returns null past the end.
-        cmsg = unsafe { libc::CMSG_NXTHDR(ptr::from_ref(&msg), cmsg) };
+    });
+    match received {
+        Ok(r) => Ok(Some(QueuedEntry {
+            error,
+            len: r.len,
+            dest: r.addr,
+        })),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
     }
-    Ok(Some(entry))
 }
 
 /// `sizeof(struct sock_extended_err)`: errno u32, origin, type, code, pad u8, info, data u32.

@@ -10,11 +10,14 @@
 //! - [`recv`]: a datagram with its hop limit from the ancillary data (`IP_RECVTTL`).
 //! - [`reactor`]: registering a descriptor with tokio's reactor.
 //!
+//! Both readers go through one `recvmsg` wrapper (`msg.rs`) that walks the control messages.
+//!
 //! Byte-level decoding (`sock_extended_err`, `sockaddr_in{,6}`) is done on byte slices with
 //! length checks first, so garbage from the kernel can never be read past its end.
 #![deny(missing_docs)]
 
 pub mod errqueue;
+mod msg;
 pub mod reactor;
 pub mod recv;
 mod sockaddr;
