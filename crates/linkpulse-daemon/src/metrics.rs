@@ -14,8 +14,8 @@
 //! decimal value, which prints as `0.000065`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use prometheus_client::encoding::{
     EncodeLabelSet, EncodeMetric, LabelSetEncoder, MetricEncoder, NoLabelSet,
@@ -28,6 +28,17 @@ use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 use crate::state::State;
+
+/// The commit `linkpulse_build_info` names, when the binary knows it ([`set_build_commit`]).
+static BUILD_COMMIT: OnceLock<&'static str> = OnceLock::new();
+
+/// Names the commit `linkpulse_build_info` reports: the binary's build script knows it, this
+/// crate's build does not. Call it before [`Metrics::new`]; only the first call counts.
+/// Without it the commit is `LINKPULSE_COMMIT` from this crate's build environment, else
+/// `unknown`.
+pub fn set_build_commit(commit: &'static str) {
+    let _ = BUILD_COMMIT.set(commit);
+}
 
 /// Upper bounds of the `linkpulse_check_latency_seconds` buckets, in microseconds: Go's
 /// `DefBuckets` (5 ms … 10 s) with 0.5, 1 and 2.5 ms added below for LAN and loopback targets.
@@ -298,8 +309,10 @@ impl Metrics {
         build_info
             .get_or_create(&BuildLabels {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
-                // Set by the packaging build when it knows the commit.
-                commit: option_env!("LINKPULSE_COMMIT")
+                commit: BUILD_COMMIT
+                    .get()
+                    .copied()
+                    .or(option_env!("LINKPULSE_COMMIT"))
                     .unwrap_or("unknown")
                     .to_owned(),
             })
@@ -866,6 +879,17 @@ mod tests {
         );
         assert!(l.contains("commit=\""), "{l}");
         assert!(l.ends_with("} 1"), "{l}");
+    }
+
+    #[test]
+    fn build_info_names_the_commit_the_binary_gives() {
+        set_build_commit("abc1234");
+        set_build_commit("ignored");
+        let text = Metrics::new().encode();
+        assert!(
+            line(&text, "linkpulse_build_info{").contains("commit=\"abc1234\""),
+            "{text}"
+        );
     }
 
     #[test]

@@ -46,6 +46,10 @@ async fn terminate() {
 
 /// Runs `linkpulse serve`: exit 0 after a graceful SIGTERM/SIGINT, 1 on a bad config.
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // `linkpulse_build_info` names the commit this binary was built from, when its build knew it.
+    if let Some(commit) = option_env!("LINKPULSE_COMMIT") {
+        linkpulse_daemon::metrics::set_build_commit(commit);
+    }
     let config = match Config::load(&args.config) {
         Ok(c) => c,
         Err(errors) => {
