@@ -31,8 +31,8 @@ fn version_names_commit_and_build_date() {
     let out = run(&["--version"]);
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     let version = stdout(&out);
-    let shape = Regex::new(r"^linkpulse \d+\.\d+\.\d+ \(([0-9a-f]{7,}) (\d{4}-\d{2}-\d{2})\)$")
-        .unwrap();
+    let shape =
+        Regex::new(r"^linkpulse \d+\.\d+\.\d+ \(([0-9a-f]{7,}) (\d{4}-\d{2}-\d{2})\)$").unwrap();
     let caps = shape.captures(&version).unwrap_or_else(|| {
         panic!("expected `linkpulse X.Y.Z (COMMIT YYYY-MM-DD)`, got {version:?}")
     });
@@ -46,7 +46,10 @@ fn version_names_commit_and_build_date() {
     assert_eq!(&caps[1], String::from_utf8_lossy(&head.stdout).trim());
     // Subcommands print the same version.
     let sub = run(&["serve", "--version"]);
-    assert_eq!(stdout(&sub), version.replacen("linkpulse", "linkpulse-serve", 1));
+    assert_eq!(
+        stdout(&sub),
+        version.replacen("linkpulse", "linkpulse-serve", 1)
+    );
 }
 
 #[test]
@@ -85,7 +88,10 @@ fn man_prints_the_page_and_writes_one_per_subcommand() {
         "no `.TH linkpulse 1` title with {version}:\n{page}"
     );
     assert!(page.contains(r"linkpulse\-serve(1)"), "{page}");
-    assert!(!page.contains(r"linkpulse\-man"), "the hidden `man` is listed");
+    assert!(
+        !page.contains(r"linkpulse\-man"),
+        "the hidden `man` is listed"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let dir_arg = dir.path().to_str().unwrap();
@@ -109,7 +115,10 @@ fn generator_commands_stay_out_of_help() {
     let help = stdout(&run(&["--help"]));
     assert!(help.contains("serve"), "{help}");
     assert!(!help.contains("completions"), "{help}");
-    assert!(!help.lines().any(|l| l.trim_start().starts_with("man ")), "{help}");
+    assert!(
+        !help.lines().any(|l| l.trim_start().starts_with("man ")),
+        "{help}"
+    );
 }
 
 #[test]
