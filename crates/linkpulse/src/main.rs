@@ -5,14 +5,24 @@ mod cmd;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Exit code for "unknown" in the Nagios plugin convention: bad arguments or input.
 pub(crate) const EXIT_UNKNOWN: u8 = 3;
 
+/// `--version`: the crate version, the commit and the build date (set by build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("LINKPULSE_COMMIT"),
+    " ",
+    env!("LINKPULSE_BUILD_DATE"),
+    ")"
+);
+
 /// linkpulse: is it alive, and if not, where is the fault?
 #[derive(Debug, Parser)]
-#[command(name = "linkpulse", version, about, propagate_version = true)]
+#[command(name = "linkpulse", version = VERSION, about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,6 +52,12 @@ enum Command {
     Agent(cmd::agent::Args),
     /// List the nodes a hub knows, or follow their changes.
     Nodes(cmd::nodes::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(hide = true)]
+    Completions(cmd::generate::CompletionsArgs),
+    /// Print the man page (roff), or write one page per subcommand into a directory.
+    #[command(hide = true)]
+    Man(cmd::generate::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +103,8 @@ fn main() -> ExitCode {
             Command::Status(args) => cmd::status::run(args).await,
             Command::Agent(args) => cmd::agent::run(args).await,
             Command::Nodes(args) => cmd::nodes::run(args).await,
+            Command::Completions(args) => cmd::generate::completions(args, Cli::command()),
+            Command::Man(args) => cmd::generate::man(args, Cli::command()),
         }
     });
     match result {

@@ -1,9 +1,13 @@
-//! `linkpulse config check FILE`: validate a daemon config without starting anything.
+//! `linkpulse config check [FILE]`: validate a daemon config without starting anything.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use linkpulse_daemon::config::Config;
+
+/// The config file `serve` and `config check` read when none is named: where the Debian
+/// package installs it (docs/install.md).
+pub(crate) const DEFAULT_CONFIG: &str = "/etc/linkpulse/linkpulse.yaml";
 
 /// The `config` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -11,6 +15,7 @@ pub(crate) enum ConfigCommand {
     /// Validate a config file without starting anything; prints every problem with its line.
     Check {
         /// The YAML config file.
+        #[arg(default_value = DEFAULT_CONFIG)]
         file: PathBuf,
     },
 }

@@ -5,6 +5,7 @@ pub(crate) mod agent;
 pub(crate) mod check;
 pub(crate) mod config;
 pub(crate) mod diagnose;
+pub(crate) mod generate;
 pub(crate) mod keepalive;
 pub(crate) mod link;
 pub(crate) mod nodes;

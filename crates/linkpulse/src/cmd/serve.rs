@@ -1,4 +1,4 @@
-//! `linkpulse serve --config FILE`: the daemon.
+//! `linkpulse serve [--config FILE]`: the daemon.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +13,7 @@ use linkpulse_daemon::daemon::Daemon;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The YAML config file (see docs/config.md).
-    #[arg(long, short = 'c', value_name = "FILE")]
+    #[arg(long, short = 'c', value_name = "FILE", default_value = super::config::DEFAULT_CONFIG)]
     config: PathBuf,
     /// A blackbox_exporter config whose http, tcp and icmp modules `GET /probe` serves
     /// (without it: `http_2xx`, `tcp_connect`, `icmp`).

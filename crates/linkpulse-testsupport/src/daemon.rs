@@ -1,0 +1,151 @@
+//! `linkpulse serve` (the real binary) under test: started on a config, its HTTP address read
+//! from the one stable log line `linkpulse listening on http=ADDR …`, asked over HTTP, and
+//! killed on drop (it is a [`LinkpulseProcess`]).
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::bin::LinkpulseProcess;
+use crate::http;
+use crate::wait::eventually_some;
+
+/// A running `linkpulse serve`.
+#[derive(Debug)]
+pub struct Daemon {
+    process: LinkpulseProcess,
+    addr: SocketAddr,
+}
+
+/// The HTTP address in a `linkpulse listening on http=ADDR …` line of `log`.
+pub fn listening_addr(log: &str) -> Option<SocketAddr> {
+    log.lines().find_map(|l| {
+        l.split("linkpulse listening on http=")
+            .nth(1)?
+            .split_whitespace()
+            .next()?
+            .trim_matches(|c: char| c == '"' || c == ',')
+            .parse()
+            .ok()
+    })
+}
+
+impl Daemon {
+    /// Starts `bin serve --config CONFIG EXTRA…` and waits (30 s) for its listening line.
+    pub fn start(bin: impl AsRef<Path>, config: &Path, extra: &[&str]) -> io::Result<Daemon> {
+        let mut command = Command::new(bin.as_ref());
+        command.args(["serve", "--config"]).arg(config).args(extra);
+        Daemon::spawn(command)
+    }
+
+    /// Starts a prepared `serve` command (its own environment …) and waits (30 s) for its
+    /// listening line.
+    pub fn spawn(command: Command) -> io::Result<Daemon> {
+        let process = LinkpulseProcess::spawn(command)?;
+        let mut found = None;
+        let ok = crate::eventually(Duration::from_secs(30), || {
+            found = listening_addr(&process.stderr());
+            found.is_some() || process_exited(&process)
+        });
+        match found {
+            Some(addr) if ok => Ok(Daemon { process, addr }),
+            _ => Err(io::Error::other(format!(
+                "linkpulse serve did not report its address; stderr: {}",
+                process.stderr()
+            ))),
+        }
+    }
+
+    /// The HTTP API's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The process (its stderr, pid …).
+    pub fn process(&mut self) -> &mut LinkpulseProcess {
+        &mut self.process
+    }
+
+    /// Everything the daemon wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.process.stderr()
+    }
+
+    /// `METHOD path` with `headers`: status and body (panics if the daemon does not answer).
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        let r = http::request(self.addr, method, path, headers, "")
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        (r.status, r.body)
+    }
+
+    /// `GET path`: status and body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path, &[])
+    }
+
+    /// `GET path`, which must answer 200 with JSON.
+    pub fn json(&self, path: &str) -> Value {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
+    /// Check `name` as `/api/v1/checks/NAME` shows it.
+    pub fn check(&self, name: &str) -> Value {
+        self.json(&format!("/api/v1/checks/{name}"))
+    }
+
+    /// The state of check `name`.
+    pub fn state(&self, name: &str) -> String {
+        self.check(name)["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Waits (30 s) until check `name` is in state `want`.
+    pub fn wait_state(&self, name: &str, want: &str) {
+        eventually_some(&format!("{name} {want}"), Duration::from_secs(30), || {
+            (self.state(name) == want).then_some(())
+        });
+    }
+
+    /// SIGTERM, then waits (30 s) for the exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        let pid = self.process.pid().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.process
+            .wait_exit(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("no exit after SIGTERM: {e}"))
+            .status
+    }
+
+    /// SIGKILL (a crash).
+    pub fn kill9(mut self) {
+        self.process.kill();
+    }
+}
+
+fn process_exited(process: &LinkpulseProcess) -> bool {
+    // A daemon that exits never prints the line; its stderr says why.
+    let pid = process.pid();
+    !Path::new(&format!("/proc/{pid}")).exists()
+        || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listening_line_is_read_in_text_and_json_logs() {
+        let text = "x\nlinkpulse listening on http=127.0.0.1:4321 hub=127.0.0.1:7\n";
+        assert_eq!(listening_addr(text), Some("127.0.0.1:4321".parse().unwrap()));
+        assert_eq!(listening_addr("nothing"), None);
+    }
+}

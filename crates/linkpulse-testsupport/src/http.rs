@@ -1,0 +1,155 @@
+//! The one raw HTTP/1.1 client of the tests: a blocking request on a fresh connection
+//! (`Connection: close`), the answer's status, headers and body (chunked bodies decoded).
+//!
+//! Raw on purpose: tests look at exactly what the daemon sends (status lines, headers, a
+//! chunked or a closed body) without a client library normalising it. Async tests call it
+//! through `tokio::task::spawn_blocking` when the server runs on their own runtime.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// An HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// The header lines, names as sent.
+    pub headers: Vec<(String, String)>,
+    /// The body (de-chunked), as text.
+    pub body: String,
+}
+
+impl Reply {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON, or an error quoting it.
+    pub fn json(&self) -> io::Result<serde_json::Value> {
+        serde_json::from_str(&self.body).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("{e}: {:?}", self.body))
+        })
+    }
+}
+
+/// Sends `METHOD path` with `headers` and `body` to `addr` and reads the whole answer (read
+/// timeout 30 s).
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> io::Result<Reply> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    parse(&String::from_utf8_lossy(&raw))
+}
+
+/// `GET path` on `addr`: the status and the body.
+pub fn get(addr: SocketAddr, path: &str) -> io::Result<(u16, String)> {
+    request(addr, "GET", path, &[], "").map(|r| (r.status, r.body))
+}
+
+fn invalid(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
+/// Parses a whole HTTP/1.x answer.
+fn parse(text: &str) -> io::Result<Reply> {
+    let (head, rest) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| invalid(format!("not an HTTP answer: {text:?}")))?;
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| invalid(format!("no status line: {head:?}")))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    let body = if chunked {
+        dechunk(rest)?
+    } else {
+        rest.to_owned()
+    };
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Decodes a chunked body.
+fn dechunk(mut body: &str) -> io::Result<String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body
+            .split_once("\r\n")
+            .ok_or_else(|| invalid(format!("no chunk size in {body:?}")))?;
+        let size = usize::from_str_radix(size.trim(), 16)
+            .map_err(|_| invalid(format!("bad chunk size {size:?}")))?;
+        if size == 0 {
+            return Ok(out);
+        }
+        let chunk = rest
+            .get(..size)
+            .ok_or_else(|| invalid(format!("short chunk in {rest:?}")))?;
+        out.push_str(chunk);
+        body = rest.get(size + 2..).unwrap_or_default();
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (a query component).
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_plain_and_chunked_answers() {
+        let r = parse("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello").unwrap();
+        assert_eq!((r.status, r.body.as_str()), (200, "hello"));
+        assert_eq!(r.header("content-type"), Some("text/plain"));
+        let r = parse(
+            "HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!((r.status, r.body.as_str()), (503, "hello world"));
+        assert!(parse("garbage").is_err());
+        assert!(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err());
+        assert_eq!(percent_encode("a b/c"), "a%20b%2Fc");
+    }
+}
