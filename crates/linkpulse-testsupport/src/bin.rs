@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::netns::Namespace;
 
-pub use crate::wait::{eventually, eventually_async};
+pub use crate::wait::{eventually, eventually_async, eventually_some};
 
 /// A running `linkpulse` process with its stdout read line by line.
 ///

@@ -35,19 +35,20 @@ pub fn listening_addr(log: &str) -> Option<SocketAddr> {
 }
 
 impl Daemon {
-    /// Starts `bin serve --config CONFIG EXTRA…` and waits (30 s) for its listening line.
+    /// Starts `bin serve --config CONFIG EXTRA…` and waits (60 s) for its listening line.
     pub fn start(bin: impl AsRef<Path>, config: &Path, extra: &[&str]) -> io::Result<Daemon> {
         let mut command = Command::new(bin.as_ref());
         command.args(["serve", "--config"]).arg(config).args(extra);
         Daemon::spawn(command)
     }
 
-    /// Starts a prepared `serve` command (its own environment …) and waits (30 s) for its
+    /// Starts a prepared `serve` command (its own environment …) and waits (60 s) for its
     /// listening line.
     pub fn spawn(command: Command) -> io::Result<Daemon> {
         let process = LinkpulseProcess::spawn(command)?;
         let mut found = None;
-        let ok = crate::eventually(Duration::from_secs(30), || {
+        // Generous: a daemon on PostgreSQL connects first, on a busy machine.
+        let ok = crate::eventually(Duration::from_secs(60), || {
             found = listening_addr(&process.stderr());
             found.is_some() || process_exited(&process)
         });
@@ -65,7 +66,12 @@ impl Daemon {
         self.addr
     }
 
-    /// The process (its stderr, pid …).
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// The process (its stderr, exit …).
     pub fn process(&mut self) -> &mut LinkpulseProcess {
         &mut self.process
     }

@@ -29,6 +29,8 @@
 
 pub mod bin;
 pub mod browser;
+pub mod daemon;
+pub mod http;
 pub mod netns;
 pub mod postgres;
 pub mod prometheus;
@@ -36,4 +38,4 @@ pub mod servers;
 mod sys;
 mod wait;
 
-pub use wait::{eventually, eventually_async};
+pub use wait::{eventually, eventually_async, eventually_some};

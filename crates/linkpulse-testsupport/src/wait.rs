@@ -49,6 +49,20 @@ where
     }
 }
 
+/// Polls `f` until it returns `Some` and returns that value; panics naming `what` after
+/// `budget`.
+pub fn eventually_some<T>(what: &str, budget: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let mut found = None;
+    let ok = eventually(budget, || {
+        found = f();
+        found.is_some()
+    });
+    match found {
+        Some(v) if ok => v,
+        _ => panic!("timed out waiting for {what}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

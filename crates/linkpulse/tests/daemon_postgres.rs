@@ -2,13 +2,14 @@
 //! cluster (linkpulse-testsupport), a real TCP listener on port 0. Every wait polls a
 //! condition with a deadline.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use linkpulse_testsupport::bin::LinkpulseProcess;
+use linkpulse_testsupport::daemon::Daemon;
+use linkpulse_testsupport::eventually_some as eventually;
 use linkpulse_testsupport::postgres::{self, PgDatabase};
 use serde_json::Value;
 
@@ -24,75 +25,22 @@ fn serve(config: &Path, pgpassword: Option<&str>) -> LinkpulseProcess {
     LinkpulseProcess::spawn(command).expect("spawn linkpulse serve")
 }
 
-/// The daemon under test and its HTTP address; killed on drop.
-struct Served {
-    process: LinkpulseProcess,
-    addr: SocketAddr,
+/// The daemon under test (no `PGPASSWORD`); killed on drop.
+fn start(config: &Path) -> Daemon {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_linkpulse"));
+    command
+        .args(["serve", "--config"])
+        .arg(config)
+        .env_remove("PGPASSWORD");
+    Daemon::spawn(command).unwrap_or_else(|e| panic!("{e}"))
 }
 
-impl Served {
-    fn start(config: &Path) -> Served {
-        let process = serve(config, None);
-        let addr = eventually("the listening line", Duration::from_secs(60), || {
-            process.stderr().lines().find_map(|l| {
-                l.strip_prefix("linkpulse listening on http=")
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .and_then(|a| a.parse().ok())
-            })
-        });
-        Served { process, addr }
-    }
-
-    fn json(&self, path: &str) -> Value {
-        let (status, body) = get(self.addr, path);
-        assert_eq!(status, 200, "GET {path}: {body}");
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
-    }
-
-    fn results(&self, check: &str) -> Vec<Value> {
-        self.json(&format!("/api/v1/checks/{check}/history?limit=10000"))["results"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    fn kill9(mut self) {
-        self.process.kill();
-    }
-}
-
-/// Polls `f` until it returns `Some`, or panics after `budget`.
-fn eventually<T>(what: &str, budget: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let mut found = None;
-    let ok = linkpulse_testsupport::eventually(budget, || {
-        found = f();
-        found.is_some()
-    });
-    match found {
-        Some(v) if ok => v,
-        _ => panic!("timed out waiting for {what}"),
-    }
-}
-
-/// A minimal HTTP/1.1 GET (Connection: close); the daemon's JSON has a Content-Length.
-fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect to the daemon");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, body.to_owned())
+/// The stored results of `check`, newest first.
+fn results(d: &Daemon, check: &str) -> Vec<Value> {
+    d.json(&format!("/api/v1/checks/{check}/history?limit=10000"))["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// A config in `dir` for `db` (password in a file beside it) with one TCP check of `target`.
@@ -124,10 +72,10 @@ fn history_and_incidents_live_in_postgres_and_survive_kill_9() {
     let target = listener.local_addr().unwrap();
     let config = config(dir.path(), &db, target);
 
-    let served = Served::start(&config);
+    let served = start(&config);
     // Up: attempts reach the API, read back from PostgreSQL.
     eventually("three successful attempts", Duration::from_secs(30), || {
-        let r = served.results("svc");
+        let r = results(&served, "svc");
         (r.len() >= 3 && r.iter().all(|a| a["up"] == true)).then_some(())
     });
     // Down: the listener goes away, the check fails, an incident opens.
@@ -144,7 +92,7 @@ fn history_and_incidents_live_in_postgres_and_survive_kill_9() {
             .is_some_and(|c| c.starts_with("refused")),
         "{incident}"
     );
-    let before = served.results("svc");
+    let before = results(&served, "svc");
     let refused = before
         .iter()
         .find(|a| a["up"] == false)
@@ -163,9 +111,9 @@ fn history_and_incidents_live_in_postgres_and_survive_kill_9() {
 
     served.kill9();
     let committed = count(&db, "SELECT COUNT(*) FROM results");
-    let served = Served::start(&config);
+    let served = start(&config);
     // Everything the API showed before the kill is still there, unchanged.
-    let after = served.results("svc");
+    let after = results(&served, "svc");
     assert!(
         after.len() as i64 >= committed.min(10_000),
         "{} < {committed}",

@@ -1,187 +1,28 @@
 //! `linkpulse serve` end to end: the real binary, real local servers on port 0, a real SQLite
 //! file. Every wait polls a condition with a deadline.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-/// The daemon under test; killed on drop.
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
+use linkpulse_testsupport::daemon::Daemon as Served;
+use linkpulse_testsupport::eventually_some as eventually;
+
+/// `linkpulse serve --config CONFIG` (killed on drop).
+fn serve(config: &Path) -> Served {
+    serve_with(config, &[])
 }
 
-impl Served {
-    fn start(config: &Path) -> Served {
-        Served::start_with(config, &[])
-    }
-
-    fn start_with(config: &Path, extra: &[&str]) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_linkpulse"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn linkpulse serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let mut served = Served {
-            child,
-            addr: "0.0.0.0:0".parse().unwrap(),
-            log,
-        };
-        served.addr = eventually("the listening line", Duration::from_secs(30), || {
-            let log = served.log.lock().unwrap();
-            log.iter().find_map(|l| {
-                l.strip_prefix("linkpulse listening on http=")
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .and_then(|a| a.parse().ok())
-            })
-        });
-        served
-    }
-
-    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-        http(self.addr, method, path, headers, "")
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        self.request("GET", path, &[])
-    }
-
-    fn json(&self, path: &str) -> Value {
-        let (status, body) = self.get(path);
-        assert_eq!(status, 200, "GET {path}: {body}");
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
-    }
-
-    fn check(&self, name: &str) -> Value {
-        self.json(&format!("/api/v1/checks/{name}"))
-    }
-
-    fn state(&self, name: &str) -> String {
-        self.check(name)["state"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
-
-    fn wait_state(&self, name: &str, want: &str) {
-        eventually(&format!("{name} {want}"), Duration::from_secs(30), || {
-            (self.state(name) == want).then_some(())
-        });
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "no exit after SIGTERM");
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill9(mut self) {
-        self.child.kill().expect("SIGKILL");
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Polls `f` until it returns `Some` (via the shared [`linkpulse_testsupport::eventually`]),
-/// or panics after `budget`.
-fn eventually<T>(what: &str, budget: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let mut found = None;
-    let ok = linkpulse_testsupport::eventually(budget, || {
-        found = f();
-        found.is_some()
-    });
-    match found {
-        Some(v) if ok => v,
-        _ => panic!("timed out waiting for {what}"),
-    }
-}
-
-/// A minimal HTTP/1.1 client (Connection: close).
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect to the daemon");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(rest)
-    } else {
-        rest.to_owned()
-    };
-    (status, body)
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+/// `linkpulse serve --config CONFIG EXTRA…` (killed on drop).
+fn serve_with(config: &Path, extra: &[&str]) -> Served {
+    Served::start(env!("CARGO_BIN_EXE_linkpulse"), config, extra)
+        .unwrap_or_else(|e| panic!("linkpulse serve: {e}"))
 }
 
 /// A TCP server that accepts and drops connections until dropped.
@@ -270,7 +111,7 @@ fn tcp_check_goes_down_after_fall_and_up_after_rise_then_sigterm_exits_0() {
             "defaults: {{ interval: 300ms, timeout: 200ms, fastinter: 100ms, rise: 2, fall: 3 }}\nchecks:\n  - name: svc\n    tcp: {{ address: '{addr}' }}\n"
         ),
     );
-    let d = Served::start(&cfg);
+    let d = serve(&cfg);
     d.wait_state("svc", "up");
     let (results, at) = results_and_transition(&d, "svc", "up");
     assert_eq!(streak_before(&results, at, true), 2, "rise=2: {results:?}");
@@ -308,7 +149,7 @@ fn push_check_follows_pings_and_misses() {
         dir.path(),
         "checks:\n  - name: job\n    push: { period: 1s, grace: 500ms, token: s3cret-job }\n",
     );
-    let d = Served::start(&cfg);
+    let d = serve(&cfg);
     assert_eq!(d.state("job"), "unknown");
     let (status, body) = d.request("POST", "/api/v1/push/s3cret-job", &[]);
     assert_eq!((status, body.as_str()), (200, "{\"ok\":true}"));
@@ -354,7 +195,7 @@ fn api_fields_and_metrics_exposition() {
             server.addr
         ),
     );
-    let d = Served::start(&cfg);
+    let d = serve(&cfg);
     d.wait_state("open", "up");
     d.wait_state("closed", "down");
     assert_eq!(d.get("/healthz"), (200, "ok\n".to_owned()));
@@ -402,7 +243,7 @@ fn api_fields_and_metrics_exposition() {
 
     // `linkpulse status` prints the same as a table and exits 2 because one check is down.
     let out = Command::new(env!("CARGO_BIN_EXE_linkpulse"))
-        .args(["status", "--url", &format!("http://{}", d.addr)])
+        .args(["status", "--url", &format!("http://{}", d.addr())])
         .output()
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
@@ -481,7 +322,7 @@ fn kill_9_and_restart_keeps_history_and_state() {
         dir.path(),
         "defaults: { interval: 200ms, timeout: 100ms, rise: 1, fall: 2 }\nchecks:\n  - name: closed\n    tcp: { address: '127.0.0.1:1' }\n",
     );
-    let d = Served::start(&cfg);
+    let d = serve(&cfg);
     d.wait_state("closed", "down");
     // Wait until a few results are committed (the history endpoint reads the database).
     let before = eventually("results stored", Duration::from_secs(30), || {
@@ -493,7 +334,7 @@ fn kill_9_and_restart_keeps_history_and_state() {
     let since = d.check("closed")["since_ms"].as_i64().unwrap();
     d.kill9();
 
-    let d = Served::start(&cfg);
+    let d = serve(&cfg);
     // Right after the restart, before any new run could decide it, the state is resumed.
     let c = d.check("closed");
     assert_eq!(c["state"], "down", "{c}");
@@ -518,7 +359,7 @@ fn reload_needs_the_token_and_keeps_unchanged_checks() {
         server.addr
     );
     let cfg = write_config(dir.path(), &checks);
-    let d = Served::start(&cfg);
+    let d = serve(&cfg);
     d.wait_state("keep", "up");
     let since = d.check("keep")["since_ms"].as_i64().unwrap();
     write_config(
@@ -638,7 +479,7 @@ fn webhook_that_is_down_at_first_gets_the_alert_later_even_across_kill_9() {
             "defaults: {{ interval: 200ms, timeout: 100ms, rise: 1, fall: 1 }}\nchecks:\n  - name: closed\n    tcp: {{ address: '127.0.0.1:1' }}\nalerts:\n  - name: hook\n    webhook: {{ url: 'http://127.0.0.1:{port}/hook' }}\n"
         ),
     );
-    let d = Served::start(&cfg);
+    let d = serve(&cfg);
     d.wait_state("closed", "down");
     // Let the first delivery attempt fail and be recorded, then kill the daemon hard.
     eventually("a failed delivery", Duration::from_secs(30), || {
@@ -650,7 +491,7 @@ fn webhook_that_is_down_at_first_gets_the_alert_later_even_across_kill_9() {
     d.kill9();
     let got =
         webhook_receiver(TcpListener::bind(("127.0.0.1", port)).expect("rebind the receiver port"));
-    let _d = Served::start(&cfg);
+    let _d = serve(&cfg);
     let alert = eventually("the alert", Duration::from_secs(60), || {
         got.lock().unwrap().first().cloned()
     });
@@ -729,7 +570,7 @@ fn probe_endpoint_speaks_blackbox_exporter() {
     )
     .unwrap();
     let cfg = write_config(dir.path(), "checks: []\n");
-    let d = Served::start_with(&cfg, &["--blackbox-config", bb.to_str().unwrap()]);
+    let d = serve_with(&cfg, &["--blackbox-config", bb.to_str().unwrap()]);
     let web = hello_server();
 
     let (status, text) = d.get(&format!("/probe?module=http_2xx&target=http://{web}/"));
@@ -819,14 +660,14 @@ fn sighup_reloads_the_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let base = "defaults: { interval: 300ms, timeout: 200ms, rise: 1, fall: 1 }\nchecks:\n  - name: first\n    tcp: { address: '127.0.0.1:1' }\n";
     let cfg = write_config(dir.path(), base);
-    let d = Served::start(&cfg);
+    let d = serve(&cfg);
     d.wait_state("first", "down");
     let since = d.check("first")["since_ms"].as_i64();
     write_config(
         dir.path(),
         &format!("{base}  - name: second\n    tcp: {{ address: '127.0.0.1:1' }}\n"),
     );
-    let pid = d.child.id().to_string();
+    let pid = d.pid().to_string();
     Command::new("kill").args(["-HUP", &pid]).status().unwrap();
     eventually("the reloaded check", Duration::from_secs(30), || {
         (d.get("/api/v1/checks/second").0 == 200).then_some(())
@@ -853,7 +694,7 @@ fn command_and_slack_alerts_receive_the_event() {
             out_file.display()
         ),
     );
-    let _d = Served::start(&cfg);
+    let _d = serve(&cfg);
     let text = eventually("the command's event", Duration::from_secs(30), || {
         std::fs::read_to_string(&out_file).ok()
     });
@@ -890,7 +731,7 @@ fn alerts_repeat_while_down() {
             log.display()
         ),
     );
-    let _d = Served::start(&cfg);
+    let _d = serve(&cfg);
     let events: Vec<Value> = eventually(
         "a down event and two repeats",
         Duration::from_secs(30),
@@ -952,7 +793,7 @@ fn https_webhook_with_a_private_ca_gets_the_alert() {
             untrusted.url("/hook"),
         ),
     );
-    let d = Served::start(&cfg);
+    let d = serve(&cfg);
     d.wait_state("closed", "down");
     eventually("the alert over TLS", Duration::from_secs(30), || {
         (trusted.requests() >= 1).then_some(())

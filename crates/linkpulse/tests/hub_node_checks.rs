@@ -3,8 +3,6 @@
 
 mod hub_support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
@@ -36,23 +34,8 @@ fn addresses(daemon: &LinkpulseProcess) -> (String, String) {
 
 /// `GET path` over HTTP/1.0 (so the body is never chunked); returns the status and body.
 fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect to the daemon");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (status, body)
+    let addr = addr.parse().expect("the daemon's address");
+    linkpulse_testsupport::http::get(addr, path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
 }
 
 fn json(addr: &str, path: &str) -> Value {
