@@ -2,16 +2,21 @@
 //! columns in its own way and builds the records here, so the API JSON is the same whichever
 //! database holds the history.
 
-use super::compact;
 use super::{Attempt, HourlyRow, Millis, PackedAttempt};
+use super::{cells, compact};
 use crate::state::State;
 
-/// The columns of an [`AttemptColumns`], in its field order, from `results r JOIN series s`
-/// (the same schema in both backends).
+/// The columns of an [`AttemptColumns`], in its field order, from [`ATTEMPT_TABLES`] (the
+/// same schema in both backends).
 pub(crate) const ATTEMPT_COLUMNS: &str =
-    "s.check_name, r.at_ms, r.up, r.latency_ms, r.error_kind, r.detail, s.kind, s.target";
+    "s.check_name, r.at_ms, r.up, r.latency_us, e.text, t.text, r.nums, s.kind, s.target";
 
-/// The columns of one stored attempt: the result row and its series.
+/// The tables [`ATTEMPT_COLUMNS`] come from: a result `r`, its series `s`, its interned error
+/// kind `e` and shape `t`.
+pub(crate) const ATTEMPT_TABLES: &str = "results r JOIN series s ON s.id = r.series
+    LEFT JOIN texts e ON e.id = r.error LEFT JOIN texts t ON t.id = r.shape";
+
+/// The columns of one stored attempt: the result row, its series and its interned texts.
 #[derive(Debug)]
 pub(crate) struct AttemptColumns {
     /// Check name (of the series).
@@ -20,12 +25,14 @@ pub(crate) struct AttemptColumns {
     pub(crate) at_ms: Millis,
     /// The attempt succeeded.
     pub(crate) up: bool,
-    /// Latency in milliseconds.
-    pub(crate) latency_ms: Option<f64>,
+    /// Latency in whole microseconds (see [`cells`]).
+    pub(crate) latency_us: Option<i64>,
     /// Error kind of a failed attempt.
     pub(crate) error_kind: Option<String>,
-    /// The JSON text the row keeps (see [`compact`]).
-    pub(crate) detail: Option<String>,
+    /// The interned shape of the detail (see [`cells`]).
+    pub(crate) shape: Option<String>,
+    /// The numbers of the shape.
+    pub(crate) nums: Option<Vec<u8>>,
     /// Probe kind of the series.
     pub(crate) kind: Option<String>,
     /// Probe target of the series.
@@ -35,20 +42,52 @@ pub(crate) struct AttemptColumns {
 impl AttemptColumns {
     /// The attempt with its result rebuilt in the probe JSON shape.
     pub(crate) fn into_attempt(self) -> Attempt {
+        let (latency_ms, detail) =
+            cells::decode(self.latency_us, self.shape.as_deref(), self.nums.as_deref());
         Attempt {
             result: compact::join(
                 self.kind,
                 self.target,
-                self.detail.as_deref(),
+                detail.as_deref(),
                 self.up,
-                self.latency_ms,
+                latency_ms,
             ),
             check: self.check,
             at_ms: self.at_ms,
             up: self.up,
-            latency_ms: self.latency_ms,
+            latency_ms,
             error_kind: self.error_kind,
         }
+    }
+}
+
+/// Ids of interned texts (table `texts`: error kinds and shapes, see [`cells`]) a writer has
+/// seen, so a repeated text costs no query. Valid while no transaction that created an entry
+/// has rolled back (the writer clears it then); forgotten whole when it grows past a bound
+/// (the database still has every text).
+#[derive(Debug, Default)]
+pub(crate) struct TextIds(std::collections::HashMap<String, i64>);
+
+impl TextIds {
+    /// Most texts remembered.
+    const MAX: usize = 100_000;
+
+    /// The id of `text`, if seen.
+    pub(crate) fn get(&self, text: &str) -> Option<i64> {
+        self.0.get(text).copied()
+    }
+
+    /// Remembers the id of `text`.
+    pub(crate) fn insert(&mut self, text: &str, id: i64) {
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        self.0.insert(text.to_owned(), id);
+    }
+
+    /// Forgets every id (after a rollback).
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
     }
 }
 
