@@ -479,6 +479,47 @@ pub(super) fn json_samples() -> Vec<Attempt> {
     .collect()
 }
 
+/// Every sample above (typed, JSON, API), packed as the engine packs it, with the attempt the
+/// API must give back: what the migration tests write with the old schemas' statements.
+pub(super) fn all_samples() -> Vec<(PackedAttempt, Attempt)> {
+    let json = api_samples().into_iter().chain(json_samples());
+    typed_samples()
+        .into_iter()
+        .chain(json.map(|a| (PackedAttempt::from(a.clone()), a)))
+        .collect()
+}
+
+/// Asserts that `db`'s history of every check of `want` (in submission order) is exactly
+/// `want` newest first, as the API serializes it; and that `resume` has each check's last.
+pub(super) fn assert_history_is(db: &dyn Storage, want: &[Attempt]) {
+    let mut checks: Vec<&str> = want.iter().map(|a| a.check.as_str()).collect();
+    checks.dedup();
+    checks.sort_unstable();
+    checks.dedup();
+    let resume = db.resume().unwrap();
+    for check in checks {
+        let mut of: Vec<&Attempt> = want.iter().filter(|a| a.check == check).collect();
+        of.sort_by_key(|a| a.at_ms); // stable: one millisecond's results in submission order
+        let expected: Vec<String> = of
+            .iter()
+            .rev()
+            .map(|a| serde_json::to_string(a).unwrap())
+            .collect();
+        let got: Vec<String> = db
+            .history(check, 0, i64::MAX, 1000)
+            .unwrap()
+            .iter()
+            .map(|a| serde_json::to_string(a).unwrap())
+            .collect();
+        assert_eq!(got, expected, "history of {check}");
+        let last = resume[check]
+            .last
+            .as_ref()
+            .map(|a| serde_json::to_string(a).unwrap());
+        assert_eq!(last.as_ref(), expected.first(), "resume of {check}");
+    }
+}
+
 fn every_result_shape_reads_back_identically(fx: &dyn Fixture) {
     let db = fx.open();
     let mut want: Vec<Attempt> = Vec::new();
