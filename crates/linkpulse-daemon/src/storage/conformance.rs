@@ -16,8 +16,12 @@ use crate::state::State;
 pub(super) trait Fixture {
     /// Opens the database (a new writer and reader each time).
     fn open(&self) -> Arc<dyn Storage>;
+    /// Rows of `table` another connection sees committed.
+    fn committed_rows(&self, table: &str) -> i64;
     /// Result rows another connection sees committed.
-    fn committed_results(&self) -> i64;
+    fn committed_results(&self) -> i64 {
+        self.committed_rows("results")
+    }
 }
 
 /// A SQLite file in a temporary directory.
@@ -33,10 +37,10 @@ impl Fixture for Sqlite {
     fn open(&self) -> Arc<dyn Storage> {
         SqliteStorage::open(&self.0.path().join("h.db")).unwrap()
     }
-    fn committed_results(&self) -> i64 {
+    fn committed_rows(&self, table: &str) -> i64 {
         rusqlite::Connection::open(self.0.path().join("h.db"))
             .unwrap()
-            .query_row("SELECT COUNT(*) FROM results", [], |r| r.get(0))
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
     }
 }
@@ -60,9 +64,9 @@ impl Fixture for Postgres {
     fn open(&self) -> Arc<dyn Storage> {
         PostgresStorage::open(&self.target()).unwrap()
     }
-    fn committed_results(&self) -> i64 {
+    fn committed_rows(&self, table: &str) -> i64 {
         self.0
-            .psql("SELECT COUNT(*) FROM results")
+            .psql(&format!("SELECT COUNT(*) FROM {table}"))
             .unwrap()
             .trim()
             .parse()
@@ -684,11 +688,20 @@ fn prune_folds_old_results_into_hourly_rows(fx: &dyn Fixture) {
         at_ms: hour + 2,
     });
     db.flush().unwrap();
+    // Interned: the shapes of an up and a down result, and the error kind.
+    assert_eq!(fx.committed_rows("texts"), 3);
     db.prune(3 * hour + 17, 0).unwrap();
+    let recent = db.history("a", 0, i64::MAX, 100).unwrap();
+    assert_eq!(recent.len(), 1, "only the recent raw row");
     assert_eq!(
-        db.history("a", 0, i64::MAX, 100).unwrap().len(),
+        recent[0].result,
+        json!({"target": "tcp://127.0.0.1:1", "up": true}),
+        "its shape is kept"
+    );
+    assert_eq!(
+        fx.committed_rows("texts"),
         1,
-        "only the recent raw row"
+        "texts only pruned results used are deleted with them"
     );
     let h = db.hourly("a", 0, i64::MAX).unwrap();
     assert_eq!(h.len(), 1);

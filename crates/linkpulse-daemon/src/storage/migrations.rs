@@ -92,12 +92,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 4: typed results (`cells.rs`): one narrow row of integers per result in a table keyed
     // by `(series, at_ms, seq)` (WITHOUT ROWID: one B-tree, no separate index; `seq` tells
     // apart results of one series in the same millisecond and is 0 — no bytes — otherwise).
-    // Error kinds and detail shapes are interned in `texts`. The rows of version 3 are
+    // Error kinds and detail shapes are interned in `texts` (`last_ms`: about when a result
+    // last used the text, so retention deletes texts with the results). The rows of version 3 are
     // repacked by `sqlite.rs` between this SQL and `REPACK_DONE`.
     "ALTER TABLE results RENAME TO results_v3;
     CREATE TABLE texts (
         id INTEGER PRIMARY KEY,
-        text TEXT NOT NULL UNIQUE
+        text TEXT NOT NULL UNIQUE,
+        last_ms INTEGER NOT NULL
     );
     CREATE TABLE results (
         series INTEGER NOT NULL,

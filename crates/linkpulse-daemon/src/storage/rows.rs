@@ -61,28 +61,54 @@ impl AttemptColumns {
     }
 }
 
+/// How far a text's stored `last_ms` may lag behind its newest use: the writer moves it
+/// forward at most once per this span and text, and retention deletes a text only when its
+/// `last_ms` is older than the raw cutoff by more than this (see [`text_cutoff`]).
+pub(crate) const TEXT_TOUCH_MS: Millis = 3_600_000;
+
+/// Texts whose every result is older than the raw cutoff `cutoff`: `last_ms` below this.
+pub(crate) fn text_cutoff(cutoff: Millis) -> Millis {
+    cutoff.saturating_sub(TEXT_TOUCH_MS)
+}
+
+/// What a writer knows of a text's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cached {
+    /// Its id, and its stored `last_ms` is recent enough for a result at the time asked.
+    Fresh(i64),
+    /// Its id, but its stored `last_ms` must be moved forward (if the text still exists:
+    /// retention may have deleted it since).
+    Stale(i64),
+    /// Not known: look it up.
+    Unknown,
+}
+
 /// Ids of interned texts (table `texts`: error kinds and shapes, see [`cells`]) a writer has
-/// seen, so a repeated text costs no query. Valid while no transaction that created an entry
-/// has rolled back (the writer clears it then); forgotten whole when it grows past a bound
-/// (the database still has every text).
+/// seen, with the `last_ms` stored for each, so a repeated text costs no query. Valid while
+/// no transaction that created an entry has rolled back (the writer clears it then);
+/// forgotten whole when it grows past a bound (the database still has every text).
 #[derive(Debug, Default)]
-pub(crate) struct TextIds(std::collections::HashMap<String, i64>);
+pub(crate) struct TextIds(std::collections::HashMap<String, (i64, Millis)>);
 
 impl TextIds {
     /// Most texts remembered.
     const MAX: usize = 100_000;
 
-    /// The id of `text`, if seen.
-    pub(crate) fn get(&self, text: &str) -> Option<i64> {
-        self.0.get(text).copied()
+    /// The id of `text` for a result at `at_ms`.
+    pub(crate) fn get(&self, text: &str, at_ms: Millis) -> Cached {
+        match self.0.get(text) {
+            Some(&(id, last)) if at_ms <= last.saturating_add(TEXT_TOUCH_MS) => Cached::Fresh(id),
+            Some(&(id, _)) => Cached::Stale(id),
+            None => Cached::Unknown,
+        }
     }
 
-    /// Remembers the id of `text`.
-    pub(crate) fn insert(&mut self, text: &str, id: i64) {
+    /// Remembers the id of `text` and its stored `last_ms`.
+    pub(crate) fn insert(&mut self, text: &str, id: i64, last_ms: Millis) {
         if self.0.len() >= Self::MAX {
             self.0.clear();
         }
-        self.0.insert(text.to_owned(), id);
+        self.0.insert(text.to_owned(), (id, last_ms));
     }
 
     /// Forgets every id (after a rollback).

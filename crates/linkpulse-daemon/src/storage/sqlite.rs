@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::cells;
 use super::migrations::{MIGRATIONS, REPACK, REPACK_DONE};
-use super::rows::{self, ATTEMPT_COLUMNS, ATTEMPT_TABLES, AttemptColumns, TextIds};
+use super::rows::{self, ATTEMPT_COLUMNS, ATTEMPT_TABLES, AttemptColumns, Cached, TextIds};
 use super::writer::{Apply, FlushError, Queue};
 use super::{
     Attempt, HourlyRow, Incident, Millis, OutboxItem, PackedAttempt, Resume, Storage, StorageError,
@@ -119,8 +119,8 @@ fn repack(tx: &rusqlite::Transaction<'_>, path: &str) -> rusqlite::Result<()> {
         let error: Option<String> = r.get(4)?;
         let detail: Option<String> = r.get(5)?;
         let c = cells::encode(r.get(3)?, detail.as_deref());
-        let error = text_id(tx, &mut texts, error.as_deref())?;
-        let shape = text_id(tx, &mut texts, c.shape.as_deref())?;
+        let error = text_id(tx, &mut texts, error.as_deref(), at_ms)?;
+        let shape = text_id(tx, &mut texts, c.shape.as_deref(), at_ms)?;
         tx.prepare_cached(
             "INSERT INTO results (series, at_ms, seq, up, error, latency_us, shape, nums)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -146,31 +146,49 @@ fn repack(tx: &rusqlite::Transaction<'_>, path: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The id of an interned text (created if new), `None` for `None`.
+/// The id of an interned text (created if new) used by a result at `at_ms`, `None` for
+/// `None`. The text's `last_ms` is moved forward when it lags by more than an hour.
 fn text_id(
     tx: &rusqlite::Transaction<'_>,
     texts: &mut TextIds,
     text: Option<&str>,
+    at_ms: Millis,
 ) -> rusqlite::Result<Option<i64>> {
     let Some(text) = text else {
         return Ok(None);
     };
-    if let Some(id) = texts.get(text) {
-        return Ok(Some(id));
+    let touch = |id: i64| -> rusqlite::Result<bool> {
+        let n = tx
+            .prepare_cached("UPDATE texts SET last_ms = MAX(last_ms, ?2) WHERE id = ?1")?
+            .execute(params![id, at_ms])?;
+        Ok(n == 1)
+    };
+    match texts.get(text, at_ms) {
+        Cached::Fresh(id) => return Ok(Some(id)),
+        // Unless retention deleted it meanwhile: then it is looked up (and made) again.
+        Cached::Stale(id) if touch(id)? => {
+            texts.insert(text, id, at_ms);
+            return Ok(Some(id));
+        }
+        Cached::Stale(_) | Cached::Unknown => {}
     }
-    let found: Option<i64> = tx
-        .prepare_cached("SELECT id FROM texts WHERE text = ?1")?
-        .query_row([text], |r| r.get(0))
+    let found: Option<(i64, Millis)> = tx
+        .prepare_cached("SELECT id, last_ms FROM texts WHERE text = ?1")?
+        .query_row([text], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let id = match found {
-        Some(id) => id,
+    let (id, last) = match found {
+        Some((id, last)) if last.saturating_add(rows::TEXT_TOUCH_MS) < at_ms => {
+            touch(id)?;
+            (id, at_ms)
+        }
+        Some(known) => known,
         None => {
-            tx.prepare_cached("INSERT INTO texts (text) VALUES (?1)")?
-                .execute([text])?;
-            tx.last_insert_rowid()
+            tx.prepare_cached("INSERT INTO texts (text, last_ms) VALUES (?1, ?2)")?
+                .execute(params![text, at_ms])?;
+            (tx.last_insert_rowid(), at_ms)
         }
     };
-    texts.insert(text, id);
+    texts.insert(text, id, last);
     Ok(Some(id))
 }
 
@@ -316,8 +334,8 @@ fn insert_attempt(
     let (kind, target, detail) = rows::packed_columns(a);
     let id = series.id(tx, &a.check, kind, target)?;
     let c = cells::encode(a.latency_ms, detail);
-    let error = text_id(tx, texts, a.error_kind.as_deref())?;
-    let shape = text_id(tx, texts, c.shape.as_deref())?;
+    let error = text_id(tx, texts, a.error_kind.as_deref(), a.at_ms)?;
+    let shape = text_id(tx, texts, c.shape.as_deref(), a.at_ms)?;
     // `seq` is 0 unless the series already has a result in this millisecond.
     tx.prepare_cached(
         "INSERT INTO results (series, at_ms, seq, up, error, latency_us, shape, nums)
@@ -670,6 +688,11 @@ impl Storage for SqliteStorage {
             conn.execute(
                 "DELETE FROM results WHERE series IN (SELECT id FROM series) AND at_ms < ?1",
                 [cutoff],
+            )?;
+            // Texts no remaining result uses (every use was before the cutoff).
+            conn.execute(
+                "DELETE FROM texts WHERE last_ms < ?1",
+                [rows::text_cutoff(cutoff)],
             )?;
             conn.execute("DELETE FROM hourly WHERE hour_ms < ?1", [hourly_before_ms])?;
             conn.execute(

@@ -223,6 +223,11 @@ pub(super) fn prune(c: &mut Client, raw_before_ms: Millis, hourly_before_ms: Mil
         "DELETE FROM results WHERE series IN (SELECT id FROM series) AND at_ms < $1",
         &[&cutoff],
     )?;
+    // Texts no remaining result uses (every use was before the cutoff).
+    tx.execute(
+        "DELETE FROM texts WHERE last_ms < $1",
+        &[&rows::text_cutoff(cutoff)],
+    )?;
     tx.execute(
         "DELETE FROM hourly WHERE hour_ms < $1",
         &[&hourly_before_ms],

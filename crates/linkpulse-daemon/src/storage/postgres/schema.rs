@@ -77,14 +77,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // `(series, at_ms, seq)` its only index (`seq` tells apart results of one series in the
     // same millisecond); columns ordered widest first so no alignment padding is stored.
     // Error kinds and detail shapes are interned in `texts`, found by the hash of the text (a
-    // btree entry cannot hold a long text). The rows of version 1 are repacked by
+    // btree entry cannot hold a long text); `last_ms` is about when a result last used the
+    // text, so retention deletes texts with the results. The rows of version 1 are repacked by
     // [`repack`] between this SQL and `REPACK_DONE`.
     "ALTER TABLE results RENAME TO results_v1;
     ALTER INDEX results_pkey RENAME TO results_v1_pkey;
     ALTER INDEX results_series_at RENAME TO results_v1_series_at;
     CREATE TABLE texts (
         id SERIAL PRIMARY KEY,
-        text TEXT NOT NULL
+        text TEXT NOT NULL,
+        last_ms BIGINT NOT NULL
     );
     CREATE INDEX texts_md5 ON texts (md5(text));
     CREATE TABLE results (

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use postgres::{Client, GenericClient, Statement, Transaction};
 
-use super::super::rows::{self, TextIds};
+use super::super::rows::{self, Cached, TextIds};
 use super::super::writer::Apply;
 use super::super::{Millis, PackedAttempt, WriteOp, cells};
 use super::{PgTarget, connection_lost, describe};
@@ -17,6 +17,7 @@ pub(super) struct Prepared {
     results: Statement,
     find_text: Statement,
     new_text: Statement,
+    touch_text: Statement,
     find_series: Statement,
     new_series: Statement,
     transition: Statement,
@@ -46,9 +47,13 @@ impl Prepared {
             )?,
             // By hash: a btree entry cannot hold a long text.
             find_text: c.prepare(
-                "SELECT id FROM texts WHERE md5(text) = md5($1) AND text = $1 ORDER BY id LIMIT 1",
+                "SELECT id, last_ms FROM texts WHERE md5(text) = md5($1) AND text = $1
+                 ORDER BY id LIMIT 1",
             )?,
-            new_text: c.prepare("INSERT INTO texts (text) VALUES ($1) RETURNING id")?,
+            new_text: c
+                .prepare("INSERT INTO texts (text, last_ms) VALUES ($1, $2) RETURNING id")?,
+            touch_text: c
+                .prepare("UPDATE texts SET last_ms = GREATEST(last_ms, $2) WHERE id = $1")?,
             find_series: c.prepare(
                 "SELECT id FROM series WHERE check_name = $1 AND kind IS NOT DISTINCT FROM $2
                  AND target IS NOT DISTINCT FROM $3 ORDER BY id LIMIT 1",
@@ -221,25 +226,47 @@ fn connection<'c>(
     Ok(slot.insert(conn))
 }
 
-/// The id of an interned text (created if new), `None` for `None`.
+/// The id of an interned text (created if new) used by a result at `at_ms`, `None` for
+/// `None`. The text's `last_ms` is moved forward when it lags by more than an hour.
 fn text_id(
     tx: &mut Transaction<'_>,
     st: &Prepared,
     texts: &mut TextIds,
     s: Option<&str>,
+    at_ms: Millis,
 ) -> Result<Option<i32>, postgres::Error> {
     let Some(s) = s else {
         return Ok(None);
     };
-    if let Some(id) = texts.get(s) {
-        return Ok(i32::try_from(id).ok());
+    match texts.get(s, at_ms) {
+        Cached::Fresh(id) => return Ok(i32::try_from(id).ok()),
+        Cached::Stale(id) => {
+            let id32 = i32::try_from(id).unwrap_or(i32::MAX);
+            // Unless retention deleted it meanwhile: then it is looked up (and made) again.
+            if tx.execute(&st.touch_text, &[&id32, &at_ms])? == 1 {
+                texts.insert(s, id, at_ms);
+                return Ok(Some(id32));
+            }
+        }
+        Cached::Unknown => {}
     }
     let stored = text(s);
-    let id: i32 = match tx.query_opt(&st.find_text, &[&stored])? {
-        Some(row) => row.try_get(0)?,
-        None => tx.query_one(&st.new_text, &[&stored])?.try_get(0)?,
+    let (id, last): (i32, Millis) = match tx.query_opt(&st.find_text, &[&stored])? {
+        Some(row) => {
+            let (id, last): (i32, Millis) = (row.try_get(0)?, row.try_get(1)?);
+            if last.saturating_add(rows::TEXT_TOUCH_MS) < at_ms {
+                tx.execute(&st.touch_text, &[&id, &at_ms])?;
+                (id, at_ms)
+            } else {
+                (id, last)
+            }
+        }
+        None => (
+            tx.query_one(&st.new_text, &[&stored, &at_ms])?.try_get(0)?,
+            at_ms,
+        ),
     };
-    texts.insert(s, i64::from(id));
+    texts.insert(s, i64::from(id), last);
     Ok(Some(id))
 }
 
@@ -271,8 +298,8 @@ impl Results {
         detail: Option<&str>,
     ) -> Result<(), postgres::Error> {
         let c = cells::encode(latency_ms, detail);
-        let error = text_id(tx, st, texts, error_kind)?;
-        let shape = text_id(tx, st, texts, c.shape.as_deref())?;
+        let error = text_id(tx, st, texts, error_kind, at_ms)?;
+        let shape = text_id(tx, st, texts, c.shape.as_deref(), at_ms)?;
         self.series.push(series);
         self.at_ms.push(at_ms);
         self.up.push(up);
