@@ -4,7 +4,8 @@
 //! kind (the same in every row of a check), `up` and `latency_ms` (columns), and `null` for
 //! `warning`, `error` and `resolved` on most rows. [`split`] moves target and kind to the
 //! row's *series* and drops every key the row can give back exactly; [`join`] rebuilds the
-//! identical JSON. A value that is not the full probe shape is stored verbatim.
+//! identical JSON. A value that is not the full probe shape is stored verbatim. What is left
+//! (`detail`) is then stored as typed cells (`cells.rs`), not as this text.
 
 use linkpulse_probe::ProbeResult;
 use serde_json::{Map, Value};

@@ -16,8 +16,12 @@ use crate::state::State;
 pub(super) trait Fixture {
     /// Opens the database (a new writer and reader each time).
     fn open(&self) -> Arc<dyn Storage>;
+    /// Rows of `table` another connection sees committed.
+    fn committed_rows(&self, table: &str) -> i64;
     /// Result rows another connection sees committed.
-    fn committed_results(&self) -> i64;
+    fn committed_results(&self) -> i64 {
+        self.committed_rows("results")
+    }
 }
 
 /// A SQLite file in a temporary directory.
@@ -33,10 +37,10 @@ impl Fixture for Sqlite {
     fn open(&self) -> Arc<dyn Storage> {
         SqliteStorage::open(&self.0.path().join("h.db")).unwrap()
     }
-    fn committed_results(&self) -> i64 {
+    fn committed_rows(&self, table: &str) -> i64 {
         rusqlite::Connection::open(self.0.path().join("h.db"))
             .unwrap()
-            .query_row("SELECT COUNT(*) FROM results", [], |r| r.get(0))
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
     }
 }
@@ -60,9 +64,9 @@ impl Fixture for Postgres {
     fn open(&self) -> Arc<dyn Storage> {
         PostgresStorage::open(&self.target()).unwrap()
     }
-    fn committed_results(&self) -> i64 {
+    fn committed_rows(&self, table: &str) -> i64 {
         self.0
-            .psql("SELECT COUNT(*) FROM results")
+            .psql(&format!("SELECT COUNT(*) FROM {table}"))
             .unwrap()
             .trim()
             .parse()
@@ -93,6 +97,7 @@ conformance!(
     queued_writes_are_committed_soon_without_any_read,
     a_new_target_of_a_check_is_a_new_series_and_old_rows_keep_theirs,
     dropping_the_storage_commits_what_is_queued,
+    every_result_shape_reads_back_identically,
 );
 
 fn attempt(check: &str, at_ms: Millis, up: bool, latency: f64) -> WriteOp {
@@ -297,6 +302,275 @@ fn attempts_round_trip_with_the_exact_api_json(fx: &dyn Fixture) {
     assert_eq!(api_json(fx.open().as_ref()), want, "after reopening");
 }
 
+/// Typed probe results as the engine packs them (`PackedAttempt::probe`), with the attempt
+/// the API must give back for each.
+pub(super) fn typed_samples() -> Vec<(PackedAttempt, Attempt)> {
+    use linkpulse_probe::{
+        ErrorKind, HttpDetail, HttpPhases, IcmpDetail, ProbeKind, ProbeResult, TlsDetail,
+        UnreachableDetail,
+    };
+    let mut tcp = ProbeResult::empty("tcp://127.1.0.7:8080", ProbeKind::Tcp);
+    tcp.up = true;
+    tcp.latency_ms = Some(0.087);
+    tcp.resolved = Some("127.1.0.7".parse().unwrap());
+    let mut refused = ProbeResult::empty("tcp://127.1.0.7:8080", ProbeKind::Tcp)
+        .fail(ErrorKind::Refused, "connection refused by 127.1.0.7:8080");
+    refused.resolved = tcp.resolved;
+    let mut https = ProbeResult::empty("https://127.3.0.1:8443/health?x=1", ProbeKind::Http);
+    https.up = true;
+    https.warning = Some("certificate expires in 3 days".to_owned());
+    https.latency_ms = Some(4.503);
+    https.resolved = Some("127.3.0.1".parse().unwrap());
+    https.http = Some(HttpDetail {
+        status: Some(200),
+        version: Some("HTTP/2".to_owned()),
+        body_bytes: Some(1234),
+        content_length: Some(1234),
+        last_modified: Some("Wed, 21 Oct 2026 07:28:00 GMT".to_owned()),
+        redirects: 1,
+        final_url: "https://127.3.0.1:8443/health/".to_owned(),
+        phases: HttpPhases {
+            dns_ms: Some(0.0),
+            connect_ms: Some(0.061),
+            tls_ms: Some(1.5),
+            first_byte_ms: Some(3.25),
+            total_ms: Some(4.503),
+        },
+        redirect_phases: Some(HttpPhases::default()),
+    });
+    https.tls = Some(TlsDetail {
+        version: Some("TLSv1.3".to_owned()),
+        alpn: Some("h2".to_owned()),
+        cert_days_left: Some(3),
+        earliest_expiry: Some(1_800_000_000),
+        subject: Some("CN=linkpulse.test".to_owned()),
+        issuer: Some("CN=Test CA #1".to_owned()),
+        leaf_sha256: Some("ab".repeat(32)),
+        leaf_dns_names: vec!["linkpulse.test".to_owned(), "*.linkpulse.test".to_owned()],
+    });
+    let mut status = ProbeResult::empty("http://127.3.0.2/", ProbeKind::Http)
+        .fail(ErrorKind::HttpStatus, "HTTP 503 Service Unavailable");
+    status.latency_ms = Some(12.0);
+    status.http = Some(HttpDetail {
+        status: Some(503),
+        redirects: 0,
+        final_url: "http://127.3.0.2/".to_owned(),
+        ..HttpDetail::default()
+    });
+    let mut icmp = ProbeResult::empty("icmp://127.0.0.1", ProbeKind::Icmp);
+    icmp.up = true;
+    icmp.latency_ms = Some(0.042);
+    icmp.icmp = Some(IcmpDetail {
+        sent: 3,
+        received: 2,
+        loss: 100.0 / 3.0,
+        rtt_min_ms: Some(0.031),
+        rtt_avg_ms: Some(0.042),
+        rtt_max_ms: Some(0.053),
+        rtt_mdev_ms: Some(0.008981462390204987),
+        reply_hop_limit: Some(64),
+        ..IcmpDetail::default()
+    });
+    let mut unreachable = ProbeResult::empty("icmp://127.0.0.9", ProbeKind::Icmp)
+        .fail(ErrorKind::Unreachable, "host unreachable");
+    unreachable.latency_ms = Some(f64::NAN);
+    unreachable.icmp = Some(IcmpDetail {
+        sent: 3,
+        loss: 100.0,
+        unreachable: vec![UnreachableDetail {
+            from: "127.0.0.2".parse().unwrap(),
+            code: 1,
+            meaning: "host unreachable".to_owned(),
+        }],
+        ..IcmpDetail::default()
+    });
+    let results = [
+        ("tcp", 2_000, tcp.clone()),
+        ("tcp", 2_001, refused),
+        // Two results of one check in the same millisecond keep their order.
+        ("tcp", 2_001, tcp),
+        ("web", 2_002, https),
+        ("web", 2_003, status),
+        ("ping", 2_004, icmp),
+        ("ping", 2_005, unreachable),
+    ];
+    results
+        .into_iter()
+        .map(|(check, at_ms, r)| {
+            let error_kind = r.error.as_ref().map(|e| e.kind.as_str().to_owned());
+            let packed = PackedAttempt::probe(check.to_owned(), at_ms, error_kind.clone(), &r);
+            let want = Attempt {
+                check: check.to_owned(),
+                at_ms,
+                up: r.up,
+                latency_ms: r.latency_ms.filter(|l| l.is_finite()),
+                error_kind,
+                result: serde_json::to_value(&r).unwrap(),
+            };
+            (packed, want)
+        })
+        .collect()
+}
+
+/// Push and node results (JSON built by the engine), with latencies of any precision.
+pub(super) fn json_samples() -> Vec<Attempt> {
+    let base = |target: &str, kind: &str, up: bool, latency: Option<f64>| {
+        json!({"target": target, "kind": kind, "up": up, "warning": null,
+            "latency_ms": latency, "error": null, "resolved": null})
+    };
+    let failure = |target: &str, kind: &str, error: &str, message: &str| {
+        json!({"target": target, "kind": kind, "up": false, "warning": null,
+            "latency_ms": null, "error": {"kind": error, "message": message}, "resolved": null})
+    };
+    let mut alive = base("node://edge-1", "node", true, Some(0.123456789));
+    alive["warning"] = json!("degraded: 2 of 3 probes lost");
+    [
+        (
+            "push",
+            3_000,
+            true,
+            None,
+            None,
+            base("push://t0k", "push", true, None),
+        ),
+        (
+            "push",
+            3_001,
+            false,
+            None,
+            Some("timeout"),
+            failure(
+                "push://t0k",
+                "push",
+                "timeout",
+                "no push for 90s (period 60s)",
+            ),
+        ),
+        ("node:edge-1", 3_002, true, Some(0.123456789), None, alive),
+        (
+            "node:edge-1",
+            3_003,
+            false,
+            None,
+            Some("absent"),
+            failure(
+                "node://edge-1",
+                "node",
+                "absent",
+                "not in the hub since 12:00:00",
+            ),
+        ),
+        (
+            "node:edge-1",
+            3_004,
+            true,
+            Some(1e-7),
+            None,
+            base("node://edge-1", "node", true, Some(1e-7)),
+        ),
+    ]
+    .into_iter()
+    .map(
+        |(check, at_ms, up, latency_ms, error_kind, result)| Attempt {
+            check: check.to_owned(),
+            at_ms,
+            up,
+            latency_ms,
+            error_kind: error_kind.map(str::to_owned),
+            result,
+        },
+    )
+    .collect()
+}
+
+/// Every sample above (typed, JSON, API), packed as the engine packs it, with the attempt the
+/// API must give back: what the migration tests write with the old schemas' statements.
+pub(super) fn all_samples() -> Vec<(PackedAttempt, Attempt)> {
+    let json = api_samples().into_iter().chain(json_samples());
+    typed_samples()
+        .into_iter()
+        .chain(json.map(|a| (PackedAttempt::from(a.clone()), a)))
+        .collect()
+}
+
+/// Asserts that `db`'s history of every check of `want` (in submission order) is exactly
+/// `want` newest first, as the API serializes it; and that `resume` has each check's last.
+pub(super) fn assert_history_is(db: &dyn Storage, want: &[Attempt]) {
+    let mut checks: Vec<&str> = want.iter().map(|a| a.check.as_str()).collect();
+    checks.dedup();
+    checks.sort_unstable();
+    checks.dedup();
+    let resume = db.resume().unwrap();
+    for check in checks {
+        let mut of: Vec<&Attempt> = want.iter().filter(|a| a.check == check).collect();
+        of.sort_by_key(|a| a.at_ms); // stable: one millisecond's results in submission order
+        let expected: Vec<String> = of
+            .iter()
+            .rev()
+            .map(|a| serde_json::to_string(a).unwrap())
+            .collect();
+        let got: Vec<String> = db
+            .history(check, 0, i64::MAX, 1000)
+            .unwrap()
+            .iter()
+            .map(|a| serde_json::to_string(a).unwrap())
+            .collect();
+        assert_eq!(got, expected, "history of {check}");
+        let last = resume[check]
+            .last
+            .as_ref()
+            .map(|a| serde_json::to_string(a).unwrap());
+        assert_eq!(last.as_ref(), expected.first(), "resume of {check}");
+    }
+}
+
+fn every_result_shape_reads_back_identically(fx: &dyn Fixture) {
+    let db = fx.open();
+    let mut want: Vec<Attempt> = Vec::new();
+    for (packed, attempt) in typed_samples() {
+        db.submit(WriteOp::Packed(packed));
+        want.push(attempt);
+    }
+    for (i, a) in json_samples().into_iter().enumerate() {
+        if i % 2 == 0 {
+            db.submit(WriteOp::Packed(PackedAttempt::from(a.clone())));
+        } else {
+            db.submit(WriteOp::Attempt(a.clone()));
+        }
+        want.push(a);
+    }
+    let read = |db: &dyn Storage| -> Vec<String> {
+        let mut out = Vec::new();
+        for check in ["tcp", "web", "ping", "push", "node:edge-1"] {
+            let mut h = db.history(check, 0, i64::MAX, 100).unwrap();
+            h.reverse(); // oldest first, as submitted
+            out.extend(h.iter().map(|a| serde_json::to_string(a).unwrap()));
+        }
+        out
+    };
+    let mut expected: Vec<String> = Vec::new();
+    for check in ["tcp", "web", "ping", "push", "node:edge-1"] {
+        let of = want.iter().filter(|a| a.check == check);
+        expected.extend(of.map(|a| serde_json::to_string(a).unwrap()));
+    }
+    assert_eq!(read(db.as_ref()), expected);
+    let resume = db.resume().unwrap();
+    let last = |check: &str| {
+        resume[check]
+            .last
+            .as_ref()
+            .map(|a| serde_json::to_string(a).unwrap())
+    };
+    assert_eq!(
+        last("tcp").as_ref(),
+        expected.get(2),
+        "the later of two in one ms"
+    );
+    assert_eq!(last("node:edge-1").as_ref(), expected.last());
+    drop(db);
+    assert_eq!(read(fx.open().as_ref()), expected, "after reopening");
+}
+
 fn transitions_window_includes_the_state_before_it(fx: &dyn Fixture) {
     let db = fx.open();
     db.submit(transition("a", 10, State::Unknown, State::Up));
@@ -414,11 +688,20 @@ fn prune_folds_old_results_into_hourly_rows(fx: &dyn Fixture) {
         at_ms: hour + 2,
     });
     db.flush().unwrap();
+    // Interned: the shapes of an up and a down result, and the error kind.
+    assert_eq!(fx.committed_rows("texts"), 3);
     db.prune(3 * hour + 17, 0).unwrap();
+    let recent = db.history("a", 0, i64::MAX, 100).unwrap();
+    assert_eq!(recent.len(), 1, "only the recent raw row");
     assert_eq!(
-        db.history("a", 0, i64::MAX, 100).unwrap().len(),
+        recent[0].result,
+        json!({"target": "tcp://127.0.0.1:1", "up": true}),
+        "its shape is kept"
+    );
+    assert_eq!(
+        fx.committed_rows("texts"),
         1,
-        "only the recent raw row"
+        "texts only pruned results used are deleted with them"
     );
     let h = db.hourly("a", 0, i64::MAX).unwrap();
     assert_eq!(h.len(), 1);

@@ -1,5 +1,7 @@
 //! Built-in schema migrations. Version N is `MIGRATIONS[N-1]`; `schema_version` holds the
-//! applied version. Never edit a shipped migration: append a new one.
+//! applied version. Never edit a shipped migration: append a new one. A migration that needs
+//! code (version [`REPACK`]) is SQL before and after the code `sqlite.rs` runs between them,
+//! all in the migration's transaction.
 
 /// The migrations, in order.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -87,4 +89,33 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 3: no `(at_ms)` index on results: retention finds old rows per series through
     // `(series, at_ms)`, and every result no longer pays for a second index entry.
     "DROP INDEX IF EXISTS results_at;",
+    // 4: typed results (`cells.rs`): one narrow row of integers per result in a table keyed
+    // by `(series, at_ms, seq)` (WITHOUT ROWID: one B-tree, no separate index; `seq` tells
+    // apart results of one series in the same millisecond and is 0 — no bytes — otherwise).
+    // Error kinds and detail shapes are interned in `texts` (`last_ms`: about when a result
+    // last used the text, so retention deletes texts with the results). The rows of version 3 are
+    // repacked by `sqlite.rs` between this SQL and `REPACK_DONE`.
+    "ALTER TABLE results RENAME TO results_v3;
+    CREATE TABLE texts (
+        id INTEGER PRIMARY KEY,
+        text TEXT NOT NULL UNIQUE,
+        last_ms INTEGER NOT NULL
+    );
+    CREATE TABLE results (
+        series INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        up INTEGER NOT NULL,
+        error INTEGER,
+        latency_us INTEGER,
+        shape INTEGER,
+        nums BLOB,
+        PRIMARY KEY (series, at_ms, seq)
+    ) WITHOUT ROWID;",
 ];
+
+/// The version whose SQL is followed by repacking the old results (then [`REPACK_DONE`]).
+pub(crate) const REPACK: usize = 4;
+
+/// Run after the rows of `results_v3` are repacked.
+pub(crate) const REPACK_DONE: &str = "DROP TABLE results_v3;";

@@ -7,6 +7,7 @@
 //! transactions, so thousands of checks never contend for the database. Reads are synchronous
 //! (call them from `spawn_blocking`) and see every write submitted before them.
 
+mod cells;
 mod compact;
 #[cfg(test)]
 mod conformance;

@@ -2,16 +2,21 @@
 //! columns in its own way and builds the records here, so the API JSON is the same whichever
 //! database holds the history.
 
-use super::compact;
 use super::{Attempt, HourlyRow, Millis, PackedAttempt};
+use super::{cells, compact};
 use crate::state::State;
 
-/// The columns of an [`AttemptColumns`], in its field order, from `results r JOIN series s`
-/// (the same schema in both backends).
+/// The columns of an [`AttemptColumns`], in its field order, from [`ATTEMPT_TABLES`] (the
+/// same schema in both backends).
 pub(crate) const ATTEMPT_COLUMNS: &str =
-    "s.check_name, r.at_ms, r.up, r.latency_ms, r.error_kind, r.detail, s.kind, s.target";
+    "s.check_name, r.at_ms, r.up, r.latency_us, e.text, t.text, r.nums, s.kind, s.target";
 
-/// The columns of one stored attempt: the result row and its series.
+/// The tables [`ATTEMPT_COLUMNS`] come from: a result `r`, its series `s`, its interned error
+/// kind `e` and shape `t`.
+pub(crate) const ATTEMPT_TABLES: &str = "results r JOIN series s ON s.id = r.series
+    LEFT JOIN texts e ON e.id = r.error LEFT JOIN texts t ON t.id = r.shape";
+
+/// The columns of one stored attempt: the result row, its series and its interned texts.
 #[derive(Debug)]
 pub(crate) struct AttemptColumns {
     /// Check name (of the series).
@@ -20,12 +25,14 @@ pub(crate) struct AttemptColumns {
     pub(crate) at_ms: Millis,
     /// The attempt succeeded.
     pub(crate) up: bool,
-    /// Latency in milliseconds.
-    pub(crate) latency_ms: Option<f64>,
+    /// Latency in whole microseconds (see [`cells`]).
+    pub(crate) latency_us: Option<i64>,
     /// Error kind of a failed attempt.
     pub(crate) error_kind: Option<String>,
-    /// The JSON text the row keeps (see [`compact`]).
-    pub(crate) detail: Option<String>,
+    /// The interned shape of the detail (see [`cells`]).
+    pub(crate) shape: Option<String>,
+    /// The numbers of the shape.
+    pub(crate) nums: Option<Vec<u8>>,
     /// Probe kind of the series.
     pub(crate) kind: Option<String>,
     /// Probe target of the series.
@@ -35,20 +42,78 @@ pub(crate) struct AttemptColumns {
 impl AttemptColumns {
     /// The attempt with its result rebuilt in the probe JSON shape.
     pub(crate) fn into_attempt(self) -> Attempt {
+        let (latency_ms, detail) =
+            cells::decode(self.latency_us, self.shape.as_deref(), self.nums.as_deref());
         Attempt {
             result: compact::join(
                 self.kind,
                 self.target,
-                self.detail.as_deref(),
+                detail.as_deref(),
                 self.up,
-                self.latency_ms,
+                latency_ms,
             ),
             check: self.check,
             at_ms: self.at_ms,
             up: self.up,
-            latency_ms: self.latency_ms,
+            latency_ms,
             error_kind: self.error_kind,
         }
+    }
+}
+
+/// How far a text's stored `last_ms` may lag behind its newest use: the writer moves it
+/// forward at most once per this span and text, and retention deletes a text only when its
+/// `last_ms` is older than the raw cutoff by more than this (see [`text_cutoff`]).
+pub(crate) const TEXT_TOUCH_MS: Millis = 3_600_000;
+
+/// Texts whose every result is older than the raw cutoff `cutoff`: `last_ms` below this.
+pub(crate) fn text_cutoff(cutoff: Millis) -> Millis {
+    cutoff.saturating_sub(TEXT_TOUCH_MS)
+}
+
+/// What a writer knows of a text's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cached {
+    /// Its id, and its stored `last_ms` is recent enough for a result at the time asked.
+    Fresh(i64),
+    /// Its id, but its stored `last_ms` must be moved forward (if the text still exists:
+    /// retention may have deleted it since).
+    Stale(i64),
+    /// Not known: look it up.
+    Unknown,
+}
+
+/// Ids of interned texts (table `texts`: error kinds and shapes, see [`cells`]) a writer has
+/// seen, with the `last_ms` stored for each, so a repeated text costs no query. Valid while
+/// no transaction that created an entry has rolled back (the writer clears it then);
+/// forgotten whole when it grows past a bound (the database still has every text).
+#[derive(Debug, Default)]
+pub(crate) struct TextIds(std::collections::HashMap<String, (i64, Millis)>);
+
+impl TextIds {
+    /// Most texts remembered.
+    const MAX: usize = 100_000;
+
+    /// The id of `text` for a result at `at_ms`.
+    pub(crate) fn get(&self, text: &str, at_ms: Millis) -> Cached {
+        match self.0.get(text) {
+            Some(&(id, last)) if at_ms <= last.saturating_add(TEXT_TOUCH_MS) => Cached::Fresh(id),
+            Some(&(id, _)) => Cached::Stale(id),
+            None => Cached::Unknown,
+        }
+    }
+
+    /// Remembers the id of `text` and its stored `last_ms`.
+    pub(crate) fn insert(&mut self, text: &str, id: i64, last_ms: Millis) {
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        self.0.insert(text.to_owned(), (id, last_ms));
+    }
+
+    /// Forgets every id (after a rollback).
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
     }
 }
 

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::migrations::MIGRATIONS;
-use super::rows::{self, ATTEMPT_COLUMNS, AttemptColumns};
+use super::cells;
+use super::migrations::{MIGRATIONS, REPACK, REPACK_DONE};
+use super::rows::{self, ATTEMPT_COLUMNS, ATTEMPT_TABLES, AttemptColumns, Cached, TextIds};
 use super::writer::{Apply, FlushError, Queue};
 use super::{
     Attempt, HourlyRow, Incident, Millis, OutboxItem, PackedAttempt, Resume, Storage, StorageError,
@@ -71,6 +72,10 @@ fn migrate(conn: &mut Connection, path: &str) -> Result<(), StorageError> {
         }
         let tx = conn.transaction().map_err(&err)?;
         tx.execute_batch(sql).map_err(&err)?;
+        if i + 1 == REPACK {
+            repack(&tx, path).map_err(&err)?;
+            tx.execute_batch(REPACK_DONE).map_err(&err)?;
+        }
         tx.execute("DELETE FROM schema_version", []).map_err(&err)?;
         tx.execute(
             "INSERT INTO schema_version (version) VALUES (?1)",
@@ -80,6 +85,111 @@ fn migrate(conn: &mut Connection, path: &str) -> Result<(), StorageError> {
         tx.commit().map_err(&err)?;
     }
     Ok(())
+}
+
+/// Rows between two progress messages of a repack.
+const PROGRESS_ROWS: i64 = 1_000_000;
+
+/// Copies the results of schema 3 (`results_v3`: JSON text per row) into the typed rows of
+/// schema 4, in key order, inside the migration's transaction. Results of one series in the
+/// same millisecond keep their order (their `seq` follows their old id).
+fn repack(tx: &rusqlite::Transaction<'_>, path: &str) -> rusqlite::Result<()> {
+    let total: i64 = tx.query_row("SELECT COUNT(*) FROM results_v3", [], |r| r.get(0))?;
+    if total == 0 {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    tracing::info!(database = %path, results = total,
+        "migrating history to typed rows (schema 4); this runs once");
+    let mut texts = TextIds::default();
+    let mut read = tx.prepare(
+        "SELECT series, at_ms, up, latency_ms, error_kind, detail FROM results_v3
+         ORDER BY series, at_ms, id",
+    )?;
+    let mut rows = read.query([])?;
+    let mut last: Option<(i64, Millis, i64)> = None;
+    let mut done: i64 = 0;
+    while let Some(r) = rows.next()? {
+        let (series, at_ms): (i64, Millis) = (r.get(0)?, r.get(1)?);
+        let seq = match last {
+            Some((s, a, q)) if s == series && a == at_ms => q + 1,
+            _ => 0,
+        };
+        last = Some((series, at_ms, seq));
+        let error: Option<String> = r.get(4)?;
+        let detail: Option<String> = r.get(5)?;
+        let c = cells::encode(r.get(3)?, detail.as_deref());
+        let error = text_id(tx, &mut texts, error.as_deref(), at_ms)?;
+        let shape = text_id(tx, &mut texts, c.shape.as_deref(), at_ms)?;
+        tx.prepare_cached(
+            "INSERT INTO results (series, at_ms, seq, up, error, latency_us, shape, nums)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            series,
+            at_ms,
+            seq,
+            r.get::<_, bool>(2)?,
+            error,
+            c.latency_us,
+            shape,
+            c.nums
+        ])?;
+        done += 1;
+        if done % PROGRESS_ROWS == 0 {
+            tracing::info!(database = %path, done, of = total,
+                percent = done * 100 / total, "migrating history");
+        }
+    }
+    tracing::info!(database = %path, results = done,
+        seconds = started.elapsed().as_secs_f64(), "history migrated to typed rows");
+    Ok(())
+}
+
+/// The id of an interned text (created if new) used by a result at `at_ms`, `None` for
+/// `None`. The text's `last_ms` is moved forward when it lags by more than an hour.
+fn text_id(
+    tx: &rusqlite::Transaction<'_>,
+    texts: &mut TextIds,
+    text: Option<&str>,
+    at_ms: Millis,
+) -> rusqlite::Result<Option<i64>> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let touch = |id: i64| -> rusqlite::Result<bool> {
+        let n = tx
+            .prepare_cached("UPDATE texts SET last_ms = MAX(last_ms, ?2) WHERE id = ?1")?
+            .execute(params![id, at_ms])?;
+        Ok(n == 1)
+    };
+    match texts.get(text, at_ms) {
+        Cached::Fresh(id) => return Ok(Some(id)),
+        // Unless retention deleted it meanwhile: then it is looked up (and made) again.
+        Cached::Stale(id) if touch(id)? => {
+            texts.insert(text, id, at_ms);
+            return Ok(Some(id));
+        }
+        Cached::Stale(_) | Cached::Unknown => {}
+    }
+    let found: Option<(i64, Millis)> = tx
+        .prepare_cached("SELECT id, last_ms FROM texts WHERE text = ?1")?
+        .query_row([text], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (id, last) = match found {
+        Some((id, last)) if last.saturating_add(rows::TEXT_TOUCH_MS) < at_ms => {
+            touch(id)?;
+            (id, at_ms)
+        }
+        Some(known) => known,
+        None => {
+            tx.prepare_cached("INSERT INTO texts (text, last_ms) VALUES (?1, ?2)")?
+                .execute(params![text, at_ms])?;
+            (tx.last_insert_rowid(), at_ms)
+        }
+    };
+    texts.insert(text, id, last);
+    Ok(Some(id))
 }
 
 impl SqliteStorage {
@@ -93,6 +203,7 @@ impl SqliteStorage {
             conn,
             path: name.clone(),
             series: SeriesCache::default(),
+            texts: TextIds::default(),
         };
         let queue =
             Queue::start("linkpulse-db-writer", writer).map_err(|e| StorageError::Database {
@@ -135,11 +246,12 @@ impl Drop for SqliteStorage {
     }
 }
 
-/// The writer thread's side: the write connection and its series cache.
+/// The writer thread's side: the write connection and its caches of series and text ids.
 struct SqliteWriter {
     conn: Connection,
     path: String,
     series: SeriesCache,
+    texts: TextIds,
 }
 
 impl Apply for SqliteWriter {
@@ -147,13 +259,14 @@ impl Apply for SqliteWriter {
         let result = (|| {
             let tx = self.conn.transaction()?;
             for op in ops {
-                apply(&tx, &mut self.series, op)?;
+                apply(&tx, &mut self.series, &mut self.texts, op)?;
             }
             tx.commit()
         })();
         result.map_err(|e| {
-            // The transaction rolled back: series ids it created no longer exist.
+            // The transaction rolled back: series and text ids it created no longer exist.
             self.series = SeriesCache::default();
+            self.texts.clear();
             tracing::error!(database = %self.path, error = %e, "cannot write history");
             e.to_string()
         })
@@ -215,21 +328,28 @@ fn json(v: &serde_json::Value) -> String {
 fn insert_attempt(
     tx: &rusqlite::Transaction<'_>,
     series: &mut SeriesCache,
+    texts: &mut TextIds,
     a: &PackedAttempt,
 ) -> rusqlite::Result<()> {
     let (kind, target, detail) = rows::packed_columns(a);
     let id = series.id(tx, &a.check, kind, target)?;
+    let c = cells::encode(a.latency_ms, detail);
+    let error = text_id(tx, texts, a.error_kind.as_deref(), a.at_ms)?;
+    let shape = text_id(tx, texts, c.shape.as_deref(), a.at_ms)?;
+    // `seq` is 0 unless the series already has a result in this millisecond.
     tx.prepare_cached(
-        "INSERT INTO results (series, at_ms, up, latency_ms, error_kind, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO results (series, at_ms, seq, up, error, latency_us, shape, nums)
+         VALUES (?1, ?2, COALESCE((SELECT MAX(seq) + 1 FROM results
+                                   WHERE series = ?1 AND at_ms = ?2), 0), ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         id,
         a.at_ms,
         a.up,
-        a.latency_ms,
-        a.error_kind,
-        detail
+        error,
+        c.latency_us,
+        shape,
+        c.nums
     ])?;
     Ok(())
 }
@@ -237,11 +357,12 @@ fn insert_attempt(
 fn apply(
     tx: &rusqlite::Transaction<'_>,
     series: &mut SeriesCache,
+    texts: &mut TextIds,
     op: WriteOp,
 ) -> rusqlite::Result<()> {
     match op {
-        WriteOp::Attempt(a) => insert_attempt(tx, series, &PackedAttempt::from(a))?,
-        WriteOp::Packed(a) => insert_attempt(tx, series, &a)?,
+        WriteOp::Attempt(a) => insert_attempt(tx, series, texts, &PackedAttempt::from(a))?,
+        WriteOp::Packed(a) => insert_attempt(tx, series, texts, &a)?,
         WriteOp::Transition(t) => {
             tx.prepare_cached(
                 "INSERT INTO transitions (check_name, at_ms, from_state, to_state, cause)
@@ -323,11 +444,12 @@ fn attempt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Attempt> {
         check: r.get(0)?,
         at_ms: r.get(1)?,
         up: r.get(2)?,
-        latency_ms: r.get(3)?,
+        latency_us: r.get(3)?,
         error_kind: r.get(4)?,
-        detail: r.get(5)?,
-        kind: r.get(6)?,
-        target: r.get(7)?,
+        shape: r.get(5)?,
+        nums: r.get(6)?,
+        kind: r.get(7)?,
+        target: r.get(8)?,
     }
     .into_attempt())
 }
@@ -388,9 +510,9 @@ impl Storage for SqliteStorage {
     ) -> Result<Vec<Attempt>, StorageError> {
         self.with_reader(|c| {
             let mut st = c.prepare_cached(&format!(
-                "SELECT {ATTEMPT_COLUMNS} FROM results r JOIN series s ON s.id = r.series
+                "SELECT {ATTEMPT_COLUMNS} FROM {ATTEMPT_TABLES}
                  WHERE s.check_name = ?1 AND r.at_ms >= ?2 AND r.at_ms < ?3
-                 ORDER BY r.at_ms DESC, r.id DESC LIMIT ?4"
+                 ORDER BY r.at_ms DESC, r.series DESC, r.seq DESC LIMIT ?4"
             ))?;
             st.query_map(params![check, from_ms, to_ms, limit(n)], attempt_row)?
                 .collect()
@@ -485,11 +607,14 @@ impl Storage for SqliteStorage {
                     },
                 );
             }
-            // The newest row of each series, then of each check.
+            // The rows of the newest millisecond of each series (one probe of the key per
+            // series), oldest first: the last one of a check is its newest.
             let mut st = c.prepare_cached(&format!(
-                "SELECT {ATTEMPT_COLUMNS} FROM results r JOIN series s ON s.id = r.series
-                 WHERE r.id IN (SELECT MAX(id) FROM results GROUP BY series)
-                 ORDER BY r.id"
+                "SELECT {ATTEMPT_COLUMNS} FROM series s CROSS JOIN results r
+                   ON r.series = s.id
+                   AND r.at_ms = (SELECT MAX(x.at_ms) FROM results x WHERE x.series = s.id)
+                 LEFT JOIN texts e ON e.id = r.error LEFT JOIN texts t ON t.id = r.shape
+                 ORDER BY r.at_ms, s.id, r.seq"
             ))?;
             for a in st.query_map([], attempt_row)? {
                 let a = a?;
@@ -548,7 +673,8 @@ impl Storage for SqliteStorage {
             conn.execute(
                 "INSERT INTO hourly (check_name, hour_ms, attempts, ups, latency_sum, latency_n, latency_max)
                  SELECT s.check_name, r.at_ms - (r.at_ms % 3600000), COUNT(*), SUM(r.up),
-                        COALESCE(SUM(r.latency_ms), 0), COUNT(r.latency_ms), MAX(r.latency_ms)
+                        COALESCE(SUM(r.latency_us), 0) / 1000.0, COUNT(r.latency_us),
+                        MAX(r.latency_us) / 1000.0
                  FROM series s CROSS JOIN results r ON r.series = s.id
                  WHERE r.at_ms < ?1 GROUP BY 1, 2
                  ON CONFLICT (check_name, hour_ms) DO UPDATE SET
@@ -558,10 +684,15 @@ impl Storage for SqliteStorage {
                    latency_max = MAX(COALESCE(latency_max, excluded.latency_max), COALESCE(excluded.latency_max, latency_max))",
                 [cutoff],
             )?;
-            // Per series, through the `(series, at_ms)` index (CROSS JOIN above: series first).
+            // Per series, through the `(series, at_ms, seq)` key (CROSS JOIN above: series first).
             conn.execute(
                 "DELETE FROM results WHERE series IN (SELECT id FROM series) AND at_ms < ?1",
                 [cutoff],
+            )?;
+            // Texts no remaining result uses (every use was before the cutoff).
+            conn.execute(
+                "DELETE FROM texts WHERE last_ms < ?1",
+                [rows::text_cutoff(cutoff)],
             )?;
             conn.execute("DELETE FROM hourly WHERE hour_ms < ?1", [hourly_before_ms])?;
             conn.execute(

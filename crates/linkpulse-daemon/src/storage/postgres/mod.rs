@@ -3,7 +3,7 @@
 //! Same semantics as the SQLite backend: one writer thread applies [`WriteOp`]s in order,
 //! gathered for 200 ms into one transaction (the write queue shared with SQLite,
 //! `storage/writer.rs`); `flush` and every read commit what is queued first. Results are
-//! stored compactly under a series exactly like SQLite, and read back through the same code
+//! stored as typed rows under a series exactly like SQLite, and read back through the same code
 //! (`storage/rows.rs`), so the API JSON is identical.
 //!
 //! It uses the `postgres` crate, the synchronous client of rust-postgres, rather than
@@ -202,7 +202,7 @@ fn connect(target: &PgTarget) -> Result<(write::PgWriter, Client), StorageError>
         .client_config()
         .connect(postgres::NoTls)
         .map_err(err)?;
-    match schema::migrate(&mut client).map_err(err)? {
+    match schema::migrate(&mut client, &target.display_url()).map_err(err)? {
         schema::Migrated::Current => {}
         schema::Migrated::TooNew(found) => {
             return Err(StorageError::TooNew {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use postgres::{Client, IsolationLevel, Row};
 
-use super::super::rows::{self, ATTEMPT_COLUMNS, AttemptColumns, limit};
+use super::super::rows::{self, ATTEMPT_COLUMNS, ATTEMPT_TABLES, AttemptColumns, limit};
 use super::super::{Attempt, HourlyRow, Incident, Millis, OutboxItem, Resume, TransitionRecord};
 use crate::state::State;
 
@@ -16,11 +16,12 @@ fn attempt(r: &Row) -> Result<Attempt> {
         check: r.try_get(0)?,
         at_ms: r.try_get(1)?,
         up: r.try_get(2)?,
-        latency_ms: r.try_get(3)?,
+        latency_us: r.try_get::<_, Option<i32>>(3)?.map(i64::from),
         error_kind: r.try_get(4)?,
-        detail: r.try_get(5)?,
-        kind: r.try_get(6)?,
-        target: r.try_get(7)?,
+        shape: r.try_get(5)?,
+        nums: r.try_get(6)?,
+        kind: r.try_get(7)?,
+        target: r.try_get(8)?,
     }
     .into_attempt())
 }
@@ -33,9 +34,9 @@ pub(super) fn history(
     n: usize,
 ) -> Result<Vec<Attempt>> {
     let sql = format!(
-        "SELECT {ATTEMPT_COLUMNS} FROM results r JOIN series s ON s.id = r.series
+        "SELECT {ATTEMPT_COLUMNS} FROM {ATTEMPT_TABLES}
          WHERE s.check_name = $1 AND r.at_ms >= $2 AND r.at_ms < $3
-         ORDER BY r.at_ms DESC, r.id DESC LIMIT $4"
+         ORDER BY r.at_ms DESC, r.series DESC, r.seq DESC LIMIT $4"
     );
     c.query(&sql, &[&check, &from_ms, &to_ms, &limit(n)])?
         .iter()
@@ -141,13 +142,14 @@ pub(super) fn resume(c: &mut Client) -> Result<HashMap<String, Resume>> {
             },
         );
     }
-    // The newest row of each series (one probe of the `(series, at_ms)` index per series,
-    // never a scan of all results), then of each check.
+    // The newest row of each series (one probe of the `(series, at_ms, seq)` key per series,
+    // never a scan of all results), oldest first: the last one of a check is its newest.
     let sql = format!(
         "SELECT {ATTEMPT_COLUMNS} FROM series s CROSS JOIN LATERAL
            (SELECT * FROM results x WHERE x.series = s.id
-            ORDER BY x.at_ms DESC, x.id DESC LIMIT 1) r
-         ORDER BY r.at_ms, r.id"
+            ORDER BY x.at_ms DESC, x.seq DESC LIMIT 1) r
+         LEFT JOIN texts e ON e.id = r.error LEFT JOIN texts t ON t.id = r.shape
+         ORDER BY r.at_ms, s.id, r.seq"
     );
     for r in c.query(&sql, &[])? {
         let a = attempt(&r)?;
@@ -205,7 +207,8 @@ pub(super) fn prune(c: &mut Client, raw_before_ms: Millis, hourly_before_ms: Mil
     tx.execute(
         "INSERT INTO hourly (check_name, hour_ms, attempts, ups, latency_sum, latency_n, latency_max)
          SELECT s.check_name, r.at_ms - (r.at_ms % 3600000), COUNT(*), COUNT(*) FILTER (WHERE r.up),
-                COALESCE(SUM(r.latency_ms), 0), COUNT(r.latency_ms), MAX(r.latency_ms)
+                COALESCE(SUM(r.latency_us), 0)::float8 / 1000, COUNT(r.latency_us),
+                MAX(r.latency_us)::float8 / 1000
          FROM series s JOIN results r ON r.series = s.id
          WHERE r.at_ms < $1 GROUP BY 1, 2
          ON CONFLICT (check_name, hour_ms) DO UPDATE SET
@@ -215,10 +218,15 @@ pub(super) fn prune(c: &mut Client, raw_before_ms: Millis, hourly_before_ms: Mil
            latency_max = GREATEST(hourly.latency_max, excluded.latency_max)",
         &[&cutoff],
     )?;
-    // Per series, through the `(series, at_ms)` index.
+    // Per series, through the `(series, at_ms, seq)` key.
     tx.execute(
         "DELETE FROM results WHERE series IN (SELECT id FROM series) AND at_ms < $1",
         &[&cutoff],
+    )?;
+    // Texts no remaining result uses (every use was before the cutoff).
+    tx.execute(
+        "DELETE FROM texts WHERE last_ms < $1",
+        &[&rows::text_cutoff(cutoff)],
     )?;
     tx.execute(
         "DELETE FROM hourly WHERE hour_ms < $1",

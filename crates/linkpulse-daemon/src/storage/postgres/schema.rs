@@ -1,11 +1,14 @@
 //! The PostgreSQL schema and its built-in migrations. Version N is `MIGRATIONS[N-1]`;
 //! `schema_version` holds the applied version. Never edit a shipped migration: append one.
 //!
-//! The layout follows the SQLite schema at its current version (compact results under a
-//! series, see `compact.rs`). JSON is kept as `text`, not `jsonb`, so the API gives back the
+//! The layout follows the SQLite schema at its current version (typed results under a
+//! series, see `cells.rs`). JSON is kept as `text`, not `jsonb`, so the API gives back the
 //! exact text that was stored.
 
-use postgres::Client;
+use postgres::{Client, Transaction};
+
+use super::super::rows::TextIds;
+use super::write::{Prepared, Results};
 
 /// The migrations, in order.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -70,7 +73,97 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         last_error TEXT
     );
     CREATE INDEX outbox_due ON outbox (next_ms) WHERE delivered_ms IS NULL;",
+    // 2: typed results (`cells.rs`): one narrow row of integers per result, the primary key
+    // `(series, at_ms, seq)` its only index (`seq` tells apart results of one series in the
+    // same millisecond); columns ordered widest first so no alignment padding is stored.
+    // Error kinds and detail shapes are interned in `texts`, found by the hash of the text (a
+    // btree entry cannot hold a long text); `last_ms` is about when a result last used the
+    // text, so retention deletes texts with the results. The rows of version 1 are repacked by
+    // [`repack`] between this SQL and `REPACK_DONE`.
+    "ALTER TABLE results RENAME TO results_v1;
+    ALTER INDEX results_pkey RENAME TO results_v1_pkey;
+    ALTER INDEX results_series_at RENAME TO results_v1_series_at;
+    CREATE TABLE texts (
+        id SERIAL PRIMARY KEY,
+        text TEXT NOT NULL,
+        last_ms BIGINT NOT NULL
+    );
+    CREATE INDEX texts_md5 ON texts (md5(text));
+    CREATE TABLE results (
+        at_ms BIGINT NOT NULL,
+        series BIGINT NOT NULL,
+        latency_us INTEGER,
+        error INTEGER,
+        shape INTEGER,
+        seq SMALLINT NOT NULL,
+        up BOOLEAN NOT NULL,
+        nums BYTEA,
+        PRIMARY KEY (series, at_ms, seq)
+    );",
 ];
+
+/// The version whose SQL is followed by [`repack`] (then [`REPACK_DONE`]).
+const REPACK: usize = 2;
+
+/// Run after the rows of `results_v1` are repacked.
+const REPACK_DONE: &str = "DROP TABLE results_v1;";
+
+/// Rows read (and inserted) at a time while repacking.
+const REPACK_BATCH: i32 = 10_000;
+
+/// Rows between two progress messages of a repack.
+const PROGRESS_ROWS: u64 = 1_000_000;
+
+/// Copies the results of schema 1 (`results_v1`: JSON text per row) into the typed rows of
+/// schema 2, in key order, inside the migration's transaction. Results of one series in the
+/// same millisecond keep their order (by their old id).
+fn repack(tx: &mut Transaction<'_>, database: &str) -> Result<(), postgres::Error> {
+    let total: i64 = tx
+        .query_one("SELECT COUNT(*) FROM results_v1", &[])?
+        .try_get(0)?;
+    if total == 0 {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    tracing::info!(%database, results = total,
+        "migrating history to typed rows (schema 2); this runs once");
+    let st = Prepared::new(tx)?;
+    let read = tx.prepare(
+        "SELECT series, at_ms, up, latency_ms, error_kind, detail FROM results_v1
+         ORDER BY series, at_ms, id",
+    )?;
+    let portal = tx.bind(&read, &[])?;
+    let mut texts = TextIds::default();
+    let mut batch = Results::default();
+    let mut done: u64 = 0;
+    loop {
+        let rows = tx.query_portal(&portal, REPACK_BATCH)?;
+        if rows.is_empty() {
+            break;
+        }
+        for r in &rows {
+            batch.push_row(
+                tx,
+                &st,
+                &mut texts,
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+                r.try_get(5)?,
+            )?;
+        }
+        done += batch.len() as u64;
+        batch.insert(tx, &st)?;
+        if done % PROGRESS_ROWS < REPACK_BATCH as u64 {
+            tracing::info!(%database, done, of = total, "migrating history");
+        }
+    }
+    tracing::info!(%database, results = done,
+        seconds = started.elapsed().as_secs_f64(), "history migrated to typed rows");
+    Ok(())
+}
 
 /// Advisory lock key held while migrating, so two daemons starting on one database at once
 /// never both apply a migration.
@@ -93,7 +186,7 @@ pub(crate) enum Migrated {
 /// Applies the migrations newer than the database's schema version and records the new
 /// version, all in one transaction (DDL is transactional in PostgreSQL: a failed upgrade
 /// leaves the old schema as it was).
-pub(crate) fn migrate(client: &mut Client) -> Result<Migrated, postgres::Error> {
+pub(crate) fn migrate(client: &mut Client, database: &str) -> Result<Migrated, postgres::Error> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
@@ -112,6 +205,10 @@ pub(crate) fn migrate(client: &mut Client) -> Result<Migrated, postgres::Error> 
             continue;
         }
         tx.batch_execute(sql)?;
+        if i + 1 == REPACK {
+            repack(&mut tx, database)?;
+            tx.batch_execute(REPACK_DONE)?;
+        }
         tx.execute("DELETE FROM schema_version", &[])?;
         tx.execute(
             "INSERT INTO schema_version (version) VALUES ($1)",

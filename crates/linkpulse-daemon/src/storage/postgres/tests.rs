@@ -181,3 +181,75 @@ fn a_nul_in_free_text_does_not_fail_the_batch() {
     let inc = db.incidents(None, 0, 10).unwrap();
     assert_eq!(inc[0].cause.as_deref(), Some("refused\u{FFFD}"));
 }
+
+/// A database as the previous release (schema 1) leaves it, written with that schema's own
+/// statements: after the migration to typed rows every result reads back as the identical
+/// API JSON, in the same order (two results of a check in one millisecond included).
+#[test]
+fn a_version_1_database_keeps_its_history_after_the_migration_to_typed_rows() {
+    use crate::storage::conformance::{all_samples, assert_history_is};
+    use crate::storage::rows;
+    let fx = Postgres::new();
+    let samples = all_samples();
+    {
+        let mut c = fx
+            .target()
+            .client_config()
+            .connect(postgres::NoTls)
+            .unwrap();
+        c.batch_execute(schema::MIGRATIONS[0]).unwrap();
+        c.batch_execute(
+            "CREATE TABLE schema_version (version BIGINT NOT NULL);
+             INSERT INTO schema_version VALUES (1);
+             INSERT INTO transitions (check_name, at_ms, from_state, to_state)
+             VALUES ('tcp', 2001, 'up', 'down');",
+        )
+        .unwrap();
+        for (packed, _) in &samples {
+            let (kind, target, detail) = rows::packed_columns(packed);
+            let found = c
+                .query_opt(
+                    "SELECT id FROM series WHERE check_name = $1
+                     AND kind IS NOT DISTINCT FROM $2 AND target IS NOT DISTINCT FROM $3",
+                    &[&packed.check, &kind, &target],
+                )
+                .unwrap();
+            let series: i64 = match found {
+                Some(r) => r.get(0),
+                None => c
+                    .query_one(
+                        "INSERT INTO series (check_name, kind, target) VALUES ($1, $2, $3)
+                         RETURNING id",
+                        &[&packed.check, &kind, &target],
+                    )
+                    .unwrap()
+                    .get(0),
+            };
+            c.execute(
+                "INSERT INTO results (series, at_ms, up, latency_ms, error_kind, detail)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &series,
+                    &packed.at_ms,
+                    &packed.up,
+                    &packed.latency_ms,
+                    &packed.error_kind,
+                    &detail,
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let db = fx.open();
+    let want: Vec<Attempt> = samples.into_iter().map(|(_, a)| a).collect();
+    assert_history_is(db.as_ref(), &want);
+    assert_eq!(db.resume().unwrap()["tcp"].state, crate::state::State::Down);
+    let version = fx.0.psql("SELECT version FROM schema_version").unwrap();
+    assert_eq!(version.trim(), "2");
+    let old =
+        fx.0.psql("SELECT COUNT(*) FROM pg_class WHERE relname LIKE 'results_v1%'")
+            .unwrap();
+    assert_eq!(old.trim(), "0", "the old table and its indexes dropped");
+    drop(db);
+    assert_history_is(fx.open().as_ref(), &want);
+}

@@ -1,20 +1,23 @@
 //! The writer thread's side: applies a batch of [`WriteOp`]s in one transaction. Attempts are
 //! gathered and inserted with one statement per batch (`unnest` over arrays, in submission
-//! order); the rest are single prepared statements.
+//! order) as typed rows (`cells.rs`); the rest are single prepared statements.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use postgres::{Client, Statement, Transaction};
+use postgres::{Client, GenericClient, Statement, Transaction};
 
-use super::super::rows;
+use super::super::rows::{self, Cached, TextIds};
 use super::super::writer::Apply;
-use super::super::{PackedAttempt, WriteOp};
+use super::super::{Millis, PackedAttempt, WriteOp, cells};
 use super::{PgTarget, connection_lost, describe};
 
 /// The statements every batch uses, prepared once per connection.
-struct Prepared {
+pub(super) struct Prepared {
     results: Statement,
+    find_text: Statement,
+    new_text: Statement,
+    touch_text: Statement,
     find_series: Statement,
     new_series: Statement,
     transition: Statement,
@@ -27,14 +30,30 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(c: &mut Client) -> Result<Prepared, postgres::Error> {
+    pub(super) fn new(c: &mut impl GenericClient) -> Result<Prepared, postgres::Error> {
         Ok(Prepared {
+            // `seq` is 0 unless the series already has a result in that millisecond (stored,
+            // or earlier in the batch).
             results: c.prepare(
-                "INSERT INTO results (series, at_ms, up, latency_ms, error_kind, detail)
-                 SELECT s, a, u, l, e, d FROM unnest($1::int8[], $2::int8[], $3::bool[],
-                     $4::float8[], $5::text[], $6::text[]) WITH ORDINALITY AS t(s, a, u, l, e, d, n)
+                "INSERT INTO results (at_ms, series, latency_us, error, shape, seq, up, nums)
+                 SELECT a, s, l, e, h,
+                     (COALESCE((SELECT MAX(x.seq) + 1 FROM results x
+                                WHERE x.series = t.s AND x.at_ms = t.a), 0)
+                      + row_number() OVER (PARTITION BY s, a ORDER BY n) - 1)::int2,
+                     u, b
+                 FROM unnest($1::int8[], $2::int8[], $3::bool[], $4::int4[], $5::int4[],
+                     $6::int4[], $7::bytea[]) WITH ORDINALITY AS t(s, a, u, l, e, h, b, n)
                  ORDER BY n",
             )?,
+            // By hash: a btree entry cannot hold a long text.
+            find_text: c.prepare(
+                "SELECT id, last_ms FROM texts WHERE md5(text) = md5($1) AND text = $1
+                 ORDER BY id LIMIT 1",
+            )?,
+            new_text: c
+                .prepare("INSERT INTO texts (text, last_ms) VALUES ($1, $2) RETURNING id")?,
+            touch_text: c
+                .prepare("UPDATE texts SET last_ms = GREATEST(last_ms, $2) WHERE id = $1")?,
             find_series: c.prepare(
                 "SELECT id FROM series WHERE check_name = $1 AND kind IS NOT DISTINCT FROM $2
                  AND target IS NOT DISTINCT FROM $3 ORDER BY id LIMIT 1",
@@ -99,6 +118,7 @@ pub(super) struct PgWriter {
     target: PgTarget,
     conn: Option<(Client, Prepared)>,
     series: HashMap<String, Vec<SeriesKey>>,
+    texts: TextIds,
     /// Ops of batches that failed because the server could not be reached, applied first in
     /// the next batch (at most [`MAX_HELD`]).
     held: Vec<WriteOp>,
@@ -113,6 +133,7 @@ impl PgWriter {
             target,
             conn: Some((client, prepared)),
             series: HashMap::new(),
+            texts: TextIds::default(),
             held: Vec::new(),
         })
     }
@@ -120,15 +141,16 @@ impl PgWriter {
     fn apply_ops(&mut self, ops: &[WriteOp]) -> Result<(), postgres::Error> {
         let (client, st) = connection(&mut self.conn, &self.target)?;
         let series = &mut self.series;
+        let texts = &mut self.texts;
         let mut tx = client.transaction()?;
         let mut batch = Results::default();
         for op in ops {
             match op {
                 WriteOp::Attempt(a) => {
                     let packed = PackedAttempt::from(a.clone());
-                    batch.push(&mut tx, st, series, &packed)?;
+                    batch.push(&mut tx, st, series, texts, &packed)?;
                 }
-                WriteOp::Packed(a) => batch.push(&mut tx, st, series, a)?,
+                WriteOp::Packed(a) => batch.push(&mut tx, st, series, texts, a)?,
                 WriteOp::Transition(t) => {
                     tx.execute(
                         &st.transition,
@@ -204,23 +226,101 @@ fn connection<'c>(
     Ok(slot.insert(conn))
 }
 
+/// The id of an interned text (created if new) used by a result at `at_ms`, `None` for
+/// `None`. The text's `last_ms` is moved forward when it lags by more than an hour.
+fn text_id(
+    tx: &mut Transaction<'_>,
+    st: &Prepared,
+    texts: &mut TextIds,
+    s: Option<&str>,
+    at_ms: Millis,
+) -> Result<Option<i32>, postgres::Error> {
+    let Some(s) = s else {
+        return Ok(None);
+    };
+    match texts.get(s, at_ms) {
+        Cached::Fresh(id) => return Ok(i32::try_from(id).ok()),
+        Cached::Stale(id) => {
+            let id32 = i32::try_from(id).unwrap_or(i32::MAX);
+            // Unless retention deleted it meanwhile: then it is looked up (and made) again.
+            if tx.execute(&st.touch_text, &[&id32, &at_ms])? == 1 {
+                texts.insert(s, id, at_ms);
+                return Ok(Some(id32));
+            }
+        }
+        Cached::Unknown => {}
+    }
+    let stored = text(s);
+    let (id, last): (i32, Millis) = match tx.query_opt(&st.find_text, &[&stored])? {
+        Some(row) => {
+            let (id, last): (i32, Millis) = (row.try_get(0)?, row.try_get(1)?);
+            if last.saturating_add(rows::TEXT_TOUCH_MS) < at_ms {
+                tx.execute(&st.touch_text, &[&id, &at_ms])?;
+                (id, at_ms)
+            } else {
+                (id, last)
+            }
+        }
+        None => (
+            tx.query_one(&st.new_text, &[&stored, &at_ms])?.try_get(0)?,
+            at_ms,
+        ),
+    };
+    texts.insert(s, i64::from(id), last);
+    Ok(Some(id))
+}
+
 /// The attempts of one batch, as the columns of one `unnest` insert.
 #[derive(Default)]
-struct Results {
+pub(super) struct Results {
     series: Vec<i64>,
     at_ms: Vec<i64>,
     up: Vec<bool>,
-    latency_ms: Vec<Option<f64>>,
-    error_kind: Vec<Option<String>>,
-    detail: Vec<Option<String>>,
+    latency_us: Vec<Option<i32>>,
+    error: Vec<Option<i32>>,
+    shape: Vec<Option<i32>>,
+    nums: Vec<Option<Vec<u8>>>,
 }
 
 impl Results {
+    /// Adds one row of `series`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn push_row(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        st: &Prepared,
+        texts: &mut TextIds,
+        series: i64,
+        at_ms: Millis,
+        up: bool,
+        latency_ms: Option<f64>,
+        error_kind: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<(), postgres::Error> {
+        let c = cells::encode(latency_ms, detail);
+        let error = text_id(tx, st, texts, error_kind, at_ms)?;
+        let shape = text_id(tx, st, texts, c.shape.as_deref(), at_ms)?;
+        self.series.push(series);
+        self.at_ms.push(at_ms);
+        self.up.push(up);
+        self.latency_us.push(c.latency_us);
+        self.error.push(error);
+        self.shape.push(shape);
+        self.nums.push(c.nums);
+        Ok(())
+    }
+
+    /// Rows gathered.
+    pub(super) fn len(&self) -> usize {
+        self.series.len()
+    }
+
     fn push(
         &mut self,
         tx: &mut Transaction<'_>,
         st: &Prepared,
         cache: &mut HashMap<String, Vec<SeriesKey>>,
+        texts: &mut TextIds,
         a: &PackedAttempt,
     ) -> Result<(), postgres::Error> {
         let (kind, target, detail) = rows::packed_columns(a);
@@ -244,17 +344,25 @@ impl Results {
                 id
             }
         };
-        self.series.push(id);
-        self.at_ms.push(a.at_ms);
-        self.up.push(a.up);
-        self.latency_ms.push(a.latency_ms);
-        self.error_kind
-            .push(opt_text(&a.error_kind).map(Cow::into_owned));
-        self.detail.push(detail.map(|d| text(d).into_owned()));
-        Ok(())
+        self.push_row(
+            tx,
+            st,
+            texts,
+            id,
+            a.at_ms,
+            a.up,
+            a.latency_ms,
+            a.error_kind.as_deref(),
+            detail,
+        )
     }
 
-    fn insert(&self, tx: &mut Transaction<'_>, st: &Prepared) -> Result<(), postgres::Error> {
+    /// Inserts the rows gathered and empties the batch.
+    pub(super) fn insert(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        st: &Prepared,
+    ) -> Result<(), postgres::Error> {
         if self.series.is_empty() {
             return Ok(());
         }
@@ -264,11 +372,13 @@ impl Results {
                 &self.series,
                 &self.at_ms,
                 &self.up,
-                &self.latency_ms,
-                &self.error_kind,
-                &self.detail,
+                &self.latency_us,
+                &self.error,
+                &self.shape,
+                &self.nums,
             ],
         )?;
+        *self = Results::default();
         Ok(())
     }
 }
@@ -288,11 +398,13 @@ impl Apply for PgWriter {
             // connection; apply it once more on a new one.
             self.conn = None;
             self.series.clear();
+            self.texts.clear();
             result = self.apply_ops(&all);
         }
         result.map_err(|e| {
-            // The transaction rolled back: series ids it created no longer exist.
+            // The transaction rolled back: series and text ids it created no longer exist.
             self.series.clear();
+            self.texts.clear();
             let message = describe(&e);
             let database = self.target.display_url();
             if self.lost() || connection_lost(&e) {

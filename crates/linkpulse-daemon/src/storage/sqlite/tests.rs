@@ -1,5 +1,5 @@
 use super::*;
-use crate::storage::conformance::tcp_result;
+use crate::storage::conformance::{all_samples, assert_history_is, tcp_result};
 use serde_json::json;
 
 #[test]
@@ -117,13 +117,19 @@ fn a_version_1_database_keeps_its_history_and_state_after_the_migration() {
         Some(2_000)
     );
     db.flush().unwrap();
-    let detail: Option<String> = Connection::open(&path)
+    let (shape, nums): (Option<String>, Option<Vec<u8>>) = Connection::open(&path)
         .unwrap()
-        .query_row("SELECT detail FROM results WHERE at_ms = 2000", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT t.text, r.nums FROM results r LEFT JOIN texts t ON t.id = r.shape
+             WHERE at_ms = 2000",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
-    assert_eq!(detail.as_deref(), Some(r#"{"resolved":"127.0.0.1"}"#));
+    assert_eq!(
+        (shape.as_deref(), nums),
+        (Some(r#"{"resolved":"127.0.0.1"}"#), None)
+    );
 }
 
 #[test]
@@ -145,7 +151,80 @@ fn retention_reads_old_rows_through_the_series_index() {
         "SELECT s.check_name, COUNT(*) FROM series s CROSS JOIN results r ON r.series = s.id
          WHERE r.at_ms < 5 GROUP BY 1",
     );
-    assert!(select.contains("results_series_at"), "{select}");
+    let key = "USING PRIMARY KEY (series=? AND at_ms<?)";
+    assert!(select.contains(key), "{select}");
     let delete = plan("DELETE FROM results WHERE series IN (SELECT id FROM series) AND at_ms < 5");
-    assert!(delete.contains("results_series_at"), "{delete}");
+    assert!(delete.contains(key), "{delete}");
+}
+
+/// A database as the previous release (schema 3) leaves it, written with that schema's own
+/// statements: after the migration to typed rows every result reads back as the identical
+/// API JSON, in the same order (two results of a check in one millisecond included).
+#[test]
+fn a_version_3_database_keeps_its_history_after_the_migration_to_typed_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    let samples = all_samples();
+    {
+        let conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+             INSERT INTO schema_version VALUES (3);
+             INSERT INTO transitions (check_name, at_ms, from_state, to_state)
+             VALUES ('tcp', 2_001, 'up', 'down');",
+        )
+        .unwrap();
+        for (packed, _) in &samples {
+            let (kind, target, detail) = rows::packed_columns(packed);
+            let found: Option<i64> = conn
+                .query_row(
+                    "SELECT id FROM series WHERE check_name = ?1 AND kind IS ?2 AND target IS ?3",
+                    params![packed.check, kind, target],
+                    |r| r.get(0),
+                )
+                .optional()
+                .unwrap();
+            let series = found.unwrap_or_else(|| {
+                conn.execute(
+                    "INSERT INTO series (check_name, kind, target) VALUES (?1, ?2, ?3)",
+                    params![packed.check, kind, target],
+                )
+                .unwrap();
+                conn.last_insert_rowid()
+            });
+            conn.execute(
+                "INSERT INTO results (series, at_ms, up, latency_ms, error_kind, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    series,
+                    packed.at_ms,
+                    packed.up,
+                    packed.latency_ms,
+                    packed.error_kind,
+                    detail
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let db = SqliteStorage::open(&path).unwrap();
+    let want: Vec<Attempt> = samples.into_iter().map(|(_, a)| a).collect();
+    assert_history_is(db.as_ref(), &want);
+    assert_eq!(db.resume().unwrap()["tcp"].state, State::Down);
+    let conn = Connection::open(&path).unwrap();
+    let (version, old): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT version FROM schema_version),
+                    (SELECT COUNT(*) FROM sqlite_master WHERE name = 'results_v3')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((version, old), (4, 0), "migrated, the old table dropped");
+    drop(db);
+    let db = SqliteStorage::open(&path).unwrap();
+    assert_history_is(db.as_ref(), &want);
 }
