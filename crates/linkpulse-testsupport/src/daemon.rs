@@ -151,7 +151,10 @@ mod tests {
     #[test]
     fn the_listening_line_is_read_in_text_and_json_logs() {
         let text = "x\nlinkpulse listening on http=127.0.0.1:4321 hub=127.0.0.1:7\n";
-        assert_eq!(listening_addr(text), Some("127.0.0.1:4321".parse().unwrap()));
+        assert_eq!(
+            listening_addr(text),
+            Some("127.0.0.1:4321".parse().unwrap())
+        );
         assert_eq!(listening_addr("nothing"), None);
     }
 }

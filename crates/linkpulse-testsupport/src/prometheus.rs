@@ -5,8 +5,8 @@
 //! its TSDB there, listens on `127.0.0.1:0` and reads the bound address from its
 //! `Listening on` log line. Dropping it kills the server and removes the directory.
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{self, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -141,7 +141,10 @@ impl Prometheus {
 
     /// Runs an instant query; returns `data.result` (an array of `{metric, value}`).
     pub fn query(&self, promql: &str) -> Result<Vec<serde_json::Value>, PrometheusError> {
-        let path = format!("/api/v1/query?query={}", percent_encode(promql));
+        let path = format!(
+            "/api/v1/query?query={}",
+            crate::http::percent_encode(promql)
+        );
         let (status, body) = http_get(self.addr, &path).map_err(io_err(format!("GET {path}")))?;
         let failed = || PrometheusError::Query {
             query: promql.to_owned(),
@@ -183,32 +186,7 @@ pub fn promtool_check_metrics(exposition: &str) -> Result<Result<String, String>
     })
 }
 
-/// A blocking `GET` of `path` on `addr` (HTTP/1.0, so the body ends at EOF and is never
-/// chunked): the status and the body.
+/// A blocking `GET` of `path` on `addr`: the status and the body ([`crate::http::get`]).
 pub fn http_get(addr: SocketAddr, path: &str) -> io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::other(format!("not an HTTP response: {head:?}")))?;
-    Ok((status, body.to_owned()))
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    crate::http::get(addr, path)
 }

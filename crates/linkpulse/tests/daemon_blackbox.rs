@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use linkpulse_daemon::blackbox::{Blackbox, BlackboxConfig, routes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use linkpulse_testsupport::daemon::Daemon;
+use linkpulse_testsupport::http;
+use tokio::net::TcpListener;
 
 // ---------------------------------------------------------------------------------------------
 // Prometheus text format, parsed strictly.
@@ -137,7 +138,7 @@ fn shape(m: &BTreeMap<String, Family>) -> BTreeSet<(String, String, Vec<String>)
 }
 
 // ---------------------------------------------------------------------------------------------
-// A tiny HTTP/1.1 client and the servers under test.
+// The servers under test, asked with testsupport's one raw HTTP client.
 
 struct Reply {
     status: u16,
@@ -145,72 +146,34 @@ struct Reply {
     body: String,
 }
 
+/// `GET path` with `headers`, off the async runtime (the `/probe` router under test may run on
+/// this test's own runtime).
 async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut raw))
-        .await
-        .expect("answer within 60 s")
-        .expect("read");
-    let text = String::from_utf8(raw).expect("UTF-8 answer");
-    let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    let content_type = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-type")
-                .then(|| v.trim().to_owned())
-        })
-        .unwrap_or_default();
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
+    let path = path.to_owned();
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let r = tokio::task::spawn_blocking(move || {
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        http::request(addr, "GET", &path, &headers, "")
+    })
+    .await
+    .expect("the request task")
+    .expect("an HTTP answer");
     Reply {
-        status,
-        content_type,
-        body,
-    }
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = body.split_once("\r\n").expect("chunk size");
-        let size = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
-        if size == 0 {
-            return out;
-        }
-        out.push_str(&rest[..size]);
-        body = &rest[size + 2..];
+        status: r.status,
+        content_type: r.header("content-type").unwrap_or_default().to_owned(),
+        body: r.body,
     }
 }
 
 /// A URL query component.
 fn q(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    http::percent_encode(s)
 }
 
 /// linkpulse's `/probe` router on its own axum server on 127.0.0.1:0.
@@ -963,64 +926,19 @@ fn reload_takes_new_modules_and_keeps_the_old_ones_on_error() {
     assert_eq!(names(&bb), ["b"]);
 }
 
-/// `linkpulse serve` (the real binary) on 127.0.0.1:0, killed when dropped.
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Serve {
-    /// Starts the daemon and reads its address from its "listening on" line.
-    async fn start(dir: &Path, extra: &[&str]) -> Serve {
-        let config = dir.join("linkpulse.yaml");
-        std::fs::write(
-            &config,
-            format!(
-                "listen: 127.0.0.1:0\ndatabase: {}\nchecks: []\n",
-                dir.join("history.db").display()
-            ),
-        )
-        .expect("write daemon config");
-        let log = dir.join("serve.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_linkpulse"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start linkpulse serve");
-        let mut serve = Serve {
-            child,
-            addr: "127.0.0.1:0".parse().expect("addr"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let found = text
-                .lines()
-                .find_map(|l| l.strip_prefix("linkpulse listening on http="))
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|a| a.parse().ok());
-            if let Some(addr) = found {
-                serve.addr = addr;
-                return serve;
-            }
-            if let Ok(Some(status)) = serve.child.try_wait() {
-                panic!("linkpulse serve exited with {status}: {text}");
-            }
-            assert!(Instant::now() < deadline, "no listening line: {text}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+/// `linkpulse serve` (the real binary) on 127.0.0.1:0 with no checks, killed when dropped.
+fn serve(dir: &Path, extra: &[&str]) -> Daemon {
+    let config = dir.join("linkpulse.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:0\ndatabase: {}\nchecks: []\n",
+            dir.join("history.db").display()
+        ),
+    )
+    .expect("write daemon config");
+    Daemon::start(env!("CARGO_BIN_EXE_linkpulse"), &config, extra)
+        .unwrap_or_else(|e| panic!("linkpulse serve: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1030,42 +948,41 @@ async fn serve_mounts_probe_with_builtin_modules_and_reloads_on_sighup() {
     let target = listener.local_addr().expect("addr").to_string();
 
     // Without --blackbox-config: http_2xx, tcp_connect and icmp.
-    let plain = Serve::start(dir.path(), &[]).await;
-    let m = probe_at(plain.addr, "tcp_connect", &target).await;
+    let plain = serve(dir.path(), &[]);
+    let m = probe_at(plain.addr(), "tcp_connect", &target).await;
     assert_eq!(value(&m, "probe_success"), 1.0);
     drop(plain);
 
     let bb = dir.path().join("blackbox.yml");
     std::fs::write(&bb, "modules:\n  first:\n    prober: tcp\n").expect("write");
-    let served = Serve::start(
+    let served = serve(
         dir.path(),
         &["--blackbox-config", &bb.display().to_string()],
-    )
-    .await;
+    );
     assert_eq!(
         value(
-            &probe_at(served.addr, "first", &target).await,
+            &probe_at(served.addr(), "first", &target).await,
             "probe_success"
         ),
         1.0
     );
     let unknown = format!("/probe?module=second&target={}", q(&target));
-    assert_eq!(get(served.addr, &unknown, &[]).await.status, 400);
+    assert_eq!(get(served.addr(), &unknown, &[]).await.status, 400);
 
     std::fs::write(&bb, "modules:\n  second:\n    prober: tcp\n").expect("write");
     let status = Command::new("kill")
-        .args(["-HUP", &served.child.id().to_string()])
+        .args(["-HUP", &served.pid().to_string()])
         .status()
         .expect("kill -HUP");
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(30);
-    while get(served.addr, &unknown, &[]).await.status != 200 {
+    while get(served.addr(), &unknown, &[]).await.status != 200 {
         assert!(
             Instant::now() < deadline,
             "module `second` never appeared after SIGHUP"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let m = probe_at(served.addr, "second", &target).await;
+    let m = probe_at(served.addr(), "second", &target).await;
     assert_eq!(value(&m, "probe_success"), 1.0);
 }
