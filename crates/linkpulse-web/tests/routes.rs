@@ -8,7 +8,7 @@ use linkpulse_web::{
     Event, EventBus, HistoryError, HistorySource, IncidentSpan, Sample, StateChange, StateEvent,
     StatusGroup, StatusPage, Web,
 };
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 const DAY: i64 = 86_400_000;
@@ -86,21 +86,27 @@ fn web(bus: &EventBus) -> Web {
         }))
 }
 
-/// One HTTP/1.1 request; returns (status, lowercase headers, body).
+/// One HTTP/1.1 request (testsupport's raw client, off this test's runtime, which serves
+/// the routes); `extra` holds header lines. Returns (status, lowercase headers, body).
 async fn get(addr: std::net::SocketAddr, path: &str, extra: &str) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_lowercase(), body.to_owned())
+    let (path, extra) = (path.to_owned(), extra.to_owned());
+    let r = tokio::task::spawn_blocking(move || {
+        let headers: Vec<(&str, &str)> = extra
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .collect();
+        linkpulse_testsupport::http::request(addr, "GET", &path, &headers, "")
+    })
+    .await
+    .expect("the request task")
+    .expect("an HTTP answer");
+    let head: String = r
+        .headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\n").to_lowercase())
+        .collect();
+    (r.status, head, r.body)
 }
 
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
