@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod defaults;
 pub mod diagnose;
 mod http;
@@ -33,8 +34,9 @@ mod status;
 mod sys;
 mod target;
 mod tcp;
+pub mod tls;
 
-pub use http::tls::{CaFileError, load_ca_file};
+pub use tls::{CaFileError, load_ca_file};
 pub use options::{HttpOptions, IcmpOptions, IpFamily, MAX_REDIRECTS, ProbeOptions};
 pub use prober::Prober;
 pub use result::{

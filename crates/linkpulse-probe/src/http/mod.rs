@@ -1,7 +1,6 @@
 //! The HTTP(S) probe: our own DNS, TCP connect and TLS handshake (each timed), then one
 //! HTTP/1.1 or HTTP/2 exchange over a hyper client connection, following redirects.
 
-pub(crate) mod tls;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -18,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use url::Url;
 
+use crate::tls::{self, Alpn};
 use crate::net::{connect_any, human, ms, resolve};
 use crate::options::MAX_REDIRECTS;
 use crate::{
@@ -330,7 +330,12 @@ impl Run<'_> {
         // TLS handshake.
         let config = self
             .tls
-            .get(self.opts.http.ca_file.as_deref(), self.opts.http.insecure)?;
+            .get(
+                self.opts.http.ca_file.as_deref(),
+                self.opts.http.insecure,
+                Alpn::H2AndHttp11,
+            )
+            .map_err(|e| ProbeError::new(ErrorKind::Tls, e.to_string()))?;
         let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| {
             ProbeError::new(
                 ErrorKind::Tls,
