@@ -113,6 +113,7 @@ async fn deliver(item: &OutboxItem, clients: &mut Clients) -> Result<(), String>
                 .get(ca_file.as_deref())
                 .post_json(&url, &h, &item.payload)
                 .await
+                .map(drop)
                 .map_err(|e| e.to_string())
         }
         AlertTarget::Slack { url, ca_file } => {
@@ -126,6 +127,7 @@ async fn deliver(item: &OutboxItem, clients: &mut Clients) -> Result<(), String>
                     &body,
                 )
                 .await
+                .map(drop)
                 .map_err(|e| e.to_string())
         }
         AlertTarget::Command {

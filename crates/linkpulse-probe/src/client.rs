@@ -239,14 +239,14 @@ impl HttpClient {
         Ok((shown, body))
     }
 
-    /// `POST url` with `body` as JSON and the extra `headers`; succeeds on a 2xx answer (whose
-    /// body is read and dropped).
+    /// `POST url` with `body` as JSON and the extra `headers`; returns the body of a 2xx
+    /// answer (at most [`MAX_BODY`] bytes).
     pub async fn post_json<T: serde::Serialize + ?Sized>(
         &self,
         url: &str,
         headers: &[(String, String)],
         body: &T,
-    ) -> Result<(), ClientError> {
+    ) -> Result<Bytes, ClientError> {
         let (shown, uri) = parse(url)?;
         let json = serde_json::to_vec(body).map_err(|e| ClientError::Body {
             url: shown.clone(),
@@ -263,7 +263,7 @@ impl HttpClient {
             .map_err(|e| url_error(&shown, format!("bad header: {e}")))?;
         let exchange = async {
             let response = self.send(&shown, request).await?;
-            read_all(&shown, response).await.map(drop)
+            read_all(&shown, response).await
         };
         tokio::time::timeout(self.timeout, exchange)
             .await

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
@@ -108,6 +108,28 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The start of every rustls client configuration of linkpulse: the ring provider and its
+/// safe default protocol versions.
+fn builder() -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>, rustls::Error>
+{
+    ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()
+}
+
+/// A client configuration trusting only `roots`, presenting `client_auth` (certificate chain
+/// and key) when given, with no ALPN: the hub agent's TLS under its heartbeat session, which
+/// trusts its own CA file and not the system roots. HTTPS configurations come from
+/// [`TlsConfigs`].
+pub fn client_config_with_roots(
+    roots: RootCertStore,
+    client_auth: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+) -> Result<ClientConfig, rustls::Error> {
+    let builder = builder()?.with_root_certificates(roots);
+    match client_auth {
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key),
+        None => Ok(builder.with_no_client_auth()),
+    }
+}
+
 impl TlsConfigs {
     /// The process-wide cache.
     pub fn shared() -> &'static TlsConfigs {
@@ -142,9 +164,7 @@ impl TlsConfigs {
         insecure: bool,
         alpn: Alpn,
     ) -> Result<ClientConfig, TlsSetupError> {
-        let builder = ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(TlsSetupError::Provider)?;
+        let builder = builder().map_err(TlsSetupError::Provider)?;
         let mut config = if insecure {
             builder
                 .dangerous()
