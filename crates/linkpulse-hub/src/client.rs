@@ -48,7 +48,9 @@ impl Api {
             return Err(bad("no host".to_owned()));
         }
         if u.query().is_some() || u.fragment().is_some() {
-            return Err(bad("a query or fragment has no place in the API URL".to_owned()));
+            return Err(bad(
+                "a query or fragment has no place in the API URL".to_owned()
+            ));
         }
         Ok(Api {
             base: url.trim_end_matches('/').to_owned(),

@@ -23,6 +23,7 @@
 //! # }
 //! ```
 
+use std::error::Error as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -219,7 +220,11 @@ impl HttpClient {
         Ok(self.get_bytes_shown(url, accept).await?.1)
     }
 
-    async fn get_bytes_shown(&self, url: &str, accept: &str) -> Result<(String, Bytes), ClientError> {
+    async fn get_bytes_shown(
+        &self,
+        url: &str,
+        accept: &str,
+    ) -> Result<(String, Bytes), ClientError> {
         let (shown, uri) = parse(url)?;
         let request = http::Request::get(uri)
             .header(header::ACCEPT, accept)
@@ -307,9 +312,16 @@ impl HttpClient {
         } else {
             self.inner.http.request(request).await
         };
-        let response = sent.map_err(|e| ClientError::Transport {
-            url: shown.to_owned(),
-            reason: causes(&e),
+        let response = sent.map_err(|e| {
+            // hyper-util's own message ("client error (Connect)") says less than its causes.
+            let reason = match e.source() {
+                Some(cause) if e.is_connect() => format!("cannot connect: {}", causes(cause)),
+                _ => causes(&e),
+            };
+            ClientError::Transport {
+                url: shown.to_owned(),
+                reason,
+            }
         })?;
         let status = response.status();
         if status.is_success() {
@@ -340,7 +352,11 @@ impl HttpClient {
     fn https(&self, shown: &str) -> Result<&Pooled, ClientError> {
         let built = self.inner.https.get_or_init(|| {
             let config = TlsConfigs::shared()
-                .get(self.inner.ca_file.as_deref(), self.inner.insecure, Alpn::Http11)
+                .get(
+                    self.inner.ca_file.as_deref(),
+                    self.inner.insecure,
+                    Alpn::Http11,
+                )
                 .map_err(|e| e.to_string())?;
             Ok(builder().build(HttpsConnector::from((http_connector(), config))))
         });
@@ -471,7 +487,10 @@ mod tests {
         assert_eq!(shown, "http://u:***@127.0.0.1:9/a?b=c#frag");
         assert_eq!(uri.to_string(), "http://127.0.0.1:9/a?b=c");
         let e = parse("ftp://u:pw@h/").unwrap_err().to_string();
-        assert!(e.contains("unsupported scheme ftp") && !e.contains("pw"), "{e}");
+        assert!(
+            e.contains("unsupported scheme ftp") && !e.contains("pw"),
+            "{e}"
+        );
         assert!(parse("not a url").is_err());
     }
 }

@@ -36,7 +36,6 @@ mod target;
 mod tcp;
 pub mod tls;
 
-pub use tls::{CaFileError, load_ca_file};
 pub use options::{HttpOptions, IcmpOptions, IpFamily, MAX_REDIRECTS, ProbeOptions};
 pub use prober::Prober;
 pub use result::{
@@ -45,3 +44,4 @@ pub use result::{
 };
 pub use status::{StatusSet, StatusSetError};
 pub use target::{Host, Target, TargetError};
+pub use tls::{CaFileError, load_ca_file};

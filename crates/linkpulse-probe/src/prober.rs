@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::tls::TlsConfigs;
 use crate::ping::LazyPinger;
+use crate::tls::TlsConfigs;
 use crate::{ProbeOptions, ProbeResult, Target};
 
 /// Runs probes. Cheap to clone (an `Arc` inside) and safe to share between tasks: it uses the

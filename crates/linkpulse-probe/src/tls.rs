@@ -110,8 +110,7 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// The start of every rustls client configuration of linkpulse: the ring provider and its
 /// safe default protocol versions.
-fn builder() -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>, rustls::Error>
-{
+fn builder() -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>, rustls::Error> {
     ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()
 }
 
@@ -178,12 +177,10 @@ impl TlsConfigs {
             roots.add_parsable_certificates(native.iter().cloned());
             if let Some(path) = ca_file {
                 for cert in load_ca_file(path)? {
-                    roots
-                        .add(cert)
-                        .map_err(|e| TlsSetupError::BadCertificate {
-                            path: path.to_owned(),
-                            reason: e.to_string(),
-                        })?;
+                    roots.add(cert).map_err(|e| TlsSetupError::BadCertificate {
+                        path: path.to_owned(),
+                        reason: e.to_string(),
+                    })?;
                 }
             }
             if roots.is_empty() {

@@ -1,7 +1,6 @@
 //! The HTTP(S) probe: our own DNS, TCP connect and TLS handshake (each timed), then one
 //! HTTP/1.1 or HTTP/2 exchange over a hyper client connection, following redirects.
 
-
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,9 +16,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::tls::{self, Alpn};
 use crate::net::{connect_any, human, ms, resolve};
 use crate::options::MAX_REDIRECTS;
+use crate::tls::{self, Alpn};
 use crate::{
     ErrorKind, Host, HttpDetail, HttpPhases, ProbeError, ProbeKind, ProbeOptions, ProbeResult,
 };

@@ -26,13 +26,13 @@ pub struct HttpResponse {
     pub headers: Vec<(String, String)>,
     /// Pause after reading the request head and before sending anything back.
     pub delay: Duration,
-    /// Send the body with `Transfer-Encoding: chunked`, in chunks of [`CHUNK`] bytes, instead
-    /// of with a `Content-Length`.
+    /// Send the body with `Transfer-Encoding: chunked`, in chunks of 7 bytes, instead of with
+    /// a `Content-Length`.
     pub chunked: bool,
 }
 
 /// Size of a chunk of a [`HttpResponse::chunked`] body: small, so that a body spans several.
-pub const CHUNK: usize = 7;
+const CHUNK: usize = 7;
 
 impl HttpResponse {
     /// `status` with an empty body, no extra header, no delay.
@@ -58,7 +58,7 @@ impl HttpResponse {
         self
     }
 
-    /// Sends the body in chunks of [`CHUNK`] bytes (`Transfer-Encoding: chunked`).
+    /// Sends the body in chunks of 7 bytes (`Transfer-Encoding: chunked`).
     pub fn chunked(mut self) -> Self {
         self.chunked = true;
         self
