@@ -5,6 +5,10 @@
 //! unreachable, reset, TLS, HTTP status, body mismatch and protocol errors are told apart.
 //! [`diagnose`] combines probes of several layers into a verdict on where the fault is.
 //!
+//! The crate also holds linkpulse's one HTTP(S) client, [`client::HttpClient`] (alert delivery,
+//! the hub client, the CLI), and the one builder and cache of rustls client configurations,
+//! [`tls::TlsConfigs`], which the HTTPS probe shares.
+//!
 //! ```no_run
 //! # async fn demo() {
 //! use linkpulse_probe::{ProbeOptions, Prober, Target};
