@@ -7,11 +7,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use linkpulse_probe::client::HttpClient;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
@@ -38,6 +37,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let mut clients = Clients::default();
     loop {
         let s = storage.clone();
         let due = tokio::task::spawn_blocking(move || {
@@ -59,7 +59,7 @@ pub async fn run(
         for item in due {
             let result = tokio::select! {
                 () = &mut shutdown => return,
-                r = deliver(&item) => r,
+                r = deliver(&item, &mut clients) => r,
             };
             match result {
                 Ok(()) => {
@@ -98,7 +98,7 @@ pub async fn run(
 }
 
 /// One delivery attempt.
-async fn deliver(item: &OutboxItem) -> Result<(), String> {
+async fn deliver(item: &OutboxItem, clients: &mut Clients) -> Result<(), String> {
     let target: AlertTarget =
         serde_json::from_value(item.target.clone()).map_err(|e| format!("bad target: {e}"))?;
     match target {
@@ -109,18 +109,26 @@ async fn deliver(item: &OutboxItem) -> Result<(), String> {
         } => {
             let mut h: Vec<(String, String)> = headers.into_iter().collect();
             h.push(("Idempotency-Key".to_owned(), item.key.clone()));
-            post_json(&url, &h, item.payload.to_string(), ca_file.as_deref()).await
+            clients
+                .get(ca_file.as_deref())
+                .post_json(&url, &h, &item.payload)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
         }
         AlertTarget::Slack { url, ca_file } => {
             let text = slack_text(&item.payload);
-            let body = serde_json::json!({ "text": text }).to_string();
-            post_json(
-                &url,
-                &[("Idempotency-Key".to_owned(), item.key.clone())],
-                body,
-                ca_file.as_deref(),
-            )
-            .await
+            let body = serde_json::json!({ "text": text });
+            clients
+                .get(ca_file.as_deref())
+                .post_json(
+                    &url,
+                    &[("Idempotency-Key".to_owned(), item.key.clone())],
+                    &body,
+                )
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
         }
         AlertTarget::Command {
             program,
@@ -189,125 +197,17 @@ async fn run_command(
     }
 }
 
-/// The TLS client configuration for https alert URLs: the system roots, plus the certificates
-/// of `ca_file` when given. Built once per CA file (and once without).
-fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
-    type Built = HashMap<Option<PathBuf>, Arc<rustls::ClientConfig>>;
-    static CONFIGS: Mutex<Option<Built>> = Mutex::new(None);
-    let key = ca_file.map(Path::to_path_buf);
-    let mut configs = CONFIGS.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(c) = configs.as_ref().and_then(|m| m.get(&key)) {
-        return Ok(c.clone());
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    if let Some(path) = ca_file {
-        for cert in linkpulse_probe::load_ca_file(path).map_err(|e| e.to_string())? {
-            roots
-                .add(cert)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
-        .map_err(|e| format!("TLS setup: {e}"))?;
-    configs
-        .get_or_insert_with(HashMap::new)
-        .insert(key, config.clone());
-    Ok(config)
-}
+/// The HTTP clients of the webhook and Slack targets, one per CA file (and one without), so
+/// that each keeps its pool of connections across deliveries.
+#[derive(Debug, Default)]
+struct Clients(HashMap<Option<PathBuf>, HttpClient>);
 
-/// Sends `req` over an HTTP/1.1 connection on `io`.
-async fn send<I>(io: I, req: http::Request<Full<Bytes>>, url: &str) -> Result<(), String>
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-    tokio::spawn(conn);
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    let status = resp.status();
-    let _ = resp.into_body().collect().await;
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("{url}: HTTP {status}"))
-    }
-}
-
-/// POSTs JSON over HTTP/1.1 (plain or TLS) and expects a 2xx answer.
-async fn post_json(
-    url: &str,
-    headers: &[(String, String)],
-    body: String,
-    ca_file: Option<&Path>,
-) -> Result<(), String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("bad URL {url}: {e}"))?;
-    let tls = match parsed.scheme() {
-        "http" => false,
-        "https" => true,
-        other => return Err(format!("{url}: unsupported scheme {other}")),
-    };
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| format!("{url}: no host"))?
-        .to_owned();
-    let bare = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let port = parsed
-        .port_or_known_default()
-        .unwrap_or(if tls { 443 } else { 80 });
-    let path = match parsed.query() {
-        Some(q) => format!("{}?{q}", parsed.path()),
-        None => parsed.path().to_owned(),
-    };
-    let authority = match parsed.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.clone(),
-    };
-    let mut req = http::Request::post(path)
-        .header(http::header::HOST, authority)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::USER_AGENT, "linkpulse");
-    for (k, v) in headers {
-        req = req.header(k.as_str(), v.as_str());
-    }
-    let req = req
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| format!("{url}: {e}"))?;
-    let attempt = async {
-        let stream = tokio::net::TcpStream::connect((bare.as_str(), port))
-            .await
-            .map_err(|e| format!("{url}: connect: {e}"))?;
-        if tls {
-            let name = rustls_pki_types::ServerName::try_from(bare.clone())
-                .map_err(|e| format!("{url}: {e}"))?;
-            let stream = tokio_rustls::TlsConnector::from(tls_config(ca_file)?)
-                .connect(name, stream)
-                .await
-                .map_err(|e| format!("{url}: TLS: {e}"))?;
-            send(stream, req, url).await
-        } else {
-            send(stream, req, url).await
-        }
-    };
-    match tokio::time::timeout(HTTP_TIMEOUT, attempt).await {
-        Ok(r) => r,
-        Err(_) => Err(format!(
-            "{url}: no answer within {}s",
-            HTTP_TIMEOUT.as_secs()
-        )),
+impl Clients {
+    /// The client trusting the system roots plus `ca_file`, with the delivery timeout.
+    fn get(&mut self, ca_file: Option<&Path>) -> &HttpClient {
+        self.0
+            .entry(ca_file.map(Path::to_path_buf))
+            .or_insert_with(|| HttpClient::with_ca_file(ca_file).timeout(HTTP_TIMEOUT))
     }
 }
 

@@ -2,7 +2,8 @@
 //! `GET /api/v1/nodes/watch` and keep a live local view that a scheduler asks for
 //! [`healthy`](WatchClient::healthy) nodes or a [`pick`](WatchClient::pick).
 //!
-//! Plain HTTP/1.1 over tokio (hyper's connection layer, no connection pool) and a small
+//! Requests go through [`linkpulse_probe::client::HttpClient`], the one HTTP(S) client of
+//! linkpulse (`http://` and `https://` API URLs, system roots); this module adds a small
 //! Server-Sent Events parser. The watcher reconnects by itself (backoff with jitter) and
 //! resynchronises from the `snapshot` every new stream starts with.
 
@@ -11,164 +12,55 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+pub use linkpulse_probe::client::ClientError;
+use linkpulse_probe::client::{HttpClient, mask_url};
 use rand::Rng;
-use tokio::net::TcpStream;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::http::NodeList;
 use crate::registry::{Change, ChangeKind, Node, NodeState};
 
-/// Longest SSE line or JSON body accepted (a snapshot of many nodes is large).
-const MAX_BODY: usize = 64 * 1024 * 1024;
-/// Budget to connect and get the response head.
+/// Longest SSE line accepted (a snapshot of many nodes is large).
+const MAX_LINE: usize = linkpulse_probe::client::MAX_BODY;
+/// Budget to connect and get the response head (for a listing: the whole body).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Why a request to the registry API failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClientError {
-    /// The API URL is not `http://HOST:PORT[/prefix]`.
-    #[error("invalid hub API URL {url:?}: {reason}")]
-    Url {
-        /// The URL given.
-        url: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// Connecting or talking HTTP failed.
-    #[error("{url}: {reason}")]
-    Transport {
-        /// The URL requested.
-        url: String,
-        /// What failed.
-        reason: String,
-    },
-    /// The API answered with an error status.
-    #[error("{url}: HTTP {status}: {body}")]
-    Status {
-        /// The URL requested.
-        url: String,
-        /// The status code.
-        status: u16,
-        /// The response body (the API's error text).
-        body: String,
-    },
-    /// The body is not what the API sends.
-    #[error("{url}: unexpected response: {reason}")]
-    Body {
-        /// The URL requested.
-        url: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-/// A parsed `http://HOST:PORT[/prefix]`.
+/// A checked `http(s)://HOST[:PORT][/prefix]` and the client that asks it.
 #[derive(Debug, Clone)]
 struct Api {
-    host: String,
-    port: u16,
-    prefix: String,
+    /// The URL as given, without a trailing `/`.
+    base: String,
+    client: HttpClient,
 }
 
 impl Api {
     fn parse(url: &str) -> Result<Api, ClientError> {
-        let bad = |reason: &str| ClientError::Url {
-            url: url.to_owned(),
-            reason: reason.to_owned(),
+        let bad = |reason: String| ClientError::Url {
+            url: mask_url(url),
+            reason,
         };
-        let u = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
-        if u.scheme() != "http" {
-            return Err(bad("only http:// is supported"));
+        let u = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+        if !matches!(u.scheme(), "http" | "https") {
+            return Err(bad("only http:// and https:// are supported".to_owned()));
         }
-        let host = match u.host() {
-            Some(url::Host::Ipv6(a)) => a.to_string(),
-            Some(h) => h.to_string(),
-            None => return Err(bad("no host")),
-        };
-        let port = u.port_or_known_default().unwrap_or(80);
+        if u.host().is_none() {
+            return Err(bad("no host".to_owned()));
+        }
+        if u.query().is_some() || u.fragment().is_some() {
+            return Err(bad(
+                "a query or fragment has no place in the API URL".to_owned()
+            ));
+        }
         Ok(Api {
-            host,
-            port,
-            prefix: u.path().trim_end_matches('/').to_owned(),
+            base: url.trim_end_matches('/').to_owned(),
+            client: HttpClient::new().timeout(REQUEST_TIMEOUT),
         })
     }
 
     fn url(&self, path: &str) -> String {
-        if self.host.contains(':') {
-            format!("http://[{}]:{}{}{path}", self.host, self.port, self.prefix)
-        } else {
-            format!("http://{}:{}{}{path}", self.host, self.port, self.prefix)
-        }
+        format!("{}{path}", self.base)
     }
-
-    /// Sends `GET prefix+path` on a fresh connection and returns the response.
-    async fn get(&self, path: &str, accept: &str) -> Result<http::Response<Incoming>, ClientError> {
-        let url = self.url(path);
-        let transport = |reason: String| ClientError::Transport {
-            url: url.clone(),
-            reason,
-        };
-        let request = async {
-            let stream = TcpStream::connect((self.host.as_str(), self.port))
-                .await
-                .map_err(|e| transport(format!("cannot connect: {e}")))?;
-            let _ = stream.set_nodelay(true);
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| transport(e.to_string()))?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            let authority = if self.host.contains(':') {
-                format!("[{}]:{}", self.host, self.port)
-            } else {
-                format!("{}:{}", self.host, self.port)
-            };
-            let req = http::Request::get(format!("{}{path}", self.prefix))
-                .header(http::header::HOST, authority)
-                .header(http::header::ACCEPT, accept)
-                .body(Empty::<Bytes>::new())
-                .map_err(|e| transport(e.to_string()))?;
-            sender
-                .send_request(req)
-                .await
-                .map_err(|e| transport(e.to_string()))
-        };
-        let response = tokio::time::timeout(REQUEST_TIMEOUT, request)
-            .await
-            .map_err(|_| transport(format!("no response within {REQUEST_TIMEOUT:?}")))??;
-        if !response.status().is_success() {
-            let status = response.status().as_u16();
-            let body = read_body(response).await.unwrap_or_default();
-            return Err(ClientError::Status {
-                url,
-                status,
-                body: String::from_utf8_lossy(&body).trim().to_owned(),
-            });
-        }
-        Ok(response)
-    }
-}
-
-async fn read_body(response: http::Response<Incoming>) -> Result<Vec<u8>, String> {
-    let mut body = response.into_body();
-    let mut out = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| e.to_string())?;
-        if let Ok(data) = frame.into_data() {
-            if out.len() + data.len() > MAX_BODY {
-                return Err(format!("body larger than {MAX_BODY} bytes"));
-            }
-            out.extend_from_slice(&data);
-        }
-    }
-    Ok(out)
 }
 
 /// `GET /api/v1/nodes?QUERY` once. `query` is the raw query string (`state=alive&label=k=v`),
@@ -180,18 +72,7 @@ pub async fn list_nodes(api_url: &str, query: &str) -> Result<NodeList, ClientEr
     } else {
         format!("/api/v1/nodes?{query}")
     };
-    let response = api.get(&path, "application/json").await?;
-    let url = api.url(&path);
-    let body = read_body(response)
-        .await
-        .map_err(|reason| ClientError::Body {
-            url: url.clone(),
-            reason,
-        })?;
-    serde_json::from_slice(&body).map_err(|e| ClientError::Body {
-        url,
-        reason: e.to_string(),
-    })
+    api.client.get_json(&api.url(&path)).await
 }
 
 /// One Server-Sent Event.
@@ -236,8 +117,8 @@ impl SseParser {
             self.line(&line, &mut out);
         }
         self.buf.drain(..start);
-        if self.buf.len() > MAX_BODY {
-            return Err(format!("SSE line longer than {MAX_BODY} bytes"));
+        if self.buf.len() > MAX_LINE {
+            return Err(format!("SSE line longer than {MAX_LINE} bytes"));
         }
         Ok(out)
     }
@@ -426,7 +307,7 @@ impl WatchClient {
                 .and_then(|e| e.clone())
                 .unwrap_or_else(|| "no snapshot within 10s".to_owned());
             return Err(ClientError::Transport {
-                url: api.url("/api/v1/nodes/watch"),
+                url: mask_url(&api.url("/api/v1/nodes/watch")),
                 reason,
             });
         }
@@ -532,17 +413,14 @@ async fn follow(api: Api, shared: Arc<Shared>) {
 }
 
 async fn stream_once(api: &Api, shared: &Shared) -> Result<(), String> {
-    let response = api
-        .get("/api/v1/nodes/watch", "text/event-stream")
+    let mut body = api
+        .client
+        .get_stream(&api.url("/api/v1/nodes/watch"), "text/event-stream")
         .await
         .map_err(|e| e.to_string())?;
-    let mut body = response.into_body();
     let mut parser = SseParser::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| e.to_string())?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
+    while let Some(data) = body.next_chunk().await {
+        let data = data.map_err(|e| e.to_string())?;
         for msg in parser.push(&data)? {
             match msg.event.as_str() {
                 "snapshot" => {
@@ -594,8 +472,10 @@ mod tests {
         assert!(Api::parse("http://127.0.0.1:9118").is_ok());
         let a = Api::parse("http://[::1]:80/prefix/").unwrap();
         assert_eq!(a.url("/x"), "http://[::1]:80/prefix/x");
-        let e = Api::parse("https://h:1").unwrap_err().to_string();
-        assert!(e.contains("only http://"), "{e}");
+        assert!(Api::parse("https://h:1").is_ok());
+        let e = Api::parse("ftp://u:pw@h:1").unwrap_err().to_string();
+        assert!(e.contains("only http:// and https://"), "{e}");
+        assert!(!e.contains("pw"), "the password is masked: {e}");
         assert!(Api::parse("not a url").is_err());
     }
 }

@@ -112,15 +112,14 @@ pub fn server_config(tls: &HubTls) -> Result<Arc<ServerConfig>, TlsError> {
     Ok(Arc::new(config))
 }
 
-/// An agent's rustls client configuration.
+/// An agent's rustls client configuration (built by the one client-configuration builder,
+/// [`linkpulse_probe::tls::client_config_with_roots`]).
 pub fn client_config(tls: &AgentTls) -> Result<Arc<ClientConfig>, TlsError> {
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots(&tls.ca_file)?);
-    let config = match &tls.client_cert {
-        Some((cert, k)) => builder.with_client_auth_cert(certs(cert)?, key(k)?)?,
-        None => builder.with_no_client_auth(),
+    let client_auth = match &tls.client_cert {
+        Some((cert, k)) => Some((certs(cert)?, key(k)?)),
+        None => None,
     };
+    let config = linkpulse_probe::tls::client_config_with_roots(roots(&tls.ca_file)?, client_auth)?;
     Ok(Arc::new(config))
 }
 

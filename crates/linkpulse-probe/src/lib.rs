@@ -5,6 +5,10 @@
 //! unreachable, reset, TLS, HTTP status, body mismatch and protocol errors are told apart.
 //! [`diagnose`] combines probes of several layers into a verdict on where the fault is.
 //!
+//! The crate also holds linkpulse's one HTTP(S) client, [`client::HttpClient`] (alert delivery,
+//! the hub client, the CLI), and the one builder and cache of rustls client configurations,
+//! [`tls::TlsConfigs`], which the HTTPS probe shares.
+//!
 //! ```no_run
 //! # async fn demo() {
 //! use linkpulse_probe::{ProbeOptions, Prober, Target};
@@ -20,6 +24,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod defaults;
 pub mod diagnose;
 mod http;
@@ -33,8 +38,8 @@ mod status;
 mod sys;
 mod target;
 mod tcp;
+pub mod tls;
 
-pub use http::tls::{CaFileError, load_ca_file};
 pub use options::{HttpOptions, IcmpOptions, IpFamily, MAX_REDIRECTS, ProbeOptions};
 pub use prober::Prober;
 pub use result::{
@@ -43,3 +48,4 @@ pub use result::{
 };
 pub use status::{StatusSet, StatusSetError};
 pub use target::{Host, Target, TargetError};
+pub use tls::{CaFileError, load_ca_file};

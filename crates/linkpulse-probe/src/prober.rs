@@ -2,25 +2,37 @@
 
 use std::sync::Arc;
 
-use crate::http::tls::TlsConfigs;
 use crate::ping::LazyPinger;
+use crate::tls::TlsConfigs;
 use crate::{ProbeOptions, ProbeResult, Target};
 
-/// Runs probes. Cheap to clone (an `Arc` inside) and safe to share between tasks: it caches
-/// TLS client configurations and holds the ICMP engine, created on the first ICMP probe.
+/// Runs probes. Cheap to clone (an `Arc` inside) and safe to share between tasks: it uses the
+/// process-wide TLS client configurations and holds the ICMP engine, created on the first ICMP
+/// probe.
 #[derive(Debug, Clone, Default)]
 pub struct Prober {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
-    tls: TlsConfigs,
+    /// The process-wide TLS configurations, shared with [`crate::client::HttpClient`].
+    tls: &'static TlsConfigs,
     pinger: LazyPinger,
 }
 
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            tls: TlsConfigs::shared(),
+            pinger: LazyPinger::default(),
+        }
+    }
+}
+
 impl Prober {
-    /// A prober with empty caches.
+    /// A prober. Its ICMP engine is created on the first ICMP probe; TLS configurations come
+    /// from the process-wide [`TlsConfigs::shared`].
     pub fn new() -> Self {
         Prober::default()
     }
@@ -34,7 +46,7 @@ impl Prober {
             // Boxed: the HTTP future is ten times the size of the others, and every probe's
             // future would otherwise be that large (and be moved around at that size).
             Target::Http { url } => {
-                Box::pin(crate::http::probe(&self.inner.tls, url, label, opts, false))
+                Box::pin(crate::http::probe(self.inner.tls, url, label, opts, false))
                     .await
                     .0
             }
@@ -93,7 +105,7 @@ impl Prober {
     ) -> (ProbeResult, Option<Vec<u8>>) {
         match target {
             Target::Http { url } => {
-                crate::http::probe(&self.inner.tls, url, target.to_string(), opts, keep_body).await
+                crate::http::probe(self.inner.tls, url, target.to_string(), opts, keep_body).await
             }
             _ => (self.probe(target, opts).await, None),
         }

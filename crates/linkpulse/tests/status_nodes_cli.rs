@@ -216,3 +216,76 @@ fn a_closed_stdout_ends_status_and_nodes_quietly() {
     assert_eq!(done.code(), Some(0), "{done:?}");
     assert!(done.stderr.is_empty(), "{}", done.stderr);
 }
+
+/// `linkpulse status` and `nodes` over `https://`: they trust the CA that `SSL_CERT_FILE`
+/// names (in place of the system roots), read a chunked answer whole, and an untrusted
+/// certificate is an error naming the URL.
+#[test]
+fn status_and_nodes_speak_https_and_read_chunked_answers() {
+    use linkpulse_testsupport::servers::{TestCa, Validity};
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let ca = TestCa::new().unwrap();
+    let id = ca
+        .issue(&["127.0.0.1"], Validity::expires_in_days(30))
+        .unwrap();
+    let chunked = |body: String| {
+        HttpResponse::new(200)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .chunked()
+    };
+    let checks_api = HttpServer::start_tls(any, None, chunked(checks().to_string()), &id).unwrap();
+    let list = serde_json::json!({"revision": 3, "nodes": [{
+        "name": "w1", "state": "alive", "rtt_ms": 0.5, "labels": {},
+        "since": "2026-12-04T10:00:00Z", "incarnation": "ab/01", "session": 1,
+    }]});
+    let nodes_api = HttpServer::start_tls(any, None, chunked(list.to_string()), &id).unwrap();
+    let with_roots = |roots: &std::path::Path, args: &[&str]| {
+        let mut command = std::process::Command::new(BIN);
+        command.args(args).env("SSL_CERT_FILE", roots);
+        LinkpulseProcess::spawn(command)
+            .unwrap()
+            .wait_exit(DEADLINE)
+            .unwrap()
+    };
+    let checks_url = format!("https://{}", checks_api.addr());
+    let nodes_url = format!("https://{}", nodes_api.addr());
+
+    let json = with_roots(
+        ca.pem_path(),
+        &["status", "--url", &checks_url, "--output", "json"],
+    );
+    assert_eq!(json.code(), Some(2), "{json:?}");
+    let parsed: serde_json::Value = serde_json::from_str(&json.stdout.join("\n")).unwrap();
+    assert_eq!(parsed, checks());
+    let nodes = with_roots(
+        ca.pem_path(),
+        &["nodes", "--hub-api", &nodes_url, "--output", "json"],
+    );
+    assert_eq!(nodes.code(), Some(0), "{nodes:?}");
+    let parsed: serde_json::Value = serde_json::from_str(&nodes.stdout.join("\n")).unwrap();
+    assert_eq!(parsed["nodes"][0]["name"], "w1", "{nodes:?}");
+
+    // Another CA's roots: the certificate is not trusted, and the error says where.
+    let other = TestCa::new().unwrap();
+    let refused = with_roots(other.pem_path(), &["status", "--url", &checks_url]);
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("{checks_url}/api/v1/checks"))
+            && refused.stderr.contains("invalid peer certificate"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stdout.is_empty(), "{refused:?}");
+    let refused = with_roots(other.pem_path(), &["nodes", "--hub-api", &nodes_url]);
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("{nodes_url}/api/v1/nodes")),
+        "{}",
+        refused.stderr
+    );
+}

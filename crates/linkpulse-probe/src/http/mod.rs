@@ -1,8 +1,6 @@
 //! The HTTP(S) probe: our own DNS, TCP connect and TLS handshake (each timed), then one
 //! HTTP/1.1 or HTTP/2 exchange over a hyper client connection, following redirects.
 
-pub(crate) mod tls;
-
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -20,6 +18,7 @@ use url::Url;
 
 use crate::net::{connect_any, human, ms, resolve};
 use crate::options::MAX_REDIRECTS;
+use crate::tls::{self, Alpn};
 use crate::{
     ErrorKind, Host, HttpDetail, HttpPhases, ProbeError, ProbeKind, ProbeOptions, ProbeResult,
 };
@@ -330,7 +329,12 @@ impl Run<'_> {
         // TLS handshake.
         let config = self
             .tls
-            .get(self.opts.http.ca_file.as_deref(), self.opts.http.insecure)?;
+            .get(
+                self.opts.http.ca_file.as_deref(),
+                self.opts.http.insecure,
+                Alpn::H2AndHttp11,
+            )
+            .map_err(|e| ProbeError::new(ErrorKind::Tls, e.to_string()))?;
         let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| {
             ProbeError::new(
                 ErrorKind::Tls,

@@ -26,7 +26,13 @@ pub struct HttpResponse {
     pub headers: Vec<(String, String)>,
     /// Pause after reading the request head and before sending anything back.
     pub delay: Duration,
+    /// Send the body with `Transfer-Encoding: chunked`, in chunks of 7 bytes, instead of with
+    /// a `Content-Length`.
+    pub chunked: bool,
 }
+
+/// Size of a chunk of a [`HttpResponse::chunked`] body: small, so that a body spans several.
+const CHUNK: usize = 7;
 
 impl HttpResponse {
     /// `status` with an empty body, no extra header, no delay.
@@ -36,6 +42,7 @@ impl HttpResponse {
             body: Vec::new(),
             headers: Vec::new(),
             delay: Duration::ZERO,
+            chunked: false,
         }
     }
 
@@ -51,6 +58,12 @@ impl HttpResponse {
         self
     }
 
+    /// Sends the body in chunks of 7 bytes (`Transfer-Encoding: chunked`).
+    pub fn chunked(mut self) -> Self {
+        self.chunked = true;
+        self
+    }
+
     /// Sets the delay before answering.
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
@@ -58,20 +71,34 @@ impl HttpResponse {
     }
 
     fn encode(&self, head_only: bool) -> Vec<u8> {
+        let length = if self.chunked {
+            "Transfer-Encoding: chunked".to_owned()
+        } else {
+            format!("Content-Length: {}", self.body.len())
+        };
         let mut out = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\n{length}\r\nConnection: close\r\n",
             self.status,
             reason(self.status),
-            self.body.len()
         );
         for (name, value) in &self.headers {
             out.push_str(&format!("{name}: {value}\r\n"));
         }
         out.push_str("\r\n");
         let mut bytes = out.into_bytes();
-        if !head_only {
-            bytes.extend_from_slice(&self.body);
+        if head_only {
+            return bytes;
         }
+        if !self.chunked {
+            bytes.extend_from_slice(&self.body);
+            return bytes;
+        }
+        for chunk in self.body.chunks(CHUNK) {
+            bytes.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+            bytes.extend_from_slice(chunk);
+            bytes.extend_from_slice(b"\r\n");
+        }
+        bytes.extend_from_slice(b"0\r\n\r\n");
         bytes
     }
 }

@@ -1,11 +1,10 @@
 //! `linkpulse status [--url URL]`: availability figures of a running daemon, as a table.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use linkpulse_probe::client::HttpClient;
 use serde_json::Value;
 
 use super::output::Output;
@@ -13,7 +12,8 @@ use super::output::Output;
 /// Arguments of `linkpulse status`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Base URL of the daemon's HTTP API.
+    /// Base URL of the daemon's HTTP API (`http://` or `https://`; HTTPS trusts the system
+    /// roots, which `SSL_CERT_FILE` replaces).
     #[arg(long, default_value = "http://127.0.0.1:9118", env = "LINKPULSE_URL")]
     url: String,
     /// Output format: a table, the JSON of `/api/v1/checks`, or one Nagios plugin line.
@@ -22,57 +22,6 @@ pub(crate) struct Args {
     /// Same as `--output json` (kept for scripts written before `--output`).
     #[arg(long, hide = true, conflicts_with = "output")]
     json: bool,
-}
-
-/// GET over plain HTTP/1.1 with a 10 s budget; returns the body of a 200 answer.
-fn get(base: &str, path: &str) -> anyhow::Result<String> {
-    let rest = base
-        .strip_prefix("http://")
-        .with_context(|| format!("{base}: only http:// URLs are supported"))?;
-    let (authority, prefix) = match rest.split_once('/') {
-        Some((a, p)) => (a, format!("/{}", p.trim_end_matches('/'))),
-        None => (rest, String::new()),
-    };
-    let authority = authority.trim_end_matches('/');
-    let addr = if authority.contains(':') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    let mut s = TcpStream::connect(&addr).with_context(|| format!("cannot connect to {addr}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "GET {prefix}{path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
-    )?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)
-        .with_context(|| format!("reading the answer of {addr}"))?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .context("malformed HTTP answer")?;
-    let status = head.split_whitespace().nth(1).unwrap_or("");
-    if status != "200" {
-        bail!("{base}{path}: HTTP {status}: {}", body.trim());
-    }
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        let mut out = String::new();
-        let mut rest = body;
-        while let Some((size, tail)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 || tail.len() < n {
-                break;
-            }
-            out.push_str(&tail[..n]);
-            rest = tail[n..].trim_start_matches("\r\n");
-        }
-        return Ok(out);
-    }
-    Ok(body.to_owned())
 }
 
 fn pct(v: &Value) -> String {
@@ -171,8 +120,11 @@ fn nagios(checks: &[Value]) -> String {
 /// Runs `linkpulse status`: exit 0 when every check is up or degraded, 2 when any is down
 /// (whatever the output format).
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let url = args.url.trim_end_matches('/').to_owned();
-    let body = tokio::task::spawn_blocking(move || get(&url, "/api/v1/checks")).await??;
+    let url = format!("{}/api/v1/checks", args.url.trim_end_matches('/'));
+    let body = HttpClient::new()
+        .get_bytes(&url, "application/json")
+        .await?;
+    let body = String::from_utf8_lossy(&body);
     let checks: Vec<Value> =
         serde_json::from_str(&body).context("the daemon's answer is not a JSON list")?;
     let format = if args.json { Output::Json } else { args.output };

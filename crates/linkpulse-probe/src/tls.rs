@@ -1,5 +1,6 @@
-//! TLS client configurations (cached per CA file and verification mode), the `--insecure`
-//! verifier, certificate-expiry extraction and the classification of TLS failures.
+//! TLS client configurations for every HTTPS client of linkpulse ([`TlsConfigs`], cached per
+//! CA file, verification mode and ALPN offer), the `--insecure` verifier, and for the probe:
+//! certificate-expiry extraction and the classification of TLS failures.
 
 use std::collections::HashMap;
 use std::io;
@@ -10,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
@@ -56,12 +57,49 @@ pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, CaFileE
     Ok(certs)
 }
 
-/// Cache key: the CA file and whether verification is off.
-type ConfigKey = (Option<PathBuf>, bool);
+/// Why a TLS client configuration cannot be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsSetupError {
+    /// rustls refused the protocol versions of the crypto provider.
+    #[error("cannot set up TLS: {0}")]
+    Provider(rustls::Error),
+    /// The extra CA file cannot be used.
+    #[error(transparent)]
+    CaFile(#[from] CaFileError),
+    /// A certificate of the CA file is not a usable trust anchor.
+    #[error("CA file {} holds an unusable certificate: {reason}", path.display())]
+    BadCertificate {
+        /// The file.
+        path: PathBuf,
+        /// What rustls said.
+        reason: String,
+    },
+    /// Neither the system store nor a CA file gave a trusted certificate.
+    #[error("no trusted CA certificates: the system store is empty; pass a CA file")]
+    NoRoots,
+}
 
-/// Cache of client configurations, keyed by CA file and verification mode.
+/// Which application protocols a configuration offers in the TLS handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Alpn {
+    /// `h2` then `http/1.1`: the probe, which speaks both.
+    H2AndHttp11,
+    /// `http/1.1` only: the [`HttpClient`](crate::client::HttpClient).
+    Http11,
+}
+
+/// Cache key: the CA file, whether verification is off, and the ALPN offer.
+type ConfigKey = (Option<PathBuf>, bool, Alpn);
+
+/// The one place that builds rustls client configurations for HTTPS, and their cache: the
+/// probe and [`HttpClient`](crate::client::HttpClient) (alert delivery, the hub client, the
+/// CLI) both ask [`TlsConfigs::shared`]. A configuration trusts the system roots plus an
+/// optional extra CA file, or nothing at all in insecure mode; it is built once per CA file,
+/// mode and ALPN offer, and then shared (the system store is read once per process).
 #[derive(Debug, Default)]
-pub(crate) struct TlsConfigs {
+pub struct TlsConfigs {
     native_roots: OnceLock<Arc<Vec<CertificateDer<'static>>>>,
     configs: Mutex<HashMap<ConfigKey, Arc<ClientConfig>>>,
 }
@@ -70,31 +108,62 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The start of every rustls client configuration of linkpulse: the ring provider and its
+/// safe default protocol versions.
+fn builder() -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>, rustls::Error> {
+    ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()
+}
+
+/// A client configuration trusting only `roots`, presenting `client_auth` (certificate chain
+/// and key) when given, with no ALPN: the hub agent's TLS under its heartbeat session, which
+/// trusts its own CA file and not the system roots. HTTPS configurations come from
+/// [`TlsConfigs`].
+pub fn client_config_with_roots(
+    roots: RootCertStore,
+    client_auth: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+) -> Result<ClientConfig, rustls::Error> {
+    let builder = builder()?.with_root_certificates(roots);
+    match client_auth {
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key),
+        None => Ok(builder.with_no_client_auth()),
+    }
+}
+
 impl TlsConfigs {
-    /// The configuration for `ca_file` / `insecure`, built once and then shared.
-    pub(crate) fn get(
+    /// The process-wide cache.
+    pub fn shared() -> &'static TlsConfigs {
+        static SHARED: OnceLock<TlsConfigs> = OnceLock::new();
+        SHARED.get_or_init(TlsConfigs::default)
+    }
+
+    /// The configuration for `ca_file` / `insecure` / `alpn`, built once and then shared.
+    /// `insecure` accepts any certificate (the handshake signature is still checked).
+    pub fn get(
         &self,
         ca_file: Option<&Path>,
         insecure: bool,
-    ) -> Result<Arc<ClientConfig>, ProbeError> {
-        let key = (ca_file.map(Path::to_path_buf), insecure);
+        alpn: Alpn,
+    ) -> Result<Arc<ClientConfig>, TlsSetupError> {
+        let key = (ca_file.map(Path::to_path_buf), insecure, alpn);
         if let Ok(map) = self.configs.lock()
             && let Some(config) = map.get(&key)
         {
             return Ok(config.clone());
         }
-        let config = Arc::new(self.build(ca_file, insecure)?);
+        let config = Arc::new(self.build(ca_file, insecure, alpn)?);
         if let Ok(mut map) = self.configs.lock() {
             map.insert(key, config.clone());
         }
         Ok(config)
     }
 
-    fn build(&self, ca_file: Option<&Path>, insecure: bool) -> Result<ClientConfig, ProbeError> {
-        let tls_err = |m: String| ProbeError::new(ErrorKind::Tls, m);
-        let builder = ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| tls_err(format!("cannot set up TLS: {e}")))?;
+    fn build(
+        &self,
+        ca_file: Option<&Path>,
+        insecure: bool,
+        alpn: Alpn,
+    ) -> Result<ClientConfig, TlsSetupError> {
+        let builder = builder().map_err(TlsSetupError::Provider)?;
         let mut config = if insecure {
             builder
                 .dangerous()
@@ -107,25 +176,22 @@ impl TlsConfigs {
                 .get_or_init(|| Arc::new(rustls_native_certs::load_native_certs().certs));
             roots.add_parsable_certificates(native.iter().cloned());
             if let Some(path) = ca_file {
-                let certs = load_ca_file(path).map_err(|e| tls_err(e.to_string()))?;
-                for cert in certs {
-                    roots.add(cert).map_err(|e| {
-                        tls_err(format!(
-                            "CA file {} holds an unusable certificate: {e}",
-                            path.display()
-                        ))
+                for cert in load_ca_file(path)? {
+                    roots.add(cert).map_err(|e| TlsSetupError::BadCertificate {
+                        path: path.to_owned(),
+                        reason: e.to_string(),
                     })?;
                 }
             }
             if roots.is_empty() {
-                return Err(tls_err(
-                    "no trusted CA certificates: the system store is empty; pass a CA file"
-                        .to_owned(),
-                ));
+                return Err(TlsSetupError::NoRoots);
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         };
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.alpn_protocols = match alpn {
+            Alpn::H2AndHttp11 => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+            Alpn::Http11 => vec![b"http/1.1".to_vec()],
+        };
         Ok(config)
     }
 }
