@@ -132,7 +132,6 @@ impl EngineHandle {
     }
 }
 
-
 struct Done {
     id: CheckId,
     outcome: Outcome,
@@ -243,7 +242,9 @@ impl Engine {
             .checks
             .iter()
             .map(|cfg| {
-                let origin = resume.remove(&cfg.name).map_or(Origin::Fresh, Origin::Resume);
+                let origin = resume
+                    .remove(&cfg.name)
+                    .map_or(Origin::Fresh, Origin::Resume);
                 (cfg.clone(), origin)
             })
             .collect();
@@ -622,9 +623,7 @@ impl Engine {
     fn reload(&mut self, config: Config, now: Now) -> Result<ReloadSummary, String> {
         // Prepare every probe first so a bad reload changes nothing.
         self.prepare(&config.checks).map_err(|e| e.to_string())?;
-        let summary = self
-            .core
-            .reload(&config.checks, config.alerts.clone(), now);
+        let summary = self.core.reload(&config.checks, config.alerts.clone(), now);
         if config.metrics.labels != self.metric_labels {
             // Every kept check (node checks included) gets its series under the new labels.
             self.metric_labels.clone_from(&config.metrics.labels);

@@ -355,7 +355,14 @@ impl Core {
         self.checks.insert(id, c);
         self.effects.push_back(Effect::Added { id, last });
         if let Some(since) = realert {
-            self.alert(id, AlertKind::Down, State::Down, State::Unknown, since, None);
+            self.alert(
+                id,
+                AlertKind::Down,
+                State::Down,
+                State::Unknown,
+                since,
+                None,
+            );
         }
         if rediagnose {
             self.effects.push_back(Effect::Diagnose { id });
@@ -587,7 +594,11 @@ impl Core {
             .orphans
             .iter()
             .copied()
-            .filter(|id| self.checks.get(id).is_some_and(|c| c.state().is_available()))
+            .filter(|id| {
+                self.checks
+                    .get(id)
+                    .is_some_and(|c| c.state().is_available())
+            })
             .collect();
         for id in ids {
             let Some(c) = self.checks.get(&id) else {
@@ -647,10 +658,11 @@ impl Core {
     fn forget(&mut self, id: CheckId, now: Now) {
         let Some(c) = self.remove(id) else { return };
         if c.incident_ms.is_some() {
-            self.effects.push_back(Effect::Write(WriteOp::CloseIncident {
-                check: c.cfg.name.clone(),
-                at_ms: now.wall_ms,
-            }));
+            self.effects
+                .push_back(Effect::Write(WriteOp::CloseIncident {
+                    check: c.cfg.name.clone(),
+                    at_ms: now.wall_ms,
+                }));
         }
     }
 

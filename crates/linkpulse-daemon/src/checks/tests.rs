@@ -17,7 +17,7 @@ fn the_core_reads_no_clock() {
         "tokio",
         "thread_rng",
         "rand::random",
-        "rand::rng",
+        "rand::rng()",
         ".submit(",
         "std::fs",
         "std::net",
