@@ -361,8 +361,15 @@ impl Engine {
                     counted = true;
                     self.added(id, last);
                 }
-                Effect::Removed { id, name } => {
+                Effect::Removed {
+                    id,
+                    name,
+                    forgotten,
+                } => {
                     counted = true;
+                    if forgotten {
+                        tracing::info!(check = %name, "node forgotten: its check is removed (history kept)");
+                    }
                     self.views_write().remove(&name);
                     if let Some(rt) = self.runtimes.remove(&id) {
                         rt.metrics.forget(&self.parts.metrics);

@@ -190,7 +190,7 @@ impl Core {
     pub fn remove_checks(&mut self, names: &[&str]) -> Vec<Handoff> {
         let ids: Vec<CheckId> = names.iter().filter_map(|n| self.id_of(n)).collect();
         ids.into_iter()
-            .filter_map(|id| self.remove(id))
+            .filter_map(|id| self.remove(id, false))
             .map(|c| Handoff {
                 state: c.state.state(),
                 since_ms: c.since_ms,
@@ -248,7 +248,9 @@ impl Core {
             .map(|(id, _)| *id)
             .collect();
         for id in gone {
-            let Some(c) = self.remove(id) else { continue };
+            let Some(c) = self.remove(id, false) else {
+                continue;
+            };
             if checks.iter().any(|n| n.name == c.cfg.name) {
                 summary.changed += 1;
             } else {
@@ -370,7 +372,7 @@ impl Core {
         Some(id)
     }
 
-    fn remove(&mut self, id: CheckId) -> Option<Check> {
+    fn remove(&mut self, id: CheckId, forgotten: bool) -> Option<Check> {
         let c = self.checks.remove(&id)?;
         self.by_name.remove(&c.cfg.name);
         if let CheckSpec::Push { token, .. } = &c.cfg.spec {
@@ -380,6 +382,7 @@ impl Core {
         self.effects.push_back(Effect::Removed {
             id,
             name: c.cfg.name.clone(),
+            forgotten,
         });
         Some(c)
     }
@@ -656,7 +659,9 @@ impl Core {
 
     /// A node the hub forgot: the check is removed, an open incident closed.
     fn forget(&mut self, id: CheckId, now: Now) {
-        let Some(c) = self.remove(id) else { return };
+        let Some(c) = self.remove(id, true) else {
+            return;
+        };
         if c.incident_ms.is_some() {
             self.effects
                 .push_back(Effect::Write(WriteOp::CloseIncident {

@@ -240,6 +240,8 @@ pub enum Effect {
         id: CheckId,
         /// Its name.
         name: String,
+        /// A hub node forgotten (rather than a reload or a hand-over).
+        forgotten: bool,
     },
     /// The check's labels changed: re-create its series when its metric labels changed.
     Relabeled {
