@@ -238,16 +238,12 @@ impl Engine {
         };
         engine.prepare(&config.checks)?;
         let now = clock();
-        let checks: Vec<(CheckConfig, Origin)> = config
-            .checks
-            .iter()
-            .map(|cfg| {
-                let origin = resume
-                    .remove(&cfg.name)
-                    .map_or(Origin::Fresh, Origin::Resume);
-                (cfg.clone(), origin)
-            })
-            .collect();
+        let checks = config.checks.iter().map(|cfg| {
+            let origin = resume
+                .remove(&cfg.name)
+                .map_or(Origin::Fresh, Origin::Resume);
+            (cfg.clone(), origin)
+        });
         engine.core.add_checks(checks, now);
         if let Some(hub) = &config.hub {
             let hub = hub.clone().clamped();
@@ -262,6 +258,7 @@ impl Engine {
             engine.core.restore_nodes(policy, nodes, now);
         }
         engine.drain();
+        engine.prepared = HashMap::new();
         Ok((engine, EngineHandle { tx: cmd_tx }))
     }
 
@@ -651,7 +648,7 @@ impl Engine {
             (self.global, self.per_kind) = limits(config.concurrency);
         }
         self.drain();
-        self.prepared.clear();
+        self.prepared = HashMap::new();
         Ok(summary)
     }
 

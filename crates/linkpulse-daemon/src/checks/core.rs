@@ -134,7 +134,12 @@ impl Core {
 
     /// The next effect to carry out.
     pub fn poll_effect(&mut self) -> Option<Effect> {
-        self.effects.pop_front()
+        let next = self.effects.pop_front();
+        if next.is_none() && self.effects.capacity() > 1024 {
+            // A start or reload queues one effect per check; do not keep that much room.
+            self.effects.shrink_to(64);
+        }
+        next
     }
 
     /// When [`Core::handle_timeout`] must be called next.
