@@ -168,7 +168,6 @@ impl Daemon {
                 tasks.push(tokio::spawn(crate::hub::feed(
                     hub.clone(),
                     handle.clone(),
-                    views.clone(),
                     stopped(rx),
                 )));
                 Some((hub, addr))

@@ -7,18 +7,17 @@
 //! than `ok`) → `degraded`, `dead` → `down` with the hub's cause and, once known, its diagnosis;
 //! `left` (GOODBYE) → `unknown`, a transition that never alerts.
 //!
-//! After a restart the engine restores every node's check in its stored state; a node stored
-//! as `up` or `degraded` that has not rejoined [`rejoin_grace`] after the hub started is
-//! reported `dead` with cause `absent` (it went away while the daemon was down).
+//! After a restart the check core restores every node's check in its stored state; a node
+//! stored as `up` or `degraded` that has not rejoined [`rejoin_grace`] after the start goes
+//! `down` with cause `absent` (it went away while the daemon was down), and one unknown to the
+//! hub that stays `down` or `unknown` longer than `hub.forget_after` is forgotten — both
+//! decided by [`crate::checks::Core`], not here.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use linkpulse_hub::{ChangeKind, Hub, HubError, Node, NodeState};
 
-use crate::config::CheckKind;
-use crate::engine::{CheckView, NODE_PREFIX, Views};
-use crate::state::State;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
@@ -104,26 +103,11 @@ pub fn rejoin_grace(timeout: Duration) -> Duration {
 
 /// Feeds every node of `hub` and each later change into `engine` until `shutdown`; a watcher
 /// that falls behind starts again from a fresh snapshot (a repeated state changes nothing).
-/// Once, [`rejoin_grace`] after the start, restored node checks (in `views`) still `up` or
-/// `degraded` whose node has not rejoined are reported `dead` with cause `absent`. Node checks
-/// the hub does not know (restored from the database) that have been `down` or `unknown` for
-/// longer than `hub.forget_after` are forgotten, as the hub forgets its own nodes.
-pub async fn feed(
-    hub: Hub,
-    engine: EngineHandle,
-    views: Views,
-    shutdown: impl Future<Output = ()>,
-) {
+/// The feed only forwards the hub's changes: what happens to restored nodes that do not come
+/// back (`absent`, then forgotten) is the check core's policy ([`crate::checks::Core`]).
+pub async fn feed(hub: Hub, engine: EngineHandle, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     let interval = hub.config().interval;
-    let grace = rejoin_grace(hub.config().timeout);
-    let absent_at = tokio::time::Instant::now() + grace;
-    let mut absent_checked = false;
-    let forget_after = hub.config().forget_after;
-    let mut forget_tick = tokio::time::interval(
-        (forget_after / 8).clamp(Duration::from_millis(100), Duration::from_secs(60)),
-    );
-    forget_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let mut sub = hub.subscribe();
         for node in &sub.nodes {
@@ -136,23 +120,6 @@ pub async fn feed(
         loop {
             let change = tokio::select! {
                 () = &mut shutdown => return,
-                () = tokio::time::sleep_until(absent_at), if !absent_checked => {
-                    absent_checked = true;
-                    for r in absent(&hub, &views, interval, grace) {
-                        if !engine.node(r).await {
-                            return;
-                        }
-                    }
-                    continue;
-                }
-                _ = forget_tick.tick() => {
-                    for r in unknown_to_the_hub(&hub, &views, interval, forget_after) {
-                        if !engine.node(r).await {
-                            return;
-                        }
-                    }
-                    continue;
-                }
                 c = sub.changes.recv() => c,
             };
             match change {
@@ -171,72 +138,6 @@ pub async fn feed(
             }
         }
     }
-}
-
-/// One report per node check that `wanted` selects and whose node the hub does not know
-/// (restored from the database, its node not back), with the event `event` makes for it.
-fn orphans(
-    hub: &Hub,
-    views: &Views,
-    interval: Duration,
-    wanted: impl Fn(&CheckView) -> bool,
-    event: impl Fn() -> NodeEvent,
-) -> Vec<NodeReport> {
-    let views = views
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    views
-        .values()
-        .filter(|v| v.kind == CheckKind::Node && wanted(v))
-        .filter_map(|v| {
-            let node = v.name.strip_prefix(NODE_PREFIX)?;
-            hub.node(node).is_none().then(|| NodeReport {
-                node: node.to_owned(),
-                labels: v.labels.clone(),
-                interval,
-                event: event(),
-            })
-        })
-        .collect()
-}
-
-/// `dead` reports (cause `absent`) for node checks that are `up` or `degraded` although the
-/// hub has no session for their node.
-fn absent(hub: &Hub, views: &Views, interval: Duration, grace: Duration) -> Vec<NodeReport> {
-    let detail = format!(
-        "the node has not reconnected within {} of the hub's start",
-        humantime::format_duration(grace)
-    );
-    orphans(
-        hub,
-        views,
-        interval,
-        |v| matches!(v.state, State::Up | State::Degraded),
-        || NodeEvent::Dead {
-            cause: "absent".to_owned(),
-            detail: Some(detail.clone()),
-        },
-    )
-}
-
-/// `Forgotten` reports for node checks whose node the hub does not know and that have been
-/// `down` or `unknown` for longer than `forget_after` (restored from the database after a
-/// restart: the hub never knew them, so it will never forget them itself).
-fn unknown_to_the_hub(
-    hub: &Hub,
-    views: &Views,
-    interval: Duration,
-    forget_after: Duration,
-) -> Vec<NodeReport> {
-    let forget_ms = i64::try_from(forget_after.as_millis()).unwrap_or(i64::MAX);
-    let cutoff = crate::storage::now_ms().saturating_sub(forget_ms);
-    orphans(
-        hub,
-        views,
-        interval,
-        |v| matches!(v.state, State::Down | State::Unknown) && v.since_ms < cutoff,
-        || NodeEvent::Forgotten,
-    )
 }
 
 #[cfg(test)]

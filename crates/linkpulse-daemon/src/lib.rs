@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod api;
 pub mod availability;
 pub mod blackbox;
+pub mod checks;
 pub mod config;
 pub mod daemon;
 pub mod dashboard;
@@ -17,6 +18,6 @@ pub mod engine;
 pub mod hub;
 pub mod metrics;
 pub mod probe;
-pub mod schedule;
-pub mod state;
 pub mod storage;
+
+pub use checks::{schedule, state};

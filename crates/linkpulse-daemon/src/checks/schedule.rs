@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 /// Identifies a check inside the scheduler (stable across reloads for unchanged checks).
 pub type CheckId = u64;
