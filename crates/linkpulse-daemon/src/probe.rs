@@ -160,6 +160,26 @@ impl Outcome {
         }
     }
 
+    /// A success that reached the daemon without a probe (a push, a live hub node).
+    pub fn success(
+        target: &str,
+        kind: &str,
+        warning: Option<String>,
+        latency_ms: Option<f64>,
+    ) -> Outcome {
+        Outcome {
+            up: true,
+            warning: warning.clone(),
+            latency_ms,
+            error_kind: None,
+            error_message: None,
+            result: CheckResult::Json(serde_json::json!({
+                "target": target, "kind": kind, "up": true, "warning": warning,
+                "latency_ms": latency_ms, "error": null, "resolved": null,
+            })),
+        }
+    }
+
     /// A failure that the daemon itself produced (hard timeout, missed push).
     pub fn failure(target: &str, kind: &str, error_kind: &str, message: String) -> Outcome {
         Outcome {

@@ -12,7 +12,7 @@ use super::{
     Origin, PendingDown, PushEvent, ReloadSummary, node_check,
 };
 use crate::config::{AlertConfig, CheckConfig, CheckKind, CheckSpec};
-use crate::probe::{CheckResult, Outcome};
+use crate::probe::Outcome;
 use crate::schedule::{self, CheckId, Schedule};
 use crate::state::{CheckState, State, Transition};
 use crate::storage::{Millis, TransitionRecord, WriteOp};
@@ -510,17 +510,7 @@ impl Core {
                     c.queued = Some(next);
                     self.schedule.insert(id, next);
                 }
-                Outcome {
-                    up: true,
-                    warning: None,
-                    latency_ms: latency,
-                    error_kind: None,
-                    error_message: None,
-                    result: CheckResult::Json(serde_json::json!({
-                        "target": target, "kind": "push", "up": true, "warning": null,
-                        "latency_ms": latency, "error": null, "resolved": null,
-                    })),
-                }
+                Outcome::success(&target, "push", None, latency)
             }
             PushEvent::Fail => {
                 c.started = None;
@@ -564,17 +554,9 @@ impl Core {
         }
         let target = c.cfg.spec.target();
         let outcome = match report.event {
-            NodeEvent::Alive { warning, rtt_ms } => Outcome {
-                up: true,
-                warning: warning.clone(),
-                latency_ms: rtt_ms,
-                error_kind: None,
-                error_message: None,
-                result: CheckResult::Json(serde_json::json!({
-                    "target": target, "kind": "node", "up": true, "warning": warning,
-                    "latency_ms": rtt_ms, "error": null, "resolved": null,
-                })),
-            },
+            NodeEvent::Alive { warning, rtt_ms } => {
+                Outcome::success(&target, "node", warning, rtt_ms)
+            }
             NodeEvent::Dead { cause, detail } => Outcome::failure(
                 &target,
                 "node",
