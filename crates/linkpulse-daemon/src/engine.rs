@@ -381,7 +381,7 @@ impl Engine {
                     self.parts.metrics.schedule_skipped.inc();
                 }
                 Effect::Attempt { id, at_ms, outcome } => self.attempt(id, at_ms, outcome),
-                Effect::Write(op) => self.parts.storage.submit(op),
+                Effect::Write(op) => self.parts.storage.submit(op.into()),
                 Effect::Transition {
                     id,
                     at_ms,

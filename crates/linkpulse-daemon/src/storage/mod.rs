@@ -24,7 +24,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::state::State;
+/// The core's data types, stored as they are (defined in `linkpulse-checks`).
+pub use linkpulse_checks::{Attempt, Millis, Resume, TransitionRecord};
 
 /// Which backend holds the history: what the `database` setting names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,9 +91,6 @@ pub fn open(backend: &Backend) -> Result<OpenStorage, StorageError> {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub type Millis = i64;
-
 /// The wall clock in [`Millis`].
 pub fn now_ms() -> Millis {
     let d = std::time::SystemTime::now()
@@ -146,23 +144,6 @@ pub enum StorageError {
     /// The writer has stopped (the daemon is shutting down).
     #[error("the storage writer has stopped")]
     Closed,
-}
-
-/// One attempt of a check (every run, retries included).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Attempt {
-    /// Check name.
-    pub check: String,
-    /// When the attempt finished.
-    pub at_ms: Millis,
-    /// The attempt succeeded.
-    pub up: bool,
-    /// Latency in milliseconds, when measured.
-    pub latency_ms: Option<f64>,
-    /// Error kind (`refused`, `timeout`, …) of a failed attempt.
-    pub error_kind: Option<String>,
-    /// The full result in the probe JSON shape.
-    pub result: serde_json::Value,
 }
 
 /// An attempt in the form it is stored in: the result JSON already reduced to what the row's
@@ -254,21 +235,6 @@ impl From<Attempt> for PackedAttempt {
             &a.result,
         )
     }
-}
-
-/// A state change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TransitionRecord {
-    /// Check name.
-    pub check: String,
-    /// When it changed.
-    pub at_ms: Millis,
-    /// State before.
-    pub from: State,
-    /// State after.
-    pub to: State,
-    /// Why (the error of the attempt that tipped it, or the warning).
-    pub cause: Option<String>,
 }
 
 /// An outage of one check: from going down to coming back.
@@ -371,19 +337,6 @@ pub enum WriteOp {
         /// Why it failed.
         error: String,
     },
-}
-
-/// The last known state of a check, for resuming after a restart or reload.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Resume {
-    /// State after the last transition.
-    pub state: State,
-    /// When it was entered.
-    pub since_ms: Millis,
-    /// The last attempt, if any.
-    pub last: Option<Attempt>,
-    /// The diagnosis of the open incident, if any.
-    pub diagnosis: Option<String>,
 }
 
 /// Hourly aggregate of attempts.

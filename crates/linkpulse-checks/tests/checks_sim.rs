@@ -1,17 +1,19 @@
 //! The sans-IO check core driven in virtual time: every input carries its `now`, every effect
-//! is read back in order. Exact, no sleeps, no sockets, no storage.
+//! is read back in order. Exact, no sleeps, no sockets, no storage. The core is fed the
+//! daemon's own config and outcome types (`linkpulse_daemon::checks::DaemonModel`), so the
+//! configs below are parsed exactly as `linkpulse serve` parses them.
+
+#![allow(clippy::disallowed_methods)] // the simulation needs some real instant as its epoch
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use linkpulse_daemon::checks::{
-    Core, Effect, HubPolicy, NodeEvent, NodeReport, Now, Origin, PushEvent,
-};
+use linkpulse_checks::schedule::CheckId;
+use linkpulse_checks::state::State;
+use linkpulse_checks::{Attempt, HubPolicy, NodeEvent, NodeReport, Now, PushEvent, Resume, Write};
+use linkpulse_daemon::checks::{Core, Effect, Origin};
 use linkpulse_daemon::config::{CheckConfig, Config};
 use linkpulse_daemon::probe::Outcome;
-use linkpulse_daemon::schedule::CheckId;
-use linkpulse_daemon::state::State;
-use linkpulse_daemon::storage::{Attempt, Resume, WriteOp};
 
 const T0_MS: i64 = 1_800_000_000_000;
 
@@ -129,11 +131,10 @@ fn describe(e: Effect) -> String {
         Effect::Attempt { outcome, .. } => {
             format!("attempt {}", outcome.error_kind.as_deref().unwrap_or("ok"))
         }
-        Effect::Write(WriteOp::Transition(t)) => format!("write transition {}>{}", t.from, t.to),
-        Effect::Write(WriteOp::OpenIncident { .. }) => "write open".into(),
-        Effect::Write(WriteOp::CloseIncident { .. }) => "write close".into(),
-        Effect::Write(WriteOp::Diagnosis { verdict, .. }) => format!("write diagnosis {verdict}"),
-        Effect::Write(_) => "write other".into(),
+        Effect::Write(Write::Transition(t)) => format!("write transition {}>{}", t.from, t.to),
+        Effect::Write(Write::OpenIncident { .. }) => "write open".into(),
+        Effect::Write(Write::CloseIncident { .. }) => "write close".into(),
+        Effect::Write(Write::Diagnosis { verdict, .. }) => format!("write diagnosis {verdict}"),
         Effect::Transition { transition: t, .. } => format!("state {}>{}", t.from, t.to),
         Effect::Alert(a) => format!("alert {}", a.idempotency_key),
         Effect::Diagnose { id } => format!("diagnose {id}"),

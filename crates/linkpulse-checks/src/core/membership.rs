@@ -1,0 +1,246 @@
+//! Checks joining and leaving the core: the start, a reload, a hand-over to or from another
+//! owner (the seam cluster mode uses), and a resume after a restart.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rand::Rng;
+use serde::Serialize;
+
+use super::{Check, Core};
+use crate::effect::{AlertKind, Effect};
+use crate::handoff::Handoff;
+use crate::input::{Now, Origin};
+use crate::model::{AlertSettings, CheckSettings, Mode, Model};
+use crate::schedule::{self, CheckId};
+use crate::state::{CheckState, State};
+
+/// Result of a reload.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReloadSummary {
+    /// Checks kept with their state.
+    pub unchanged: usize,
+    /// New checks.
+    pub added: usize,
+    /// Checks whose settings changed (restarted in `unknown`, history kept).
+    pub changed: usize,
+    /// Checks removed.
+    pub removed: usize,
+}
+
+/// `9 checks unchanged, 1 added, 0 changed, 0 removed`.
+impl std::fmt::Display for ReloadSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} check{} unchanged, {} added, {} changed, {} removed",
+            self.unchanged,
+            if self.unchanged == 1 { "" } else { "s" },
+            self.added,
+            self.changed,
+            self.removed
+        )
+    }
+}
+
+impl<M: Model> Core<M> {
+    /// Adds checks (start, reload, a hand-over); returns their ids. A name already present is
+    /// skipped.
+    pub fn add_checks(
+        &mut self,
+        checks: impl IntoIterator<Item = (M::Check, Origin<M>)>,
+        now: Now,
+    ) -> Vec<CheckId> {
+        self.last = Some(now);
+        checks
+            .into_iter()
+            .filter_map(|(cfg, origin)| self.add(Arc::new(cfg), origin, now))
+            .collect()
+    }
+
+    /// Takes checks out (reload, a hand-over to another owner) with their state, open
+    /// incident and pending alerts. Unknown names are skipped.
+    pub fn remove_checks(&mut self, names: &[&str]) -> Vec<Handoff<M>> {
+        let ids: Vec<CheckId> = names.iter().filter_map(|n| self.id_of(n)).collect();
+        ids.into_iter()
+            .filter_map(|id| self.remove(id, false))
+            .map(|c| Handoff {
+                state: c.state.state(),
+                since_ms: c.since_ms,
+                incident_ms: c.incident_ms,
+                cause: c.cause,
+                diagnosis: c.diagnosis,
+                pending_down: c.pending_down,
+                last_alert: c.last_alert,
+                cfg: c.cfg,
+            })
+            .collect()
+    }
+
+    /// Replaces the file's checks and alert targets, keeping the state of unchanged checks
+    /// (node checks come from the hub and are kept).
+    pub fn reload(
+        &mut self,
+        checks: &[M::Check],
+        alerts: Vec<M::Alert>,
+        now: Now,
+    ) -> ReloadSummary {
+        self.last = Some(now);
+        let mut summary = ReloadSummary::default();
+        let keep = |c: &Check<M>| {
+            c.cfg.mode() == Mode::Node
+                || checks
+                    .iter()
+                    .any(|n| n.name() == c.cfg.name() && *n == *c.cfg)
+        };
+        let gone: Vec<CheckId> = self
+            .checks
+            .iter()
+            .filter(|(_, c)| !keep(c))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            let Some(c) = self.remove(id, false) else {
+                continue;
+            };
+            if checks.iter().any(|n| n.name() == c.cfg.name()) {
+                summary.changed += 1;
+            } else {
+                summary.removed += 1;
+            }
+        }
+        self.alerts = alerts;
+        for c in checks {
+            if self.by_name.contains_key(c.name()) {
+                summary.unchanged += 1;
+            } else {
+                self.add(Arc::new(c.clone()), Origin::Fresh, now);
+            }
+        }
+        summary.added = checks.len() - summary.unchanged - summary.changed;
+        summary
+    }
+
+    pub(super) fn add(
+        &mut self,
+        cfg: Arc<M::Check>,
+        origin: Origin<M>,
+        now: Now,
+    ) -> Option<CheckId> {
+        if self.by_name.contains_key(cfg.name()) {
+            return None;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut c = Check::<M> {
+            state: CheckState::new(cfg.rise(), cfg.fall()),
+            since_ms: now.wall_ms,
+            planned: None,
+            queued: None,
+            running: None,
+            started: None,
+            last_alert: HashMap::new(),
+            incident_ms: None,
+            pending_down: None,
+            cause: None,
+            diagnosis: None,
+            cfg,
+        };
+        let mut last = None;
+        let mut realert = None;
+        match origin {
+            Origin::Fresh => {}
+            Origin::Resume(r) => {
+                c.state = CheckState::restore(r.state, c.cfg.rise(), c.cfg.fall());
+                c.since_ms = r.since_ms;
+                if r.state == State::Down {
+                    // Repeats restart from now; the down alert itself is re-queued with the
+                    // key it had, so it is a no-op if it reached the outbox before a crash.
+                    for a in &self.alerts {
+                        c.last_alert.insert(a.name().to_owned(), now.wall_ms);
+                    }
+                    c.incident_ms = Some(r.since_ms);
+                    c.diagnosis = r.diagnosis;
+                    c.cause = r
+                        .last
+                        .as_ref()
+                        .and_then(|a| a.result.get("error"))
+                        .and_then(|e| {
+                            Some(format!(
+                                "{}: {}",
+                                e.get("kind")?.as_str()?,
+                                e.get("message")?.as_str()?
+                            ))
+                        });
+                    realert = Some(r.since_ms);
+                }
+                last = r.last;
+            }
+            Origin::Handoff(h) => {
+                c.state = CheckState::restore(h.state, c.cfg.rise(), c.cfg.fall());
+                c.since_ms = h.since_ms;
+                c.incident_ms = h.incident_ms;
+                c.cause = h.cause;
+                c.diagnosis = h.diagnosis;
+                c.pending_down = h.pending_down;
+                c.last_alert = h.last_alert;
+            }
+        }
+        let first = match c.cfg.mode() {
+            Mode::Push {
+                token,
+                period,
+                grace,
+            } => {
+                self.tokens.insert(token.to_owned(), id);
+                Some(now.mono + period + grace)
+            }
+            // A node check is driven by the hub's changes, never by the schedule.
+            Mode::Node => None,
+            Mode::Active => Some(schedule::first_run(
+                now.mono,
+                c.cfg.interval(),
+                self.rng.random::<f64>(),
+            )),
+        };
+        if let Some(first) = first {
+            c.planned = Some(first);
+            c.queued = Some(first);
+            self.schedule.insert(id, first);
+        }
+        // A down alert still waiting for a diagnosis the previous owner never got: ask again.
+        let rediagnose = c.pending_down.is_some() && c.diagnosable();
+        self.by_name.insert(c.cfg.name().to_owned(), id);
+        self.checks.insert(id, c);
+        self.effects.push_back(Effect::Added { id, last });
+        if let Some(since) = realert {
+            self.alert(
+                id,
+                AlertKind::Down,
+                State::Down,
+                State::Unknown,
+                since,
+                None,
+            );
+        }
+        if rediagnose {
+            self.effects.push_back(Effect::Diagnose { id });
+        }
+        Some(id)
+    }
+
+    pub(super) fn remove(&mut self, id: CheckId, forgotten: bool) -> Option<Check<M>> {
+        let c = self.checks.remove(&id)?;
+        self.by_name.remove(c.cfg.name());
+        if let Mode::Push { token, .. } = c.cfg.mode() {
+            self.tokens.remove(token);
+        }
+        self.orphans.remove(&id);
+        self.effects.push_back(Effect::Removed {
+            id,
+            name: c.cfg.name().to_owned(),
+            forgotten,
+        });
+        Some(c)
+    }
+}
