@@ -15,6 +15,8 @@
 //!   database per test ([`postgres::database`]). Needs root and Debian's `postgresql`.
 //! - [`prometheus`]: a real Prometheus ([`prometheus::Prometheus`]) scraping a target on
 //!   loopback and queried over its API; `promtool check metrics`. Needs Debian's `prometheus`.
+//! - [`blackbox`]: the real blackbox_exporter ([`blackbox::Exporter`]) on loopback, to compare
+//!   `/probe` with. Needs Debian's `prometheus-blackbox-exporter`.
 //! - [`eventually`]: poll a condition until a deadline instead of sleeping.
 //!
 //! ```no_run
@@ -28,6 +30,7 @@
 #![deny(missing_docs)]
 
 pub mod bin;
+pub mod blackbox;
 pub mod browser;
 pub mod daemon;
 pub mod http;

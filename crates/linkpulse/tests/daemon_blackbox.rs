@@ -9,11 +9,12 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use linkpulse_daemon::blackbox::{Blackbox, BlackboxConfig, routes};
+use linkpulse_testsupport::blackbox::{self, EXPORTER, Exporter};
 use linkpulse_testsupport::daemon::Daemon;
 use linkpulse_testsupport::http;
 use tokio::net::TcpListener;
@@ -220,69 +221,6 @@ async fn probe_at(addr: SocketAddr, module: &str, target: &str) -> BTreeMap<Stri
         r.content_type
     );
     parse_exposition(&r.body)
-}
-
-/// The real blackbox_exporter on 127.0.0.1:0, killed when dropped.
-struct Exporter {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-const EXPORTER: &str = "prometheus-blackbox-exporter";
-
-fn exporter_binary() -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(EXPORTER))
-            .find(|p| p.is_file())
-    })
-}
-
-impl Exporter {
-    /// Starts the exporter and reads its bound address from its "Listening on" log line.
-    async fn start(binary: &Path, config: &Path, dir: &Path) -> Exporter {
-        let log = dir.join("exporter.log");
-        let child = Command::new(binary)
-            .arg(format!("--config.file={}", config.display()))
-            .arg("--web.listen-address=127.0.0.1:0")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start blackbox_exporter");
-        let mut exporter = Exporter {
-            child,
-            addr: "127.0.0.1:0".parse().expect("addr"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let found = text
-                .lines()
-                .filter(|l| l.contains("msg=\"Listening on\""))
-                .find_map(|l| l.split("address=").nth(1))
-                .and_then(|a| a.split_whitespace().next())
-                .and_then(|a| a.parse().ok());
-            if let Some(addr) = found {
-                exporter.addr = addr;
-                return exporter;
-            }
-            if let Ok(Some(status)) = exporter.child.try_wait() {
-                panic!("blackbox_exporter exited with {status}: {text}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "blackbox_exporter did not log its address: {text}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -761,7 +699,7 @@ async fn debug_shows_the_log_and_the_metrics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_a_superset_of_the_real_blackbox_exporters() {
-    let Some(binary) = exporter_binary() else {
+    let Some(binary) = blackbox::binary() else {
         eprintln!(
             "SKIPPED: {EXPORTER} is not installed (scripts/install-test-deps installs it); \
              the comparison with the real blackbox_exporter did not run"
@@ -770,7 +708,11 @@ async fn metrics_are_a_superset_of_the_real_blackbox_exporters() {
     };
     let w = world().await;
     let lp = Linkpulse::start(&w.config).await;
-    let exporter = Exporter::start(&binary, &w.config, w.dir.path()).await;
+    let (config, dir) = (w.config.clone(), w.dir.path().to_owned());
+    let exporter = tokio::task::spawn_blocking(move || Exporter::start(&binary, &config, &dir))
+        .await
+        .expect("the exporter task")
+        .expect("start blackbox_exporter");
     let http = format!("http://{}", w.http.addr);
     let https = format!("https://{}/", w.https.addr);
     let tcp = w.tcp.local_addr().expect("addr").to_string();
@@ -792,7 +734,7 @@ async fn metrics_are_a_superset_of_the_real_blackbox_exporters() {
     ];
     let mut seen = BTreeSet::new();
     for (module, target) in &cases {
-        let theirs = probe_at(exporter.addr, module, target).await;
+        let theirs = probe_at(exporter.addr(), module, target).await;
         seen.extend(theirs.keys().cloned());
         let ours = lp.probe(module, target).await;
         let missing: Vec<_> = shape(&theirs).difference(&shape(&ours)).cloned().collect();
@@ -846,7 +788,7 @@ async fn metrics_are_a_superset_of_the_real_blackbox_exporters() {
 
     // Errors: the same statuses.
     for path in ["/probe?module=nope&target=x", "/probe?module=http_2xx"] {
-        let theirs = get(exporter.addr, path, &[]).await;
+        let theirs = get(exporter.addr(), path, &[]).await;
         let ours = get(lp.addr, path, &[]).await;
         assert_eq!(ours.status, theirs.status, "{path}");
         assert_eq!(ours.body, theirs.body, "{path}");
@@ -859,12 +801,8 @@ fn shipped_example_loads_and_the_real_exporter_accepts_it() {
     let config = BlackboxConfig::load(&example).unwrap_or_else(|e| panic!("{e}"));
     assert!(config.modules.len() >= 4);
     assert_eq!(config.unsupported().count(), 0);
-    if let Some(binary) = exporter_binary() {
-        let out = Command::new(binary)
-            .arg(format!("--config.file={}", example.display()))
-            .arg("--config.check")
-            .output()
-            .expect("run blackbox_exporter");
+    if let Some(binary) = blackbox::binary() {
+        let out = blackbox::check_config(&binary, &example).expect("run blackbox_exporter");
         assert!(
             out.status.success(),
             "{}",
