@@ -16,9 +16,9 @@
 mod format;
 
 pub use format::Format;
-use format::openmetrics_to_text;
+use format::TextWriter;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use prometheus_client::encoding::{
@@ -261,6 +261,8 @@ impl EncodeMetric for LatencyHistogram {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    /// Length of the last exposition (sizes the next one).
+    exposition_len: AtomicUsize,
     /// 1 while the check is up or degraded, 0 while down or unknown.
     pub check_up: Family<CheckLabels, Gauge>,
     /// 1 for the check's current state, 0 for the three others.
@@ -384,6 +386,7 @@ impl Metrics {
         );
         Metrics {
             registry,
+            exposition_len: AtomicUsize::new(0),
             check_up,
             check_state,
             check_latency_seconds,
@@ -409,12 +412,29 @@ impl Metrics {
     }
 
     /// Every metric in `format`.
+    ///
+    /// The text is written once, into a string sized from the previous scrape: a scrape of
+    /// 20,000 checks is tens of megabytes, and growing it by doubling (or converting a copy)
+    /// would leave the allocator holding several such blocks after it.
     pub fn encode_as(&self, format: Format) -> String {
-        let open = self.encode();
-        match format {
-            Format::OpenMetrics => open,
-            Format::Text => openmetrics_to_text(&open),
+        let hint = self.exposition_len.load(Ordering::Relaxed);
+        let mut out = String::with_capacity(hint + hint / 32 + 4096);
+        let done = match format {
+            Format::OpenMetrics => {
+                prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            }
+            Format::Text => {
+                let mut w = TextWriter::new(&mut out);
+                let done = prometheus_client::encoding::text::encode(&mut w, &self.registry);
+                w.finish();
+                done
+            }
+        };
+        if done.is_err() {
+            out.clear();
         }
+        self.exposition_len.store(out.len(), Ordering::Relaxed);
+        out
     }
 }
 
