@@ -179,7 +179,9 @@ fn budget_words(breach: &serde_saphyr::budget::BudgetBreach) -> String {
             format!("the file holds {documents} YAML documents; one is expected")
         }
         B::Aliases { .. } | B::AliasAnchorRatio { .. } => {
-            "the YAML uses too many aliases (`*name`)".to_owned()
+            "the YAML uses too many aliases (`*name`) for its anchors (`&name`): a guard \
+             against alias bombs; write the values out"
+                .to_owned()
         }
         B::Anchors { .. } => "the YAML defines too many anchors (`&name`)".to_owned(),
         B::Nodes { .. } => limit("values"),
