@@ -31,7 +31,7 @@ pub const MIN_SECRET_LEN: usize = 8;
 #[non_exhaustive]
 pub enum SecretError {
     /// The file could not be read.
-    #[error("secret file: {0}")]
+    #[error(transparent)]
     Read(#[from] linkpulse_sys::file::FileError),
     /// The file (or the environment variable) holds no secret.
     #[error("{origin}: no secret in it")]
