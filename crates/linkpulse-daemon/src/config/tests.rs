@@ -420,7 +420,10 @@ fn a_default_interval_shorter_than_the_default_timeout_is_valid() {
 fn a_bad_default_is_one_error_naming_the_default() {
     let mut text = "defaults:\n  rise: 0\n  interval: 10ms\nchecks:\n".to_owned();
     for i in 0..10 {
-        text.push_str(&format!("  - name: c{i}\n    tcp: {{ address: 'h:{}' }}\n", i + 1));
+        text.push_str(&format!(
+            "  - name: c{i}\n    tcp: {{ address: 'h:{}' }}\n",
+            i + 1
+        ));
     }
     text.push_str("  - name: own\n    tcp: { address: 'h:99' }\n    rise: 2\n    interval: 1s\n");
     assert_eq!(
@@ -441,7 +444,9 @@ fn bad_header_names_are_errors_with_their_lines() {
     );
     assert_eq!(e.len(), 3, "{e:#?}");
     assert!(
-        e[0].starts_with("t.yaml:7: checks[0].http.headers.bad name: invalid header name \"bad name\""),
+        e[0].starts_with(
+            "t.yaml:7: checks[0].http.headers.bad name: invalid header name \"bad name\""
+        ),
         "{e:#?}"
     );
     assert!(
@@ -464,11 +469,13 @@ fn a_tcp_address_the_probe_refuses_is_reported_with_the_others() {
     assert_eq!(e.len(), 3, "{e:#?}");
     assert!(e[0].starts_with("t.yaml:1: listen:"), "{e:#?}");
     assert!(
-        e.iter().any(|l| l.starts_with("t.yaml:4: checks[0].tcp.address: invalid host `::1:80`")),
+        e.iter()
+            .any(|l| l.starts_with("t.yaml:4: checks[0].tcp.address: invalid host `::1:80`")),
         "{e:#?}"
     );
     assert!(
-        e.iter().any(|l| l.starts_with("t.yaml:5: checks[0].interval:")),
+        e.iter()
+            .any(|l| l.starts_with("t.yaml:5: checks[0].interval:")),
         "{e:#?}"
     );
 }
@@ -495,11 +502,17 @@ fn files_are_resolved_from_the_configs_directory_and_read() {
     let ca = dir.path().join("ca.pem");
     let secret = dir.path().join("nope.secret");
     assert!(
-        e.contains(&format!("t.yaml:3: checks[0].http.ca_file: cannot read CA file {}: ", ca.display())),
+        e.contains(&format!(
+            "t.yaml:3: checks[0].http.ca_file: cannot read CA file {}: ",
+            ca.display()
+        )),
         "{e}"
     );
     assert!(
-        e.contains(&format!("t.yaml:4: hub.secret_file: cannot read {}: ", secret.display())),
+        e.contains(&format!(
+            "t.yaml:4: hub.secret_file: cannot read {}: ",
+            secret.display()
+        )),
         "{e}"
     );
     // A secret the hub would refuse is refused here.
@@ -519,7 +532,10 @@ fn files_are_resolved_from_the_configs_directory_and_read() {
 fn only_regular_files_are_read() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("token.fifo");
-    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
     assert!(made.success());
     for (text, want) in [
         (
