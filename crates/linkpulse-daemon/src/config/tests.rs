@@ -491,6 +491,24 @@ fn files_are_resolved_from_the_configs_directory_and_read() {
         c.hub.unwrap().secret_file,
         Some(dir.path().join("hub.secret"))
     );
+    // CA files too, for checks and webhooks.
+    let ca = linkpulse_testsupport::servers::TestCa::new().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).unwrap();
+    let c = Config::parse(
+        "t.yaml",
+        "checks:\n  - name: a\n    http: { url: 'https://h/', ca_file: ca.pem }\nalerts:\n  - webhook: { url: 'https://127.0.0.1:9/', ca_file: ca.pem }\n",
+        dir.path(),
+    )
+    .unwrap();
+    match &c.checks[0].spec {
+        CheckSpec::Http(h) => assert_eq!(h.ca_file, Some(dir.path().join("ca.pem"))),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(&c.alerts[0].target, AlertTarget::Webhook { ca_file: Some(p), .. } if *p == dir.path().join("ca.pem")),
+        "{:?}",
+        c.alerts[0].target
+    );
     // Missing: an error at its line, from the config's directory.
     let e = Config::parse(
         "t.yaml",
