@@ -512,12 +512,12 @@ fn files_are_resolved_from_the_configs_directory_and_read() {
     // Missing: an error at its line, from the config's directory.
     let e = Config::parse(
         "t.yaml",
-        "checks:\n  - name: a\n    http: { url: 'https://h/', ca_file: ca.pem }\nhub: { listen: '127.0.0.1:0', secret_file: nope.secret }\n",
+        "checks:\n  - name: a\n    http: { url: 'https://h/', ca_file: missing-ca.pem }\nhub: { listen: '127.0.0.1:0', secret_file: nope.secret }\n",
         dir.path(),
     )
     .unwrap_err()
     .to_string();
-    let ca = dir.path().join("ca.pem");
+    let ca = dir.path().join("missing-ca.pem");
     let secret = dir.path().join("nope.secret");
     assert!(
         e.contains(&format!(
