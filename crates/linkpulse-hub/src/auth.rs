@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use hmac::{Hmac, Mac};
 use linkpulse_proto::{Authenticator, Hello};
@@ -31,13 +31,8 @@ pub const MIN_SECRET_LEN: usize = 8;
 #[non_exhaustive]
 pub enum SecretError {
     /// The file could not be read.
-    #[error("cannot read secret file {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] linkpulse_sys::file::FileError),
     /// The file (or the environment variable) holds no secret.
     #[error("{origin}: no secret in it")]
     Empty {
@@ -104,10 +99,11 @@ impl HubKeys {
 
     /// Reads a secret file (format in the module docs).
     pub fn from_file(path: &Path) -> Result<Self, SecretError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SecretError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        // A regular file of bounded size: a FIFO or /dev/zero is refused, never waited on.
+        let text = linkpulse_sys::file::read_regular_to_string(
+            path,
+            linkpulse_sys::file::SMALL_FILE_LIMIT,
+        )?;
         Self::parse(&text, &path.display().to_string())
     }
 

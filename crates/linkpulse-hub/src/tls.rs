@@ -69,8 +69,14 @@ fn file_err(path: &Path, reason: impl ToString) -> TlsError {
     }
 }
 
+/// A PEM file: a regular file of bounded size (a FIFO or a device is refused, not waited on).
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    linkpulse_sys::file::read_regular(path, linkpulse_sys::file::SMALL_FILE_LIMIT)
+        .map_err(|e| file_err(path, e.kind.reason()))
+}
+
 fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let bytes = std::fs::read(path).map_err(|e| file_err(path, e))?;
+    let bytes = read(path)?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| file_err(path, e))?;
@@ -81,7 +87,7 @@ fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 }
 
 fn key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let bytes = std::fs::read(path).map_err(|e| file_err(path, e))?;
+    let bytes = read(path)?;
     PrivateKeyDer::from_pem_slice(&bytes)
         .map_err(|e| file_err(path, format!("no private key: {e}")))
 }

@@ -45,7 +45,13 @@ pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, CaFileE
         reason,
     };
     // Read first so that "no such file" is reported in the OS's words.
-    let bytes = std::fs::read(path).map_err(|e| read_err(crate::net::os_reason(&e)))?;
+    let bytes = linkpulse_sys::file::read_regular(path, linkpulse_sys::file::SMALL_FILE_LIMIT)
+        .map_err(|e| match &e.kind {
+            linkpulse_sys::file::FileErrorKind::Io(source) => {
+                read_err(crate::net::os_reason(source))
+            }
+            other => read_err(other.reason()),
+        })?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| read_err(e.to_string()))?;

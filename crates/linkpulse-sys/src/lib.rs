@@ -9,6 +9,8 @@
 //!   errors, used by the ICMP prober (`linkpulse-probe`) and the link driver (`linkpulse-net`).
 //! - [`recv`]: a datagram with its hop limit from the ancillary data (`IP_RECVTTL`).
 //! - [`reactor`]: registering a descriptor with tokio's reactor.
+//! - [`file`]: reading a small regular file a user named (config, token, certificate) with a
+//!   size cap, refusing a FIFO or a device at once instead of hanging or eating memory.
 //!
 //! Both readers go through one `recvmsg` wrapper (`msg.rs`) that walks the control messages.
 //!
@@ -17,6 +19,7 @@
 #![deny(missing_docs)]
 
 pub mod errqueue;
+pub mod file;
 mod msg;
 pub mod reactor;
 pub mod recv;

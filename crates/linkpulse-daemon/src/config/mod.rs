@@ -11,8 +11,10 @@
 //!
 //! The full reference is `docs/config.md`.
 
+mod collect;
 mod env;
 mod error;
+mod files;
 mod model;
 mod raw;
 mod validate;
@@ -72,6 +74,9 @@ fn with_env_errors(env_errors: Vec<ConfigError>, mut others: Vec<ConfigError>) -
     ConfigErrors(all)
 }
 
+/// The largest config file read: 100,000 checks with labels take about 15 MB.
+pub const MAX_CONFIG_BYTES: u64 = 64 << 20;
+
 /// Reads a config file for [`Config::load`] and the blackbox loader: its name for error
 /// messages, its text, and the directory relative paths in it are taken from. `what` names the
 /// file in the error when it cannot be read.
@@ -80,14 +85,16 @@ pub(crate) fn read_config_file<'p>(
     what: &str,
 ) -> Result<(String, String, &'p Path), ConfigErrors> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigErrors(vec![ConfigError {
-            file: file.clone(),
-            line: 0,
-            path: String::new(),
-            message: format!("cannot read {what}: {e}"),
-        }])
-    })?;
+    // A regular file of bounded size: a FIFO or /dev/zero is an error naming it, at once.
+    let text =
+        linkpulse_sys::file::read_regular_to_string(path, MAX_CONFIG_BYTES).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: file.clone(),
+                line: 0,
+                path: String::new(),
+                message: format!("cannot read {what}: {}", e.kind.reason()),
+            }])
+        })?;
     let base = path.parent().unwrap_or(Path::new("."));
     Ok((file, text, base))
 }
@@ -114,7 +121,7 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
         });
     }
     let mut path = String::new();
-    let options = serde_saphyr::options! { with_snippet: false };
+    let options = serde_saphyr::options! { with_snippet: false, budget: Some(budget(text.len())) };
     let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
         serde_path_to_error::deserialize(de).map_err(|e| {
             path = e.path().to_string();
@@ -123,6 +130,14 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
     });
     result.map_err(|e| {
         let line = e.location().map(|l| l.line()).unwrap_or(0);
+        if let serde_saphyr::Error::Budget { breach, .. } = &e {
+            return ConfigError {
+                file: file.to_owned(),
+                line,
+                path: clean_path(&path),
+                message: budget_words(breach),
+            };
+        }
         let mut message = e.to_string();
         // The location is reported separately; drop the parser's own " at line X, column Y".
         if let Some(at) = message.rfind(" at line ") {
@@ -135,6 +150,45 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
             message,
         }
     })
+}
+
+/// The parser's budget for a text of `len` bytes: its defaults (which guard against alias
+/// bombs and deep nesting), with the node, event and scalar-byte counts raised to what `len`
+/// bytes can hold without aliases. Without aliases a node takes about a byte of text at
+/// least (`a:` is two nodes in three bytes), so a file of any size that does not expand aliases stays within it: 100,000
+/// checks with per-check keys load, a YAML bomb does not.
+fn budget(len: usize) -> serde_saphyr::Budget {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = budget.max_nodes.max(len);
+    budget.max_events = budget.max_events.max(len.saturating_mul(2));
+    budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.max(len);
+    budget
+}
+
+/// A breached parser budget in words.
+fn budget_words(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let limit = |what: &str| {
+        format!(
+            "the YAML has too many {what} for its size (aliases `*name` expanding without bound?)"
+        )
+    };
+    match breach {
+        B::Depth { depth } => format!("the YAML is nested too deeply ({depth} levels)"),
+        B::Documents { documents } => {
+            format!("the file holds {documents} YAML documents; one is expected")
+        }
+        B::Aliases { .. } | B::AliasAnchorRatio { .. } => {
+            "the YAML uses too many aliases (`*name`) for its anchors (`&name`): a guard \
+             against alias bombs; write the values out"
+                .to_owned()
+        }
+        B::Anchors { .. } => "the YAML defines too many anchors (`&name`)".to_owned(),
+        B::Nodes { .. } => limit("values"),
+        B::Events { .. } => limit("parser events"),
+        B::ScalarBytes { .. } => limit("bytes of text"),
+        other => format!("the YAML exceeds a parser limit ({other:?})"),
+    }
 }
 
 /// Removes the `Spanned` wrapper's `.value` segments and the root marker from a serde path.

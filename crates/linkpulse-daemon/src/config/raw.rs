@@ -97,9 +97,9 @@ pub(crate) struct RawHttp {
     pub(crate) body_contains: Option<String>,
     pub(crate) body_regex: Option<S<String>>,
     #[serde(default)]
-    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) headers: BTreeMap<String, S<String>>,
     pub(crate) follow_redirects: Option<bool>,
-    pub(crate) ca_file: Option<String>,
+    pub(crate) ca_file: Option<S<String>>,
     pub(crate) insecure: Option<bool>,
 }
 
@@ -167,7 +167,7 @@ pub(crate) struct RawAlert {
 pub(crate) struct RawWebhook {
     pub(crate) url: S<String>,
     #[serde(default)]
-    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) headers: BTreeMap<String, S<String>>,
     pub(crate) ca_file: Option<S<String>>,
 }
 

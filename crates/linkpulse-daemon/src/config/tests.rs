@@ -396,8 +396,208 @@ fn a_short_interval_shortens_the_default_timeout() {
     );
     assert_eq!(
         e,
-        vec!["t.yaml:1: defaults.timeout: timeout 3s is longer than the interval 2s".to_owned()]
+        vec!["t.yaml:1: defaults.timeout: timeout 3s is longer than the interval 2s (a value of `defaults:`, inherited by checks[0])".to_owned()]
     );
+}
+
+/// Issue 12: `defaults: { interval: 1s }` alone is valid — the timeout nobody wrote follows
+/// the interval instead of making an error about `checks[0].timeout`.
+#[test]
+fn a_default_interval_shorter_than_the_default_timeout_is_valid() {
+    let c = parse(
+        "defaults: { interval: 1s }\nchecks:\n  - name: a\n    tcp: { address: 'h:1' }\n  - name: b\n    http: { url: 'http://h/' }\n",
+    )
+    .unwrap();
+    for check in &c.checks {
+        assert_eq!(check.interval, Duration::from_secs(1));
+        assert_eq!(check.timeout, Duration::from_secs(1));
+    }
+}
+
+/// A bad value in `defaults:` is one error at the default's line, saying that the checks
+/// inherit it — not one per check.
+#[test]
+fn a_bad_default_is_one_error_naming_the_default() {
+    let mut text = "defaults:\n  rise: 0\n  interval: 10ms\nchecks:\n".to_owned();
+    for i in 0..10 {
+        text.push_str(&format!(
+            "  - name: c{i}\n    tcp: {{ address: 'h:{}' }}\n",
+            i + 1
+        ));
+    }
+    text.push_str("  - name: own\n    tcp: { address: 'h:99' }\n    rise: 2\n    interval: 1s\n");
+    assert_eq!(
+        errors(&text),
+        [
+            "t.yaml:2: defaults.rise: 0 is out of range (1 to 1000) (a value of `defaults:`, inherited by checks[0] and 9 other checks)",
+            "t.yaml:3: defaults.interval: \"10ms\" is too short (at least 100ms) (a value of `defaults:`, inherited by checks[0] and 9 other checks)",
+        ]
+    );
+}
+
+/// Header names and values of http checks and webhooks are checked at load, each at the
+/// header's line (a bad one used to make every webhook delivery fail forever).
+#[test]
+fn bad_header_names_are_errors_with_their_lines() {
+    let e = errors(
+        "checks:\n  - name: a\n    http:\n      url: 'http://h/'\n      headers:\n        X-Ok: fine\n        'bad name': x\nalerts:\n  - webhook:\n      url: 'http://127.0.0.1:9/hook'\n      headers:\n        'X:Colon': y\n        X-Value: \"a\\nb\"\n",
+    );
+    assert_eq!(e.len(), 3, "{e:#?}");
+    assert!(
+        e[0].starts_with(
+            "t.yaml:7: checks[0].http.headers.bad name: invalid header name \"bad name\""
+        ),
+        "{e:#?}"
+    );
+    assert!(
+        e[1].starts_with("t.yaml:12: alerts[0].webhook.headers.X:Colon: invalid header name"),
+        "{e:#?}"
+    );
+    assert!(
+        e[2].starts_with("t.yaml:13: alerts[0].webhook.headers.X-Value: invalid value for header"),
+        "{e:#?}"
+    );
+}
+
+/// An address the probe cannot use is reported with the other errors, with its line (it
+/// used to come only from `config check`, after every other error was fixed, without one).
+#[test]
+fn a_tcp_address_the_probe_refuses_is_reported_with_the_others() {
+    let e = errors(
+        "listen: nowhere\nchecks:\n  - name: a\n    tcp: { address: '::1:80' }\n    interval: 5x\n",
+    );
+    assert_eq!(e.len(), 3, "{e:#?}");
+    assert!(e[0].starts_with("t.yaml:1: listen:"), "{e:#?}");
+    assert!(
+        e.iter()
+            .any(|l| l.starts_with("t.yaml:4: checks[0].tcp.address: invalid host `::1:80`")),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter()
+            .any(|l| l.starts_with("t.yaml:5: checks[0].interval:")),
+        "{e:#?}"
+    );
+}
+
+/// Every `*_file` is taken from the config file's directory and read at load.
+#[test]
+fn files_are_resolved_from_the_configs_directory_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hub.secret"), "0123456789abcdef\n").unwrap();
+    let text = "hub: { listen: '127.0.0.1:0', secret_file: hub.secret }\n";
+    let c = Config::parse("t.yaml", text, dir.path()).unwrap();
+    assert_eq!(
+        c.hub.unwrap().secret_file,
+        Some(dir.path().join("hub.secret"))
+    );
+    // CA files too, for checks and webhooks.
+    let ca = linkpulse_testsupport::servers::TestCa::new().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).unwrap();
+    let c = Config::parse(
+        "t.yaml",
+        "checks:\n  - name: a\n    http: { url: 'https://h/', ca_file: ca.pem }\nalerts:\n  - webhook: { url: 'https://127.0.0.1:9/', ca_file: ca.pem }\n",
+        dir.path(),
+    )
+    .unwrap();
+    match &c.checks[0].spec {
+        CheckSpec::Http(h) => assert_eq!(h.ca_file, Some(dir.path().join("ca.pem"))),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(&c.alerts[0].target, AlertTarget::Webhook { ca_file: Some(p), .. } if *p == dir.path().join("ca.pem")),
+        "{:?}",
+        c.alerts[0].target
+    );
+    // Missing: an error at its line, from the config's directory.
+    let e = Config::parse(
+        "t.yaml",
+        "checks:\n  - name: a\n    http: { url: 'https://h/', ca_file: missing-ca.pem }\nhub: { listen: '127.0.0.1:0', secret_file: nope.secret }\n",
+        dir.path(),
+    )
+    .unwrap_err()
+    .to_string();
+    let ca = dir.path().join("missing-ca.pem");
+    let secret = dir.path().join("nope.secret");
+    assert!(
+        e.contains(&format!(
+            "t.yaml:3: checks[0].http.ca_file: cannot read CA file {}: ",
+            ca.display()
+        )),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!(
+            "t.yaml:4: hub.secret_file: cannot read {}: ",
+            secret.display()
+        )),
+        "{e}"
+    );
+    // A secret the hub would refuse is refused here.
+    std::fs::write(dir.path().join("short.secret"), "short\n").unwrap();
+    let e = Config::parse(
+        "t.yaml",
+        "hub: { listen: '127.0.0.1:0', secret_file: short.secret }\n",
+        dir.path(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("t.yaml:1: hub.secret_file: "), "{e}");
+}
+
+/// A token or password file that is a device or a FIFO is an error naming it, at once.
+#[test]
+fn only_regular_files_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("token.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (text, want) in [
+        (
+            "api_token_file: /dev/zero\n".to_owned(),
+            "t.yaml:1: api_token_file: cannot read /dev/zero: it is a character device, not a regular file".to_owned(),
+        ),
+        (
+            "api_token_file: token.fifo\n".to_owned(),
+            format!("t.yaml:1: api_token_file: cannot read {}: it is a FIFO, not a regular file", fifo.display()),
+        ),
+        (
+            "database: postgres://lp@127.0.0.1/h\ndatabase_password_file: /dev/zero\n".to_owned(),
+            "t.yaml:2: database_password_file: cannot read /dev/zero: it is a character device, not a regular file".to_owned(),
+        ),
+    ] {
+        let e = Config::parse("t.yaml", &text, dir.path()).unwrap_err().to_string();
+        assert_eq!(e, want);
+    }
+}
+
+/// The parser's node budget follows the file's size: 20,000 tcp checks with an interval and
+/// two labels used to stop at `checks[16665]` with "budget breached: Nodes { nodes: 250001 }".
+/// A YAML bomb (aliases) is still refused, in words.
+#[test]
+fn the_yaml_budget_scales_with_the_file_and_speaks_words() {
+    let mut text = String::from("checks:\n");
+    for i in 0..20_000 {
+        text.push_str(&format!(
+            "  - name: c{i}\n    tcp: {{ address: '127.0.0.1:{}' }}\n    interval: 1m\n    labels: {{ zone: a, team: b }}\n",
+            1 + i % 60_000
+        ));
+    }
+    assert_eq!(parse(&text).unwrap().checks.len(), 20_000);
+    // Far more aliases than anchors: the parser's guard against alias bombs, in words.
+    let mut bomb = String::from("defaults: { interval: &i 1m }\nchecks:\n");
+    for i in 0..200 {
+        bomb.push_str(&format!(
+            "  - {{ name: c{i}, tcp: {{ address: 'h:1' }}, interval: *i }}\n"
+        ));
+    }
+    let e = errors(&bomb);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(!e[0].contains("budget breached"), "{e:#?}");
+    assert!(e[0].contains("too many aliases"), "{e:#?}");
 }
 
 /// The limits are the CLI's, with the same words: methods, ICMP count and gap, timeout.

@@ -1,11 +1,14 @@
 //! Stage two: raw structs into [`Config`], collecting every problem.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
+use super::collect::Errors;
 use super::error::{ConfigError, ConfigErrors};
+use super::files;
 use super::model::{
     AlertConfig, AlertTarget, CheckConfig, CheckSpec, Concurrency, Config, HttpSpec, HubConfig,
     HubDetector, MetricsConfig, Retention,
@@ -14,6 +17,7 @@ use super::raw::{
     RawAlert, RawCheck, RawConfig, RawDefaults, RawHttp, RawHub, RawHubTls, RawMetrics, RawStatus,
     RawStatusItem, RawStatusPage, RawWebhook, S,
 };
+use linkpulse_hub::auth::HubKeys;
 use linkpulse_probe::defaults as probe_defaults;
 
 use crate::storage::Backend;
@@ -21,27 +25,6 @@ use crate::storage::postgres::PgTarget;
 
 /// Default HTTP address.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9118";
-
-/// Collects problems while validating.
-struct Errors<'a> {
-    file: &'a str,
-    list: Vec<ConfigError>,
-}
-
-impl Errors<'_> {
-    fn push(&mut self, line: u64, path: impl Into<String>, message: impl Into<String>) {
-        self.list.push(ConfigError {
-            file: self.file.to_owned(),
-            line,
-            path: path.into(),
-            message: message.into(),
-        });
-    }
-
-    fn at<T>(&mut self, s: &S<T>, path: impl Into<String>, message: impl Into<String>) {
-        self.push(s.referenced.line(), path, message);
-    }
-}
 
 /// Parses a duration such as `500ms`, `10s`, `1h30m`.
 fn duration(e: &mut Errors<'_>, s: &S<String>, path: &str) -> Option<Duration> {
@@ -233,6 +216,13 @@ fn host_name(host: &str) -> Result<(), String> {
     }
 }
 
+/// Whether the probe library accepts the target of `spec`, in its words when it does not.
+fn probe_target(spec: &CheckSpec) -> Result<(), String> {
+    linkpulse_probe::Target::from_str(&spec.target())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// Checks an `http://` / `https://` URL with a host.
 fn http_url(value: &str) -> Result<(), String> {
     let url = url::Url::parse(value).map_err(|e| format!("invalid URL {value:?}: {e}"))?;
@@ -287,9 +277,11 @@ fn statuses(raw: &RawStatus) -> Result<Vec<(u16, u16)>, String> {
     texts.iter().map(|t| status_item(t)).collect()
 }
 
-fn http_spec(e: &mut Errors<'_>, h: &RawHttp, path: &str) -> Option<HttpSpec> {
+fn http_spec(e: &mut Errors<'_>, h: &RawHttp, path: &str, base: &Path) -> Option<HttpSpec> {
     let mut ok = true;
-    if let Err(m) = http_url(&h.url.value) {
+    if let Err(m) = http_url(&h.url.value)
+        .and_then(|()| linkpulse_probe::Target::from_str(&h.url.value).map_err(|e| e.to_string()))
+    {
         e.at(&h.url, format!("{path}.url"), m);
         ok = false;
     }
@@ -325,43 +317,99 @@ fn http_spec(e: &mut Errors<'_>, h: &RawHttp, path: &str) -> Option<HttpSpec> {
         );
         ok = false;
     }
-    for (name, value) in &h.headers {
-        if http::HeaderName::from_bytes(name.as_bytes()).is_err()
-            || http::HeaderValue::from_str(value).is_err()
-        {
-            e.at(
-                &h.url,
-                format!("{path}.headers.{name}"),
-                format!("invalid header {name:?}"),
-            );
-            ok = false;
-        }
-    }
+    ok &= headers(e, &h.headers, path);
+    let ca_file = match &h.ca_file {
+        Some(ca) => match ca_file(e, ca, &format!("{path}.ca_file"), base) {
+            Some(p) => Some(p),
+            None => {
+                ok = false;
+                None
+            }
+        },
+        None => None,
+    };
     ok.then(|| HttpSpec {
         url: h.url.value.clone(),
         method,
         expect_status,
         body_contains: h.body_contains.clone(),
         body_regex: h.body_regex.as_ref().map(|r| r.value.clone()),
-        headers: h.headers.clone(),
+        headers: plain_headers(&h.headers),
         follow_redirects: h
             .follow_redirects
             .unwrap_or(probe_defaults::FOLLOW_REDIRECTS),
-        ca_file: h.ca_file.as_ref().map(PathBuf::from),
+        ca_file,
         insecure: h.insecure.unwrap_or(false),
     })
 }
 
-fn module(e: &mut Errors<'_>, c: &RawCheck, prefix: &str, interval: Duration) -> Option<CheckSpec> {
+/// Request headers (of an http check or a webhook): every name and value one that HTTP
+/// accepts, each problem at the header's line; `false` when one is not.
+fn headers(e: &mut Errors<'_>, headers: &BTreeMap<String, S<String>>, path: &str) -> bool {
+    let mut ok = true;
+    for (name, value) in headers {
+        let key = format!("{path}.headers.{name}");
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            e.at(
+                value,
+                key,
+                format!(
+                    "invalid header name {name:?} (letters, digits and !#$%&'*+-.^_`|~, no spaces)"
+                ),
+            );
+            ok = false;
+        } else if http::HeaderValue::from_str(&value.value).is_err() {
+            e.at(
+                value,
+                key,
+                format!("invalid value for header {name:?} (no control characters or newlines)"),
+            );
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// Headers without their places in the file.
+fn plain_headers(headers: &BTreeMap<String, S<String>>) -> BTreeMap<String, String> {
+    headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.value.clone()))
+        .collect()
+}
+
+/// A `ca_file`: resolved from the config's directory and read now (a PEM file with at least
+/// one certificate), so a missing or bad file is a config error with its line rather than a
+/// check that goes down at run time.
+fn ca_file(e: &mut Errors<'_>, ca: &S<String>, key: &str, base: &Path) -> Option<PathBuf> {
+    let path = files::resolve(base, &ca.value);
+    match linkpulse_probe::load_ca_file(&path) {
+        Ok(_) => Some(path),
+        Err(m) => {
+            e.at(ca, key, m.to_string());
+            None
+        }
+    }
+}
+
+fn module(
+    e: &mut Errors<'_>,
+    c: &RawCheck,
+    prefix: &str,
+    interval: Duration,
+    base: &Path,
+) -> Option<CheckSpec> {
     if let Some(h) = &c.http {
-        return http_spec(e, &h.value, &format!("{prefix}.http")).map(CheckSpec::Http);
+        return http_spec(e, &h.value, &format!("{prefix}.http"), base).map(CheckSpec::Http);
     }
     if let Some(t) = &c.tcp {
         let address = t.value.address.value.trim();
-        return match host_port(address) {
-            Ok(()) => Some(CheckSpec::Tcp {
-                address: address.to_owned(),
-            }),
+        let spec = CheckSpec::Tcp {
+            address: address.to_owned(),
+        };
+        // The probe's own parser has the last word (it refuses `::1:80`, say).
+        return match host_port(address).and_then(|()| probe_target(&spec)) {
+            Ok(()) => Some(spec),
             Err(m) => {
                 e.at(&t.value.address, format!("{prefix}.tcp.address"), m);
                 None
@@ -377,7 +425,12 @@ fn module(e: &mut Errors<'_>, c: &RawCheck, prefix: &str, interval: Duration) ->
             .trim_start_matches('[')
             .trim_end_matches(']');
         let mut ok = true;
-        if let Err(m) = host_name(host) {
+        let target = CheckSpec::Icmp {
+            host: host.to_owned(),
+            count: probe_defaults::ICMP_COUNT,
+            interval: probe_defaults::ICMP_INTERVAL,
+        };
+        if let Err(m) = host_name(host).and_then(|()| probe_target(&target)) {
             e.at(&i.host, format!("{prefix}.icmp.host"), m);
             ok = false;
         }
@@ -449,13 +502,29 @@ fn module(e: &mut Errors<'_>, c: &RawCheck, prefix: &str, interval: Duration) ->
     None
 }
 
+/// One check: its own problems, and those of the `defaults:` values it inherits (reported
+/// once for all the checks that inherit them, see [`Errors`]).
 fn check(
     e: &mut Errors<'_>,
     defaults: &RawDefaults,
     c: &RawCheck,
     index: usize,
+    base: &Path,
 ) -> Option<CheckConfig> {
     let prefix = format!("checks[{index}]");
+    e.begin_check(&prefix);
+    let config = check_inner(e, defaults, c, &prefix, base);
+    e.end_check();
+    config
+}
+
+fn check_inner(
+    e: &mut Errors<'_>,
+    defaults: &RawDefaults,
+    c: &RawCheck,
+    prefix: &str,
+    base: &Path,
+) -> Option<CheckConfig> {
     let mut ok = true;
     if !valid_name(&c.name.value) {
         e.at(
@@ -488,12 +557,18 @@ fn check(
         );
         return None;
     }
-    let s = settings(e, defaults, c, &prefix);
+    let s = settings(e, defaults, c, prefix);
     let period = c
         .push
         .as_ref()
         .and_then(|p| humantime::parse_duration(p.value.period.value.trim()).ok());
-    let spec = module(e, c, &prefix, period.unwrap_or(Duration::from_secs(60)));
+    let spec = module(
+        e,
+        c,
+        prefix,
+        period.unwrap_or(Duration::from_secs(60)),
+        base,
+    );
     let (s, spec) = (s?, spec?);
     // Push checks are evaluated against their own period; their "interval" is that period.
     let (interval, rise, fall) = match &spec {
@@ -521,7 +596,10 @@ fn check(
         );
         ok = false;
     }
-    ok.then(|| CheckConfig {
+    if !ok {
+        return None;
+    }
+    let config = CheckConfig {
         name: c.name.value.clone(),
         interval,
         timeout,
@@ -538,10 +616,38 @@ fn check(
         loss_threshold: s.loss_threshold,
         labels: c.labels.clone(),
         spec,
-    })
+    };
+    // The probe library has the last word on targets and options: what it refuses when the
+    // daemon starts is refused here, with the module's line, by `config check` and `serve`
+    // alike.
+    if let Err(err) = crate::probe::prepare(&config) {
+        let (line, key) = module_place(c, prefix);
+        e.push(line, key, err.message);
+        return None;
+    }
+    Some(config)
 }
 
-fn alert(e: &mut Errors<'_>, a: &RawAlert, index: usize) -> Option<AlertConfig> {
+/// The line and key of a check's module (for a tcp check, its address).
+fn module_place(c: &RawCheck, prefix: &str) -> (u64, String) {
+    if let Some(t) = &c.tcp {
+        return (
+            t.value.address.referenced.line(),
+            format!("{prefix}.tcp.address"),
+        );
+    }
+    let module = [
+        c.http.as_ref().map(|m| ("http", m.referenced.line())),
+        c.icmp.as_ref().map(|m| ("icmp", m.referenced.line())),
+        c.push.as_ref().map(|m| ("push", m.referenced.line())),
+    ];
+    match module.into_iter().flatten().next() {
+        Some((name, line)) => (line, format!("{prefix}.{name}")),
+        None => (c.name.referenced.line(), prefix.to_owned()),
+    }
+}
+
+fn alert(e: &mut Errors<'_>, a: &RawAlert, index: usize, base: &Path) -> Option<AlertConfig> {
     let prefix = format!("alerts[{index}]");
     let given = [a.webhook.is_some(), a.slack.is_some(), a.command.is_some()]
         .iter()
@@ -589,12 +695,15 @@ fn alert(e: &mut Errors<'_>, a: &RawAlert, index: usize) -> Option<AlertConfig> 
     };
     let target = if let Some(w) = &a.webhook {
         let prefix = format!("{prefix}.webhook");
+        let headers_ok = headers(e, &w.value.headers, &prefix);
         match http_url(&w.value.url.value) {
-            Ok(()) => alert_ca_file(e, &w.value, &prefix).map(|ca_file| AlertTarget::Webhook {
-                url: w.value.url.value.clone(),
-                headers: w.value.headers.clone(),
-                ca_file,
-            }),
+            Ok(()) => alert_ca_file(e, &w.value, &prefix, base)
+                .filter(|_| headers_ok)
+                .map(|ca_file| AlertTarget::Webhook {
+                    url: w.value.url.value.clone(),
+                    headers: plain_headers(&w.value.headers),
+                    ca_file,
+                }),
             Err(m) => {
                 e.at(&w.value.url, format!("{prefix}.url"), m);
                 None
@@ -603,7 +712,7 @@ fn alert(e: &mut Errors<'_>, a: &RawAlert, index: usize) -> Option<AlertConfig> 
     } else if let Some(w) = &a.slack {
         let prefix = format!("{prefix}.slack");
         match http_url(&w.value.url.value) {
-            Ok(()) => alert_ca_file(e, &w.value, &prefix).map(|ca_file| AlertTarget::Slack {
+            Ok(()) => alert_ca_file(e, &w.value, &prefix, base).map(|ca_file| AlertTarget::Slack {
                 url: w.value.url.value.clone(),
                 ca_file,
             }),
@@ -651,7 +760,7 @@ fn alert(e: &mut Errors<'_>, a: &RawAlert, index: usize) -> Option<AlertConfig> 
 /// `hub:`: the hub's own [`HubConfig`], starting from its defaults; every value written is
 /// checked against the hub's own limits ([`HubConfig::problems`]), so a value the hub would
 /// not accept is an error with its line instead of a silent change when the hub starts.
-fn hub(e: &mut Errors<'_>, h: &RawHub) -> Option<HubConfig> {
+fn hub(e: &mut Errors<'_>, h: &RawHub, base: &Path) -> Option<HubConfig> {
     let listen = match h.listen.value.trim().parse::<SocketAddr>() {
         Ok(a) => Some(a),
         Err(_) => {
@@ -697,9 +806,22 @@ fn hub(e: &mut Errors<'_>, h: &RawHub) -> Option<HubConfig> {
     if let Some(p) = &h.phi_threshold {
         c.phi_threshold = p.value;
     }
-    c.secret_file = h.secret_file.as_ref().map(|s| PathBuf::from(&s.value));
+    // Read and parsed now, as the hub will when it starts: a bad secret file is a config
+    // error with its line, from `config check` too.
+    if let Some(f) = &h.secret_file {
+        match files::read_text(e, base, f, "hub.secret_file") {
+            Some((path, text)) => match HubKeys::parse(&text, &path.display().to_string()) {
+                Ok(_) => c.secret_file = Some(path),
+                Err(err) => {
+                    e.at(f, "hub.secret_file", err.to_string());
+                    ok = false;
+                }
+            },
+            None => ok = false,
+        }
+    }
     if let Some(t) = &h.tls {
-        match hub_tls(e, t) {
+        match hub_tls(e, t, base) {
             Some(tls) => c.tls = Some(tls),
             None => ok = false,
         }
@@ -723,7 +845,12 @@ fn hub(e: &mut Errors<'_>, h: &RawHub) -> Option<HubConfig> {
 /// `ca_file` of a webhook or Slack target: only with an `https://` URL, and a PEM file with at
 /// least one certificate (read now, so a bad file is a config error with its line). `None`
 /// when the target is invalid; `Some(None)` without a `ca_file`.
-fn alert_ca_file(e: &mut Errors<'_>, w: &RawWebhook, prefix: &str) -> Option<Option<PathBuf>> {
+fn alert_ca_file(
+    e: &mut Errors<'_>,
+    w: &RawWebhook,
+    prefix: &str,
+    base: &Path,
+) -> Option<Option<PathBuf>> {
     let Some(ca) = &w.ca_file else {
         return Some(None);
     };
@@ -732,27 +859,24 @@ fn alert_ca_file(e: &mut Errors<'_>, w: &RawWebhook, prefix: &str) -> Option<Opt
         e.at(ca, key, "ca_file needs an https:// url");
         return None;
     }
-    let path = PathBuf::from(&ca.value);
-    match linkpulse_probe::load_ca_file(&path) {
-        Ok(_) => Some(Some(path)),
-        Err(m) => {
-            e.at(ca, key, m.to_string());
-            None
-        }
-    }
+    ca_file(e, ca, &key, base).map(Some)
 }
 
 /// `hub.tls`: the certificate, key and optional client CA are read now, so a bad file is a
 /// config error with its line rather than a failure when the hub starts.
-fn hub_tls(e: &mut Errors<'_>, t: &S<RawHubTls>) -> Option<linkpulse_hub::tls::HubTls> {
+fn hub_tls(
+    e: &mut Errors<'_>,
+    t: &S<RawHubTls>,
+    base: &Path,
+) -> Option<linkpulse_hub::tls::HubTls> {
     let tls = linkpulse_hub::tls::HubTls {
-        cert_file: PathBuf::from(&t.value.cert_file.value),
-        key_file: PathBuf::from(&t.value.key_file.value),
+        cert_file: files::resolve(base, &t.value.cert_file.value),
+        key_file: files::resolve(base, &t.value.key_file.value),
         client_ca_file: t
             .value
             .client_ca_file
             .as_ref()
-            .map(|c| PathBuf::from(&c.value)),
+            .map(|c| files::resolve(base, &c.value)),
     };
     match linkpulse_hub::tls::server_config(&tls) {
         Ok(_) => Some(tls),
@@ -839,26 +963,16 @@ fn database(e: &mut Errors<'_>, raw: &RawConfig, base: &Path) -> Option<(PathBuf
         .as_ref()
         .filter(|_| PgTarget::is_url(text));
     let password = password.and_then(|f| {
-        let path = base.join(f.value.trim());
-        match std::fs::read_to_string(&path) {
-            Ok(t) if t.trim_end_matches(['\r', '\n']).is_empty() => {
-                e.at(
-                    f,
-                    "database_password_file",
-                    format!("{} is empty", path.display()),
-                );
-                None
-            }
-            Ok(t) => Some(t.trim_end_matches(['\r', '\n']).to_owned()),
-            Err(err) => {
-                e.at(
-                    f,
-                    "database_password_file",
-                    format!("cannot read {}: {err}", path.display()),
-                );
-                None
-            }
+        let (path, t) = files::read_text(e, base, f, "database_password_file")?;
+        if t.trim_end_matches(['\r', '\n']).is_empty() {
+            e.at(
+                f,
+                "database_password_file",
+                format!("{} is empty", path.display()),
+            );
+            return None;
         }
+        Some(t.trim_end_matches(['\r', '\n']).to_owned())
     });
     match &raw.database {
         Some(d) if text.is_empty() => {
@@ -918,12 +1032,12 @@ fn redact(text: &str) -> String {
     }
 }
 
-/// Validates a raw config; `base` resolves a relative `api_token_file`.
+/// Validates a raw config, reading every file it names (`base`, the config file's directory,
+/// resolves relative paths: see [`files`]). This is the one validation of a config:
+/// `config check`, `serve` and a reload all come here, so they accept and refuse the same
+/// files with the same words.
 pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config, ConfigErrors> {
-    let mut e = Errors {
-        file,
-        list: Vec::new(),
-    };
+    let mut e = Errors::new(file);
     let listen = match &raw.listen {
         Some(l) => match l.value.trim().parse::<SocketAddr>() {
             Ok(a) => Some(a),
@@ -955,28 +1069,18 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
             None
         }
         (Some(t), None) => Some(t.value.trim().to_owned()),
-        (None, Some(f)) => {
-            let path = base.join(f.value.trim());
-            match std::fs::read_to_string(&path) {
-                Ok(t) if t.trim().len() >= 8 => Some(t.trim().to_owned()),
-                Ok(_) => {
-                    e.at(
-                        f,
-                        "api_token_file",
-                        format!("{} holds fewer than 8 characters", path.display()),
-                    );
-                    None
-                }
-                Err(err) => {
-                    e.at(
-                        f,
-                        "api_token_file",
-                        format!("cannot read {}: {err}", path.display()),
-                    );
-                    None
-                }
+        (None, Some(f)) => match files::read_text(&mut e, base, f, "api_token_file") {
+            Some((_, t)) if t.trim().len() >= 8 => Some(t.trim().to_owned()),
+            Some((path, _)) => {
+                e.at(
+                    f,
+                    "api_token_file",
+                    format!("{} holds fewer than 8 characters", path.display()),
+                );
+                None
             }
-        }
+            None => None,
+        },
         (None, None) => None,
     };
     let mut concurrency = Concurrency {
@@ -1037,7 +1141,7 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
                 ),
             );
         }
-        if let Some(cfg) = check(&mut e, &defaults, c, i) {
+        if let Some(cfg) = check(&mut e, &defaults, c, i, base) {
             if let CheckSpec::Push { token, .. } = &cfg.spec
                 && let Some(first) = tokens.insert(token.clone(), c.name.referenced.line())
             {
@@ -1052,11 +1156,11 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
     }
     let mut alerts = Vec::new();
     for (i, a) in raw.alerts.iter().enumerate() {
-        if let Some(a) = alert(&mut e, a, i) {
+        if let Some(a) = alert(&mut e, a, i, base) {
             alerts.push(a);
         }
     }
-    let hub = raw.hub.as_ref().and_then(|h| hub(&mut e, h));
+    let hub = raw.hub.as_ref().and_then(|h| hub(&mut e, h, base));
     let status_page = raw
         .status_page
         .as_ref()
@@ -1066,9 +1170,8 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
         .as_ref()
         .map(|m| metrics(&mut e, m))
         .unwrap_or_default();
-    if !e.list.is_empty() {
-        e.list.sort_by_key(|x| x.line);
-        return Err(ConfigErrors(e.list));
+    if !e.is_empty() {
+        return Err(ConfigErrors(e.finish()));
     }
     let (Some(listen), Some(database), Some(backend)) = (listen, database, backend) else {
         return Err(ConfigErrors(vec![ConfigError {

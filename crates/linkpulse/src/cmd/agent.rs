@@ -76,8 +76,11 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let secret = match (&args.secret_file, std::env::var("LINKPULSE_SECRET")) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read --secret-file {}", path.display()))?;
+            let text = linkpulse_sys::file::read_regular_to_string(
+                path,
+                linkpulse_sys::file::SMALL_FILE_LIMIT,
+            )
+            .context("--secret-file")?;
             Some(agent_secret(&text, &path.display().to_string())?)
         }
         (None, Ok(text)) => Some(agent_secret(&text, "LINKPULSE_SECRET")?),

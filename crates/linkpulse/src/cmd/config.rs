@@ -24,25 +24,8 @@ pub(crate) enum ConfigCommand {
 pub(crate) async fn run(command: ConfigCommand) -> anyhow::Result<ExitCode> {
     match command {
         ConfigCommand::Check { file } => match Config::load(&file) {
+            // The one validation `serve` runs too: every file read, every value checked.
             Ok(config) => {
-                // The probe library has the last word on targets and HTTP options.
-                let problems: Vec<String> = config
-                    .checks
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, c)| {
-                        linkpulse_daemon::probe::prepare(c)
-                            .err()
-                            .map(|e| format!("{}: checks[{i}]: {}", file.display(), e.message))
-                    })
-                    .collect();
-                if !problems.is_empty() {
-                    for p in &problems {
-                        eprintln!("{p}");
-                    }
-                    eprintln!("{}: {} error(s)", file.display(), problems.len());
-                    return Ok(ExitCode::from(1));
-                }
                 super::output::println(format_args!(
                     "{}: ok ({} checks, {} alert targets)",
                     file.display(),
