@@ -15,6 +15,7 @@ pub mod config;
 pub mod daemon;
 pub mod dashboard;
 pub mod engine;
+pub mod health;
 pub mod hub;
 pub mod metrics;
 pub mod probe;

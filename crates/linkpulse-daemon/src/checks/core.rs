@@ -722,6 +722,16 @@ impl Core {
         let Some(c) = self.checks.get_mut(&id) else {
             return;
         };
+        if outcome.is_local() {
+            // The monitor's own fault (no descriptors, ports, memory): recorded, no verdict —
+            // the state, the incident and the alerts stay as they are.
+            self.effects.push_back(Effect::Attempt {
+                id,
+                at_ms: at,
+                outcome,
+            });
+            return;
+        }
         let transition = c.state.handle(outcome.verdict());
         let state = c.state.state();
         c.cause = if state == State::Up {
