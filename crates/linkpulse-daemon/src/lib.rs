@@ -19,6 +19,7 @@ pub mod health;
 pub mod hub;
 pub mod metrics;
 pub mod probe;
+pub mod server;
 pub mod storage;
 
 pub use checks::{schedule, state};

@@ -9,6 +9,7 @@
 //!   errors, used by the ICMP prober (`linkpulse-probe`) and the link driver (`linkpulse-net`).
 //! - [`recv`]: a datagram with its hop limit from the ancillary data (`IP_RECVTTL`).
 //! - [`reactor`]: registering a descriptor with tokio's reactor.
+//! - [`limits`]: the open-files limit (`getrlimit(RLIMIT_NOFILE)`).
 //!
 //! Both readers go through one `recvmsg` wrapper (`msg.rs`) that walks the control messages.
 //!
@@ -17,6 +18,7 @@
 #![deny(missing_docs)]
 
 pub mod errqueue;
+pub mod limits;
 mod msg;
 pub mod reactor;
 pub mod recv;

@@ -15,6 +15,8 @@
 //!   database per test ([`postgres::database`]). Needs root and Debian's `postgresql`.
 //! - [`prometheus`]: a real Prometheus ([`prometheus::Prometheus`]) scraping a target on
 //!   loopback and queried over its API; `promtool check metrics`. Needs Debian's `prometheus`.
+//! - [`fs`]: a small private tmpfs to fill up ([`fs::Tmpfs`]), `chattr +i` with a guard, the
+//!   open-files limit of a process. Needs root.
 //! - [`eventually`]: poll a condition until a deadline instead of sleeping.
 //!
 //! ```no_run
@@ -30,6 +32,7 @@
 pub mod bin;
 pub mod browser;
 pub mod daemon;
+pub mod fs;
 pub mod http;
 pub mod netns;
 pub mod postgres;
