@@ -235,7 +235,8 @@ impl Daemon {
             bus.close();
         };
         // Header-read and idle timeouts, a connection cap from the open-files limit.
-        let result = crate::server::serve(listener, router, shutdown).await;
+        let health = self.state.metrics.health.clone();
+        let result = crate::server::serve(listener, router, health, shutdown).await;
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;

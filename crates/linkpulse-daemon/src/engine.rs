@@ -712,8 +712,9 @@ fn note_local_fault(m: &Metrics, check: &str, message: &str) {
             reason: reason.to_owned(),
         })
         .inc();
+    let what = format!("check {check:?}");
     if m.health
-        .local_fault(std::time::Instant::now(), check, message)
+        .local_fault(std::time::Instant::now(), &what, message)
     {
         tracing::warn!(
             check,

@@ -23,21 +23,22 @@ pub struct Health {
 #[derive(Debug, Clone)]
 struct LocalFault {
     at: Instant,
-    check: String,
+    what: String,
     message: String,
 }
 
 impl Health {
-    /// Notes that a probe of `check` failed at `at` for a local reason (`message`); true when
-    /// it is the first such fault in [`LOCAL_FAULT_WINDOW`] (worth a log line).
-    pub fn local_fault(&self, at: Instant, check: &str, message: &str) -> bool {
+    /// Notes that `what` (`check "web"`, `the HTTP port`) failed at `at` for a local reason
+    /// (`message`); true when it is the first such fault in [`LOCAL_FAULT_WINDOW`] (worth a
+    /// log line).
+    pub fn local_fault(&self, at: Instant, what: &str, message: &str) -> bool {
         let mut last = self.local.lock().unwrap_or_else(PoisonError::into_inner);
         let first = last
             .as_ref()
             .is_none_or(|f| at.saturating_duration_since(f.at) >= LOCAL_FAULT_WINDOW);
         *last = Some(LocalFault {
             at,
-            check: check.to_owned(),
+            what: what.to_owned(),
             message: message.to_owned(),
         });
         first
@@ -55,8 +56,8 @@ impl Health {
             && now.saturating_duration_since(f.at) < LOCAL_FAULT_WINDOW
         {
             out.push(format!(
-                "probes fail for a reason of the monitor's own (check {:?}): {}",
-                f.check, f.message
+                "the monitor itself is out of resources ({}): {}",
+                f.what, f.message
             ));
         }
         if let Some(p) = &storage.problem {

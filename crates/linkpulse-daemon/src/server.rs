@@ -190,10 +190,12 @@ fn out_of_descriptors(e: &io::Error) -> bool {
 
 /// Serves `router` on `listener` with the limits of the module docs until `shutdown`
 /// resolves; then stops accepting, lets requests in progress finish and returns once every
-/// connection has closed.
+/// connection has closed. An accept that fails for want of descriptors is a fault of the
+/// monitor's own: noted in `health` (`/readyz`).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    health: Arc<crate::health::Health>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     tokio::pin!(shutdown);
@@ -237,6 +239,14 @@ pub async fn serve(
                     // The monitor's own exhaustion: say so (not too often) and make room by
                     // treating the port as busy until a connection closes.
                     let now = Instant::now();
+                    health.local_fault(
+                        now.into_std(),
+                        "(the HTTP port)",
+                        &format!(
+                            "{}: cannot accept an HTTP connection",
+                            linkpulse_probe::LocalReason::NoFileDescriptors.words()
+                        ),
+                    );
                     if last_emfile_log.is_none_or(|t| now - t > Duration::from_secs(10)) {
                         last_emfile_log = Some(now);
                         tracing::error!(error = %e, open = conns.open.load(Ordering::Relaxed),
