@@ -265,6 +265,7 @@ impl SqliteStorage {
             held: Vec::new(),
             failing: None,
             generation: generation.clone(),
+            replaced: None,
         };
         let queue =
             Queue::start("linkpulse-db-writer", writer).map_err(|e| StorageError::Database {
@@ -340,6 +341,9 @@ struct SqliteWriter {
     failing: Option<String>,
     /// Bumped when a new database was opened at the path.
     generation: Arc<AtomicU64>,
+    /// What happened to the file, once a new database was opened in its place (reported once
+    /// through [`Apply::problem`]).
+    replaced: Option<String>,
 }
 
 impl SqliteWriter {
@@ -353,7 +357,9 @@ impl SqliteWriter {
     }
 
     /// When the file at the path is no longer the one opened (deleted, or replaced by another
-    /// file), opens (creating) the database at the path; the error says what happened.
+    /// file), opens (creating) the database at the path and notes what happened; the error
+    /// says why no database could be opened there (writes are then held, never written into
+    /// a file that is gone).
     fn check_file(&mut self) -> Result<(), String> {
         let path = Path::new(&self.path);
         let now = identity(path).ok();
@@ -379,7 +385,8 @@ impl SqliteWriter {
                 self.series = SeriesCache::default();
                 self.texts.clear();
                 self.generation.fetch_add(1, Ordering::Release);
-                Err(message)
+                self.replaced = Some(message);
+                Ok(())
             }
             Err(e) => Err(format!("{message}; cannot open a new one: {e}")),
         }
@@ -390,6 +397,10 @@ impl Apply for SqliteWriter {
     fn apply(&mut self, ops: Vec<WriteOp>) -> Result<(), String> {
         let mut all = std::mem::take(&mut self.held);
         all.extend(ops);
+        if let Err(message) = self.check_file() {
+            self.hold(all, &message);
+            return Err(message);
+        }
         let result = self.commit(&all);
         match result {
             Ok(()) => {
@@ -404,17 +415,10 @@ impl Apply for SqliteWriter {
                 self.series = SeriesCache::default();
                 self.texts.clear();
                 let message = e.to_string();
-                let first = self.failing.as_deref() != Some(&message);
-                self.failing = Some(message.clone());
                 if transient(&e) {
-                    let over = all.len().saturating_sub(MAX_HELD);
-                    all.drain(..over);
-                    if first || over > 0 {
-                        tracing::error!(database = %self.path, error = %message, held = all.len(),
-                            dropped = over, "cannot write history; writes are held in memory and committed when the database accepts them");
-                    }
-                    self.held = all;
+                    self.hold(all, &message);
                 } else {
+                    self.failing = Some(message.clone());
                     tracing::error!(database = %self.path, error = %message, lost = all.len(),
                         "cannot write history");
                 }
@@ -428,7 +432,23 @@ impl Apply for SqliteWriter {
     }
 
     fn problem(&mut self) -> Option<String> {
-        self.check_file().err()
+        self.replaced.take()
+    }
+}
+
+impl SqliteWriter {
+    /// Keeps `ops` for the next batch (the oldest dropped past [`MAX_HELD`]); logs when the
+    /// failure starts, changes or drops ops.
+    fn hold(&mut self, mut ops: Vec<WriteOp>, message: &str) {
+        let first = self.failing.as_deref() != Some(message);
+        self.failing = Some(message.to_owned());
+        let over = ops.len().saturating_sub(MAX_HELD);
+        ops.drain(..over);
+        if first || over > 0 {
+            tracing::error!(database = %self.path, error = %message, held = ops.len(),
+                dropped = over, "cannot write history; writes are held in memory and committed when the database accepts them");
+        }
+        self.held = ops;
     }
 }
 
