@@ -91,6 +91,12 @@ pub trait AlertSettings: Debug + Clone + PartialEq {
 pub trait Outcome: Debug {
     /// The state machine's input.
     fn verdict(&self) -> Verdict;
+    /// Whether the attempt failed for a reason of the monitor's own (no file descriptors,
+    /// ports or memory): it is recorded without a verdict, so the state, the incident and the
+    /// alerts stay as they are.
+    fn is_local(&self) -> bool {
+        false
+    }
     /// `kind: message` of a failure, or the warning.
     fn cause(&self) -> Option<String>;
     /// A success that reached the daemon without a probe (a push, a live hub node).

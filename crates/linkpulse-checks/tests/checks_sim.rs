@@ -157,6 +157,40 @@ checks:
     fall: 2
 ";
 
+/// A probe that failed for a reason of the monitor's own (`local`: no file descriptors …) is
+/// recorded and gives no verdict: no state change, no incident, no alert, however many.
+#[test]
+fn a_local_fault_is_recorded_without_a_verdict() {
+    let mut sim = Sim::new(TCP);
+    sim.effects();
+    sim.next_run("web", true);
+    sim.next_run("web", true);
+    assert_eq!(sim.state("web"), State::Up);
+    let id = sim.id("web");
+    for _ in 0..10 {
+        let e = loop {
+            let e = sim.advance(s(3600));
+            if e.iter().any(|e| *e == format!("run {id}")) {
+                break e;
+            }
+        };
+        assert_eq!(e, [format!("run {id}")]);
+        sim.now = sim.now.after(Duration::from_millis(10));
+        let local = Outcome::failure(
+            "tcp://a:1",
+            "tcp",
+            "local",
+            "the monitor has no file descriptor left: cannot connect to 127.0.0.1:9: Too many open files".into(),
+        );
+        sim.core.handle_result(id, local, sim.now);
+        assert_eq!(sim.effects(), ["attempt local"]);
+        assert_eq!(sim.state("web"), State::Up);
+    }
+    // Real failures still count (fall 2).
+    assert_eq!(sim.next_run("web", false), ["attempt refused"]);
+    assert_eq!(sim.state("web"), State::Up);
+}
+
 #[test]
 fn rise_and_fall_use_fastinter_while_changing_and_downinter_while_down() {
     let mut sim = Sim::new(TCP);

@@ -4,6 +4,14 @@
 //! the outbox, delivers what is due, and marks each item delivered or schedules a retry with
 //! exponential backoff (1 s doubling up to 5 min). Items left undelivered when the daemon
 //! stops are picked up after the next start: delivery is at least once.
+//!
+//! Order: the outbox hands out an alert only when no earlier alert of the same check to the
+//! same target is undelivered ([`Storage::due_alerts`]). A later event is *held* behind an
+//! earlier one in backoff rather than superseding it: the receiver gets every event, in the
+//! order they happened, so its last notification always matches the current state.
+//!
+//! When the database refuses writes (disk full), the loop keeps reading and delivering; the
+//! marks it could not commit yet are remembered here, so an alert is not sent twice meanwhile.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -38,19 +46,42 @@ pub async fn run(
 ) {
     tokio::pin!(shutdown);
     let mut clients = Clients::default();
+    // Marks (delivered, or failed until `next_ms`) submitted but not known to be committed.
+    let mut marks: HashMap<i64, Option<i64>> = HashMap::new();
+    let mut unreadable = false;
+    let mut writable = true;
     loop {
         let s = storage.clone();
         let due = tokio::task::spawn_blocking(move || {
             // Everything queued before this poll (new alerts, earlier marks) is committed first,
-            // so an item is never delivered twice by this loop.
-            s.flush()?;
-            s.due_alerts(now_ms(), 100)
+            // so an item is never delivered twice by this loop. When the database refuses
+            // writes, read what it has anyway (the marks not committed are remembered).
+            let committed = s.flush().is_ok();
+            s.due_alerts(now_ms(), 100).map(|d| (committed, d))
         })
         .await;
         let due = match due {
-            Ok(Ok(d)) => d,
+            Ok(Ok((committed, d))) => {
+                writable = committed;
+                if committed {
+                    marks.clear();
+                }
+                if std::mem::take(&mut unreadable) {
+                    tracing::info!("the alert outbox can be read again");
+                }
+                let now = now_ms();
+                d.into_iter()
+                    .filter(|i| match marks.get(&i.id) {
+                        None => true,
+                        Some(None) => false,
+                        Some(Some(next)) => *next <= now,
+                    })
+                    .collect()
+            }
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot read the alert outbox");
+                if !std::mem::replace(&mut unreadable, true) {
+                    tracing::warn!(error = %e, "cannot read the alert outbox; trying again every second");
+                }
                 Vec::new()
             }
             Err(_) => Vec::new(),
@@ -67,6 +98,7 @@ pub async fn run(
                     let what = what.strip_prefix("[linkpulse] ").unwrap_or(&what);
                     tracing::info!(key = %item.key, "alert delivered: {what}");
                     metrics.alerts_delivered.inc();
+                    marks.insert(item.id, None);
                     storage.submit(WriteOp::AlertDelivered {
                         id: item.id,
                         at_ms: now_ms(),
@@ -77,16 +109,20 @@ pub async fn run(
                     let attempts = item.attempts.saturating_add(1);
                     let wait = i64::try_from(backoff(attempts).as_millis()).unwrap_or(i64::MAX);
                     tracing::warn!(key = %item.key, attempts, error = %error, "alert delivery failed; will retry");
+                    let next_ms = now_ms().saturating_add(wait);
+                    marks.insert(item.id, Some(next_ms));
                     storage.submit(WriteOp::AlertFailed {
                         id: item.id,
                         attempts,
-                        next_ms: now_ms().saturating_add(wait),
+                        next_ms,
                         error,
                     });
                 }
             }
         }
-        if busy {
+        // Busy: poll again at once, unless the database refuses writes (its marks wait in
+        // memory): then at the usual pace.
+        if busy && writable {
             continue;
         }
         tokio::select! {

@@ -140,7 +140,7 @@ async fn blocking<T: Send + 'static>(
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(|| async { "ready\n" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/v1/checks", get(list_checks))
         .route("/api/v1/checks/{name}", get(one_check))
@@ -156,11 +156,31 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `ready` (200), or 503 with one line per reason the monitor itself is at fault: a probe
+/// failed for a local reason lately, or the database refuses writes.
+async fn readyz(State(s): State<AppState>) -> Response {
+    let storage = s.storage.health();
+    let reasons = s
+        .metrics
+        .health
+        .reasons(std::time::Instant::now(), &storage);
+    if reasons.is_empty() {
+        return "ready\n".into_response();
+    }
+    let mut body = String::from("not ready\n");
+    for r in reasons {
+        body.push_str(&r);
+        body.push('\n');
+    }
+    (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+}
+
 /// OpenMetrics for a scraper that asks for it (Prometheus does), the classic text format
 /// otherwise ([`crate::metrics::Format`]).
 async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = crate::metrics::Format::from_accept(accept);
+    s.metrics.sync_storage(&s.storage.health());
     (
         [(header::CONTENT_TYPE, format.content_type())],
         s.metrics.encode_as(format),

@@ -234,9 +234,9 @@ impl Daemon {
             shutdown.await;
             bus.close();
         };
-        let result = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        // Header-read and idle timeouts, a connection cap from the open-files limit.
+        let health = self.state.metrics.health.clone();
+        let result = crate::server::serve(listener, router, health, shutdown).await;
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;

@@ -482,6 +482,9 @@ impl Engine {
         };
         self.parts.storage.submit(WriteOp::Packed(packed));
         let m = &self.parts.metrics;
+        if outcome.is_local() {
+            note_local_fault(m, &cfg.name, outcome.error_message.as_deref().unwrap_or(""));
+        }
         rt.metrics.attempt(
             m,
             outcome.error_kind.as_deref(),
@@ -696,5 +699,28 @@ impl DiagnosisSender {
                 detail,
             })
             .await;
+    }
+}
+
+/// Counts and reports a probe of `check` that failed for a reason of the monitor's own: the
+/// check's state is untouched (the core gives no verdict), `/readyz` turns not ready.
+fn note_local_fault(m: &Metrics, check: &str, message: &str) {
+    let reason = linkpulse_probe::LocalReason::of_message(message)
+        .map_or("other", linkpulse_probe::LocalReason::as_str);
+    m.probe_local_errors
+        .get_or_create(&crate::metrics::ReasonLabels {
+            reason: reason.to_owned(),
+        })
+        .inc();
+    let what = format!("check {check:?}");
+    if m.health
+        .local_fault(std::time::Instant::now(), &what, message)
+    {
+        tracing::warn!(
+            check,
+            reason,
+            error = message,
+            "a probe failed for a reason of the monitor's own; no check's state changes for such failures (logged once per 30 s)"
+        );
     }
 }

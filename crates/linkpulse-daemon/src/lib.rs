@@ -15,9 +15,11 @@ pub mod config;
 pub mod daemon;
 pub mod dashboard;
 pub mod engine;
+pub mod health;
 pub mod hub;
 pub mod metrics;
 pub mod probe;
+pub mod server;
 pub mod storage;
 
 pub use checks::{schedule, state};

@@ -151,6 +151,12 @@ impl Outcome {
         }
     }
 
+    /// Whether the attempt failed for a reason of the monitor's own (error kind `local`: no
+    /// file descriptors, ports or memory): it says nothing about the target.
+    pub fn is_local(&self) -> bool {
+        self.error_kind.as_deref() == Some(linkpulse_probe::ErrorKind::Local.as_str())
+    }
+
     /// `kind: message` of a failure, or the warning.
     pub fn cause(&self) -> Option<String> {
         match (&self.error_kind, &self.error_message) {

@@ -103,6 +103,11 @@ pub struct Observations {
 pub fn verdict(o: &Observations) -> Verdict {
     use ErrorKind as K;
     use Layer::{Down, Skipped, Up};
+    // A layer the monitor could not even try (no descriptors, ports, memory) tells nothing
+    // about the target: never blame the host for the monitor's own exhaustion.
+    if [o.dns, o.icmp, o.tcp, o.app].contains(&Down(K::Local)) {
+        return Verdict::Inconclusive;
+    }
     if let Down(_) = o.dns {
         return Verdict::DnsFailure;
     }
@@ -358,6 +363,11 @@ mod tests {
         );
         // The original works: ok, even when ping is blocked.
         assert_eq!(v(Up, Down(K::Timeout), Up, Up), Verdict::Ok);
+        assert_eq!(
+            v(Up, Down(K::Timeout), Down(K::Local), Down(K::Local)),
+            Verdict::Inconclusive,
+            "a fault of the monitor's own is never host_unreachable"
+        );
         assert_eq!(v(Up, Down(K::Permission), Up, Up), Verdict::Ok);
         // ICMP target.
         assert_eq!(v(Up, Up, Skipped, Skipped), Verdict::Ok);

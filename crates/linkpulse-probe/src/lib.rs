@@ -43,8 +43,8 @@ pub mod tls;
 pub use options::{HttpOptions, IcmpOptions, IpFamily, MAX_REDIRECTS, ProbeOptions};
 pub use prober::Prober;
 pub use result::{
-    ErrorKind, HttpDetail, HttpPhases, IcmpDetail, ProbeError, ProbeKind, ProbeResult, TlsDetail,
-    UnreachableDetail,
+    ErrorKind, HttpDetail, HttpPhases, IcmpDetail, LocalReason, ProbeError, ProbeKind, ProbeResult,
+    TlsDetail, UnreachableDetail,
 };
 pub use status::{StatusSet, StatusSetError};
 pub use target::{Host, Target, TargetError};

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::{ErrorKind, Host, IpFamily, ProbeError};
+use crate::{ErrorKind, Host, IpFamily, LocalReason, ProbeError};
 
 /// Milliseconds as a float, rounded to microseconds.
 pub(crate) fn ms(d: Duration) -> f64 {
@@ -131,6 +131,7 @@ pub(crate) fn connect_error(e: &io::Error, addr: SocketAddr) -> ProbeError {
         ErrorKind::Refused => format!("connection refused by {addr}"),
         ErrorKind::Timeout => format!("connection to {addr} timed out"),
         ErrorKind::Reset => format!("connection to {addr} reset"),
+        ErrorKind::Local => local_message(e, &format!("cannot connect to {addr}")),
         _ => format!("{addr} unreachable: {}", os_reason(e)),
     };
     ProbeError::new(kind, message)
@@ -147,6 +148,7 @@ pub(crate) fn classify_io(e: &io::Error) -> ErrorKind {
             }
             libc::ECONNRESET | libc::ECONNABORTED | libc::EPIPE => return ErrorKind::Reset,
             libc::EACCES | libc::EPERM => return ErrorKind::Permission,
+            code if LocalReason::of_errno(code).is_some() => return ErrorKind::Local,
             _ => {}
         }
     }
@@ -161,6 +163,15 @@ pub(crate) fn classify_io(e: &io::Error) -> ErrorKind {
         io::ErrorKind::InvalidData => ErrorKind::Protocol,
         _ => ErrorKind::Unreachable,
     }
+}
+
+/// The message of a [`ErrorKind::Local`] error: the reason's words, what failed, the OS's words.
+pub(crate) fn local_message(e: &io::Error, what: &str) -> String {
+    let reason = e
+        .raw_os_error()
+        .and_then(LocalReason::of_errno)
+        .unwrap_or(LocalReason::NoMemory);
+    format!("{}: {what}: {}", reason.words(), os_reason(e))
 }
 
 /// The OS's words for an error, without Rust's "(os error N)" suffix.

@@ -61,6 +61,11 @@ pub enum ErrorKind {
     Permission,
     /// The peer answered something that is not the expected protocol.
     Protocol,
+    /// The monitor's own fault, not the target's: no file descriptors (`EMFILE`/`ENFILE`), no
+    /// ephemeral port (`EADDRNOTAVAIL`), no memory or socket buffers (`ENOMEM`/`ENOBUFS`).
+    /// Such a result says nothing about the target; the message starts with a
+    /// [`LocalReason`]'s words.
+    Local,
 }
 
 impl ErrorKind {
@@ -77,7 +82,60 @@ impl ErrorKind {
             ErrorKind::BodyMismatch => "body_mismatch",
             ErrorKind::Permission => "permission",
             ErrorKind::Protocol => "protocol",
+            ErrorKind::Local => "local",
         }
+    }
+}
+
+/// Why a probe failed for a reason of the monitor's own ([`ErrorKind::Local`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LocalReason {
+    /// No file descriptor left (`EMFILE`, `ENFILE`).
+    NoFileDescriptors,
+    /// No ephemeral port or local address left (`EADDRNOTAVAIL`).
+    NoEphemeralPorts,
+    /// No memory or socket buffers (`ENOMEM`, `ENOBUFS`).
+    NoMemory,
+}
+
+impl LocalReason {
+    /// The reason of an OS error number, when it is one of the monitor's own.
+    pub fn of_errno(code: i32) -> Option<LocalReason> {
+        match code {
+            libc::EMFILE | libc::ENFILE => Some(LocalReason::NoFileDescriptors),
+            libc::EADDRNOTAVAIL => Some(LocalReason::NoEphemeralPorts),
+            libc::ENOMEM | libc::ENOBUFS => Some(LocalReason::NoMemory),
+            _ => None,
+        }
+    }
+
+    /// The snake_case name (the `reason` label of `linkpulse_probe_local_errors_total`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocalReason::NoFileDescriptors => "no_file_descriptors",
+            LocalReason::NoEphemeralPorts => "no_ephemeral_ports",
+            LocalReason::NoMemory => "no_memory",
+        }
+    }
+
+    /// The words a [`ErrorKind::Local`] message starts with.
+    pub fn words(self) -> &'static str {
+        match self {
+            LocalReason::NoFileDescriptors => "the monitor has no file descriptor left",
+            LocalReason::NoEphemeralPorts => "the monitor has no local port left",
+            LocalReason::NoMemory => "the monitor has no memory or socket buffer left",
+        }
+    }
+
+    /// The reason a [`ErrorKind::Local`] message names (by its first words).
+    pub fn of_message(message: &str) -> Option<LocalReason> {
+        [
+            LocalReason::NoFileDescriptors,
+            LocalReason::NoEphemeralPorts,
+            LocalReason::NoMemory,
+        ]
+        .into_iter()
+        .find(|r| message.starts_with(r.words()))
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`reactor`]: registering a descriptor with tokio's reactor.
 //! - [`file`]: reading a small regular file a user named (config, token, certificate) with a
 //!   size cap, refusing a FIFO or a device at once instead of hanging or eating memory.
+//! - [`limits`]: the open-files limit (`getrlimit(RLIMIT_NOFILE)`).
 //!
 //! Both readers go through one `recvmsg` wrapper (`msg.rs`) that walks the control messages.
 //!
@@ -20,6 +21,7 @@
 
 pub mod errqueue;
 pub mod file;
+pub mod limits;
 mod msg;
 pub mod reactor;
 pub mod recv;

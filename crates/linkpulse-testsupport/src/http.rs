@@ -153,3 +153,66 @@ mod tests {
         assert_eq!(percent_encode("a b/c"), "a%20b%2Fc");
     }
 }
+
+/// One kept-alive connection for several requests: a test that must still reach the daemon
+/// when it cannot accept new connections (no file descriptor left) opens it beforehand.
+/// Answers must carry `Content-Length` (every non-streaming answer of the daemon does).
+#[derive(Debug)]
+pub struct KeepAlive {
+    stream: TcpStream,
+    addr: SocketAddr,
+    buf: Vec<u8>,
+}
+
+impl KeepAlive {
+    /// Connects to `addr` (read timeout 10 s).
+    pub fn open(addr: SocketAddr) -> io::Result<KeepAlive> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(KeepAlive {
+            stream,
+            addr,
+            buf: Vec::new(),
+        })
+    }
+
+    /// `GET path` on this connection: the status and the body.
+    pub fn get(&mut self, path: &str) -> io::Result<(u16, String)> {
+        let head = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr);
+        self.stream.write_all(head.as_bytes())?;
+        let mut chunk = [0u8; 16384];
+        loop {
+            if let Some(at) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..at]).into_owned();
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.trim()
+                            .eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .ok_or_else(|| io::Error::other(format!("no Content-Length: {head}")))?;
+                if self.buf.len() >= at + 4 + len {
+                    let body =
+                        String::from_utf8_lossy(&self.buf[at + 4..at + 4 + len]).into_owned();
+                    self.buf.drain(..at + 4 + len);
+                    let status = head
+                        .split_whitespace()
+                        .nth(1)
+                        .and_then(|s| s.parse().ok())
+                        .ok_or_else(|| io::Error::other(format!("bad status line: {head}")))?;
+                    return Ok((status, body));
+                }
+            }
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                ));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}

@@ -17,6 +17,8 @@
 //!   loopback and queried over its API; `promtool check metrics`. Needs Debian's `prometheus`.
 //! - [`blackbox`]: the real blackbox_exporter ([`blackbox::Exporter`]) on loopback, to compare
 //!   `/probe` with. Needs Debian's `prometheus-blackbox-exporter`.
+//! - [`fs`]: a small private tmpfs to fill up ([`fs::Tmpfs`]), `chattr +i` with a guard, the
+//!   open-files limit of a process. Needs root.
 //! - [`eventually`]: poll a condition until a deadline instead of sleeping.
 //!
 //! ```no_run
@@ -33,6 +35,7 @@ pub mod bin;
 pub mod blackbox;
 pub mod browser;
 pub mod daemon;
+pub mod fs;
 pub mod http;
 pub mod netns;
 pub mod postgres;

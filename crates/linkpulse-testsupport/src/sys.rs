@@ -45,3 +45,40 @@ pub(crate) fn spawn_in_netns(
     drop(file);
     child
 }
+
+/// Sets `RLIMIT_NOFILE` of process `pid` to `soft`/`hard` (`prlimit(2)`).
+pub(crate) fn prlimit_nofile(pid: u32, soft: u64, hard: u64) -> io::Result<()> {
+    let new = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    let pid = libc::pid_t::try_from(pid).map_err(io::Error::other)?;
+    // SAFETY: `new` is a valid rlimit for the call; the old value is not asked for (null).
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Raises this process's soft `RLIMIT_NOFILE` to its hard limit.
+pub(crate) fn raise_nofile() -> io::Result<()> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into `r`; setrlimit reads it.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    r.rlim_cur = r.rlim_max;
+    // SAFETY: as above.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

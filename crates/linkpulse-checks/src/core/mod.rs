@@ -200,6 +200,15 @@ impl<M: Model> Core<M> {
         let Some(c) = self.checks.get_mut(&id) else {
             return;
         };
+        if outcome.is_local() {
+            // The monitor's own fault: recorded, no verdict.
+            self.effects.push_back(Effect::Attempt {
+                id,
+                at_ms: at,
+                outcome,
+            });
+            return;
+        }
         let transition = c.state.handle(outcome.verdict());
         let state = c.state.state();
         c.cause = if state == State::Up {

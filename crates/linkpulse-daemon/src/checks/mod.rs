@@ -137,6 +137,10 @@ impl linkpulse_checks::Outcome for probe::Outcome {
         probe::Outcome::verdict(self)
     }
 
+    fn is_local(&self) -> bool {
+        probe::Outcome::is_local(self)
+    }
+
     fn cause(&self) -> Option<String> {
         probe::Outcome::cause(self)
     }

@@ -287,6 +287,20 @@ pub struct Metrics {
     pub alerts_delivered: Counter,
     /// Alert delivery attempts that failed.
     pub alerts_failed: Counter,
+    /// Probes that failed for a reason of the monitor's own, by reason.
+    pub probe_local_errors: Family<ReasonLabels, Counter>,
+    /// Storage write batches (or database file checks) that failed.
+    pub storage_errors: Counter,
+    /// The daemon's own health (what `/readyz` says), kept beside its metrics: both are how
+    /// the daemon observes itself, and every part that reports to one reports to the other.
+    pub health: Arc<crate::health::Health>,
+}
+
+/// Labels of `linkpulse_probe_local_errors_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// `no_file_descriptors`, `no_ephemeral_ports`, `no_memory`.
+    pub reason: String,
 }
 
 impl Default for Metrics {
@@ -311,6 +325,8 @@ impl Metrics {
         let checks = Gauge::default();
         let alerts_delivered = Counter::default();
         let alerts_failed = Counter::default();
+        let probe_local_errors = Family::<ReasonLabels, Counter>::default();
+        let storage_errors = Counter::default();
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -384,6 +400,16 @@ impl Metrics {
             "Alert delivery attempts that failed (retried later)",
             alerts_failed.clone(),
         );
+        registry.register(
+            "linkpulse_probe_local_errors",
+            "Probes that failed for a reason of the monitor's own (no file descriptors, ports or memory), by reason; they change no check's state",
+            probe_local_errors.clone(),
+        );
+        registry.register(
+            "linkpulse_storage_errors",
+            "Storage write batches (or database file checks) that failed; failed writes are held in memory and retried",
+            storage_errors.clone(),
+        );
         Metrics {
             registry,
             exposition_len: AtomicUsize::new(0),
@@ -399,6 +425,18 @@ impl Metrics {
             checks,
             alerts_delivered,
             alerts_failed,
+            probe_local_errors,
+            storage_errors,
+            health: Arc::default(),
+        }
+    }
+
+    /// Brings `linkpulse_storage_errors_total` up to the storage's own count (called before
+    /// each scrape: the storage counts on its writer thread).
+    pub fn sync_storage(&self, health: &crate::storage::StorageHealth) {
+        let shown = self.storage_errors.get();
+        if health.errors > shown {
+            self.storage_errors.inc_by(health.errors - shown);
         }
     }
 

@@ -91,6 +91,7 @@ conformance!(
     attempts_round_trip_with_the_exact_api_json,
     transitions_window_includes_the_state_before_it,
     outbox_is_idempotent_by_key_and_tracks_delivery,
+    an_alert_waits_behind_an_earlier_one_of_the_same_check_and_target,
     prune_folds_old_results_into_hourly_rows,
     many_writes_are_batched_quickly,
     reads_see_every_write_submitted_before_them,
@@ -598,6 +599,48 @@ fn transitions_window_includes_the_state_before_it(fx: &dyn Fixture) {
     assert_eq!((r["a"].state, r["a"].since_ms), (State::Up, 30));
     assert_eq!(r["c"].state, State::Degraded);
     assert_eq!(r["a"].last, None, "no attempt stored");
+}
+
+/// A later alert of a check to a target is held while an earlier one is undelivered (even in
+/// backoff); other checks and other targets are not held up.
+fn an_alert_waits_behind_an_earlier_one_of_the_same_check_and_target(fx: &dyn Fixture) {
+    let db = fx.open();
+    let alert = |key: &str, check: &str, hook: i64, at_ms: Millis| WriteOp::EnqueueAlert {
+        key: key.into(),
+        target: json!({"webhook": {"url": format!("http://h/{hook}")}}),
+        payload: json!({"check": check, "state": key}),
+        at_ms,
+    };
+    db.submit(alert("down", "a", 1, 100));
+    db.submit(alert("other-target", "a", 2, 150));
+    db.submit(alert("other-check", "b", 1, 150));
+    db.submit(alert("up", "a", 1, 200));
+    db.flush().unwrap();
+    let keys = |now: Millis| -> Vec<String> {
+        db.due_alerts(now, 10)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect()
+    };
+    assert_eq!(keys(1_000), ["down", "other-target", "other-check"]);
+    let down = db.due_alerts(1_000, 10).unwrap().remove(0);
+    // The down alert in backoff until 9 s: the up alert still waits behind it.
+    db.submit(WriteOp::AlertFailed {
+        id: down.id,
+        attempts: 3,
+        next_ms: 9_000,
+        error: "refused".into(),
+    });
+    db.flush().unwrap();
+    assert_eq!(keys(5_000), ["other-target", "other-check"]);
+    assert_eq!(keys(9_000), ["other-target", "other-check", "down"]);
+    db.submit(WriteOp::AlertDelivered {
+        id: down.id,
+        at_ms: 9_000,
+    });
+    db.flush().unwrap();
+    assert_eq!(keys(9_000), ["other-target", "other-check", "up"]);
 }
 
 fn outbox_is_idempotent_by_key_and_tracks_delivery(fx: &dyn Fixture) {

@@ -392,9 +392,26 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<Vec<Incident>, StorageError>;
     /// The last state, attempt and open diagnosis of every check that has history.
     fn resume(&self) -> Result<HashMap<String, Resume>, StorageError>;
-    /// Undelivered alerts due at `now_ms`, oldest first.
+    /// Undelivered alerts due at `now_ms`, oldest first. An alert waits behind an earlier
+    /// undelivered alert of the same check to the same alert target (even one in backoff), so
+    /// a receiver gets each check's alerts in event order and its last one matches the state.
     fn due_alerts(&self, now_ms: Millis, limit: usize) -> Result<Vec<OutboxItem>, StorageError>;
     /// Folds raw attempts older than `raw_before_ms` into hourly rows and deletes history older
     /// than `hourly_before_ms`.
     fn prune(&self, raw_before_ms: Millis, hourly_before_ms: Millis) -> Result<(), StorageError>;
+    /// Whether writes reach the database now, and how many batches failed so far.
+    fn health(&self) -> StorageHealth {
+        StorageHealth::default()
+    }
+}
+
+/// What [`Storage::health`] reports: `/readyz` and `linkpulse_storage_errors_total` read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StorageHealth {
+    /// Why writes fail now (the last error; writes are held in memory meanwhile), or `None`.
+    pub problem: Option<String>,
+    /// Write batches (or file checks) that failed since the start.
+    pub errors: u64,
+    /// Writes held in memory, waiting for the database to accept them.
+    pub held: usize,
 }

@@ -3,9 +3,20 @@
 //! A committed batch survives `kill -9` (WAL); only ops still queued are lost. The writer
 //! drains everything queued into one transaction, so the write rate scales with the number of
 //! checks without one transaction per result.
+//!
+//! A batch the database refuses for a reason of the environment (disk full, read-only or
+//! immutable file, I/O error, locked) is held in memory, in order, and applied first with the
+//! next batch, exactly as the PostgreSQL backend holds batches while its server is away (at
+//! most [`MAX_HELD`] ops; beyond, the oldest are dropped and counted in the log). The writer
+//! checks after every batch that the file at the path is still the one it opened (device and
+//! inode): a file deleted or replaced while running is reported and a new database is opened
+//! at the path, so later writes are not lost into an unlinked file. The file is created 0600
+//! (SQLite gives `-wal` and `-shm` the database file's mode).
 
 use std::collections::HashMap;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -27,6 +38,52 @@ pub struct SqliteStorage {
     path: String,
     queue: Queue,
     reader: Mutex<Connection>,
+    /// Bumped by the writer when it opened a new database at the path (the file was deleted
+    /// or replaced); the reader then opens it too.
+    generation: Arc<AtomicU64>,
+    reader_generation: AtomicU64,
+}
+
+/// Most ops held while the database refuses writes; beyond it the oldest are dropped.
+pub(crate) const MAX_HELD: usize = 100_000;
+
+/// Creates the database file readable by its owner only (0600), unless it exists.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Device and inode of the file at `path`.
+fn identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
+}
+
+/// Whether SQLite refused a batch for a reason of the environment that may pass (the batch is
+/// then held and tried again), rather than for the batch itself.
+fn transient(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            C::DiskFull
+                | C::SystemIoFailure
+                | C::ReadOnly
+                | C::CannotOpen
+                | C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::PermissionDenied
+                | C::OutOfMemory
+        )
+    )
 }
 
 fn db_err(path: &str) -> impl Fn(rusqlite::Error) -> StorageError + '_ {
@@ -196,14 +253,19 @@ impl SqliteStorage {
     /// Opens (creating and migrating if needed) the database at `path` and starts its writer.
     pub fn open(path: &Path) -> Result<Arc<SqliteStorage>, StorageError> {
         let name = path.display().to_string();
-        let mut conn = open_conn(path).map_err(db_err(&name))?;
-        migrate(&mut conn, &name)?;
+        let conn = open_new(path, &name)?;
         let reader = open_conn(path).map_err(db_err(&name))?;
+        let generation = Arc::new(AtomicU64::new(0));
         let writer = SqliteWriter {
+            file: identity(path).ok(),
             conn,
             path: name.clone(),
             series: SeriesCache::default(),
             texts: TextIds::default(),
+            held: Vec::new(),
+            failing: None,
+            generation: generation.clone(),
+            replaced: None,
         };
         let queue =
             Queue::start("linkpulse-db-writer", writer).map_err(|e| StorageError::Database {
@@ -214,6 +276,8 @@ impl SqliteStorage {
             path: name,
             queue,
             reader: Mutex::new(reader),
+            generation,
+            reader_generation: AtomicU64::new(0),
         }))
     }
 
@@ -235,7 +299,13 @@ impl SqliteStorage {
             // Read your writes: commit what is queued first (a stopped writer reads as is).
             let _ = self.flush();
         }
-        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let generation = self.generation.load(Ordering::Acquire);
+        if self.reader_generation.load(Ordering::Relaxed) != generation {
+            // The writer opened a new database at the path: read that one.
+            *conn = open_conn(Path::new(&self.path)).map_err(db_err(&self.path))?;
+            self.reader_generation.store(generation, Ordering::Relaxed);
+        }
         f(&conn).map_err(db_err(&self.path))
     }
 }
@@ -246,30 +316,139 @@ impl Drop for SqliteStorage {
     }
 }
 
+/// Opens the database at `path` (created 0600 when new) and migrates it.
+fn open_new(path: &Path, name: &str) -> Result<Connection, StorageError> {
+    create_private(path).map_err(|e| StorageError::Database {
+        path: name.to_owned(),
+        source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+    })?;
+    let mut conn = open_conn(path).map_err(db_err(name))?;
+    migrate(&mut conn, name)?;
+    Ok(conn)
+}
+
 /// The writer thread's side: the write connection and its caches of series and text ids.
 struct SqliteWriter {
     conn: Connection,
     path: String,
     series: SeriesCache,
     texts: TextIds,
+    /// Device and inode of the file opened (to notice it deleted or replaced).
+    file: Option<(u64, u64)>,
+    /// Ops of batches the database refused for a passing reason, applied first next time.
+    held: Vec<WriteOp>,
+    /// The error of the failure going on (logged once when it starts or changes).
+    failing: Option<String>,
+    /// Bumped when a new database was opened at the path.
+    generation: Arc<AtomicU64>,
+    /// What happened to the file, once a new database was opened in its place (reported once
+    /// through [`Apply::problem`]).
+    replaced: Option<String>,
+}
+
+impl SqliteWriter {
+    /// Applies `ops` in one transaction.
+    fn commit(&mut self, ops: &[WriteOp]) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        for op in ops {
+            apply(&tx, &mut self.series, &mut self.texts, op)?;
+        }
+        tx.commit()
+    }
+
+    /// When the file at the path is no longer the one opened (deleted, or replaced by another
+    /// file), opens (creating) the database at the path and notes what happened; the error
+    /// says why no database could be opened there (writes are then held, never written into
+    /// a file that is gone).
+    fn check_file(&mut self) -> Result<(), String> {
+        let path = Path::new(&self.path);
+        let now = identity(path).ok();
+        if now.is_some() && now == self.file {
+            return Ok(());
+        }
+        let what = if now.is_none() {
+            "was deleted"
+        } else {
+            "was replaced by another file"
+        };
+        let message = format!(
+            "the database file {} {what} while the daemon was running; history written to it \
+             before is no longer in the file at this path",
+            self.path
+        );
+        match open_new(path, &self.path) {
+            Ok(conn) => {
+                tracing::error!(database = %self.path,
+                    "{message}; opened a new database there, later writes go to it");
+                self.conn = conn;
+                self.file = identity(path).ok();
+                self.series = SeriesCache::default();
+                self.texts.clear();
+                self.generation.fetch_add(1, Ordering::Release);
+                self.replaced = Some(message);
+                Ok(())
+            }
+            Err(e) => Err(format!("{message}; cannot open a new one: {e}")),
+        }
+    }
 }
 
 impl Apply for SqliteWriter {
     fn apply(&mut self, ops: Vec<WriteOp>) -> Result<(), String> {
-        let result = (|| {
-            let tx = self.conn.transaction()?;
-            for op in ops {
-                apply(&tx, &mut self.series, &mut self.texts, op)?;
+        let mut all = std::mem::take(&mut self.held);
+        all.extend(ops);
+        if let Err(message) = self.check_file() {
+            self.hold(all, &message);
+            return Err(message);
+        }
+        let result = self.commit(&all);
+        match result {
+            Ok(()) => {
+                if self.failing.take().is_some() {
+                    tracing::info!(database = %self.path, committed = all.len(),
+                        "the database accepts writes again; the writes held meanwhile are committed");
+                }
+                Ok(())
             }
-            tx.commit()
-        })();
-        result.map_err(|e| {
-            // The transaction rolled back: series and text ids it created no longer exist.
-            self.series = SeriesCache::default();
-            self.texts.clear();
-            tracing::error!(database = %self.path, error = %e, "cannot write history");
-            e.to_string()
-        })
+            Err(e) => {
+                // The transaction rolled back: series and text ids it created no longer exist.
+                self.series = SeriesCache::default();
+                self.texts.clear();
+                let message = e.to_string();
+                if transient(&e) {
+                    self.hold(all, &message);
+                } else {
+                    self.failing = Some(message.clone());
+                    tracing::error!(database = %self.path, error = %message, lost = all.len(),
+                        "cannot write history");
+                }
+                Err(message)
+            }
+        }
+    }
+
+    fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    fn problem(&mut self) -> Option<String> {
+        self.replaced.take()
+    }
+}
+
+impl SqliteWriter {
+    /// Keeps `ops` for the next batch (the oldest dropped past [`MAX_HELD`]); logs when the
+    /// failure starts, changes or drops ops.
+    fn hold(&mut self, mut ops: Vec<WriteOp>, message: &str) {
+        let first = self.failing.as_deref() != Some(message);
+        self.failing = Some(message.to_owned());
+        let over = ops.len().saturating_sub(MAX_HELD);
+        ops.drain(..over);
+        if first || over > 0 {
+            tracing::error!(database = %self.path, error = %message, held = ops.len(),
+                dropped = over, "cannot write history; writes are held in memory and committed when the database accepts them");
+        }
+        self.held = ops;
     }
 }
 
@@ -358,11 +537,11 @@ fn apply(
     tx: &rusqlite::Transaction<'_>,
     series: &mut SeriesCache,
     texts: &mut TextIds,
-    op: WriteOp,
+    op: &WriteOp,
 ) -> rusqlite::Result<()> {
     match op {
-        WriteOp::Attempt(a) => insert_attempt(tx, series, texts, &PackedAttempt::from(a))?,
-        WriteOp::Packed(a) => insert_attempt(tx, series, texts, &a)?,
+        WriteOp::Attempt(a) => insert_attempt(tx, series, texts, &PackedAttempt::from(a.clone()))?,
+        WriteOp::Packed(a) => insert_attempt(tx, series, texts, a)?,
         WriteOp::Transition(t) => {
             tx.prepare_cached(
                 "INSERT INTO transitions (check_name, at_ms, from_state, to_state, cause)
@@ -403,7 +582,7 @@ fn apply(
                 "UPDATE incidents SET diagnosis = ?2, diagnosis_detail = ?3 WHERE id =
                    (SELECT id FROM incidents WHERE check_name = ?1 ORDER BY started_ms DESC LIMIT 1)",
             )?
-            .execute(params![check, verdict, json(&detail)])?;
+            .execute(params![check, verdict, json(detail)])?;
         }
         WriteOp::EnqueueAlert {
             key,
@@ -415,7 +594,7 @@ fn apply(
                 "INSERT OR IGNORE INTO outbox (key, target, payload, created_ms, next_ms)
                  VALUES (?1, ?2, ?3, ?4, ?4)",
             )?
-            .execute(params![key, json(&target), json(&payload), at_ms])?;
+            .execute(params![key, json(target), json(payload), at_ms])?;
         }
         WriteOp::AlertDelivered { id, at_ms } => {
             tx.prepare_cached(
@@ -489,6 +668,10 @@ use rows::limit;
 impl Storage for SqliteStorage {
     fn submit(&self, op: WriteOp) {
         self.queue.submit(op);
+    }
+
+    fn health(&self) -> super::StorageHealth {
+        self.queue.health()
     }
 
     fn flush(&self) -> Result<(), StorageError> {
@@ -645,8 +828,14 @@ impl Storage for SqliteStorage {
     fn due_alerts(&self, now_ms: Millis, n: usize) -> Result<Vec<OutboxItem>, StorageError> {
         self.with_reader(|c| {
             let mut st = c.prepare_cached(
-                "SELECT id, key, target, payload, attempts, next_ms FROM outbox
-                 WHERE delivered_ms IS NULL AND next_ms <= ?1 ORDER BY next_ms, id LIMIT ?2",
+                // Held behind an earlier undelivered alert of the same check to the same
+                // target: each receiver gets a check's alerts in event order.
+                "SELECT id, key, target, payload, attempts, next_ms FROM outbox o
+                 WHERE delivered_ms IS NULL AND next_ms <= ?1
+                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.delivered_ms IS NULL
+                     AND e.id < o.id AND e.target = o.target
+                     AND json_extract(e.payload, '$.check') = json_extract(o.payload, '$.check'))
+                 ORDER BY next_ms, id LIMIT ?2",
             )?;
             st.query_map(params![now_ms, limit(n)], |r| {
                 Ok(OutboxItem {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::WriteOp;
+use super::{StorageHealth, WriteOp};
 
 /// Largest number of ops in one transaction.
 const MAX_BATCH: usize = 10_000;
@@ -27,7 +27,42 @@ pub(crate) trait Apply: Send + 'static {
     /// Whether ops of an earlier failed batch are held for another try (the writer then
     /// calls [`Apply::apply`] with no new ops about once a second).
     fn holds_ops(&self) -> bool {
-        false
+        self.held() > 0
+    }
+
+    /// How many ops of earlier failed batches are held.
+    fn held(&self) -> usize {
+        0
+    }
+
+    /// A problem found outside a batch (the database file deleted or replaced), checked after
+    /// every batch; `None` when all is well.
+    fn problem(&mut self) -> Option<String> {
+        None
+    }
+}
+
+/// What the writer last saw, shared with [`Queue::health`].
+#[derive(Debug, Default)]
+struct Status {
+    problem: Mutex<Option<String>>,
+    errors: AtomicU64,
+    held: AtomicU64,
+}
+
+impl Status {
+    /// Records the outcome of one batch (and the backend's own check).
+    fn record(&self, result: &Result<(), String>, problem: Option<String>, held: usize) {
+        let problem = match (result, problem) {
+            (_, Some(p)) => Some(p),
+            (Err(e), None) => Some(e.clone()),
+            (Ok(()), None) => None,
+        };
+        if problem.is_some() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        self.held.store(held as u64, Ordering::Relaxed);
+        *self.problem.lock().unwrap_or_else(PoisonError::into_inner) = problem;
     }
 }
 
@@ -56,6 +91,7 @@ pub(crate) struct Queue {
     submitted: AtomicU64,
     applied: Arc<AtomicU64>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    status: Arc<Status>,
 }
 
 impl Queue {
@@ -64,15 +100,32 @@ impl Queue {
         let (tx, rx) = mpsc::channel();
         let applied = Arc::new(AtomicU64::new(0));
         let counter = applied.clone();
+        let status = Arc::new(Status::default());
+        let seen = status.clone();
         let writer = std::thread::Builder::new()
             .name(thread.to_owned())
-            .spawn(move || writer_loop(backend, &rx, &counter))?;
+            .spawn(move || writer_loop(backend, &rx, &counter, &seen))?;
         Ok(Queue {
             tx: Mutex::new(tx),
             submitted: AtomicU64::new(0),
             applied,
             writer: Mutex::new(Some(writer)),
+            status,
         })
+    }
+
+    /// Whether the last batch reached the database, and the failures so far.
+    pub(crate) fn health(&self) -> StorageHealth {
+        StorageHealth {
+            problem: self
+                .status
+                .problem
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+            errors: self.status.errors.load(Ordering::Relaxed),
+            held: usize::try_from(self.status.held.load(Ordering::Relaxed)).unwrap_or(usize::MAX),
+        }
     }
 
     /// Queues a write; never blocks.
@@ -137,13 +190,15 @@ impl Queue {
     }
 }
 
-fn writer_loop(mut backend: impl Apply, rx: &Receiver<Msg>, applied: &AtomicU64) {
+fn writer_loop(mut backend: impl Apply, rx: &Receiver<Msg>, applied: &AtomicU64, status: &Status) {
     loop {
         let first = match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(m) => m,
             Err(RecvTimeoutError::Timeout) => {
                 if backend.holds_ops() {
-                    let _ = backend.apply(Vec::new());
+                    let result = backend.apply(Vec::new());
+                    let problem = backend.problem();
+                    status.record(&result, problem, backend.held());
                 }
                 continue;
             }
@@ -162,6 +217,8 @@ fn writer_loop(mut backend: impl Apply, rx: &Receiver<Msg>, applied: &AtomicU64)
         }
         let n = ops.len() as u64;
         let result = backend.apply(ops);
+        let problem = backend.problem();
+        status.record(&result, problem, backend.held());
         applied.fetch_add(n, Ordering::Release);
         for w in waiters {
             let _ = w.send(result.clone());

@@ -568,6 +568,7 @@ fn hyper_error(e: &hyper::Error, addr: SocketAddr) -> ProbeError {
                 ErrorKind::Reset => {
                     format!("connection reset by {addr} before a complete response")
                 }
+                ErrorKind::Local => crate::net::local_message(io, &format!("talking to {addr}")),
                 _ => format!("{addr}: {}", crate::net::os_reason(io)),
             };
             return ProbeError::new(kind, what);

@@ -6,6 +6,7 @@
 //!   over plain TCP or TLS.
 //! - [`TestCa`]: a private CA issuing certificates with a chosen [`Validity`]; its PEM file can
 //!   be passed to `linkpulse check http --ca`.
+//! - [`WebhookReceiver`]: records the JSON bodies POSTed to it, in order (alert delivery).
 //!
 //! Bind port 0 and read [`TcpHold::addr`] / [`HttpServer::addr`]; never guess ports.
 
@@ -13,8 +14,10 @@ mod http;
 mod runner;
 mod tcp;
 mod tls;
+mod webhook;
 
 pub use http::{HttpResponse, HttpServer};
 pub use runner::ServerError;
 pub use tcp::TcpHold;
 pub use tls::{Identity, TestCa, Validity};
+pub use webhook::WebhookReceiver;

@@ -286,6 +286,10 @@ impl Storage for PostgresStorage {
         self.read(move |c| read::due_alerts(c, now_ms, limit))
     }
 
+    fn health(&self) -> super::StorageHealth {
+        self.queue.health()
+    }
+
     fn prune(&self, raw_before_ms: Millis, hourly_before_ms: Millis) -> Result<(), StorageError> {
         // On a connection of its own (a long pass never holds up reads), made and closed on a
         // thread of its own (see the module docs).

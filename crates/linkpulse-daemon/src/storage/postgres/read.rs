@@ -176,8 +176,14 @@ pub(super) fn resume(c: &mut Client) -> Result<HashMap<String, Resume>> {
 
 pub(super) fn due_alerts(c: &mut Client, now_ms: Millis, n: usize) -> Result<Vec<OutboxItem>> {
     c.query(
-        "SELECT id, key, target, payload, attempts, next_ms FROM outbox
-         WHERE delivered_ms IS NULL AND next_ms <= $1 ORDER BY next_ms, id LIMIT $2",
+        // Held behind an earlier undelivered alert of the same check to the same target:
+        // each receiver gets a check's alerts in event order (see `Storage::due_alerts`).
+        "SELECT id, key, target, payload, attempts, next_ms FROM outbox o
+         WHERE delivered_ms IS NULL AND next_ms <= $1
+         AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.delivered_ms IS NULL AND e.id < o.id
+             AND e.target = o.target
+             AND e.payload::jsonb ->> 'check' = o.payload::jsonb ->> 'check')
+         ORDER BY next_ms, id LIMIT $2",
         &[&now_ms, &limit(n)],
     )?
     .iter()

@@ -423,8 +423,8 @@ impl Apply for PgWriter {
         })
     }
 
-    fn holds_ops(&self) -> bool {
-        !self.held.is_empty()
+    fn held(&self) -> usize {
+        self.held.len()
     }
 }
 

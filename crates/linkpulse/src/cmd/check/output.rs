@@ -19,7 +19,9 @@ enum State {
 impl State {
     fn of(r: &ProbeResult) -> State {
         match (&r.error, r.up) {
-            (Some(e), _) if e.kind == ErrorKind::Permission => State::Unknown,
+            (Some(e), _) if matches!(e.kind, ErrorKind::Permission | ErrorKind::Local) => {
+                State::Unknown
+            }
             (_, false) => State::Critical,
             _ if r.warning.is_some() => State::Warning,
             _ => State::Ok,
