@@ -132,6 +132,14 @@ impl Daemon {
                 .await
                 .map_err(|e| DaemonError::Http(std::io::Error::other(e)))??
         };
+        let push_key = {
+            let s = storage.clone();
+            tokio::task::spawn_blocking(move || {
+                s.secret(crate::push::token::KEY_NAME, &crate::push::token::new_key())
+            })
+            .await
+            .map_err(|e| DaemonError::Http(std::io::Error::other(e)))??
+        };
         let metrics = Arc::new(Metrics::new());
         let views = Arc::new(RwLock::new(Default::default()));
         let notify = Arc::new(Notify::new());
@@ -142,6 +150,7 @@ impl Daemon {
             metrics: metrics.clone(),
             views: views.clone(),
             alert_notify: notify.clone(),
+            push_key: push_key.clone(),
         };
         let (engine, handle) = Engine::new(&config, parts, resume)?;
         let engine = engine.with_events(events);
@@ -183,6 +192,9 @@ impl Daemon {
             config_path,
             web: web.clone(),
             start_only: api::StartOnly::of(&config),
+            push_limit: Default::default(),
+            push_tokens: Arc::new(RwLock::new(api::push_tokens(&config, &push_key))),
+            push_key,
         };
         Ok(Daemon {
             state,

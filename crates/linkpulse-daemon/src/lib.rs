@@ -18,6 +18,7 @@ pub mod engine;
 pub mod hub;
 pub mod metrics;
 pub mod probe;
+pub mod push;
 pub mod storage;
 
 pub use checks::{schedule, state};

@@ -339,6 +339,7 @@ impl Core {
                 token,
                 period,
                 grace,
+                ..
             } => {
                 self.tokens.insert(token.clone(), id);
                 Some(now.mono + *period + *grace)

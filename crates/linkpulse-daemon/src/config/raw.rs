@@ -30,6 +30,9 @@ pub(crate) struct RawConfig {
     pub(crate) hub: Option<RawHub>,
     pub(crate) status_page: Option<RawStatusPage>,
     pub(crate) metrics: Option<RawMetrics>,
+    /// Extra query parameters whose values are masked wherever a URL is shown.
+    #[serde(default)]
+    pub(crate) secret_query_params: Vec<S<String>>,
 }
 
 /// Check settings that `defaults:` may give and each check may override.

@@ -349,6 +349,8 @@ fn http_spec(e: &mut Errors<'_>, h: &RawHttp, path: &str) -> Option<HttpSpec> {
             .unwrap_or(probe_defaults::FOLLOW_REDIRECTS),
         ca_file: h.ca_file.as_ref().map(PathBuf::from),
         insecure: h.insecure.unwrap_or(false),
+        // The config's own redactor replaces this one in `validate`.
+        redact: linkpulse_probe::redact::Redactor::default(),
     })
 }
 
@@ -434,12 +436,14 @@ fn module(e: &mut Errors<'_>, c: &RawCheck, prefix: &str, interval: Duration) ->
                 );
                 None
             }
-            Some(t) => Some(t.value.clone()),
-            None => Some(c.name.value.clone()),
+            Some(t) => Some((t.value.clone(), false)),
+            // Never the name (it is public): generated from a secret key at start.
+            None => Some((String::new(), true)),
         };
         return match (period, grace, token) {
-            (Some(period), Some(grace), Some(token)) => Some(CheckSpec::Push {
+            (Some(period), Some(grace), Some((token, generated))) => Some(CheckSpec::Push {
                 token,
+                generated,
                 period,
                 grace,
             }),
@@ -1038,7 +1042,11 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
             );
         }
         if let Some(cfg) = check(&mut e, &defaults, c, i) {
-            if let CheckSpec::Push { token, .. } = &cfg.spec
+            if let CheckSpec::Push {
+                token,
+                generated: false,
+                ..
+            } = &cfg.spec
                 && let Some(first) = tokens.insert(token.clone(), c.name.referenced.line())
             {
                 e.at(
@@ -1066,9 +1074,21 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
         .as_ref()
         .map(|m| metrics(&mut e, m))
         .unwrap_or_default();
+    let redact = linkpulse_probe::redact::Redactor::new(
+        raw.secret_query_params.iter().map(|p| p.value.as_str()),
+    );
     if !e.list.is_empty() {
         e.list.sort_by_key(|x| x.line);
+        // An error may quote a URL: never its password or token.
+        for err in &mut e.list {
+            redact.mask_in_place(&mut err.message);
+        }
         return Err(ConfigErrors(e.list));
+    }
+    for c in &mut checks {
+        if let CheckSpec::Http(h) = &mut c.spec {
+            h.redact = redact.clone();
+        }
     }
     let (Some(listen), Some(database), Some(backend)) = (listen, database, backend) else {
         return Err(ConfigErrors(vec![ConfigError {
@@ -1090,5 +1110,6 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
         hub,
         status_page,
         metrics,
+        redact,
     })
 }

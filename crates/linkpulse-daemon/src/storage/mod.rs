@@ -444,4 +444,8 @@ pub trait Storage: Send + Sync + 'static {
     /// Folds raw attempts older than `raw_before_ms` into hourly rows and deletes history older
     /// than `hourly_before_ms`.
     fn prune(&self, raw_before_ms: Millis, hourly_before_ms: Millis) -> Result<(), StorageError>;
+    /// The daemon's secret `name` (e.g. the key push tokens are derived from), stored as
+    /// `fresh` when the database has none yet: every later call, after a restart too and on
+    /// every daemon sharing the database, returns the first value stored.
+    fn secret(&self, name: &str, fresh: &str) -> Result<String, StorageError>;
 }

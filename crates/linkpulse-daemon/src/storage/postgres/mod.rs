@@ -286,6 +286,18 @@ impl Storage for PostgresStorage {
         self.read(move |c| read::due_alerts(c, now_ms, limit))
     }
 
+    fn secret(&self, name: &str, fresh: &str) -> Result<String, StorageError> {
+        let (name, fresh) = (name.to_owned(), fresh.to_owned());
+        self.read(move |c| {
+            c.execute(
+                "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&name, &fresh],
+            )?;
+            c.query_one("SELECT value FROM secrets WHERE name = $1", &[&name])?
+                .try_get(0)
+        })
+    }
+
     fn prune(&self, raw_before_ms: Millis, hourly_before_ms: Millis) -> Result<(), StorageError> {
         // On a connection of its own (a long pass never holds up reads), made and closed on a
         // thread of its own (see the module docs).
