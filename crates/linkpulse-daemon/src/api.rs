@@ -49,6 +49,8 @@ pub struct AppState {
     pub push_key: String,
     /// Push token by check name (configured or generated), shown only to writers.
     pub push_tokens: Arc<RwLock<HashMap<String, String>>>,
+    /// The `auth:` rules in force (replaced on reload).
+    pub access: crate::access::AccessSlot,
 }
 
 /// The push token of every push check of `config`, by check name.
@@ -379,8 +381,22 @@ async fn push_start(
     push(&s, &t, PushEvent::Start).await
 }
 
-/// Checks `Authorization: Bearer TOKEN` against the configured token.
+/// Checks `Authorization: Bearer TOKEN` against the configured `api_token`, or for the
+/// `write` role of `auth:`.
 pub fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let access = s
+        .access
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    if let Some(access) = access {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if access.role(given) == Some(crate::config::auth::Role::Write) {
+            return Ok(());
+        }
+    }
     let guard = s.api_token.read().unwrap_or_else(PoisonError::into_inner);
     let Some(expected) = guard.as_deref() else {
         return Err(ApiError(
@@ -391,7 +407,12 @@ pub fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
+        })
         .unwrap_or("");
     // Constant-time comparison: do not leak the token length-prefix by timing.
     let same = given.len() == expected.len()
@@ -432,6 +453,10 @@ async fn reload_and_apply(s: &AppState) -> Result<Value, ApiError> {
     let token = config.api_token.clone();
     let page = config.status_page.clone();
     let pushes = push_tokens(&config, &s.push_key);
+    let access = config
+        .auth
+        .as_ref()
+        .map(|a| Arc::new(crate::access::Access::new(a)));
     let needs_restart = s.start_only.changed(&StartOnly::of(&config));
     let summary = s
         .engine
@@ -442,6 +467,7 @@ async fn reload_and_apply(s: &AppState) -> Result<Value, ApiError> {
     *s.push_tokens
         .write()
         .unwrap_or_else(PoisonError::into_inner) = pushes;
+    *s.access.write().unwrap_or_else(PoisonError::into_inner) = access;
     s.web.set_status_page(page);
     s.web
         .events()

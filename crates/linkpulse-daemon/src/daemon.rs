@@ -194,6 +194,12 @@ impl Daemon {
             start_only: api::StartOnly::of(&config),
             push_limit: Default::default(),
             push_tokens: Arc::new(RwLock::new(api::push_tokens(&config, &push_key))),
+            access: Arc::new(RwLock::new(
+                config
+                    .auth
+                    .as_ref()
+                    .map(|a| Arc::new(crate::access::Access::new(a))),
+            )),
             push_key,
         };
         Ok(Daemon {
@@ -246,6 +252,11 @@ impl Daemon {
             shutdown.await;
             bus.close();
         };
+        // `auth:` applies to every route, merged ones (/probe, the hub's) included.
+        let router = router.layer(axum::middleware::from_fn_with_state(
+            self.state.access.clone(),
+            crate::access::guard,
+        ));
         let result = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;

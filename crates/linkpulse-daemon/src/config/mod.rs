@@ -11,6 +11,7 @@
 //!
 //! The full reference is `docs/config.md`.
 
+pub mod auth;
 mod env;
 mod error;
 mod model;

@@ -35,6 +35,8 @@ pub struct Config {
     /// Masks URL user-info and secret query parameters (the defaults plus
     /// `secret_query_params`) wherever a URL is shown, stored, sent or logged.
     pub redact: linkpulse_probe::redact::Redactor,
+    /// `auth:`: tokens and users with roles; `None` keeps every surface open.
+    pub auth: Option<super::auth::AuthConfig>,
 }
 
 /// `metrics:`: the check labels exported as Prometheus labels.

@@ -33,6 +33,8 @@ pub(crate) struct RawConfig {
     /// Extra query parameters whose values are masked wherever a URL is shown.
     #[serde(default)]
     pub(crate) secret_query_params: Vec<S<String>>,
+    /// Access control of the daemon's HTTP surfaces.
+    pub(crate) auth: Option<super::auth::RawAuth>,
 }
 
 /// Check settings that `defaults:` may give and each check may override.

@@ -1074,6 +1074,18 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
         .as_ref()
         .map(|m| metrics(&mut e, m))
         .unwrap_or_default();
+    let auth = raw
+        .auth
+        .as_ref()
+        .and_then(|a| match super::auth::validate(a, base) {
+            Ok(a) => Some(a),
+            Err(problems) => {
+                for (line, path, message) in problems {
+                    e.push(line, path, message);
+                }
+                None
+            }
+        });
     let redact = linkpulse_probe::redact::Redactor::new(
         raw.secret_query_params.iter().map(|p| p.value.as_str()),
     );
@@ -1111,5 +1123,6 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
         status_page,
         metrics,
         redact,
+        auth,
     })
 }
