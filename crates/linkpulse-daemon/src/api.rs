@@ -74,6 +74,7 @@ pub struct StartOnly {
     database: PathBuf,
     retention: crate::config::Retention,
     hub: Option<crate::config::HubConfig>,
+    tls: Option<crate::config::tls::ListenTls>,
 }
 
 impl StartOnly {
@@ -84,6 +85,7 @@ impl StartOnly {
             database: config.database.clone(),
             retention: config.retention,
             hub: config.hub.clone(),
+            tls: config.tls.clone(),
         }
     }
 
@@ -101,6 +103,9 @@ impl StartOnly {
         }
         if self.hub != other.hub {
             keys.push("hub");
+        }
+        if self.tls != other.tls {
+            keys.push("tls");
         }
         keys
     }

@@ -59,6 +59,8 @@ pub struct Daemon {
     web: linkpulse_web::Web,
     /// The hub and its bound address, when `hub:` is configured.
     hub: Option<(linkpulse_hub::Hub, std::net::SocketAddr)>,
+    /// HTTPS on `listen`, when `tls:` is configured.
+    tls: Option<crate::config::tls::ListenTls>,
 }
 
 /// Once a minute after start and then hourly: fold raw results older than `retention.raw`
@@ -209,6 +211,7 @@ impl Daemon {
             tasks,
             web,
             hub,
+            tls: config.tls.clone(),
         })
     }
 
@@ -257,9 +260,21 @@ impl Daemon {
             self.state.access.clone(),
             crate::access::guard,
         ));
-        let result = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = match &self.tls {
+            Some(tls) => {
+                let cert =
+                    crate::https::ReloadingCert::new(tls.cert_file.clone(), tls.key_file.clone())
+                        .and_then(crate::https::acceptor)
+                        .map_err(|e| DaemonError::Http(std::io::Error::other(e)))?;
+                crate::https::serve(listener, router, cert, shutdown).await;
+                Ok(())
+            }
+            None => {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        };
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;

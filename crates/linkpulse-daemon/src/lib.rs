@@ -16,6 +16,7 @@ pub mod config;
 pub mod daemon;
 pub mod dashboard;
 pub mod engine;
+pub mod https;
 pub mod hub;
 pub mod metrics;
 pub mod probe;

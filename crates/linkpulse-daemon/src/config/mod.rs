@@ -16,6 +16,7 @@ mod env;
 mod error;
 mod model;
 mod raw;
+pub mod tls;
 mod validate;
 
 use std::path::Path;

@@ -37,6 +37,8 @@ pub struct Config {
     pub redact: linkpulse_probe::redact::Redactor,
     /// `auth:`: tokens and users with roles; `None` keeps every surface open.
     pub auth: Option<super::auth::AuthConfig>,
+    /// `tls:`: HTTPS on `listen`; `None` serves plain HTTP.
+    pub tls: Option<super::tls::ListenTls>,
 }
 
 /// `metrics:`: the check labels exported as Prometheus labels.

@@ -35,6 +35,8 @@ pub(crate) struct RawConfig {
     pub(crate) secret_query_params: Vec<S<String>>,
     /// Access control of the daemon's HTTP surfaces.
     pub(crate) auth: Option<super::auth::RawAuth>,
+    /// HTTPS on `listen`.
+    pub(crate) tls: Option<super::tls::RawListenTls>,
 }
 
 /// Check settings that `defaults:` may give and each check may override.

@@ -1086,6 +1086,16 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
                 None
             }
         });
+    let tls = raw
+        .tls
+        .as_ref()
+        .and_then(|t| match super::tls::validate(t, base) {
+            Ok(t) => Some(t),
+            Err((line, path, message)) => {
+                e.push(line, path, message);
+                None
+            }
+        });
     let redact = linkpulse_probe::redact::Redactor::new(
         raw.secret_query_params.iter().map(|p| p.value.as_str()),
     );
@@ -1124,5 +1134,6 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
         metrics,
         redact,
         auth,
+        tls,
     })
 }
