@@ -873,6 +873,14 @@ fn database(e: &mut Errors<'_>, raw: &RawConfig, base: &Path) -> Option<(PathBuf
             return match PgTarget::parse_url(text) {
                 Ok(mut target) => {
                     target.password = password;
+                    // A CA file is relative to the config's directory, and loaded now.
+                    if let Some(ca) = &mut target.sslrootcert {
+                        *ca = base.join(&*ca);
+                        if let Err(err) = linkpulse_probe::load_ca_file(ca) {
+                            e.at(d, "database", format!("sslrootcert: {err}"));
+                            return None;
+                        }
+                    }
                     if raw.database_password_file.is_some() && target.password.is_none() {
                         return None;
                     }
