@@ -242,8 +242,14 @@ mod tests {
             ("postgres://host:5432/db", "no user"),
             ("postgres://lp:secret@host/db", "holds a password"),
             ("postgres://lp@host:99999/db", "invalid URL"),
-            ("postgres://lp@host/db?sslmode=allow", "unsupported sslmode \"allow\""),
-            ("postgres://lp@host/db?application_name=x", "\"application_name\""),
+            (
+                "postgres://lp@host/db?sslmode=allow",
+                "unsupported sslmode \"allow\"",
+            ),
+            (
+                "postgres://lp@host/db?application_name=x",
+                "\"application_name\"",
+            ),
             ("postgres://lp@/db", "invalid URL"),
         ] {
             let err = PgTarget::parse_url(url).unwrap_err();
