@@ -374,7 +374,7 @@ fn an_incident_survives_a_restart_and_its_down_alert_keeps_its_key() {
 const PUSH: &str = "
 checks:
   - name: job
-    push: { period: 1m, grace: 10s }
+    push: { period: 1m, grace: 10s, token: job }
 ";
 
 #[test]

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use linkpulse_probe::client::HttpClient;
+use linkpulse_probe::redact::Redactor;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
@@ -150,7 +151,7 @@ async fn deliver(item: &OutboxItem, clients: &mut Clients) -> Result<(), String>
                 .post_json(&url, &h, &item.payload)
                 .await
                 .map(drop)
-                .map_err(|e| e.to_string())
+                .map_err(|e| masked(&e))
         }
         AlertTarget::Slack { url, ca_file } => {
             let text = slack_text(&item.payload);
@@ -164,7 +165,7 @@ async fn deliver(item: &OutboxItem, clients: &mut Clients) -> Result<(), String>
                 )
                 .await
                 .map(drop)
-                .map_err(|e| e.to_string())
+                .map_err(|e| masked(&e))
         }
         AlertTarget::Command {
             program,
@@ -181,6 +182,12 @@ async fn deliver(item: &OutboxItem, clients: &mut Clients) -> Result<(), String>
             .await
         }
     }
+}
+
+/// A delivery error as logged and stored: the client's words name the URL, whose user-info
+/// and token parameters ([`Redactor`]'s defaults) never leave.
+fn masked(e: &impl std::fmt::Display) -> String {
+    Redactor::default().text(&e.to_string()).into_owned()
 }
 
 /// A one-line human message for chat.

@@ -43,6 +43,27 @@ pub struct AppState {
     pub web: linkpulse_web::Web,
     /// The settings read only at start, to tell a reload that changes them.
     pub start_only: StartOnly,
+    /// The rate limit of pushes per token.
+    pub push_limit: Arc<std::sync::Mutex<crate::push::limit::PushLimiter>>,
+    /// The key generated push tokens are derived from (read from the database at start).
+    pub push_key: String,
+    /// Push token by check name (configured or generated), shown only to writers.
+    pub push_tokens: Arc<RwLock<HashMap<String, String>>>,
+    /// The `auth:` rules in force (replaced on reload).
+    pub access: crate::access::AccessSlot,
+}
+
+/// The push token of every push check of `config`, by check name.
+pub fn push_tokens(config: &Config, key: &str) -> HashMap<String, String> {
+    let mut checks = config.checks.clone();
+    crate::push::token::resolve(&mut checks, key);
+    checks
+        .into_iter()
+        .filter_map(|c| match c.spec {
+            crate::config::CheckSpec::Push { token, .. } => Some((c.name, token)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Settings the daemon reads only at start: a reload that changes them applies everything
@@ -53,6 +74,7 @@ pub struct StartOnly {
     database: PathBuf,
     retention: crate::config::Retention,
     hub: Option<crate::config::HubConfig>,
+    tls: Option<crate::config::tls::ListenTls>,
 }
 
 impl StartOnly {
@@ -63,6 +85,7 @@ impl StartOnly {
             database: config.database.clone(),
             retention: config.retention,
             hub: config.hub.clone(),
+            tls: config.tls.clone(),
         }
     }
 
@@ -80,6 +103,9 @@ impl StartOnly {
         }
         if self.hub != other.hub {
             keys.push("hub");
+        }
+        if self.tls != other.tls {
+            keys.push("tls");
         }
         keys
     }
@@ -263,6 +289,7 @@ async fn one_check(
     State(s): State<AppState>,
     Path(name): Path<String>,
     Query(r): Query<Range>,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let v = find(&s, &name)?;
     let now = now_ms();
@@ -287,6 +314,16 @@ async fn one_check(
     let mut out = item(&v, &ts, now);
     out["availability"] = availability;
     out["incidents"] = serde_json::to_value(incidents).unwrap_or_default();
+    // The push URL is a credential: only for a caller who may change things.
+    if authorize(&s, &headers).is_ok()
+        && let Some(token) = s
+            .push_tokens
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&name)
+    {
+        out["push_url"] = json!(format!("/api/v1/push/{token}"));
+    }
     Ok(Json(out))
 }
 
@@ -325,9 +362,27 @@ async fn incidents(
     Ok(Json(serde_json::to_value(list).map_err(internal)?))
 }
 
-async fn push(s: &AppState, token: &str, event: PushEvent) -> Result<Json<Value>, ApiError> {
+async fn push(s: &AppState, token: &str, event: PushEvent) -> Result<Response, ApiError> {
+    let limited = s
+        .push_limit
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .blocked(token, std::time::Instant::now());
+    if let Some(wait) = limited {
+        let secs = wait.as_secs().max(1).to_string();
+        return Ok((
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, secs)],
+            Json(json!({ "error": "too many pushes for this token; slow down" })),
+        )
+            .into_response());
+    }
     if s.engine.push(token, event).await {
-        Ok(Json(json!({ "ok": true })))
+        s.push_limit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(token, std::time::Instant::now());
+        Ok(Json(json!({ "ok": true })).into_response())
     } else {
         Err(ApiError(
             StatusCode::NOT_FOUND,
@@ -336,29 +391,37 @@ async fn push(s: &AppState, token: &str, event: PushEvent) -> Result<Json<Value>
     }
 }
 
-async fn push_ok(
-    State(s): State<AppState>,
-    Path(t): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+async fn push_ok(State(s): State<AppState>, Path(t): Path<String>) -> Result<Response, ApiError> {
     push(&s, &t, PushEvent::Success).await
 }
 
-async fn push_fail(
-    State(s): State<AppState>,
-    Path(t): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+async fn push_fail(State(s): State<AppState>, Path(t): Path<String>) -> Result<Response, ApiError> {
     push(&s, &t, PushEvent::Fail).await
 }
 
 async fn push_start(
     State(s): State<AppState>,
     Path(t): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     push(&s, &t, PushEvent::Start).await
 }
 
-/// Checks `Authorization: Bearer TOKEN` against the configured token.
+/// Checks `Authorization: Bearer TOKEN` against the configured `api_token`, or for the
+/// `write` role of `auth:`.
 pub fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let access = s
+        .access
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    if let Some(access) = access {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if access.role(given) == Some(crate::config::auth::Role::Write) {
+            return Ok(());
+        }
+    }
     let guard = s.api_token.read().unwrap_or_else(PoisonError::into_inner);
     let Some(expected) = guard.as_deref() else {
         return Err(ApiError(
@@ -369,7 +432,12 @@ pub fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
+        })
         .unwrap_or("");
     // Constant-time comparison: do not leak the token length-prefix by timing.
     let same = given.len() == expected.len()
@@ -409,6 +477,11 @@ async fn reload_and_apply(s: &AppState) -> Result<Value, ApiError> {
         .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     let token = config.api_token.clone();
     let page = config.status_page.clone();
+    let pushes = push_tokens(&config, &s.push_key);
+    let access = config
+        .auth
+        .as_ref()
+        .map(|a| Arc::new(crate::access::Access::new(a)));
     let needs_restart = s.start_only.changed(&StartOnly::of(&config));
     let summary = s
         .engine
@@ -416,6 +489,10 @@ async fn reload_and_apply(s: &AppState) -> Result<Value, ApiError> {
         .await
         .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
     *s.api_token.write().unwrap_or_else(PoisonError::into_inner) = token;
+    *s.push_tokens
+        .write()
+        .unwrap_or_else(PoisonError::into_inner) = pushes;
+    *s.access.write().unwrap_or_else(PoisonError::into_inner) = access;
     s.web.set_status_page(page);
     s.web
         .events()

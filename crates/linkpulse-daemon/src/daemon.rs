@@ -59,6 +59,8 @@ pub struct Daemon {
     web: linkpulse_web::Web,
     /// The hub and its bound address, when `hub:` is configured.
     hub: Option<(linkpulse_hub::Hub, std::net::SocketAddr)>,
+    /// HTTPS on `listen`, when `tls:` is configured.
+    tls: Option<crate::config::tls::ListenTls>,
 }
 
 /// Once a minute after start and then hourly: fold raw results older than `retention.raw`
@@ -132,6 +134,14 @@ impl Daemon {
                 .await
                 .map_err(|e| DaemonError::Http(std::io::Error::other(e)))??
         };
+        let push_key = {
+            let s = storage.clone();
+            tokio::task::spawn_blocking(move || {
+                s.secret(crate::push::token::KEY_NAME, &crate::push::token::new_key())
+            })
+            .await
+            .map_err(|e| DaemonError::Http(std::io::Error::other(e)))??
+        };
         let metrics = Arc::new(Metrics::new());
         let views = Arc::new(RwLock::new(Default::default()));
         let notify = Arc::new(Notify::new());
@@ -142,6 +152,7 @@ impl Daemon {
             metrics: metrics.clone(),
             views: views.clone(),
             alert_notify: notify.clone(),
+            push_key: push_key.clone(),
         };
         let (engine, handle) = Engine::new(&config, parts, resume)?;
         let engine = engine.with_events(events);
@@ -183,6 +194,15 @@ impl Daemon {
             config_path,
             web: web.clone(),
             start_only: api::StartOnly::of(&config),
+            push_limit: Default::default(),
+            push_tokens: Arc::new(RwLock::new(api::push_tokens(&config, &push_key))),
+            access: Arc::new(RwLock::new(
+                config
+                    .auth
+                    .as_ref()
+                    .map(|a| Arc::new(crate::access::Access::new(a))),
+            )),
+            push_key,
         };
         Ok(Daemon {
             state,
@@ -191,6 +211,7 @@ impl Daemon {
             tasks,
             web,
             hub,
+            tls: config.tls.clone(),
         })
     }
 
@@ -234,9 +255,26 @@ impl Daemon {
             shutdown.await;
             bus.close();
         };
-        // Header-read and idle timeouts, a connection cap from the open-files limit.
-        let health = self.state.metrics.health.clone();
-        let result = crate::server::serve(listener, router, health, shutdown).await;
+        // `auth:` applies to every route, merged ones (/probe, the hub's) included.
+        let router = router.layer(axum::middleware::from_fn_with_state(
+            self.state.access.clone(),
+            crate::access::guard,
+        ));
+        let result = match &self.tls {
+            Some(tls) => {
+                let cert =
+                    crate::https::ReloadingCert::new(tls.cert_file.clone(), tls.key_file.clone())
+                        .and_then(crate::https::acceptor)
+                        .map_err(|e| DaemonError::Http(std::io::Error::other(e)))?;
+                crate::https::serve(listener, router, cert, shutdown).await;
+                Ok(())
+            }
+            None => {
+                // Header-read and idle timeouts, a connection cap from the open-files limit.
+                let health = self.state.metrics.health.clone();
+                crate::server::serve(listener, router, health, shutdown).await
+            }
+        };
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;

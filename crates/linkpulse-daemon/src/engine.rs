@@ -38,7 +38,7 @@ pub struct CheckView {
     pub name: String,
     /// `http`, `tcp`, `icmp`, `push` or `node`.
     pub kind: CheckKind,
-    /// Probe target (`tcp://…`, `http(s)://…`, `icmp://…`, `push://TOKEN`, `node://NAME`).
+    /// Probe target (`tcp://…`, `http(s)://…`, `icmp://…`, `push://***`, `node://NAME`), secrets masked.
     pub target: String,
     /// Current state.
     pub state: State,
@@ -158,6 +158,9 @@ pub struct EngineParts {
     pub views: Views,
     /// Woken when alerts are queued.
     pub alert_notify: Arc<Notify>,
+    /// The key generated push tokens are derived from ([`crate::push::token`]), read from
+    /// the database at start.
+    pub push_key: String,
 }
 
 impl std::fmt::Debug for dyn Storage {
@@ -236,13 +239,15 @@ impl Engine {
             cmd_tx: cmd_tx.clone(),
             events: linkpulse_web::EventBus::new(16),
         };
-        engine.prepare(&config.checks)?;
+        let mut checks = config.checks.clone();
+        crate::push::token::resolve(&mut checks, &engine.parts.push_key);
+        engine.prepare(&checks)?;
         let now = clock();
-        let checks = config.checks.iter().map(|cfg| {
+        let checks = checks.into_iter().map(|cfg| {
             let origin = resume
                 .remove(&cfg.name)
                 .map_or(Origin::Fresh, Origin::Resume);
-            (cfg.clone(), origin)
+            (cfg, origin)
         });
         engine.core.add_checks(checks, now);
         if let Some(hub) = &config.hub {
@@ -552,10 +557,11 @@ impl Engine {
         tokio::spawn(async move {
             let run = linkpulse_probe::diagnose::diagnose(&prober, &p.target, &p.options);
             let (verdict, detail) = match tokio::time::timeout(cap, run).await {
-                Ok(d) => (
-                    d.verdict.as_str().to_owned(),
-                    serde_json::to_value(&d).unwrap_or_default(),
-                ),
+                Ok(d) => {
+                    let mut detail = serde_json::to_value(&d).unwrap_or_default();
+                    probe::mask_json(&p.redact, &mut detail);
+                    (d.verdict.as_str().to_owned(), detail)
+                }
                 Err(_) => (
                     "inconclusive".to_owned(),
                     serde_json::json!({ "error": "the diagnosis did not finish in time" }),
@@ -627,7 +633,8 @@ impl Engine {
         }
     }
 
-    fn reload(&mut self, config: Config, now: Now) -> Result<ReloadSummary, String> {
+    fn reload(&mut self, mut config: Config, now: Now) -> Result<ReloadSummary, String> {
+        crate::push::token::resolve(&mut config.checks, &self.parts.push_key);
         // Prepare every probe first so a bad reload changes nothing.
         self.prepare(&config.checks).map_err(|e| e.to_string())?;
         let summary = self.core.reload(&config.checks, config.alerts.clone(), now);

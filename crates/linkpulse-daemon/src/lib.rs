@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod alerts;
 pub mod api;
 pub mod availability;
@@ -16,9 +17,11 @@ pub mod daemon;
 pub mod dashboard;
 pub mod engine;
 pub mod health;
+pub mod https;
 pub mod hub;
 pub mod metrics;
 pub mod probe;
+pub mod push;
 pub mod server;
 pub mod storage;
 

@@ -4,6 +4,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use linkpulse_probe::redact::Redactor;
 use linkpulse_probe::{
     HttpOptions, IcmpOptions, ProbeOptions, ProbeResult, Prober, StatusSet, Target,
 };
@@ -29,6 +30,18 @@ pub struct PreparedProbe {
     pub target: Target,
     /// Probe options.
     pub options: ProbeOptions,
+    /// Masks the target's secrets in what the probe and the diagnosis report.
+    pub redact: Redactor,
+}
+
+/// `v` with every URL in its strings masked by `redact` (a diagnosis's details).
+pub fn mask_json(redact: &Redactor, v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => redact.mask_in_place(s),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|i| mask_json(redact, i)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|i| mask_json(redact, i)),
+        _ => {}
+    }
 }
 
 /// Builds the probe of an active check; `None` for push and node checks.
@@ -83,7 +96,15 @@ pub fn prepare(check: &CheckConfig) -> Result<Option<PreparedProbe>, PrepareErro
             Target::from_str(&h.url).map_err(|e| err(e.to_string()))?
         }
     };
-    Ok(Some(PreparedProbe { target, options }))
+    let redact = match &check.spec {
+        CheckSpec::Http(h) => h.redact.clone(),
+        _ => Redactor::default(),
+    };
+    Ok(Some(PreparedProbe {
+        target,
+        options,
+        redact,
+    }))
 }
 
 /// A result in the probe JSON shape: typed as the probe returned it, or JSON when the daemon
@@ -205,6 +226,10 @@ impl Outcome {
 /// Converts a probe result, applying the check's own warning thresholds (a warning of the
 /// check's own is written into the result, as the API shows it).
 pub fn outcome(check: &CheckConfig, mut r: ProbeResult) -> Outcome {
+    // What leaves the probe is shown, stored and sent: never a URL's password or token.
+    if let CheckSpec::Http(h) = &check.spec {
+        h.redact.result(&mut r);
+    }
     if r.up && r.warning.is_none() {
         if let (Some(limit), Some(ms)) = (check.degraded_latency, r.latency_ms)
             && ms > limit.as_secs_f64() * 1000.0
@@ -242,7 +267,7 @@ pub async fn run(prober: &Prober, check: &CheckConfig, probe: &PreparedProbe) ->
     match tokio::time::timeout(cap, prober.probe(&probe.target, &probe.options)).await {
         Ok(r) => outcome(check, r),
         Err(_) => Outcome::failure(
-            &probe.target.to_string(),
+            &check.spec.target(),
             check.spec.kind().as_str(),
             "timeout",
             format!(

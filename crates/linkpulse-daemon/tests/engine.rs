@@ -22,6 +22,7 @@ fn start(text: &str, db: &Path) -> (Arc<SqliteStorage>, EngineParts, EngineHandl
         metrics: Arc::new(Metrics::new()),
         views: Arc::new(RwLock::new(Default::default())),
         alert_notify: Arc::new(Notify::new()),
+        push_key: "test key".to_owned(),
     };
     let (engine, handle) = Engine::new(&config, parts.clone(), HashMap::new()).expect("engine");
     (storage, parts, handle, engine)
@@ -113,7 +114,7 @@ async fn a_hanging_check_never_delays_another() {
 async fn push_misses_are_detected_on_a_fixed_cadence_in_virtual_time() {
     let dir = tempfile::tempdir().unwrap();
     let (storage, parts, handle, engine) = start(
-        "checks:\n  - name: job\n    push: { period: 10s, grace: 5s }\n",
+        "checks:\n  - name: job\n    push: { period: 10s, grace: 5s, token: job }\n",
         &dir.path().join("h.db"),
     );
     tokio::spawn(engine.run(std::future::pending()));

@@ -33,6 +33,7 @@ mod net;
 mod options;
 mod ping;
 mod prober;
+pub mod redact;
 mod result;
 mod status;
 mod sys;

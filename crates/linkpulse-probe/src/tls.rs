@@ -94,6 +94,8 @@ pub enum Alpn {
     H2AndHttp11,
     /// `http/1.1` only: the [`HttpClient`](crate::client::HttpClient).
     Http11,
+    /// No ALPN offer: PostgreSQL over TLS (a server may refuse an offer without its own name).
+    None,
 }
 
 /// Cache key: the CA file, whether verification is off, and the ALPN offer.
@@ -197,6 +199,7 @@ impl TlsConfigs {
         config.alpn_protocols = match alpn {
             Alpn::H2AndHttp11 => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
             Alpn::Http11 => vec![b"http/1.1".to_vec()],
+            Alpn::None => Vec::new(),
         };
         Ok(config)
     }

@@ -21,11 +21,13 @@ pub struct Daemon {
     addr: SocketAddr,
 }
 
-/// The HTTP address in a `linkpulse listening on http=ADDR …` line of `log`.
+/// The HTTP address in a `linkpulse listening on http=ADDR …` (or `https=ADDR`) line of
+/// `log`.
 pub fn listening_addr(log: &str) -> Option<SocketAddr> {
     log.lines().find_map(|l| {
-        l.split("linkpulse listening on http=")
-            .nth(1)?
+        let rest = l.split("linkpulse listening on ").nth(1)?;
+        rest.strip_prefix("http=")
+            .or_else(|| rest.strip_prefix("https="))?
             .split_whitespace()
             .next()?
             .trim_matches(|c: char| c == '"' || c == ',')

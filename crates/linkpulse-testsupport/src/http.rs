@@ -63,6 +63,51 @@ pub fn request(
     parse(&String::from_utf8_lossy(&raw))
 }
 
+/// `GET path` of a stream that does not end by itself (Server-Sent Events): everything read
+/// until `done` holds for it or `deadline` passed, whichever comes first.
+pub fn read_stream(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    deadline: Duration,
+    done: impl Fn(&str) -> bool,
+) -> io::Result<String> {
+    let until = std::time::Instant::now() + deadline;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+    let mut head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        stream.set_read_timeout(Some(left))?;
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+        if done(&String::from_utf8_lossy(&raw)) {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&raw).into_owned())
+}
+
 /// `GET path` on `addr`: the status and the body.
 pub fn get(addr: SocketAddr, path: &str) -> io::Result<(u16, String)> {
     request(addr, "GET", path, &[], "").map(|r| (r.status, r.body))

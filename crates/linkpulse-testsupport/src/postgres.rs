@@ -101,6 +101,16 @@ impl PgCluster {
 
     /// Starts a cluster of its own: `initdb`, then `postgres` on a free loopback port.
     pub fn start() -> Result<PgCluster, PgError> {
+        PgCluster::start_inner(None)
+    }
+
+    /// Starts a cluster of its own that accepts TLS (`ssl=on`) with `identity`, a certificate
+    /// of a test CA (e.g. issued for `127.0.0.1`); plain connections stay allowed.
+    pub fn start_tls(identity: &crate::servers::Identity) -> Result<PgCluster, PgError> {
+        PgCluster::start_inner(Some(identity))
+    }
+
+    fn start_inner(tls: Option<&crate::servers::Identity>) -> Result<PgCluster, PgError> {
         let bin = find_bin()?;
         let uid = id("-u")?;
         let gid = id("-g")?;
@@ -121,7 +131,22 @@ impl PgCluster {
         let pwfile = dir.path().join("pw");
         std::fs::write(&pwfile, &password).map_err(io("write the password file"))?;
         std::fs::create_dir(dir.path().join("sock")).map_err(io("create the socket dir"))?;
-        for p in [dir.path(), &pwfile, &dir.path().join("sock")] {
+        let mut owned = vec![
+            dir.path().to_path_buf(),
+            pwfile.clone(),
+            dir.path().join("sock"),
+        ];
+        if let Some(id) = tls {
+            // The server refuses a key file others may read.
+            use std::os::unix::fs::PermissionsExt;
+            let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+            std::fs::write(&cert, &id.cert_pem).map_err(io("write server.crt"))?;
+            std::fs::write(&key, &id.key_pem).map_err(io("write server.key"))?;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+                .map_err(io("chmod server.key"))?;
+            owned.extend([cert, key]);
+        }
+        for p in &owned {
             std::os::unix::fs::chown(p, Some(uid), Some(gid))
                 .map_err(io(format!("chown {}", p.display())))?;
         }
@@ -144,6 +169,7 @@ impl PgCluster {
             bin: &bin,
             uid,
             gid,
+            tls: tls.is_some(),
         };
         let mut log = String::new();
         // The port is free when we look; another process may take it before postgres binds,
@@ -240,6 +266,8 @@ struct Server<'a> {
     bin: &'a Path,
     uid: u32,
     gid: u32,
+    /// `ssl=on` with `server.crt` and `server.key` of the directory.
+    tls: bool,
 }
 
 impl Server<'_> {
@@ -258,10 +286,19 @@ impl Server<'_> {
             .arg("-k")
             .arg(self.dir.join("sock"))
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .args(["-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err);
+            .args(["-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
+        if self.tls {
+            postgres.args(["-c", "ssl=on"]);
+            postgres.arg("-c").arg(format!(
+                "ssl_cert_file={}",
+                self.dir.join("server.crt").display()
+            ));
+            postgres.arg("-c").arg(format!(
+                "ssl_key_file={}",
+                self.dir.join("server.key").display()
+            ));
+        }
+        postgres.stdin(Stdio::null()).stdout(log).stderr(err);
         let mut child = postgres.spawn().map_err(io("start postgres"))?;
         let mut exited = false;
         let ready = crate::eventually(READY_WITHIN, || {

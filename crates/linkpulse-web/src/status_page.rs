@@ -298,11 +298,15 @@ pub(crate) async fn summary(State(web): State<Web>) -> Response {
     let generation = web.bus.generation();
     match web.summaries.get(page, generation, src).await {
         Ok(s) => Json(s.as_ref()).into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(serde_json::json!({ "error": e })),
-        )
-            .into_response(),
+        // The error names the database (server, role, file): logged, never published.
+        Err(e) => {
+            tracing::warn!(error = %e, "the public status summary cannot be read");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "error": "the status is temporarily unavailable" })),
+            )
+                .into_response()
+        }
     }
 }
 

@@ -66,6 +66,7 @@ impl linkpulse_checks::CheckSettings for CheckConfig {
                 token,
                 period,
                 grace,
+                ..
             } => Mode::Push {
                 token,
                 period: *period,

@@ -11,12 +11,14 @@
 //!
 //! The full reference is `docs/config.md`.
 
+pub mod auth;
 mod collect;
 mod env;
 mod error;
 mod files;
 mod model;
 mod raw;
+pub mod tls;
 mod validate;
 
 use std::path::Path;

@@ -32,6 +32,13 @@ pub struct Config {
     pub status_page: Option<linkpulse_web::StatusPage>,
     /// What `GET /metrics` exports beyond the fixed series.
     pub metrics: MetricsConfig,
+    /// Masks URL user-info and secret query parameters (the defaults plus
+    /// `secret_query_params`) wherever a URL is shown, stored, sent or logged.
+    pub redact: linkpulse_probe::redact::Redactor,
+    /// `auth:`: tokens and users with roles; `None` keeps every surface open.
+    pub auth: Option<super::auth::AuthConfig>,
+    /// `tls:`: HTTPS on `listen`; `None` serves plain HTTP.
+    pub tls: Option<super::tls::ListenTls>,
 }
 
 /// `metrics:`: the check labels exported as Prometheus labels.
@@ -160,8 +167,11 @@ pub enum CheckSpec {
     },
     /// A push check: something else reports to `/api/v1/push/{token}`.
     Push {
-        /// Token in the push URL.
+        /// Token in the push URL: as configured, or generated ([`crate::push::token`]).
         token: String,
+        /// No token was configured: `token` is derived from the check's name with the key in
+        /// the database when the engine takes the check (empty until then).
+        generated: bool,
         /// Expected time between successes.
         period: Duration,
         /// Extra time allowed after the period.
@@ -186,11 +196,12 @@ impl CheckSpec {
         }
     }
 
-    /// The probe target URL (`tcp://h:p`, `http(s)://…`, `icmp://h`), `push://TOKEN` or
-    /// `node://NAME`.
+    /// The probe target as shown, stored and sent: `tcp://h:p`, `http(s)://…` (user-info and
+    /// secret query parameters masked; the probe uses [`HttpSpec::url`]), `icmp://h`,
+    /// `push://***` (the token is a secret) or `node://NAME`.
     pub fn target(&self) -> String {
         match self {
-            CheckSpec::Http(h) => h.url.clone(),
+            CheckSpec::Http(h) => h.redact.url(&h.url).into_owned(),
             CheckSpec::Tcp { address } => format!("tcp://{address}"),
             CheckSpec::Icmp { host, .. } => {
                 if host.contains(':') {
@@ -199,7 +210,7 @@ impl CheckSpec {
                     format!("icmp://{host}")
                 }
             }
-            CheckSpec::Push { token, .. } => format!("push://{token}"),
+            CheckSpec::Push { .. } => format!("push://{}", linkpulse_probe::redact::MASK),
             CheckSpec::Node { node } => format!("node://{node}"),
         }
     }
@@ -227,6 +238,8 @@ pub struct HttpSpec {
     pub ca_file: Option<PathBuf>,
     /// Skip certificate verification.
     pub insecure: bool,
+    /// Masks [`HttpSpec::url`] wherever it is shown (the config's `secret_query_params`).
+    pub redact: linkpulse_probe::redact::Redactor,
 }
 
 impl HttpSpec {

@@ -30,6 +30,13 @@ pub(crate) struct RawConfig {
     pub(crate) hub: Option<RawHub>,
     pub(crate) status_page: Option<RawStatusPage>,
     pub(crate) metrics: Option<RawMetrics>,
+    /// Extra query parameters whose values are masked wherever a URL is shown.
+    #[serde(default)]
+    pub(crate) secret_query_params: Vec<S<String>>,
+    /// Access control of the daemon's HTTP surfaces.
+    pub(crate) auth: Option<super::auth::RawAuth>,
+    /// HTTPS on `listen`.
+    pub(crate) tls: Option<super::tls::RawListenTls>,
 }
 
 /// Check settings that `defaults:` may give and each check may override.

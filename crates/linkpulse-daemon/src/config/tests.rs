@@ -266,8 +266,16 @@ fn bad_database_urls_name_file_line_key_and_value() {
             "invalid URL: invalid port number",
         ),
         (
-            "postgresql://lp@db/h?sslmode=verify-full",
-            "unsupported URL parameter \"sslmode\"",
+            "postgresql://lp@db/h?sslmode=prefer",
+            "unsupported sslmode \"prefer\" (disable, require or verify-full)",
+        ),
+        (
+            "postgresql://lp@db/h?sslrootcert=ca.pem",
+            "sslrootcert needs sslmode=verify-full",
+        ),
+        (
+            "postgresql://lp@db/h?connect_timeout=3",
+            "unsupported URL parameter \"connect_timeout\"",
         ),
     ] {
         let e = errors(&format!("listen: 127.0.0.1:0\ndatabase: '{url}'\n"));

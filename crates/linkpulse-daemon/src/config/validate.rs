@@ -340,6 +340,8 @@ fn http_spec(e: &mut Errors<'_>, h: &RawHttp, path: &str, base: &Path) -> Option
             .unwrap_or(probe_defaults::FOLLOW_REDIRECTS),
         ca_file,
         insecure: h.insecure.unwrap_or(false),
+        // The config's own redactor replaces this one in `validate`.
+        redact: linkpulse_probe::redact::Redactor::default(),
     })
 }
 
@@ -487,12 +489,14 @@ fn module(
                 );
                 None
             }
-            Some(t) => Some(t.value.clone()),
-            None => Some(c.name.value.clone()),
+            Some(t) => Some((t.value.clone(), false)),
+            // Never the name (it is public): generated from a secret key at start.
+            None => Some((String::new(), true)),
         };
         return match (period, grace, token) {
-            (Some(period), Some(grace), Some(token)) => Some(CheckSpec::Push {
+            (Some(period), Some(grace), Some((token, generated))) => Some(CheckSpec::Push {
                 token,
+                generated,
                 period,
                 grace,
             }),
@@ -983,6 +987,14 @@ fn database(e: &mut Errors<'_>, raw: &RawConfig, base: &Path) -> Option<(PathBuf
             return match PgTarget::parse_url(text) {
                 Ok(mut target) => {
                     target.password = password;
+                    // A CA file is relative to the config's directory, and loaded now.
+                    if let Some(ca) = &mut target.sslrootcert {
+                        *ca = base.join(&*ca);
+                        if let Err(err) = linkpulse_probe::load_ca_file(ca) {
+                            e.at(d, "database", format!("sslrootcert: {err}"));
+                            return None;
+                        }
+                    }
                     if raw.database_password_file.is_some() && target.password.is_none() {
                         return None;
                     }
@@ -1142,7 +1154,11 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
             );
         }
         if let Some(cfg) = check(&mut e, &defaults, c, i, base) {
-            if let CheckSpec::Push { token, .. } = &cfg.spec
+            if let CheckSpec::Push {
+                token,
+                generated: false,
+                ..
+            } = &cfg.spec
                 && let Some(first) = tokens.insert(token.clone(), c.name.referenced.line())
             {
                 e.at(
@@ -1170,8 +1186,43 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
         .as_ref()
         .map(|m| metrics(&mut e, m))
         .unwrap_or_default();
+    let auth = raw
+        .auth
+        .as_ref()
+        .and_then(|a| match super::auth::validate(a, base) {
+            Ok(a) => Some(a),
+            Err(problems) => {
+                for (line, path, message) in problems {
+                    e.push(line, path, message);
+                }
+                None
+            }
+        });
+    let tls = raw
+        .tls
+        .as_ref()
+        .and_then(|t| match super::tls::validate(t, base) {
+            Ok(t) => Some(t),
+            Err((line, path, message)) => {
+                e.push(line, path, message);
+                None
+            }
+        });
+    let redact = linkpulse_probe::redact::Redactor::new(
+        raw.secret_query_params.iter().map(|p| p.value.as_str()),
+    );
     if !e.is_empty() {
-        return Err(ConfigErrors(e.finish()));
+        let mut list = e.finish();
+        // An error may quote a URL: never its password or token.
+        for err in &mut list {
+            redact.mask_in_place(&mut err.message);
+        }
+        return Err(ConfigErrors(list));
+    }
+    for c in &mut checks {
+        if let CheckSpec::Http(h) = &mut c.spec {
+            h.redact = redact.clone();
+        }
     }
     let (Some(listen), Some(database), Some(backend)) = (listen, database, backend) else {
         return Err(ConfigErrors(vec![ConfigError {
@@ -1193,5 +1244,8 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
         hub,
         status_page,
         metrics,
+        redact,
+        auth,
+        tls,
     })
 }

@@ -112,6 +112,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         nums BLOB,
         PRIMARY KEY (series, at_ms, seq)
     ) WITHOUT ROWID;",
+    // 5: the daemon's own secrets (the key push tokens are derived from), kept across restarts.
+    "CREATE TABLE secrets (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// The version whose SQL is followed by repacking the old results (then [`REPACK_DONE`]).

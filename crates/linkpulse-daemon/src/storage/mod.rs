@@ -403,6 +403,10 @@ pub trait Storage: Send + Sync + 'static {
     fn health(&self) -> StorageHealth {
         StorageHealth::default()
     }
+    /// The daemon's secret `name` (e.g. the key push tokens are derived from), stored as
+    /// `fresh` when the database has none yet: every later call, after a restart too and on
+    /// every daemon sharing the database, returns the first value stored.
+    fn secret(&self, name: &str, fresh: &str) -> Result<String, StorageError>;
 }
 
 /// What [`Storage::health`] reports: `/readyz` and `linkpulse_storage_errors_total` read it.

@@ -825,6 +825,20 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn secret(&self, name: &str, fresh: &str) -> Result<String, StorageError> {
+        self.with_reader(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO secrets (name, value) VALUES (?1, ?2)",
+                params![name, fresh],
+            )?;
+            c.query_row(
+                "SELECT value FROM secrets WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+        })
+    }
+
     fn due_alerts(&self, now_ms: Millis, n: usize) -> Result<Vec<OutboxItem>, StorageError> {
         self.with_reader(|c| {
             let mut st = c.prepare_cached(

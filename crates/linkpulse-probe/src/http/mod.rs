@@ -535,6 +535,9 @@ impl Run<'_> {
             };
             builder = builder.header(header::HOST, authority);
         }
+        if let Some(credentials) = basic_credentials(url) {
+            builder = builder.header(header::AUTHORIZATION, credentials);
+        }
         let mut request = builder.body(Empty::new()).map_err(|e| bad(e.to_string()))?;
         for (name, value) in &self.opts.http.headers {
             if h2 && name == header::HOST {
@@ -544,6 +547,23 @@ impl Run<'_> {
         }
         Ok(request)
     }
+}
+
+/// `Basic …` credentials from the URL's user-info (`http://user:password@host/`), percent-decoded;
+/// `None` without user-info. A configured `Authorization` header replaces them.
+fn basic_credentials(url: &Url) -> Option<String> {
+    use base64::Engine as _;
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
+    let mut pair = decode(url.username());
+    pair.push(b':');
+    pair.extend(decode(url.password().unwrap_or("")));
+    Some(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    ))
 }
 
 /// `HTTP/1.1`, `HTTP/2`…

@@ -1,8 +1,8 @@
 //! A raw HTTP/1.1 server answering every request with one configured response.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -122,6 +122,7 @@ fn reason(status: u16) -> &'static str {
 pub struct HttpServer {
     running: Running,
     requests: Arc<AtomicUsize>,
+    received: Arc<Mutex<Vec<String>>>,
     tls: bool,
 }
 
@@ -158,20 +159,22 @@ impl HttpServer {
         tls: Option<TlsAcceptor>,
     ) -> Result<Self, ServerError> {
         let requests = Arc::new(AtomicUsize::new(0));
+        let received = Arc::new(Mutex::new(Vec::new()));
         let counter = Arc::clone(&requests);
+        let log = Arc::clone(&received);
         let is_tls = tls.is_some();
         let response = Arc::new(response);
         let running = Running::start(addr, netns, move |listener| async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let response = Arc::clone(&response);
-                let counter = Arc::clone(&counter);
+                let seen = (Arc::clone(&counter), Arc::clone(&log));
                 let tls = tls.clone();
                 tokio::spawn(async move {
                     match tls {
-                        None => answer(stream, &response, &counter).await,
+                        None => answer(stream, &response, &seen).await,
                         Some(acceptor) => {
                             if let Ok(stream) = acceptor.accept(stream).await {
-                                answer(stream, &response, &counter).await;
+                                answer(stream, &response, &seen).await;
                             }
                         }
                     }
@@ -181,6 +184,7 @@ impl HttpServer {
         Ok(Self {
             running,
             requests,
+            received,
             tls: is_tls,
         })
     }
@@ -201,11 +205,23 @@ impl HttpServer {
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
+
+    /// Every request received so far, head and body (`Content-Length` bytes) as text.
+    pub fn received(&self) -> Vec<String> {
+        self.received
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
-/// Reads one request head, waits the configured delay, writes the response, closes.
-async fn answer<S>(mut stream: S, response: &HttpResponse, counter: &AtomicUsize)
-where
+/// Reads one request (head, then `Content-Length` bytes of body), records it, waits the
+/// configured delay, writes the response, closes.
+async fn answer<S>(
+    mut stream: S,
+    response: &HttpResponse,
+    (counter, log): &(Arc<AtomicUsize>, Arc<Mutex<Vec<String>>>),
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut head = Vec::new();
@@ -217,6 +233,29 @@ where
         }
     }
     counter.fetch_add(1, Ordering::SeqCst);
+    let end = head
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(head.len(), |p| p + 4);
+    let length = String::from_utf8_lossy(&head[..end])
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0)
+        .min(MAX_HEAD);
+    while head.len() < end + length {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    log.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(String::from_utf8_lossy(&head).into_owned());
     if !response.delay.is_zero() {
         tokio::time::sleep(response.delay).await;
     }

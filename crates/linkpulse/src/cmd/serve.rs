@@ -78,6 +78,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr().context("bound address")?;
     let checks = config.checks.len();
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let daemon = Daemon::start(args.config.clone(), config).await?;
     let router = daemon
         .router()
@@ -104,7 +109,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     // One stable line that scripts and tests read for the bound address.
     super::say_info(&format!(
-        "linkpulse listening on http={addr} checks={checks}"
+        "linkpulse listening on {scheme}={addr} checks={checks}"
     ));
     if let Some(hub) = daemon.hub_addr() {
         super::say_info(&format!("linkpulse hub listening on agents={hub}"));

@@ -12,7 +12,8 @@
 //! hand-off to every call. The sync client runs its own small runtime, which must never be
 //! entered or dropped on an async thread: both connections therefore live on threads of their
 //! own (the writer thread and a reader thread), and the storage object only sends them work.
-//! Connections are plain TCP (`NoTls`): use a server on the same host or a trusted network.
+//! Connections are plain TCP unless the URL asks for TLS (`?sslmode=require` or
+//! `?sslmode=verify-full&sslrootcert=CA.pem`, rustls; see `target.rs`).
 
 mod read;
 mod schema;
@@ -91,7 +92,7 @@ impl Reader {
     fn client(&mut self) -> Result<&mut Client, postgres::Error> {
         let client = match self.client.take() {
             Some(c) if !c.is_closed() => c,
-            _ => self.target.client_config().connect(postgres::NoTls)?,
+            _ => self.target.connect()?,
         };
         Ok(self.client.insert(client))
     }
@@ -198,10 +199,7 @@ impl PostgresStorage {
 /// Opens the writer's connection, migrates, then opens the reader's.
 fn connect(target: &PgTarget) -> Result<(write::PgWriter, Client), StorageError> {
     let err = |e: postgres::Error| pg_err(target, describe(&e));
-    let mut client = target
-        .client_config()
-        .connect(postgres::NoTls)
-        .map_err(err)?;
+    let mut client = target.connect().map_err(err)?;
     match schema::migrate(&mut client, &target.display_url()).map_err(err)? {
         schema::Migrated::Current => {}
         schema::Migrated::TooNew(found) => {
@@ -213,10 +211,7 @@ fn connect(target: &PgTarget) -> Result<(write::PgWriter, Client), StorageError>
         }
     }
     let writer = write::PgWriter::new(target.clone(), client).map_err(err)?;
-    let reader = target
-        .client_config()
-        .connect(postgres::NoTls)
-        .map_err(err)?;
+    let reader = target.connect().map_err(err)?;
     Ok((writer, reader))
 }
 
@@ -290,16 +285,25 @@ impl Storage for PostgresStorage {
         self.queue.health()
     }
 
+    fn secret(&self, name: &str, fresh: &str) -> Result<String, StorageError> {
+        let (name, fresh) = (name.to_owned(), fresh.to_owned());
+        self.read(move |c| {
+            c.execute(
+                "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&name, &fresh],
+            )?;
+            c.query_one("SELECT value FROM secrets WHERE name = $1", &[&name])?
+                .try_get(0)
+        })
+    }
+
     fn prune(&self, raw_before_ms: Millis, hourly_before_ms: Millis) -> Result<(), StorageError> {
         // On a connection of its own (a long pass never holds up reads), made and closed on a
         // thread of its own (see the module docs).
         let target = &self.target;
         std::thread::scope(|s| {
             s.spawn(|| {
-                let mut client = target
-                    .client_config()
-                    .connect(postgres::NoTls)
-                    .map_err(|e| describe(&e))?;
+                let mut client = target.connect().map_err(|e| describe(&e))?;
                 read::prune(&mut client, raw_before_ms, hourly_before_ms).map_err(|e| describe(&e))
             })
             .join()

@@ -100,6 +100,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         nums BYTEA,
         PRIMARY KEY (series, at_ms, seq)
     );",
+    // 3: the daemon's own secrets (the key push tokens are derived from), kept across restarts
+    // and shared by every daemon of the database.
+    "CREATE TABLE secrets (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );",
 ];
 
 /// The version whose SQL is followed by [`repack`] (then [`REPACK_DONE`]).

@@ -24,6 +24,24 @@ pub struct PgTarget {
     /// The password, when one is needed (from `database_password_file` or `PGPASSWORD`);
     /// never printed.
     pub password: Option<String>,
+    /// `?sslmode=`: plain TCP, or TLS with or without verifying the server.
+    pub sslmode: SslMode,
+    /// `?sslrootcert=`: the CA file (PEM) that `verify-full` trusts besides the system roots.
+    pub sslrootcert: Option<std::path::PathBuf>,
+}
+
+/// How the connection to the server is protected (libpq's `sslmode`, the values that need no
+/// fallback to plain text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslMode {
+    /// Plain TCP (`disable`, the default): a server on the same host or a trusted network.
+    #[default]
+    Disable,
+    /// TLS, any certificate (`require`): encrypted, but not proof of the server's identity.
+    Require,
+    /// TLS, the certificate verified against the system roots and `sslrootcert`, and the host
+    /// name checked (`verify-full`).
+    VerifyFull,
 }
 
 impl fmt::Debug for PgTarget {
@@ -81,8 +99,27 @@ impl PgTarget {
         if dbname.contains('/') {
             return Err(format!("{dbname:?} is not a database name"));
         }
-        if let Some((key, _)) = url.query_pairs().next() {
-            return Err(format!("unsupported URL parameter {key:?}"));
+        let (mut sslmode, mut sslrootcert) = (SslMode::Disable, None);
+        for (key, value) in url.query_pairs() {
+            match key.as_ref() {
+                "sslmode" => {
+                    sslmode = match value.as_ref() {
+                        "disable" => SslMode::Disable,
+                        "require" => SslMode::Require,
+                        "verify-full" => SslMode::VerifyFull,
+                        other => {
+                            return Err(format!(
+                                "unsupported sslmode {other:?} (disable, require or verify-full)"
+                            ));
+                        }
+                    }
+                }
+                "sslrootcert" => sslrootcert = Some(std::path::PathBuf::from(value.as_ref())),
+                _ => return Err(format!("unsupported URL parameter {key:?}")),
+            }
+        }
+        if sslrootcert.is_some() && sslmode != SslMode::VerifyFull {
+            return Err("sslrootcert needs sslmode=verify-full".to_owned());
         }
         if url.fragment().is_some() {
             return Err("the URL has a #fragment".to_owned());
@@ -93,6 +130,8 @@ impl PgTarget {
             user,
             dbname,
             password: None,
+            sslmode,
+            sslrootcert,
         })
     }
 
@@ -108,6 +147,33 @@ impl PgTarget {
     /// The URL without a password, for messages.
     pub fn display_url(&self) -> String {
         format!("postgres://{}/{}", self.server(), self.dbname)
+    }
+
+    /// Connects as [`PgTarget::client_config`] says, over TLS when `sslmode` asks for it (the
+    /// rustls configuration from `linkpulse_probe::tls`, the one place that builds them).
+    pub(crate) fn connect(&self) -> Result<postgres::Client, postgres::Error> {
+        use linkpulse_probe::tls::{Alpn, TlsConfigs};
+        let insecure = match self.sslmode {
+            SslMode::Disable => return self.client_config().connect(postgres::NoTls),
+            SslMode::Require => true,
+            SslMode::VerifyFull => false,
+        };
+        let tls = match TlsConfigs::shared().get(self.sslrootcert.as_deref(), insecure, Alpn::None)
+        {
+            Ok(config) => Some((*config).clone()),
+            Err(e) => {
+                // Checked when the config was loaded; if the CA file went away since, the
+                // connection fails ("TLS required") rather than fall back to plain text.
+                tracing::warn!(error = %e, "PostgreSQL TLS: no usable CA");
+                None
+            }
+        };
+        let mut c = self.client_config();
+        c.ssl_mode(postgres::config::SslMode::Require);
+        match tls {
+            Some(config) => c.connect(tokio_postgres_rustls::MakeRustlsConnect::new(config)),
+            None => c.connect(postgres::NoTls),
+        }
     }
 
     /// The client configuration: connect timeout, TCP keepalives, application name.
@@ -176,7 +242,14 @@ mod tests {
             ("postgres://host:5432/db", "no user"),
             ("postgres://lp:secret@host/db", "holds a password"),
             ("postgres://lp@host:99999/db", "invalid URL"),
-            ("postgres://lp@host/db?sslmode=require", "\"sslmode\""),
+            (
+                "postgres://lp@host/db?sslmode=allow",
+                "unsupported sslmode \"allow\"",
+            ),
+            (
+                "postgres://lp@host/db?application_name=x",
+                "\"application_name\"",
+            ),
             ("postgres://lp@/db", "invalid URL"),
         ] {
             let err = PgTarget::parse_url(url).unwrap_err();

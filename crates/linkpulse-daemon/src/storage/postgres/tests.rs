@@ -192,11 +192,7 @@ fn a_version_1_database_keeps_its_history_after_the_migration_to_typed_rows() {
     let fx = Postgres::new();
     let samples = all_samples();
     {
-        let mut c = fx
-            .target()
-            .client_config()
-            .connect(postgres::NoTls)
-            .unwrap();
+        let mut c = fx.target().connect().unwrap();
         c.batch_execute(schema::MIGRATIONS[0]).unwrap();
         c.batch_execute(
             "CREATE TABLE schema_version (version BIGINT NOT NULL);
@@ -245,11 +241,74 @@ fn a_version_1_database_keeps_its_history_after_the_migration_to_typed_rows() {
     assert_history_is(db.as_ref(), &want);
     assert_eq!(db.resume().unwrap()["tcp"].state, crate::state::State::Down);
     let version = fx.0.psql("SELECT version FROM schema_version").unwrap();
-    assert_eq!(version.trim(), "2");
+    assert_eq!(version.trim(), schema::supported().to_string());
     let old =
         fx.0.psql("SELECT COUNT(*) FROM pg_class WHERE relname LIKE 'results_v1%'")
             .unwrap();
     assert_eq!(old.trim(), "0", "the old table and its indexes dropped");
     drop(db);
     assert_history_is(fx.open().as_ref(), &want);
+}
+
+#[test]
+fn tls_connections_verify_the_server_and_a_foreign_ca_is_refused() {
+    use linkpulse_testsupport::postgres::PgCluster;
+    use linkpulse_testsupport::servers::{TestCa, Validity};
+    let ca = TestCa::new().unwrap();
+    let identity = ca
+        .issue(&["127.0.0.1"], Validity::expires_in_days(30))
+        .unwrap();
+    let cluster = Arc::new(PgCluster::start_tls(&identity).unwrap());
+    let db = cluster.database().unwrap();
+    let target = |query: &str| {
+        let mut t = PgTarget::parse_url(&format!("{}?{query}", db.url())).unwrap();
+        t.password = Some(db.password().to_owned());
+        t
+    };
+
+    // verify-full with the CA: the history is written over TLS.
+    let verified = target(&format!(
+        "sslmode=verify-full&sslrootcert={}",
+        ca.pem_path().display()
+    ));
+    let s = PostgresStorage::open(&verified).unwrap();
+    s.submit(WriteOp::Attempt(Attempt {
+        check: "db".to_owned(),
+        at_ms: 1_000,
+        up: true,
+        latency_ms: Some(1.0),
+        error_kind: None,
+        result: crate::storage::conformance::tcp_result(5432, true, Some(1.0)),
+    }));
+    s.flush().unwrap();
+    let tls_sessions = db
+        .psql(
+            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+             WHERE ssl AND application_name = 'linkpulse'",
+        )
+        .unwrap();
+    assert!(
+        tls_sessions.trim().parse::<i64>().unwrap() >= 2,
+        "writer and reader over TLS: {tls_sessions}"
+    );
+    assert_eq!(s.history("db", 0, i64::MAX, 10).unwrap().len(), 1);
+    s.close();
+
+    // require: encrypted without a CA.
+    PostgresStorage::open(&target("sslmode=require"))
+        .unwrap()
+        .close();
+
+    // verify-full against another CA: refused, with words saying why.
+    let other = TestCa::new().unwrap();
+    let err = PostgresStorage::open(&target(&format!(
+        "sslmode=verify-full&sslrootcert={}",
+        other.pem_path().display()
+    )))
+    .unwrap_err();
+    let text = err.to_string().to_lowercase();
+    assert!(
+        text.contains("certificate") || text.contains("tls") || text.contains("issuer"),
+        "{err}"
+    );
 }

@@ -218,7 +218,7 @@ fn connection<'c>(
     let conn = match slot.take() {
         Some(c) if !c.0.is_closed() => c,
         _ => {
-            let mut client = target.client_config().connect(postgres::NoTls)?;
+            let mut client = target.connect()?;
             let prepared = Prepared::new(&mut client)?;
             (client, prepared)
         }

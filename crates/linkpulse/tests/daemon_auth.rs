@@ -1,0 +1,172 @@
+//! `auth:` on the daemon's own surfaces (issue 16): every endpoint answers 401 without
+//! credentials and 403 with too small a role; the status page, health and push stay public;
+//! bearer tokens (any case of `Bearer`), a user's login and Prometheus' basic auth with a token
+//! work. The real binary on port 0, a real SQLite file.
+
+use std::path::Path;
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine as _;
+use linkpulse_testsupport::daemon::Daemon;
+use linkpulse_testsupport::http::{read_stream, request};
+
+const READER: &str = "reader-token-0123456789";
+const WRITER: &str = "writer-token-0123456789";
+
+fn serve(config: &Path) -> Daemon {
+    Daemon::start(env!("CARGO_BIN_EXE_linkpulse"), config, &[])
+        .unwrap_or_else(|e| panic!("linkpulse serve: {e}"))
+}
+
+/// An argon2id hash of `password` (small parameters: the test verifies, it does not defend).
+fn hash(password: &str) -> String {
+    let params = Params::new(256, 1, 1, None).unwrap();
+    let salt = SaltString::encode_b64(b"linkpulse-test-salt").unwrap();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password(password.as_bytes(), &salt)
+        .unwrap()
+        .to_string()
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// The status of `GET path`; streams (Server-Sent Events) are read only up to their head.
+fn status(d: &Daemon, method: &str, path: &str, auth: Option<&str>) -> u16 {
+    let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
+    if path.ends_with("events") || path.ends_with("watch") {
+        let text = read_stream(d.addr(), path, &headers, Duration::from_secs(10), |t| {
+            t.contains("\r\n\r\n")
+        })
+        .unwrap();
+        return text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{path}: {text}"));
+    }
+    request(d.addr(), method, path, &headers, "")
+        .unwrap()
+        .status
+}
+
+#[test]
+fn every_surface_needs_its_role_and_the_public_ones_stay_open() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("read.token"), format!("{READER}\n")).unwrap();
+    std::fs::write(dir.path().join("write.token"), WRITER).unwrap();
+    let config = dir.path().join("linkpulse.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:0\ndatabase: {}\nauth:\n  tokens:\n    - {{ role: read, token_file: read.token }}\n    - {{ role: write, token_file: write.token }}\n  users:\n    - {{ name: alice, role: read, password_hash: '{}' }}\nchecks:\n  - name: job\n    push: {{ period: 1h, token: job-push-token }}\nstatus_page:\n  title: Acme\n  groups:\n    - {{ name: Jobs, checks: [job] }}\n",
+            dir.path().join("history.db").display(),
+            hash("alice-password"),
+        ),
+    )
+    .unwrap();
+    let d = serve(&config);
+    let read = format!("Bearer {READER}");
+    let write = format!("bearer {WRITER}");
+
+    let readable = [
+        "/",
+        "/checks/job",
+        "/nodes",
+        "/api/v1/checks",
+        "/api/v1/checks/job",
+        "/api/v1/checks/job/history",
+        "/api/v1/incidents",
+        "/api/v1/events",
+        "/api/v1/dashboard/status-page",
+        "/api/v1/dashboard/sparklines",
+        "/metrics",
+        "/probe?module=tcp_connect&target=127.0.0.1:1",
+    ];
+    for path in readable {
+        let r = request(d.addr(), "GET", path, &[], "").unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(r.status, 401, "{path} without credentials: {}", r.body);
+        assert!(
+            r.header("WWW-Authenticate")
+                .is_some_and(|h| h.starts_with("Basic")),
+            "{path}: {:?}",
+            r.headers
+        );
+        assert_eq!(
+            status(&d, "GET", path, Some("Bearer wrong-token-0123456789")),
+            401,
+            "{path}"
+        );
+        let got = status(&d, "GET", path, Some(&read));
+        assert!(got != 401 && got != 403, "{path} with the read role: {got}");
+    }
+    // The dashboard's login (a user) and Prometheus' basic auth with a token.
+    assert_eq!(
+        status(&d, "GET", "/", Some(&basic("alice", "alice-password"))),
+        200
+    );
+    assert_eq!(status(&d, "GET", "/", Some(&basic("alice", "wrong"))), 401);
+    assert_eq!(
+        status(&d, "GET", "/metrics", Some(&basic("prometheus", READER))),
+        200
+    );
+
+    // Changing things needs the write role.
+    assert_eq!(status(&d, "POST", "/api/v1/reload", None), 401);
+    assert_eq!(status(&d, "POST", "/api/v1/reload", Some(&read)), 403);
+    assert_eq!(
+        status(
+            &d,
+            "POST",
+            "/api/v1/reload",
+            Some(&basic("alice", "alice-password"))
+        ),
+        403
+    );
+    assert_eq!(status(&d, "POST", "/api/v1/reload", Some(&write)), 200);
+
+    // Public: health, the status page and its data, pushes (their token is the credential).
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/status",
+        "/api/v1/status",
+        "/api/v1/status/events",
+    ] {
+        assert_eq!(status(&d, "GET", path, None), 200, "{path}");
+    }
+    assert_eq!(status(&d, "POST", "/api/v1/push/job-push-token", None), 200);
+}
+
+#[test]
+fn auth_problems_name_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("short.token"), "short").unwrap();
+    let config = dir.path().join("linkpulse.yaml");
+    std::fs::write(
+        &config,
+        "auth:\n  tokens:\n    - { role: admin, token_file: short.token }\n    - { role: read, token_file: missing.token }\n  users:\n    - { name: bob, role: read, password_hash: plain }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_linkpulse"))
+        .args(["config", "check"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    for want in [
+        ":3: auth.tokens[0].role: invalid role \"admin\"",
+        ":3: auth.tokens[0].token_file: ",
+        ":4: auth.tokens[1].token_file: cannot read ",
+        ":6: auth.users[0].password_hash: not an argon2 hash",
+    ] {
+        assert!(stderr.contains(want), "{want}\n{stderr}");
+    }
+}
