@@ -167,7 +167,7 @@ fn a_local_fault_is_recorded_without_a_verdict() {
     sim.next_run("web", true);
     assert_eq!(sim.state("web"), State::Up);
     let id = sim.id("web");
-    for _ in 0..10 {
+    for i in 0..10 {
         let e = loop {
             let e = sim.advance(s(3600));
             if e.iter().any(|e| *e == format!("run {id}")) {
@@ -176,14 +176,18 @@ fn a_local_fault_is_recorded_without_a_verdict() {
         };
         assert_eq!(e, [format!("run {id}")]);
         sim.now = sim.now.after(Duration::from_millis(10));
-        let local = Outcome::failure(
-            "tcp://a:1",
-            "tcp",
-            "local",
-            "the monitor has no file descriptor left: cannot connect to 127.0.0.1:9: Too many open files".into(),
-        );
+        // No descriptors left, or no permission to send the probe at all.
+        let (kind, message) = if i % 2 == 0 {
+            (
+                "local",
+                "the monitor has no file descriptor left: cannot connect to 127.0.0.1:9: Too many open files",
+            )
+        } else {
+            ("permission", "no ICMP socket: Operation not permitted")
+        };
+        let local = Outcome::failure("tcp://a:1", "tcp", kind, message.into());
         sim.core.handle_result(id, local, sim.now);
-        assert_eq!(sim.effects(), ["attempt local"]);
+        assert_eq!(sim.effects(), [format!("attempt {kind}")]);
         assert_eq!(sim.state("web"), State::Up);
     }
     // Real failures still count (fall 2).

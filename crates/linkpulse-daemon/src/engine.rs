@@ -488,7 +488,10 @@ impl Engine {
         self.parts.storage.submit(WriteOp::Packed(packed));
         let m = &self.parts.metrics;
         if outcome.is_local() {
-            note_local_fault(m, &cfg.name, outcome.error_message.as_deref().unwrap_or(""));
+            let permission = outcome.error_kind.as_deref()
+                == Some(linkpulse_probe::ErrorKind::Permission.as_str());
+            let message = outcome.error_message.as_deref().unwrap_or("");
+            note_local_fault(m, &cfg.name, message, permission);
         }
         rt.metrics.attempt(
             m,
@@ -711,9 +714,13 @@ impl DiagnosisSender {
 
 /// Counts and reports a probe of `check` that failed for a reason of the monitor's own: the
 /// check's state is untouched (the core gives no verdict), `/readyz` turns not ready.
-fn note_local_fault(m: &Metrics, check: &str, message: &str) {
-    let reason = linkpulse_probe::LocalReason::of_message(message)
-        .map_or("other", linkpulse_probe::LocalReason::as_str);
+fn note_local_fault(m: &Metrics, check: &str, message: &str, permission: bool) {
+    let reason = if permission {
+        "no_permission"
+    } else {
+        linkpulse_probe::LocalReason::of_message(message)
+            .map_or("other", linkpulse_probe::LocalReason::as_str)
+    };
     m.probe_local_errors
         .get_or_create(&crate::metrics::ReasonLabels {
             reason: reason.to_owned(),

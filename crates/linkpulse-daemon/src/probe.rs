@@ -174,8 +174,12 @@ impl Outcome {
 
     /// Whether the attempt failed for a reason of the monitor's own (error kind `local`: no
     /// file descriptors, ports or memory): it says nothing about the target.
+    /// A probe the monitor may not send (`permission`, e.g. no ICMP socket allowed) is the
+    /// monitor's own fault too.
     pub fn is_local(&self) -> bool {
-        self.error_kind.as_deref() == Some(linkpulse_probe::ErrorKind::Local.as_str())
+        use linkpulse_probe::ErrorKind;
+        let kind = self.error_kind.as_deref();
+        kind == Some(ErrorKind::Local.as_str()) || kind == Some(ErrorKind::Permission.as_str())
     }
 
     /// `kind: message` of a failure, or the warning.
