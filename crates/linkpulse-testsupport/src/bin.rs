@@ -292,6 +292,19 @@ impl Drop for LinkpulseProcess {
     }
 }
 
+/// Runs `BIN config check CONFIG` to its end: whether it accepted the file, and its stderr
+/// (where the `file:line: key: message` errors go).
+pub fn config_check(bin: &str, config: &Path) -> io::Result<(bool, String)> {
+    let out = Command::new(bin)
+        .args(["config", "check"])
+        .arg(config)
+        .output()?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -154,13 +154,9 @@ fn auth_problems_name_line_and_key() {
         "auth:\n  tokens:\n    - { role: admin, token_file: short.token }\n    - { role: read, token_file: missing.token }\n  users:\n    - { name: bob, role: read, password_hash: plain }\n",
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_linkpulse"))
-        .args(["config", "check"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let (ok, stderr) =
+        linkpulse_testsupport::bin::config_check(env!("CARGO_BIN_EXE_linkpulse"), &config).unwrap();
+    assert!(!ok, "{stderr}");
     for want in [
         ":3: auth.tokens[0].role: invalid role \"admin\"",
         ":3: auth.tokens[0].token_file: ",

@@ -103,13 +103,9 @@ fn a_bad_certificate_file_is_a_config_error_with_its_line() {
         "checks: []\ntls:\n  cert_file: cert.pem\n  key_file: key.pem\n",
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_linkpulse"))
-        .args(["config", "check"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let (ok, stderr) =
+        linkpulse_testsupport::bin::config_check(env!("CARGO_BIN_EXE_linkpulse"), &config).unwrap();
+    assert!(!ok, "{stderr}");
     assert!(
         stderr.contains(":3: tls.cert_file: ") && stderr.contains("no PEM certificate"),
         "{stderr}"

@@ -162,13 +162,9 @@ fn config_errors_mask_the_url_they_quote() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_linkpulse"))
-        .args(["config", "check"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let (ok, stderr) =
+        linkpulse_testsupport::bin::config_check(env!("CARGO_BIN_EXE_linkpulse"), &config).unwrap();
+    assert!(!ok, "{stderr}");
     assert!(
         stderr.contains("checks[0].http.url: invalid URL \"ftp://admin:***@127.0.0.1/?key=***\""),
         "{stderr}"
