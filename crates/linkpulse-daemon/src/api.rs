@@ -51,6 +51,8 @@ pub struct AppState {
     pub push_tokens: Arc<RwLock<HashMap<String, String>>>,
     /// The `auth:` rules in force (replaced on reload).
     pub access: crate::access::AccessSlot,
+    /// Cluster mode: the members as this member last read them; `None` outside cluster mode.
+    pub cluster: Option<crate::cluster::ClusterView>,
 }
 
 /// The push token of every push check of `config`, by check name.
@@ -179,6 +181,7 @@ pub fn router(state: AppState) -> Router {
             get(push_start).post(push_start),
         )
         .route("/api/v1/reload", post(reload))
+        .route("/api/v1/cluster", get(cluster))
         .with_state(state)
 }
 
@@ -199,6 +202,26 @@ async fn readyz(State(s): State<AppState>) -> Response {
         body.push('\n');
     }
     (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+}
+
+/// Cluster mode: this member, the database's reachability and every member with its lease
+/// and share; 404 when the daemon is not in cluster mode, 503 before its first renewal.
+async fn cluster(State(s): State<AppState>) -> Response {
+    let Some(view) = &s.cluster else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": "this daemon is not in cluster mode (no `cluster:` in its config)" })),
+        )
+            .into_response();
+    };
+    match view.get() {
+        Some(status) => Json(status).into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": "this member has not reached the database yet" })),
+        )
+            .into_response(),
+    }
 }
 
 /// OpenMetrics for a scraper that asks for it (Prometheus does), the classic text format

@@ -61,6 +61,8 @@ pub struct Daemon {
     hub: Option<(linkpulse_hub::Hub, std::net::SocketAddr)>,
     /// HTTPS on `listen`, when `tls:` is configured.
     tls: Option<crate::config::tls::ListenTls>,
+    /// Cluster mode's coordinator thread, when `cluster:` is configured.
+    cluster: Option<crate::cluster::ClusterHandle>,
 }
 
 /// Once a minute after start and then hourly: fold raw results older than `retention.raw`
@@ -155,7 +157,29 @@ impl Daemon {
             push_key: push_key.clone(),
         };
         let (engine, handle) = Engine::new(&config, parts, resume)?;
-        let engine = engine.with_events(events);
+        let mut engine = engine.with_events(events);
+        let cluster_view = crate::cluster::ClusterView::default();
+        let cluster = match (&config.cluster, &config.backend, &backend) {
+            (Some(c), crate::storage::Backend::Postgres(target), OpenStorage::Postgres(pg)) => {
+                pg.claim_alerts_for(crate::cluster::ALERT_CLAIM);
+                let driver = crate::cluster::start(
+                    c.clone(),
+                    c.address
+                        .clone()
+                        .unwrap_or_else(|| config.listen.to_string()),
+                    crate::storage::with_env_password(target),
+                    config.checks.iter().map(|c| c.name.clone()).collect(),
+                    storage.clone(),
+                    handle.clone(),
+                    cluster_view.clone(),
+                    metrics.health.clone(),
+                )
+                .map_err(DaemonError::Engine)?;
+                engine = engine.with_cluster(driver.notifier());
+                Some(driver)
+            }
+            _ => None,
+        };
         let (stop, rx) = watch::channel(false);
         let mut tasks = vec![
             spawn_engine(engine, stopped(rx.clone()))?,
@@ -203,6 +227,7 @@ impl Daemon {
                     .map(|a| Arc::new(crate::access::Access::new(a))),
             )),
             push_key,
+            cluster: config.cluster.as_ref().map(|_| cluster_view),
         };
         Ok(Daemon {
             state,
@@ -212,6 +237,7 @@ impl Daemon {
             web,
             hub,
             tls: config.tls.clone(),
+            cluster,
         })
     }
 
@@ -255,6 +281,9 @@ impl Daemon {
             shutdown.await;
             bus.close();
         };
+        if let (Some(c), Ok(addr)) = (&self.cluster, listener.local_addr()) {
+            c.set_address(addr.to_string());
+        }
         // `auth:` applies to every route, merged ones (/probe, the hub's) included.
         let router = router.layer(axum::middleware::from_fn_with_state(
             self.state.access.clone(),
@@ -275,6 +304,10 @@ impl Daemon {
                 crate::server::serve(listener, router, health, shutdown).await
             }
         };
+        if let Some(c) = self.cluster {
+            // Leave first: the other members take this one's checks at their next renewal.
+            let _ = tokio::task::spawn_blocking(move || c.stop()).await;
+        }
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;

@@ -82,6 +82,11 @@ enum Command {
         detail: serde_json::Value,
     },
     Node(Box<NodeReport>),
+    /// Cluster mode: checks this member took over (with their stored state) and gave up.
+    Ownership {
+        gained: Vec<(String, Option<Resume>)>,
+        lost: Vec<String>,
+    },
 }
 
 /// A cheap handle to the engine task.
@@ -115,6 +120,13 @@ impl EngineHandle {
     /// false when the engine has stopped.
     pub async fn node(&self, report: NodeReport) -> bool {
         self.tx.send(Command::Node(Box::new(report))).await.is_ok()
+    }
+
+    /// Cluster mode: starts running the checks in `gained` (resuming each from its stored
+    /// state) and stops those in `lost`. Blocks: call it from a plain thread (the cluster
+    /// driver's), never from async code.
+    pub fn ownership_blocking(&self, gained: Vec<(String, Option<Resume>)>, lost: Vec<String>) {
+        let _ = self.tx.blocking_send(Command::Ownership { gained, lost });
     }
 
     /// Replaces the configuration, keeping the state of unchanged checks.
@@ -190,6 +202,17 @@ pub struct Engine {
     /// Live events for the dashboard (results, state changes, diagnoses); see
     /// [`Engine::with_events`].
     events: linkpulse_web::EventBus,
+    /// Cluster mode: every check of the configuration by name, and the ones this member owns
+    /// (only those are in the core). `None` outside cluster mode: the core has them all.
+    cluster: Option<Shard>,
+}
+
+/// The checks of a cluster member: the configuration's, and the share it runs.
+struct Shard {
+    all: HashMap<String, CheckConfig>,
+    owned: std::collections::HashSet<String>,
+    /// Told the checks after a reload.
+    driver: Option<crate::cluster::ClusterNotifier>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -212,6 +235,14 @@ impl Engine {
     /// Publishes results, state changes and diagnoses into `events` (the dashboard's bus).
     pub fn with_events(mut self, events: linkpulse_web::EventBus) -> Engine {
         self.events = events;
+        self
+    }
+
+    /// Cluster mode: tells `driver` the configuration's checks after each reload.
+    pub fn with_cluster(mut self, driver: crate::cluster::ClusterNotifier) -> Engine {
+        if let Some(shard) = self.cluster.as_mut() {
+            shard.driver = Some(driver);
+        }
         self
     }
 
@@ -238,11 +269,20 @@ impl Engine {
             cmd_rx,
             cmd_tx: cmd_tx.clone(),
             events: linkpulse_web::EventBus::new(16),
+            cluster: None,
         };
         let mut checks = config.checks.clone();
         crate::push::token::resolve(&mut checks, &engine.parts.push_key);
         engine.prepare(&checks)?;
         let now = clock();
+        if config.cluster.is_some() {
+            // A member starts with no check: the cluster driver hands it its share.
+            engine.cluster = Some(Shard {
+                all: checks.drain(..).map(|c| (c.name.clone(), c)).collect(),
+                owned: Default::default(),
+                driver: None,
+            });
+        }
         let checks = checks.into_iter().map(|cfg| {
             let origin = resume
                 .remove(&cfg.name)
@@ -633,13 +673,55 @@ impl Engine {
                 detail,
             } => self.core.handle_diagnosis(id, verdict, detail, now),
             Command::Node(report) => self.core.handle_node(*report, now),
+            Command::Ownership { gained, lost } => self.ownership(gained, lost, now),
         }
+    }
+
+    /// Cluster mode: the checks this member took over join the core with their stored state;
+    /// those it gave up leave it (their history stays in the shared database).
+    fn ownership(&mut self, gained: Vec<(String, Option<Resume>)>, lost: Vec<String>, now: Now) {
+        let Some(shard) = self.cluster.as_mut() else {
+            return;
+        };
+        let names: Vec<&str> = lost
+            .iter()
+            .map(String::as_str)
+            .filter(|n| shard.owned.contains(*n))
+            .collect();
+        drop(self.core.remove_checks(&names));
+        for n in &lost {
+            shard.owned.remove(n);
+        }
+        let mut add = Vec::new();
+        for (name, resume) in gained {
+            if let Some(cfg) = shard.all.get(&name)
+                && shard.owned.insert(name)
+            {
+                add.push((cfg.clone(), resume.map_or(Origin::Fresh, Origin::Resume)));
+            }
+        }
+        self.core.add_checks(add, now);
+        self.drain();
     }
 
     fn reload(&mut self, mut config: Config, now: Now) -> Result<ReloadSummary, String> {
         crate::push::token::resolve(&mut config.checks, &self.parts.push_key);
         // Prepare every probe first so a bad reload changes nothing.
         self.prepare(&config.checks).map_err(|e| e.to_string())?;
+        if let Some(shard) = self.cluster.as_mut() {
+            // The core keeps (and updates) only this member's share; the cluster driver hands
+            // over new checks as they are assigned.
+            shard.all = config
+                .checks
+                .iter()
+                .map(|c| (c.name.clone(), c.clone()))
+                .collect();
+            shard.owned.retain(|n| shard.all.contains_key(n));
+            config.checks.retain(|c| shard.owned.contains(&c.name));
+            if let Some(d) = &shard.driver {
+                d.set_checks(shard.all.keys().cloned().collect());
+            }
+        }
         let summary = self.core.reload(&config.checks, config.alerts.clone(), now);
         if config.metrics.labels != self.metric_labels {
             // Every kept check (node checks included) gets its series under the new labels.

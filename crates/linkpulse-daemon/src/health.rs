@@ -17,6 +17,8 @@ pub const LOCAL_FAULT_WINDOW: Duration = Duration::from_secs(30);
 #[derive(Debug, Default)]
 pub struct Health {
     local: Mutex<Option<LocalFault>>,
+    /// Why cluster coordination has no database (`cluster:`), while it has none.
+    cluster: Mutex<Option<String>>,
 }
 
 /// The last probe that failed for a local reason.
@@ -44,6 +46,12 @@ impl Health {
         first
     }
 
+    /// Cluster mode: the coordination database became unreachable (`Some(why)`) or reachable
+    /// again (`None`). Meanwhile the member keeps running the checks it owns.
+    pub fn cluster_database(&self, problem: Option<String>) {
+        *self.cluster.lock().unwrap_or_else(PoisonError::into_inner) = problem;
+    }
+
     /// Why the daemon is not ready at `now` (empty when it is), given the storage's health.
     pub fn reasons(&self, now: Instant, storage: &StorageHealth) -> Vec<String> {
         let mut out = Vec::new();
@@ -67,6 +75,12 @@ impl Health {
                 String::new()
             };
             out.push(format!("the database refuses writes{held}: {p}"));
+        }
+        if let Some(p) = &*self.cluster.lock().unwrap_or_else(PoisonError::into_inner) {
+            out.push(format!(
+                "cluster coordination has no database (keeping the checks this member owns, \
+                 taking over none): {p}"
+            ));
         }
         out
     }

@@ -12,6 +12,7 @@ pub mod api;
 pub mod availability;
 pub mod blackbox;
 pub mod checks;
+pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod dashboard;

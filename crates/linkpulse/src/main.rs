@@ -52,6 +52,9 @@ enum Command {
     Agent(cmd::agent::Args),
     /// List the nodes a hub knows, or follow their changes.
     Nodes(cmd::nodes::Args),
+    /// Cluster mode: the members sharing the checks through PostgreSQL.
+    #[command(subcommand)]
+    Cluster(cmd::cluster::ClusterCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(hide = true)]
     Completions(cmd::generate::CompletionsArgs),
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
             Command::Status(args) => cmd::status::run(args).await,
             Command::Agent(args) => cmd::agent::run(args).await,
             Command::Nodes(args) => cmd::nodes::run(args).await,
+            Command::Cluster(command) => cmd::cluster::run(command).await,
             Command::Completions(args) => cmd::generate::completions(args, Cli::command()),
             Command::Man(args) => cmd::generate::man(args, Cli::command()),
         }

@@ -12,6 +12,7 @@
 //! The full reference is `docs/config.md`.
 
 pub mod auth;
+pub mod cluster;
 mod collect;
 mod env;
 mod error;

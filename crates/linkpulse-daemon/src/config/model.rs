@@ -39,6 +39,9 @@ pub struct Config {
     pub auth: Option<super::auth::AuthConfig>,
     /// `tls:`: HTTPS on `listen`; `None` serves plain HTTP.
     pub tls: Option<super::tls::ListenTls>,
+    /// `cluster:`: this daemon shares the checks with the other members of the database;
+    /// `None` runs every check itself.
+    pub cluster: Option<super::cluster::ClusterConfig>,
 }
 
 /// `metrics:`: the check labels exported as Prometheus labels.

@@ -37,6 +37,8 @@ pub(crate) struct RawConfig {
     pub(crate) auth: Option<super::auth::RawAuth>,
     /// HTTPS on `listen`.
     pub(crate) tls: Option<super::tls::RawListenTls>,
+    /// Cluster membership (PostgreSQL only).
+    pub(crate) cluster: Option<S<super::cluster::RawCluster>>,
 }
 
 /// Check settings that `defaults:` may give and each check may override.

@@ -1208,6 +1208,25 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
                 None
             }
         });
+    let cluster = raw.cluster.as_ref().and_then(|c| {
+        let postgres = matches!(backend, Some(Backend::Postgres(_)));
+        let push_lines: Vec<u64> = raw
+            .checks
+            .iter()
+            .filter(|r| r.push.is_some())
+            .map(|r| r.name.referenced.line())
+            .collect();
+        let line = c.referenced.line();
+        match super::cluster::validate(&c.value, line, postgres, &push_lines) {
+            Ok(c) => Some(c),
+            Err(problems) => {
+                for (line, path, message) in problems {
+                    e.push(line, path, message);
+                }
+                None
+            }
+        }
+    });
     let redact = linkpulse_probe::redact::Redactor::new(
         raw.secret_query_params.iter().map(|p| p.value.as_str()),
     );
@@ -1247,5 +1266,6 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
         redact,
         auth,
         tls,
+        cluster,
     })
 }

@@ -82,13 +82,19 @@ pub fn open(backend: &Backend) -> Result<OpenStorage, StorageError> {
     match backend {
         Backend::Sqlite(path) => sqlite::SqliteStorage::open(path).map(OpenStorage::Sqlite),
         Backend::Postgres(target) => {
-            let mut target = target.clone();
-            if target.password.is_none() {
-                target.password = std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty());
-            }
-            postgres::PostgresStorage::open(&target).map(OpenStorage::Postgres)
+            postgres::PostgresStorage::open(&with_env_password(target)).map(OpenStorage::Postgres)
         }
     }
+}
+
+/// `target` with the `PGPASSWORD` environment variable as its password when the config gave
+/// none, as libpq does.
+pub fn with_env_password(target: &postgres::PgTarget) -> postgres::PgTarget {
+    let mut target = target.clone();
+    if target.password.is_none() {
+        target.password = std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty());
+    }
+    target
 }
 
 /// The wall clock in [`Millis`].

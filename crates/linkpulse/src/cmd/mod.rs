@@ -3,6 +3,7 @@
 
 pub(crate) mod agent;
 pub(crate) mod check;
+pub(crate) mod cluster;
 pub(crate) mod config;
 pub(crate) mod diagnose;
 pub(crate) mod generate;

@@ -44,7 +44,12 @@ pub struct PostgresStorage {
     queue: Queue,
     reads: Mutex<Option<Sender<Job>>>,
     reader: Mutex<Option<JoinHandle<()>>>,
+    /// Cluster mode: how long due alerts are claimed for (ms; 0 = one daemon, no claims).
+    claim_ms: std::sync::atomic::AtomicI64,
 }
+
+/// Alerts claimed at a time in cluster mode.
+const CLAIM_BATCH: usize = 20;
 
 /// An error of the client with its causes (`db error: ERROR: …`), never the password.
 pub(crate) fn describe(e: &postgres::Error) -> String {
@@ -130,7 +135,16 @@ impl PostgresStorage {
             queue,
             reads: Mutex::new(Some(jobs)),
             reader: Mutex::new(Some(reader)),
+            claim_ms: Default::default(),
         }))
+    }
+
+    /// Cluster mode: [`Storage::due_alerts`] claims what it returns for `claim` (see
+    /// `read::claim_alerts`), so members sharing the database deliver each alert once.
+    pub fn claim_alerts_for(&self, claim: std::time::Duration) {
+        let ms = i64::try_from(claim.as_millis()).unwrap_or(i64::MAX).max(1);
+        self.claim_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The server and database (never the password).
@@ -278,6 +292,12 @@ impl Storage for PostgresStorage {
     }
 
     fn due_alerts(&self, now_ms: Millis, limit: usize) -> Result<Vec<OutboxItem>, StorageError> {
+        let claim_ms = self.claim_ms.load(std::sync::atomic::Ordering::Relaxed);
+        if claim_ms > 0 {
+            // Cluster mode: few at a time, so a member that dies mid-batch strands few.
+            let limit = limit.min(CLAIM_BATCH);
+            return self.read(move |c| read::claim_alerts(c, now_ms, limit, claim_ms));
+        }
         self.read(move |c| read::due_alerts(c, now_ms, limit))
     }
 

@@ -201,6 +201,51 @@ pub(super) fn due_alerts(c: &mut Client, now_ms: Millis, n: usize) -> Result<Vec
     .collect()
 }
 
+/// Cluster mode's [`due_alerts`]: the due alerts are claimed — their `next_ms` moved `claim_ms`
+/// ahead in the same statement, rows other members are claiming skipped (`FOR UPDATE SKIP
+/// LOCKED`) — so each alert is delivered by one member. The delivery's mark (delivered, or the
+/// next retry) replaces the claim; a member that dies mid-delivery leaves its claims to lapse,
+/// and another member delivers them after `claim_ms` (the idempotency key tells a receiver
+/// that saw it already).
+pub(super) fn claim_alerts(
+    c: &mut Client,
+    now_ms: Millis,
+    n: usize,
+    claim_ms: Millis,
+) -> Result<Vec<OutboxItem>> {
+    let mut items = c
+        .query(
+            "WITH due AS (
+                 SELECT id, next_ms FROM outbox o
+                 WHERE delivered_ms IS NULL AND next_ms <= $1
+                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.delivered_ms IS NULL
+                     AND e.id < o.id AND e.target = o.target
+                     AND e.payload::jsonb ->> 'check' = o.payload::jsonb ->> 'check')
+                 ORDER BY next_ms, id LIMIT $2
+                 FOR UPDATE SKIP LOCKED)
+             UPDATE outbox SET next_ms = $1 + $3 FROM due WHERE outbox.id = due.id
+             RETURNING outbox.id, outbox.key, outbox.target, outbox.payload, outbox.attempts,
+                 due.next_ms",
+            &[&now_ms, &limit(n), &claim_ms],
+        )?
+        .iter()
+        .map(|r| {
+            let attempts: i32 = r.try_get(4)?;
+            Ok(OutboxItem {
+                id: r.try_get(0)?,
+                key: r.try_get(1)?,
+                target: rows::json(r.try_get(2)?),
+                payload: rows::json(r.try_get(3)?),
+                attempts: u32::try_from(attempts).unwrap_or(0),
+                next_ms: r.try_get(5)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // RETURNING has no order: oldest first, as `due_alerts`.
+    items.sort_by_key(|i| (i.next_ms, i.id));
+    Ok(items)
+}
+
 /// Folds raw results before the whole hour of `raw_before_ms` into hourly rows and deletes
 /// history older than `hourly_before_ms`, in one transaction that sees one snapshot (the rows
 /// it aggregates are the rows it deletes).

@@ -106,6 +106,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );",
+    // 4: cluster members (`cluster:`): one row per daemon, its lease dated by this server's
+    // clock (`now()`), never a member's; see `crate::cluster`.
+    "CREATE TABLE cluster_members (
+        name TEXT PRIMARY KEY,
+        vantage TEXT NOT NULL,
+        address TEXT,
+        joined_at TIMESTAMPTZ NOT NULL,
+        renewed_at TIMESTAMPTZ NOT NULL,
+        lease_expires TIMESTAMPTZ NOT NULL,
+        checks_owned INTEGER NOT NULL DEFAULT 0
+    );",
 ];
 
 /// The version whose SQL is followed by [`repack`] (then [`REPACK_DONE`]).

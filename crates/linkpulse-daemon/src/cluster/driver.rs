@@ -1,0 +1,265 @@
+//! The coordinator's thread: lease renewals against PostgreSQL, role changes to the engine.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use linkpulse_cluster::{Coordinator, DatabaseState, Effect, Placement, Settings};
+
+use super::members::{self, MemberStatus};
+use super::{ClusterStatus, ClusterView};
+use crate::config::cluster::ClusterConfig;
+use crate::engine::EngineHandle;
+use crate::health::Health;
+use crate::storage::Storage;
+use crate::storage::postgres::PgTarget;
+
+enum Msg {
+    Checks(Vec<String>),
+    Address(String),
+    Stop,
+}
+
+/// Tells the driver the checks after a reload (the engine holds one).
+#[derive(Debug, Clone)]
+pub struct ClusterNotifier(mpsc::Sender<Msg>);
+
+impl ClusterNotifier {
+    /// The configuration's checks changed (a reload): ownership is computed again.
+    pub fn set_checks(&self, names: Vec<String>) {
+        let _ = self.0.send(Msg::Checks(names));
+    }
+}
+
+/// The running driver: tell it the checks after a reload, stop it at shutdown.
+#[derive(Debug)]
+pub struct ClusterHandle {
+    tx: mpsc::Sender<Msg>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ClusterHandle {
+    /// A handle for the engine, which tells the driver the checks after a reload.
+    pub fn notifier(&self) -> ClusterNotifier {
+        ClusterNotifier(self.tx.clone())
+    }
+
+    /// The address the API was bound to (shown to the other members and operators), when
+    /// `cluster.address` does not say.
+    pub fn set_address(&self, address: String) {
+        let _ = self.tx.send(Msg::Address(address));
+    }
+
+    /// Leaves the cluster (the member's row is deleted, so the others take its checks at
+    /// their next renewal instead of after the lease) and waits for the thread.
+    pub fn stop(mut self) {
+        let _ = self.tx.send(Msg::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What the driver needs.
+struct Driver {
+    cfg: ClusterConfig,
+    address: String,
+    target: PgTarget,
+    storage: Arc<dyn Storage>,
+    engine: EngineHandle,
+    view: ClusterView,
+    health: Arc<Health>,
+    client: Option<postgres::Client>,
+    owned: BTreeSet<String>,
+    members: Vec<MemberStatus>,
+    epoch: Instant,
+}
+
+/// Starts the coordinator's thread for `cfg`, sharing `checks` (names, every one placed on a
+/// single member) with the other members of `target`'s database.
+#[allow(clippy::too_many_arguments)]
+pub fn start(
+    cfg: ClusterConfig,
+    address: String,
+    target: PgTarget,
+    checks: Vec<String>,
+    storage: Arc<dyn Storage>,
+    engine: EngineHandle,
+    view: ClusterView,
+    health: Arc<Health>,
+) -> std::io::Result<ClusterHandle> {
+    let (tx, rx) = mpsc::channel();
+    let mut driver = Driver {
+        cfg,
+        address,
+        target,
+        storage,
+        engine,
+        view,
+        health,
+        client: None,
+        owned: BTreeSet::new(),
+        members: Vec::new(),
+        epoch: Instant::now(),
+    };
+    let thread = std::thread::Builder::new()
+        .name("linkpulse-cluster".to_owned())
+        .spawn(move || driver.run(checks, &rx))?;
+    Ok(ClusterHandle {
+        tx,
+        thread: Some(thread),
+    })
+}
+
+fn placed(names: Vec<String>) -> impl Iterator<Item = (String, Placement)> {
+    names.into_iter().map(|n| (n, Placement::Single))
+}
+
+impl Driver {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn run(&mut self, checks: Vec<String>, rx: &mpsc::Receiver<Msg>) {
+        let settings = Settings {
+            node: self.cfg.node.clone(),
+            vantage: self.cfg.vantage.clone(),
+            lease_ms: u64::try_from(self.cfg.lease.as_millis()).unwrap_or(u64::MAX),
+        };
+        let mut coord = Coordinator::new(settings, self.now_ms());
+        coord.set_checks(placed(checks));
+        tracing::info!(node = %self.cfg.node, vantage = %self.cfg.vantage, lease = ?self.cfg.lease, "joining the cluster");
+        loop {
+            coord.handle_timeout(self.now_ms());
+            self.carry_out(&mut coord);
+            let wait = coord
+                .poll_timeout()
+                .map_or(1_000, |due| due.saturating_sub(self.now_ms()));
+            match rx.recv_timeout(Duration::from_millis(wait)) {
+                Ok(Msg::Checks(names)) => coord.set_checks(placed(names)),
+                Ok(Msg::Address(a)) => {
+                    if self.cfg.address.is_none() {
+                        self.address = a;
+                    }
+                }
+                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                    coord.leave();
+                    self.carry_out(&mut coord);
+                    tracing::info!(node = %self.cfg.node, "left the cluster");
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    fn carry_out(&mut self, coord: &mut Coordinator) {
+        while let Some(effect) = coord.poll_effect() {
+            match effect {
+                Effect::Renew { lease_ms } => match self.renew(lease_ms) {
+                    Ok(r) => {
+                        self.members = r.status;
+                        coord.handle_renewed(self.now_ms(), r.rows, r.db_now_ms);
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cluster lease renewal failed");
+                        self.client = None;
+                        self.health.cluster_database(Some(e));
+                        coord.handle_renew_failed(self.now_ms());
+                    }
+                },
+                Effect::Roles(changes) => self.roles(changes),
+                Effect::Database(DatabaseState::Unreachable) => {
+                    tracing::warn!(
+                        "cluster: the database is unreachable; this member keeps running the {} checks it owns and takes over none until it returns",
+                        self.owned.len()
+                    );
+                }
+                Effect::Database(DatabaseState::Reachable) => {
+                    self.health.cluster_database(None);
+                    tracing::info!("cluster: the database is reachable again");
+                }
+                Effect::Deregister => {
+                    if let Some(c) = self.client.as_mut()
+                        && let Err(e) = members::deregister(c, &self.cfg.node)
+                    {
+                        tracing::warn!(error = %crate::storage::postgres::describe(&e), "cluster: could not delete this member's row; its lease will lapse");
+                    }
+                }
+            }
+            self.publish(coord);
+        }
+    }
+
+    fn renew(&mut self, lease_ms: u64) -> Result<members::Renewed, String> {
+        let describe = |e: postgres::Error| crate::storage::postgres::describe(&e);
+        let client = match self.client.as_mut() {
+            Some(c) if !c.is_closed() => c,
+            _ => self.client.insert(self.target.connect().map_err(describe)?),
+        };
+        members::renew(
+            client,
+            &self.cfg.node,
+            &self.cfg.vantage,
+            &self.address,
+            Duration::from_millis(lease_ms),
+            i64::try_from(self.owned.len()).unwrap_or(i64::MAX),
+        )
+        .map_err(describe)
+    }
+
+    /// Gains and losses go to the engine; a gained check resumes from the shared history.
+    fn roles(&mut self, changes: Vec<(String, linkpulse_cluster::Role)>) {
+        let (mut gained, mut lost) = (Vec::new(), Vec::new());
+        for (name, role) in changes {
+            if role.run {
+                if self.owned.insert(name.clone()) {
+                    gained.push(name);
+                }
+            } else if self.owned.remove(&name) {
+                lost.push(name);
+            }
+        }
+        if gained.is_empty() && lost.is_empty() {
+            return;
+        }
+        let mut resume = if gained.is_empty() {
+            HashMap::new()
+        } else {
+            self.storage.resume().unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cluster: cannot read the state of the checks taken over; they start fresh");
+                HashMap::new()
+            })
+        };
+        tracing::info!(
+            gained = gained.len(),
+            lost = lost.len(),
+            owned = self.owned.len(),
+            "cluster: ownership changed"
+        );
+        let gained = gained
+            .into_iter()
+            .map(|n| {
+                let r = resume.remove(&n);
+                (n, r)
+            })
+            .collect();
+        self.engine.ownership_blocking(gained, lost);
+    }
+
+    fn publish(&self, coord: &Coordinator) {
+        let database = match coord.database() {
+            DatabaseState::Reachable => "reachable",
+            DatabaseState::Unreachable => "unreachable",
+        };
+        self.view.set(ClusterStatus {
+            node: self.cfg.node.clone(),
+            vantage: self.cfg.vantage.clone(),
+            lease_ms: u64::try_from(self.cfg.lease.as_millis()).unwrap_or(u64::MAX),
+            database,
+            checks_owned: self.owned.len(),
+            members: self.members.clone(),
+        });
+    }
+}

@@ -1,0 +1,301 @@
+//! Cluster mode: several `linkpulse serve` processes (the real binary) share their checks
+//! through one throwaway PostgreSQL cluster (linkpulse-testsupport). Checks are split, a
+//! member killed with SIGKILL has its checks taken over from the shared history, a member
+//! that comes back takes its share back, and an alert is delivered once by the cluster.
+//! Every wait polls a condition with a deadline.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use linkpulse_testsupport::daemon::Daemon;
+use linkpulse_testsupport::eventually_some as eventually;
+use linkpulse_testsupport::postgres::{self, PgDatabase};
+use linkpulse_testsupport::servers::WebhookReceiver;
+
+const LEASE_S: u64 = 3;
+const INTERVAL_MS: u64 = 300;
+
+/// A member's config in `dir`: `n` TCP checks of `target`, `cluster.node = name`.
+fn member_config(
+    dir: &Path,
+    db: &PgDatabase,
+    name: &str,
+    target: SocketAddr,
+    n: usize,
+    extra: &str,
+) -> PathBuf {
+    std::fs::write(dir.join("pg.pass"), format!("{}\n", db.password())).unwrap();
+    let mut yaml = format!(
+        "listen: 127.0.0.1:0\ndatabase: {}\ndatabase_password_file: pg.pass\n\
+         cluster: {{ node: {name}, vantage: lab, lease: {LEASE_S}s }}\n\
+         defaults: {{ interval: {INTERVAL_MS}ms, timeout: 250ms, rise: 1, fall: 1 }}\n{extra}checks:\n",
+        db.url()
+    );
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "  - name: c{i:02}\n    tcp: {{ address: '{target}' }}\n"
+        ));
+    }
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn start(config: &Path) -> Daemon {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_linkpulse"));
+    command
+        .args(["serve", "--config"])
+        .arg(config)
+        .env_remove("PGPASSWORD");
+    Daemon::spawn(command).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The checks each member runs now (its `/api/v1/checks`).
+fn owned(members: &BTreeMap<&str, Daemon>) -> BTreeMap<String, Vec<String>> {
+    members
+        .iter()
+        .map(|(name, d)| {
+            let list = d.json("/api/v1/checks");
+            let names = list
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            ((*name).to_owned(), names)
+        })
+        .collect()
+}
+
+/// Every check run by exactly one of `members`, each of which runs some.
+fn split_once(members: &BTreeMap<&str, Daemon>, n: usize) -> Option<BTreeMap<String, Vec<String>>> {
+    let by_member = owned(members);
+    let all: Vec<&String> = by_member.values().flatten().collect();
+    let distinct: BTreeSet<&String> = all.iter().copied().collect();
+    let every_member_works = by_member.values().all(|v| !v.is_empty());
+    (all.len() == n && distinct.len() == n && every_member_works).then_some(by_member)
+}
+
+/// The stored results' times of `check` (ms), oldest first.
+fn result_times(d: &Daemon, check: &str) -> Vec<i64> {
+    let mut at: Vec<i64> =
+        d.json(&format!("/api/v1/checks/{check}/history?limit=100000"))["results"]
+            .as_array()
+            .map(|l| l.iter().filter_map(|r| r["at_ms"].as_i64()).collect())
+            .unwrap_or_default();
+    at.sort_unstable();
+    at
+}
+
+#[test]
+fn checks_are_split_taken_over_after_kill_9_and_taken_back_on_restart() {
+    let db = postgres::database().expect("a throwaway PostgreSQL cluster");
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap();
+    let n = 30;
+    let configs: Vec<PathBuf> = ["m1", "m2", "m3"]
+        .iter()
+        .map(|m| member_config(dir.path(), &db, m, target, n, ""))
+        .collect();
+    let mut members: BTreeMap<&str, Daemon> = ["m1", "m2", "m3"]
+        .into_iter()
+        .zip(&configs)
+        .map(|(m, c)| (m, start(c)))
+        .collect();
+
+    let split = eventually(
+        "30 checks split over 3 members",
+        Duration::from_secs(60),
+        || split_once(&members, n),
+    );
+    // Every member sees the same three live members and their shares.
+    let status = members["m1"].json("/api/v1/cluster");
+    assert_eq!(status["node"], "m1");
+    assert_eq!(status["database"], "reachable");
+    let listed: Vec<&str> = status["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["live"] == true)
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert_eq!(listed, ["m1", "m2", "m3"], "{status}");
+    assert!(
+        status["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["vantage"] == "lab"
+                && m["lease_expires_ms"].as_i64() > m["last_renewal_ms"].as_i64()),
+        "{status}"
+    );
+
+    // kill -9 m2: its checks resume on m1 and m3 from the shared history.
+    let taken = split["m2"].clone();
+    let probe = taken[0].clone();
+    let mut m2 = members.remove("m2").unwrap();
+    m2.process().kill();
+    drop(m2);
+    eventually("m2's checks taken over", Duration::from_secs(60), || {
+        split_once(&members, n)
+    });
+    eventually("m2 listed as gone", Duration::from_secs(30), || {
+        let s = members["m1"].json("/api/v1/cluster");
+        s["members"]
+            .as_array()?
+            .iter()
+            .any(|m| m["name"] == "m2" && m["live"] == false)
+            .then_some(())
+    });
+    // History has no gap longer than the lease, one renewal (a third of it), one interval and
+    // a margin for a busy machine (the first run of a check taken over is spread over its
+    // interval).
+    let owner = members
+        .values()
+        .find(|d| {
+            d.json("/api/v1/checks")
+                .as_array()
+                .is_some_and(|l| l.iter().any(|c| c["name"] == probe.as_str()))
+        })
+        .expect("an owner of the probe check");
+    let before = result_times(owner, &probe).len();
+    eventually(
+        "results after the takeover",
+        Duration::from_secs(30),
+        || (result_times(owner, &probe).len() > before + 3).then_some(()),
+    );
+    let times = result_times(owner, &probe);
+    let worst = times.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    let bound = (LEASE_S * 1000 + LEASE_S * 1000 / 3 + INTERVAL_MS + 3_000) as i64;
+    assert!(
+        worst <= bound,
+        "the longest gap in {probe}'s history is {worst} ms (bound {bound} ms)"
+    );
+
+    // m2 comes back and takes a share again; every check still runs exactly once.
+    members.insert("m2", start(&configs[1]));
+    let split = eventually("m2 takes its share back", Duration::from_secs(60), || {
+        split_once(&members, n)
+    });
+    assert!(!split["m2"].is_empty());
+    drop(listener);
+}
+
+#[test]
+fn an_alert_is_delivered_once_by_the_cluster() {
+    let db = postgres::database().expect("a throwaway PostgreSQL cluster");
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap();
+    let hook = WebhookReceiver::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let alerts = format!(
+        "alerts:\n  - name: hook\n    webhook: {{ url: '{}' }}\n",
+        hook.url()
+    );
+    let n = 9;
+    let members: BTreeMap<&str, Daemon> = ["m1", "m2", "m3"]
+        .into_iter()
+        .map(|m| {
+            (
+                m,
+                start(&member_config(dir.path(), &db, m, target, n, &alerts)),
+            )
+        })
+        .collect();
+    eventually(
+        "9 checks split over 3 members",
+        Duration::from_secs(60),
+        || split_once(&members, n),
+    );
+    eventually("every check up", Duration::from_secs(30), || {
+        members
+            .values()
+            .flat_map(|d| {
+                d.json("/api/v1/checks")
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter(|c| c["state"] == "up")
+            .count()
+            .eq(&n)
+            .then_some(())
+    });
+    drop(listener);
+    eventually("a down alert per check", Duration::from_secs(60), || {
+        let downs: BTreeSet<String> = hook
+            .received()
+            .iter()
+            .filter(|a| a["state"] == "down")
+            .filter_map(|a| a["check"].as_str().map(str::to_owned))
+            .collect();
+        (downs.len() == n).then_some(())
+    });
+    // Time for a second member to deliver what the first did, if it would.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut per_key: BTreeMap<String, usize> = BTreeMap::new();
+    for a in hook.received() {
+        *per_key
+            .entry(a["idempotency_key"].as_str().unwrap_or("").to_owned())
+            .or_default() += 1;
+    }
+    assert!(
+        per_key.values().all(|c| *c == 1),
+        "an alert delivered twice: {per_key:?}"
+    );
+    let downs = hook
+        .received()
+        .iter()
+        .filter(|a| a["state"] == "down")
+        .count();
+    assert_eq!(downs, n, "one down alert per check: {:?}", hook.received());
+    let stored: i64 = db
+        .psql("SELECT COUNT(*) FROM outbox WHERE delivered_ms IS NULL")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(stored, 0, "every alert marked delivered");
+}
+
+fn config_error(yaml: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let (ok, stderr) =
+        linkpulse_testsupport::bin::config_check(env!("CARGO_BIN_EXE_linkpulse"), &path).unwrap();
+    assert!(!ok, "accepted: {yaml}");
+    stderr
+}
+
+#[test]
+fn cluster_mode_needs_postgres_and_says_what_is_wrong() {
+    let e = config_error(
+        "database: history.db\ncluster: { node: a }\nchecks:\n  - name: x\n    tcp: { address: '127.0.0.1:1' }\n",
+    );
+    assert!(
+        e.contains("c.yaml:2: cluster:") && e.contains("PostgreSQL"),
+        "{e}"
+    );
+    let e = config_error(
+        "database: postgres://u@127.0.0.1/db\ncluster: { node: 'a b', lease: 1h }\nchecks:\n  - name: p\n    push: { period: 1m }\n",
+    );
+    assert!(
+        e.contains("c.yaml:2: cluster.node: invalid name \"a b\""),
+        "{e}"
+    );
+    assert!(
+        e.contains("c.yaml:2: cluster.lease: lease \"1h\" out of range"),
+        "{e}"
+    );
+    assert!(
+        e.contains("c.yaml:4: cluster: push checks are not supported in cluster mode"),
+        "{e}"
+    );
+}
