@@ -374,9 +374,13 @@ mod tests {
         let d = dummy_hash(None).unwrap();
         let h = PasswordHash::new(&d).unwrap();
         assert_eq!(h.algorithm, argon2::Algorithm::Argon2id.ident());
-        assert_eq!(
+        let (p, default) = (
             argon2::Params::try_from(&h).unwrap(),
-            argon2::Params::default()
+            argon2::Params::default(),
+        );
+        assert_eq!(
+            (p.m_cost(), p.t_cost(), p.p_cost()),
+            (default.m_cost(), default.t_cost(), default.p_cost())
         );
     }
 

@@ -3,7 +3,7 @@
 //! full or immutable database file system, a deleted database file, and an alert receiver
 //! that comes back while alerts wait in backoff.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -294,7 +294,8 @@ fn bad_database_urls_name_file_line_key_and_value() {
     assert!(e[0].contains("database_password_file"), "{e:?}");
     assert!(!e[0].contains("hunter2"), "{e:?}");
     let e = errors("database: postgres://lp:hunter2@db:70000/h\n");
-    assert!(e[0].contains("\"postgres://***@db:70000/h\""), "{e:?}");
+    assert!(e[0].contains("\"postgres://lp:***@db:70000/h\""), "{e:?}");
+    assert!(!e[0].contains("hunter2"), "{e:?}");
     assert!(!e[0].contains("hunter2"), "{e:?}");
 }
 
