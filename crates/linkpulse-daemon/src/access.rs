@@ -13,10 +13,14 @@
 //! answer is checked against the user's argon2 hash) or with any name and a token as the
 //! password (Prometheus' `basic_auth`). Tokens are compared in constant time; a verified
 //! password is remembered (by the SHA-256 of the credentials) so that argon2 runs once per
-//! login, not once per request. Without credentials the answer is `401` with
-//! `WWW-Authenticate`; with a role too small, `403`. Without `auth:` everything passes.
+//! login, not once per request. A login with a name no user has costs the same argon2 work
+//! as a wrong password for a known user (it is verified against a dummy hash with the first
+//! user's parameters), so user names cannot be found by timing logins. Without credentials
+//! the answer is `401` with `WWW-Authenticate`; with a role too small, `403`. Without `auth:`
+//! everything passes.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
@@ -74,6 +78,39 @@ pub struct Access {
     users: Vec<UserConfig>,
     /// Roles of logins whose password was verified, by SHA-256 of `name:password`.
     verified: Mutex<HashMap<[u8; 32], Role>>,
+    /// What a login with an unknown name is verified against (`None` without users).
+    dummy: Option<String>,
+    /// How many times argon2 ran (the unknown-name path must count too).
+    argon2_runs: AtomicU64,
+}
+
+/// A PHC string with the algorithm, version, parameters and output length of `like` (or
+/// argon2's defaults), a fixed salt and an all-zero output: verifying any password against it
+/// costs what verifying against `like` costs, and never succeeds in practice.
+fn dummy_hash(like: Option<&str>) -> Option<String> {
+    let parsed = like.and_then(|h| PasswordHash::new(h).ok());
+    let default = Argon2::default();
+    let (algorithm, version, params) = match &parsed {
+        Some(h) => (h.algorithm, h.version, h.params.clone()),
+        None => (
+            argon2::Algorithm::default().ident(),
+            Some(argon2::Version::default().into()),
+            default.params().try_into().ok()?,
+        ),
+    };
+    let len = parsed
+        .as_ref()
+        .and_then(|h| h.hash)
+        .map_or(argon2::Params::DEFAULT_OUTPUT_LEN, |o| o.len());
+    let zeros = vec![0u8; len];
+    let dummy = PasswordHash {
+        algorithm,
+        version,
+        params,
+        salt: Some(argon2::password_hash::Salt::from_b64("bGlua3B1bHNlZHVtbXk").ok()?),
+        hash: Some(argon2::password_hash::Output::new(&zeros).ok()?),
+    };
+    Some(dummy.to_string())
 }
 
 impl std::fmt::Debug for Access {
@@ -88,10 +125,16 @@ impl std::fmt::Debug for Access {
 impl Access {
     /// Access as `config` says.
     pub fn new(config: &AuthConfig) -> Access {
+        let dummy = match config.users.first() {
+            Some(u) => dummy_hash(Some(&u.password_hash)).or_else(|| dummy_hash(None)),
+            None => None,
+        };
         Access {
             tokens: config.tokens.clone(),
             users: config.users.clone(),
             verified: Mutex::new(HashMap::new()),
+            dummy,
+            argon2_runs: AtomicU64::new(0),
         }
     }
 
@@ -138,8 +181,24 @@ impl Access {
         found
     }
 
+    /// Runs argon2: whether `password` matches the PHC string `hash`.
+    fn verify(&self, hash: &str, password: &str) -> bool {
+        self.argon2_runs.fetch_add(1, Ordering::Relaxed);
+        PasswordHash::new(hash).is_ok_and(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
+    }
+
     fn user_role(&self, name: &str, password: &str) -> Option<Role> {
-        let user = self.users.iter().find(|u| u.name == name)?;
+        let Some(user) = self.users.iter().find(|u| u.name == name) else {
+            // The same work as a wrong password, whatever the outcome.
+            if let Some(dummy) = &self.dummy {
+                let _ = self.verify(dummy, password);
+            }
+            return None;
+        };
         let key: [u8; 32] = Sha256::new()
             .chain_update(name.as_bytes())
             .chain_update(b":")
@@ -151,10 +210,9 @@ impl Access {
             return Some(*role);
         }
         drop(verified);
-        let hash = PasswordHash::new(&user.password_hash).ok()?;
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .ok()?;
+        if !self.verify(&user.password_hash, password) {
+            return None;
+        }
         verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
         if verified.len() >= REMEMBERED {
             verified.clear();
@@ -269,6 +327,60 @@ mod tests {
         assert_eq!(
             a.role(Some(&basic("prometheus", "writer-token-0123456"))),
             Some(Role::Write)
+        );
+    }
+
+    #[test]
+    fn an_unknown_user_costs_the_same_argon2_work_as_a_wrong_password() {
+        let a = access();
+        let runs = || a.argon2_runs.load(Ordering::Relaxed);
+        assert_eq!(a.role(Some(&basic("alice", "wrong"))), None);
+        assert_eq!(runs(), 1, "a wrong password runs argon2");
+        assert_eq!(a.role(Some(&basic("mallory", "wrong"))), None);
+        assert_eq!(runs(), 2, "an unknown name runs argon2 too");
+        assert_eq!(a.role(Some(&basic("mallory", "pw-of-alice"))), None);
+        assert_eq!(runs(), 3);
+        // Against a hash with alice's parameters (the same cost), not alice's hash.
+        let dummy = PasswordHash::new(a.dummy.as_deref().unwrap()).unwrap();
+        let alice = PasswordHash::new(&a.users[0].password_hash).unwrap();
+        assert_eq!(dummy.algorithm, alice.algorithm);
+        assert_eq!(dummy.version, alice.version);
+        assert_eq!(dummy.params, alice.params);
+        assert_eq!(dummy.hash.map(|o| o.len()), alice.hash.map(|o| o.len()));
+        assert_ne!(dummy.salt, alice.salt);
+        // A remembered login skips argon2; a cheaper path for unknown names does not exist.
+        assert_eq!(
+            a.role(Some(&basic("alice", "pw-of-alice"))),
+            Some(Role::Read)
+        );
+        assert_eq!(runs(), 4);
+        assert_eq!(
+            a.role(Some(&basic("alice", "pw-of-alice"))),
+            Some(Role::Read)
+        );
+        assert_eq!(runs(), 4);
+        // Without users there is nothing to guess and no dummy.
+        let none = Access::new(&AuthConfig {
+            tokens: vec![(Role::Read, "reader-token-0123456".to_owned())],
+            users: vec![],
+        });
+        assert!(none.dummy.is_none());
+        assert_eq!(none.role(Some(&basic("x", "y"))), None);
+        assert_eq!(none.argon2_runs.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn the_dummy_hash_has_the_default_parameters_when_the_first_hash_does_not_parse() {
+        let d = dummy_hash(None).unwrap();
+        let h = PasswordHash::new(&d).unwrap();
+        assert_eq!(h.algorithm, argon2::Algorithm::Argon2id.ident());
+        let (p, default) = (
+            argon2::Params::try_from(&h).unwrap(),
+            argon2::Params::default(),
+        );
+        assert_eq!(
+            (p.m_cost(), p.t_cost(), p.p_cost()),
+            (default.m_cost(), default.t_cost(), default.p_cost())
         );
     }
 

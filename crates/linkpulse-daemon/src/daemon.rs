@@ -289,21 +289,18 @@ impl Daemon {
             self.state.access.clone(),
             crate::access::guard,
         ));
-        let result = match &self.tls {
-            Some(tls) => {
-                let cert =
-                    crate::https::ReloadingCert::new(tls.cert_file.clone(), tls.key_file.clone())
-                        .and_then(crate::https::acceptor)
-                        .map_err(|e| DaemonError::Http(std::io::Error::other(e)))?;
-                crate::https::serve(listener, router, cert, shutdown).await;
-                Ok(())
-            }
-            None => {
-                // Header-read and idle timeouts, a connection cap from the open-files limit.
-                let health = self.state.metrics.health.clone();
-                crate::server::serve(listener, router, health, shutdown).await
-            }
+        let tls = match &self.tls {
+            Some(tls) => Some(
+                crate::https::ReloadingCert::new(tls.cert_file.clone(), tls.key_file.clone())
+                    .and_then(crate::https::acceptor)
+                    .map_err(|e| DaemonError::Http(std::io::Error::other(e)))?,
+            ),
+            None => None,
         };
+        // Header-read and idle timeouts, a connection cap from the open-files limit; HTTPS
+        // inside the same loop.
+        let health = self.state.metrics.health.clone();
+        let result = crate::server::serve(listener, router, tls, health, shutdown).await;
         if let Some(c) = self.cluster {
             // Leave first: the other members take this one's checks at their next renewal.
             let _ = tokio::task::spawn_blocking(move || c.stop()).await;

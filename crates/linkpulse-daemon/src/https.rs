@@ -5,24 +5,21 @@
 //! [`ReloadingCert`] is the rustls certificate resolver: on a handshake at most once a second
 //! it compares the files' modification time, size and inode with those it loaded, and loads
 //! them again when they changed. A pair that does not load (a renewal half written) keeps the
-//! previous certificate and is logged. [`serve`] accepts TCP connections, does the TLS
-//! handshake (at most [`HANDSHAKE_TIMEOUT`]) and serves the router over HTTP/1.1 or h2.
+//! previous certificate and is logged. [`acceptor`] makes the TLS acceptor that the HTTP
+//! port's own loop (`server.rs`, with its timeouts and connection cap) hands every accepted
+//! connection to.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use axum::Router;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-/// How long a client may take to finish the TLS handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often, at most, the files are looked at again.
 const RECHECK: Duration = Duration::from_secs(1);
 
@@ -137,7 +134,8 @@ impl ResolvesServerCert for ReloadingCert {
     }
 }
 
-/// The TLS acceptor of the HTTPS listener (h2 and HTTP/1.1 by ALPN).
+/// The TLS acceptor of the HTTPS listener. ALPN offers HTTP/1.1 only: the port's timeouts
+/// and idle tracking are HTTP/1.1's (see `server.rs`).
 pub fn acceptor(cert: ReloadingCert) -> Result<TlsAcceptor, CertError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -145,43 +143,6 @@ pub fn acceptor(cert: ReloadingCert) -> Result<TlsAcceptor, CertError> {
         .map_err(|e| err(&cert.cert_file, e))?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(cert));
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
-/// Serves `router` over TLS on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    acceptor: TlsAcceptor,
-    shutdown: impl Future<Output = ()>,
-) {
-    tokio::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            () = &mut shutdown => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // Out of descriptors or the like: do not spin.
-                    tracing::warn!(error = %e, "cannot accept an HTTPS connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let (acceptor, router) = (acceptor.clone(), router.clone());
-        tokio::spawn(async move {
-            let Ok(Ok(tls)) =
-                tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-            else {
-                return;
-            };
-            let service = hyper_util::service::TowerToHyperService::new(router);
-            let _ =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                    .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service)
-                    .await;
-        });
-    }
 }

@@ -14,6 +14,14 @@
 //!   [`BUSY_IDLE_TIMEOUT`] and new ones get [`BUSY_HEADER_READ_TIMEOUT`], so a crowd of idle
 //!   clients makes room for `/healthz` within seconds.
 //!
+//! The same loop serves HTTPS (`tls:` in the config): the TLS handshake is done inside each
+//! connection's task, within the header-read timeout, and then the request heads get the
+//! header-read timeout of their own; the cap counts connections still in their handshake.
+//! Idle time is measured on the TCP stream under TLS (bytes of records), so a client sending
+//! nothing is idle whatever TLS does. Only HTTP/1.1 is offered over ALPN: hyper's HTTP/2
+//! server has no header-read timeout, and a client's PING frames would keep an idle h2
+//! connection open for ever.
+//!
 //! Hand-written rather than a crate's: hyper-util's server gives neither an idle timeout nor a
 //! cap, and tower-http's limits act per request, not per connection.
 
@@ -32,6 +40,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 
 /// How long a client may take to send a whole request head.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -190,11 +199,13 @@ fn out_of_descriptors(e: &io::Error) -> bool {
 
 /// Serves `router` on `listener` with the limits of the module docs until `shutdown`
 /// resolves; then stops accepting, lets requests in progress finish and returns once every
-/// connection has closed. An accept that fails for want of descriptors is a fault of the
-/// monitor's own: noted in `health` (`/readyz`).
+/// connection has closed. With `tls`, every connection is HTTPS (see the module docs). An
+/// accept that fails for want of descriptors is a fault of the monitor's own: noted in
+/// `health` (`/readyz`).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    tls: Option<TlsAcceptor>,
     health: Arc<crate::health::Health>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
@@ -266,7 +277,13 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         conns.open.fetch_add(1, Ordering::AcqRel);
         let slot = Slot(conns.clone());
-        tokio::spawn(connection(stream, router.clone(), slot, stop.subscribe()));
+        tokio::spawn(connection(
+            stream,
+            tls.clone(),
+            router.clone(),
+            slot,
+            stop.subscribe(),
+        ));
     }
     // Graceful: every connection finishes its request in progress, idle ones close at once.
     let _ = stop.send(true);
@@ -279,24 +296,63 @@ pub async fn serve(
     }
 }
 
-/// Serves one connection until it ends, idles out or the daemon stops.
+/// Serves one connection until it ends, idles out or the daemon stops: over TLS when
+/// `tls` is given (the handshake within the header-read timeout), else plain.
 async fn connection(
     stream: TcpStream,
+    tls: Option<TlsAcceptor>,
     router: Router,
     slot: Slot,
     mut stop: watch::Receiver<bool>,
 ) {
     let conns = slot.0.clone();
-    let mut busy = conns.busy.subscribe();
     let activity = Arc::new(Activity::default());
     activity
         .last_ms
         .store(conns.elapsed_ms(), Ordering::Relaxed);
-    let io = TokioIo::new(Tracked {
+    let tracked = Tracked {
         inner: stream,
         activity: activity.clone(),
         conns: conns.clone(),
-    });
+    };
+    let header_timeout = if *conns.busy.borrow() {
+        BUSY_HEADER_READ_TIMEOUT
+    } else {
+        HEADER_READ_TIMEOUT
+    };
+    let Some(acceptor) = tls else {
+        http1(tracked, router, &conns, &activity, header_timeout, stop).await;
+        drop(slot);
+        return;
+    };
+    // A client that does not finish its handshake in time holds the slot no longer than
+    // one that does not finish its request head.
+    let handshake = tokio::time::timeout(header_timeout, acceptor.accept(tracked));
+    let stream = tokio::select! {
+        r = handshake => r,
+        _ = stop.changed() => return,
+    };
+    match stream {
+        Ok(Ok(stream)) => http1(stream, router, &conns, &activity, header_timeout, stop).await,
+        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!("TLS handshake not finished within {header_timeout:?}"),
+    }
+    drop(slot);
+}
+
+/// Serves HTTP/1.1 on `io` (a tracked TCP stream, or TLS over one) until the connection ends,
+/// idles out (no request in progress and no traffic on `activity`) or the daemon stops.
+async fn http1<S>(
+    io: S,
+    router: Router,
+    conns: &Conns,
+    activity: &Arc<Activity>,
+    header_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut busy = conns.busy.subscribe();
     let requests = activity.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let mut router = router.clone();
@@ -310,17 +366,14 @@ async fn connection(
             })
         }
     });
-    let header_timeout = if *busy.borrow() {
-        BUSY_HEADER_READ_TIMEOUT
-    } else {
-        HEADER_READ_TIMEOUT
-    };
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .keep_alive(true);
-    let conn = builder.serve_connection(io, service).with_upgrades();
+    let conn = builder
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
     tokio::pin!(conn);
     let mut stopping = false;
     loop {
@@ -360,7 +413,6 @@ async fn connection(
             }
         }
     }
-    drop(slot);
 }
 
 #[cfg(test)]

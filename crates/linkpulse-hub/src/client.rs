@@ -5,14 +5,16 @@
 //! Requests go through [`linkpulse_probe::client::HttpClient`], the one HTTP(S) client of
 //! linkpulse (`http://` and `https://` API URLs, system roots); this module adds a small
 //! Server-Sent Events parser. The watcher reconnects by itself (backoff with jitter) and
-//! resynchronises from the `snapshot` every new stream starts with.
+//! resynchronises from the `snapshot` every new stream starts with. A daemon with `auth:`
+//! wants a token: [`list_nodes_with_token`] and [`WatchClient::connect_with_token`] send one
+//! (`Authorization: Bearer`); a refusal (401, 403) ends `connect` at once with that status.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-pub use linkpulse_probe::client::ClientError;
+pub use linkpulse_probe::client::{BearerToken, ClientError};
 use linkpulse_probe::client::{HttpClient, mask_url};
 use rand::Rng;
 use tokio::sync::{broadcast, watch};
@@ -35,7 +37,7 @@ struct Api {
 }
 
 impl Api {
-    fn parse(url: &str) -> Result<Api, ClientError> {
+    fn parse(url: &str, token: Option<&BearerToken>) -> Result<Api, ClientError> {
         let bad = |reason: String| ClientError::Url {
             url: mask_url(url),
             reason,
@@ -54,7 +56,9 @@ impl Api {
         }
         Ok(Api {
             base: url.trim_end_matches('/').to_owned(),
-            client: HttpClient::new().timeout(REQUEST_TIMEOUT),
+            client: HttpClient::new()
+                .timeout(REQUEST_TIMEOUT)
+                .bearer(token.cloned()),
         })
     }
 
@@ -66,7 +70,16 @@ impl Api {
 /// `GET /api/v1/nodes?QUERY` once. `query` is the raw query string (`state=alive&label=k=v`),
 /// empty for every node.
 pub async fn list_nodes(api_url: &str, query: &str) -> Result<NodeList, ClientError> {
-    let api = Api::parse(api_url)?;
+    list_nodes_with_token(api_url, query, None).await
+}
+
+/// [`list_nodes`] sending `token` (a daemon with `auth:` wants the read role).
+pub async fn list_nodes_with_token(
+    api_url: &str,
+    query: &str,
+    token: Option<&BearerToken>,
+) -> Result<NodeList, ClientError> {
+    let api = Api::parse(api_url, token)?;
     let path = if query.is_empty() {
         "/api/v1/nodes".to_owned()
     } else {
@@ -173,6 +186,16 @@ struct Shared {
     version: watch::Sender<u64>,
     connected: watch::Sender<bool>,
     last_error: Mutex<Option<String>>,
+    /// The last refusal of the credentials (401 or 403), for `connect` to end with.
+    refused: watch::Sender<Option<Refusal>>,
+}
+
+/// A `401`/`403` answer to the watch request.
+#[derive(Debug, Clone)]
+struct Refusal {
+    url: String,
+    status: u16,
+    body: String,
 }
 
 impl Shared {
@@ -284,7 +307,17 @@ impl WatchClient {
     /// snapshot has arrived (or fails after 10 s with the last error). Afterwards the client
     /// reconnects by itself whenever the stream breaks.
     pub async fn connect(api_url: &str) -> Result<WatchClient, ClientError> {
-        let api = Api::parse(api_url)?;
+        WatchClient::connect_with_token(api_url, None).await
+    }
+
+    /// [`WatchClient::connect`] sending `token` with every request (a daemon with `auth:`
+    /// wants the read role). A refusal of the token (401, 403) is returned at once as
+    /// [`ClientError::Status`].
+    pub async fn connect_with_token(
+        api_url: &str,
+        token: Option<&BearerToken>,
+    ) -> Result<WatchClient, ClientError> {
+        let api = Api::parse(api_url, token)?;
         let (changes, _) = broadcast::channel(4096);
         let shared = Arc::new(Shared {
             view: RwLock::new(View::default()),
@@ -293,12 +326,34 @@ impl WatchClient {
             version: watch::channel(0).0,
             connected: watch::channel(false).0,
             last_error: Mutex::new(None),
+            refused: watch::channel(None).0,
         });
         let mut version = shared.version.subscribe();
+        let mut refused = shared.refused.subscribe();
         let task = tokio::spawn(follow(api.clone(), Arc::clone(&shared)));
         let client = WatchClient { shared, task };
-        let first = tokio::time::timeout(Duration::from_secs(10), version.changed()).await;
-        if !matches!(first, Ok(Ok(()))) {
+        let first = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                tokio::select! {
+                    r = version.changed() => return r.is_ok(),
+                    r = refused.changed() => {
+                        if r.is_err() || refused.borrow().is_some() {
+                            return false;
+                        }
+                    }
+                }
+            }
+        })
+        .await;
+        if !matches!(first, Ok(true)) {
+            let refusal = client.shared.refused.borrow().clone();
+            if let Some(r) = refusal {
+                return Err(ClientError::Status {
+                    url: r.url,
+                    status: r.status,
+                    body: r.body,
+                });
+            }
             let reason = client
                 .shared
                 .last_error
@@ -413,11 +468,29 @@ async fn follow(api: Api, shared: Arc<Shared>) {
 }
 
 async fn stream_once(api: &Api, shared: &Shared) -> Result<(), String> {
-    let mut body = api
+    let mut body = match api
         .client
         .get_stream(&api.url("/api/v1/nodes/watch"), "text/event-stream")
         .await
-        .map_err(|e| e.to_string())?;
+    {
+        Ok(body) => body,
+        Err(e) => {
+            if let ClientError::Status {
+                url,
+                status: status @ (401 | 403),
+                body,
+            } = &e
+            {
+                shared.refused.send_replace(Some(Refusal {
+                    url: url.clone(),
+                    status: *status,
+                    body: body.clone(),
+                }));
+            }
+            return Err(e.to_string());
+        }
+    };
+    shared.refused.send_if_modified(|r| r.take().is_some());
     let mut parser = SseParser::new();
     while let Some(data) = body.next_chunk().await {
         let data = data.map_err(|e| e.to_string())?;
@@ -469,13 +542,13 @@ mod tests {
 
     #[test]
     fn api_urls_are_checked() {
-        assert!(Api::parse("http://127.0.0.1:9118").is_ok());
-        let a = Api::parse("http://[::1]:80/prefix/").unwrap();
+        assert!(Api::parse("http://127.0.0.1:9118", None).is_ok());
+        let a = Api::parse("http://[::1]:80/prefix/", None).unwrap();
         assert_eq!(a.url("/x"), "http://[::1]:80/prefix/x");
-        assert!(Api::parse("https://h:1").is_ok());
-        let e = Api::parse("ftp://u:pw@h:1").unwrap_err().to_string();
+        assert!(Api::parse("https://h:1", None).is_ok());
+        let e = Api::parse("ftp://u:pw@h:1", None).unwrap_err().to_string();
         assert!(e.contains("only http:// and https://"), "{e}");
         assert!(!e.contains("pw"), "the password is masked: {e}");
-        assert!(Api::parse("not a url").is_err());
+        assert!(Api::parse("not a url", None).is_err());
     }
 }

@@ -48,7 +48,7 @@ pub mod server;
 pub mod settings;
 pub mod tls;
 
-pub use client::{ClientError, WatchClient, list_nodes};
+pub use client::{BearerToken, ClientError, WatchClient, list_nodes, list_nodes_with_token};
 pub use http::{NodeFilter, NodeList, routes};
 pub use registry::{Change, ChangeKind, Diagnosis, Node, NodeState, NodeStatus, Registry};
 pub use server::{Hub, HubError, HubStats};

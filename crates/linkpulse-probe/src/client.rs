@@ -8,7 +8,7 @@
 //! (DNS, connect, TLS, first byte); this client is hyper-util's pooled client over a
 //! hyper-rustls connector, speaking HTTP/1.1.
 //!
-//! Every failure is a [`ClientError`] naming the URL, with any password in it masked.
+//! Every failure is a [`ClientError`] naming the URL, with its secrets masked.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), linkpulse_probe::client::ClientError> {
@@ -106,24 +106,54 @@ pub enum ClientError {
     },
 }
 
-/// `url` as shown in errors and logs: any password in its user-info replaced by `***`.
-/// Works on text that is not a valid URL too (best effort on `scheme://user:pass@host…`).
+/// `url` as shown in errors and logs: masked by [`crate::redact::Redactor`] (user-info
+/// passwords, a user name given alone, secret query parameters). Works on text that is not a
+/// valid URL too.
 pub fn mask_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-        None => url.to_owned(),
-    }
+    crate::redact::Redactor::default().url(url).into_owned()
 }
 
 type Pooled = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A bearer token for [`HttpClient::bearer`] (a daemon's `auth:` tokens): sent as
+/// `Authorization: Bearer TOKEN`, marked sensitive, never shown by `Debug`.
+#[derive(Clone)]
+pub struct BearerToken(header::HeaderValue);
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(***)")
+    }
+}
+
+/// Why a text cannot be a bearer token.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Nothing (or only white space) was given.
+    #[error("the token is empty")]
+    Empty,
+    /// A character that cannot travel in an HTTP header, or white space inside.
+    #[error("the token must be one word of visible ASCII characters")]
+    Invalid,
+}
+
+impl BearerToken {
+    /// `token` with white space around it (a file's last newline) removed.
+    pub fn new(token: &str) -> Result<BearerToken, TokenError> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(TokenError::Empty);
+        }
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(TokenError::Invalid);
+        }
+        let mut value = header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| TokenError::Invalid)?;
+        value.set_sensitive(true);
+        Ok(BearerToken(value))
+    }
+}
 
 /// An HTTP/1.1 client for `http://` and `https://` URLs with a pool of connections.
 ///
@@ -135,6 +165,8 @@ type Pooled = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 pub struct HttpClient {
     inner: Arc<Inner>,
     timeout: Duration,
+    /// Sent with every request that has no `Authorization` of its own.
+    bearer: Option<BearerToken>,
 }
 
 #[derive(Debug)]
@@ -193,12 +225,20 @@ impl HttpClient {
                 https: OnceLock::new(),
             }),
             timeout: DEFAULT_TIMEOUT,
+            bearer: None,
         }
     }
 
     /// The same client (sharing its pool) with another budget per request.
     pub fn timeout(mut self, timeout: Duration) -> HttpClient {
         self.timeout = timeout;
+        self
+    }
+
+    /// The same client (sharing its pool) sending `token` with every request (`None`: no
+    /// token).
+    pub fn bearer(mut self, token: Option<BearerToken>) -> HttpClient {
+        self.bearer = token;
         self
     }
 
@@ -304,8 +344,14 @@ impl HttpClient {
     async fn send(
         &self,
         shown: &str,
-        request: http::Request<Full<Bytes>>,
+        mut request: http::Request<Full<Bytes>>,
     ) -> Result<http::Response<Incoming>, ClientError> {
+        if let Some(BearerToken(value)) = &self.bearer {
+            request
+                .headers_mut()
+                .entry(header::AUTHORIZATION)
+                .or_insert_with(|| value.clone());
+        }
         let https = request.uri().scheme() == Some(&http::uri::Scheme::HTTPS);
         let sent = if https {
             self.https(shown)?.request(request).await
@@ -476,9 +522,25 @@ mod tests {
             mask_url("https://bot:s3cret@hooks.example/x?y=1"),
             "https://bot:***@hooks.example/x?y=1"
         );
-        assert_eq!(mask_url("http://bot@h/"), "http://bot@h/");
+        assert_eq!(mask_url("http://bot@h/"), "http://***@h/");
         assert_eq!(mask_url("http://h:80/a@b"), "http://h:80/a@b");
         assert_eq!(mask_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn bearer_tokens_are_one_word_and_hidden() {
+        let t = BearerToken::new("  abc-123_XYZ\n").unwrap();
+        assert_eq!(t.0.to_str().unwrap(), "Bearer abc-123_XYZ");
+        assert!(t.0.is_sensitive());
+        assert_eq!(format!("{t:?}"), "BearerToken(***)");
+        assert_eq!(BearerToken::new(" \n").unwrap_err(), TokenError::Empty);
+        for bad in ["a b", "a\nb", "tök"] {
+            assert_eq!(
+                BearerToken::new(bad).unwrap_err(),
+                TokenError::Invalid,
+                "{bad}"
+            );
+        }
     }
 
     #[test]

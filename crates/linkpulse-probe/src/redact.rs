@@ -1,7 +1,8 @@
 //! Masking secrets in URLs before they are shown, stored, sent or logged.
 //!
-//! The password of a URL's user-info (`http://admin:PW@host/` shows as `http://admin:***@host/`)
-//! and the values of secret query parameters
+//! The password of a URL's user-info (`http://admin:PW@host/` shows as `http://admin:***@host/`),
+//! a user name given alone (`http://TOKEN@host/` shows as `http://***@host/`: without a
+//! password the name is the credential) and the values of secret query parameters
 //! (`?token=…`, [`DEFAULT_SECRET_PARAMS`] plus the names a [`Redactor`] is given) are replaced
 //! by [`MASK`]; everything else stays as written, so a masked URL still says which host, port
 //! and path is probed. The prober itself always uses the real URL: only what leaves it (its
@@ -49,7 +50,7 @@ pub const DEFAULT_SECRET_PARAMS: &[&str] = &[
     "sig",
 ];
 
-/// Masks user-info passwords and secret query parameters (see the module docs). Cheap to clone.
+/// Masks user-info (passwords; a user name given alone) and secret query parameters (see the module docs). Cheap to clone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redactor {
     /// Lower-case names of the secret query parameters.
@@ -164,12 +165,12 @@ impl Redactor {
         let mut out = String::with_capacity(body.len());
         let mut changed = false;
         // `user:password@`: the password goes, the user name stays (it says who logs in).
-        match authority
-            .rfind('@')
-            .and_then(|at| Some((at, authority[..at].find(':')?)))
-        {
-            Some((at, colon)) => {
-                out.push_str(&authority[..=colon]);
+        // `user@` alone: the name is the secret (`https://TOKEN@host/`), so it goes.
+        match authority.rfind('@').filter(|&at| at > 0) {
+            Some(at) => {
+                if let Some(colon) = authority[..at].find(':') {
+                    out.push_str(&authority[..=colon]);
+                }
                 out.push_str(MASK);
                 out.push_str(&authority[at..]);
                 changed = true;
@@ -222,12 +223,22 @@ mod tests {
     }
 
     #[test]
+    fn a_user_name_without_a_password_is_masked_whole() {
+        let r = Redactor::default();
+        assert_eq!(r.url("http://admin@h:8/x"), "http://***@h:8/x");
+        assert_eq!(
+            r.text("GET (https://ghp_T0KEN@h/) failed, postgres://user@db/name"),
+            "GET (https://***@h/) failed, postgres://***@db/name"
+        );
+        assert_eq!(r.url("http://@h/"), "http://@h/");
+    }
+
+    #[test]
     fn text_without_secrets_is_borrowed_and_unchanged() {
         let r = Redactor::default();
         for s in [
             "connection refused",
             "http://127.0.0.1:8/a@b?x=1",
-            "postgres://user@db/name",
             "https://h/?token=",
             "tcp://h:22",
         ] {

@@ -261,3 +261,59 @@ impl KeepAlive {
         }
     }
 }
+
+/// Reads from `s` until the peer closes it (or `limit` passes) and returns how long the
+/// connection lived (`None`: still open at `limit`). With `trickle`, writes one byte before
+/// every read (slowloris: a request head that never ends). The caller sets a short read
+/// timeout (about 500 ms) on the socket under `s`.
+pub fn time_to_close<S: Read + Write>(
+    mut s: S,
+    limit: Duration,
+    trickle: bool,
+) -> Option<Duration> {
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    while start.elapsed() < limit {
+        if trickle && (s.write_all(b"x").is_err() || s.flush().is_err()) {
+            return Some(start.elapsed());
+        }
+        match s.read(&mut buf) {
+            Ok(0) => return Some(start.elapsed()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(start.elapsed()),
+        }
+    }
+    None
+}
+
+/// A blocking TLS client on `stream` for the server name `127.0.0.1`, trusting the PEM
+/// certificates of `ca_pem` and offering `h2` and `http/1.1` by ALPN. The handshake happens on
+/// the first read or write (or `conn.complete_io`).
+pub fn tls_client(
+    stream: TcpStream,
+    ca_pem: &str,
+) -> io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots
+            .add(cert.map_err(io::Error::other)?)
+            .map_err(io::Error::other)?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").map_err(io::Error::other)?;
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+        .map_err(io::Error::other)?;
+    Ok(rustls::StreamOwned::new(conn, stream))
+}

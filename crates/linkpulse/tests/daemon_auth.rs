@@ -1,7 +1,8 @@
 //! `auth:` on the daemon's own surfaces (issue 16): every endpoint answers 401 without
 //! credentials and 403 with too small a role; the status page, health and push stay public;
 //! bearer tokens (any case of `Bearer`), a user's login and Prometheus' basic auth with a token
-//! work. The real binary on port 0, a real SQLite file.
+//! work; `linkpulse status` and `nodes` send a token. The real binary on port 0, a real SQLite
+//! file.
 
 use std::path::Path;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine as _;
+use linkpulse_testsupport::bin::{Finished, LinkpulseProcess};
 use linkpulse_testsupport::daemon::Daemon;
 use linkpulse_testsupport::http::{read_stream, request};
 
@@ -165,4 +167,119 @@ fn auth_problems_name_line_and_key() {
     ] {
         assert!(stderr.contains(want), "{want}\n{stderr}");
     }
+}
+
+/// `linkpulse status`/`nodes ARGS` against a daemon, with `token` in `LINKPULSE_TOKEN` (and no
+/// inherited one without it).
+fn cli(args: &[&str], token: Option<&str>) -> Finished {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_linkpulse"));
+    command.args(args).env_remove("LINKPULSE_TOKEN");
+    if let Some(t) = token {
+        command.env("LINKPULSE_TOKEN", t);
+    }
+    LinkpulseProcess::spawn(command)
+        .unwrap()
+        .wait_exit(Duration::from_secs(30))
+        .unwrap()
+}
+
+/// `linkpulse status` and `linkpulse nodes` (list and `--watch`) against a daemon with `auth:`:
+/// refused without a token with words naming the fix (exit 3, as other usage errors), served
+/// with `--token-file` or `LINKPULSE_TOKEN`, a wrong token said to be wrong.
+#[test]
+fn status_and_nodes_send_a_token_from_a_file_or_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("read.token");
+    std::fs::write(&token_file, format!("{READER}\n")).unwrap();
+    std::fs::write(dir.path().join("hub.secret"), "hub-secret-0123456789abcdef").unwrap();
+    let config = dir.path().join("linkpulse.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:0\ndatabase: {}\nhub:\n  listen: 127.0.0.1:0\n  secret_file: hub.secret\nauth:\n  tokens:\n    - {{ role: read, token_file: read.token }}\nchecks:\n  - name: job\n    push: {{ period: 1h }}\n",
+            dir.path().join("history.db").display(),
+        ),
+    )
+    .unwrap();
+    let d = serve(&config);
+    let url = format!("http://{}", d.addr());
+    let file = token_file.to_str().unwrap();
+
+    for args in [
+        vec!["status", "--url", &url],
+        vec!["nodes", "--hub-api", &url],
+        vec!["nodes", "--hub-api", &url, "--watch"],
+    ] {
+        let out = cli(&args, None);
+        assert_eq!(out.code(), Some(3), "{args:?}: {out:?}");
+        assert!(
+            out.stderr.contains("HTTP 401")
+                && out
+                    .stderr
+                    .contains("--token-file FILE or set LINKPULSE_TOKEN"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        let out = cli(&args, Some("not-the-token-0123456789"));
+        assert_eq!(out.code(), Some(3), "{args:?}: {out:?}");
+        assert!(
+            out.stderr.contains("did not accept the token"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains(READER), "{}", out.stderr);
+    }
+
+    // A token from a file, and from the environment.
+    let out = cli(&["status", "--url", &url, "--token-file", file], None);
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    assert!(out.stdout.iter().any(|l| l.starts_with("job ")), "{out:?}");
+    let out = cli(&["status", "--url", &url, "--output", "json"], Some(READER));
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    let listed: serde_json::Value = serde_json::from_str(&out.stdout.join("\n")).unwrap();
+    assert_eq!(listed[0]["name"], "job", "{out:?}");
+    // The file wins over the environment.
+    let out = cli(
+        &["status", "--url", &url, "--token-file", file],
+        Some("not-the-token-0123456789"),
+    );
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    let out = cli(
+        &[
+            "nodes",
+            "--hub-api",
+            &url,
+            "--output",
+            "json",
+            "--token-file",
+            file,
+        ],
+        None,
+    );
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    let listed: serde_json::Value = serde_json::from_str(&out.stdout.join("\n")).unwrap();
+    assert!(listed["nodes"].is_array(), "{out:?}");
+
+    // `--watch` follows the stream with the token.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_linkpulse"));
+    command
+        .args(["nodes", "--hub-api", &url, "--watch", "--output", "json"])
+        .env("LINKPULSE_TOKEN", READER);
+    let mut watch = LinkpulseProcess::spawn(command).unwrap();
+    let snapshot = watch.wait_for_json(Duration::from_secs(20), |v| v["event"] == "snapshot");
+    assert!(snapshot.is_some(), "{}", watch.stderr());
+    watch.kill();
+
+    // An unreadable token file is an error naming it.
+    let out = cli(
+        &["status", "--url", &url, "--token-file", "/nonexistent/t"],
+        Some(READER),
+    );
+    assert_eq!(out.code(), Some(3), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("--token-file: cannot read /nonexistent/t"),
+        "{}",
+        out.stderr
+    );
 }

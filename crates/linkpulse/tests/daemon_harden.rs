@@ -3,7 +3,7 @@
 //! full or immutable database file system, a deleted database file, and an alert receiver
 //! that comes back while alerts wait in backoff.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use linkpulse_testsupport::daemon::Daemon;
 use linkpulse_testsupport::fs::{
     Immutable, Tmpfs, raise_own_open_files_limit, set_open_files_limit,
 };
-use linkpulse_testsupport::http::KeepAlive;
+use linkpulse_testsupport::http::{KeepAlive, time_to_close};
 use linkpulse_testsupport::servers::{HttpResponse, HttpServer, TcpHold, WebhookReceiver};
 use linkpulse_testsupport::{eventually, eventually_some};
 
@@ -153,33 +153,6 @@ fn no_file_descriptors_is_the_monitors_fault_never_the_targets() {
     );
 }
 
-/// Reads until the peer closes (or `limit` passes): how long the connection lived.
-fn time_to_close(mut s: TcpStream, limit: Duration, trickle: bool) -> Option<Duration> {
-    let start = Instant::now();
-    s.set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let mut buf = [0u8; 4096];
-    while start.elapsed() < limit {
-        if trickle {
-            // Slowloris: one more header byte every half second, never the end of the head.
-            if s.write_all(b"x").is_err() {
-                return Some(start.elapsed());
-            }
-        }
-        match s.read(&mut buf) {
-            Ok(0) => return Some(start.elapsed()),
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return Some(start.elapsed()),
-        }
-    }
-    None
-}
-
 /// A slowloris client (a request head that never ends) is cut off by the header-read timeout
 /// (10 s); an idle connection, fresh or after a request, is closed by the idle timeout (30 s)
 /// at the latest. Before the fix the daemon held both for ever.
@@ -198,6 +171,10 @@ fn slowloris_and_idle_connections_are_closed_on_time() {
     (&used)
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
+    for s in [&slow, &idle, &used] {
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+    }
     let (slow, idle, used) = (
         std::thread::spawn(move || time_to_close(slow, Duration::from_secs(60), true)),
         std::thread::spawn(move || time_to_close(idle, Duration::from_secs(60), false)),

@@ -192,7 +192,7 @@ fn config_check_names_the_bad_database_url() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let want = format!(
-        "{}:2: database: invalid PostgreSQL URL \"postgres://linkpulse@db.internal:5432\": \
+        "{}:2: database: invalid PostgreSQL URL \"postgres://***@db.internal:5432\": \
          the URL names no database",
         path.display()
     );

@@ -18,6 +18,8 @@ const QUERY_TOKEN: &str = "T0kenQ-x9";
 const SESSION: &str = "S3ssionV-x9";
 const HOOK_TOKEN: &str = "HookT0k-x9";
 const WRITER: &str = "writer-token-1234";
+/// A user name given without a password (`https://TOKEN@host/`): it is the credential.
+const USER_ONLY: &str = "ghpUserT0ken-x9";
 
 fn serve(config: &Path) -> Daemon {
     Daemon::start(env!("CARGO_BIN_EXE_linkpulse"), config, &[])
@@ -53,14 +55,15 @@ fn url_passwords_and_tokens_never_leave_but_the_probe_uses_them() {
     std::fs::write(
         &config,
         format!(
-            "listen: 127.0.0.1:0\ndatabase: {}\nsecret_query_params: [session]\nchecks:\n  - name: web\n    http: {{ url: '{url}', body_contains: absent-text }}\n    interval: 300ms\n    timeout: 250ms\n    fall: 1\n    rise: 1\nalerts:\n  - webhook: {{ url: 'http://{}/hook?token={HOOK_TOKEN}' }}\n",
+            "listen: 127.0.0.1:0\ndatabase: {}\nsecret_query_params: [session]\ndefaults: {{ interval: 300ms, timeout: 250ms, fall: 1, rise: 1 }}\nchecks:\n  - name: web\n    http: {{ url: '{url}', body_contains: absent-text }}\n  - name: bare\n    http: {{ url: 'http://{USER_ONLY}@{}/bare', body_contains: absent-text }}\nalerts:\n  - webhook: {{ url: 'http://{}/hook?token={HOOK_TOKEN}' }}\n",
             db.display(),
+            target.addr(),
             hook.addr()
         ),
     )
     .unwrap();
     let d = serve(&config);
-    let secrets = [PASSWORD, QUERY_TOKEN, SESSION];
+    let secrets = [PASSWORD, QUERY_TOKEN, SESSION, USER_ONLY];
 
     // The event stream, read while the check goes down.
     let events = read_stream(
@@ -68,13 +71,18 @@ fn url_passwords_and_tokens_never_leave_but_the_probe_uses_them() {
         "/api/v1/events",
         &[],
         Duration::from_secs(20),
-        |t| t.contains("body_mismatch") && t.contains("event: state"),
+        |t| {
+            t.contains("body_mismatch")
+                && t.contains("\"bare\"")
+                && t.matches("event: state").count() >= 2
+        },
     )
     .unwrap();
     assert!(events.contains("\"web\""), "{events}");
     assert_clean("/api/v1/events", &events, &secrets);
 
     d.wait_state("web", "down");
+    d.wait_state("bare", "down");
     // Two failed deliveries: the webhook's URL was logged twice.
     assert!(eventually(Duration::from_secs(20), || hook.requests() >= 2));
     assert!(eventually(Duration::from_secs(20), || {
@@ -95,8 +103,21 @@ fn url_passwords_and_tokens_never_leave_but_the_probe_uses_them() {
         "{asked:?}"
     );
     assert!(
-        asked[0].contains(&format!("token={QUERY_TOKEN}")),
+        asked
+            .iter()
+            .any(|r| r.contains(&format!("token={QUERY_TOKEN}"))),
         "{asked:?}"
+    );
+    let want = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER_ONLY}:"))
+    );
+    assert!(
+        asked
+            .iter()
+            .any(|r| r.to_ascii_lowercase().contains("authorization: basic")
+                && r.contains(&want[6..])),
+        "the user name alone is sent: {asked:?}"
     );
 
     // What it shows: the host and path, without the secrets.
@@ -111,15 +132,26 @@ fn url_passwords_and_tokens_never_leave_but_the_probe_uses_them() {
     );
     let final_url = check["last"]["http"]["final_url"].as_str().unwrap();
     assert!(final_url.contains("admin:***@"), "{final_url}");
+    let bare = d.check("bare");
+    assert_eq!(
+        bare["target"].as_str().unwrap(),
+        format!("http://***@{}/bare", target.addr()),
+        "{bare}"
+    );
     for path in [
         "/api/v1/checks".to_owned(),
         "/api/v1/checks/web".to_owned(),
         "/api/v1/checks/web/history?limit=1000".to_owned(),
+        "/api/v1/checks/bare".to_owned(),
+        "/api/v1/checks/bare/history?limit=1000".to_owned(),
         "/api/v1/incidents".to_owned(),
     ] {
         let (status, body) = d.get(&path);
         assert_eq!(status, 200, "{path}: {body}");
-        assert!(body.contains("web"), "{path}: {body}");
+        assert!(
+            body.contains("\"web\"") || body.contains("\"bare\""),
+            "{path}: {body}"
+        );
         assert_clean(&path, &body, &secrets);
     }
     let incidents = d.get("/api/v1/incidents").1;
@@ -128,6 +160,7 @@ fn url_passwords_and_tokens_never_leave_but_the_probe_uses_them() {
     // Alert payloads as the receiver got them.
     let payloads = hook.received().join("\n");
     assert!(payloads.contains("\"check\":\"web\""), "{payloads}");
+    assert!(payloads.contains("\"check\":\"bare\""), "{payloads}");
     assert_clean("the webhook payloads", &payloads, &secrets);
 
     // The log: neither the check's secrets nor the webhook's token.
@@ -136,7 +169,7 @@ fn url_passwords_and_tokens_never_leave_but_the_probe_uses_them() {
     assert_clean(
         "the log",
         &log,
-        &[PASSWORD, QUERY_TOKEN, SESSION, HOOK_TOKEN],
+        &[PASSWORD, QUERY_TOKEN, SESSION, HOOK_TOKEN, USER_ONLY],
     );
 
     // The database file, written out first.
@@ -148,6 +181,7 @@ fn url_passwords_and_tokens_never_leave_but_the_probe_uses_them() {
     }
     let file = String::from_utf8_lossy(&bytes);
     assert!(file.contains("admin:***@"), "the history was written");
+    assert!(file.contains("http://***@"), "the history was written");
     assert_clean("the database file", &file, &secrets);
 }
 

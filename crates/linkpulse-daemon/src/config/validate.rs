@@ -1004,7 +1004,10 @@ fn database(e: &mut Errors<'_>, raw: &RawConfig, base: &Path) -> Option<(PathBuf
                     e.at(
                         d,
                         "database",
-                        format!("invalid PostgreSQL URL {:?}: {why}", redact(text)),
+                        format!(
+                            "invalid PostgreSQL URL {:?}: {why}",
+                            linkpulse_probe::redact::Redactor::default().url(text)
+                        ),
                     );
                     None
                 }
@@ -1021,27 +1024,6 @@ fn database(e: &mut Errors<'_>, raw: &RawConfig, base: &Path) -> Option<(PathBuf
         return None;
     }
     Some((PathBuf::from(text), Backend::Sqlite(PathBuf::from(text))))
-}
-
-/// A URL with its password (if any) replaced by `***`, for error messages.
-fn redact(text: &str) -> String {
-    match url::Url::parse(text) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(_) => text.to_owned(),
-        // Unparsable: hide a `user:password@` part if there is one.
-        Err(_) => {
-            let (scheme, rest) = text.split_once("://").unwrap_or(("", text));
-            match rest.rsplit_once('@') {
-                Some((userinfo, host)) if userinfo.contains(':') => {
-                    format!("{scheme}://***@{host}")
-                }
-                _ => text.to_owned(),
-            }
-        }
-    }
 }
 
 /// Validates a raw config, reading every file it names (`base`, the config file's directory,

@@ -1,4 +1,4 @@
-//! `linkpulse cluster status [--url URL]`: the members of a daemon's cluster, as a table.
+//! `linkpulse cluster status [--url URL] [--token-file FILE]`: the members of a daemon's cluster, as a table.
 
 use std::process::ExitCode;
 
@@ -27,6 +27,8 @@ pub(crate) struct StatusArgs {
     /// lapsed).
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
+    #[command(flatten)]
+    token: super::token::TokenArgs,
 }
 
 /// Runs `linkpulse cluster …`.
@@ -116,9 +118,13 @@ fn nagios(status: &Value) -> (String, u8) {
 
 async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let url = format!("{}/api/v1/cluster", args.url.trim_end_matches('/'));
+    let token = args.token.token()?;
+    let sent_token = token.is_some();
     let body = HttpClient::new()
+        .bearer(token)
         .get_bytes(&url, "application/json")
-        .await?;
+        .await
+        .map_err(|e| super::token::explain(e, sent_token))?;
     let body = String::from_utf8_lossy(&body);
     let status: Value = serde_json::from_str(&body).context("the daemon's answer is not JSON")?;
     let (text, code) = match args.output {

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use linkpulse_hub::{Node, WatchClient, list_nodes};
+use linkpulse_hub::{Node, WatchClient, list_nodes_with_token};
 
 use super::output::{self, Align, Output, table};
 
@@ -27,6 +27,8 @@ pub(crate) struct Args {
     /// CRITICAL when a node is dead, WARNING when one is suspect, with that exit code).
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
+    #[command(flatten)]
+    token: super::token::TokenArgs,
 }
 
 fn query(args: &Args) -> String {
@@ -126,8 +128,12 @@ impl WatchColumns {
 /// Runs `linkpulse nodes`.
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let q = query(&args);
+    let token = args.token.token()?;
+    let sent_token = token.is_some();
     if !args.watch {
-        let list = list_nodes(&args.hub_api, &q).await?;
+        let list = list_nodes_with_token(&args.hub_api, &q, token.as_ref())
+            .await
+            .map_err(|e| super::token::explain(e, sent_token))?;
         let (text, code) = match args.output {
             Output::Json => (format!("{}\n", serde_json::to_string_pretty(&list)?), 0),
             Output::Text => {
@@ -143,8 +149,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         bail!("--output nagios gives one verdict and cannot --watch: use text or json");
     }
     let filter = linkpulse_hub::NodeFilter::parse(&q).map_err(anyhow::Error::msg)?;
-    let client = WatchClient::connect(&args.hub_api)
+    let client = WatchClient::connect_with_token(&args.hub_api, token.as_ref())
         .await
+        .map_err(|e| super::token::explain(e, sent_token))
         .context("cannot follow the hub")?;
     let mut changes = client.subscribe();
     let nodes: Vec<Node> = client

@@ -1,4 +1,5 @@
-//! `linkpulse status [--url URL]`: availability figures of a running daemon, as a table.
+//! `linkpulse status [--url URL] [--token-file FILE]`: availability figures of a running
+//! daemon, as a table.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -22,6 +23,8 @@ pub(crate) struct Args {
     /// Same as `--output json` (kept for scripts written before `--output`).
     #[arg(long, hide = true, conflicts_with = "output")]
     json: bool,
+    #[command(flatten)]
+    token: super::token::TokenArgs,
 }
 
 fn pct(v: &Value) -> String {
@@ -121,9 +124,13 @@ fn nagios(checks: &[Value]) -> String {
 /// (whatever the output format).
 pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let url = format!("{}/api/v1/checks", args.url.trim_end_matches('/'));
+    let token = args.token.token()?;
+    let sent_token = token.is_some();
     let body = HttpClient::new()
+        .bearer(token)
         .get_bytes(&url, "application/json")
-        .await?;
+        .await
+        .map_err(|e| super::token::explain(e, sent_token))?;
     let body = String::from_utf8_lossy(&body);
     let checks: Vec<Value> =
         serde_json::from_str(&body).context("the daemon's answer is not a JSON list")?;
