@@ -72,6 +72,10 @@ pub struct Coordinator {
     next_renew_ms: Option<u64>,
     effects: VecDeque<Effect>,
     left: bool,
+    /// After a database outage every lease has lapsed, the others' as much as this member's:
+    /// the first membership read after it would hand this member everything. Until this
+    /// renewal count is reached, roles stay as they were (the others renew meanwhile).
+    settle: u8,
 }
 
 impl Coordinator {
@@ -86,6 +90,7 @@ impl Coordinator {
             next_renew_ms: Some(now_ms),
             effects: VecDeque::new(),
             left: false,
+            settle: 0,
         }
     }
 
@@ -150,9 +155,15 @@ impl Coordinator {
             self.db = DatabaseState::Reachable;
             self.effects
                 .push_back(Effect::Database(DatabaseState::Reachable));
+            // Wait one renewal period (every live member renews within it) before deciding.
+            self.settle = 1;
         }
         self.view = Some(Membership::from_rows(rows, db_now_ms));
         self.next_renew_ms = Some(now_ms + self.settings.renew_every_ms());
+        if self.settle > 0 {
+            self.settle -= 1;
+            return;
+        }
         self.reassign();
     }
 

@@ -268,7 +268,16 @@ fn without_the_database_nobody_takes_over_and_ownership_returns_with_it() {
         }
     });
     sim.db.up = true;
-    sim.run_for(LEASE_MS, |_| {});
+    // Every lease lapsed during the outage: no member may grab the others' checks on its
+    // first renewal after it (a check run twice), nor leave one unowned that had an owner.
+    sim.run_for(LEASE_MS, |s| {
+        for (k, owners) in s.deciders() {
+            assert!(owners.len() <= 1, "{k} run by {owners:?} after the outage");
+            if before[k] != "c" {
+                assert_eq!(owners.len(), 1, "{k} unowned after the outage");
+            }
+        }
+    });
     let after = sim.owners();
     assert!(after.values().all(|o| o != "c"));
     for name in ["a", "b"] {

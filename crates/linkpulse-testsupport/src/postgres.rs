@@ -73,8 +73,9 @@ pub struct PgCluster {
     bin: PathBuf,
     uid: u32,
     gid: u32,
-    child: Child,
+    child: Mutex<Child>,
     port: u16,
+    tls: bool,
     password: String,
     databases: AtomicU32,
 }
@@ -175,15 +176,16 @@ impl PgCluster {
         // The port is free when we look; another process may take it before postgres binds,
         // so a failed bind is retried on a new port (bounded).
         for _ in 0..5 {
-            match server.start()? {
+            match server.start(None)? {
                 Started::Ready(child, port) => {
                     return Ok(PgCluster {
                         dir,
                         bin,
                         uid,
                         gid,
-                        child,
+                        child: Mutex::new(child),
                         port,
+                        tls: tls.is_some(),
                         password,
                         databases: AtomicU32::new(0),
                     });
@@ -234,19 +236,59 @@ impl PgCluster {
         psql(&self.bin, self.dir.path(), self.port, db, sql)
     }
 
+    /// Stops the server (immediate shutdown: connections are cut, as when its host dies) until
+    /// [`PgCluster::restart`]; its data stays.
+    pub fn halt(&self) {
+        let mut child = self.child.lock().unwrap_or_else(PoisonError::into_inner);
+        self.stop_child(&mut child);
+    }
+
+    /// Starts the halted server again on the same port with the same data.
+    pub fn restart(&self) -> Result<(), PgError> {
+        let mut child = self.child.lock().unwrap_or_else(PoisonError::into_inner);
+        self.stop_child(&mut child);
+        let server = Server {
+            dir: self.dir.path(),
+            bin: &self.bin,
+            uid: self.uid,
+            gid: self.gid,
+            tls: self.tls,
+        };
+        match server.start(Some(self.port))? {
+            Started::Ready(c, _) => {
+                *child = c;
+                Ok(())
+            }
+            Started::PortTaken(log) | Started::Failed(log) => Err(PgError::Start { log }),
+        }
+    }
+
     /// Stops the server (immediate shutdown) and reaps it.
     fn stop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(Some(_))) {
+        let child = self.child.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let (bin, dir, uid, gid) = (&self.bin, self.dir.path(), self.uid, self.gid);
+        stop_server(bin, dir, uid, gid, child);
+    }
+
+    fn stop_child(&self, child: &mut Child) {
+        stop_server(&self.bin, self.dir.path(), self.uid, self.gid, child);
+    }
+}
+
+/// `pg_ctl stop -m immediate` (or a kill), then reaps `child`.
+fn stop_server(bin: &Path, dir: &Path, uid: u32, gid: u32, child: &mut Child) {
+    {
+        if matches!(child.try_wait(), Ok(Some(_))) {
             return;
         }
-        let mut pg_ctl = as_postgres(self.uid, self.gid, &self.bin.join("pg_ctl"));
+        let mut pg_ctl = as_postgres(uid, gid, &bin.join("pg_ctl"));
         pg_ctl
             .args(["stop", "-m", "immediate", "-w", "-D"])
-            .arg(self.dir.path().join("data"));
+            .arg(dir.join("data"));
         if run(&mut pg_ctl).is_err() {
-            let _ = self.child.kill();
+            let _ = child.kill();
         }
-        let _ = self.child.wait();
+        let _ = child.wait();
     }
 }
 
@@ -271,9 +313,13 @@ struct Server<'a> {
 }
 
 impl Server<'_> {
-    /// Starts `postgres` on a free port and waits until it accepts connections.
-    fn start(&self) -> Result<Started, PgError> {
-        let port = free_port()?;
+    /// Starts `postgres` on `port` (a free one when `None`) and waits until it accepts
+    /// connections.
+    fn start(&self, port: Option<u16>) -> Result<Started, PgError> {
+        let port = match port {
+            Some(p) => p,
+            None => free_port()?,
+        };
         let log_path = self.dir.join("server.log");
         let log = std::fs::File::create(&log_path).map_err(io("create server.log"))?;
         let err = log.try_clone().map_err(io("clone server.log"))?;

@@ -299,3 +299,136 @@ fn cluster_mode_needs_postgres_and_says_what_is_wrong() {
         "{e}"
     );
 }
+
+#[test]
+fn without_postgres_members_keep_their_checks_and_lose_nothing() {
+    let pg = std::sync::Arc::new(postgres::PgCluster::start().expect("a PostgreSQL cluster"));
+    let db = pg.database().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap();
+    let hook = WebhookReceiver::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let alerts = format!(
+        "alerts:\n  - name: hook\n    webhook: {{ url: '{}' }}\n",
+        hook.url()
+    );
+    let n = 6;
+    let members: BTreeMap<&str, Daemon> = ["m1", "m2"]
+        .into_iter()
+        .map(|m| {
+            (
+                m,
+                start(&member_config(dir.path(), &db, m, target, n, &alerts)),
+            )
+        })
+        .collect();
+    let split = eventually(
+        "6 checks split over 2 members",
+        Duration::from_secs(60),
+        || split_once(&members, n),
+    );
+    eventually("every check up", Duration::from_secs(30), || {
+        let up = members
+            .values()
+            .flat_map(|d| {
+                d.json("/api/v1/checks")
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter(|c| c["state"] == "up")
+            .count();
+        (up == n).then_some(())
+    });
+
+    pg.halt();
+    let outage_from = linkpulse_daemon::storage::now_ms();
+    for (name, d) in &members {
+        let why = eventually(
+            "/readyz says the cluster has no database",
+            Duration::from_secs(30),
+            || {
+                let (code, body) = d.get("/readyz");
+                (code == 503 && body.contains("cluster coordination has no database"))
+                    .then_some(body)
+            },
+        );
+        assert!(
+            why.contains("keeping the checks this member owns"),
+            "{name}: {why}"
+        );
+    }
+    // The targets go down during the outage: the members still run their checks.
+    drop(listener);
+    eventually(
+        "every check down while the database is away",
+        Duration::from_secs(30),
+        || {
+            let down = members
+                .values()
+                .flat_map(|d| {
+                    d.json("/api/v1/checks")
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .filter(|c| c["state"] == "down")
+                .count();
+            (down == n).then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_secs(LEASE_S * 2));
+    assert_eq!(
+        owned(&members),
+        split,
+        "no ownership change without the database"
+    );
+    let outage_to = linkpulse_daemon::storage::now_ms();
+    pg.restart().expect("PostgreSQL back");
+
+    for d in members.values() {
+        eventually("ready again", Duration::from_secs(60), || {
+            (d.get("/readyz").0 == 200).then_some(())
+        });
+    }
+    // Both leases lapsed during the outage; neither member grabs the other's checks after it.
+    for _ in 0..10 {
+        assert_eq!(
+            split_once(&members, n).as_ref(),
+            Some(&split),
+            "the same split after"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // The results of the outage were held and committed: each check has results inside it.
+    for (member, checks) in &split {
+        let d = &members[member.as_str()];
+        for check in checks {
+            let during = result_times(d, check)
+                .into_iter()
+                .filter(|t| (outage_from..outage_to).contains(t))
+                .count();
+            assert!(
+                during >= 5,
+                "{check}: {during} results stored from the outage"
+            );
+        }
+    }
+    eventually("one down alert per check", Duration::from_secs(60), || {
+        let downs = hook
+            .received()
+            .iter()
+            .filter(|a| a["state"] == "down")
+            .count();
+        (downs >= n).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let downs: Vec<String> = hook
+        .received()
+        .iter()
+        .filter(|a| a["state"] == "down")
+        .filter_map(|a| a["check"].as_str().map(str::to_owned))
+        .collect();
+    let distinct: BTreeSet<&String> = downs.iter().collect();
+    assert_eq!((downs.len(), distinct.len()), (n, n), "{downs:?}");
+}

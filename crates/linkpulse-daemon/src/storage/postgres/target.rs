@@ -186,7 +186,11 @@ impl PgTarget {
             .application_name("linkpulse")
             .connect_timeout(CONNECT_TIMEOUT)
             .keepalives(true)
-            .keepalives_idle(Duration::from_secs(30));
+            .keepalives_idle(Duration::from_secs(30))
+            // A server that stops answering (host down, path cut) fails a statement after
+            // this, instead of leaving the writer or the cluster's lease renewal hanging for
+            // the kernel's ~15 minutes of retransmissions.
+            .tcp_user_timeout(Duration::from_secs(10));
         if let Some(p) = &self.password {
             c.password(p);
         }
