@@ -13,9 +13,11 @@
 
 pub mod auth;
 mod collect;
+mod dns;
 mod env;
 mod error;
 mod files;
+mod grpc;
 mod model;
 mod raw;
 pub mod tls;
@@ -23,7 +25,9 @@ mod validate;
 
 use std::path::Path;
 
+pub use dns::DnsSpec;
 pub use error::{ConfigError, ConfigErrors};
+pub use grpc::GrpcSpec;
 pub use model::{
     AlertConfig, AlertTarget, CheckConfig, CheckKind, CheckSpec, Concurrency, Config, HttpSpec,
     HubConfig, HubDetector, MetricsConfig, Retention,
