@@ -122,6 +122,14 @@ pub enum TargetError {
         /// What the URL parser said.
         reason: String,
     },
+    /// A gRPC service name with a character such names cannot hold.
+    #[error("invalid gRPC service name `{service}`: character {character:?} is not allowed")]
+    InvalidService {
+        /// The service as written.
+        service: String,
+        /// The first character that is not allowed.
+        character: char,
+    },
     /// A `dns://` target that is not `dns://SERVER[:PORT]/NAME[?type=T][&transport=tcp]`.
     #[error("invalid DNS target: {reason}")]
     InvalidDns {

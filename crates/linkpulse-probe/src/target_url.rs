@@ -130,8 +130,9 @@ pub(crate) fn parse_grpc(rest: &str, tls: bool) -> Result<Target, TargetError> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
-        return Err(TargetError::Trailing {
-            extra: format!("/{service} (character {c:?} cannot be in a gRPC service name)"),
+        return Err(TargetError::InvalidService {
+            service: service.to_owned(),
+            character: c,
         });
     }
     Ok(Target::Grpc {
@@ -245,7 +246,10 @@ mod tests {
         assert!(err("dns://127.0.0.1:0/x.test").contains("out of range"));
         assert!(err("dns://127.0.0.1/a..b").contains("invalid name"));
         assert_eq!(err("grpc://host"), "missing port: expected HOST:PORT");
-        assert!(err("grpc://host:1/a b").contains("cannot be in a gRPC service name"));
+        assert_eq!(
+            err("grpc://host:1/a b"),
+            "invalid gRPC service name `a b`: character ' ' is not allowed"
+        );
         assert!(err("grpc://host:1?x").contains("unexpected `?x`"));
     }
 

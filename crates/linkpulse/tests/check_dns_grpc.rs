@@ -317,7 +317,7 @@ async fn bad_dns_and_grpc_input_is_exit_3_with_a_named_problem() {
         (&["check", "grpc", "localhost"], "missing port"),
         (
             &["check", "grpc", "grpc://localhost:1/a%b"],
-            "cannot be in a gRPC service name",
+            "invalid gRPC service name `a%b`",
         ),
     ];
     for (args, expected) in cases {

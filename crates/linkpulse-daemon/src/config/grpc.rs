@@ -62,8 +62,10 @@ pub(crate) fn validate(
         match Target::grpc_from_host_port(&g.address.value, service, g.tls.unwrap_or(false)) {
             Ok(t) => Some(t),
             Err(err) => {
-                match (&g.service, err.to_string().contains("gRPC service name")) {
-                    (Some(s), true) => e.at(s, format!("{path}.service"), err.to_string()),
+                match (&g.service, &err) {
+                    (Some(s), linkpulse_probe::TargetError::InvalidService { .. }) => {
+                        e.at(s, format!("{path}.service"), err.to_string());
+                    }
                     _ => e.at(&g.address, format!("{path}.address"), err.to_string()),
                 }
                 None
