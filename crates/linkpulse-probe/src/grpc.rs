@@ -3,14 +3,19 @@
 //! (and the `NOT_FOUND` status servers answer for a service they do not know) are down with
 //! their name.
 //!
-//! The connection is made here (resolve, connect, TLS from [`crate::tls::TlsConfigs`]) and
-//! handed to tonic, whose tonic-health client speaks the protocol.
+//! The connection is made here (resolve, connect, TLS from [`crate::tls::TlsConfigs`], an
+//! HTTP/2 handshake with hyper) and tonic-health's generated client makes the call over it:
+//! no tonic channel (its buffer task, balancer and reconnects serve long-lived clients, not
+//! one call per probe).
 
-use std::future::Ready;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use hyper_util::rt::TokioIo;
+use hyper::body::Incoming;
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -101,25 +106,23 @@ pub(crate) async fn probe(
 trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 
-/// Hands tonic the one connection already made (tonic asks its connector for a stream).
-struct Ready1(Option<TokioIo<Box<dyn Io>>>);
+/// One HTTP/2 connection as the service tonic's generated client calls.
+struct H2(SendRequest<tonic::body::Body>);
 
-impl tower_service::Service<http::Uri> for Ready1 {
-    type Response = TokioIo<Box<dyn Io>>;
-    type Error = std::io::Error;
-    type Future = Ready<Result<Self::Response, Self::Error>>;
+type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<Incoming>, hyper::Error>> + Send>>;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
+impl tower_service::Service<http::Request<tonic::body::Body>> for H2 {
+    type Response = http::Response<Incoming>;
+    type Error = hyper::Error;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
     }
 
-    fn call(&mut self, _: http::Uri) -> Self::Future {
-        std::future::ready(self.0.take().ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::NotConnected,
-                "the connection was closed",
-            )
-        }))
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        Box::pin(self.0.send_request(request))
     }
 }
 
@@ -182,16 +185,17 @@ async fn ask(
         Box::new(stream)
     };
     let check_start = Instant::now();
-    let authority = format!("http://{}:{}", call.host.bracketed(), call.port);
-    let endpoint = tonic::transport::Endpoint::from_shared(authority.clone()).map_err(|e| {
+    let scheme = if call.tls { "https" } else { "http" };
+    let origin = format!("{scheme}://{}:{}", call.host.bracketed(), call.port);
+    let origin: http::Uri = origin.parse().map_err(|e| {
         ProbeError::new(
             ErrorKind::Protocol,
-            format!("invalid authority {authority}: {e}"),
+            format!("invalid authority {origin}: {e}"),
         )
     })?;
     let request = async {
-        let channel = endpoint
-            .connect_with_connector(Ready1(Some(TokioIo::new(io))))
+        let (send, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .handshake(TokioIo::new(io))
             .await
             .map_err(|e| {
                 ProbeError::new(
@@ -199,7 +203,9 @@ async fn ask(
                     format!("no HTTP/2 connection with {addr}: {}", error_chain(&e)),
                 )
             })?;
-        let mut client = HealthClient::new(channel);
+        // Drives the connection; it ends when `send` (in the client) is dropped.
+        tokio::spawn(connection);
+        let mut client = HealthClient::with_origin(H2(send), origin);
         Ok::<_, ProbeError>(
             client
                 .check(HealthCheckRequest {
