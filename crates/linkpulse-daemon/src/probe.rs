@@ -70,6 +70,14 @@ pub fn prepare(check: &CheckConfig) -> Result<Option<PreparedProbe>, PrepareErro
             };
             Target::from_str(&check.spec.target()).map_err(|e| err(e.to_string()))?
         }
+        CheckSpec::Dns(d) => {
+            options.dns = d.options().map_err(|e| err(e.to_string()))?;
+            d.target.clone()
+        }
+        CheckSpec::Grpc(g) => {
+            options.grpc = g.options();
+            g.target.clone()
+        }
         CheckSpec::Http(h) => {
             let mut http = HttpOptions {
                 method: http::Method::from_bytes(h.method.as_bytes())

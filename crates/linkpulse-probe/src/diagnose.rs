@@ -115,6 +115,12 @@ pub fn verdict(o: &Observations) -> Verdict {
     if o.app == Up {
         return Verdict::Ok;
     }
+    // The target answered in its own protocol, and wrongly (a DNS response code, a gRPC
+    // serving status): the fault is above the transport, whatever TCP says (a DNS server
+    // asked over UDP need not listen on TCP at all).
+    if let Down(K::Dns | K::Health) = o.app {
+        return Verdict::AppError;
+    }
     match o.tcp {
         // No port (an ICMP target): ping is the only layer.
         Skipped => match o.icmp {
@@ -331,6 +337,10 @@ fn summarize(
             format!("{ping}, {port} {tcp_state} (the host is up, nothing listens)")
         }
         Verdict::PortFiltered => format!("{ping}, {port} {tcp_state} (dropped by a firewall?)"),
+        // A DNS server asked over UDP answered, though its TCP port may not accept.
+        Verdict::AppError if tcp.map(Layer::of) != Some(Layer::Up) => {
+            format!("{port} answers, but {}", why(app))
+        }
         Verdict::AppError => format!("{port} accepts connections, but {}", why(app)),
         Verdict::TlsError => format!("{port} accepts connections, but {}", why(app)),
         Verdict::Inconclusive if port.is_empty() => format!("{ping}: {}", why(Some(icmp))),
@@ -437,6 +447,10 @@ mod tests {
             Verdict::AppError
         );
         assert_eq!(v(Up, Up, Up, Down(K::BodyMismatch)), Verdict::AppError);
+        // A DNS server that answers NXDOMAIN over UDP, or a gRPC server NOT_SERVING, is an
+        // application fault even when its TCP port refuses.
+        assert_eq!(v(Up, Up, Down(K::Refused), Down(K::Dns)), Verdict::AppError);
+        assert_eq!(v(Up, Skipped, Up, Down(K::Health)), Verdict::AppError);
         assert_eq!(v(Up, Up, Up, Down(K::Timeout)), Verdict::AppError);
         assert_eq!(v(Up, Up, Up, Down(K::Protocol)), Verdict::AppError);
         assert_eq!(v(Up, Up, Up, Down(K::Tls)), Verdict::TlsError);

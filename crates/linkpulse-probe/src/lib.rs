@@ -1,4 +1,5 @@
-//! Active probes — TCP connect, HTTP(S) request, ICMP echo — that say *why* a target is down.
+//! Active probes — TCP connect, HTTP(S) request, ICMP echo, DNS query, gRPC health check —
+//! that say *why* a target is down.
 //!
 //! A [`Target`] and [`ProbeOptions`] go in, a [`ProbeResult`] comes out. A target that is down
 //! is data (`up: false` plus a classified [`ProbeError`]), never an `Err`: refused, timed out,
@@ -27,6 +28,8 @@
 pub mod client;
 pub mod defaults;
 pub mod diagnose;
+mod dns;
+mod grpc;
 mod http;
 pub mod icmp;
 mod net;
@@ -38,9 +41,12 @@ mod result;
 mod status;
 mod sys;
 mod target;
+mod target_url;
 mod tcp;
 pub mod tls;
 
+pub use dns::{DnsDetail, DnsOptions, DnsType, Rcode, RrRules, UnknownDnsType, UnknownRcode};
+pub use grpc::{GrpcDetail, GrpcOptions, status_name as grpc_status_name};
 pub use options::{HttpOptions, IcmpOptions, IpFamily, MAX_REDIRECTS, ProbeOptions};
 pub use prober::Prober;
 pub use result::{

@@ -21,6 +21,10 @@ pub struct ProbeOptions {
     pub http: HttpOptions,
     /// ICMP-specific options.
     pub icmp: IcmpOptions,
+    /// DNS-specific options.
+    pub dns: crate::DnsOptions,
+    /// gRPC-specific options.
+    pub grpc: crate::GrpcOptions,
     /// Warn (the result stays up) when a TLS certificate expires in fewer days than this.
     pub cert_warn_days: Option<u32>,
 }
@@ -33,6 +37,8 @@ impl Default for ProbeOptions {
             family: IpFamily::Any,
             http: HttpOptions::default(),
             icmp: IcmpOptions::default(),
+            dns: crate::DnsOptions::default(),
+            grpc: crate::GrpcOptions::default(),
             cert_warn_days: None,
         }
     }

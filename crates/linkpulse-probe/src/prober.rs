@@ -62,6 +62,36 @@ impl Prober {
                 ))
                 .await
             }
+            Target::Dns {
+                server,
+                port,
+                name,
+                record_type,
+                tcp,
+            } => {
+                let query = crate::dns::exchange::Query {
+                    server,
+                    port: *port,
+                    name,
+                    record_type: *record_type,
+                    tcp: *tcp,
+                };
+                Box::pin(crate::dns::probe(query, label, opts)).await
+            }
+            Target::Grpc {
+                host,
+                port,
+                service,
+                tls,
+            } => {
+                let call = crate::grpc::Call {
+                    host,
+                    port: *port,
+                    service,
+                    tls: *tls,
+                };
+                Box::pin(crate::grpc::probe(self.inner.tls, call, label, opts)).await
+            }
         }
     }
 

@@ -16,15 +16,21 @@ pub enum ProbeKind {
     Http,
     /// ICMP echo.
     Icmp,
+    /// A DNS query to a given server.
+    Dns,
+    /// A gRPC health check (`grpc.health.v1.Health/Check`).
+    Grpc,
 }
 
 impl ProbeKind {
-    /// The snake_case name used in JSON (`tcp`, `http`, `icmp`).
+    /// The snake_case name used in JSON (`tcp`, `http`, `icmp`, `dns`, `grpc`).
     pub fn as_str(self) -> &'static str {
         match self {
             ProbeKind::Tcp => "tcp",
             ProbeKind::Http => "http",
             ProbeKind::Icmp => "icmp",
+            ProbeKind::Dns => "dns",
+            ProbeKind::Grpc => "grpc",
         }
     }
 }
@@ -41,7 +47,9 @@ impl fmt::Display for ProbeKind {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The name did not resolve (or resolution timed out).
+    /// The name did not resolve (or resolution timed out); for a DNS check, the server
+    /// answered with an unexpected response code (the message names it: `NXDOMAIN`,
+    /// `SERVFAIL`, …).
     Dns,
     /// The host answered with a TCP RST: it is up, nothing listens on the port.
     Refused,
@@ -66,6 +74,9 @@ pub enum ErrorKind {
     /// Such a result says nothing about the target; the message starts with a
     /// [`LocalReason`]'s words.
     Local,
+    /// The service answered its own health check with a status other than serving (gRPC
+    /// `NOT_SERVING`, `UNKNOWN`, `SERVICE_UNKNOWN`; the message names it).
+    Health,
 }
 
 impl ErrorKind {
@@ -83,6 +94,7 @@ impl ErrorKind {
             ErrorKind::Permission => "permission",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Local => "local",
+            ErrorKind::Health => "health",
         }
     }
 }
@@ -197,6 +209,12 @@ pub struct ProbeResult {
     /// ICMP details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icmp: Option<IcmpDetail>,
+    /// DNS details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<crate::dns::DnsDetail>,
+    /// gRPC health details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<crate::grpc::GrpcDetail>,
 }
 
 impl ProbeResult {
@@ -213,6 +231,8 @@ impl ProbeResult {
             http: None,
             tls: None,
             icmp: None,
+            dns: None,
+            grpc: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! What to probe: [`Target`] and [`Host`], parsed from the URL forms users write
-//! (`tcp://host:port`, `http://…`, `https://…`, `icmp://host`) or from a bare `HOST:PORT`.
+//! (`tcp://host:port`, `http://…`, `https://…`, `icmp://host`, `dns://server[:port]/name?type=A`,
+//! `grpc://host:port[/service]`, `grpcs://…`) or from a bare `HOST:PORT`.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
@@ -34,6 +35,30 @@ pub enum Target {
         /// Host to ping.
         host: Host,
     },
+    /// A DNS query of `name` for `record_type` to the server `server:port`.
+    Dns {
+        /// The DNS server.
+        server: Host,
+        /// Its port (53 unless given).
+        port: u16,
+        /// The name asked for.
+        name: String,
+        /// The record type asked for.
+        record_type: crate::DnsType,
+        /// Over TCP only (otherwise UDP, and TCP when the answer is truncated).
+        tcp: bool,
+    },
+    /// A gRPC health check (`grpc.health.v1.Health/Check`) of `service` at `host:port`.
+    Grpc {
+        /// Host of the server.
+        host: Host,
+        /// Its port.
+        port: u16,
+        /// The service asked about; empty for the server as a whole.
+        service: String,
+        /// Over TLS (`grpcs://`).
+        tls: bool,
+    },
 }
 
 /// Why a target (or a host) could not be parsed. The `Display` text names what is wrong and,
@@ -45,10 +70,13 @@ pub enum TargetError {
     #[error("empty target")]
     Empty,
     /// No `scheme://` in front of the target.
-    #[error("no scheme: expected tcp://HOST:PORT, http://…, https://… or icmp://HOST")]
+    #[error(
+        "no scheme: expected tcp://HOST:PORT, http://…, https://…, icmp://HOST, \
+         dns://SERVER/NAME or grpc://HOST:PORT"
+    )]
     MissingScheme,
-    /// The scheme is not one of `tcp`, `http`, `https`, `icmp`.
-    #[error("unknown scheme `{scheme}`: expected tcp, http, https or icmp")]
+    /// The scheme is not one of `tcp`, `http`, `https`, `icmp`, `dns`, `grpc`, `grpcs`.
+    #[error("unknown scheme `{scheme}`: expected tcp, http, https, icmp, dns, grpc or grpcs")]
     UnknownScheme {
         /// The scheme as written.
         scheme: String,
@@ -92,6 +120,20 @@ pub enum TargetError {
     #[error("invalid URL: {reason}")]
     InvalidUrl {
         /// What the URL parser said.
+        reason: String,
+    },
+    /// A gRPC service name with a character such names cannot hold.
+    #[error("invalid gRPC service name `{service}`: character {character:?} is not allowed")]
+    InvalidService {
+        /// The service as written.
+        service: String,
+        /// The first character that is not allowed.
+        character: char,
+    },
+    /// A `dns://` target that is not `dns://SERVER[:PORT]/NAME[?type=T][&transport=tcp]`.
+    #[error("invalid DNS target: {reason}")]
+    InvalidDns {
+        /// What is wrong.
         reason: String,
     },
 }
@@ -144,13 +186,18 @@ impl Target {
             Target::Tcp { .. } => crate::ProbeKind::Tcp,
             Target::Http { .. } => crate::ProbeKind::Http,
             Target::Icmp { .. } => crate::ProbeKind::Icmp,
+            Target::Dns { .. } => crate::ProbeKind::Dns,
+            Target::Grpc { .. } => crate::ProbeKind::Grpc,
         }
     }
 
     /// The host this target points at (for HTTP, the URL's host).
     pub fn host(&self) -> Option<Host> {
         match self {
-            Target::Tcp { host, .. } | Target::Icmp { host } => Some(host.clone()),
+            Target::Tcp { host, .. } | Target::Icmp { host } | Target::Grpc { host, .. } => {
+                Some(host.clone())
+            }
+            Target::Dns { server, .. } => Some(server.clone()),
             Target::Http { url } => match url.host()? {
                 url::Host::Domain(d) => Some(Host::Name(d.to_owned())),
                 url::Host::Ipv4(ip) => Some(Host::Ip(IpAddr::V4(ip))),
@@ -162,7 +209,9 @@ impl Target {
     /// The TCP port this target uses, if any (HTTP: the URL's port or the scheme default).
     pub fn port(&self) -> Option<u16> {
         match self {
-            Target::Tcp { port, .. } => Some(*port),
+            Target::Tcp { port, .. } | Target::Dns { port, .. } | Target::Grpc { port, .. } => {
+                Some(*port)
+            }
             Target::Http { url } => url.port_or_known_default(),
             Target::Icmp { .. } => None,
         }
@@ -194,6 +243,9 @@ impl FromStr for Target {
                 Target::icmp_from_host(rest)
             }
             "http" | "https" => parse_http(s),
+            "dns" => crate::target_url::parse_dns(rest),
+            "grpc" => crate::target_url::parse_grpc(rest, false),
+            "grpcs" => crate::target_url::parse_grpc(rest, true),
             "" => Err(TargetError::MissingScheme),
             _ => Err(TargetError::UnknownScheme {
                 scheme: scheme.to_owned(),
@@ -209,6 +261,7 @@ impl fmt::Display for Target {
             Target::Tcp { host, port } => write!(f, "tcp://{}:{port}", host.bracketed()),
             Target::Http { url } => f.write_str(url.as_str()),
             Target::Icmp { host } => write!(f, "icmp://{}", host.bracketed()),
+            Target::Dns { .. } | Target::Grpc { .. } => crate::target_url::fmt(self, f),
         }
     }
 }
@@ -275,7 +328,7 @@ fn reject_trailing(rest: &str) -> Result<&str, TargetError> {
 }
 
 /// Splits `host[:port]`, with IPv6 literals in brackets.
-fn split_host_port(s: &str) -> Result<(Host, Option<u16>), TargetError> {
+pub(crate) fn split_host_port(s: &str) -> Result<(Host, Option<u16>), TargetError> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let Some((inner, after)) = rest.split_once(']') else {
             return Err(TargetError::InvalidHost {
@@ -455,7 +508,7 @@ mod tests {
         assert_eq!(err("icmp://"), "empty host");
         assert_eq!(
             err("ftp://x"),
-            "unknown scheme `ftp`: expected tcp, http, https or icmp"
+            "unknown scheme `ftp`: expected tcp, http, https, icmp, dns, grpc or grpcs"
         );
         assert!(err("example.org:80").starts_with("no scheme"));
         assert_eq!(err("icmp://h:80"), "ICMP targets have no port");

@@ -17,6 +17,9 @@
 //!   loopback and queried over its API; `promtool check metrics`. Needs Debian's `prometheus`.
 //! - [`blackbox`]: the real blackbox_exporter ([`blackbox::Exporter`]) on loopback, to compare
 //!   `/probe` with. Needs Debian's `prometheus-blackbox-exporter`.
+//! - [`dnsmasq`]: a real DNS server ([`dnsmasq::Dnsmasq`]) on a free loopback port, answering
+//!   the names a test configures, NXDOMAIN for other `.test` names, or SERVFAIL for all.
+//!   Needs Debian's `dnsmasq`.
 //! - [`fs`]: a small private tmpfs to fill up ([`fs::Tmpfs`]), `chattr +i` with a guard, the
 //!   open-files limit of a process. Needs root.
 //! - [`eventually`]: poll a condition until a deadline instead of sleeping.
@@ -35,6 +38,7 @@ pub mod bin;
 pub mod blackbox;
 pub mod browser;
 pub mod daemon;
+pub mod dnsmasq;
 pub mod fs;
 pub mod http;
 pub mod netns;

@@ -144,6 +144,22 @@ export async function checkPage(main, store, name) {
         [['Sent/received', `${i.sent}/${i.received}`], ['Loss', `${Number(i.loss || 0).toFixed(1)}%`], ['RTT min/avg/max', `${ms(i.rtt_min_ms)} / ${ms(i.rtt_avg_ms)} / ${ms(i.rtt_max_ms)}`]]
           .map(([l, v]) => h('div', { class: 'fact' }, h('span', { text: l }), h('b', { text: v }))))));
     }
+    const factList = (rows) => h('div', { class: 'facts' },
+      rows.map(([l, v]) => h('div', { class: 'fact' }, h('span', { text: l }), h('b', { text: v }))));
+    if (last.dns) {
+      const d = last.dns;
+      const answers = d.answers || [];
+      parts.push(h('section', { id: 'dns' }, h('h2', { text: 'DNS (last query)' }),
+        factList([['Response', d.rcode || '–'], ['Transport', d.truncated ? `${d.transport} (UDP truncated)` : d.transport || '–'],
+          ['Answers', String(answers.length)], ['Query time', ms(d.request_ms)]]),
+        answers.length ? h('p', { class: 'muted mono', text: answers.map((a) => a.split('\t').pop()).join(' · ') }) : ''));
+    }
+    if (last.grpc) {
+      const g = last.grpc;
+      parts.push(h('section', { id: 'grpc' }, h('h2', { text: 'gRPC health (last check)' }),
+        factList([['Service', g.service || '(server)'], ['Status', g.status || '–'], ['gRPC code', g.grpc_code ?? '–'], ['Check time', ms(g.check_ms)]]
+          .map(([l, v]) => [l, String(v)]))));
+    }
     detail.replaceChildren(...parts);
   }
 

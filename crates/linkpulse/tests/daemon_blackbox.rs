@@ -307,6 +307,7 @@ fn config(dir: &Path, ca: &Path) -> PathBuf {
     prober: dns
     dns:
       query_name: example.org
+      source_ip_address: 127.0.0.1
 "#,
         ca = ca.display()
     );
@@ -628,7 +629,7 @@ async fn bad_requests_get_blackbox_exporters_errors() {
 
     let r = get(lp.addr, "/probe?module=dns_udp&target=example.org", &[]).await;
     assert_eq!(r.status, 400);
-    assert!(r.body.contains("prober `dns`"), "{}", r.body);
+    assert!(r.body.contains("dns.source_ip_address"), "{}", r.body);
 
     let r = get(
         lp.addr,
@@ -923,4 +924,190 @@ async fn serve_mounts_probe_with_builtin_modules_and_reloads_on_sighup() {
     }
     let m = probe_at(served.addr(), "second", &target).await;
     assert_eq!(value(&m, "probe_success"), 1.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The `dns` and `grpc` probers, against a real dnsmasq and a real gRPC health server.
+
+/// A config with `dns` and `grpc` modules (`ca` trusts the TLS gRPC server).
+fn dns_grpc_config(dir: &Path, ca: &Path) -> PathBuf {
+    let text = format!(
+        r#"modules:
+  dns_a:
+    prober: dns
+    timeout: 5s
+    dns:
+      query_name: db.test
+      query_type: A
+      preferred_ip_protocol: ip4
+      validate_answer_rrs:
+        fail_if_not_matches_regexp: ['10\.0\.0\.1$']
+  dns_a_wrong:
+    prober: dns
+    timeout: 5s
+    dns:
+      query_name: db.test
+      query_type: A
+      validate_answer_rrs:
+        fail_if_none_matches_regexp: ['10\.9\.9\.9']
+  dns_nx:
+    prober: dns
+    timeout: 5s
+    dns:
+      query_name: nothing.test
+      query_type: A
+  dns_nx_ok:
+    prober: dns
+    timeout: 5s
+    dns:
+      query_name: nothing.test
+      query_type: A
+      valid_rcodes: [NXDOMAIN]
+  dns_mx_tcp:
+    prober: dns
+    timeout: 5s
+    dns:
+      query_name: mail.test
+      query_type: MX
+      transport_protocol: tcp
+      recursion_desired: false
+  dns_soa:
+    prober: dns
+    timeout: 5s
+    dns:
+      query_name: test
+      query_type: SOA
+      valid_rcodes: [NOERROR, NXDOMAIN]
+  grpc_plain:
+    prober: grpc
+    timeout: 5s
+    grpc:
+      preferred_ip_protocol: ip4
+  grpc_down:
+    prober: grpc
+    timeout: 5s
+    grpc:
+      service: shop.Down
+  grpc_unknown:
+    prober: grpc
+    timeout: 5s
+    grpc:
+      service: shop.Nope
+  grpc_tls:
+    prober: grpc
+    timeout: 5s
+    grpc:
+      tls: true
+      tls_config:
+        ca_file: {ca}
+"#,
+        ca = ca.display()
+    );
+    let path = dir.join("blackbox-dns-grpc.yml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// Every `dns` and `grpc` case: the same metric names and label names, the same HELP texts
+/// and the same `probe_success` as the real blackbox_exporter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_and_grpc_modules_match_the_real_blackbox_exporter() {
+    use linkpulse_testsupport::dnsmasq::Dnsmasq;
+    use linkpulse_testsupport::servers::{GrpcHealthServer, TestCa, Validity};
+
+    let Some(binary) = blackbox::binary() else {
+        eprintln!("SKIPPED: {EXPORTER} is not installed (scripts/install-test-deps installs it)");
+        return;
+    };
+    let zone = Dnsmasq::start(&[
+        "--address=/db.test/10.0.0.1",
+        "--mx-host=mail.test,mx1.test,10",
+    ])
+    .expect("start dnsmasq");
+    let servfail = Dnsmasq::servfail(zone.addr()).expect("start validating dnsmasq");
+    let grpc = GrpcHealthServer::start("127.0.0.1:0".parse().unwrap()).expect("gRPC server");
+    grpc.set("shop.Down", false);
+    let ca = TestCa::new().expect("CA");
+    let id = ca
+        .issue(&["127.0.0.1"], Validity::expires_in_days(30))
+        .expect("certificate");
+    let grpc_tls = GrpcHealthServer::start_tls("127.0.0.1:0".parse().unwrap(), &id).expect("TLS");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dns_grpc_config(dir.path(), ca.pem_path());
+    let lp = Linkpulse::start(&config).await;
+    let (c, d) = (config.clone(), dir.path().to_owned());
+    let exporter = tokio::task::spawn_blocking(move || Exporter::start(&binary, &c, &d))
+        .await
+        .expect("the exporter task")
+        .expect("start blackbox_exporter");
+    let closed = support::closed_port().to_string();
+    let (dns, sf, g, gt) = (
+        zone.addr().to_string(),
+        servfail.addr().to_string(),
+        grpc.addr().to_string(),
+        grpc_tls.addr().to_string(),
+    );
+    let cases: [(&str, &str, f64); 13] = [
+        ("dns_a", &dns, 1.0),
+        ("dns_a_wrong", &dns, 0.0),
+        ("dns_nx", &dns, 0.0),
+        ("dns_nx_ok", &dns, 1.0),
+        ("dns_mx_tcp", &dns, 1.0),
+        ("dns_soa", &dns, 1.0),
+        ("dns_a", &sf, 0.0),
+        ("dns_mx_tcp", &closed, 0.0),
+        ("grpc_plain", &g, 1.0),
+        ("grpc_down", &g, 0.0),
+        ("grpc_unknown", &g, 0.0),
+        ("grpc_plain", &closed, 0.0),
+        ("grpc_tls", &gt, 1.0),
+    ];
+    for (module, target, success) in cases {
+        let theirs = probe_at(exporter.addr(), module, target).await;
+        let ours = lp.probe(module, target).await;
+        assert_eq!(
+            shape(&ours),
+            shape(&theirs),
+            "{module} {target}: metric names or label names differ\n\
+             blackbox_exporter: {theirs:#?}\nlinkpulse: {ours:#?}"
+        );
+        for (name, f) in &theirs {
+            assert_eq!(ours[name].help, f.help, "HELP of {name}");
+        }
+        assert_eq!(
+            value(&theirs, "probe_success"),
+            success,
+            "{module} {target}: theirs"
+        );
+        assert_eq!(
+            value(&ours, "probe_success"),
+            success,
+            "{module} {target}: ours"
+        );
+        for name in [
+            "probe_dns_answer_rrs",
+            "probe_dns_query_succeeded",
+            "probe_grpc_status_code",
+            "probe_grpc_ssl",
+            "probe_ip_protocol",
+        ] {
+            if theirs.contains_key(name) {
+                assert_eq!(
+                    value(&ours, name),
+                    value(&theirs, name),
+                    "{module} {target}: {name}"
+                );
+            }
+        }
+        if theirs.contains_key("probe_grpc_healthcheck_response") {
+            for s in ["SERVING", "NOT_SERVING", "UNKNOWN", "SERVICE_UNKNOWN"] {
+                let name = "probe_grpc_healthcheck_response";
+                assert_eq!(
+                    labelled(&ours, name, "serving_status", s),
+                    labelled(&theirs, name, "serving_status", s),
+                    "{module} {target}: {name} {s}"
+                );
+            }
+        }
+    }
 }

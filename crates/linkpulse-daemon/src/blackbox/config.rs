@@ -38,8 +38,12 @@ pub enum ModuleProber {
     Tcp(TcpModule),
     /// `prober: icmp`.
     Icmp(IcmpModule),
-    /// A module linkpulse cannot serve: another prober (`dns`, `grpc`) or a setting linkpulse
-    /// does not implement. `/probe` answers it with HTTP 400 and this reason.
+    /// `prober: dns`.
+    Dns(Box<super::dns::DnsModule>),
+    /// `prober: grpc`.
+    Grpc(super::grpc::GrpcModule),
+    /// A module linkpulse cannot serve: an unknown prober or a setting linkpulse does not
+    /// implement. `/probe` answers it with HTTP 400 and this reason.
     Unsupported {
         /// The `prober:` as written.
         prober: String,
@@ -173,13 +177,28 @@ fn parse_raw(file: &str, text: &str) -> Result<RawFile, ConfigError> {
 }
 
 /// Collects problems while validating.
-struct Errors<'a> {
+pub(super) struct Errors<'a> {
     file: &'a str,
     list: Vec<ConfigError>,
 }
 
 impl Errors<'_> {
-    fn at<T>(&mut self, s: &S<T>, path: &str, message: impl Into<String>) {
+    /// How many problems so far.
+    pub(super) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// A problem at `line`.
+    pub(super) fn push(&mut self, line: u64, path: &str, message: impl Into<String>) {
+        self.list.push(ConfigError {
+            file: self.file.to_owned(),
+            line,
+            path: path.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    pub(super) fn at<T>(&mut self, s: &S<T>, path: &str, message: impl Into<String>) {
         self.list.push(ConfigError {
             file: self.file.to_owned(),
             line: s.referenced.line(),
@@ -190,7 +209,10 @@ impl Errors<'_> {
 }
 
 /// The first field of `fields` that is set, as an "unsupported" reason.
-fn first_unsupported(prefix: &str, fields: &[(&str, &Option<Ignored>)]) -> Option<String> {
+pub(super) fn first_unsupported(
+    prefix: &str,
+    fields: &[(&str, &Option<Ignored>)],
+) -> Option<String> {
     fields.iter().find(|(_, v)| v.is_some()).map(|(name, _)| {
         format!("`{prefix}.{name}` is a blackbox_exporter setting linkpulse does not implement")
     })
@@ -243,10 +265,14 @@ fn module(errors: &mut Errors<'_>, base: &Path, name: &str, raw: S<RawModule>) -
             Ok(i) => ModuleProber::Icmp(i),
             Err(reason) => unsupported("icmp", reason),
         }),
-        other @ ("dns" | "grpc") => Some(unsupported(
-            other,
-            format!("prober `{other}` is not implemented by linkpulse (only http, tcp and icmp)"),
-        )),
+        "dns" => super::dns::module(errors, &at, m.dns).map(|d| match d {
+            Ok(d) => ModuleProber::Dns(Box::new(d)),
+            Err(reason) => unsupported("dns", reason),
+        }),
+        "grpc" => super::grpc::module(errors, base, &at, m.grpc).map(|g| match g {
+            Ok(g) => ModuleProber::Grpc(g),
+            Err(reason) => unsupported("grpc", reason),
+        }),
         // blackbox_exporter loads such a file and answers the module with 400; so does
         // linkpulse, and the start-up warning names the line.
         other => Some(unsupported(
@@ -275,7 +301,7 @@ fn unsupported(prober: &str, reason: String) -> ModuleProber {
     }
 }
 
-fn ip_preference(
+pub(super) fn ip_preference(
     errors: &mut Errors<'_>,
     at: &str,
     preferred: Option<&S<String>>,
@@ -300,7 +326,7 @@ fn ip_preference(
 }
 
 /// `Ok(Err(reason))` is a valid module linkpulse does not support; `None` is an invalid one.
-type Checked<T> = Option<Result<T, String>>;
+pub(super) type Checked<T> = Option<Result<T, String>>;
 
 fn http_module(
     errors: &mut Errors<'_>,
@@ -456,7 +482,7 @@ fn http_module(
 }
 
 /// Applies `tls_config:`; returns an "unsupported" reason for settings linkpulse lacks.
-fn tls_config(
+pub(super) fn tls_config(
     errors: &mut Errors<'_>,
     base: &Path,
     at: &str,

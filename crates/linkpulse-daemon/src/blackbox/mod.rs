@@ -1,13 +1,15 @@
 //! A Prometheus blackbox_exporter-compatible `GET /probe?target=…&module=…`.
 //!
-//! With `linkpulse serve --blackbox-config blackbox.yml` the daemon reads the `http`, `tcp` and
-//! `icmp` modules of a blackbox_exporter config file (its own YAML format) and answers `/probe`
+//! With `linkpulse serve --blackbox-config blackbox.yml` the daemon reads the `http`, `tcp`,
+//! `icmp`, `dns` and `grpc` modules of a blackbox_exporter config file (its own YAML format) and answers `/probe`
 //! with blackbox_exporter's metric names, label sets, HELP texts and HTTP errors, so a
 //! Prometheus scrape config written for blackbox_exporter works unchanged:
 //!
 //! - [`config`]: the file in two stages (syntax, then validation collecting every error with
-//!   its file, line and key path); modules linkpulse cannot run (`dns`, `grpc`, or a setting it
-//!   does not implement) are kept and answered with HTTP 400 naming the reason.
+//!   its file, line and key path); modules linkpulse cannot run (a setting it does not
+//!   implement) are kept and answered with HTTP 400 naming the reason.
+//! - `dns` and `grpc`: those probers' keys and `probe_dns_*` / `probe_grpc_*` metrics, each in
+//!   a module of its own.
 //! - [`run`]: one probe of one target, filling in `probe_success`, `probe_duration_seconds`,
 //!   `probe_http_duration_seconds{phase}`, `probe_icmp_duration_seconds{phase}`, …
 //! - [`exposition`]: the Prometheus text format.
@@ -27,7 +29,9 @@
 //! ```
 
 pub mod config;
+mod dns;
 pub mod exposition;
+mod grpc;
 pub mod handler;
 mod raw;
 pub mod run;
@@ -41,6 +45,8 @@ use axum::routing::get;
 use linkpulse_probe::Prober;
 
 pub use config::{BlackboxConfig, Module, ModuleProber};
+pub use dns::DnsModule;
+pub use grpc::GrpcModule;
 pub use handler::ProbeRequestError;
 
 use crate::config::ConfigErrors;

@@ -32,11 +32,8 @@ pub(crate) struct RawModule {
     pub(crate) http: Option<S<RawHttp>>,
     pub(crate) tcp: Option<S<RawTcp>>,
     pub(crate) icmp: Option<S<RawIcmp>>,
-    /// Settings of probers linkpulse does not implement: accepted, never read.
-    #[expect(dead_code, reason = "accepted so that blackbox_exporter files load")]
-    pub(crate) dns: Option<Ignored>,
-    #[expect(dead_code, reason = "accepted so that blackbox_exporter files load")]
-    pub(crate) grpc: Option<Ignored>,
+    pub(crate) dns: Option<S<super::dns::RawDns>>,
+    pub(crate) grpc: Option<S<super::grpc::RawGrpc>>,
 }
 
 /// `http:` prober settings.

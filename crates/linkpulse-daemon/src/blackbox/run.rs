@@ -72,6 +72,10 @@ pub async fn probe(prober: &Prober, module: &Module, target: &str, timeout: Dura
             ModuleProber::Http(h) => http(prober, h, target, deadline, &mut out).await,
             ModuleProber::Tcp(t) => tcp(prober, t.ip, target, deadline, &mut out).await,
             ModuleProber::Icmp(i) => icmp(prober, i.ip, target, deadline, &mut out).await,
+            ModuleProber::Dns(d) => super::dns::probe(prober, d, target, deadline, &mut out).await,
+            ModuleProber::Grpc(g) => {
+                super::grpc::probe(prober, g, target, deadline, &mut out).await
+            }
             ModuleProber::Unsupported { reason, .. } => {
                 out.log
                     .push(format!("msg=\"Unsupported module\" reason={reason:?}"));
@@ -129,7 +133,7 @@ pub fn ip_hash(ip: IpAddr) -> f64 {
 
 /// Resolves `host` as blackbox_exporter's `chooseProtocol` does and sets
 /// `probe_ip_protocol`, `probe_dns_lookup_time_seconds` and `probe_ip_addr_hash`.
-async fn choose_address(
+pub(super) async fn choose_address(
     host: &Host,
     pref: IpPreference,
     deadline: Instant,
@@ -195,7 +199,7 @@ async fn choose_address(
     Some((ip, took))
 }
 
-fn family_of(ip: IpAddr) -> IpFamily {
+pub(super) fn family_of(ip: IpAddr) -> IpFamily {
     if ip.is_ipv4() {
         IpFamily::V4
     } else {
@@ -203,11 +207,11 @@ fn family_of(ip: IpAddr) -> IpFamily {
     }
 }
 
-fn remaining(deadline: Instant) -> Duration {
+pub(super) fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
 
-fn log_result(out: &mut Outcome, result: &ProbeResult) {
+pub(super) fn log_result(out: &mut Outcome, result: &ProbeResult) {
     match &result.error {
         Some(e) => out.log.push(format!(
             "level=error msg=\"Probe failed\" kind={} err={:?}",
@@ -463,29 +467,7 @@ async fn http(
                 expiry as f64,
             );
         }
-        m.labelled(
-            "probe_ssl_last_chain_info",
-            help::LAST_CHAIN_INFO,
-            vec![
-                (
-                    "fingerprint_sha256",
-                    tls.leaf_sha256.clone().unwrap_or_default(),
-                ),
-                ("issuer", tls.issuer.clone().unwrap_or_default()),
-                ("subject", tls.subject.clone().unwrap_or_default()),
-                ("subjectalternative", tls.leaf_dns_names.join(",")),
-            ],
-            1.0,
-        );
-        if let Some(v) = &tls.version {
-            let label = v.replace("TLSv", "TLS ");
-            m.labelled(
-                "probe_tls_version_info",
-                help::TLS_VERSION,
-                vec![("version", label)],
-                1.0,
-            );
-        }
+        tls_metrics(m, tls);
         if success && module.fail_if_ssl {
             out.log
                 .push("level=error msg=\"Final request was over SSL\"".to_owned());
@@ -537,4 +519,39 @@ async fn http(
         }
     }
     success
+}
+
+/// `probe_ssl_earliest_cert_expiry`, `probe_ssl_last_chain_info` and `probe_tls_version_info`
+/// of a TLS connection (HTTP and gRPC modules).
+pub(super) fn tls_metrics(m: &mut Metrics, tls: &linkpulse_probe::TlsDetail) {
+    if let Some(expiry) = tls.earliest_expiry {
+        m.gauge(
+            "probe_ssl_earliest_cert_expiry",
+            help::EARLIEST_EXPIRY,
+            expiry as f64,
+        );
+    }
+    m.labelled(
+        "probe_ssl_last_chain_info",
+        help::LAST_CHAIN_INFO,
+        vec![
+            (
+                "fingerprint_sha256",
+                tls.leaf_sha256.clone().unwrap_or_default(),
+            ),
+            ("issuer", tls.issuer.clone().unwrap_or_default()),
+            ("subject", tls.subject.clone().unwrap_or_default()),
+            ("subjectalternative", tls.leaf_dns_names.join(",")),
+        ],
+        1.0,
+    );
+    if let Some(v) = &tls.version {
+        let label = v.replace("TLSv", "TLS ");
+        m.labelled(
+            "probe_tls_version_info",
+            help::TLS_VERSION,
+            vec![("version", label)],
+            1.0,
+        );
+    }
 }

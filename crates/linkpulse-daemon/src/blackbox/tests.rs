@@ -94,7 +94,7 @@ fn defaults_are_blackbox_exporters() {
 #[test]
 fn other_probers_and_unimplemented_settings_are_kept_as_unsupported() {
     let c = parse(
-        "modules:\n  mail:\n    prober: smtp\n  dns_udp:\n    prober: dns\n    dns:\n      query_name: example.org\n  auth:\n    prober: http\n    http:\n      basic_auth: { username: u, password: p }\n  tls_tcp:\n    prober: tcp\n    tcp: { tls: true }\n  ok:\n    prober: tcp\n",
+        "modules:\n  mail:\n    prober: smtp\n  dns_udp:\n    prober: dns\n    dns:\n      query_name: example.org\n      source_ip_address: 127.0.0.1\n  auth:\n    prober: http\n    http:\n      basic_auth: { username: u, password: p }\n  tls_tcp:\n    prober: tcp\n    tcp: { tls: true }\n  ok:\n    prober: tcp\n",
     )
     .unwrap();
     let reasons: Vec<_> = c.unsupported().collect();
@@ -106,7 +106,7 @@ fn other_probers_and_unimplemented_settings_are_kept_as_unsupported() {
             .map(|(_, r)| r.to_string())
             .unwrap()
     };
-    assert!(reason("dns_udp").contains("prober `dns`"));
+    assert!(reason("dns_udp").contains("modules.dns_udp.dns.source_ip_address"));
     // blackbox_exporter loads unknown probers too (and answers them with 400).
     assert_eq!(
         reason("mail"),

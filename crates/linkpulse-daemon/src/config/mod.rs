@@ -14,9 +14,11 @@
 pub mod auth;
 pub mod cluster;
 mod collect;
+mod dns;
 mod env;
 mod error;
 mod files;
+mod grpc;
 mod model;
 mod raw;
 pub mod tls;
@@ -24,7 +26,9 @@ mod validate;
 
 use std::path::Path;
 
+pub use dns::DnsSpec;
 pub use error::{ConfigError, ConfigErrors};
+pub use grpc::GrpcSpec;
 pub use model::{
     AlertConfig, AlertTarget, CheckConfig, CheckKind, CheckSpec, Concurrency, Config, HttpSpec,
     HubConfig, HubDetector, MetricsConfig, Retention,

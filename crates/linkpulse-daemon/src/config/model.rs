@@ -128,6 +128,10 @@ pub enum CheckKind {
     Push,
     /// A hub node (an agent session), created at runtime when the node first joins.
     Node,
+    /// DNS query.
+    Dns,
+    /// gRPC health check.
+    Grpc,
 }
 
 impl CheckKind {
@@ -139,6 +143,8 @@ impl CheckKind {
             CheckKind::Icmp => "icmp",
             CheckKind::Push => "push",
             CheckKind::Node => "node",
+            CheckKind::Dns => "dns",
+            CheckKind::Grpc => "grpc",
         }
     }
 }
@@ -185,6 +191,10 @@ pub enum CheckSpec {
         /// The node's name in the hub.
         node: String,
     },
+    /// A DNS query.
+    Dns(super::DnsSpec),
+    /// A gRPC health check.
+    Grpc(super::GrpcSpec),
 }
 
 impl CheckSpec {
@@ -196,11 +206,14 @@ impl CheckSpec {
             CheckSpec::Icmp { .. } => CheckKind::Icmp,
             CheckSpec::Push { .. } => CheckKind::Push,
             CheckSpec::Node { .. } => CheckKind::Node,
+            CheckSpec::Dns(_) => CheckKind::Dns,
+            CheckSpec::Grpc(_) => CheckKind::Grpc,
         }
     }
 
     /// The probe target as shown, stored and sent: `tcp://h:p`, `http(s)://…` (user-info and
     /// secret query parameters masked; the probe uses [`HttpSpec::url`]), `icmp://h`,
+    /// `dns://server/name?type=T`, `grpc://h:p/service`,
     /// `push://***` (the token is a secret) or `node://NAME`.
     pub fn target(&self) -> String {
         match self {
@@ -215,6 +228,8 @@ impl CheckSpec {
             }
             CheckSpec::Push { .. } => format!("push://{}", linkpulse_probe::redact::MASK),
             CheckSpec::Node { node } => format!("node://{node}"),
+            CheckSpec::Dns(d) => d.target.to_string(),
+            CheckSpec::Grpc(g) => g.target.to_string(),
         }
     }
 }

@@ -94,6 +94,8 @@ pub(crate) struct RawCheck {
     pub(crate) tcp: Option<S<RawTcp>>,
     pub(crate) icmp: Option<S<RawIcmp>>,
     pub(crate) push: Option<S<RawPush>>,
+    pub(crate) dns: Option<S<super::dns::RawDns>>,
+    pub(crate) grpc: Option<S<super::grpc::RawGrpc>>,
 }
 
 /// `http:` check module.

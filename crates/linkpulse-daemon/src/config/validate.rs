@@ -383,7 +383,12 @@ fn plain_headers(headers: &BTreeMap<String, S<String>>) -> BTreeMap<String, Stri
 /// A `ca_file`: resolved from the config's directory and read now (a PEM file with at least
 /// one certificate), so a missing or bad file is a config error with its line rather than a
 /// check that goes down at run time.
-fn ca_file(e: &mut Errors<'_>, ca: &S<String>, key: &str, base: &Path) -> Option<PathBuf> {
+pub(super) fn ca_file(
+    e: &mut Errors<'_>,
+    ca: &S<String>,
+    key: &str,
+    base: &Path,
+) -> Option<PathBuf> {
     let path = files::resolve(base, &ca.value);
     match linkpulse_probe::load_ca_file(&path) {
         Ok(_) => Some(path),
@@ -464,6 +469,13 @@ fn module(
             }),
             _ => None,
         };
+    }
+    if let Some(d) = &c.dns {
+        return super::dns::validate(e, &d.value, &format!("{prefix}.dns")).map(CheckSpec::Dns);
+    }
+    if let Some(g) = &c.grpc {
+        return super::grpc::validate(e, &g.value, &format!("{prefix}.grpc"), base)
+            .map(CheckSpec::Grpc);
     }
     if let Some(p) = &c.push {
         let p = &p.value;
@@ -546,6 +558,8 @@ fn check_inner(
         c.tcp.is_some(),
         c.icmp.is_some(),
         c.push.is_some(),
+        c.dns.is_some(),
+        c.grpc.is_some(),
     ]
     .iter()
     .filter(|g| **g)
@@ -555,7 +569,7 @@ fn check_inner(
             &c.name,
             prefix,
             format!(
-                "check {:?} needs exactly one module (http, tcp, icmp or push), found {count}",
+                "check {:?} needs exactly one module (http, tcp, icmp, push, dns or grpc), found {count}",
                 c.name.value
             ),
         );
@@ -644,6 +658,8 @@ fn module_place(c: &RawCheck, prefix: &str) -> (u64, String) {
         c.http.as_ref().map(|m| ("http", m.referenced.line())),
         c.icmp.as_ref().map(|m| ("icmp", m.referenced.line())),
         c.push.as_ref().map(|m| ("push", m.referenced.line())),
+        c.dns.as_ref().map(|m| ("dns", m.referenced.line())),
+        c.grpc.as_ref().map(|m| ("grpc", m.referenced.line())),
     ];
     match module.into_iter().flatten().next() {
         Some((name, line)) => (line, format!("{prefix}.{name}")),

@@ -106,7 +106,9 @@ impl ProbeRest<'_> {
     /// Entries the rest has.
     fn len(&self) -> usize {
         let r = self.0;
-        usize::from(r.error.is_some())
+        usize::from(r.dns.is_some())
+            + usize::from(r.error.is_some())
+            + usize::from(r.grpc.is_some())
             + usize::from(r.http.is_some())
             + usize::from(r.icmp.is_some())
             + usize::from(r.latency_ms.is_some_and(|l| !l.is_finite()))
@@ -121,8 +123,14 @@ impl serde::Serialize for ProbeRest<'_> {
         use serde::ser::SerializeMap;
         let r = self.0;
         let mut m = s.serialize_map(Some(self.len()))?;
+        if let Some(d) = &r.dns {
+            m.serialize_entry("dns", d)?;
+        }
         if let Some(e) = &r.error {
             m.serialize_entry("error", e)?;
+        }
+        if let Some(g) = &r.grpc {
+            m.serialize_entry("grpc", g)?;
         }
         if let Some(h) = &r.http {
             m.serialize_entry("http", h)?;

@@ -7,15 +7,19 @@
 //! - [`TestCa`]: a private CA issuing certificates with a chosen [`Validity`]; its PEM file can
 //!   be passed to `linkpulse check http --ca`.
 //! - [`WebhookReceiver`]: records the JSON bodies POSTed to it, in order (alert delivery).
+//! - [`GrpcHealthServer`]: the standard gRPC health service, plain or TLS, its statuses set by
+//!   the test.
 //!
 //! Bind port 0 and read [`TcpHold::addr`] / [`HttpServer::addr`]; never guess ports.
 
+mod grpc;
 mod http;
 mod runner;
 mod tcp;
 mod tls;
 mod webhook;
 
+pub use grpc::GrpcHealthServer;
 pub use http::{HttpResponse, HttpServer};
 pub use runner::ServerError;
 pub use tcp::TcpHold;

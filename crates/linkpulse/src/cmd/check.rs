@@ -1,4 +1,4 @@
-//! `linkpulse check`: one-shot probes of one target (`tcp`, `http`, `icmp`) or of a file of
+//! `linkpulse check`: one-shot probes of one target (`tcp`, `http`, `icmp`, `dns`, `grpc`) or of a file of
 //! targets, printed as human text, JSON lines or Nagios plugin lines, with Nagios exit codes.
 
 mod output;
@@ -27,7 +27,8 @@ pub(crate) struct Args {
     #[command(subcommand)]
     kind: Option<Kind>,
     /// Probe every target in FILE: one URL per line (tcp://HOST:PORT, http://…, https://…,
-    /// icmp://HOST); `#` comments and blank lines are allowed.
+    /// icmp://HOST, dns://SERVER[:PORT]/NAME?type=T, grpc://HOST:PORT[/SERVICE], grpcs://…);
+    /// `#` comments and blank lines are allowed.
     #[arg(long, value_name = "FILE")]
     targets: Option<PathBuf>,
     /// How many targets of a targets file are probed at the same time.
@@ -65,14 +66,34 @@ enum Kind {
         #[command(flatten)]
         icmp: IcmpArgs,
     },
+    /// DNS query of NAME to a server (UDP, TCP when the answer is truncated).
+    Dns {
+        /// The name to ask for, or dns://SERVER[:PORT]/NAME?type=T.
+        name: String,
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        dns: Box<DnsArgs>,
+    },
+    /// gRPC health check (grpc.health.v1.Health/Check) of HOST:PORT.
+    Grpc {
+        /// HOST:PORT, or grpc://HOST:PORT[/SERVICE] (grpcs:// for TLS).
+        target: String,
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        grpc: GrpcArgs,
+    },
 }
 
 impl Kind {
     fn common(&self) -> &CommonArgs {
         match self {
-            Kind::Tcp { common, .. } | Kind::Http { common, .. } | Kind::Icmp { common, .. } => {
-                common
-            }
+            Kind::Tcp { common, .. }
+            | Kind::Http { common, .. }
+            | Kind::Icmp { common, .. }
+            | Kind::Dns { common, .. }
+            | Kind::Grpc { common, .. } => common,
         }
     }
 
@@ -87,8 +108,116 @@ impl Kind {
             Kind::Icmp { common, icmp, .. } => {
                 Ok(icmp.apply(common.options(ProbeOptions::default())))
             }
+            Kind::Dns { common, dns, .. } => Ok(dns.apply(common.options(ProbeOptions::default()))),
+            Kind::Grpc { common, grpc, .. } => grpc.apply(common.options(ProbeOptions::default())),
         }
     }
+}
+
+/// Flags of DNS probes.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DnsArgs {
+    /// The DNS server to ask: ADDR or ADDR:PORT (IPv6 as [ADDR]:PORT); port 53 unless given.
+    #[arg(long, value_name = "ADDR")]
+    server: Option<String>,
+    /// Record type: A, AAAA, CNAME, MX, TXT, SRV, NS, SOA, PTR or ANY.
+    #[arg(long = "type", value_name = "TYPE", default_value = "A", value_parser = parse_dns_type)]
+    record_type: linkpulse_probe::DnsType,
+    /// Ask over TCP only (by default UDP, and TCP when the answer is truncated).
+    #[arg(long)]
+    tcp: bool,
+    /// Response codes that count as up, e.g. NOERROR,NXDOMAIN.
+    #[arg(long, value_name = "RCODES", default_value = "NOERROR", value_delimiter = ',', value_parser = parse_rcode)]
+    expect_rcode: Vec<linkpulse_probe::Rcode>,
+    /// Some answer record must match the regular expression RE (repeatable; records are
+    /// matched as `name<TAB>ttl<TAB>IN<TAB>type<TAB>data`).
+    #[arg(long, value_name = "RE", value_parser = parse_regex)]
+    answer_regex: Vec<regex::Regex>,
+    /// No answer record may match the regular expression RE (repeatable).
+    #[arg(long, value_name = "RE", value_parser = parse_regex)]
+    answer_reject: Vec<regex::Regex>,
+    /// Do not set the RD (recursion desired) bit.
+    #[arg(long)]
+    no_recursion: bool,
+}
+
+impl DnsArgs {
+    fn apply(&self, mut opts: ProbeOptions) -> ProbeOptions {
+        opts.dns = linkpulse_probe::DnsOptions {
+            valid_rcodes: self.expect_rcode.clone(),
+            recursion_desired: !self.no_recursion,
+            answer: linkpulse_probe::RrRules {
+                fail_if_matches: self.answer_reject.clone(),
+                fail_if_none_matches: self.answer_regex.clone(),
+                ..linkpulse_probe::RrRules::default()
+            },
+            ..linkpulse_probe::DnsOptions::default()
+        };
+        opts
+    }
+
+    /// The target: a dns:// URL as NAME, or NAME with `--server` (and `--type`, `--tcp`).
+    fn target(&self, name: &str) -> Result<Target, String> {
+        if name.contains("://") {
+            return parse_kind(name, linkpulse_probe::ProbeKind::Dns, |_| {
+                unreachable!("a URL is parsed as one")
+            });
+        }
+        let Some(server) = &self.server else {
+            return Err("no server: give --server ADDR[:PORT] or a dns://SERVER/NAME URL".into());
+        };
+        Target::dns_from_parts(server, name, self.record_type, self.tcp).map_err(|e| e.to_string())
+    }
+}
+
+/// Flags of gRPC health probes.
+#[derive(Debug, clap::Args)]
+pub(crate) struct GrpcArgs {
+    /// The service to ask about (empty: the server as a whole).
+    #[arg(long, value_name = "NAME", default_value = "")]
+    service: String,
+    /// Speak TLS (as a grpcs:// URL does).
+    #[arg(long)]
+    tls: bool,
+    /// PEM file of CA certificates to trust in addition to the system ones.
+    #[arg(long = "ca", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// Do not verify TLS certificates.
+    #[arg(long)]
+    insecure: bool,
+}
+
+impl GrpcArgs {
+    fn apply(&self, mut opts: ProbeOptions) -> anyhow::Result<ProbeOptions> {
+        if let Some(path) = &self.ca_file {
+            linkpulse_probe::load_ca_file(path).context("invalid --ca")?;
+        }
+        opts.grpc = linkpulse_probe::GrpcOptions {
+            ca_file: self.ca_file.clone(),
+            insecure: self.insecure,
+        };
+        Ok(opts)
+    }
+
+    /// The target: a grpc(s):// URL, or HOST:PORT with `--service` and `--tls`.
+    fn target(&self, text: &str) -> Result<Target, String> {
+        if text.contains("://") {
+            return parse_kind(text, linkpulse_probe::ProbeKind::Grpc, |_| {
+                unreachable!("a URL is parsed as one")
+            });
+        }
+        Target::grpc_from_host_port(text, &self.service, self.tls).map_err(|e| e.to_string())
+    }
+}
+
+fn parse_dns_type(s: &str) -> Result<linkpulse_probe::DnsType, String> {
+    s.parse()
+        .map_err(|e: linkpulse_probe::UnknownDnsType| e.to_string())
+}
+
+fn parse_rcode(s: &str) -> Result<linkpulse_probe::Rcode, String> {
+    s.parse()
+        .map_err(|e: linkpulse_probe::UnknownRcode| e.to_string())
 }
 
 /// Flags every probe kind has. Defaults and limits come from `linkpulse_probe::defaults`,
@@ -214,9 +343,15 @@ pub(crate) struct ProbeArgs {
 
 impl ProbeArgs {
     /// The library options these flags describe; checks the CA file so a bad one is exit 3.
+    /// gRPC targets over TLS (`grpcs://`) trust the same `--ca` and honour `--insecure`.
     pub(crate) fn options(&self) -> anyhow::Result<ProbeOptions> {
         let opts = self.common.options(ProbeOptions::default());
-        Ok(self.icmp.apply(self.http.apply(opts)?))
+        let mut opts = self.icmp.apply(self.http.apply(opts)?);
+        opts.grpc = linkpulse_probe::GrpcOptions {
+            ca_file: self.http.ca_file.clone(),
+            insecure: self.http.insecure,
+        };
+        Ok(opts)
     }
 }
 
@@ -303,6 +438,8 @@ fn single(kind: &Kind) -> anyhow::Result<Job> {
                 Target::icmp_from_host,
             ),
         ),
+        Kind::Dns { name, dns, .. } => ("DNS query", name, dns.target(name)),
+        Kind::Grpc { target, grpc, .. } => ("gRPC target", target, grpc.target(target)),
     };
     let target = parsed.map_err(|e| anyhow::anyhow!("invalid {what} `{text}`: {e}"))?;
     Ok(Job {
@@ -337,7 +474,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return run_one(kind).await;
     }
     let Some(path) = &args.targets else {
-        bail!("nothing to check: give `tcp HOST:PORT`, `http URL`, `icmp HOST` or `--targets FILE`")
+        bail!(
+            "nothing to check: give `tcp HOST:PORT`, `http URL`, `icmp HOST`, \
+             `dns NAME --server ADDR`, `grpc HOST:PORT` or `--targets FILE`"
+        )
     };
     let jobs = match targets::read(path)? {
         Ok(jobs) => jobs,

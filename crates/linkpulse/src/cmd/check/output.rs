@@ -249,12 +249,51 @@ pub(crate) fn describe(r: &ProbeResult) -> String {
                 ),
                 None => "answered".to_owned(),
             },
+            ProbeKind::Dns => describe_dns(r),
+            ProbeKind::Grpc => format!(
+                "{} in {}",
+                r.grpc
+                    .as_ref()
+                    .and_then(|g| g.status.clone())
+                    .unwrap_or_default(),
+                r.latency_ms.map(fmt_ms).unwrap_or_default()
+            ),
         },
     };
     if let Some(w) = &r.warning {
         s.push_str(&format!("; warning: {w}"));
     }
     s
+}
+
+/// `NOERROR over udp in 0.52 ms, 2 answers: …` (each record's data only).
+fn describe_dns(r: &ProbeResult) -> String {
+    let Some(d) = &r.dns else {
+        return "answered".to_owned();
+    };
+    let data: Vec<&str> = d
+        .answers
+        .iter()
+        .map(|a| a.rsplit('\t').next().unwrap_or(a))
+        .collect();
+    format!(
+        "{} over {}{} in {}, {} answer{}{}",
+        d.rcode.as_deref().unwrap_or("-"),
+        d.transport,
+        if d.truncated {
+            " (UDP answer truncated)"
+        } else {
+            ""
+        },
+        r.latency_ms.map(fmt_ms).unwrap_or_default(),
+        data.len(),
+        if data.len() == 1 { "" } else { "s" },
+        if data.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", data.join(", "))
+        }
+    )
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -269,7 +308,11 @@ fn perfdata(r: &ProbeResult) -> String {
             .unwrap_or_else(|| "U".into())
     };
     match r.kind {
-        ProbeKind::Tcp => format!("time={};;;0", secs(r.latency_ms)),
+        ProbeKind::Tcp | ProbeKind::Grpc => format!("time={};;;0", secs(r.latency_ms)),
+        ProbeKind::Dns => {
+            let answers = r.dns.as_ref().map_or(0, |d| d.answers.len());
+            format!("time={};;;0 answers={answers};;;0", secs(r.latency_ms))
+        }
         ProbeKind::Http => {
             let mut s = format!("time={};;;0", secs(r.latency_ms));
             if let Some(bytes) = r.http.as_ref().and_then(|h| h.body_bytes) {

@@ -67,7 +67,7 @@ mod tests {
             problems,
             vec![
                 "t.txt:4: `tcp://host`: missing port: expected HOST:PORT".to_owned(),
-                "t.txt:5: `ftp://x`: unknown scheme `ftp`: expected tcp, http, https or icmp"
+                "t.txt:5: `ftp://x`: unknown scheme `ftp`: expected tcp, http, https, icmp, dns, grpc or grpcs"
                     .to_owned(),
             ]
         );
