@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod conditions;
 pub mod defaults;
 pub mod diagnose;
 mod http;
@@ -42,7 +43,7 @@ mod tcp;
 pub mod tls;
 
 pub use options::{HttpOptions, IcmpOptions, IpFamily, MAX_REDIRECTS, ProbeOptions};
-pub use prober::Prober;
+pub use prober::{FinalResponse, Prober};
 pub use result::{
     ErrorKind, HttpDetail, HttpPhases, IcmpDetail, LocalReason, ProbeError, ProbeKind, ProbeResult,
     TlsDetail, UnreachableDetail,

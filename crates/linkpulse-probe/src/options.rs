@@ -80,6 +80,14 @@ pub struct HttpOptions {
     pub ca_file: Option<PathBuf>,
     /// Do not verify the server certificate.
     pub insecure: bool,
+    /// Request body (sent with every request of the probe; dropped after a 303 to GET).
+    pub body: Option<bytes::Bytes>,
+    /// Conditions the final answer must meet ([`crate::conditions`]); the first one not met
+    /// fails the probe with [`crate::ErrorKind::Condition`].
+    pub conditions: Vec<crate::conditions::Condition>,
+    /// Read at most this many body bytes: a longer body fails the probe (blackbox_exporter's
+    /// `body_size_limit`). `None`: up to 16 MiB is read and 1 MiB kept for matching.
+    pub body_size_limit: Option<u64>,
 }
 
 /// How many redirects an HTTP probe follows before it gives up.
@@ -96,6 +104,9 @@ impl Default for HttpOptions {
             follow_redirects: defaults::FOLLOW_REDIRECTS,
             ca_file: None,
             insecure: false,
+            body: None,
+            conditions: Vec::new(),
+            body_size_limit: None,
         }
     }
 }

@@ -84,6 +84,10 @@ pub struct HttpModule {
     pub fail_if_ssl: bool,
     /// `fail_if_not_ssl`.
     pub fail_if_not_ssl: bool,
+    /// `fail_if_header_matches`: the probe fails when a value of the header matches.
+    pub fail_if_header_matches: Vec<super::http_keys::HeaderRule>,
+    /// `fail_if_header_not_matches`: the probe fails unless a value of the header matches.
+    pub fail_if_header_not_matches: Vec<super::http_keys::HeaderRule>,
 }
 
 /// Settings of a TCP module.
@@ -173,13 +177,13 @@ fn parse_raw(file: &str, text: &str) -> Result<RawFile, ConfigError> {
 }
 
 /// Collects problems while validating.
-struct Errors<'a> {
-    file: &'a str,
-    list: Vec<ConfigError>,
+pub(super) struct Errors<'a> {
+    pub(super) file: &'a str,
+    pub(super) list: Vec<ConfigError>,
 }
 
 impl Errors<'_> {
-    fn at<T>(&mut self, s: &S<T>, path: &str, message: impl Into<String>) {
+    pub(super) fn at<T>(&mut self, s: &S<T>, path: &str, message: impl Into<String>) {
         self.list.push(ConfigError {
             file: self.file.to_owned(),
             line: s.referenced.line(),
@@ -318,14 +322,6 @@ fn http_module(
     let unsupported = first_unsupported(
         &at,
         &[
-            ("fail_if_header_matches", &h.fail_if_header_matches),
-            ("fail_if_header_not_matches", &h.fail_if_header_not_matches),
-            ("body", &h.body),
-            ("body_file", &h.body_file),
-            ("basic_auth", &h.basic_auth),
-            ("bearer_token", &h.bearer_token),
-            ("bearer_token_file", &h.bearer_token_file),
-            ("authorization", &h.authorization),
             ("oauth2", &h.oauth2),
             ("proxy_url", &h.proxy_url),
             ("no_proxy", &h.no_proxy),
@@ -337,7 +333,6 @@ fn http_module(
                 &h.skip_resolve_phase_with_proxy,
             ),
             ("compression", &h.compression),
-            ("body_size_limit", &h.body_size_limit),
         ],
     );
     module.ip = ip_preference(
@@ -434,6 +429,7 @@ fn http_module(
         (None, Some(follow)) => follow,
         (None, None) => true,
     };
+    super::http_keys::apply(errors, base, &at, &h, &mut module);
     module.fail_if_ssl = h.fail_if_ssl.unwrap_or(false);
     module.fail_if_not_ssl = h.fail_if_not_ssl.unwrap_or(false);
     let _ = h.enable_http2; // linkpulse negotiates HTTP/2 with ALPN either way.

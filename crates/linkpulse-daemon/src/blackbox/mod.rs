@@ -29,6 +29,7 @@
 pub mod config;
 pub mod exposition;
 pub mod handler;
+pub mod http_keys;
 mod raw;
 pub mod run;
 

@@ -57,15 +57,16 @@ pub(crate) struct RawHttp {
     pub(crate) ip_protocol_fallback: Option<bool>,
     pub(crate) enable_http2: Option<bool>,
     pub(crate) tls_config: Option<S<RawTls>>,
+    pub(crate) fail_if_header_matches: Option<Vec<super::http_keys::RawHeaderMatch>>,
+    pub(crate) fail_if_header_not_matches: Option<Vec<super::http_keys::RawHeaderMatch>>,
+    pub(crate) body: Option<S<String>>,
+    pub(crate) body_file: Option<S<String>>,
+    pub(crate) basic_auth: Option<S<super::http_keys::RawBasicAuth>>,
+    pub(crate) bearer_token: Option<S<String>>,
+    pub(crate) bearer_token_file: Option<S<String>>,
+    pub(crate) authorization: Option<S<super::http_keys::RawAuthorization>>,
+    pub(crate) body_size_limit: Option<S<super::http_keys::RawSize>>,
     // Known to blackbox_exporter, not implemented by linkpulse.
-    pub(crate) fail_if_header_matches: Option<Ignored>,
-    pub(crate) fail_if_header_not_matches: Option<Ignored>,
-    pub(crate) body: Option<Ignored>,
-    pub(crate) body_file: Option<Ignored>,
-    pub(crate) basic_auth: Option<Ignored>,
-    pub(crate) bearer_token: Option<Ignored>,
-    pub(crate) bearer_token_file: Option<Ignored>,
-    pub(crate) authorization: Option<Ignored>,
     pub(crate) oauth2: Option<Ignored>,
     pub(crate) proxy_url: Option<Ignored>,
     pub(crate) no_proxy: Option<Ignored>,
@@ -74,7 +75,6 @@ pub(crate) struct RawHttp {
     pub(crate) source_ip_address: Option<Ignored>,
     pub(crate) skip_resolve_phase_with_proxy: Option<Ignored>,
     pub(crate) compression: Option<Ignored>,
-    pub(crate) body_size_limit: Option<Ignored>,
 }
 
 /// `tls_config:` of an HTTP or TCP prober.

@@ -384,9 +384,13 @@ async fn http(
         http: module.options.clone(),
         ..ProbeOptions::default()
     };
-    let keep_body =
+    let body_rules =
         !module.fail_if_body_matches.is_empty() || !module.fail_if_body_not_matches.is_empty();
-    let (result, body) = prober.probe_keeping_body(&t, &opts, keep_body).await;
+    let header_rules = !module.fail_if_header_matches.is_empty()
+        || !module.fail_if_header_not_matches.is_empty();
+    let (result, answer) = prober
+        .probe_keeping_body(&t, &opts, body_rules || header_rules)
+        .await;
     log_result(out, &result);
     let mut success = result.up;
 
@@ -508,8 +512,8 @@ async fn http(
         success = false;
     }
 
-    if success && keep_body {
-        let text = String::from_utf8_lossy(body.as_deref().unwrap_or_default());
+    if success && body_rules {
+        let text = String::from_utf8_lossy(answer.as_ref().map_or(&[][..], |a| &a.body));
         let failed_match = module
             .fail_if_body_matches
             .iter()
@@ -535,6 +539,18 @@ async fn http(
                 .gauge("probe_failed_due_to_regex", help::REGEX, 1.0);
             success = false;
         }
+    }
+    if success
+        && header_rules
+        && let Some(why) = super::http_keys::header_failure(
+            module,
+            &answer.map(|a| a.headers).unwrap_or_default(),
+        )
+    {
+        out.log.push(format!("level=error {why}"));
+        out.metrics
+            .gauge("probe_failed_due_to_regex", help::REGEX, 1.0);
+        success = false;
     }
     success
 }

@@ -16,6 +16,7 @@ mod collect;
 mod env;
 mod error;
 mod files;
+mod http_auth;
 mod model;
 mod raw;
 pub mod tls;
@@ -24,6 +25,7 @@ mod validate;
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use http_auth::Secret;
 pub use model::{
     AlertConfig, AlertTarget, CheckConfig, CheckKind, CheckSpec, Concurrency, Config, HttpSpec,
     HubConfig, HubDetector, MetricsConfig, Retention,

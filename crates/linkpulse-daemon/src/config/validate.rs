@@ -328,7 +328,14 @@ fn http_spec(e: &mut Errors<'_>, h: &RawHttp, path: &str, base: &Path) -> Option
         },
         None => None,
     };
+    let answer = super::http_auth::answer_keys(e, h, path, base);
+    ok &= answer.is_some();
+    let answer = answer.unwrap_or_default();
     ok.then(|| HttpSpec {
+        conditions: answer.conditions,
+        body: answer.body,
+        body_size_limit: answer.body_size_limit,
+        authorization: answer.authorization,
         url: h.url.value.clone(),
         method,
         expect_status,

@@ -145,6 +145,17 @@ pub(crate) struct HttpArgs {
     /// Extra request header 'Name: value' (repeatable).
     #[arg(long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header)]
     headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// A condition the answer must meet (repeatable), e.g. 'status == 200',
+    /// 'body.status == "UP"', 'body.items.length > 0', 'response_time < 300ms',
+    /// 'cert_expiry > 7d', 'header.content-type contains json'.
+    #[arg(long = "condition", value_name = "CONDITION", value_parser = parse_condition)]
+    conditions: Vec<linkpulse_probe::conditions::Condition>,
+    /// Request body to send (e.g. with --method POST).
+    #[arg(long, value_name = "TEXT")]
+    body: Option<String>,
+    /// Read at most BYTES of the body; a longer body fails the check.
+    #[arg(long, value_name = "BYTES")]
+    body_size_limit: Option<u64>,
     /// Do not follow redirects (by default up to 10 are followed, as the daemon does).
     #[arg(long)]
     no_follow: bool,
@@ -173,6 +184,9 @@ impl HttpArgs {
             follow_redirects: !self.no_follow,
             ca_file: self.ca_file.clone(),
             insecure: self.insecure,
+            body: self.body.clone().map(Into::into),
+            conditions: self.conditions.clone(),
+            body_size_limit: self.body_size_limit,
         };
         opts.cert_warn_days = self.cert_warn;
         Ok(opts)
@@ -255,6 +269,11 @@ fn parse_method(s: &str) -> Result<http::Method, String> {
 
 fn parse_regex(s: &str) -> Result<regex::Regex, String> {
     regex::Regex::new(s).map_err(|e| format!("invalid regular expression: {e}"))
+}
+
+/// A condition, or its error with the caret line under the bad token.
+fn parse_condition(s: &str) -> Result<linkpulse_probe::conditions::Condition, String> {
+    s.parse().map_err(|e: linkpulse_probe::conditions::ConditionError| e.to_string())
 }
 
 fn parse_header(s: &str) -> Result<(http::HeaderName, http::HeaderValue), String> {
