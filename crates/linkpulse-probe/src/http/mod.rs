@@ -541,7 +541,9 @@ impl Run<'_> {
                 if let Some(limit) = limit
                     && total > limit
                 {
-                    self.detail.body_bytes = Some(total);
+                    // What a reader stopped at the limit has read (blackbox_exporter's
+                    // `probe_http_uncompressed_body_length`).
+                    self.detail.body_bytes = Some(limit);
                     return Err(ProbeError::new(
                         ErrorKind::Protocol,
                         format!(
