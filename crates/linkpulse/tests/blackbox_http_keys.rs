@@ -170,7 +170,11 @@ fn last_request(server: &HttpServer) -> (String, Option<String>, String) {
     let all = server.received();
     let raw = all.last().expect("the target received a request");
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
-    let method = head.split_whitespace().next().unwrap_or_default().to_owned();
+    let method = head
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     let auth = head.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
         k.trim()
@@ -213,7 +217,11 @@ fn credentials_method_and_body_are_sent_as_the_exporter_sends_them() {
     for (module, method, auth, body) in cases {
         let (status, text) = probe(daemon.addr(), module, &url);
         assert_eq!(status, 200, "{module}: {text}");
-        assert_eq!(sample(&text, "probe_success"), Some(1.0), "{module}: {text}");
+        assert_eq!(
+            sample(&text, "probe_success"),
+            Some(1.0),
+            "{module}: {text}"
+        );
         let ours = last_request(&target);
         assert_eq!(
             ours,
@@ -223,7 +231,11 @@ fn credentials_method_and_body_are_sent_as_the_exporter_sends_them() {
         if let Some(exporter) = &exporter {
             let (status, theirs_text) = probe(exporter.addr(), module, &url);
             assert_eq!(status, 200, "{module}: {theirs_text}");
-            assert_eq!(last_request(&target), ours, "{module}: what the exporter sent");
+            assert_eq!(
+                last_request(&target),
+                ours,
+                "{module}: what the exporter sent"
+            );
             assert_eq!(
                 sample(&theirs_text, "probe_success"),
                 sample(&text, "probe_success"),
@@ -284,7 +296,11 @@ fn header_rules_and_body_size_limit_judge_as_the_exporter_does() {
             sample(&text, "probe_failed_due_to_regex"),
             sample(&text, "probe_http_uncompressed_body_length"),
         );
-        assert_eq!(ours, (Some(success), Some(regex), Some(length)), "{module}: {text}");
+        assert_eq!(
+            ours,
+            (Some(success), Some(regex), Some(length)),
+            "{module}: {text}"
+        );
         if let Some(exporter) = &exporter {
             let (_, theirs) = probe(exporter.addr(), module, &url);
             assert_eq!(

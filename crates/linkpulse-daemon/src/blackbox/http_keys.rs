@@ -79,7 +79,10 @@ pub(super) fn apply(
                     .options
                     .headers
                     .retain(|(n, _)| n != http::header::AUTHORIZATION);
-                module.options.headers.push((http::header::AUTHORIZATION, v));
+                module
+                    .options
+                    .headers
+                    .push((http::header::AUTHORIZATION, v));
             }
             Err(_) => {
                 let line = [
@@ -96,14 +99,19 @@ pub(super) fn apply(
                     file: errors.file.to_owned(),
                     line,
                     path: at.to_owned(),
-                    message: "the credentials hold characters a header cannot carry (a line break?)"
-                        .to_owned(),
+                    message:
+                        "the credentials hold characters a header cannot carry (a line break?)"
+                            .to_owned(),
                 });
             }
         }
     }
     match (&h.body, &h.body_file) {
-        (Some(_), Some(f)) => errors.at(f, &format!("{at}.body_file"), "give body or body_file, not both"),
+        (Some(_), Some(f)) => errors.at(
+            f,
+            &format!("{at}.body_file"),
+            "give body or body_file, not both",
+        ),
         (Some(b), None) => module.options.body = Some(b.value.clone().into()),
         (None, Some(f)) => {
             let path = base.join(&f.value);
@@ -123,7 +131,11 @@ pub(super) fn apply(
         }
     }
     for (list, key, out) in [
-        (&h.fail_if_header_matches, "fail_if_header_matches", &mut module.fail_if_header_matches),
+        (
+            &h.fail_if_header_matches,
+            "fail_if_header_matches",
+            &mut module.fail_if_header_matches,
+        ),
         (
             &h.fail_if_header_not_matches,
             "fail_if_header_not_matches",
@@ -188,7 +200,11 @@ fn authorization(errors: &mut Errors<'_>, base: &Path, at: &str, h: &RawHttp) ->
     }
     if let Some(a) = &h.authorization {
         let a = &a.value;
-        let kind = a.kind.as_ref().map_or("Bearer", |k| k.value.as_str()).to_owned();
+        let kind = a
+            .kind
+            .as_ref()
+            .map_or("Bearer", |k| k.value.as_str())
+            .to_owned();
         let credentials = match (&a.credentials, &a.credentials_file) {
             (_, Some(f)) => read(f, "authorization.credentials_file")?,
             (Some(c), None) => c.value.clone(),
@@ -222,7 +238,11 @@ fn size(raw: &RawSize) -> Result<u64, String> {
         "KB" | "KiB" | "K" => 1 << 10,
         "MB" | "MiB" | "M" => 1 << 20,
         "GB" | "GiB" | "G" => 1 << 30,
-        _ => return Err(format!("invalid size {text:?} (use e.g. 1048576, 512KiB or 1MB)")),
+        _ => {
+            return Err(format!(
+                "invalid size {text:?} (use e.g. 1048576, 512KiB or 1MB)"
+            ));
+        }
     };
     n.checked_mul(factor)
         .ok_or_else(|| format!("size {text:?} is too large"))
@@ -280,7 +300,11 @@ mod tests {
         assert_eq!(size(&RawSize::Bytes(10)), Ok(10));
         assert_eq!(size(&RawSize::Text("1MB".into())), Ok(1 << 20));
         assert_eq!(size(&RawSize::Text("512KiB".into())), Ok(512 << 10));
-        assert!(size(&RawSize::Text("lots".into())).unwrap_err().contains("\"lots\""));
+        assert!(
+            size(&RawSize::Text("lots".into()))
+                .unwrap_err()
+                .contains("\"lots\"")
+        );
         assert!(size(&RawSize::Text("1XB".into())).is_err());
     }
 }

@@ -386,8 +386,8 @@ async fn http(
     };
     let body_rules =
         !module.fail_if_body_matches.is_empty() || !module.fail_if_body_not_matches.is_empty();
-    let header_rules = !module.fail_if_header_matches.is_empty()
-        || !module.fail_if_header_not_matches.is_empty();
+    let header_rules =
+        !module.fail_if_header_matches.is_empty() || !module.fail_if_header_not_matches.is_empty();
     let (result, answer) = prober
         .probe_keeping_body(&t, &opts, body_rules || header_rules)
         .await;
@@ -542,10 +542,8 @@ async fn http(
     }
     if success
         && header_rules
-        && let Some(why) = super::http_keys::header_failure(
-            module,
-            &answer.map(|a| a.headers).unwrap_or_default(),
-        )
+        && let Some(why) =
+            super::http_keys::header_failure(module, &answer.map(|a| a.headers).unwrap_or_default())
     {
         out.log.push(format!("level=error {why}"));
         out.metrics

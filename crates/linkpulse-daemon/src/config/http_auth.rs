@@ -74,7 +74,11 @@ pub(crate) fn answer_keys(
     }
     if let Some(limit) = &h.body_size_limit {
         if limit.value == 0 {
-            e.at(limit, format!("{path}.body_size_limit"), "must be above 0 bytes");
+            e.at(
+                limit,
+                format!("{path}.body_size_limit"),
+                "must be above 0 bytes",
+            );
             ok = false;
         }
         keys.body_size_limit = Some(limit.value);

@@ -149,8 +149,8 @@ impl fmt::Display for CheckKind {
 /// What a check does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CheckSpec {
-    /// An HTTP(S) request.
-    Http(HttpSpec),
+    /// An HTTP(S) request (boxed: it is by far the largest variant).
+    Http(Box<HttpSpec>),
     /// A TCP connect to `host:port`.
     Tcp {
         /// `host:port` (host may be a name, an IPv4 address or a bracketed IPv6 address).

@@ -409,7 +409,8 @@ fn module(
     base: &Path,
 ) -> Option<CheckSpec> {
     if let Some(h) = &c.http {
-        return http_spec(e, &h.value, &format!("{prefix}.http"), base).map(CheckSpec::Http);
+        return http_spec(e, &h.value, &format!("{prefix}.http"), base)
+            .map(|h| CheckSpec::Http(Box::new(h)));
     }
     if let Some(t) = &c.tcp {
         let address = t.value.address.value.trim();

@@ -226,9 +226,9 @@ fn literal_text(l: &Literal) -> Cow<'_, str> {
 fn equals(seen: &Seen<'_>, lit: &Literal) -> bool {
     match lit {
         Literal::Null => matches!(seen, Seen::Json(j) if j.is_null()),
-        Literal::Number(_) | Literal::Duration(_) => {
-            number_of(seen).zip(literal_number(lit)).is_some_and(|(a, b)| a == b)
-        }
+        Literal::Number(_) | Literal::Duration(_) => number_of(seen)
+            .zip(literal_number(lit))
+            .is_some_and(|(a, b)| a == b),
         Literal::Bool(b) => match seen {
             Seen::Bool(s) => s == b,
             Seen::Json(j) => j.as_bool() == Some(*b),

@@ -5,7 +5,8 @@ use std::ops::Range;
 use super::{Condition, ConditionError, Field, Literal, Op, Segment, Ty, Value};
 
 /// Operands a condition may start with, for error messages.
-const FIELDS: &str = "status, body, body.PATH, header.NAME, response_time, cert_expiry or connected";
+const FIELDS: &str =
+    "status, body, body.PATH, header.NAME, response_time, cert_expiry or connected";
 
 /// Parses and type-checks one condition.
 pub(super) fn condition(input: &str) -> Result<Condition, ConditionError> {
@@ -104,6 +105,21 @@ impl Scanner<'_> {
         ] {
             if self.rest().starts_with(sym) {
                 self.pos += sym.len();
+                // `===`, `=>`, `<>`: one operator run, not an operator and a value.
+                let more = self
+                    .rest()
+                    .find(|c: char| !"=!<>~".contains(c))
+                    .unwrap_or(self.rest().len());
+                if more > 0 {
+                    self.pos += more;
+                    return Err(self.error(
+                        start..self.pos,
+                        format!(
+                            "unknown operator `{}` (expected ==, !=, <, <=, >, >=, contains, not contains, matches)",
+                            &self.text[start..self.pos]
+                        ),
+                    ));
+                }
                 return Ok((op, start..self.pos));
             }
         }
@@ -120,7 +136,9 @@ impl Scanner<'_> {
                     other => {
                         return Err(self.error(
                             second,
-                            format!("expected `contains` or `matches` after `not`, found `{other}`"),
+                            format!(
+                                "expected `contains` or `matches` after `not`, found `{other}`"
+                            ),
                         ));
                     }
                 }
@@ -173,7 +191,10 @@ impl Scanner<'_> {
                 loop {
                     self.skip_ws();
                     if self.peek() == Some(')') && items.is_empty() {
-                        return Err(self.error(start..self.pos + 1, format!("{name}() needs at least one value")));
+                        return Err(self.error(
+                            start..self.pos + 1,
+                            format!("{name}() needs at least one value"),
+                        ));
                     }
                     items.push(self.literal()?);
                     self.skip_ws();
@@ -184,17 +205,26 @@ impl Scanner<'_> {
                             break;
                         }
                         _ => {
-                            let end = (self.pos + self.peek().map_or(0, char::len_utf8)).min(self.text.len());
-                            return Err(self.error(self.pos..end.max(self.pos), format!("expected `,` or `)` in {name}(…)")));
+                            let end = (self.pos + self.peek().map_or(0, char::len_utf8))
+                                .min(self.text.len());
+                            return Err(self.error(
+                                self.pos..end.max(self.pos),
+                                format!("expected `,` or `)` in {name}(…)"),
+                            ));
                         }
                     }
                 }
                 let span = start..self.pos;
                 if name == "any" {
-                    return Ok((Value::Any(items.into_iter().map(|(l, _)| l).collect()), span));
+                    return Ok((
+                        Value::Any(items.into_iter().map(|(l, _)| l).collect()),
+                        span,
+                    ));
                 }
                 let [(Literal::Text(glob), at)] = items.as_slice() else {
-                    return Err(self.error(span, "pat(…) takes one quoted pattern, e.g. pat(\"web-*\")"));
+                    return Err(
+                        self.error(span, "pat(…) takes one quoted pattern, e.g. pat(\"web-*\")")
+                    );
                 };
                 let re = glob_regex(glob).map_err(|e| self.error(at.clone(), e))?;
                 return Ok((Value::Regex(re), span));
@@ -203,10 +233,16 @@ impl Scanner<'_> {
         let (lit, span) = self.literal()?;
         if matches!(op, Op::Matches | Op::NotMatches) {
             let Literal::Text(pattern) = &lit else {
-                return Err(self.error(span, "matches takes a quoted regular expression, e.g. matches \"^ok\""));
+                return Err(self.error(
+                    span,
+                    "matches takes a quoted regular expression, e.g. matches \"^ok\"",
+                ));
             };
             let re = regex::Regex::new(pattern).map_err(|e| {
-                self.error(span.clone(), format!("invalid regular expression: {}", regex_reason(&e)))
+                self.error(
+                    span.clone(),
+                    format!("invalid regular expression: {}", regex_reason(&e)),
+                )
             })?;
             return Ok((Value::Regex(re), span));
         }
@@ -235,7 +271,10 @@ impl Scanner<'_> {
                     c => out.push(c),
                 }
             }
-            return Err(self.error(start..self.text.len(), "unterminated string: add the closing quote"));
+            return Err(self.error(
+                start..self.text.len(),
+                "unterminated string: add the closing quote",
+            ));
         }
         let span = self.word();
         let word = &self.text[span.clone()];
@@ -256,7 +295,12 @@ impl Scanner<'_> {
                     match humantime::parse_duration(w) {
                         Ok(d) => Literal::Duration(d.as_secs_f64()),
                         Err(_) => {
-                            return Err(self.error(span, format!("`{w}` is neither a number nor a duration like 300ms, 2s, 7d")));
+                            return Err(self.error(
+                                span,
+                                format!(
+                                    "`{w}` is neither a number nor a duration like 300ms, 2s, 7d"
+                                ),
+                            ));
                         }
                     }
                 } else {
@@ -276,7 +320,10 @@ fn field(word: &str) -> Result<Field, (Range<usize>, String)> {
     let (word, shift) = match gatus_alias(word) {
         Some((alias, rest_at)) => {
             word_owned = format!("{alias}{}", &word[rest_at..]);
-            (word_owned.as_str(), Some(rest_at as isize - alias.len() as isize))
+            (
+                word_owned.as_str(),
+                Some(rest_at as isize - alias.len() as isize),
+            )
         }
         None => (word, None),
     };
@@ -294,14 +341,19 @@ fn field(word: &str) -> Result<Field, (Range<usize>, String)> {
     }
     if let Some(name) = word.strip_prefix("header.") {
         if name.is_empty() || http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err((map(7..word.len().max(8)), format!("`{name}` is not a header name")));
+            return Err((
+                map(7..word.len().max(8)),
+                format!("`{name}` is not a header name"),
+            ));
         }
         return Ok(Field::Header(name.to_ascii_lowercase()));
     }
-    if let Some(path) = word.strip_prefix("body") {
-        if path.starts_with(['.', '[']) {
-            return json_path(path, 4).map(Field::BodyPath).map_err(|(r, m)| (map(r), m));
-        }
+    if let Some(path) = word.strip_prefix("body")
+        && path.starts_with(['.', '['])
+    {
+        return json_path(path, 4)
+            .map(Field::BodyPath)
+            .map_err(|(r, m)| (map(r), m));
     }
     let head = word.find(['.', '[']).unwrap_or(word.len());
     Err((
@@ -337,14 +389,20 @@ fn json_path(path: &str, offset: usize) -> Result<Vec<Segment>, (Range<usize>, S
                     .find(['.', '['])
                     .map_or(path.len(), |n| start + n);
                 if start == end {
-                    return Err((offset + i..offset + i + 1, "empty key in the JSON path".to_owned()));
+                    return Err((
+                        offset + i..offset + i + 1,
+                        "empty key in the JSON path".to_owned(),
+                    ));
                 }
                 out.push(Segment::Key(path[start..end].to_owned()));
                 i = end;
             }
             b'[' => {
                 let Some(close) = path[i..].find(']').map(|n| i + n) else {
-                    return Err((offset + i..offset + path.len(), "`[` without `]` in the JSON path".to_owned()));
+                    return Err((
+                        offset + i..offset + path.len(),
+                        "`[` without `]` in the JSON path".to_owned(),
+                    ));
                 };
                 let inner = &path[i + 1..close];
                 let seg = if let Ok(n) = inner.parse::<usize>() {
@@ -359,7 +417,10 @@ fn json_path(path: &str, offset: usize) -> Result<Vec<Segment>, (Range<usize>, S
                 i = close + 1;
             }
             _ => {
-                return Err((offset + i..offset + i + 1, "expected `.key` or `[index]` in the JSON path".to_owned()));
+                return Err((
+                    offset + i..offset + i + 1,
+                    "expected `.key` or `[index]` in the JSON path".to_owned(),
+                ));
             }
         }
     }
@@ -416,7 +477,10 @@ fn check(
         }
         Value::Regex(_) => {
             if matches!(fty, Ty::Bool | Ty::Duration) {
-                return err(value_span, format!("{name} is {}: it cannot match a pattern", fty.name()));
+                return err(
+                    value_span,
+                    format!("{name} is {}: it cannot match a pattern", fty.name()),
+                );
             }
             if !matches!(op, Op::Eq | Op::Ne | Op::Matches | Op::NotMatches) {
                 return err(op_span, "a pattern goes with ==, != or matches".to_owned());
@@ -428,7 +492,10 @@ fn check(
         let lty = lit.ty();
         let fits = match (fty, lty) {
             (Ty::Duration, Ty::Number) => {
-                return err(value_span, format!("{name} is a duration: write the value with a unit, e.g. 300ms or 2s"));
+                return err(
+                    value_span,
+                    format!("{name} is a duration: write the value with a unit, e.g. 300ms or 2s"),
+                );
             }
             (_, Ty::Null) => matches!(fty, Ty::Json | Ty::Text) && matches!(op, Op::Eq | Op::Ne),
             (a, b) if a == b => true,
@@ -439,13 +506,25 @@ fn check(
             _ => false,
         };
         if !fits {
-            return err(value_span, format!("{name} is {}, but the value is {}", fty.name(), lty.name()));
+            return err(
+                value_span,
+                format!("{name} is {}, but the value is {}", fty.name(), lty.name()),
+            );
         }
         if op.is_order() && !matches!(lty, Ty::Number | Ty::Duration) {
-            return err(value_span, format!("<, <=, >, >= compare numbers or durations, not {}", lty.name()));
+            return err(
+                value_span,
+                format!(
+                    "<, <=, >, >= compare numbers or durations, not {}",
+                    lty.name()
+                ),
+            );
         }
         if matches!(op, Op::Contains | Op::NotContains) && fty == Ty::Text && lty != Ty::Text {
-            return err(value_span, format!("contains takes quoted text here, not {}", lty.name()));
+            return err(
+                value_span,
+                format!("contains takes quoted text here, not {}", lty.name()),
+            );
         }
     }
     Ok(())

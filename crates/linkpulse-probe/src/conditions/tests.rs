@@ -6,7 +6,10 @@ const BODY: &[u8] = br#"{"status":"UP","items":[{"id":1,"name":"web-1"},{"id":2,
 
 fn headers() -> http::HeaderMap {
     let mut h = http::HeaderMap::new();
-    h.insert("content-type", "application/json; charset=utf-8".parse().unwrap());
+    h.insert(
+        "content-type",
+        "application/json; charset=utf-8".parse().unwrap(),
+    );
     h.insert("content-length", "143".parse().unwrap());
     h
 }
@@ -56,7 +59,10 @@ fn equality_on_status_body_fields_headers_and_connected() {
     up("body.items[0].id == 1");
     up("body.items[0].id == \"1\"");
     up("body.ok == true");
-    down("body.ok == false", "condition failed: body.ok == false (saw true)");
+    down(
+        "body.ok == false",
+        "condition failed: body.ok == false (saw true)",
+    );
     up("body.error == null");
     up("body.missing == null");
     down(
@@ -64,7 +70,10 @@ fn equality_on_status_body_fields_headers_and_connected() {
         "condition failed: body.missing == 1 (saw nothing at body.missing)",
     );
     up("connected == true");
-    down("connected == false", "condition failed: connected == false (saw true)");
+    down(
+        "connected == false",
+        "condition failed: connected == false (saw true)",
+    );
     up("[STATUS] == 200");
 }
 
@@ -79,7 +88,10 @@ fn ordering_on_numbers_lengths_durations_and_header_numbers() {
     up("body.tags.length <= 2");
     up("body.status.length == 2");
     up("body.load < 0.5");
-    down("body.load < 0.1", "condition failed: body.load < 0.1 (saw 0.25)");
+    down(
+        "body.load < 0.1",
+        "condition failed: body.load < 0.1 (saw 0.25)",
+    );
     up("status < 300");
     down("status >= 300", "condition failed: status >= 300 (saw 200)");
     up("response_time < 300ms");
@@ -128,7 +140,10 @@ fn contains_matches_any_and_pat() {
         ),
     );
     up("body.tags contains \"b\"");
-    down("body.tags contains \"c\"", "condition failed: body.tags contains \"c\" (saw [\"a\",\"b\"])");
+    down(
+        "body.tags contains \"c\"",
+        "condition failed: body.tags contains \"c\" (saw [\"a\",\"b\"])",
+    );
     up("body.version matches \"^1\\\\.4\\\\.\"");
     down(
         "body.version matches \"^2\"",
@@ -223,19 +238,36 @@ fn type_and_syntax_errors_point_at_the_token() {
         "invalid regular expression: unclosed group",
         "             ^^^",
     );
-    bad("connected > true", "connected is true or false: use == or !=", "          ^");
+    bad(
+        "connected > true",
+        "connected is true or false: use == or !=",
+        "          ^",
+    );
     bad(
         "body.name == \"web",
         "unterminated string: add the closing quote",
         "             ^^^^",
     );
-    bad("status == 200 300", "unexpected `300` after the value", "              ^^^");
+    bad(
+        "status == 200 300",
+        "unexpected `300` after the value",
+        "              ^^^",
+    );
     bad(
         "body > \"a\"",
         "<, <=, >, >= compare numbers or durations, not text",
         "       ^^^",
     );
-    bad("status ==", "expected a value after the operator", "         ^");
+    bad(
+        "status ==",
+        "expected a value after the operator",
+        "         ^",
+    );
+    bad(
+        "status === 200",
+        "unknown operator `===` (expected ==, !=, <, <=, >, >=, contains, not contains, matches)",
+        "       ^^^",
+    );
     bad(
         "cert_expiry > 7x",
         "`7x` is neither a number nor a duration like 300ms, 2s, 7d",

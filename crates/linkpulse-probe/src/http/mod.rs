@@ -546,9 +546,7 @@ impl Run<'_> {
                     self.detail.body_bytes = Some(limit);
                     return Err(ProbeError::new(
                         ErrorKind::Protocol,
-                        format!(
-                            "body from {addr} is larger than body_size_limit ({limit} bytes)"
-                        ),
+                        format!("body from {addr} is larger than body_size_limit ({limit} bytes)"),
                     ));
                 }
                 if total >= BODY_READ_MAX {
@@ -606,7 +604,9 @@ impl Run<'_> {
             Some(b) if self.method == self.opts.http.method => b.clone(),
             _ => Bytes::new(),
         };
-        let mut request = builder.body(Full::new(body)).map_err(|e| bad(e.to_string()))?;
+        let mut request = builder
+            .body(Full::new(body))
+            .map_err(|e| bad(e.to_string()))?;
         for (name, value) in &self.opts.http.headers {
             if h2 && name == header::HOST {
                 continue;

@@ -273,7 +273,8 @@ fn parse_regex(s: &str) -> Result<regex::Regex, String> {
 
 /// A condition, or its error with the caret line under the bad token.
 fn parse_condition(s: &str) -> Result<linkpulse_probe::conditions::Condition, String> {
-    s.parse().map_err(|e: linkpulse_probe::conditions::ConditionError| e.to_string())
+    s.parse()
+        .map_err(|e: linkpulse_probe::conditions::ConditionError| e.to_string())
 }
 
 fn parse_header(s: &str) -> Result<(http::HeaderName, http::HeaderValue), String> {
