@@ -67,6 +67,7 @@ pub fn prepare(check: &CheckConfig) -> Result<Option<PreparedProbe>, PrepareErro
             options.icmp = IcmpOptions {
                 count: *count,
                 interval: *interval,
+                ..IcmpOptions::default()
             };
             Target::from_str(&check.spec.target()).map_err(|e| err(e.to_string()))?
         }

@@ -118,6 +118,8 @@ pub struct IcmpOptions {
     pub count: u32,
     /// Delay between echo requests.
     pub interval: Duration,
+    /// Hop limit, don't-fragment and payload size of the requests.
+    pub tuning: crate::icmp::SocketTuning,
 }
 
 impl Default for IcmpOptions {
@@ -125,6 +127,7 @@ impl Default for IcmpOptions {
         IcmpOptions {
             count: defaults::ICMP_COUNT,
             interval: defaults::ICMP_INTERVAL,
+            tuning: crate::icmp::SocketTuning::default(),
         }
     }
 }

@@ -102,6 +102,8 @@ pub struct TcpModule {
 pub struct IcmpModule {
     /// Address family preference.
     pub ip: IpPreference,
+    /// `ttl`, `dont_fragment` and `payload_size`.
+    pub tuning: linkpulse_probe::icmp::SocketTuning,
 }
 
 impl BlackboxConfig {
@@ -545,20 +547,38 @@ fn icmp_module(errors: &mut Errors<'_>, at: &str, raw: Option<S<RawIcmp>>) -> Ch
         i.preferred_ip_protocol.as_ref(),
         i.ip_protocol_fallback,
     );
+    let mut tuning = linkpulse_probe::icmp::SocketTuning {
+        dont_fragment: i.dont_fragment.unwrap_or(false),
+        ..Default::default()
+    };
+    // blackbox_exporter: 0 leaves the system's TTL and its own payload.
+    if let Some(ttl) = &i.ttl {
+        match u8::try_from(ttl.value) {
+            Ok(0) => {}
+            Ok(n) => tuning.ttl = Some(n),
+            Err(_) => errors.at(
+                ttl,
+                &format!("{at}.ttl"),
+                format!("ttl {} out of range 0-255", ttl.value),
+            ),
+        }
+    }
+    if let Some(size) = &i.payload_size {
+        match usize::try_from(size.value) {
+            Ok(n) if n <= 65_000 => tuning.payload_size = n,
+            _ => errors.at(
+                size,
+                &format!("{at}.payload_size"),
+                format!("payload_size {} out of range 0-65000", size.value),
+            ),
+        }
+    }
     if errors.list.len() > before {
         return None;
     }
-    let reason = first_unsupported(
-        &at,
-        &[
-            ("source_ip_address", &i.source_ip_address),
-            ("payload_size", &i.payload_size),
-            ("dont_fragment", &i.dont_fragment),
-            ("ttl", &i.ttl),
-        ],
-    );
+    let reason = first_unsupported(&at, &[("source_ip_address", &i.source_ip_address)]);
     Some(match reason {
         Some(r) => Err(r),
-        None => Ok(IcmpModule { ip }),
+        None => Ok(IcmpModule { ip, tuning }),
     })
 }

@@ -113,9 +113,9 @@ pub(crate) struct RawTcp {
 pub(crate) struct RawIcmp {
     pub(crate) preferred_ip_protocol: Option<S<String>>,
     pub(crate) ip_protocol_fallback: Option<bool>,
+    pub(crate) payload_size: Option<S<i64>>,
+    pub(crate) dont_fragment: Option<bool>,
+    pub(crate) ttl: Option<S<i64>>,
     // Known to blackbox_exporter, not implemented by linkpulse.
     pub(crate) source_ip_address: Option<Ignored>,
-    pub(crate) payload_size: Option<Ignored>,
-    pub(crate) dont_fragment: Option<Ignored>,
-    pub(crate) ttl: Option<Ignored>,
 }

@@ -71,7 +71,7 @@ pub async fn probe(prober: &Prober, module: &Module, target: &str, timeout: Dura
         match &module.prober {
             ModuleProber::Http(h) => http(prober, h, target, deadline, &mut out).await,
             ModuleProber::Tcp(t) => tcp(prober, t.ip, target, deadline, &mut out).await,
-            ModuleProber::Icmp(i) => icmp(prober, i.ip, target, deadline, &mut out).await,
+            ModuleProber::Icmp(i) => icmp(prober, i, target, deadline, &mut out).await,
             ModuleProber::Unsupported { reason, .. } => {
                 out.log
                     .push(format!("msg=\"Unsupported module\" reason={reason:?}"));
@@ -259,7 +259,7 @@ async fn tcp(
 
 async fn icmp(
     prober: &Prober,
-    pref: IpPreference,
+    module: &super::config::IcmpModule,
     target: &str,
     deadline: Instant,
     out: &mut Outcome,
@@ -285,7 +285,7 @@ async fn icmp(
             return false;
         }
     };
-    let Some((ip, dns)) = choose_address(&host, pref, deadline, out).await else {
+    let Some((ip, dns)) = choose_address(&host, module.ip, deadline, out).await else {
         return false;
     };
     phase(out, "resolve", dns.as_secs_f64());
@@ -297,6 +297,7 @@ async fn icmp(
     };
     // blackbox_exporter sends one echo request per probe.
     opts.icmp.count = 1;
+    opts.icmp.tuning = module.tuning;
     let started = Instant::now();
     let result = prober
         .probe(&Target::Icmp { host: Host::Ip(ip) }, &opts)

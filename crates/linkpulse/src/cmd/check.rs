@@ -202,6 +202,15 @@ pub(crate) struct IcmpArgs {
     /// Delay between ICMP echo requests.
     #[arg(long, value_name = "DURATION", default_value = DEFAULT_ICMP_INTERVAL.as_str(), value_parser = parse_interval)]
     interval: Duration,
+    /// Hop limit (IPv4 TTL) of the echo requests, 1-255.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..))]
+    ttl: Option<u8>,
+    /// Bytes of payload in each echo request (at least 16 are sent).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(0..=65_000))]
+    payload_size: Option<u16>,
+    /// Forbid fragmentation: a request larger than the path MTU fails instead.
+    #[arg(long)]
+    dont_fragment: bool,
 }
 
 impl IcmpArgs {
@@ -209,6 +218,11 @@ impl IcmpArgs {
         opts.icmp = IcmpOptions {
             count: self.count,
             interval: self.interval,
+            tuning: linkpulse_probe::icmp::SocketTuning {
+                ttl: self.ttl,
+                dont_fragment: self.dont_fragment,
+                payload_size: self.payload_size.map_or(0, usize::from),
+            },
         };
         opts
     }
