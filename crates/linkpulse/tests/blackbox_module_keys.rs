@@ -1,6 +1,8 @@
 //! blackbox_exporter's request and answer keys of the `http` prober — `basic_auth`,
 //! `bearer_token(_file)`, `authorization`, `body`, `method`, `headers`,
-//! `fail_if_header_(not_)matches`, `body_size_limit` — on `linkpulse serve`'s `/probe`, against
+//! `fail_if_header_(not_)matches`, `body_size_limit` — and of the `icmp` prober (`ttl`,
+//! `payload_size`, `dont_fragment`; through a router in `icmp_tuning.rs`) on
+//! `linkpulse serve`'s `/probe`, against
 //! a real HTTP server that records what it receives, and compared with the real
 //! `prometheus-blackbox-exporter` on the same config and target: the same request on the
 //! wire, the same verdict, the same metric names.
@@ -101,6 +103,14 @@ fn config(dir: &Path) -> std::path::PathBuf {
     http:
       preferred_ip_protocol: ip4
       body_size_limit: 1MB
+  icmp_tuned:
+    prober: icmp
+    timeout: 5s
+    icmp:
+      preferred_ip_protocol: ip4
+      ttl: 5
+      payload_size: 100
+      dont_fragment: true
   oauth:
     prober: http
     timeout: 5s
@@ -324,4 +334,32 @@ fn a_key_linkpulse_does_not_implement_is_a_400_naming_it() {
     let (status, text) = probe(daemon.addr(), "oauth", "http://127.0.0.1:1/");
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("modules.oauth.http.oauth2"), "{text}");
+}
+
+#[test]
+fn icmp_keys_answer_as_the_exporter_does_on_loopback() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config(dir.path());
+    let daemon = serve(dir.path(), &config);
+    let (status, ours) = probe(daemon.addr(), "icmp_tuned", "127.0.0.1");
+    assert_eq!(status, 200, "{ours}");
+    assert_eq!(sample(&ours, "probe_success"), Some(1.0), "{ours}");
+    assert_eq!(
+        sample(&ours, "probe_icmp_reply_hop_limit"),
+        Some(64.0),
+        "{ours}"
+    );
+    if let Some(exporter) = exporter(&config, dir.path()) {
+        let (_, theirs) = probe(exporter.addr(), "icmp_tuned", "127.0.0.1");
+        assert_eq!(
+            sample(&theirs, "probe_success"),
+            sample(&ours, "probe_success"),
+            "{theirs}"
+        );
+        let missing: Vec<_> = families(&theirs)
+            .difference(&families(&ours))
+            .cloned()
+            .collect();
+        assert!(missing.is_empty(), "linkpulse lacks {missing:?}");
+    }
 }
