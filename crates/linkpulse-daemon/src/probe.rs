@@ -91,6 +91,7 @@ pub fn prepare(check: &CheckConfig) -> Result<Option<PreparedProbe>, PrepareErro
                     .collect::<Result<_, linkpulse_probe::conditions::ConditionError>>()
                     .map_err(|e| err(e.to_string()))?,
                 body_size_limit: h.body_size_limit,
+                compression: None,
             };
             if let Some(a) = &h.authorization {
                 let mut value =

@@ -42,6 +42,7 @@ mod target;
 mod tcp;
 pub mod tls;
 
+pub use http::Compression;
 pub use options::{HttpOptions, IcmpOptions, IpFamily, MAX_REDIRECTS, ProbeOptions};
 pub use prober::{FinalResponse, Prober};
 pub use result::{

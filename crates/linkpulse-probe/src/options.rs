@@ -88,6 +88,8 @@ pub struct HttpOptions {
     /// Read at most this many body bytes: a longer body fails the probe (blackbox_exporter's
     /// `body_size_limit`). `None`: up to 16 MiB is read and 1 MiB kept for matching.
     pub body_size_limit: Option<u64>,
+    /// Ask for this encoding and decode the body as it (blackbox_exporter's `compression`).
+    pub compression: Option<crate::Compression>,
 }
 
 /// How many redirects an HTTP probe follows before it gives up.
@@ -107,6 +109,7 @@ impl Default for HttpOptions {
             body: None,
             conditions: Vec::new(),
             body_size_limit: None,
+            compression: None,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! blackbox_exporter's request and answer keys of the `http` prober — `basic_auth`,
 //! `bearer_token(_file)`, `authorization`, `body`, `method`, `headers`,
-//! `fail_if_header_(not_)matches`, `body_size_limit` — and of the `icmp` prober (`ttl`,
+//! `fail_if_header_(not_)matches`, `body_size_limit`, `compression` — and of the `icmp` prober (`ttl`,
 //! `payload_size`, `dont_fragment`; through a router in `icmp_tuning.rs`) on
 //! `linkpulse serve`'s `/probe`, against
 //! a real HTTP server that records what it receives, and compared with the real
@@ -103,6 +103,20 @@ fn config(dir: &Path) -> std::path::PathBuf {
     http:
       preferred_ip_protocol: ip4
       body_size_limit: 1MB
+  gzip:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      compression: gzip
+      fail_if_body_not_matches_regexp: ["key tests$"]
+  deflate:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      compression: deflate
+      fail_if_body_not_matches_regexp: ["^hello"]
   icmp_tuned:
     prober: icmp
     timeout: 5s
@@ -361,5 +375,97 @@ fn icmp_keys_answer_as_the_exporter_does_on_loopback() {
             .cloned()
             .collect();
         assert!(missing.is_empty(), "linkpulse lacks {missing:?}");
+    }
+}
+
+#[test]
+fn compressed_bodies_are_asked_for_and_decoded_as_the_exporter_does() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config(dir.path());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(BODY.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    raw.write_all(BODY.as_bytes()).unwrap();
+    let raw = raw.finish().unwrap();
+    let serve_body = |body: Vec<u8>, encoding: &str| {
+        HttpServer::start(
+            "127.0.0.1:0".parse().unwrap(),
+            None,
+            HttpResponse::new(200)
+                .body(body)
+                .header("Content-Encoding", encoding),
+        )
+        .expect("target")
+    };
+    let gzip_target = serve_body(gz.clone(), "gzip");
+    let deflate_target = serve_body(raw, "deflate");
+    let plain = HttpServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+        HttpResponse::new(200).body(BODY),
+    )
+    .expect("target");
+    let daemon = serve(dir.path(), &config);
+    let exporter = exporter(&config, dir.path());
+    // module, target, probe_success, probe_http_content_length,
+    // probe_http_uncompressed_body_length
+    let cases = [
+        ("gzip", &gzip_target, 1.0, gz.len() as f64, 29.0),
+        ("deflate", &deflate_target, 1.0, -2.0, 29.0),
+        // Not gzip at all: the exporter decodes blindly, and fails; so does linkpulse.
+        ("gzip", &plain, 0.0, 29.0, -2.0),
+    ];
+    for (module, target, success, length, uncompressed) in cases {
+        let url = target.url("/");
+        let (_, ours) = probe(daemon.addr(), module, &url);
+        let asked = target.received().last().cloned().unwrap_or_default();
+        assert!(
+            asked
+                .to_ascii_lowercase()
+                .contains(&format!("accept-encoding: {module}")),
+            "{asked}"
+        );
+        assert_eq!(
+            sample(&ours, "probe_success"),
+            Some(success),
+            "{module}: {ours}"
+        );
+        if length >= 0.0 {
+            assert_eq!(
+                sample(&ours, "probe_http_content_length"),
+                Some(length),
+                "{ours}"
+            );
+        }
+        if uncompressed >= 0.0 {
+            assert_eq!(
+                sample(&ours, "probe_http_uncompressed_body_length"),
+                Some(uncompressed),
+                "{module}: {ours}"
+            );
+        }
+        if let Some(exporter) = &exporter {
+            let (_, theirs) = probe(exporter.addr(), module, &url);
+            for name in [
+                "probe_success",
+                "probe_http_content_length",
+                "probe_failed_due_to_regex",
+            ] {
+                assert_eq!(
+                    sample(&theirs, name),
+                    sample(&ours, name),
+                    "{module} {name}: {theirs}"
+                );
+            }
+            if success == 1.0 {
+                assert_eq!(
+                    sample(&theirs, "probe_http_uncompressed_body_length"),
+                    sample(&ours, "probe_http_uncompressed_body_length"),
+                    "{module}: {theirs}"
+                );
+            }
+        }
     }
 }

@@ -334,7 +334,6 @@ fn http_module(
                 "skip_resolve_phase_with_proxy",
                 &h.skip_resolve_phase_with_proxy,
             ),
-            ("compression", &h.compression),
         ],
     );
     module.ip = ip_preference(

@@ -1,5 +1,5 @@
 //! blackbox_exporter's request and answer keys of the `http` prober beyond the basics:
-//! `basic_auth`, `bearer_token(_file)`, `authorization`, `body`, `body_file`,
+//! `basic_auth`, `bearer_token(_file)`, `authorization`, `body`, `body_file`, `compression`,
 //! `body_size_limit`, `fail_if_header_matches` and `fail_if_header_not_matches` — read from
 //! the file (stage two) and, for the header rules, judged on the answer.
 //!
@@ -121,6 +121,21 @@ pub(super) fn apply(
             }
         }
         (None, None) => {}
+    }
+    if let Some(c) = &h.compression
+        && !c.value.is_empty()
+    {
+        match linkpulse_probe::Compression::from_name(&c.value) {
+            Some(encoding) => module.options.compression = Some(encoding),
+            None => errors.at(
+                c,
+                &format!("{at}.compression"),
+                format!(
+                    "invalid compression {:?} (expected gzip, deflate, br or identity)",
+                    c.value
+                ),
+            ),
+        }
     }
     if let Some(limit) = &h.body_size_limit {
         match size(&limit.value) {

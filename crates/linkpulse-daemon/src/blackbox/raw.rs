@@ -74,7 +74,7 @@ pub(crate) struct RawHttp {
     pub(crate) proxy_connect_header: Option<Ignored>,
     pub(crate) source_ip_address: Option<Ignored>,
     pub(crate) skip_resolve_phase_with_proxy: Option<Ignored>,
-    pub(crate) compression: Option<Ignored>,
+    pub(crate) compression: Option<S<String>>,
 }
 
 /// `tls_config:` of an HTTP or TCP prober.

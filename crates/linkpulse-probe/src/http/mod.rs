@@ -16,6 +16,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use url::Url;
 
+mod decode;
+
+pub use decode::Compression;
+
 use crate::net::{connect_any, human, ms, resolve};
 use crate::options::MAX_REDIRECTS;
 use crate::tls::{self, Alpn};
@@ -510,6 +514,13 @@ impl Run<'_> {
             || http.conditions.iter().any(|c| c.needs_body());
         let limit = http.body_size_limit;
         let keep_max = limit.map_or(BODY_KEEP, |l| (l as usize).min(BODY_KEEP));
+        // A compressed body is kept whole (up to BODY_READ_MAX) and decoded at the end; the
+        // limit and what is kept apply to the decoded body.
+        let encoding = http.compression;
+        let (keep, keep_max, limit) = match encoding {
+            Some(_) => (true, BODY_READ_MAX as usize, None),
+            None => (keep, keep_max, limit),
+        };
         let mut kept = Vec::new();
         let mut total: u64 = 0;
         loop {
@@ -555,7 +566,24 @@ impl Run<'_> {
             }
         }
         self.detail.body_bytes = Some(total);
-        Ok(kept)
+        let Some(encoding) = encoding else {
+            return Ok(kept);
+        };
+        let limit = self.opts.http.body_size_limit;
+        let keep_max = limit.map_or(BODY_KEEP, |l| (l as usize).min(BODY_KEEP));
+        let decoded = decode::decode(encoding, &kept, keep_max, limit)
+            .map_err(|why| ProbeError::new(ErrorKind::Protocol, format!("{addr}: {why}")))?;
+        self.detail.body_bytes = Some(decoded.total);
+        if decoded.over_limit {
+            return Err(ProbeError::new(
+                ErrorKind::Protocol,
+                format!(
+                    "decoded body from {addr} is larger than body_size_limit ({} bytes)",
+                    decoded.total
+                ),
+            ));
+        }
+        Ok(decoded.kept)
     }
 
     /// Builds the request: origin-form URI and a Host header for HTTP/1.1, absolute URI for h2.
@@ -598,6 +626,10 @@ impl Run<'_> {
         }
         if let Some(credentials) = basic_credentials(url) {
             builder = builder.header(header::AUTHORIZATION, credentials);
+        }
+        // A configured `Accept-Encoding` header (inserted below) wins.
+        if let Some(c) = self.opts.http.compression {
+            builder = builder.header(header::ACCEPT_ENCODING, c.name());
         }
         // A 303 turned the request into a GET: the body stays behind.
         let body = match &self.opts.http.body {

@@ -187,6 +187,7 @@ impl HttpArgs {
             body: self.body.clone().map(Into::into),
             conditions: self.conditions.clone(),
             body_size_limit: self.body_size_limit,
+            compression: None,
         };
         opts.cert_warn_days = self.cert_warn;
         Ok(opts)
