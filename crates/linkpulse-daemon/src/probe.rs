@@ -67,6 +67,7 @@ pub fn prepare(check: &CheckConfig) -> Result<Option<PreparedProbe>, PrepareErro
             options.icmp = IcmpOptions {
                 count: *count,
                 interval: *interval,
+                ..IcmpOptions::default()
             };
             Target::from_str(&check.spec.target()).map_err(|e| err(e.to_string()))?
         }
@@ -90,7 +91,22 @@ pub fn prepare(check: &CheckConfig) -> Result<Option<PreparedProbe>, PrepareErro
                 follow_redirects: h.follow_redirects,
                 ca_file: h.ca_file.clone(),
                 insecure: h.insecure,
+                body: h.body.clone().map(Into::into),
+                conditions: h
+                    .conditions
+                    .iter()
+                    .map(|c| c.parse())
+                    .collect::<Result<_, linkpulse_probe::conditions::ConditionError>>()
+                    .map_err(|e| err(e.to_string()))?,
+                body_size_limit: h.body_size_limit,
+                compression: None,
             };
+            if let Some(a) = &h.authorization {
+                let mut value =
+                    http::HeaderValue::from_str(a.expose()).map_err(|e| err(e.to_string()))?;
+                value.set_sensitive(true);
+                http.headers.push((http::header::AUTHORIZATION, value));
+            }
             if let Some(r) = &h.body_regex {
                 http.body_regex = Some(regex::Regex::new(r).map_err(|e| err(e.to_string()))?);
             }

@@ -55,6 +55,7 @@ pub async fn diagnose(prober: &Prober, address: &str, budget: Duration) -> Diagn
         icmp: IcmpOptions {
             count: 3,
             interval: (budget / 4).max(Duration::from_millis(20)),
+            ..IcmpOptions::default()
         },
         ..ProbeOptions::default()
     };

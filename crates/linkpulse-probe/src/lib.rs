@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod conditions;
 pub mod defaults;
 pub mod diagnose;
 mod dns;
@@ -47,8 +48,9 @@ pub mod tls;
 
 pub use dns::{DnsDetail, DnsOptions, DnsType, Rcode, RrRules, UnknownDnsType, UnknownRcode};
 pub use grpc::{GrpcDetail, GrpcOptions, status_name as grpc_status_name};
+pub use http::Compression;
 pub use options::{HttpOptions, IcmpOptions, IpFamily, MAX_REDIRECTS, ProbeOptions};
-pub use prober::Prober;
+pub use prober::{FinalResponse, Prober};
 pub use result::{
     ErrorKind, HttpDetail, HttpPhases, IcmpDetail, LocalReason, ProbeError, ProbeKind, ProbeResult,
     TlsDetail, UnreachableDetail,

@@ -86,6 +86,16 @@ pub struct HttpOptions {
     pub ca_file: Option<PathBuf>,
     /// Do not verify the server certificate.
     pub insecure: bool,
+    /// Request body (sent with every request of the probe; dropped after a 303 to GET).
+    pub body: Option<bytes::Bytes>,
+    /// Conditions the final answer must meet ([`crate::conditions`]); the first one not met
+    /// fails the probe with [`crate::ErrorKind::Condition`].
+    pub conditions: Vec<crate::conditions::Condition>,
+    /// Read at most this many body bytes: a longer body fails the probe (blackbox_exporter's
+    /// `body_size_limit`). `None`: up to 16 MiB is read and 1 MiB kept for matching.
+    pub body_size_limit: Option<u64>,
+    /// Ask for this encoding and decode the body as it (blackbox_exporter's `compression`).
+    pub compression: Option<crate::Compression>,
 }
 
 /// How many redirects an HTTP probe follows before it gives up.
@@ -102,6 +112,10 @@ impl Default for HttpOptions {
             follow_redirects: defaults::FOLLOW_REDIRECTS,
             ca_file: None,
             insecure: false,
+            body: None,
+            conditions: Vec::new(),
+            body_size_limit: None,
+            compression: None,
         }
     }
 }
@@ -113,6 +127,8 @@ pub struct IcmpOptions {
     pub count: u32,
     /// Delay between echo requests.
     pub interval: Duration,
+    /// Hop limit, don't-fragment and payload size of the requests.
+    pub tuning: crate::icmp::SocketTuning,
 }
 
 impl Default for IcmpOptions {
@@ -120,6 +136,7 @@ impl Default for IcmpOptions {
         IcmpOptions {
             count: defaults::ICMP_COUNT,
             interval: defaults::ICMP_INTERVAL,
+            tuning: crate::icmp::SocketTuning::default(),
         }
     }
 }

@@ -1,23 +1,39 @@
 //! The ICMP echo probe: resolves the host and maps a [`PingReport`] onto a [`ProbeResult`].
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use crate::icmp::{IcmpError, PingOptions, PingReport, Pinger};
+use crate::icmp::{IcmpError, PingOptions, PingReport, Pinger, SocketTuning};
 use crate::net::{ms, resolve};
 use crate::{ErrorKind, Host, IcmpDetail, ProbeKind, ProbeOptions, ProbeResult, UnreachableDetail};
 
 /// The ICMP engine, created on first use; a creation failure is remembered and reported on every
 /// ICMP probe as a `permission` error.
+/// Probes with a TTL, don't-fragment or payload size of their own get an engine per setting
+/// (its sockets carry the setting), created on first use too.
 #[derive(Debug, Default)]
 pub(crate) struct LazyPinger {
     cell: OnceLock<Result<Arc<Pinger>, String>>,
+    tuned: Mutex<HashMap<SocketTuning, Result<Arc<Pinger>, String>>>,
 }
 
 impl LazyPinger {
-    fn get(&self) -> Result<Arc<Pinger>, String> {
-        self.cell
-            .get_or_init(|| Pinger::new().map(Arc::new).map_err(|e| e.to_string()))
+    fn get(&self, tuning: &SocketTuning) -> Result<Arc<Pinger>, String> {
+        if *tuning == SocketTuning::default() {
+            return self
+                .cell
+                .get_or_init(|| Pinger::new().map(Arc::new).map_err(|e| e.to_string()))
+                .clone();
+        }
+        let mut tuned = self.tuned.lock().unwrap_or_else(PoisonError::into_inner);
+        tuned
+            .entry(*tuning)
+            .or_insert_with(|| {
+                Pinger::with_tuning(tuning)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
             .clone()
     }
 }
@@ -43,7 +59,7 @@ pub(crate) async fn probe(
         }
     };
     result.resolved = Some(ip);
-    let pinger = match pinger.get() {
+    let pinger = match pinger.get(&opts.icmp.tuning) {
         Ok(p) => p,
         Err(why) => return result.fail(ErrorKind::Permission, why),
     };
@@ -105,6 +121,10 @@ pub(crate) fn apply(mut result: ProbeResult, ip: IpAddr, report: &PingReport) ->
 /// is the monitor's own failure, reported as `permission`.
 fn pinger_error_kind(e: &IcmpError) -> ErrorKind {
     match e {
+        // A request larger than the path MTU with don't-fragment set: the path's answer.
+        IcmpError::Send { source, .. } if source.raw_os_error() == Some(libc::EMSGSIZE) => {
+            ErrorKind::Unreachable
+        }
         IcmpError::Send { source, .. } => match crate::net::classify_io(source) {
             k @ (ErrorKind::Unreachable | ErrorKind::Timeout) => k,
             _ => ErrorKind::Permission,

@@ -123,16 +123,17 @@ impl Prober {
         }
     }
 
-    /// Like [`Prober::probe`], and for an HTTP target with `keep_body` also returns the first
-    /// MiB of the final response body (for callers that judge the body themselves, such as
-    /// blackbox_exporter's `fail_if_body_matches_regexp`). The body is `None` for other kinds,
-    /// without `keep_body`, or when no complete response arrived.
+    /// Like [`Prober::probe`], and for an HTTP target with `keep_body` also returns the final
+    /// response's headers and the first MiB of its body (for callers that judge the answer
+    /// themselves, such as blackbox_exporter's `fail_if_body_matches_regexp` and
+    /// `fail_if_header_matches`). `None` for other kinds, without `keep_body`, or when no
+    /// complete response arrived.
     pub async fn probe_keeping_body(
         &self,
         target: &Target,
         opts: &ProbeOptions,
         keep_body: bool,
-    ) -> (ProbeResult, Option<Vec<u8>>) {
+    ) -> (ProbeResult, Option<FinalResponse>) {
         match target {
             Target::Http { url } => {
                 crate::http::probe(self.inner.tls, url, target.to_string(), opts, keep_body).await
@@ -140,6 +141,15 @@ impl Prober {
             _ => (self.probe(target, opts).await, None),
         }
     }
+}
+
+/// The final response of an HTTP probe, kept for [`Prober::probe_keeping_body`].
+#[derive(Debug, Clone, Default)]
+pub struct FinalResponse {
+    /// Its headers.
+    pub headers: http::HeaderMap,
+    /// The first MiB of its body (less with `body_size_limit`).
+    pub body: Vec<u8>,
 }
 
 #[cfg(test)]

@@ -69,6 +69,9 @@ pub enum ErrorKind {
     Permission,
     /// The peer answered something that is not the expected protocol.
     Protocol,
+    /// The answer did not meet a configured condition ([`crate::conditions`]); the message
+    /// names the condition and the value seen.
+    Condition,
     /// The monitor's own fault, not the target's: no file descriptors (`EMFILE`/`ENFILE`), no
     /// ephemeral port (`EADDRNOTAVAIL`), no memory or socket buffers (`ENOMEM`/`ENOBUFS`).
     /// Such a result says nothing about the target; the message starts with a
@@ -93,6 +96,7 @@ impl ErrorKind {
             ErrorKind::BodyMismatch => "body_mismatch",
             ErrorKind::Permission => "permission",
             ErrorKind::Protocol => "protocol",
+            ErrorKind::Condition => "condition",
             ErrorKind::Local => "local",
             ErrorKind::Health => "health",
         }

@@ -88,6 +88,10 @@ pub struct HttpModule {
     pub fail_if_ssl: bool,
     /// `fail_if_not_ssl`.
     pub fail_if_not_ssl: bool,
+    /// `fail_if_header_matches`: the probe fails when a value of the header matches.
+    pub fail_if_header_matches: Vec<super::http_keys::HeaderRule>,
+    /// `fail_if_header_not_matches`: the probe fails unless a value of the header matches.
+    pub fail_if_header_not_matches: Vec<super::http_keys::HeaderRule>,
 }
 
 /// Settings of a TCP module.
@@ -102,6 +106,8 @@ pub struct TcpModule {
 pub struct IcmpModule {
     /// Address family preference.
     pub ip: IpPreference,
+    /// `ttl`, `dont_fragment` and `payload_size`.
+    pub tuning: linkpulse_probe::icmp::SocketTuning,
 }
 
 impl BlackboxConfig {
@@ -178,8 +184,8 @@ fn parse_raw(file: &str, text: &str) -> Result<RawFile, ConfigError> {
 
 /// Collects problems while validating.
 pub(super) struct Errors<'a> {
-    file: &'a str,
-    list: Vec<ConfigError>,
+    pub(super) file: &'a str,
+    pub(super) list: Vec<ConfigError>,
 }
 
 impl Errors<'_> {
@@ -344,14 +350,6 @@ fn http_module(
     let unsupported = first_unsupported(
         &at,
         &[
-            ("fail_if_header_matches", &h.fail_if_header_matches),
-            ("fail_if_header_not_matches", &h.fail_if_header_not_matches),
-            ("body", &h.body),
-            ("body_file", &h.body_file),
-            ("basic_auth", &h.basic_auth),
-            ("bearer_token", &h.bearer_token),
-            ("bearer_token_file", &h.bearer_token_file),
-            ("authorization", &h.authorization),
             ("oauth2", &h.oauth2),
             ("proxy_url", &h.proxy_url),
             ("no_proxy", &h.no_proxy),
@@ -362,8 +360,6 @@ fn http_module(
                 "skip_resolve_phase_with_proxy",
                 &h.skip_resolve_phase_with_proxy,
             ),
-            ("compression", &h.compression),
-            ("body_size_limit", &h.body_size_limit),
         ],
     );
     module.ip = ip_preference(
@@ -460,6 +456,7 @@ fn http_module(
         (None, Some(follow)) => follow,
         (None, None) => true,
     };
+    super::http_keys::apply(errors, base, &at, &h, &mut module);
     module.fail_if_ssl = h.fail_if_ssl.unwrap_or(false);
     module.fail_if_not_ssl = h.fail_if_not_ssl.unwrap_or(false);
     let _ = h.enable_http2; // linkpulse negotiates HTTP/2 with ALPN either way.
@@ -575,20 +572,38 @@ fn icmp_module(errors: &mut Errors<'_>, at: &str, raw: Option<S<RawIcmp>>) -> Ch
         i.preferred_ip_protocol.as_ref(),
         i.ip_protocol_fallback,
     );
+    let mut tuning = linkpulse_probe::icmp::SocketTuning {
+        dont_fragment: i.dont_fragment.unwrap_or(false),
+        ..Default::default()
+    };
+    // blackbox_exporter: 0 leaves the system's TTL and its own payload.
+    if let Some(ttl) = &i.ttl {
+        match u8::try_from(ttl.value) {
+            Ok(0) => {}
+            Ok(n) => tuning.ttl = Some(n),
+            Err(_) => errors.at(
+                ttl,
+                &format!("{at}.ttl"),
+                format!("ttl {} out of range 0-255", ttl.value),
+            ),
+        }
+    }
+    if let Some(size) = &i.payload_size {
+        match usize::try_from(size.value) {
+            Ok(n) if n <= 65_000 => tuning.payload_size = n,
+            _ => errors.at(
+                size,
+                &format!("{at}.payload_size"),
+                format!("payload_size {} out of range 0-65000", size.value),
+            ),
+        }
+    }
     if errors.list.len() > before {
         return None;
     }
-    let reason = first_unsupported(
-        &at,
-        &[
-            ("source_ip_address", &i.source_ip_address),
-            ("payload_size", &i.payload_size),
-            ("dont_fragment", &i.dont_fragment),
-            ("ttl", &i.ttl),
-        ],
-    );
+    let reason = first_unsupported(&at, &[("source_ip_address", &i.source_ip_address)]);
     Some(match reason {
         Some(r) => Err(r),
-        None => Ok(IcmpModule { ip }),
+        None => Ok(IcmpModule { ip, tuning }),
     })
 }

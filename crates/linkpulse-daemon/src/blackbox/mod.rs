@@ -33,6 +33,7 @@ mod dns;
 pub mod exposition;
 mod grpc;
 pub mod handler;
+pub mod http_keys;
 mod raw;
 pub mod run;
 

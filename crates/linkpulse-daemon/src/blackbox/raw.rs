@@ -54,15 +54,16 @@ pub(crate) struct RawHttp {
     pub(crate) ip_protocol_fallback: Option<bool>,
     pub(crate) enable_http2: Option<bool>,
     pub(crate) tls_config: Option<S<RawTls>>,
+    pub(crate) fail_if_header_matches: Option<Vec<super::http_keys::RawHeaderMatch>>,
+    pub(crate) fail_if_header_not_matches: Option<Vec<super::http_keys::RawHeaderMatch>>,
+    pub(crate) body: Option<S<String>>,
+    pub(crate) body_file: Option<S<String>>,
+    pub(crate) basic_auth: Option<S<super::http_keys::RawBasicAuth>>,
+    pub(crate) bearer_token: Option<S<String>>,
+    pub(crate) bearer_token_file: Option<S<String>>,
+    pub(crate) authorization: Option<S<super::http_keys::RawAuthorization>>,
+    pub(crate) body_size_limit: Option<S<super::http_keys::RawSize>>,
     // Known to blackbox_exporter, not implemented by linkpulse.
-    pub(crate) fail_if_header_matches: Option<Ignored>,
-    pub(crate) fail_if_header_not_matches: Option<Ignored>,
-    pub(crate) body: Option<Ignored>,
-    pub(crate) body_file: Option<Ignored>,
-    pub(crate) basic_auth: Option<Ignored>,
-    pub(crate) bearer_token: Option<Ignored>,
-    pub(crate) bearer_token_file: Option<Ignored>,
-    pub(crate) authorization: Option<Ignored>,
     pub(crate) oauth2: Option<Ignored>,
     pub(crate) proxy_url: Option<Ignored>,
     pub(crate) no_proxy: Option<Ignored>,
@@ -70,8 +71,7 @@ pub(crate) struct RawHttp {
     pub(crate) proxy_connect_header: Option<Ignored>,
     pub(crate) source_ip_address: Option<Ignored>,
     pub(crate) skip_resolve_phase_with_proxy: Option<Ignored>,
-    pub(crate) compression: Option<Ignored>,
-    pub(crate) body_size_limit: Option<Ignored>,
+    pub(crate) compression: Option<S<String>>,
 }
 
 /// `tls_config:` of an HTTP or TCP prober.
@@ -110,9 +110,9 @@ pub(crate) struct RawTcp {
 pub(crate) struct RawIcmp {
     pub(crate) preferred_ip_protocol: Option<S<String>>,
     pub(crate) ip_protocol_fallback: Option<bool>,
+    pub(crate) payload_size: Option<S<i64>>,
+    pub(crate) dont_fragment: Option<bool>,
+    pub(crate) ttl: Option<S<i64>>,
     // Known to blackbox_exporter, not implemented by linkpulse.
     pub(crate) source_ip_address: Option<Ignored>,
-    pub(crate) payload_size: Option<Ignored>,
-    pub(crate) dont_fragment: Option<Ignored>,
-    pub(crate) ttl: Option<Ignored>,
 }

@@ -71,7 +71,7 @@ pub async fn probe(prober: &Prober, module: &Module, target: &str, timeout: Dura
         match &module.prober {
             ModuleProber::Http(h) => http(prober, h, target, deadline, &mut out).await,
             ModuleProber::Tcp(t) => tcp(prober, t.ip, target, deadline, &mut out).await,
-            ModuleProber::Icmp(i) => icmp(prober, i.ip, target, deadline, &mut out).await,
+            ModuleProber::Icmp(i) => icmp(prober, i, target, deadline, &mut out).await,
             ModuleProber::Dns(d) => super::dns::probe(prober, d, target, deadline, &mut out).await,
             ModuleProber::Grpc(g) => {
                 super::grpc::probe(prober, g, target, deadline, &mut out).await
@@ -263,7 +263,7 @@ async fn tcp(
 
 async fn icmp(
     prober: &Prober,
-    pref: IpPreference,
+    module: &super::config::IcmpModule,
     target: &str,
     deadline: Instant,
     out: &mut Outcome,
@@ -289,7 +289,7 @@ async fn icmp(
             return false;
         }
     };
-    let Some((ip, dns)) = choose_address(&host, pref, deadline, out).await else {
+    let Some((ip, dns)) = choose_address(&host, module.ip, deadline, out).await else {
         return false;
     };
     phase(out, "resolve", dns.as_secs_f64());
@@ -301,6 +301,7 @@ async fn icmp(
     };
     // blackbox_exporter sends one echo request per probe.
     opts.icmp.count = 1;
+    opts.icmp.tuning = module.tuning;
     let started = Instant::now();
     let result = prober
         .probe(&Target::Icmp { host: Host::Ip(ip) }, &opts)
@@ -388,9 +389,13 @@ async fn http(
         http: module.options.clone(),
         ..ProbeOptions::default()
     };
-    let keep_body =
+    let body_rules =
         !module.fail_if_body_matches.is_empty() || !module.fail_if_body_not_matches.is_empty();
-    let (result, body) = prober.probe_keeping_body(&t, &opts, keep_body).await;
+    let header_rules =
+        !module.fail_if_header_matches.is_empty() || !module.fail_if_header_not_matches.is_empty();
+    let (result, answer) = prober
+        .probe_keeping_body(&t, &opts, body_rules || header_rules)
+        .await;
     log_result(out, &result);
     let mut success = result.up;
 
@@ -490,8 +495,8 @@ async fn http(
         success = false;
     }
 
-    if success && keep_body {
-        let text = String::from_utf8_lossy(body.as_deref().unwrap_or_default());
+    if success && body_rules {
+        let text = String::from_utf8_lossy(answer.as_ref().map_or(&[][..], |a| &a.body));
         let failed_match = module
             .fail_if_body_matches
             .iter()
@@ -517,6 +522,16 @@ async fn http(
                 .gauge("probe_failed_due_to_regex", help::REGEX, 1.0);
             success = false;
         }
+    }
+    if success
+        && header_rules
+        && let Some(why) =
+            super::http_keys::header_failure(module, &answer.map(|a| a.headers).unwrap_or_default())
+    {
+        out.log.push(format!("level=error {why}"));
+        out.metrics
+            .gauge("probe_failed_due_to_regex", help::REGEX, 1.0);
+        success = false;
     }
     success
 }

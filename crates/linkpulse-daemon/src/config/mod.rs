@@ -19,6 +19,7 @@ mod env;
 mod error;
 mod files;
 mod grpc;
+mod http_auth;
 mod model;
 mod raw;
 pub mod tls;
@@ -29,6 +30,7 @@ use std::path::Path;
 pub use dns::DnsSpec;
 pub use error::{ConfigError, ConfigErrors};
 pub use grpc::GrpcSpec;
+pub use http_auth::Secret;
 pub use model::{
     AlertConfig, AlertTarget, CheckConfig, CheckKind, CheckSpec, Concurrency, Config, HttpSpec,
     HubConfig, HubDetector, MetricsConfig, Retention,

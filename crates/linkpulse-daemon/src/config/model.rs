@@ -158,8 +158,8 @@ impl fmt::Display for CheckKind {
 /// What a check does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CheckSpec {
-    /// An HTTP(S) request.
-    Http(HttpSpec),
+    /// An HTTP(S) request (boxed: it is by far the largest variant).
+    Http(Box<HttpSpec>),
     /// A TCP connect to `host:port`.
     Tcp {
         /// `host:port` (host may be a name, an IPv4 address or a bracketed IPv6 address).
@@ -258,6 +258,14 @@ pub struct HttpSpec {
     pub insecure: bool,
     /// Masks [`HttpSpec::url`] wherever it is shown (the config's `secret_query_params`).
     pub redact: linkpulse_probe::redact::Redactor,
+    /// Conditions on the answer, as written (each already checked to parse).
+    pub conditions: Vec<String>,
+    /// Request body.
+    pub body: Option<String>,
+    /// Read at most this many body bytes; a longer body fails the check.
+    pub body_size_limit: Option<u64>,
+    /// The `Authorization` value from `basic_auth` or `bearer_token_file`.
+    pub authorization: Option<super::Secret>,
 }
 
 impl HttpSpec {

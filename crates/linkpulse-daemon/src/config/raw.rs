@@ -112,6 +112,17 @@ pub(crate) struct RawHttp {
     pub(crate) follow_redirects: Option<bool>,
     pub(crate) ca_file: Option<S<String>>,
     pub(crate) insecure: Option<bool>,
+    /// Conditions on the answer (`status == 200`, `body.status == "UP"`).
+    #[serde(default)]
+    pub(crate) conditions: Vec<S<String>>,
+    /// Request body.
+    pub(crate) body: Option<S<String>>,
+    /// Read at most this many body bytes.
+    pub(crate) body_size_limit: Option<S<u64>>,
+    /// `basic_auth: { username, password | password_file }`.
+    pub(crate) basic_auth: Option<S<super::http_auth::RawBasicAuth>>,
+    /// A file holding a bearer token (`Authorization: Bearer …`).
+    pub(crate) bearer_token_file: Option<S<String>>,
 }
 
 /// `expect_status:` as a number, a list, or a text such as `200-299,301`.

@@ -328,7 +328,14 @@ fn http_spec(e: &mut Errors<'_>, h: &RawHttp, path: &str, base: &Path) -> Option
         },
         None => None,
     };
+    let answer = super::http_auth::answer_keys(e, h, path, base);
+    ok &= answer.is_some();
+    let answer = answer.unwrap_or_default();
     ok.then(|| HttpSpec {
+        conditions: answer.conditions,
+        body: answer.body,
+        body_size_limit: answer.body_size_limit,
+        authorization: answer.authorization,
         url: h.url.value.clone(),
         method,
         expect_status,
@@ -407,7 +414,8 @@ fn module(
     base: &Path,
 ) -> Option<CheckSpec> {
     if let Some(h) = &c.http {
-        return http_spec(e, &h.value, &format!("{prefix}.http"), base).map(CheckSpec::Http);
+        return http_spec(e, &h.value, &format!("{prefix}.http"), base)
+            .map(|h| CheckSpec::Http(Box::new(h)));
     }
     if let Some(t) = &c.tcp {
         let address = t.value.address.value.trim();

@@ -8,13 +8,17 @@ use std::task::Poll;
 
 use bytes::Bytes;
 use http::{Request, Uri, header};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use url::Url;
+
+mod decode;
+
+pub use decode::Compression;
 
 use crate::net::{connect_any, human, ms, resolve};
 use crate::options::MAX_REDIRECTS;
@@ -33,8 +37,12 @@ const BODY_READ_MAX: u64 = 16 << 20;
 enum Hop {
     /// A redirect to follow.
     Redirect(Url),
-    /// The final response: status and (part of) the body.
-    Done { status: u16, body: Vec<u8> },
+    /// The final response: status, headers and (part of) the body.
+    Done {
+        status: u16,
+        headers: http::HeaderMap,
+        body: Vec<u8>,
+    },
 }
 
 /// Aborts the connection task when the probe is done with it.
@@ -148,15 +156,16 @@ struct Run<'a> {
     detail: HttpDetail,
 }
 
-/// Probes `url`: up when the final status is expected and the body matches. With `keep_body`,
-/// also returns the first [`BODY_KEEP`] bytes of the final body once it was read completely.
+/// Probes `url`: up when the final status is expected, the body matches and every condition
+/// holds. With `keep_body`, also returns the final response's headers and the first
+/// [`BODY_KEEP`] bytes of its body once it was read completely.
 pub(crate) async fn probe(
     tls: &tls::TlsConfigs,
     url: &Url,
     label: String,
     opts: &ProbeOptions,
     keep_body: bool,
-) -> (ProbeResult, Option<Vec<u8>>) {
+) -> (ProbeResult, Option<crate::FinalResponse>) {
     let start = Instant::now();
     let mut run = Run {
         tls,
@@ -192,10 +201,16 @@ pub(crate) async fn probe(
                     .add(&hop);
                 current = next;
             }
-            Ok(Hop::Done { status, body }) => {
-                let verdict = run.judge(status, &body);
+            Ok(Hop::Done {
+                status,
+                headers,
+                body,
+            }) => {
+                let verdict = run
+                    .judge(status, &body)
+                    .and_then(|()| run.conditions(status, &headers, &body, start.elapsed()));
                 if keep_body {
-                    final_body = Some(body);
+                    final_body = Some(crate::FinalResponse { headers, body });
                 }
                 break verdict;
             }
@@ -262,6 +277,38 @@ impl Run<'_> {
             ));
         }
         Ok(())
+    }
+
+    /// Evaluates the configured conditions on the final answer.
+    fn conditions(
+        &self,
+        status: u16,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        elapsed: std::time::Duration,
+    ) -> Result<(), ProbeError> {
+        let conditions = &self.opts.http.conditions;
+        if conditions.is_empty() {
+            return Ok(());
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let answer = crate::conditions::Answer {
+            status: Some(status),
+            headers: Some(headers),
+            body,
+            response_time: elapsed,
+            cert_expiry: self
+                .result
+                .tls
+                .as_ref()
+                .and_then(|t| t.earliest_expiry)
+                .map(|at| at as f64 - now),
+            connected: true,
+        };
+        crate::conditions::evaluate(conditions, &answer)
+            .map_err(|f| ProbeError::new(ErrorKind::Condition, f.to_string()))
     }
 
     fn authority_label(&self, ip: std::net::IpAddr) -> String {
@@ -443,10 +490,13 @@ impl Run<'_> {
             return Ok(Hop::Redirect(next));
         }
 
-        let body = self
-            .read_body(response.into_body(), addr, &mut conn)
-            .await?;
-        Ok(Hop::Done { status, body })
+        let (parts, incoming) = response.into_parts();
+        let body = self.read_body(incoming, addr, &mut conn).await?;
+        Ok(Hop::Done {
+            status,
+            headers: parts.headers,
+            body,
+        })
     }
 
     /// Reads the body within the deadline, counting every byte (up to [`BODY_READ_MAX`]) and
@@ -457,9 +507,20 @@ impl Run<'_> {
         addr: SocketAddr,
         conn: &mut Conn,
     ) -> Result<Vec<u8>, ProbeError> {
+        let http = &self.opts.http;
         let keep = self.keep_body
-            || self.opts.http.body_contains.is_some()
-            || self.opts.http.body_regex.is_some();
+            || http.body_contains.is_some()
+            || http.body_regex.is_some()
+            || http.conditions.iter().any(|c| c.needs_body());
+        let limit = http.body_size_limit;
+        let keep_max = limit.map_or(BODY_KEEP, |l| (l as usize).min(BODY_KEEP));
+        // A compressed body is kept whole (up to BODY_READ_MAX) and decoded at the end; the
+        // limit and what is kept apply to the decoded body.
+        let encoding = http.compression;
+        let (keep, keep_max, limit) = match encoding {
+            Some(_) => (true, BODY_READ_MAX as usize, None),
+            None => (keep, keep_max, limit),
+        };
         let mut kept = Vec::new();
         let mut total: u64 = 0;
         loop {
@@ -484,9 +545,20 @@ impl Run<'_> {
             };
             if let Ok(data) = frame.into_data() {
                 total += data.len() as u64;
-                if keep && kept.len() < BODY_KEEP {
-                    let room = BODY_KEEP - kept.len();
+                if keep && kept.len() < keep_max {
+                    let room = keep_max - kept.len();
                     kept.extend_from_slice(&data[..data.len().min(room)]);
+                }
+                if let Some(limit) = limit
+                    && total > limit
+                {
+                    // What a reader stopped at the limit has read (blackbox_exporter's
+                    // `probe_http_uncompressed_body_length`).
+                    self.detail.body_bytes = Some(limit);
+                    return Err(ProbeError::new(
+                        ErrorKind::Protocol,
+                        format!("body from {addr} is larger than body_size_limit ({limit} bytes)"),
+                    ));
                 }
                 if total >= BODY_READ_MAX {
                     break;
@@ -494,11 +566,28 @@ impl Run<'_> {
             }
         }
         self.detail.body_bytes = Some(total);
-        Ok(kept)
+        let Some(encoding) = encoding else {
+            return Ok(kept);
+        };
+        let limit = self.opts.http.body_size_limit;
+        let keep_max = limit.map_or(BODY_KEEP, |l| (l as usize).min(BODY_KEEP));
+        let decoded = decode::decode(encoding, &kept, keep_max, limit)
+            .map_err(|why| ProbeError::new(ErrorKind::Protocol, format!("{addr}: {why}")))?;
+        self.detail.body_bytes = Some(decoded.total);
+        if decoded.over_limit {
+            return Err(ProbeError::new(
+                ErrorKind::Protocol,
+                format!(
+                    "decoded body from {addr} is larger than body_size_limit ({} bytes)",
+                    decoded.total
+                ),
+            ));
+        }
+        Ok(decoded.kept)
     }
 
     /// Builds the request: origin-form URI and a Host header for HTTP/1.1, absolute URI for h2.
-    fn request(&self, url: &Url, h2: bool) -> Result<Request<Empty<Bytes>>, ProbeError> {
+    fn request(&self, url: &Url, h2: bool) -> Result<Request<Full<Bytes>>, ProbeError> {
         let bad = |e: String| {
             ProbeError::new(
                 ErrorKind::Protocol,
@@ -538,7 +627,18 @@ impl Run<'_> {
         if let Some(credentials) = basic_credentials(url) {
             builder = builder.header(header::AUTHORIZATION, credentials);
         }
-        let mut request = builder.body(Empty::new()).map_err(|e| bad(e.to_string()))?;
+        // A configured `Accept-Encoding` header (inserted below) wins.
+        if let Some(c) = self.opts.http.compression {
+            builder = builder.header(header::ACCEPT_ENCODING, c.name());
+        }
+        // A 303 turned the request into a GET: the body stays behind.
+        let body = match &self.opts.http.body {
+            Some(b) if self.method == self.opts.http.method => b.clone(),
+            _ => Bytes::new(),
+        };
+        let mut request = builder
+            .body(Full::new(body))
+            .map_err(|e| bad(e.to_string()))?;
         for (name, value) in &self.opts.http.headers {
             if h2 && name == header::HOST {
                 continue;

@@ -20,7 +20,7 @@ use super::packet::{self, Message, Version};
 use super::queue::IndexQueue;
 use super::session::Session;
 use super::table::SeqTable;
-use super::{IcmpError, PingOptions, PingReport, SocketMode, Unreachable};
+use super::{IcmpError, PingOptions, PingReport, SocketMode, SocketTuning, Unreachable};
 use crate::sys;
 
 /// Receive buffer asked for: room for the replies of a sweep of ~10,000 targets that arrive
@@ -50,6 +50,8 @@ struct Inner {
     secret: u64,
     /// Counts probes, for unique nonces.
     probes: AtomicU64,
+    /// Bytes of echo payload (at least [`packet::PAYLOAD_LEN`]).
+    payload: usize,
     v4: Slot,
     v6: Slot,
 }
@@ -176,7 +178,7 @@ fn mode_name(mode: SocketMode) -> &'static str {
 }
 
 /// Opens and configures one ICMP socket.
-fn try_open(version: Version, mode: SocketMode) -> io::Result<Socket> {
+fn try_open(version: Version, mode: SocketMode, tuning: &SocketTuning) -> io::Result<Socket> {
     let (domain, protocol) = match version {
         Version::V4 => (Domain::IPV4, Protocol::ICMPV4),
         Version::V6 => (Domain::IPV6, Protocol::ICMPV6),
@@ -187,6 +189,12 @@ fn try_open(version: Version, mode: SocketMode) -> io::Result<Socket> {
     };
     let sock = Socket::new(domain, ty, Some(protocol))?;
     sock.set_nonblocking(true)?;
+    sys::tune(
+        &sock,
+        version == Version::V6,
+        tuning.ttl,
+        tuning.dont_fragment,
+    )?;
     sys::grow_recv_buffer(&sock, RECV_BUFFER);
     match (mode, version) {
         (SocketMode::Raw, Version::V4) => {
@@ -223,7 +231,11 @@ fn try_open(version: Version, mode: SocketMode) -> io::Result<Socket> {
 }
 
 /// Opens a socket of the requested mode, or the first that works of datagram then raw.
-fn open(version: Version, mode: Option<SocketMode>) -> Result<(Socket, SocketMode), IcmpError> {
+fn open(
+    version: Version,
+    mode: Option<SocketMode>,
+    tuning: &SocketTuning,
+) -> Result<(Socket, SocketMode), IcmpError> {
     let modes: &[SocketMode] = match mode {
         Some(SocketMode::Datagram) => &[SocketMode::Datagram],
         Some(SocketMode::Raw) => &[SocketMode::Raw],
@@ -232,7 +244,7 @@ fn open(version: Version, mode: Option<SocketMode>) -> Result<(Socket, SocketMod
     let mut denied = Vec::new();
     let mut other = None;
     for &m in modes {
-        match try_open(version, m) {
+        match try_open(version, m, tuning) {
             Ok(sock) => return Ok((sock, m)),
             Err(e) if is_permission(&e) => denied.push(format!("{} socket: {e}", mode_name(m))),
             Err(e) => {
@@ -263,17 +275,23 @@ impl Pinger {
     /// error when neither family has a socket. When only one family failed, pings to it
     /// return that error in [`PingReport::error`].
     pub fn new() -> Result<Pinger, IcmpError> {
-        Pinger::open(None)
+        Pinger::open(None, &SocketTuning::default())
     }
 
     /// Like [`Pinger::new`] but with only the given kind of socket (no fallback).
     pub fn with_mode(mode: SocketMode) -> Result<Pinger, IcmpError> {
-        Pinger::open(Some(mode))
+        Pinger::open(Some(mode), &SocketTuning::default())
     }
 
-    fn open(mode: Option<SocketMode>) -> Result<Pinger, IcmpError> {
-        let v4 = open(Version::V4, mode);
-        let v6 = open(Version::V6, mode);
+    /// Like [`Pinger::new`], with sockets that send every request with `tuning`'s hop limit,
+    /// don't-fragment setting and payload size.
+    pub fn with_tuning(tuning: &SocketTuning) -> Result<Pinger, IcmpError> {
+        Pinger::open(None, tuning)
+    }
+
+    fn open(mode: Option<SocketMode>, tuning: &SocketTuning) -> Result<Pinger, IcmpError> {
+        let v4 = open(Version::V4, mode, tuning);
+        let v6 = open(Version::V6, mode, tuning);
         match (&v4, &v6) {
             (Err(e @ IcmpError::Permission { .. }), _) | (Err(e), Err(_)) => return Err(e.clone()),
             _ => {}
@@ -289,6 +307,7 @@ impl Pinger {
             inner: Arc::new(Inner {
                 secret,
                 probes: AtomicU64::new(0),
+                payload: tuning.payload_size.max(packet::PAYLOAD_LEN),
                 v4: slot(v4),
                 v6: slot(v6),
             }),
@@ -420,9 +439,23 @@ impl Pinger {
                 let nonce = self.next_nonce();
                 let seq = run.register(addr, nonce, index).await;
                 run.inflight.set(index, seq, nonce);
-                let request = packet::build_echo(family.version, family.ident, seq, nonce);
+                let fixed;
+                let sized;
+                let request: &[u8] = if self.inner.payload == packet::PAYLOAD_LEN {
+                    fixed = packet::build_echo(family.version, family.ident, seq, nonce);
+                    &fixed
+                } else {
+                    sized = packet::build_echo_sized(
+                        family.version,
+                        family.ident,
+                        seq,
+                        nonce,
+                        self.inner.payload,
+                    );
+                    &sized
+                };
                 let sent_at = Instant::now();
-                match family.send(&request, &dest).await {
+                match family.send(request, &dest).await {
                     Ok(()) => run.session.on_sent(index, sent_at),
                     Err(source) => {
                         run.inflight.release(index);

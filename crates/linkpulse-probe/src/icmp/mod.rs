@@ -51,6 +51,20 @@ pub enum SocketMode {
     Raw,
 }
 
+/// Settings of a [`Pinger`]'s sockets, applied to every request it sends
+/// ([`Pinger::with_tuning`]); the default is the system's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SocketTuning {
+    /// Hop limit (IPv4 TTL) of the requests; `None`: the system's default.
+    pub ttl: Option<u8>,
+    /// Forbid fragmentation (IPv4 don't-fragment bit, `IPV6_DONTFRAG`): a request larger
+    /// than the path MTU fails instead of being fragmented.
+    pub dont_fragment: bool,
+    /// Bytes of echo payload; below 16 (the nonce and marker every request carries) 16 are
+    /// sent.
+    pub payload_size: usize,
+}
+
 /// How to ping one address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PingOptions {

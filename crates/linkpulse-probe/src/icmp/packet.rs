@@ -141,6 +141,25 @@ pub(crate) fn build_echo(version: Version, ident: u16, seq: u16, nonce: u64) -> 
     buf
 }
 
+/// Like [`build_echo`], with `payload` bytes of payload (at least [`PAYLOAD_LEN`]): the nonce,
+/// the marker, then zeros.
+pub(crate) fn build_echo_sized(
+    version: Version,
+    ident: u16,
+    seq: u16,
+    nonce: u64,
+    payload: usize,
+) -> Vec<u8> {
+    let mut buf = build_echo(version, ident, seq, nonce).to_vec();
+    buf.resize(8 + payload.max(PAYLOAD_LEN), 0);
+    if version == Version::V4 {
+        buf[2..4].fill(0);
+        let sum = checksum(&buf);
+        buf[2..4].copy_from_slice(&sum.to_be_bytes());
+    }
+    buf
+}
+
 /// The nonce carried in one of our payloads, or `None` if the payload is not ours.
 pub(crate) fn payload_nonce(payload: &[u8]) -> Option<u64> {
     let nonce = payload.get(0..8)?;

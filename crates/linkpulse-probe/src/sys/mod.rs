@@ -62,3 +62,33 @@ pub(crate) fn set_icmp_filter_v6(sock: &Socket, pass: &[u8]) -> io::Result<()> {
     }
     linkpulse_sys::sockopt::set(sock.as_fd(), libc::IPPROTO_ICMPV6, ICMP6_FILTER, &blocked)
 }
+
+/// Applies a pinger's hop limit and don't-fragment setting to its socket.
+pub(crate) fn tune(
+    sock: &Socket,
+    v6: bool,
+    ttl: Option<u8>,
+    dont_fragment: bool,
+) -> io::Result<()> {
+    if let Some(ttl) = ttl {
+        if v6 {
+            sock.set_unicast_hops_v6(u32::from(ttl))?;
+        } else {
+            sock.set_ttl_v4(u32::from(ttl))?;
+        }
+    }
+    if dont_fragment {
+        let fd = sock.as_fd();
+        if v6 {
+            linkpulse_sys::sockopt::set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_DONTFRAG, 1)?;
+        } else {
+            linkpulse_sys::sockopt::set_int(
+                fd,
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                libc::IP_PMTUDISC_DO,
+            )?;
+        }
+    }
+    Ok(())
+}

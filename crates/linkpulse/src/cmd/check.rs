@@ -274,6 +274,17 @@ pub(crate) struct HttpArgs {
     /// Extra request header 'Name: value' (repeatable).
     #[arg(long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header)]
     headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// A condition the answer must meet (repeatable), e.g. 'status == 200',
+    /// 'body.status == "UP"', 'body.items.length > 0', 'response_time < 300ms',
+    /// 'cert_expiry > 7d', 'header.content-type contains json'.
+    #[arg(long = "condition", value_name = "CONDITION", value_parser = parse_condition)]
+    conditions: Vec<linkpulse_probe::conditions::Condition>,
+    /// Request body to send (e.g. with --method POST).
+    #[arg(long, value_name = "TEXT")]
+    body: Option<String>,
+    /// Read at most BYTES of the body; a longer body fails the check.
+    #[arg(long, value_name = "BYTES")]
+    body_size_limit: Option<u64>,
     /// Do not follow redirects (by default up to 10 are followed, as the daemon does).
     #[arg(long)]
     no_follow: bool,
@@ -302,6 +313,10 @@ impl HttpArgs {
             follow_redirects: !self.no_follow,
             ca_file: self.ca_file.clone(),
             insecure: self.insecure,
+            body: self.body.clone().map(Into::into),
+            conditions: self.conditions.clone(),
+            body_size_limit: self.body_size_limit,
+            compression: None,
         };
         opts.cert_warn_days = self.cert_warn;
         Ok(opts)
@@ -317,6 +332,15 @@ pub(crate) struct IcmpArgs {
     /// Delay between ICMP echo requests.
     #[arg(long, value_name = "DURATION", default_value = DEFAULT_ICMP_INTERVAL.as_str(), value_parser = parse_interval)]
     interval: Duration,
+    /// Hop limit (IPv4 TTL) of the echo requests, 1-255.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..))]
+    ttl: Option<u8>,
+    /// Bytes of payload in each echo request (at least 16 are sent).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(0..=65_000))]
+    payload_size: Option<u16>,
+    /// Forbid fragmentation: a request larger than the path MTU fails instead.
+    #[arg(long)]
+    dont_fragment: bool,
 }
 
 impl IcmpArgs {
@@ -324,6 +348,11 @@ impl IcmpArgs {
         opts.icmp = IcmpOptions {
             count: self.count,
             interval: self.interval,
+            tuning: linkpulse_probe::icmp::SocketTuning {
+                ttl: self.ttl,
+                dont_fragment: self.dont_fragment,
+                payload_size: self.payload_size.map_or(0, usize::from),
+            },
         };
         opts
     }
@@ -390,6 +419,12 @@ fn parse_method(s: &str) -> Result<http::Method, String> {
 
 fn parse_regex(s: &str) -> Result<regex::Regex, String> {
     regex::Regex::new(s).map_err(|e| format!("invalid regular expression: {e}"))
+}
+
+/// A condition, or its error with the caret line under the bad token.
+fn parse_condition(s: &str) -> Result<linkpulse_probe::conditions::Condition, String> {
+    s.parse()
+        .map_err(|e: linkpulse_probe::conditions::ConditionError| e.to_string())
 }
 
 fn parse_header(s: &str) -> Result<(http::HeaderName, http::HeaderValue), String> {

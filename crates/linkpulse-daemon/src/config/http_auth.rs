@@ -1,0 +1,156 @@
+//! The answer-side keys of an `http:` check: `conditions`, `body`, `body_size_limit`,
+//! `basic_auth` (`username`, `password` or `password_file`) and `bearer_token_file`.
+//!
+//! Conditions are parsed and type-checked here, at load: a bad one is an error at its own
+//! line, with the condition and a caret under the bad token. Credentials become one
+//! `Authorization` value, a [`Secret`] that never shows in `Debug` output.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::collect::Errors;
+use super::files;
+use super::raw::{RawHttp, S};
+
+/// `basic_auth:` of an http check.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBasicAuth {
+    pub(crate) username: S<String>,
+    pub(crate) password: Option<S<String>>,
+    pub(crate) password_file: Option<S<String>>,
+}
+
+/// A secret value (an `Authorization` header): compared and cloned like a string, shown as
+/// `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value itself, for the request.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(linkpulse_probe::redact::MASK)
+    }
+}
+
+/// What the answer-side keys of one http check validated into.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct AnswerKeys {
+    pub(crate) conditions: Vec<String>,
+    pub(crate) body: Option<String>,
+    pub(crate) body_size_limit: Option<u64>,
+    pub(crate) authorization: Option<Secret>,
+}
+
+/// Validates `conditions`, `body`, `body_size_limit`, `basic_auth` and `bearer_token_file`;
+/// `None` when one of them is wrong (each problem reported at its line).
+pub(crate) fn answer_keys(
+    e: &mut Errors<'_>,
+    h: &RawHttp,
+    path: &str,
+    base: &Path,
+) -> Option<AnswerKeys> {
+    let mut ok = true;
+    let mut keys = AnswerKeys {
+        body: h.body.as_ref().map(|b| b.value.clone()),
+        ..AnswerKeys::default()
+    };
+    for (i, c) in h.conditions.iter().enumerate() {
+        match linkpulse_probe::conditions::Condition::parse(&c.value) {
+            Ok(cond) => keys.conditions.push(cond.to_string()),
+            Err(err) => {
+                e.at(c, format!("{path}.conditions[{i}]"), err.to_string());
+                ok = false;
+            }
+        }
+    }
+    if let Some(limit) = &h.body_size_limit {
+        if limit.value == 0 {
+            e.at(
+                limit,
+                format!("{path}.body_size_limit"),
+                "must be above 0 bytes",
+            );
+            ok = false;
+        }
+        keys.body_size_limit = Some(limit.value);
+    }
+    match (&h.basic_auth, &h.bearer_token_file) {
+        (Some(_), Some(t)) => {
+            e.at(
+                t,
+                format!("{path}.bearer_token_file"),
+                "give basic_auth or bearer_token_file, not both",
+            );
+            ok = false;
+        }
+        (Some(b), None) => match basic(e, &b.value, &format!("{path}.basic_auth"), base) {
+            Some(v) => keys.authorization = Some(Secret(v)),
+            None => ok = false,
+        },
+        (None, Some(t)) => {
+            let key = format!("{path}.bearer_token_file");
+            match secret_file(e, base, t, &key) {
+                Some(token) => keys.authorization = Some(Secret(format!("Bearer {token}"))),
+                None => ok = false,
+            }
+        }
+        (None, None) => {}
+    }
+    if let Some(a) = &keys.authorization
+        && http::HeaderValue::from_str(a.expose()).is_err()
+    {
+        let at = h
+            .bearer_token_file
+            .as_ref()
+            .map_or(h.url.referenced.line(), |t| t.referenced.line());
+        e.push(
+            at,
+            format!("{path}.authorization"),
+            "the credentials hold characters a header cannot carry (a newline inside?)",
+        );
+        ok = false;
+    }
+    ok.then_some(keys)
+}
+
+/// `Basic base64(username:password)`.
+fn basic(e: &mut Errors<'_>, b: &RawBasicAuth, path: &str, base: &Path) -> Option<String> {
+    let password = match (&b.password, &b.password_file) {
+        (Some(_), Some(f)) => {
+            e.at(
+                f,
+                format!("{path}.password_file"),
+                "give password or password_file, not both",
+            );
+            return None;
+        }
+        (Some(p), None) => p.value.clone(),
+        (None, Some(f)) => secret_file(e, base, f, &format!("{path}.password_file"))?,
+        (None, None) => String::new(),
+    };
+    let pair = format!("{}:{password}", b.username.value);
+    Some(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    ))
+}
+
+/// A secret read from a file: its text without the final line break; empty is an error.
+fn secret_file(e: &mut Errors<'_>, base: &Path, f: &S<String>, key: &str) -> Option<String> {
+    let (path, text) = files::read_text(e, base, f, key)?;
+    let value = text.trim_end_matches(['\r', '\n']);
+    if value.is_empty() {
+        e.at(f, key, format!("{} is empty", path.display()));
+        return None;
+    }
+    Some(value.to_owned())
+}
