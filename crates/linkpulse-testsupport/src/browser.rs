@@ -25,6 +25,12 @@ fn workspace() -> PathBuf {
 /// (`scripts/install-test-deps` installs all three), when the script fails, or when it runs
 /// longer than ten minutes.
 pub fn run_script(script: &str, linkpulse_bin: &str) {
+    run_script_with(script, linkpulse_bin, &[]);
+}
+
+/// [`run_script`] with extra environment variables for the script (e.g. the URL of a daemon
+/// the Rust test started itself).
+pub fn run_script_with(script: &str, linkpulse_bin: &str, env: &[(&str, &str)]) {
     let root = workspace();
     let dir = root.join("crates/linkpulse-web/tests/browser");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
@@ -60,6 +66,7 @@ pub fn run_script(script: &str, linkpulse_bin: &str) {
         .env("LINKPULSE_BIN", linkpulse_bin)
         .env("SCREENSHOT_DIR", &shots)
         .env("CHROMIUM", &chromium)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start node {script}: {e}"));

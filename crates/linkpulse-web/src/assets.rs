@@ -37,6 +37,7 @@ pub const ASSETS: &[Asset] = embed![
     "overview.js",
     "check.js",
     "nodes.js",
+    "cluster.js",
     "status.js",
     "charts.js",
     "style.css",

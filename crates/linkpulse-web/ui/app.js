@@ -4,6 +4,7 @@ import { overview } from './overview.js';
 import { checkPage } from './check.js';
 import { nodesPage } from './nodes.js';
 import { statusPage } from './status.js';
+import { clusterPanel } from './cluster.js';
 import { hideTip } from './util.js';
 
 const main = document.getElementById('main');
@@ -20,7 +21,7 @@ async function start() {
   if (page === 'status') { await statusPage(main); return; }
   const store = new CheckStore();
   store.follow();
-  if (page === 'overview') overview(main, store);
+  if (page === 'overview') { overview(main, store); clusterPanel(main); }
   await store.load();
   if (page === 'check') {
     let name = '';

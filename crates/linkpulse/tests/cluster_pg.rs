@@ -432,3 +432,45 @@ fn without_postgres_members_keep_their_checks_and_lose_nothing() {
     let distinct: BTreeSet<&String> = downs.iter().collect();
     assert_eq!((downs.len(), distinct.len()), (n, n), "{downs:?}");
 }
+
+/// The overview's cluster panel in a real browser (Debian's chromium): every member live with
+/// its share, then a killed member shown as lapsed.
+#[test]
+fn the_dashboard_shows_the_members_and_a_lapsed_one() {
+    let db = postgres::database().expect("a throwaway PostgreSQL cluster");
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap();
+    let n = 8;
+    let mut members: BTreeMap<&str, Daemon> = ["m1", "m2"]
+        .into_iter()
+        .map(|m| (m, start(&member_config(dir.path(), &db, m, target, n, ""))))
+        .collect();
+    let url = format!("http://{}", members["m1"].addr());
+    let signals = tempfile::tempdir().unwrap();
+    let ready = signals.path().join("READY");
+    let signal_dir = signals.path().to_str().unwrap().to_owned();
+    let script = std::thread::spawn(move || {
+        linkpulse_testsupport::browser::run_script_with(
+            "cluster.mjs",
+            env!("CARGO_BIN_EXE_linkpulse"),
+            &[
+                ("CLUSTER_URL", url.as_str()),
+                ("CLUSTER_MEMBERS", "m1,m2"),
+                ("CLUSTER_CHECKS", "8"),
+                ("CLUSTER_SIGNAL_DIR", signal_dir.as_str()),
+            ],
+        );
+    });
+    let waited = linkpulse_testsupport::eventually(Duration::from_secs(180), || {
+        ready.exists() || script.is_finished()
+    });
+    assert!(
+        waited && ready.exists(),
+        "the page never showed both members"
+    );
+    members.get_mut("m2").unwrap().process().kill();
+    std::fs::write(signals.path().join("KILLED"), "").unwrap();
+    script.join().expect("the browser script passed");
+    drop(listener);
+}
