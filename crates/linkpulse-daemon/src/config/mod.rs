@@ -12,14 +12,14 @@
 //! The full reference is `docs/config.md`.
 
 pub mod auth;
-mod collect;
+pub(crate) mod collect;
 mod env;
 mod error;
-mod files;
+pub(crate) mod files;
 mod model;
-mod raw;
+pub(crate) mod raw;
 pub mod tls;
-mod validate;
+pub(crate) mod validate;
 
 use std::path::Path;
 
