@@ -17,6 +17,10 @@
 //!   loopback and queried over its API; `promtool check metrics`. Needs Debian's `prometheus`.
 //! - [`blackbox`]: the real blackbox_exporter ([`blackbox::Exporter`]) on loopback, to compare
 //!   `/probe` with. Needs Debian's `prometheus-blackbox-exporter`.
+//! - [`alertmanager`]: the real Prometheus Alertmanager on loopback, read back over its API.
+//!   Needs Debian's `prometheus-alertmanager`.
+//! - [`smtp`]: a real SMTP server (Python's `aiosmtpd`) with STARTTLS or TLS and AUTH, keeping
+//!   every mail it accepts.
 //! - [`fs`]: a small private tmpfs to fill up ([`fs::Tmpfs`]), `chattr +i` with a guard, the
 //!   open-files limit of a process. Needs root.
 //! - [`eventually`]: poll a condition until a deadline instead of sleeping.
@@ -31,6 +35,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod alertmanager;
 pub mod bin;
 pub mod blackbox;
 pub mod browser;
@@ -41,6 +46,7 @@ pub mod netns;
 pub mod postgres;
 pub mod prometheus;
 pub mod servers;
+pub mod smtp;
 mod sys;
 mod wait;
 

@@ -7,16 +7,20 @@
 //! - [`TestCa`]: a private CA issuing certificates with a chosen [`Validity`]; its PEM file can
 //!   be passed to `linkpulse check http --ca`.
 //! - [`WebhookReceiver`]: records the JSON bodies POSTed to it, in order (alert delivery).
+//! - [`Recorder`]: records whole requests (headers, body, time) and answers from a script
+//!   (a provider's API in alert tests: a 429 with `Retry-After`, then success).
 //!
 //! Bind port 0 and read [`TcpHold::addr`] / [`HttpServer::addr`]; never guess ports.
 
 mod http;
+mod recorder;
 mod runner;
 mod tcp;
 mod tls;
 mod webhook;
 
 pub use http::{HttpResponse, HttpServer};
+pub use recorder::{Recorded, Recorder};
 pub use runner::ServerError;
 pub use tcp::TcpHold;
 pub use tls::{Identity, TestCa, Validity};
