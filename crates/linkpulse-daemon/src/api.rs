@@ -490,6 +490,10 @@ async fn reload_and_apply(s: &AppState) -> Result<Value, ApiError> {
         .as_ref()
         .map(|a| Arc::new(crate::access::Access::new(a)));
     let needs_restart = s.start_only.changed(&StartOnly::of(&config));
+    for a in &config.alerts {
+        s.metrics
+            .alert_target(&a.name, crate::alerts::target_kind(&a.target));
+    }
     let summary = s
         .engine
         .reload(config)

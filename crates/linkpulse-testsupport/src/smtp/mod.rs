@@ -47,10 +47,17 @@ impl Mail {
             .map(|l| l[prefix.len()..].trim().to_owned())
     }
 
-    /// The body (after the blank line), quoted-printable soft breaks joined.
+    /// The body (after the blank line), decoded when it is quoted-printable.
     pub fn body(&self) -> String {
         let body = self.raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        body.replace("=\r\n", "").replace("=E2=80=94", "—")
+        let qp = self
+            .header("content-transfer-encoding")
+            .is_some_and(|e| e.eq_ignore_ascii_case("quoted-printable"));
+        if qp {
+            quoted_printable(body)
+        } else {
+            body.to_owned()
+        }
     }
 }
 
@@ -131,6 +138,31 @@ impl SmtpServer {
     }
 }
 
+/// Decodes quoted-printable text (RFC 2045): soft line breaks joined, `=XX` bytes decoded.
+fn quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'=', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn read_mail(eml: &Path) -> Option<Mail> {
     let raw = std::fs::read_to_string(eml).ok()?;
     let envelope: serde_json::Value =
@@ -149,4 +181,15 @@ fn read_mail(eml: &Path) -> Option<Mail> {
         authenticated: envelope["authenticated"].as_bool().unwrap_or(false),
         tls: envelope["tls"].as_bool().unwrap_or(false),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quoted_printable_is_decoded() {
+        assert_eq!(
+            super::quoted_printable("team=3Ddb =E2=80=94 lo=\r\nng"),
+            "team=db — long"
+        );
+    }
 }
