@@ -433,16 +433,15 @@ fn every_provider_gets_its_documented_request_and_429_is_honoured() {
     drop(target);
 }
 
-/// A real SMTP server with STARTTLS (the test CA's certificate) and AUTH gets the mail; the
-/// test parses it.
-#[test]
-fn email_arrives_over_starttls_with_auth() {
+/// A real SMTP server (`tls`: STARTTLS or implicit TLS, with the test CA's certificate)
+/// requiring AUTH gets the mail; the test parses it.
+fn email_arrives(tls: SmtpTls, setting: &str) {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new().unwrap();
     let id = ca
         .issue(&["localhost", "127.0.0.1"], Validity::expires_in_days(30))
         .unwrap();
-    let smtp = SmtpServer::start(&id, SmtpTls::Starttls, "linkpulse", "SMTPPASSW0RD").unwrap();
+    let smtp = SmtpServer::start(&id, tls, "linkpulse", "SMTPPASSW0RD").unwrap();
     let pw = dir.path().join("smtp.pw");
     std::fs::write(&pw, "SMTPPASSW0RD\n").unwrap();
     let port = free_port();
@@ -451,7 +450,7 @@ fn email_arrives_over_starttls_with_auth() {
         dir.path(),
         port,
         &format!(
-            "  - name: mail\n    email:\n      host: 127.0.0.1\n      port: {}\n      tls: starttls\n      username: linkpulse\n      password_file: {}\n      from: 'linkpulse <lp@example.org>'\n      to: [ops@example.org, dba@example.org]\n      ca_file: {}\n",
+            "  - name: mail\n    email:\n      host: 127.0.0.1\n      port: {}\n      tls: {setting}\n      username: linkpulse\n      password_file: {}\n      from: 'linkpulse <lp@example.org>'\n      to: [ops@example.org, dba@example.org]\n      ca_file: {}\n",
             smtp.port(),
             pw.display(),
             ca.pem_path().display()
@@ -478,7 +477,62 @@ fn email_arrives_over_starttls_with_auth() {
     let body = mail.body();
     assert!(body.contains(&format!("Target: tcp://{port}")), "{body}");
     assert!(body.contains("Labels: team=db"), "{body}");
+    assert!(body.contains("— diagnosis: "), "{body}");
     assert!(!d.log().contains("SMTPPASSW0RD"));
+}
+
+#[test]
+fn email_arrives_over_starttls_with_auth() {
+    email_arrives(SmtpTls::Starttls, "starttls");
+}
+
+#[test]
+fn email_arrives_over_implicit_tls_with_auth() {
+    email_arrives(SmtpTls::Implicit, "tls");
+}
+
+/// The templated webhook sends the method, headers and body written in the config, with the
+/// event's fields filled in (JSON-escaped where `| json` says so).
+#[test]
+fn a_templated_webhook_sends_what_the_config_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Recorder::start(local(), vec![HttpResponse::new(200)], None).unwrap();
+    let port = free_port();
+    let target = TcpHold::start(port, None).unwrap();
+    let cfg = config(
+        dir.path(),
+        port,
+        &format!(
+            "  - name: tpl\n    webhook_template:\n      url: '{}'\n      method: put\n      headers: {{ X-Team: '{{{{labels.team}}}}', X-Key: '{{{{idempotency_key}}}}' }}\n      body: '{{\"text\": {{{{summary | json}}}}, \"state\": \"{{{{state}}}}\", \"labels\": {{{{labels|json}}}}}}'\n",
+            hook.url("/incoming")
+        ),
+    );
+    let d = serve(&cfg, &[]);
+    d.wait_state("svc", "up");
+    drop(target);
+    d.wait_state("svc", "down");
+    let got = requests(&hook, "the templated request", 1);
+    assert_eq!(
+        (got[0].method.as_str(), got[0].path.as_str()),
+        ("PUT", "/incoming")
+    );
+    assert_eq!(got[0].header("x-team"), Some("db"));
+    assert!(
+        got[0].header("x-key").unwrap().starts_with("svc/down/"),
+        "{:?}",
+        got[0].headers
+    );
+    assert_eq!(got[0].header("content-type"), Some("application/json"));
+    let b = got[0].json();
+    assert_eq!(b["state"], "down", "{}", got[0].text());
+    assert_eq!(b["labels"], serde_json::json!({"team": "db"}));
+    assert!(
+        b["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[linkpulse] svc is down"),
+        "{b}"
+    );
 }
 
 /// The daemon is killed (-9) after the check went down and before the receiver is up: the
