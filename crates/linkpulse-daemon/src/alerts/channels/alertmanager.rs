@@ -85,7 +85,7 @@ fn alert(ev: &Event, name: &str, starts_ms: i64, ends_ms: Option<i64>) -> serde_
     let mut labels: serde_json::Map<String, serde_json::Value> = ev
         .labels
         .iter()
-        .map(|(k, v)| (k.clone(), v.clone().into()))
+        .map(|(k, v)| (label_name(k), v.clone().into()))
         .collect();
     labels.insert("alertname".to_owned(), name.into());
     labels.insert("check".to_owned(), ev.check.clone().into());
@@ -110,6 +110,25 @@ fn alert(ev: &Event, name: &str, starts_ms: i64, ends_ms: Option<i64>) -> serde_
     a
 }
 
+/// A check label's name as an Alertmanager label name (`[a-zA-Z_][a-zA-Z0-9_]*`, which
+/// Alertmanager refuses otherwise): other characters become `_`, a leading digit gets a `_`.
+fn label_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +142,7 @@ mod tests {
         };
         let mut ev = down();
         ev.labels.insert("check".to_owned(), "spoofed".to_owned());
+        ev.labels.insert("app.tier-1".to_owned(), "web".to_owned());
         let req = am.request(&ev);
         assert_eq!(req.url, "http://am.test:9093/api/v2/alerts");
         let b = req.json();
@@ -130,6 +150,8 @@ mod tests {
         assert_eq!(b[0]["labels"]["alertname"], "LinkpulseCheckDown");
         assert_eq!(b[0]["labels"]["check"], "db");
         assert_eq!(b[0]["labels"]["team"], "db");
+        assert_eq!(b[0]["labels"]["app_tier_1"], "web");
+        assert_eq!(label_name("9x"), "_9x");
         assert_eq!(b[0]["labels"]["instance"], "tcp://h:5432");
         assert_eq!(b[0]["startsAt"], "2025-12-05T07:00:00.123Z");
         assert!(b[0].get("endsAt").is_none(), "firing: no endsAt");
