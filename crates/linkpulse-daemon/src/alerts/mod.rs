@@ -218,7 +218,7 @@ async fn send(
                 .get(ca_file.as_deref())
                 .post_json(url, &h, payload)
                 .await
-                .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+                .map(|b| masked(&String::from_utf8_lossy(&b).trim()))
                 .map_err(masked_failure)
         }
         AlertTarget::Slack { url, ca_file } => {
@@ -232,7 +232,7 @@ async fn send(
                     &body,
                 )
                 .await
-                .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+                .map(|b| masked(&String::from_utf8_lossy(&b).trim()))
                 .map_err(masked_failure)
         }
         AlertTarget::Command {
