@@ -174,6 +174,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/checks/{name}", get(one_check))
         .route("/api/v1/checks/{name}/history", get(history))
         .route("/api/v1/incidents", get(incidents))
+        .route("/api/v1/alerts/channels", get(alert_channels))
         .route("/api/v1/push/{token}", get(push_ok).post(push_ok))
         .route("/api/v1/push/{token}/fail", get(push_fail).post(push_fail))
         .route(
@@ -404,6 +405,12 @@ async fn incidents(
     Ok(Json(serde_json::to_value(list).map_err(internal)?))
 }
 
+/// Each alert target's channel, delivery counts, last delivery and last failure (texts
+/// masked: no secret), by target name.
+async fn alert_channels(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({ "channels": s.metrics.alert_channels.snapshot() }))
+}
+
 async fn push(s: &AppState, token: &str, event: PushEvent) -> Result<Response, ApiError> {
     let limited = s
         .push_limit
@@ -525,6 +532,10 @@ async fn reload_and_apply(s: &AppState) -> Result<Value, ApiError> {
         .as_ref()
         .map(|a| Arc::new(crate::access::Access::new(a)));
     let needs_restart = s.start_only.changed(&StartOnly::of(&config));
+    for a in &config.alerts {
+        s.metrics
+            .alert_target(&a.name, crate::alerts::target_kind(&a.target));
+    }
     let summary = s
         .engine
         .reload(config)

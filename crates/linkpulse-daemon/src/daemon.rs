@@ -145,6 +145,9 @@ impl Daemon {
             .map_err(|e| DaemonError::Http(std::io::Error::other(e)))??
         };
         let metrics = Arc::new(Metrics::new());
+        for a in &config.alerts {
+            metrics.alert_target(&a.name, crate::alerts::target_kind(&a.target));
+        }
         let views = Arc::new(RwLock::new(Default::default()));
         let notify = Arc::new(Notify::new());
         let events = linkpulse_web::EventBus::new(4096);

@@ -95,6 +95,9 @@ pub enum ClientError {
         status: u16,
         /// The start of the response body (an API's error text), trimmed.
         body: String,
+        /// How long the server asked to wait before the next request (`Retry-After`, in
+        /// seconds or as an HTTP date), when it said so.
+        retry_after: Option<Duration>,
     },
     /// The body is not what was expected (too large, cut off, not the JSON asked for).
     #[error("{url}: unexpected response: {reason}")]
@@ -292,20 +295,50 @@ impl HttpClient {
         headers: &[(String, String)],
         body: &T,
     ) -> Result<Bytes, ClientError> {
-        let (shown, uri) = parse(url)?;
         let json = serde_json::to_vec(body).map_err(|e| ClientError::Body {
-            url: shown.clone(),
+            url: mask_url(url),
             reason: format!("cannot encode the JSON body: {e}"),
         })?;
-        let mut request = http::Request::post(uri)
-            .header(header::CONTENT_TYPE, "application/json")
+        self.send_body(
+            http::Method::POST,
+            url,
+            headers,
+            "application/json",
+            Bytes::from(json),
+        )
+        .await
+    }
+
+    /// `METHOD url` with `body` of type `content_type` and the extra `headers` (sent after
+    /// `Content-Type`, so one of them may replace it); returns the body of a 2xx answer (at
+    /// most [`MAX_BODY`] bytes). A refusal carries the server's `Retry-After`
+    /// ([`ClientError::Status`]).
+    pub async fn send_body(
+        &self,
+        method: http::Method,
+        url: &str,
+        headers: &[(String, String)],
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<Bytes, ClientError> {
+        let (shown, uri) = parse(url)?;
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, content_type)
             .header(header::USER_AGENT, "linkpulse");
-        for (name, value) in headers {
-            request = request.header(name.as_str(), value.as_str());
+        if let Some(h) = request.headers_mut() {
+            for (name, value) in headers {
+                let name = http::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|e| url_error(&shown, format!("bad header {name:?}: {e}")))?;
+                let value = http::HeaderValue::from_str(value)
+                    .map_err(|e| url_error(&shown, format!("bad value of header {name}: {e}")))?;
+                h.insert(name, value);
+            }
         }
         let request = request
-            .body(Full::new(Bytes::from(json)))
-            .map_err(|e| url_error(&shown, format!("bad header: {e}")))?;
+            .body(Full::new(body))
+            .map_err(|e| url_error(&shown, format!("bad request: {e}")))?;
         let exchange = async {
             let response = self.send(&shown, request).await?;
             read_all(&shown, response).await
@@ -373,6 +406,11 @@ impl HttpClient {
         if status.is_success() {
             return Ok(response);
         }
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry_after(v, std::time::SystemTime::now()));
         let body = Limited::new(response.into_body(), ERROR_BODY_MAX * 4)
             .collect()
             .await
@@ -391,6 +429,7 @@ impl HttpClient {
             url: shown.to_owned(),
             status: status.as_u16(),
             body: text,
+            retry_after,
         })
     }
 
@@ -474,6 +513,17 @@ fn parse(url: &str) -> Result<(String, http::Uri), ClientError> {
     Ok((shown, uri))
 }
 
+/// A `Retry-After` value: delay-seconds, or an HTTP date (as seen at `now`; a date past is
+/// no wait). `None` when it is neither.
+pub fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
 fn url_error(shown: &str, reason: String) -> ClientError {
     ClientError::Url {
         url: shown.to_owned(),
@@ -515,6 +565,21 @@ fn causes(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon", now), None);
+    }
 
     #[test]
     fn passwords_are_masked() {

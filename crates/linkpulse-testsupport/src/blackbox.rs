@@ -39,6 +39,41 @@ fn listening_addr(log: &str) -> Option<SocketAddr> {
         .and_then(|a| a.parse().ok())
 }
 
+/// Spawns `command` (a Prometheus exporter-toolkit program told to listen on port 0) with
+/// its log in `log`, and waits up to 20 s for its `Listening on` line: the child and the
+/// address it bound. Blocks: from async code, call it in `spawn_blocking`.
+pub(crate) fn spawn_listening(
+    name: &str,
+    mut command: Command,
+    log: &Path,
+) -> io::Result<(Child, SocketAddr)> {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log)?)
+        .spawn()?;
+    let mut found = None;
+    let mut exited = None;
+    eventually(Duration::from_secs(20), || {
+        found = listening_addr(&std::fs::read_to_string(log).unwrap_or_default());
+        exited = child.try_wait().ok().flatten();
+        found.is_some() || exited.is_some()
+    });
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    match (found, exited) {
+        (Some(addr), _) => Ok((child, addr)),
+        (None, Some(status)) => Err(io::Error::other(format!(
+            "{name} exited with {status}: {text}"
+        ))),
+        (None, None) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(io::Error::other(format!(
+                "{name} did not log its address within 20 s: {text}"
+            )))
+        }
+    }
+}
+
 /// A running blackbox_exporter, killed when dropped.
 #[derive(Debug)]
 pub struct Exporter {
@@ -57,37 +92,13 @@ impl Exporter {
     /// Starts `binary` on `config` (its log in `dir/exporter.log`) and waits up to 20 s for
     /// its listening line. Blocks: from async code, call it in `spawn_blocking`.
     pub fn start(binary: &Path, config: &Path, dir: &Path) -> io::Result<Exporter> {
-        let log = dir.join("exporter.log");
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .arg(format!("--config.file={}", config.display()))
-            .arg("--web.listen-address=127.0.0.1:0")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()?;
-        let mut exporter = Exporter {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let mut found = None;
-        let mut exited = None;
-        eventually(Duration::from_secs(20), || {
-            found = listening_addr(&std::fs::read_to_string(&log).unwrap_or_default());
-            exited = exporter.child.try_wait().ok().flatten();
-            found.is_some() || exited.is_some()
-        });
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        match (found, exited) {
-            (Some(addr), _) => {
-                exporter.addr = addr;
-                Ok(exporter)
-            }
-            (None, Some(status)) => Err(io::Error::other(format!(
-                "blackbox_exporter exited with {status}: {text}"
-            ))),
-            (None, None) => Err(io::Error::other(format!(
-                "blackbox_exporter did not log its address within 20 s: {text}"
-            ))),
-        }
+            .arg("--web.listen-address=127.0.0.1:0");
+        let (child, addr) =
+            spawn_listening("blackbox_exporter", command, &dir.join("exporter.log"))?;
+        Ok(Exporter { child, addr })
     }
 
     /// Where it listens.

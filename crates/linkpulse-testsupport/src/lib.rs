@@ -20,6 +20,10 @@
 //! - [`dnsmasq`]: a real DNS server ([`dnsmasq::Dnsmasq`]) on a free loopback port, answering
 //!   the names a test configures, NXDOMAIN for other `.test` names, or SERVFAIL for all.
 //!   Needs Debian's `dnsmasq`.
+//! - [`alertmanager`]: the real Prometheus Alertmanager on loopback, read back over its API.
+//!   Needs Debian's `prometheus-alertmanager`.
+//! - [`smtp`]: a real SMTP server (Python's `aiosmtpd`) with STARTTLS or TLS and AUTH, keeping
+//!   every mail it accepts.
 //! - [`fs`]: a small private tmpfs to fill up ([`fs::Tmpfs`]), `chattr +i` with a guard, the
 //!   open-files limit of a process. Needs root.
 //! - [`eventually`]: poll a condition until a deadline instead of sleeping.
@@ -34,6 +38,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod alertmanager;
 pub mod bin;
 pub mod blackbox;
 pub mod browser;
@@ -45,6 +50,7 @@ pub mod netns;
 pub mod postgres;
 pub mod prometheus;
 pub mod servers;
+pub mod smtp;
 mod sys;
 mod wait;
 

@@ -46,6 +46,9 @@ enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
+    /// Alert tools: send a test notification through a channel.
+    #[command(subcommand)]
+    Alert(cmd::alert::AlertCommand),
     /// Print availability figures from a running daemon.
     Status(cmd::status::Args),
     /// Keep a heartbeat session to one or more hubs and report this node's health.
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
             Command::Keepalive(args) => cmd::keepalive::run(args).await,
             Command::Serve(args) => cmd::serve::run(args).await,
             Command::Config(command) => cmd::config::run(command).await,
+            Command::Alert(command) => cmd::alert::run(command).await,
             Command::Status(args) => cmd::status::run(args).await,
             Command::Agent(args) => cmd::agent::run(args).await,
             Command::Nodes(args) => cmd::nodes::run(args).await,

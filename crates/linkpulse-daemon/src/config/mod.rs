@@ -13,17 +13,17 @@
 
 pub mod auth;
 pub mod cluster;
-mod collect;
+pub(crate) mod collect;
 mod dns;
 mod env;
 mod error;
-mod files;
+pub(crate) mod files;
 mod grpc;
 mod http_auth;
 mod model;
-mod raw;
+pub(crate) mod raw;
 pub mod tls;
-mod validate;
+pub(crate) mod validate;
 
 use std::path::Path;
 

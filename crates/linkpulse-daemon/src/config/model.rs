@@ -330,6 +330,8 @@ pub enum AlertTarget {
         /// Kill the program after this long (milliseconds).
         timeout_ms: u64,
     },
+    /// One of the channels of [`crate::alerts::channels`] (Alertmanager, email, PagerDuty…).
+    Channel(crate::alerts::channels::Channel),
 }
 
 /// Hub settings (agent sessions): the hub crate's own type, validated against the hub's own

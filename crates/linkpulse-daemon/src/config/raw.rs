@@ -181,6 +181,18 @@ pub(crate) struct RawAlert {
     pub(crate) webhook: Option<S<RawWebhook>>,
     pub(crate) slack: Option<S<RawWebhook>>,
     pub(crate) command: Option<S<RawCommand>>,
+    // The channels of `alerts::channels`, each validated there.
+    pub(crate) alertmanager: Option<S<crate::alerts::channels::alertmanager::Raw>>,
+    pub(crate) email: Option<S<crate::alerts::channels::email::Raw>>,
+    pub(crate) pagerduty: Option<S<crate::alerts::channels::pagerduty::Raw>>,
+    pub(crate) opsgenie: Option<S<crate::alerts::channels::opsgenie::Raw>>,
+    pub(crate) teams: Option<S<crate::alerts::channels::teams::Raw>>,
+    pub(crate) discord: Option<S<crate::alerts::channels::discord::Raw>>,
+    pub(crate) telegram: Option<S<crate::alerts::channels::telegram::Raw>>,
+    pub(crate) mattermost: Option<S<crate::alerts::channels::mattermost::Raw>>,
+    pub(crate) ntfy: Option<S<crate::alerts::channels::ntfy::Raw>>,
+    pub(crate) gotify: Option<S<crate::alerts::channels::gotify::Raw>>,
+    pub(crate) webhook_template: Option<S<crate::alerts::channels::template::Raw>>,
 }
 
 /// `webhook:` / `slack:` alert target.

@@ -171,7 +171,7 @@ fn settings(e: &mut Errors<'_>, d: &RawDefaults, c: &RawCheck, prefix: &str) -> 
 }
 
 /// Names of checks, alerts and push tokens: safe in URLs, labels and file names.
-fn valid_name(s: &str) -> bool {
+pub(crate) fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && s.bytes()
@@ -224,7 +224,7 @@ fn probe_target(spec: &CheckSpec) -> Result<(), String> {
 }
 
 /// Checks an `http://` / `https://` URL with a host.
-fn http_url(value: &str) -> Result<(), String> {
+pub(crate) fn http_url(value: &str) -> Result<(), String> {
     let url = url::Url::parse(value).map_err(|e| format!("invalid URL {value:?}: {e}"))?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(format!(
@@ -354,7 +354,11 @@ fn http_spec(e: &mut Errors<'_>, h: &RawHttp, path: &str, base: &Path) -> Option
 
 /// Request headers (of an http check or a webhook): every name and value one that HTTP
 /// accepts, each problem at the header's line; `false` when one is not.
-fn headers(e: &mut Errors<'_>, headers: &BTreeMap<String, S<String>>, path: &str) -> bool {
+pub(crate) fn headers(
+    e: &mut Errors<'_>,
+    headers: &BTreeMap<String, S<String>>,
+    path: &str,
+) -> bool {
     let mut ok = true;
     for (name, value) in headers {
         let key = format!("{path}.headers.{name}");
@@ -380,7 +384,7 @@ fn headers(e: &mut Errors<'_>, headers: &BTreeMap<String, S<String>>, path: &str
 }
 
 /// Headers without their places in the file.
-fn plain_headers(headers: &BTreeMap<String, S<String>>) -> BTreeMap<String, String> {
+pub(crate) fn plain_headers(headers: &BTreeMap<String, S<String>>) -> BTreeMap<String, String> {
     headers
         .iter()
         .map(|(k, v)| (k.clone(), v.value.clone()))
@@ -390,7 +394,7 @@ fn plain_headers(headers: &BTreeMap<String, S<String>>) -> BTreeMap<String, Stri
 /// A `ca_file`: resolved from the config's directory and read now (a PEM file with at least
 /// one certificate), so a missing or bad file is a config error with its line rather than a
 /// check that goes down at run time.
-pub(super) fn ca_file(
+pub(crate) fn ca_file(
     e: &mut Errors<'_>,
     ca: &S<String>,
     key: &str,
@@ -677,10 +681,12 @@ fn module_place(c: &RawCheck, prefix: &str) -> (u64, String) {
 
 fn alert(e: &mut Errors<'_>, a: &RawAlert, index: usize, base: &Path) -> Option<AlertConfig> {
     let prefix = format!("alerts[{index}]");
+    let channel_lines = crate::alerts::channels::lines(a);
     let given = [a.webhook.is_some(), a.slack.is_some(), a.command.is_some()]
         .iter()
         .filter(|g| **g)
-        .count();
+        .count()
+        + channel_lines.len();
     let line_of = a
         .name
         .as_ref()
@@ -688,12 +694,16 @@ fn alert(e: &mut Errors<'_>, a: &RawAlert, index: usize, base: &Path) -> Option<
         .or(a.webhook.as_ref().map(|w| w.referenced.line()))
         .or(a.slack.as_ref().map(|w| w.referenced.line()))
         .or(a.command.as_ref().map(|w| w.referenced.line()))
+        .or(channel_lines.first().copied())
         .unwrap_or(0);
     if given != 1 {
         e.push(
             line_of,
             prefix,
-            format!("an alert needs exactly one of webhook, slack or command, found {given}"),
+            format!(
+                "an alert needs exactly one of webhook, slack, command, {}, found {given}",
+                crate::alerts::channels::CHANNEL_KEYS.join(", ")
+            ),
         );
         return None;
     }
@@ -775,9 +785,22 @@ fn alert(e: &mut Errors<'_>, a: &RawAlert, index: usize, base: &Path) -> Option<
             })
         }
     } else {
-        None
+        crate::alerts::channels::validate(a, e, &prefix, base).map(AlertTarget::Channel)
     };
     let target = target?;
+    let repeat = match (&target, repeat) {
+        (AlertTarget::Channel(c), None) => c.default_repeat(),
+        (AlertTarget::Channel(c), Some(r)) => match c.max_repeat() {
+            Some(max) if r > max => {
+                if let Some(s) = &a.repeat {
+                    e.at(s, format!("{prefix}.repeat"), c.repeat_too_long(max));
+                }
+                return None;
+            }
+            _ => Some(r),
+        },
+        (_, r) => r,
+    };
     ok.then_some(AlertConfig {
         name,
         repeat,

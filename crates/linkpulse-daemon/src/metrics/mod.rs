@@ -287,6 +287,12 @@ pub struct Metrics {
     pub alerts_delivered: Counter,
     /// Alert delivery attempts that failed.
     pub alerts_failed: Counter,
+    /// Alerts delivered, by alert target and channel.
+    pub alert_deliveries: Family<AlertLabels, Counter>,
+    /// Failed delivery attempts, by alert target and channel.
+    pub alert_delivery_failures: Family<AlertLabels, Counter>,
+    /// Each alert target's last delivery and failure (`/api/v1/alerts/channels`).
+    pub alert_channels: Arc<crate::alerts::status::ChannelStatus>,
     /// Probes that failed for a reason of the monitor's own, by reason.
     pub probe_local_errors: Family<ReasonLabels, Counter>,
     /// Storage write batches (or database file checks) that failed.
@@ -294,6 +300,15 @@ pub struct Metrics {
     /// The daemon's own health (what `/readyz` says), kept beside its metrics: both are how
     /// the daemon observes itself, and every part that reports to one reports to the other.
     pub health: Arc<crate::health::Health>,
+}
+
+/// Labels of the per-target alert delivery counters.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct AlertLabels {
+    /// The alert target's name.
+    pub alert: String,
+    /// Its channel kind (`webhook`, `alertmanager`, `pagerduty`, …).
+    pub channel: String,
 }
 
 /// Labels of `linkpulse_probe_local_errors_total`.
@@ -325,6 +340,8 @@ impl Metrics {
         let checks = Gauge::default();
         let alerts_delivered = Counter::default();
         let alerts_failed = Counter::default();
+        let alert_deliveries = Family::<AlertLabels, Counter>::default();
+        let alert_delivery_failures = Family::<AlertLabels, Counter>::default();
         let probe_local_errors = Family::<ReasonLabels, Counter>::default();
         let storage_errors = Counter::default();
         let build_info = Family::<BuildLabels, Gauge>::default();
@@ -401,6 +418,16 @@ impl Metrics {
             alerts_failed.clone(),
         );
         registry.register(
+            "linkpulse_alert_deliveries",
+            "Alerts delivered, by alert target and channel",
+            alert_deliveries.clone(),
+        );
+        registry.register(
+            "linkpulse_alert_delivery_failures",
+            "Alert delivery attempts that failed (retried later), by alert target and channel",
+            alert_delivery_failures.clone(),
+        );
+        registry.register(
             "linkpulse_probe_local_errors",
             "Probes that failed for a reason of the monitor's own (no file descriptors, ports or memory), by reason; they change no check's state",
             probe_local_errors.clone(),
@@ -425,10 +452,46 @@ impl Metrics {
             checks,
             alerts_delivered,
             alerts_failed,
+            alert_deliveries,
+            alert_delivery_failures,
+            alert_channels: Arc::default(),
             probe_local_errors,
             storage_errors,
             health: Arc::default(),
         }
+    }
+
+    /// Lists an alert target in the delivery series and `/api/v1/alerts/channels` (at 0)
+    /// before it delivers anything.
+    pub fn alert_target(&self, alert: &str, channel: &str) {
+        let labels = AlertLabels {
+            alert: alert.to_owned(),
+            channel: channel.to_owned(),
+        };
+        let _ = self.alert_deliveries.get_or_create(&labels);
+        let _ = self.alert_delivery_failures.get_or_create(&labels);
+        self.alert_channels.register(alert, channel);
+    }
+
+    /// Counts a delivery of `alert` and keeps it as its last (the answer already masked).
+    pub fn alert_delivered(&self, alert: &str, channel: &str, at_ms: i64, answer: &str) {
+        let labels = AlertLabels {
+            alert: alert.to_owned(),
+            channel: channel.to_owned(),
+        };
+        self.alert_deliveries.get_or_create(&labels).inc();
+        self.alert_channels.delivered(alert, channel, at_ms, answer);
+    }
+
+    /// Counts a failed attempt of `alert` and keeps it as its last (the error already
+    /// masked).
+    pub fn alert_failed(&self, alert: &str, channel: &str, at_ms: i64, error: &str) {
+        let labels = AlertLabels {
+            alert: alert.to_owned(),
+            channel: channel.to_owned(),
+        };
+        self.alert_delivery_failures.get_or_create(&labels).inc();
+        self.alert_channels.failed(alert, channel, at_ms, error);
     }
 
     /// Brings `linkpulse_storage_errors_total` up to the storage's own count (called before

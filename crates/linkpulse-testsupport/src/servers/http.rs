@@ -70,7 +70,7 @@ impl HttpResponse {
         self
     }
 
-    fn encode(&self, head_only: bool) -> Vec<u8> {
+    pub(super) fn encode(&self, head_only: bool) -> Vec<u8> {
         let length = if self.chunked {
             "Transfer-Encoding: chunked".to_owned()
         } else {
@@ -106,10 +106,12 @@ impl HttpResponse {
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        202 => "Accepted",
         204 => "No Content",
         301 => "Moved Permanently",
         302 => "Found",
         404 => "Not Found",
+        429 => "Too Many Requests",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Status",
@@ -224,15 +226,36 @@ async fn answer<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let Some(request) = read_request(&mut stream).await else {
+        return;
+    };
+    counter.fetch_add(1, Ordering::SeqCst);
+    log.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(String::from_utf8_lossy(&request).into_owned());
+    if !response.delay.is_zero() {
+        tokio::time::sleep(response.delay).await;
+    }
+    let head_only = request.starts_with(b"HEAD ");
+    if stream.write_all(&response.encode(head_only)).await.is_ok() {
+        let _ = stream.shutdown().await;
+    }
+}
+
+/// Reads one request: its head, then `Content-Length` bytes of body (what arrived of them).
+/// `None` when the connection closed before a whole head.
+pub(super) async fn read_request<S>(stream: &mut S) -> Option<Vec<u8>>
+where
+    S: AsyncRead + Unpin,
+{
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
         match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     }
-    counter.fetch_add(1, Ordering::SeqCst);
     let end = head
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -253,16 +276,7 @@ async fn answer<S>(
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     }
-    log.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(String::from_utf8_lossy(&head).into_owned());
-    if !response.delay.is_zero() {
-        tokio::time::sleep(response.delay).await;
-    }
-    let head_only = head.starts_with(b"HEAD ");
-    if stream.write_all(&response.encode(head_only)).await.is_ok() {
-        let _ = stream.shutdown().await;
-    }
+    Some(head)
 }
 
 #[cfg(test)]

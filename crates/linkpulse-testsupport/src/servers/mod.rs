@@ -9,11 +9,14 @@
 //! - [`WebhookReceiver`]: records the JSON bodies POSTed to it, in order (alert delivery).
 //! - [`GrpcHealthServer`]: the standard gRPC health service, plain or TLS, its statuses set by
 //!   the test.
+//! - [`Recorder`]: records whole requests (headers, body, time) and answers from a script
+//!   (a provider's API in alert tests: a 429 with `Retry-After`, then success).
 //!
 //! Bind port 0 and read [`TcpHold::addr`] / [`HttpServer::addr`]; never guess ports.
 
 mod grpc;
 mod http;
+mod recorder;
 mod runner;
 mod tcp;
 mod tls;
@@ -21,6 +24,7 @@ mod webhook;
 
 pub use grpc::GrpcHealthServer;
 pub use http::{HttpResponse, HttpServer};
+pub use recorder::{Recorded, Recorder};
 pub use runner::ServerError;
 pub use tcp::TcpHold;
 pub use tls::{Identity, TestCa, Validity};

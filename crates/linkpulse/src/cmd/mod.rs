@@ -2,6 +2,7 @@
 //! `run` returning the process exit code.
 
 pub(crate) mod agent;
+pub(crate) mod alert;
 pub(crate) mod check;
 pub(crate) mod cluster;
 pub(crate) mod config;
