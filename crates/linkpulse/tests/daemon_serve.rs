@@ -566,7 +566,7 @@ fn probe_endpoint_speaks_blackbox_exporter() {
     let bb = dir.path().join("blackbox.yml");
     std::fs::write(
         &bb,
-        "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n      valid_status_codes: [200]\n      preferred_ip_protocol: ip4\n  tcp_connect:\n    prober: tcp\n  icmp:\n    prober: icmp\n  dns_udp:\n    prober: dns\n    dns: { query_name: example.invalid }\n",
+        "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n      valid_status_codes: [200]\n      preferred_ip_protocol: ip4\n  tcp_connect:\n    prober: tcp\n  icmp:\n    prober: icmp\n  dns_udp:\n    prober: dns\n    dns: { query_name: example.invalid }\n  mail:\n    prober: smtp\n",
     )
     .unwrap();
     let cfg = write_config(dir.path(), "checks: []\n");
@@ -621,10 +621,14 @@ fn probe_endpoint_speaks_blackbox_exporter() {
         d.get("/probe?module=http_2xx"),
         (400, "Target parameter is missing\n".to_owned())
     );
+    // dns is served now: a closed loopback port is a failed probe, not a refused module.
+    let (status, text) = d.get("/probe?module=dns_udp&target=127.0.0.1:1");
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(exposition(&text)["probe_success"], 0.0, "{text}");
     assert_eq!(
-        d.get("/probe?module=dns_udp&target=x").0,
+        d.get("/probe?module=mail&target=127.0.0.1:25").0,
         400,
-        "dns is not served"
+        "an unknown prober is not served"
     );
     let (status, body) = d.get("/probe?module=nope&target=x");
     assert_eq!((status, body.as_str()), (400, "Unknown module \"nope\"\n"));
