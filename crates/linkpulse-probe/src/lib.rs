@@ -25,8 +25,11 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+mod conversation;
+mod data;
 pub mod defaults;
 pub mod diagnose;
+pub mod dialogue;
 mod http;
 pub mod icmp;
 mod net;
@@ -41,11 +44,15 @@ mod target;
 mod tcp;
 pub mod tls;
 
-pub use options::{HttpOptions, IcmpOptions, IpFamily, MAX_REDIRECTS, ProbeOptions};
+pub use options::{
+    DataOptions, HttpOptions, IcmpOptions, IpFamily, MAX_REDIRECTS, ProbeOptions, TcpOptions,
+    TlsOptions,
+};
+pub use data::{DataKind, DataTarget};
 pub use prober::Prober;
 pub use result::{
     ErrorKind, HttpDetail, HttpPhases, IcmpDetail, LocalReason, ProbeError, ProbeKind, ProbeResult,
-    TlsDetail, UnreachableDetail,
+    TcpDetail, TlsDetail, UnreachableDetail,
 };
 pub use status::{StatusSet, StatusSetError};
 pub use target::{Host, Target, TargetError};

@@ -21,6 +21,10 @@ pub struct ProbeOptions {
     pub http: HttpOptions,
     /// ICMP-specific options.
     pub icmp: IcmpOptions,
+    /// TCP dialogue and TLS options (a plain connect by default).
+    pub tcp: TcpOptions,
+    /// Database check options (`postgres://`, `redis://`).
+    pub data: DataOptions,
     /// Warn (the result stays up) when a TLS certificate expires in fewer days than this.
     pub cert_warn_days: Option<u32>,
 }
@@ -33,6 +37,8 @@ impl Default for ProbeOptions {
             family: IpFamily::Any,
             http: HttpOptions::default(),
             icmp: IcmpOptions::default(),
+            tcp: TcpOptions::default(),
+            data: DataOptions::default(),
             cert_warn_days: None,
         }
     }
@@ -115,5 +121,60 @@ impl Default for IcmpOptions {
             count: defaults::ICMP_COUNT,
             interval: defaults::ICMP_INTERVAL,
         }
+    }
+}
+
+/// TLS client settings of a TCP or database probe.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// Extra PEM file of trusted CA certificates (on top of the system's).
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the server certificate.
+    pub insecure: bool,
+    /// The name the certificate must hold; the target's host by default.
+    pub server_name: Option<String>,
+}
+
+/// TCP probe options: a plain connect by default; with `tls` or a `script`, a dialogue.
+#[derive(Debug, Clone, Default)]
+pub struct TcpOptions {
+    /// TLS right after the connect (`tls: true`).
+    pub tls: bool,
+    /// Settings of that TLS and of any `starttls` step.
+    pub tls_config: TlsOptions,
+    /// The send/expect/starttls steps, in order.
+    pub script: crate::dialogue::Script,
+}
+
+impl TcpOptions {
+    /// Whether the probe is a plain connect (no TLS, no dialogue).
+    pub fn is_connect_only(&self) -> bool {
+        !self.tls && self.script.is_empty()
+    }
+}
+
+/// Options of the database checks (`postgres://`, `redis://`).
+#[derive(Clone, Default)]
+pub struct DataOptions {
+    /// The password (from a file or the environment); never printed. A password in the URL
+    /// is used when this is `None`.
+    pub password: Option<String>,
+    /// PostgreSQL: the query to run instead of `SELECT 1`.
+    pub query: Option<String>,
+    /// PostgreSQL: fail with `read_only` on a server in recovery (a standby) or whose
+    /// transactions are read-only.
+    pub require_primary: bool,
+    /// TLS settings of `rediss://` and of PostgreSQL's `sslmode=require`.
+    pub tls: TlsOptions,
+}
+
+impl std::fmt::Debug for DataOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataOptions")
+            .field("password", &self.password.as_ref().map(|_| crate::redact::MASK))
+            .field("query", &self.query)
+            .field("require_primary", &self.require_primary)
+            .field("tls", &self.tls)
+            .finish()
     }
 }

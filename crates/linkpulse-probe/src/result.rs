@@ -16,15 +16,21 @@ pub enum ProbeKind {
     Http,
     /// ICMP echo.
     Icmp,
+    /// PostgreSQL: connect, authenticate, query.
+    Postgres,
+    /// Redis: `AUTH`, `PING` → `PONG`.
+    Redis,
 }
 
 impl ProbeKind {
-    /// The snake_case name used in JSON (`tcp`, `http`, `icmp`).
+    /// The snake_case name used in JSON (`tcp`, `http`, `icmp`, `postgres`, `redis`).
     pub fn as_str(self) -> &'static str {
         match self {
             ProbeKind::Tcp => "tcp",
             ProbeKind::Http => "http",
             ProbeKind::Icmp => "icmp",
+            ProbeKind::Postgres => "postgres",
+            ProbeKind::Redis => "redis",
         }
     }
 }
@@ -57,6 +63,16 @@ pub enum ErrorKind {
     HttpStatus,
     /// The body does not contain / match what was expected.
     BodyMismatch,
+    /// The server refused the credentials (wrong password, unknown user, password missing).
+    Auth,
+    /// The server is up but not accepting connections yet (PostgreSQL `57P03`, Redis
+    /// `LOADING`).
+    Starting,
+    /// The server answers read-only (a standby in recovery, or read-only transactions) where
+    /// the check requires a primary.
+    ReadOnly,
+    /// The server rejected the query or the database (no such database, a failing query).
+    Query,
     /// The monitor itself may not probe (e.g. no ICMP permission).
     Permission,
     /// The peer answered something that is not the expected protocol.
@@ -80,6 +96,10 @@ impl ErrorKind {
             ErrorKind::Tls => "tls",
             ErrorKind::HttpStatus => "http_status",
             ErrorKind::BodyMismatch => "body_mismatch",
+            ErrorKind::Auth => "auth",
+            ErrorKind::Starting => "starting",
+            ErrorKind::ReadOnly => "read_only",
+            ErrorKind::Query => "query",
             ErrorKind::Permission => "permission",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Local => "local",
@@ -197,6 +217,9 @@ pub struct ProbeResult {
     /// ICMP details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icmp: Option<IcmpDetail>,
+    /// Details of a TCP dialogue (send/expect, TLS on connect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpDetail>,
 }
 
 impl ProbeResult {
@@ -213,6 +236,7 @@ impl ProbeResult {
             http: None,
             tls: None,
             icmp: None,
+            tcp: None,
         }
     }
 
@@ -301,6 +325,21 @@ pub struct TlsDetail {
     /// DNS names in the leaf certificate's subjectAltName extension.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leaf_dns_names: Vec<String>,
+}
+
+/// Details of a TCP dialogue.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TcpDetail {
+    /// Steps in the script.
+    pub steps: usize,
+    /// Steps completed.
+    pub steps_done: usize,
+    /// The connection closed before an `expect` matched (blackbox's
+    /// `probe_failed_due_to_regex`).
+    pub failed_due_to_regex: bool,
+    /// `labels` of the matched steps, expanded (blackbox's `probe_expect_info`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<(String, String)>,
 }
 
 /// ICMP details of a probe.

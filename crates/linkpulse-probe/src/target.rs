@@ -34,6 +34,8 @@ pub enum Target {
         /// Host to ping.
         host: Host,
     },
+    /// A database asked in its own protocol (`postgres://…`, `redis://…`, `rediss://…`).
+    Data(crate::DataTarget),
 }
 
 /// Why a target (or a host) could not be parsed. The `Display` text names what is wrong and,
@@ -48,7 +50,9 @@ pub enum TargetError {
     #[error("no scheme: expected tcp://HOST:PORT, http://…, https://… or icmp://HOST")]
     MissingScheme,
     /// The scheme is not one of `tcp`, `http`, `https`, `icmp`.
-    #[error("unknown scheme `{scheme}`: expected tcp, http, https or icmp")]
+    #[error(
+        "unknown scheme `{scheme}`: expected tcp, http, https, icmp, postgres, redis or rediss"
+    )]
     UnknownScheme {
         /// The scheme as written.
         scheme: String,
@@ -144,6 +148,10 @@ impl Target {
             Target::Tcp { .. } => crate::ProbeKind::Tcp,
             Target::Http { .. } => crate::ProbeKind::Http,
             Target::Icmp { .. } => crate::ProbeKind::Icmp,
+            Target::Data(d) => match d.kind {
+                crate::DataKind::Postgres => crate::ProbeKind::Postgres,
+                crate::DataKind::Redis => crate::ProbeKind::Redis,
+            },
         }
     }
 
@@ -156,6 +164,7 @@ impl Target {
                 url::Host::Ipv4(ip) => Some(Host::Ip(IpAddr::V4(ip))),
                 url::Host::Ipv6(ip) => Some(Host::Ip(IpAddr::V6(ip))),
             },
+            Target::Data(d) => Some(d.host()),
         }
     }
 
@@ -165,6 +174,7 @@ impl Target {
             Target::Tcp { port, .. } => Some(*port),
             Target::Http { url } => url.port_or_known_default(),
             Target::Icmp { .. } => None,
+            Target::Data(d) => Some(d.port()),
         }
     }
 }
@@ -172,7 +182,8 @@ impl Target {
 impl FromStr for Target {
     type Err = TargetError;
 
-    /// Parses the URL form: `tcp://HOST:PORT`, `http://…`, `https://…`, `icmp://HOST`.
+    /// Parses the URL form: `tcp://HOST:PORT`, `http://…`, `https://…`, `icmp://HOST`,
+    /// `postgres://USER@HOST[:PORT]/DB`, `redis://HOST[:PORT]`, `rediss://HOST[:PORT]`.
     fn from_str(s: &str) -> Result<Target, TargetError> {
         let s = s.trim();
         if s.is_empty() {
@@ -194,6 +205,9 @@ impl FromStr for Target {
                 Target::icmp_from_host(rest)
             }
             "http" | "https" => parse_http(s),
+            "postgres" | "postgresql" | "redis" | "rediss" => {
+                crate::DataTarget::parse(s).map(Target::Data)
+            }
             "" => Err(TargetError::MissingScheme),
             _ => Err(TargetError::UnknownScheme {
                 scheme: scheme.to_owned(),
@@ -209,6 +223,8 @@ impl fmt::Display for Target {
             Target::Tcp { host, port } => write!(f, "tcp://{}:{port}", host.bracketed()),
             Target::Http { url } => f.write_str(url.as_str()),
             Target::Icmp { host } => write!(f, "icmp://{}", host.bracketed()),
+            // The password, if the URL holds one, is masked.
+            Target::Data(d) => d.fmt(f),
         }
     }
 }
@@ -455,7 +471,7 @@ mod tests {
         assert_eq!(err("icmp://"), "empty host");
         assert_eq!(
             err("ftp://x"),
-            "unknown scheme `ftp`: expected tcp, http, https or icmp"
+            "unknown scheme `ftp`: expected tcp, http, https, icmp, postgres, redis or rediss"
         );
         assert!(err("example.org:80").starts_with("no scheme"));
         assert_eq!(err("icmp://h:80"), "ICMP targets have no port");
