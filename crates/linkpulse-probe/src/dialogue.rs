@@ -442,11 +442,15 @@ mod tests {
     use super::*;
 
     fn smtp() -> Script {
-        let mut ehlo = Step::expect("^220 (?P<host>\\S+)").unwrap().then_send("EHLO ${host}");
+        let mut ehlo = Step::expect("^220 (?P<host>\\S+)")
+            .unwrap()
+            .then_send("EHLO ${host}");
         ehlo.labels.push(("banner_host".into(), "${host}".into()));
         Script::new(vec![
             ehlo,
-            Step::expect("^250[ -]STARTTLS").unwrap().then_send("STARTTLS"),
+            Step::expect("^250[ -]STARTTLS")
+                .unwrap()
+                .then_send("STARTTLS"),
             Step {
                 starttls: true,
                 ..Step::expect("^220").unwrap()
@@ -514,10 +518,7 @@ mod tests {
     fn fail_on_stops_at_an_error_reply() {
         let script = Script::new(vec![
             Step::send_raw(b"PING\r\n".to_vec()),
-            Step::expect("^\\+PONG")
-                .unwrap()
-                .fail_on("^-")
-                .unwrap(),
+            Step::expect("^\\+PONG").unwrap().fail_on("^-").unwrap(),
         ]);
         let mut d = Dialogue::new(&script);
         assert_eq!(d.next_action(), Action::Send(b"PING\r\n".to_vec()));

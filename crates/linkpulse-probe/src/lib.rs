@@ -44,11 +44,11 @@ mod target;
 mod tcp;
 pub mod tls;
 
+pub use data::{DataKind, DataTarget};
 pub use options::{
     DataOptions, HttpOptions, IcmpOptions, IpFamily, MAX_REDIRECTS, ProbeOptions, TcpOptions,
     TlsOptions,
 };
-pub use data::{DataKind, DataTarget};
 pub use prober::Prober;
 pub use result::{
     ErrorKind, HttpDetail, HttpPhases, IcmpDetail, LocalReason, ProbeError, ProbeKind, ProbeResult,

@@ -171,7 +171,10 @@ pub struct DataOptions {
 impl std::fmt::Debug for DataOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DataOptions")
-            .field("password", &self.password.as_ref().map(|_| crate::redact::MASK))
+            .field(
+                "password",
+                &self.password.as_ref().map(|_| crate::redact::MASK),
+            )
             .field("query", &self.query)
             .field("require_primary", &self.require_primary)
             .field("tls", &self.tls)

@@ -40,6 +40,7 @@ pub mod http;
 pub mod netns;
 pub mod postgres;
 pub mod prometheus;
+pub mod redis;
 pub mod servers;
 mod sys;
 mod wait;

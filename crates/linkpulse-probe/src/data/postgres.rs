@@ -84,8 +84,14 @@ pub(super) async fn probe(
     let work = async {
         match mode {
             SslMode::Disable => {
-                session(&config, conn.stream, tokio_postgres::NoTls, query, require_primary)
-                    .await
+                session(
+                    &config,
+                    conn.stream,
+                    tokio_postgres::NoTls,
+                    query,
+                    require_primary,
+                )
+                .await
             }
             SslMode::Require => {
                 let tls = configs
@@ -237,7 +243,14 @@ fn classify(e: &tokio_postgres::Error, addr: SocketAddr, user: &str) -> ProbeErr
         }
         source = s.source();
     }
-    let text = e.to_string();
+    // The whole chain: tokio-postgres's `Display` names only the kind of a config error.
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
     if text.contains("password missing") {
         return error(
             ErrorKind::Auth,
@@ -250,7 +263,12 @@ fn classify(e: &tokio_postgres::Error, addr: SocketAddr, user: &str) -> ProbeErr
         );
     }
     if e.is_closed() {
-        return error(ErrorKind::Reset, "postgres", addr, "the server closed the connection");
+        return error(
+            ErrorKind::Reset,
+            "postgres",
+            addr,
+            "the server closed the connection",
+        );
     }
     if text.contains("TLS") || text.contains("tls") || text.contains("SSL") {
         return error(ErrorKind::Tls, "postgres", addr, text);
@@ -273,6 +291,10 @@ mod tests {
         let e = check_url(&url("postgres://u@h/db?sslmode=verify-full")).unwrap_err();
         assert!(e.to_string().contains("sslmode `verify-full`"), "{e}");
         let e = check_url(&url("postgres://u@h/db?connect_timeout=3")).unwrap_err();
-        assert!(e.to_string().contains("unknown parameter `connect_timeout`"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("unknown parameter `connect_timeout`"),
+            "{e}"
+        );
     }
 }

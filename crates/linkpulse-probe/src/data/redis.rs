@@ -145,8 +145,7 @@ pub(super) async fn probe(
     };
     if result.error.is_none() {
         result.up = true;
-        result.warning =
-            crate::tls::expiry_warning(opts, result.tls.as_ref(), target.host());
+        result.warning = crate::tls::expiry_warning(opts, result.tls.as_ref(), target.host());
     }
     result
 }
@@ -170,7 +169,10 @@ mod tests {
             classify("-WRONGPASS invalid username-password pair"),
             ErrorKind::Auth
         );
-        assert_eq!(classify("-NOAUTH Authentication required."), ErrorKind::Auth);
+        assert_eq!(
+            classify("-NOAUTH Authentication required."),
+            ErrorKind::Auth
+        );
         assert_eq!(
             classify("-ERR AUTH <password> called without any password configured"),
             ErrorKind::Auth

@@ -208,11 +208,8 @@ pub(crate) async fn probe(
     match outcome {
         Ok(()) => {
             result.up = true;
-            result.warning = tls::expiry_warning(
-                opts,
-                result.tls.as_ref(),
-                current.host_str().unwrap_or("?"),
-            );
+            result.warning =
+                tls::expiry_warning(opts, result.tls.as_ref(), current.host_str().unwrap_or("?"));
         }
         Err(e) => result.error = Some(e),
     }

@@ -364,7 +364,9 @@ fn single(kind: &Kind) -> anyhow::Result<Job> {
             parse_kind(url, linkpulse_probe::ProbeKind::Redis, no_bare_form),
         ),
     };
-    let shown = linkpulse_probe::redact::Redactor::default().url(text.trim()).into_owned();
+    let shown = linkpulse_probe::redact::Redactor::default()
+        .url(text.trim())
+        .into_owned();
     let target = parsed.map_err(|e| anyhow::anyhow!("invalid {what} `{shown}`: {e}"))?;
     Ok(Job {
         label: job_label(text.trim(), &target),

@@ -147,8 +147,20 @@ mod tests {
     #[test]
     fn steps_keep_the_command_line_order() {
         let flags = order(argv(&[
-            "linkpulse", "check", "tcp", "h:25", "--expect", "^220", "--send", "EHLO x",
-            "--expect=STARTTLS", "--send", "--expect", "--starttls", "--timeout", "--send",
+            "linkpulse",
+            "check",
+            "tcp",
+            "h:25",
+            "--expect",
+            "^220",
+            "--send",
+            "EHLO x",
+            "--expect=STARTTLS",
+            "--send",
+            "--expect",
+            "--starttls",
+            "--timeout",
+            "--send",
         ]));
         assert_eq!(
             flags,
