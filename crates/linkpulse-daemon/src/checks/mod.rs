@@ -80,7 +80,11 @@ impl linkpulse_checks::CheckSettings for CheckConfig {
     fn diagnosable(&self) -> bool {
         matches!(
             self.spec.kind(),
-            CheckKind::Http | CheckKind::Tcp | CheckKind::Icmp
+            CheckKind::Http
+                | CheckKind::Tcp
+                | CheckKind::Icmp
+                | CheckKind::Postgres
+                | CheckKind::Redis
         )
     }
 

@@ -13,6 +13,8 @@
 
 pub mod auth;
 mod collect;
+pub mod data;
+pub mod dialogue;
 mod env;
 mod error;
 mod files;

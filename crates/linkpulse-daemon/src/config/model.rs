@@ -125,6 +125,10 @@ pub enum CheckKind {
     Push,
     /// A hub node (an agent session), created at runtime when the node first joins.
     Node,
+    /// PostgreSQL in its own protocol.
+    Postgres,
+    /// Redis in its own protocol.
+    Redis,
 }
 
 impl CheckKind {
@@ -136,6 +140,8 @@ impl CheckKind {
             CheckKind::Icmp => "icmp",
             CheckKind::Push => "push",
             CheckKind::Node => "node",
+            CheckKind::Postgres => "postgres",
+            CheckKind::Redis => "redis",
         }
     }
 }
@@ -151,11 +157,15 @@ impl fmt::Display for CheckKind {
 pub enum CheckSpec {
     /// An HTTP(S) request.
     Http(HttpSpec),
-    /// A TCP connect to `host:port`.
+    /// A TCP connect to `host:port`, with TLS and a send/expect dialogue when configured.
     Tcp {
         /// `host:port` (host may be a name, an IPv4 address or a bracketed IPv6 address).
         address: String,
+        /// `query_response`, `tls`, `tls_config`; `None` for a plain connect.
+        dialogue: Option<Box<super::dialogue::TcpDialogue>>,
     },
+    /// A database asked in its own protocol (`postgres:`, `redis:`).
+    Data(Box<super::data::DataSpec>),
     /// ICMP echo requests.
     Icmp {
         /// Host name or address.
@@ -193,6 +203,10 @@ impl CheckSpec {
             CheckSpec::Icmp { .. } => CheckKind::Icmp,
             CheckSpec::Push { .. } => CheckKind::Push,
             CheckSpec::Node { .. } => CheckKind::Node,
+            CheckSpec::Data(d) => match d.kind {
+                linkpulse_probe::DataKind::Postgres => CheckKind::Postgres,
+                linkpulse_probe::DataKind::Redis => CheckKind::Redis,
+            },
         }
     }
 
@@ -202,7 +216,8 @@ impl CheckSpec {
     pub fn target(&self) -> String {
         match self {
             CheckSpec::Http(h) => h.redact.url(&h.url).into_owned(),
-            CheckSpec::Tcp { address } => format!("tcp://{address}"),
+            CheckSpec::Tcp { address, .. } => format!("tcp://{address}"),
+            CheckSpec::Data(d) => d.target(),
             CheckSpec::Icmp { host, .. } => {
                 if host.contains(':') {
                     format!("icmp://[{host}]")

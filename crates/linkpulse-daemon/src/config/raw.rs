@@ -92,6 +92,8 @@ pub(crate) struct RawCheck {
     pub(crate) tcp: Option<S<RawTcp>>,
     pub(crate) icmp: Option<S<RawIcmp>>,
     pub(crate) push: Option<S<RawPush>>,
+    pub(crate) postgres: Option<S<super::data::RawPostgres>>,
+    pub(crate) redis: Option<S<super::data::RawRedis>>,
 }
 
 /// `http:` check module.
@@ -137,6 +139,10 @@ pub(crate) enum RawStatusItem {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTcp {
     pub(crate) address: S<String>,
+    /// Send/expect/starttls steps (`config/dialogue.rs`).
+    pub(crate) query_response: Option<S<Vec<super::dialogue::RawStep>>>,
+    pub(crate) tls: Option<bool>,
+    pub(crate) tls_config: Option<S<super::dialogue::RawTlsConfig>>,
 }
 
 /// `icmp:` check module.

@@ -1,0 +1,264 @@
+//! The data checks' modules: `postgres:` and `redis:` (a database asked in its own protocol).
+//!
+//! ```yaml
+//! - name: orders-db
+//!   postgres:
+//!     url: postgres://monitor@db.internal:5432/orders
+//!     password_file: secrets/pg-monitor   # or password_env: PG_MONITOR_PASSWORD
+//!     query: SELECT 1 FROM orders LIMIT 1 # default SELECT 1
+//!     require_primary: true               # a standby or read-only server is down
+//! - name: cache
+//!   redis: { url: "rediss://cache.internal:6380", password_env: REDIS_PASSWORD }
+//! ```
+//!
+//! The password is read when the config is loaded (a missing file or variable is an error
+//! with its line) and is never shown: the target is the URL with any password masked.
+
+use std::fmt;
+use std::path::Path;
+
+use linkpulse_probe::{DataKind, DataTarget};
+use serde::Deserialize;
+
+use super::collect::Errors;
+use super::dialogue::{RawTlsConfig, TlsSettings, tls_settings};
+use super::raw::S;
+
+/// A validated data check.
+#[derive(Clone, PartialEq)]
+pub struct DataSpec {
+    /// The protocol.
+    pub kind: DataKind,
+    /// The URL as written (it may hold a password: show [`DataSpec::target`]).
+    pub url: String,
+    /// The password read from `password_file` or `password_env`.
+    pub password: Option<String>,
+    /// PostgreSQL: the query instead of `SELECT 1`.
+    pub query: Option<String>,
+    /// PostgreSQL: a standby or a read-only server is down (`read_only`).
+    pub require_primary: bool,
+    /// TLS settings (`rediss://`, `sslmode=require`).
+    pub tls: TlsSettings,
+}
+
+impl DataSpec {
+    /// The URL with any password masked, as shown, stored and sent.
+    pub fn target(&self) -> String {
+        linkpulse_probe::redact::Redactor::default()
+            .url(&self.url)
+            .into_owned()
+    }
+
+    /// The probe library's options.
+    pub fn options(&self) -> linkpulse_probe::DataOptions {
+        linkpulse_probe::DataOptions {
+            password: self.password.clone(),
+            query: self.query.clone(),
+            require_primary: self.require_primary,
+            tls: self.tls.options(),
+        }
+    }
+}
+
+impl fmt::Debug for DataSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataSpec")
+            .field("kind", &self.kind)
+            .field("url", &self.target())
+            .field(
+                "password",
+                &self
+                    .password
+                    .as_ref()
+                    .map(|_| linkpulse_probe::redact::MASK),
+            )
+            .field("query", &self.query)
+            .field("require_primary", &self.require_primary)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+/// `postgres:` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPostgres {
+    url: S<String>,
+    password_file: Option<S<String>>,
+    password_env: Option<S<String>>,
+    query: Option<S<String>>,
+    require_primary: Option<bool>,
+    tls_config: Option<S<RawTlsConfig>>,
+}
+
+/// `redis:` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRedis {
+    url: S<String>,
+    password_file: Option<S<String>>,
+    password_env: Option<S<String>>,
+    tls_config: Option<S<RawTlsConfig>>,
+}
+
+/// Validates `postgres:` at `path` (`checks[0].postgres`).
+pub(crate) fn postgres(
+    e: &mut Errors<'_>,
+    raw: &RawPostgres,
+    path: &str,
+    base: &Path,
+) -> Option<DataSpec> {
+    let query = match &raw.query {
+        Some(q) if q.value.trim().is_empty() => {
+            e.at(q, format!("{path}.query"), "empty query");
+            None
+        }
+        Some(q) => Some(Some(q.value.clone())),
+        None => Some(None),
+    };
+    let common = common(
+        e,
+        DataKind::Postgres,
+        Common {
+            url: &raw.url,
+            password_file: raw.password_file.as_ref(),
+            password_env: raw.password_env.as_ref(),
+            tls_config: raw.tls_config.as_ref(),
+        },
+        path,
+        base,
+    );
+    let (mut spec, query) = (common?, query?);
+    spec.query = query;
+    spec.require_primary = raw.require_primary.unwrap_or(false);
+    Some(spec)
+}
+
+/// Validates `redis:` at `path` (`checks[0].redis`).
+pub(crate) fn redis(
+    e: &mut Errors<'_>,
+    raw: &RawRedis,
+    path: &str,
+    base: &Path,
+) -> Option<DataSpec> {
+    common(
+        e,
+        DataKind::Redis,
+        Common {
+            url: &raw.url,
+            password_file: raw.password_file.as_ref(),
+            password_env: raw.password_env.as_ref(),
+            tls_config: raw.tls_config.as_ref(),
+        },
+        path,
+        base,
+    )
+}
+
+/// The keys both modules have.
+struct Common<'a> {
+    url: &'a S<String>,
+    password_file: Option<&'a S<String>>,
+    password_env: Option<&'a S<String>>,
+    tls_config: Option<&'a S<RawTlsConfig>>,
+}
+
+fn common(
+    e: &mut Errors<'_>,
+    kind: DataKind,
+    raw: Common<'_>,
+    path: &str,
+    base: &Path,
+) -> Option<DataSpec> {
+    let mut ok = true;
+    let url = raw.url.value.trim().to_owned();
+    let masked = linkpulse_probe::redact::Redactor::default()
+        .url(&url)
+        .into_owned();
+    let scheme = url
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase())
+        .unwrap_or_default();
+    let scheme_fits = match kind {
+        DataKind::Postgres => matches!(scheme.as_str(), "postgres" | "postgresql"),
+        DataKind::Redis => matches!(scheme.as_str(), "redis" | "rediss"),
+    };
+    if !scheme_fits {
+        let want = match kind {
+            DataKind::Postgres => "postgres://USER@HOST[:PORT]/DB",
+            DataKind::Redis => "redis://HOST[:PORT] or rediss://HOST[:PORT]",
+        };
+        e.at(
+            raw.url,
+            format!("{path}.url"),
+            format!("{masked:?}: expected {want}"),
+        );
+        ok = false;
+    } else if let Err(err) = DataTarget::parse(&url) {
+        e.at(raw.url, format!("{path}.url"), format!("{masked:?}: {err}"));
+        ok = false;
+    }
+    let password = match (raw.password_file, raw.password_env) {
+        (Some(f), Some(_)) => {
+            e.at(
+                f,
+                format!("{path}.password_file"),
+                "give password_file or password_env, not both",
+            );
+            None
+        }
+        (Some(f), None) => {
+            let key = format!("{path}.password_file");
+            match super::files::read_text(e, base, f, &key) {
+                Some((file, text)) => match text.lines().next().filter(|l| !l.is_empty()) {
+                    Some(line) => Some(Some(line.to_owned())),
+                    None => {
+                        e.at(
+                            f,
+                            key,
+                            format!(
+                                "{} is empty (its first line is the password)",
+                                file.display()
+                            ),
+                        );
+                        None
+                    }
+                },
+                None => None,
+            }
+        }
+        (None, Some(v)) => {
+            let var = v.value.trim();
+            match std::env::var(var) {
+                Ok(p) if !p.is_empty() => Some(Some(p)),
+                Ok(_) => {
+                    e.at(
+                        v,
+                        format!("{path}.password_env"),
+                        format!("the environment variable {var} is empty"),
+                    );
+                    None
+                }
+                Err(_) => {
+                    e.at(
+                        v,
+                        format!("{path}.password_env"),
+                        format!("the environment variable {var} is not set"),
+                    );
+                    None
+                }
+            }
+        }
+        (None, None) => Some(None),
+    };
+    let tls = tls_settings(e, raw.tls_config, &format!("{path}.tls_config"), base);
+    let (password, tls) = (password?, tls?);
+    ok.then_some(DataSpec {
+        kind,
+        url,
+        password,
+        query: None,
+        require_primary: false,
+        tls,
+    })
+}
