@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use linkpulse_probe::dialogue::{Script, Step};
 use linkpulse_probe::{ErrorKind, ProbeOptions, ProbeResult, Prober, TcpOptions, TlsOptions};
-use linkpulse_testsupport::servers::{TestCa, Validity};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use linkpulse_testsupport::servers::{Identity, SmtpServer, TestCa, Validity};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// A server whose connections are handled by `handle`, on a free loopback port.
@@ -27,57 +27,13 @@ where
     addr
 }
 
-/// Reads one line (without its end), or `None` at EOF.
-async fn line<S: AsyncRead + Unpin>(r: &mut BufReader<S>) -> Option<String> {
-    let mut s = String::new();
-    match r.read_line(&mut s).await {
-        Ok(0) | Err(_) => None,
-        Ok(_) => Some(s.trim_end().to_owned()),
-    }
-}
-
 async fn say<S: AsyncWrite + Unpin>(w: &mut S, text: &str) {
     let _ = w.write_all(text.as_bytes()).await;
 }
 
-/// An SMTP-like server: banner, EHLO, STARTTLS, then EHLO again over TLS and QUIT.
-async fn smtp_server(tls: Arc<rustls::ServerConfig>) -> SocketAddr {
-    serve(move |stream| {
-        let tls = tls.clone();
-        async move {
-            let mut r = BufReader::new(stream);
-            say(r.get_mut(), "220 mx.test ESMTP ready\r\n").await;
-            while let Some(cmd) = line(&mut r).await {
-                if cmd.starts_with("EHLO") {
-                    say(
-                        r.get_mut(),
-                        "250-mx.test\r\n250-SIZE 10240000\r\n250 STARTTLS\r\n",
-                    )
-                    .await;
-                } else if cmd == "STARTTLS" {
-                    say(r.get_mut(), "220 2.0.0 Ready to start TLS\r\n").await;
-                    let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
-                    let Ok(s) = acceptor.accept(r.into_inner()).await else {
-                        return;
-                    };
-                    let mut r = BufReader::new(s);
-                    while let Some(cmd) = line(&mut r).await {
-                        if cmd.starts_with("EHLO") {
-                            say(r.get_mut(), "250 mx.test at your service\r\n").await;
-                        } else if cmd == "QUIT" {
-                            say(r.get_mut(), "221 bye\r\n").await;
-                            let _ = r.get_mut().shutdown().await;
-                            return;
-                        }
-                    }
-                    return;
-                } else {
-                    say(r.get_mut(), "500 what?\r\n").await;
-                }
-            }
-        }
-    })
-    .await
+/// The SMTP-like server of testsupport, STARTTLS with `id`.
+fn smtp_server(id: &Identity) -> SmtpServer {
+    SmtpServer::start("127.0.0.1:0".parse().unwrap(), None, id).unwrap()
 }
 
 fn tls_options(ca: &TestCa) -> TlsOptions {
@@ -123,7 +79,8 @@ async fn smtp_starttls_dialogue_is_up_with_the_certificate_expiry() {
     let id = ca
         .issue(&["localhost"], Validity::expires_in_days(20))
         .unwrap();
-    let addr = smtp_server(Arc::new(id.server_config().unwrap())).await;
+    let server = smtp_server(&id);
+    let addr = server.addr();
     let tcp = TcpOptions {
         tls: false,
         tls_config: tls_options(&ca),
@@ -152,7 +109,8 @@ async fn starttls_with_an_untrusted_certificate_is_a_tls_error() {
     let id = ca
         .issue(&["localhost"], Validity::expires_in_days(20))
         .unwrap();
-    let addr = smtp_server(Arc::new(id.server_config().unwrap())).await;
+    let server = smtp_server(&id);
+    let addr = server.addr();
     // The system roots only: the test CA is not among them.
     let tcp = TcpOptions {
         tls: false,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use linkpulse_probe::{Host, IpFamily, ProbeOptions, ProbeResult, Prober, Target};
 use tokio::time::Instant;
 
-use super::config::{HttpModule, IpPreference, Module, ModuleProber};
+use super::config::{HttpModule, IpPreference, Module, ModuleProber, TcpModule};
 use super::exposition::Metrics;
 
 /// HELP texts, blackbox_exporter's own words.
@@ -70,7 +70,7 @@ pub async fn probe(prober: &Prober, module: &Module, target: &str, timeout: Dura
     let run = async {
         match &module.prober {
             ModuleProber::Http(h) => http(prober, h, target, deadline, &mut out).await,
-            ModuleProber::Tcp(t) => tcp(prober, t.ip, target, deadline, &mut out).await,
+            ModuleProber::Tcp(t) => tcp(prober, t, target, deadline, &mut out).await,
             ModuleProber::Icmp(i) => icmp(prober, i.ip, target, deadline, &mut out).await,
             ModuleProber::Unsupported { reason, .. } => {
                 out.log
@@ -222,7 +222,7 @@ fn log_result(out: &mut Outcome, result: &ProbeResult) {
 
 async fn tcp(
     prober: &Prober,
-    pref: IpPreference,
+    module: &TcpModule,
     target: &str,
     deadline: Instant,
     out: &mut Outcome,
@@ -239,13 +239,21 @@ async fn tcp(
             return false;
         }
     };
-    let Some((ip, _)) = choose_address(&host, pref, deadline, out).await else {
+    let Some((ip, _)) = choose_address(&host, module.ip, deadline, out).await else {
         return false;
     };
+    let mut tcp = module.options.clone();
+    // The certificate is checked against the target's name, as blackbox_exporter does.
+    if tcp.tls_config.server_name.is_none()
+        && let Host::Name(name) = &host
+    {
+        tcp.tls_config.server_name = Some(name.clone());
+    }
     let opts = ProbeOptions {
         timeout: remaining(deadline),
         dns_timeout: remaining(deadline),
         family: family_of(ip),
+        tcp,
         ..ProbeOptions::default()
     };
     let t = Target::Tcp {
@@ -254,7 +262,54 @@ async fn tcp(
     };
     let result = prober.probe(&t, &opts).await;
     log_result(out, &result);
+    if result.tcp.as_ref().is_some_and(|d| d.failed_due_to_regex) {
+        out.metrics
+            .gauge("probe_failed_due_to_regex", help::REGEX, 1.0);
+    }
+    if let Some(tls) = &result.tls {
+        tls_metrics(&mut out.metrics, tls);
+    }
     result.up
+}
+
+/// The certificate and TLS version gauges of a TLS connection (http and tcp probers).
+fn tls_metrics(m: &mut Metrics, tls: &linkpulse_probe::TlsDetail) {
+    if let Some(expiry) = tls.earliest_expiry {
+        m.gauge(
+            "probe_ssl_earliest_cert_expiry",
+            help::EARLIEST_EXPIRY,
+            expiry as f64,
+        );
+        // rustls does not expose the verified chain; the presented chain stands in for it.
+        m.gauge(
+            "probe_ssl_last_chain_expiry_timestamp_seconds",
+            help::LAST_CHAIN_EXPIRY,
+            expiry as f64,
+        );
+    }
+    m.labelled(
+        "probe_ssl_last_chain_info",
+        help::LAST_CHAIN_INFO,
+        vec![
+            (
+                "fingerprint_sha256",
+                tls.leaf_sha256.clone().unwrap_or_default(),
+            ),
+            ("issuer", tls.issuer.clone().unwrap_or_default()),
+            ("subject", tls.subject.clone().unwrap_or_default()),
+            ("subjectalternative", tls.leaf_dns_names.join(",")),
+        ],
+        1.0,
+    );
+    if let Some(v) = &tls.version {
+        let label = v.replace("TLSv", "TLS ");
+        m.labelled(
+            "probe_tls_version_info",
+            help::TLS_VERSION,
+            vec![("version", label)],
+            1.0,
+        );
+    }
 }
 
 async fn icmp(
@@ -450,42 +505,7 @@ async fn http(
 
     if let Some(tls) = &result.tls {
         m.gauge("probe_http_ssl", help::SSL, 1.0);
-        if let Some(expiry) = tls.earliest_expiry {
-            m.gauge(
-                "probe_ssl_earliest_cert_expiry",
-                help::EARLIEST_EXPIRY,
-                expiry as f64,
-            );
-            // rustls does not expose the verified chain; the presented chain stands in for it.
-            m.gauge(
-                "probe_ssl_last_chain_expiry_timestamp_seconds",
-                help::LAST_CHAIN_EXPIRY,
-                expiry as f64,
-            );
-        }
-        m.labelled(
-            "probe_ssl_last_chain_info",
-            help::LAST_CHAIN_INFO,
-            vec![
-                (
-                    "fingerprint_sha256",
-                    tls.leaf_sha256.clone().unwrap_or_default(),
-                ),
-                ("issuer", tls.issuer.clone().unwrap_or_default()),
-                ("subject", tls.subject.clone().unwrap_or_default()),
-                ("subjectalternative", tls.leaf_dns_names.join(",")),
-            ],
-            1.0,
-        );
-        if let Some(v) = &tls.version {
-            let label = v.replace("TLSv", "TLS ");
-            m.labelled(
-                "probe_tls_version_info",
-                help::TLS_VERSION,
-                vec![("version", label)],
-                1.0,
-            );
-        }
+        tls_metrics(m, tls);
         if success && module.fail_if_ssl {
             out.log
                 .push("level=error msg=\"Final request was over SSL\"".to_owned());

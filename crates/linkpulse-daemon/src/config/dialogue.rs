@@ -183,57 +183,13 @@ pub(crate) fn validate(
     path: &str,
     base: &Path,
 ) -> Option<Option<Box<TcpDialogue>>> {
-    let mut ok = true;
-    let mut steps = Vec::new();
-    for (i, raw) in query_response
+    let raw_steps = query_response
         .map(|q| q.value.as_slice())
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        let at = format!("{path}.query_response[{i}]");
-        if let Some(re) = &raw.expect
-            && let Err(err) = regex::bytes::Regex::new(&re.value)
-        {
-            e.at(
-                re,
-                format!("{at}.expect"),
-                format!("invalid regular expression: {err}"),
-            );
-            ok = false;
-        }
-        if raw.expect.is_none() && !raw.labels.is_empty() {
-            let line = raw.labels[0].name.referenced.line();
-            e.push(
-                line,
-                format!("{at}.labels"),
-                "labels need an `expect` to expand",
-            );
-            ok = false;
-        }
-        for (j, l) in raw.labels.iter().enumerate() {
-            if !valid_label(&l.name.value) {
-                e.at(
-                    &l.name,
-                    format!("{at}.labels[{j}].name"),
-                    format!(
-                        "invalid label name {:?} (letters, digits and _, not starting with a digit)",
-                        l.name.value
-                    ),
-                );
-                ok = false;
-            }
-        }
-        steps.push(DialogueStep {
-            expect: raw.expect.as_ref().map(|r| r.value.clone()),
-            send: raw.send.clone(),
-            starttls: raw.starttls.unwrap_or(false),
-            labels: raw
-                .labels
-                .iter()
-                .map(|l| (l.name.value.clone(), l.value.clone()))
-                .collect(),
-        });
+        .unwrap_or_default();
+    let (steps, problems) = steps(raw_steps);
+    let mut ok = problems.is_empty();
+    for (line, key, message) in problems {
+        e.push(line, format!("{path}.query_response{key}"), message);
     }
     let tls_settings = tls_settings(e, tls_config, &format!("{path}.tls_config"), base);
     let tls = tls.unwrap_or(false);
@@ -258,6 +214,56 @@ pub(crate) fn validate(
         tls_config,
         steps,
     })))
+}
+
+/// The steps of `query_response` items, and the problems found: `(line, key under
+/// query_response, message)`. Shared by the daemon's tcp checks and blackbox `/probe` modules.
+pub(crate) fn steps(raw: &[RawStep]) -> (Vec<DialogueStep>, Vec<(u64, String, String)>) {
+    let mut problems = Vec::new();
+    let mut steps = Vec::new();
+    for (i, raw) in raw.iter().enumerate() {
+        let at = format!("[{i}]");
+        if let Some(re) = &raw.expect
+            && let Err(err) = regex::bytes::Regex::new(&re.value)
+        {
+            problems.push((
+                re.referenced.line(),
+                format!("{at}.expect"),
+                format!("invalid regular expression: {err}"),
+            ));
+        }
+        if raw.expect.is_none() && !raw.labels.is_empty() {
+            let line = raw.labels[0].name.referenced.line();
+            problems.push((
+                line,
+                format!("{at}.labels"),
+                "labels need an `expect` to expand".to_owned(),
+            ));
+        }
+        for (j, l) in raw.labels.iter().enumerate() {
+            if !valid_label(&l.name.value) {
+                problems.push((
+                    l.name.referenced.line(),
+                    format!("{at}.labels[{j}].name"),
+                    format!(
+                        "invalid label name {:?} (letters, digits and _, not starting with a digit)",
+                        l.name.value
+                    ),
+                ));
+            }
+        }
+        steps.push(DialogueStep {
+            expect: raw.expect.as_ref().map(|r| r.value.clone()),
+            send: raw.send.clone(),
+            starttls: raw.starttls.unwrap_or(false),
+            labels: raw
+                .labels
+                .iter()
+                .map(|l| (l.name.value.clone(), l.value.clone()))
+                .collect(),
+        });
+    }
+    (steps, problems)
 }
 
 /// A Prometheus label name.

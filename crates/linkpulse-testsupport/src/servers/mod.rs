@@ -6,18 +6,21 @@
 //!   over plain TCP or TLS.
 //! - [`TestCa`]: a private CA issuing certificates with a chosen [`Validity`]; its PEM file can
 //!   be passed to `linkpulse check http --ca`.
+//! - [`SmtpServer`]: an SMTP-like banner, `EHLO` and `STARTTLS` (send/expect dialogues).
 //! - [`WebhookReceiver`]: records the JSON bodies POSTed to it, in order (alert delivery).
 //!
 //! Bind port 0 and read [`TcpHold::addr`] / [`HttpServer::addr`]; never guess ports.
 
 mod http;
 mod runner;
+mod smtp;
 mod tcp;
 mod tls;
 mod webhook;
 
 pub use http::{HttpResponse, HttpServer};
 pub use runner::ServerError;
+pub use smtp::SmtpServer;
 pub use tcp::TcpHold;
 pub use tls::{Identity, TestCa, Validity};
 pub use webhook::WebhookReceiver;
