@@ -159,10 +159,10 @@ pub struct DataOptions {
     /// The password (from a file or the environment); never printed. A password in the URL
     /// is used when this is `None`.
     pub password: Option<String>,
-    /// PostgreSQL: the query to run instead of `SELECT 1`.
+    /// PostgreSQL, MySQL: the query to run instead of `SELECT 1`.
     pub query: Option<String>,
-    /// PostgreSQL: fail with `read_only` on a server in recovery (a standby) or whose
-    /// transactions are read-only.
+    /// PostgreSQL, MySQL: fail with `read_only` on a server in recovery (a standby), whose
+    /// transactions are read-only, or with `@@global.read_only` set.
     pub require_primary: bool,
     /// TLS settings of `rediss://` and of PostgreSQL's `sslmode=require`.
     pub tls: TlsOptions,

@@ -20,6 +20,8 @@ pub enum ProbeKind {
     Postgres,
     /// Redis: `AUTH`, `PING` → `PONG`.
     Redis,
+    /// MySQL / MariaDB: handshake, authenticate, query.
+    Mysql,
 }
 
 impl ProbeKind {
@@ -31,6 +33,7 @@ impl ProbeKind {
             ProbeKind::Icmp => "icmp",
             ProbeKind::Postgres => "postgres",
             ProbeKind::Redis => "redis",
+            ProbeKind::Mysql => "mysql",
         }
     }
 }

@@ -51,7 +51,7 @@ pub enum TargetError {
     MissingScheme,
     /// The scheme is not one of `tcp`, `http`, `https`, `icmp`.
     #[error(
-        "unknown scheme `{scheme}`: expected tcp, http, https, icmp, postgres, redis or rediss"
+        "unknown scheme `{scheme}`: expected tcp, http, https, icmp, postgres, redis, rediss or mysql"
     )]
     UnknownScheme {
         /// The scheme as written.
@@ -151,6 +151,7 @@ impl Target {
             Target::Data(d) => match d.kind {
                 crate::DataKind::Postgres => crate::ProbeKind::Postgres,
                 crate::DataKind::Redis => crate::ProbeKind::Redis,
+                crate::DataKind::Mysql => crate::ProbeKind::Mysql,
             },
         }
     }
@@ -205,7 +206,7 @@ impl FromStr for Target {
                 Target::icmp_from_host(rest)
             }
             "http" | "https" => parse_http(s),
-            "postgres" | "postgresql" | "redis" | "rediss" => {
+            "postgres" | "postgresql" | "redis" | "rediss" | "mysql" | "mariadb" => {
                 crate::DataTarget::parse(s).map(Target::Data)
             }
             "" => Err(TargetError::MissingScheme),
@@ -471,7 +472,7 @@ mod tests {
         assert_eq!(err("icmp://"), "empty host");
         assert_eq!(
             err("ftp://x"),
-            "unknown scheme `ftp`: expected tcp, http, https, icmp, postgres, redis or rediss"
+            "unknown scheme `ftp`: expected tcp, http, https, icmp, postgres, redis, rediss or mysql"
         );
         assert!(err("example.org:80").starts_with("no scheme"));
         assert_eq!(err("icmp://h:80"), "ICMP targets have no port");

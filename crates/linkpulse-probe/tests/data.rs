@@ -1,10 +1,11 @@
 //! Data checks against real servers started by the tests: Debian's `redis-server` (with and
-//! without `requirepass`, and with TLS) and PostgreSQL clusters (a primary, a hot standby, a
-//! standby refusing connections with 57P03).
+//! without `requirepass`, and with TLS), PostgreSQL clusters (a primary, a hot standby, a
+//! standby refusing connections with 57P03) and Debian's `mariadbd` (MySQL protocol).
 
 use std::time::Duration;
 
 use linkpulse_probe::{DataOptions, ErrorKind, ProbeOptions, ProbeResult, Prober, TlsOptions};
+use linkpulse_testsupport::mariadb::MariaDb;
 use linkpulse_testsupport::postgres::PgCluster;
 use linkpulse_testsupport::redis::RedisServer;
 use linkpulse_testsupport::servers::{TestCa, Validity};
@@ -196,6 +197,48 @@ async fn postgres_refused_port() {
     let (kind, _) = error_of(
         &probe(
             &format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            DataOptions::default(),
+        )
+        .await,
+    );
+    assert_eq!(kind, ErrorKind::Refused);
+}
+
+#[tokio::test]
+async fn mysql_outcomes_on_mariadb() {
+    let db = MariaDb::start("maria-pw").unwrap();
+    let r = probe(&db.url(), password("maria-pw")).await;
+    assert!(r.up, "{r:?}");
+    assert_eq!(r.kind.as_str(), "mysql");
+
+    let (kind, message) = error_of(&probe(&db.url(), password("wrong-maria")).await);
+    assert_eq!(kind, ErrorKind::Auth);
+    assert!(message.contains("1045"), "{message}");
+    assert!(!message.contains("wrong-maria"), "{message}");
+
+    let query = DataOptions {
+        query: Some("SELECT no_such_column".to_owned()),
+        ..password("maria-pw")
+    };
+    let (kind, message) = error_of(&probe(&db.url(), query).await);
+    assert_eq!(kind, ErrorKind::Query);
+    assert!(message.contains("no_such_column"), "{message}");
+
+    // A read-only server (a replica's setting) is down only when a primary is required.
+    db.sql("SET GLOBAL read_only = 1").unwrap();
+    assert!(probe(&db.url(), password("maria-pw")).await.up);
+    let primary = DataOptions {
+        require_primary: true,
+        ..password("maria-pw")
+    };
+    let (kind, _) = error_of(&probe(&db.url(), primary).await);
+    assert_eq!(kind, ErrorKind::ReadOnly);
+
+    let port = db.port();
+    drop(db);
+    let (kind, _) = error_of(
+        &probe(
+            &format!("mysql://monitor@127.0.0.1:{port}/probe"),
             DataOptions::default(),
         )
         .await,

@@ -37,6 +37,7 @@ pub mod browser;
 pub mod daemon;
 pub mod fs;
 pub mod http;
+pub mod mariadb;
 pub mod netns;
 pub mod postgres;
 pub mod prometheus;

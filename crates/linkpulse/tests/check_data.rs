@@ -266,6 +266,7 @@ fn check_tcp_dialogue_and_tls_on_connect() {
 fn serve_runs_data_checks_and_masks_their_secrets() {
     let redis = RedisServer::start(Some("redis-secret-1")).unwrap();
     let cluster = PgCluster::start().unwrap();
+    let maria = linkpulse_testsupport::mariadb::MariaDb::start("maria-secret-1").unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("pg.pw"), cluster.password()).unwrap();
     let config = dir.path().join("linkpulse.yaml");
@@ -279,10 +280,12 @@ fn serve_runs_data_checks_and_masks_their_secrets() {
              \x20 - name: cache-inline\n    redis: {{ url: 'redis://:redis-secret-1@127.0.0.1:{rp}' }}\n\
              \x20 - name: cache-wrong\n    redis: {{ url: 'redis://127.0.0.1:{rp}' }}\n\
              \x20 - name: pg\n    postgres: {{ url: 'postgres://postgres@127.0.0.1:{pp}/postgres', password_file: pg.pw, require_primary: true }}\n\
+             \x20 - name: maria\n    mysql: {{ url: '{my}', password_env: LP_MY_PW }}\n\
              \x20 - name: banner\n    tcp:\n      address: '127.0.0.1:{rp}'\n      query_response:\n        - send: PING\n        - expect: '^-NOAUTH (?P<word>\\w+)'\n          labels: [{{ name: word, value: '$${{word}}' }}]\n",
             db = dir.path().join("lp.db").display(),
             rp = redis.port(),
             pp = cluster.port(),
+            my = maria.url(),
         ),
     )
     .unwrap();
@@ -290,12 +293,14 @@ fn serve_runs_data_checks_and_masks_their_secrets() {
     command
         .args(["serve", "--config"])
         .arg(&config)
-        .env("LP_REDIS_PW", "redis-secret-1");
+        .env("LP_REDIS_PW", "redis-secret-1")
+        .env("LP_MY_PW", "maria-secret-1");
     let d = Daemon::spawn(command).unwrap_or_else(|e| panic!("{e}"));
     d.wait_state("cache", "up");
     d.wait_state("cache-inline", "up");
     d.wait_state("pg", "up");
     d.wait_state("banner", "up");
+    d.wait_state("maria", "up");
     d.wait_state("cache-wrong", "down");
     let wrong = d.check("cache-wrong");
     let text = wrong.to_string();
@@ -306,6 +311,7 @@ fn serve_runs_data_checks_and_masks_their_secrets() {
     let (_, metrics) = d.get("/metrics");
     assert!(metrics.contains("kind=\"redis\""), "{metrics}");
     assert!(metrics.contains("kind=\"postgres\""), "{metrics}");
+    assert!(metrics.contains("kind=\"mysql\""), "{metrics}");
     for (what, text) in [("metrics", metrics), ("log", d.log())] {
         assert!(
             !text.contains("redis-secret-1"),
@@ -316,4 +322,33 @@ fn serve_runs_data_checks_and_masks_their_secrets() {
             "{what} shows the password"
         );
     }
+}
+
+#[test]
+fn check_mysql_against_mariadb() {
+    let db = linkpulse_testsupport::mariadb::MariaDb::start("maria-cli-pw").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "maria-cli-pw\n").unwrap();
+    let pw = pw.to_str().unwrap();
+    let up = run(&["check", "mysql", &db.url(), "--password-file", pw], &[]);
+    assert_eq!(up.code(), Some(0), "{}", out(&up));
+    let wrong = run(
+        &[
+            "check",
+            "mysql",
+            &db.url(),
+            "--password-env",
+            "MY_PW",
+            "--output",
+            "json",
+        ],
+        &[("MY_PW", "nope-pw")],
+    );
+    assert_eq!(wrong.code(), Some(2), "{}", out(&wrong));
+    assert_eq!(wrong.json_lines()[0]["error"]["kind"], "auth");
+    assert!(!out(&wrong).contains("nope-pw"));
+    let bad = run(&["check", "mysql", "mysql://u@h:1/db?ssl=1"], &[]);
+    assert_eq!(bad.code(), Some(3));
+    assert!(bad.stderr.contains("invalid MySQL URL"), "{}", bad.stderr);
 }

@@ -85,6 +85,7 @@ impl linkpulse_checks::CheckSettings for CheckConfig {
                 | CheckKind::Icmp
                 | CheckKind::Postgres
                 | CheckKind::Redis
+                | CheckKind::Mysql
         )
     }
 

@@ -1,4 +1,5 @@
-//! The data checks' modules: `postgres:` and `redis:` (a database asked in its own protocol).
+//! The data checks' modules: `postgres:`, `mysql:` and `redis:` (a database asked in its own
+//! protocol). `mysql:` takes the keys of `postgres:` (no `tls_config`: plain connections only).
 //!
 //! ```yaml
 //! - name: orders-db
@@ -79,7 +80,7 @@ impl fmt::Debug for DataSpec {
     }
 }
 
-/// `postgres:` as written.
+/// `postgres:` (and `mysql:`) as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPostgres {
@@ -108,6 +109,17 @@ pub(crate) fn postgres(
     path: &str,
     base: &Path,
 ) -> Option<DataSpec> {
+    postgres_like(e, DataKind::Postgres, raw, path, base)
+}
+
+/// `postgres:` and `mysql:`: URL, password, query, require_primary.
+fn postgres_like(
+    e: &mut Errors<'_>,
+    kind: DataKind,
+    raw: &RawPostgres,
+    path: &str,
+    base: &Path,
+) -> Option<DataSpec> {
     let query = match &raw.query {
         Some(q) if q.value.trim().is_empty() => {
             e.at(q, format!("{path}.query"), "empty query");
@@ -118,7 +130,7 @@ pub(crate) fn postgres(
     };
     let common = common(
         e,
-        DataKind::Postgres,
+        kind,
         Common {
             url: &raw.url,
             password_file: raw.password_file.as_ref(),
@@ -132,6 +144,24 @@ pub(crate) fn postgres(
     spec.query = query;
     spec.require_primary = raw.require_primary.unwrap_or(false);
     Some(spec)
+}
+
+/// Validates `mysql:` at `path` (`checks[0].mysql`): the keys of `postgres:`, without TLS.
+pub(crate) fn mysql(
+    e: &mut Errors<'_>,
+    raw: &RawPostgres,
+    path: &str,
+    base: &Path,
+) -> Option<DataSpec> {
+    if let Some(t) = &raw.tls_config {
+        e.at(
+            t,
+            format!("{path}.tls_config"),
+            "TLS is not implemented for mysql checks",
+        );
+        return None;
+    }
+    postgres_like(e, DataKind::Mysql, raw, path, base)
 }
 
 /// Validates `redis:` at `path` (`checks[0].redis`).
@@ -181,12 +211,14 @@ fn common(
         .unwrap_or_default();
     let scheme_fits = match kind {
         DataKind::Postgres => matches!(scheme.as_str(), "postgres" | "postgresql"),
+        DataKind::Mysql => matches!(scheme.as_str(), "mysql" | "mariadb"),
         DataKind::Redis => matches!(scheme.as_str(), "redis" | "rediss"),
     };
     if !scheme_fits {
         let want = match kind {
             DataKind::Postgres => "postgres://USER@HOST[:PORT]/DB",
             DataKind::Redis => "redis://HOST[:PORT] or rediss://HOST[:PORT]",
+            DataKind::Mysql => "mysql://USER@HOST[:PORT]/DB",
         };
         e.at(
             raw.url,

@@ -129,6 +129,8 @@ pub enum CheckKind {
     Postgres,
     /// Redis in its own protocol.
     Redis,
+    /// MySQL / MariaDB in its own protocol.
+    Mysql,
 }
 
 impl CheckKind {
@@ -142,6 +144,7 @@ impl CheckKind {
             CheckKind::Node => "node",
             CheckKind::Postgres => "postgres",
             CheckKind::Redis => "redis",
+            CheckKind::Mysql => "mysql",
         }
     }
 }
@@ -206,6 +209,7 @@ impl CheckSpec {
             CheckSpec::Data(d) => match d.kind {
                 linkpulse_probe::DataKind::Postgres => CheckKind::Postgres,
                 linkpulse_probe::DataKind::Redis => CheckKind::Redis,
+                linkpulse_probe::DataKind::Mysql => CheckKind::Mysql,
             },
         }
     }

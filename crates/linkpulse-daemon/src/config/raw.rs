@@ -94,6 +94,7 @@ pub(crate) struct RawCheck {
     pub(crate) push: Option<S<RawPush>>,
     pub(crate) postgres: Option<S<super::data::RawPostgres>>,
     pub(crate) redis: Option<S<super::data::RawRedis>>,
+    pub(crate) mysql: Option<S<super::data::RawPostgres>>,
 }
 
 /// `http:` check module.

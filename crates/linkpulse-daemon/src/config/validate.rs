@@ -435,6 +435,10 @@ fn module(
         return super::data::postgres(e, &p.value, &format!("{prefix}.postgres"), base)
             .map(|d| CheckSpec::Data(Box::new(d)));
     }
+    if let Some(m) = &c.mysql {
+        return super::data::mysql(e, &m.value, &format!("{prefix}.mysql"), base)
+            .map(|d| CheckSpec::Data(Box::new(d)));
+    }
     if let Some(r) = &c.redis {
         return super::data::redis(e, &r.value, &format!("{prefix}.redis"), base)
             .map(|d| CheckSpec::Data(Box::new(d)));
@@ -569,6 +573,7 @@ fn check_inner(
         c.push.is_some(),
         c.postgres.is_some(),
         c.redis.is_some(),
+        c.mysql.is_some(),
     ]
     .iter()
     .filter(|g| **g)
@@ -578,7 +583,7 @@ fn check_inner(
             &c.name,
             prefix,
             format!(
-                "check {:?} needs exactly one module (http, tcp, icmp, push, postgres or redis), found {count}",
+                "check {:?} needs exactly one module (http, tcp, icmp, push, postgres, redis or mysql), found {count}",
                 c.name.value
             ),
         );
@@ -671,6 +676,7 @@ fn module_place(c: &RawCheck, prefix: &str) -> (u64, String) {
             .as_ref()
             .map(|m| ("postgres", m.referenced.line())),
         c.redis.as_ref().map(|m| ("redis", m.referenced.line())),
+        c.mysql.as_ref().map(|m| ("mysql", m.referenced.line())),
     ];
     match module.into_iter().flatten().next() {
         Some((name, line)) => (line, format!("{prefix}.{name}")),

@@ -1,4 +1,5 @@
-//! Data checks: a database asked in its own protocol (`postgres://`, `redis://`, `rediss://`).
+//! Data checks: a database asked in its own protocol (`postgres://`, `redis://`, `rediss://`,
+//! `mysql://`).
 //!
 //! A refused port, a wrong password ([`ErrorKind::Auth`]), a server that is starting up
 //! ([`ErrorKind::Starting`]), a read-only replica where a primary is required
@@ -7,6 +8,7 @@
 //! environment) or the URL, and never appear in a result: the target is shown with its
 //! password masked.
 
+mod mysql;
 mod postgres;
 mod redis;
 
@@ -27,6 +29,8 @@ pub enum DataKind {
     Postgres,
     /// Redis (`redis://`, or `rediss://` for TLS).
     Redis,
+    /// MySQL or MariaDB (`mysql://`).
+    Mysql,
 }
 
 impl DataKind {
@@ -35,6 +39,7 @@ impl DataKind {
         match self {
             DataKind::Postgres => 5432,
             DataKind::Redis => 6379,
+            DataKind::Mysql => 3306,
         }
     }
 }
@@ -50,12 +55,13 @@ pub struct DataTarget {
 }
 
 impl DataTarget {
-    /// Parses a `postgres://`, `postgresql://`, `redis://` or `rediss://` URL.
+    /// Parses a `postgres://`, `postgresql://`, `redis://`, `rediss://` or `mysql://` URL.
     pub fn parse(s: &str) -> Result<DataTarget, TargetError> {
         let (scheme, _) = s.split_once("://").ok_or(TargetError::MissingScheme)?;
         let kind = match scheme.to_ascii_lowercase().as_str() {
             "postgres" | "postgresql" => DataKind::Postgres,
             "redis" | "rediss" => DataKind::Redis,
+            "mysql" | "mariadb" => DataKind::Mysql,
             _ => {
                 return Err(TargetError::UnknownScheme {
                     scheme: scheme.to_owned(),
@@ -82,6 +88,7 @@ impl DataTarget {
         match kind {
             DataKind::Postgres => postgres::check_url(&url)?,
             DataKind::Redis => redis::check_url(&url)?,
+            DataKind::Mysql => mysql::check_url(&url)?,
         }
         Ok(DataTarget { kind, url })
     }
@@ -145,6 +152,7 @@ pub(crate) async fn probe(
     match target.kind {
         DataKind::Postgres => postgres::probe(configs, target, label, opts).await,
         DataKind::Redis => redis::probe(configs, target, label, opts).await,
+        DataKind::Mysql => mysql::probe(target, label, opts).await,
     }
 }
 

@@ -85,6 +85,15 @@ enum Kind {
         #[command(flatten)]
         tls: DataTlsArgs,
     },
+    /// MySQL / MariaDB: handshake, authenticate and run `SELECT 1` (or --query).
+    Mysql {
+        /// mysql://USER@HOST[:PORT]/DB.
+        url: String,
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Redis: AUTH (with a password), then PING, which must answer PONG.
     Redis {
         /// redis://HOST[:PORT][/DB], or rediss://… for TLS.
@@ -105,6 +114,7 @@ impl Kind {
             | Kind::Http { common, .. }
             | Kind::Icmp { common, .. }
             | Kind::Postgres { common, .. }
+            | Kind::Mysql { common, .. }
             | Kind::Redis { common, .. } => common,
         }
     }
@@ -121,6 +131,10 @@ impl Kind {
             | Kind::Redis {
                 common, data, tls, ..
             } => data.apply(common.options(ProbeOptions::default()), tls.options()?),
+            Kind::Mysql { common, data, .. } => data.apply(
+                common.options(ProbeOptions::default()),
+                linkpulse_probe::TlsOptions::default(),
+            ),
             Kind::Http { common, http, .. } => {
                 let opts = common.options(ProbeOptions::default());
                 http.apply(opts)
@@ -358,6 +372,11 @@ fn single(kind: &Kind) -> anyhow::Result<Job> {
             url,
             parse_kind(url, linkpulse_probe::ProbeKind::Postgres, no_bare_form),
         ),
+        Kind::Mysql { url, .. } => (
+            "MySQL URL",
+            url,
+            parse_kind(url, linkpulse_probe::ProbeKind::Mysql, no_bare_form),
+        ),
         Kind::Redis { url, .. } => (
             "Redis URL",
             url,
@@ -415,7 +434,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let Some(path) = &args.targets else {
         bail!(
             "nothing to check: give `tcp HOST:PORT`, `http URL`, `icmp HOST`, `postgres URL`, \
-             `redis URL` or `--targets FILE`"
+             `redis URL`, `mysql URL` or `--targets FILE`"
         )
     };
     let jobs = match targets::read(path)? {

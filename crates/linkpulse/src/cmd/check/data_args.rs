@@ -15,11 +15,11 @@ pub(crate) struct DataArgs {
     /// Read the database password from the environment variable VAR.
     #[arg(long, value_name = "VAR")]
     password_env: Option<String>,
-    /// PostgreSQL: run SQL instead of `SELECT 1`.
+    /// PostgreSQL, MySQL: run SQL instead of `SELECT 1`.
     #[arg(long, value_name = "SQL")]
     query: Option<String>,
-    /// PostgreSQL: a standby in recovery or a server with read-only transactions is down
-    /// (`read_only`).
+    /// PostgreSQL, MySQL: a standby in recovery, a server with read-only transactions or a
+    /// read-only replica (`@@global.read_only`) is down (`read_only`).
     #[arg(long)]
     require_primary: bool,
 }

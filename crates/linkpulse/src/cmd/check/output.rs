@@ -210,7 +210,7 @@ pub(crate) fn describe(r: &ProbeResult) -> String {
                 push_cert_days(&mut s, r);
                 s
             }
-            ProbeKind::Postgres | ProbeKind::Redis => {
+            ProbeKind::Postgres | ProbeKind::Redis | ProbeKind::Mysql => {
                 let mut s = format!(
                     "{} at {} answered in {}",
                     r.kind,
@@ -291,7 +291,7 @@ fn perfdata(r: &ProbeResult) -> String {
             .unwrap_or_else(|| "U".into())
     };
     match r.kind {
-        ProbeKind::Tcp | ProbeKind::Postgres | ProbeKind::Redis => {
+        ProbeKind::Tcp | ProbeKind::Postgres | ProbeKind::Redis | ProbeKind::Mysql => {
             let mut s = format!("time={};;;0", secs(r.latency_ms));
             if let Some(days) = r.tls.as_ref().and_then(|t| t.cert_days_left) {
                 s.push_str(&format!(" cert_days={days};;;"));

@@ -68,7 +68,7 @@ mod tests {
             vec![
                 "t.txt:4: `tcp://host`: missing port: expected HOST:PORT".to_owned(),
                 "t.txt:5: `ftp://x`: unknown scheme `ftp`: expected tcp, http, https, icmp, \
-                 postgres, redis or rediss"
+                 postgres, redis, rediss or mysql"
                     .to_owned(),
             ]
         );
