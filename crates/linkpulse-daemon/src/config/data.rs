@@ -294,3 +294,73 @@ fn common(
         tls,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use linkpulse_probe::DataKind;
+
+    use crate::config::{CheckKind, CheckSpec, Config};
+
+    fn parse(text: &str, base: &Path) -> Result<Config, Vec<String>> {
+        Config::parse("t.yaml", text, base)
+            .map_err(|e| e.0.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn data_checks_read_their_password_and_mask_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "s3cret-pg\nignored\n").unwrap();
+        let c = parse(
+            "checks:\n  - name: pg\n    postgres: { url: 'postgres://app@db.test/app', password_file: pw, query: 'SELECT 2', require_primary: true }\n  - name: cache\n    redis: { url: 'rediss://:inline-secret@cache.test:6380' }\n  - name: maria\n    mysql: { url: 'mysql://monitor@db.test/app', password_file: pw }\n",
+            dir.path(),
+        )
+        .unwrap();
+        let CheckSpec::Data(pg) = &c.checks[0].spec else {
+            panic!("{:?}", c.checks[0].spec);
+        };
+        assert_eq!(pg.kind, DataKind::Postgres);
+        assert_eq!(pg.password.as_deref(), Some("s3cret-pg"));
+        assert_eq!(pg.query.as_deref(), Some("SELECT 2"));
+        assert!(pg.require_primary);
+        assert!(
+            !format!("{c:?}").contains("s3cret-pg"),
+            "Debug shows the password"
+        );
+        assert_eq!(c.checks[1].spec.kind(), CheckKind::Redis);
+        assert_eq!(c.checks[1].spec.target(), "rediss://:***@cache.test:6380");
+        assert!(!format!("{c:?}").contains("inline-secret"));
+        assert_eq!(c.checks[2].spec.kind(), CheckKind::Mysql);
+    }
+
+    #[test]
+    fn every_data_problem_names_its_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("empty"), "").unwrap();
+        let e = parse(
+            "checks:\n  - name: a\n    postgres: { url: 'redis://h', password_file: missing }\n  - name: b\n    redis: { url: 'redis://:pw@h/x', password_env: LINKPULSE_TEST_SURELY_UNSET_VAR }\n  - name: c\n    postgres: { url: 'postgres://u@h/d', password_file: empty, password_env: X, query: ' ' }\n  - name: d\n    mysql: { url: 'mysql://u@h/d', tls_config: { insecure_skip_verify: true } }\n",
+            dir.path(),
+        )
+        .unwrap_err();
+        let want = [
+            "t.yaml:3: checks[0].postgres.url: \"redis://h\": expected postgres://USER@HOST[:PORT]/DB",
+            "t.yaml:3: checks[0].postgres.password_file: ",
+            "t.yaml:5: checks[1].redis.url: \"redis://:***@h/x\": ",
+            "t.yaml:5: checks[1].redis.password_env: the environment variable LINKPULSE_TEST_SURELY_UNSET_VAR is not set",
+            "t.yaml:7: checks[2].postgres.query: empty query",
+            "t.yaml:7: checks[2].postgres.password_file: give password_file or password_env, not both",
+            "t.yaml:9: checks[3].mysql.tls_config: TLS is not implemented for mysql checks",
+        ];
+        for w in want {
+            assert!(e.iter().any(|e| e.starts_with(w)), "{w}\n{e:#?}");
+        }
+        // Stage one stops at an unknown key (redis has no `query`).
+        let e = parse(
+            "checks:\n  - name: e\n    redis: { url: 'redis://h', query: 'x' }\n",
+            dir.path(),
+        )
+        .unwrap_err();
+        assert!(e[0].contains("unknown field `query`"), "{e:?}");
+    }
+}

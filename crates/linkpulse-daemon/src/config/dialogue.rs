@@ -272,3 +272,74 @@ fn valid_label(name: &str) -> bool {
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{CheckSpec, Config};
+
+    fn errors(text: &str) -> Vec<String> {
+        match Config::parse("t.yaml", text, Path::new(".")) {
+            Ok(c) => panic!("expected errors, got {c:?}"),
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn query_response_tls_and_tls_config_become_a_dialogue() {
+        let c = Config::parse(
+            "t.yaml",
+            "checks:\n  - name: mail\n    tcp:\n      address: '127.0.0.1:25'\n      query_response:\n        - expect: '^220 (?P<host>\\S+)'\n          send: 'EHLO $host'\n          labels: [{ name: mx, value: '$host' }]\n        - starttls: true\n      tls_config: { server_name: mx.test, insecure_skip_verify: true }\n  - name: plain\n    tcp: { address: '127.0.0.1:22' }\n",
+            Path::new("."),
+        )
+        .unwrap();
+        let CheckSpec::Tcp {
+            dialogue: Some(d), ..
+        } = &c.checks[0].spec
+        else {
+            panic!("{:?}", c.checks[0].spec);
+        };
+        assert!(!d.tls);
+        assert_eq!(d.steps.len(), 2);
+        assert_eq!(d.steps[0].send.as_deref(), Some("EHLO $host"));
+        assert_eq!(d.steps[0].labels, vec![("mx".into(), "$host".into())]);
+        assert!(d.steps[1].starttls);
+        assert_eq!(d.tls_config.server_name.as_deref(), Some("mx.test"));
+        assert!(d.tls_config.insecure_skip_verify);
+        let options = d.options().unwrap();
+        assert_eq!(options.script.steps.len(), 2);
+        assert!(matches!(
+            c.checks[1].spec,
+            CheckSpec::Tcp { dialogue: None, .. }
+        ));
+    }
+
+    #[test]
+    fn every_dialogue_problem_names_its_line_and_key() {
+        let e = errors(
+            "checks:\n  - name: mail\n    tcp:\n      address: '127.0.0.1:25'\n      tls: true\n      query_response:\n        - expect: '^2(20'\n        - starttls: true\n          labels: [{ name: 1x, value: v }]\n      tls_config: { ca_file: no-such-ca.pem, server_name: 'bad name' }\n",
+        );
+        let want = [
+            "t.yaml:7: checks[0].tcp.query_response[0].expect: invalid regular expression",
+            "t.yaml:7: checks[0].tcp.query_response: starttls on a connection that is TLS from the start",
+            "t.yaml:9: checks[0].tcp.query_response[1].labels: labels need an `expect`",
+            "t.yaml:9: checks[0].tcp.query_response[1].labels[0].name: invalid label name \"1x\"",
+            "t.yaml:10: checks[0].tcp.tls_config.ca_file: ",
+        ];
+        for w in want {
+            assert!(e.iter().any(|e| e.starts_with(w)), "{w}\n{e:#?}");
+        }
+        let e = errors(
+            "checks:\n  - name: mail\n    tcp:\n      address: '127.0.0.1:25'\n      query_response:\n        - { expect: x, sned: y }\n",
+        );
+        assert!(e[0].contains("unknown field `sned`"), "{e:?}");
+        let e = errors(
+            "checks:\n  - name: mail\n    tcp:\n      address: '127.0.0.1:25'\n      tls_config: { server_name: 'bad name' }\n",
+        );
+        assert!(
+            e[0].starts_with("t.yaml:5: checks[0].tcp.tls_config.server_name: \"bad name\""),
+            "{e:?}"
+        );
+    }
+}
