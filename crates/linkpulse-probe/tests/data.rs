@@ -245,3 +245,37 @@ async fn mysql_outcomes_on_mariadb() {
     );
     assert_eq!(kind, ErrorKind::Refused);
 }
+
+/// The layered diagnosis places data-check failures: a refused port is the process, a wrong
+/// password the application; a TCP dialogue that fails its `expect` is the application too.
+#[tokio::test]
+async fn diagnosis_places_data_and_dialogue_failures_in_their_layer() {
+    use linkpulse_probe::diagnose::{Verdict, diagnose};
+    use linkpulse_probe::dialogue::{Script, Step};
+
+    let redis = RedisServer::start(Some("diag-pw")).unwrap();
+    let prober = Prober::new();
+    let opts = |data: DataOptions| ProbeOptions {
+        data,
+        timeout: Duration::from_secs(5),
+        ..ProbeOptions::default()
+    };
+    let target = redis.url().parse().unwrap();
+    let d = diagnose(&prober, &target, &opts(password("wrong"))).await;
+    assert_eq!(d.verdict, Verdict::AppError, "{}", d.summary);
+    let d = diagnose(&prober, &target, &opts(password("diag-pw"))).await;
+    assert_eq!(d.verdict, Verdict::Ok, "{}", d.summary);
+
+    let tcp = format!("tcp://127.0.0.1:{}", redis.port()).parse().unwrap();
+    let mut dialogue = opts(DataOptions::default());
+    dialogue.timeout = Duration::from_secs(1);
+    dialogue.tcp.script = Script::new(vec![Step::send("QUIT"), Step::expect("^\\+PONG").unwrap()]);
+    let d = diagnose(&prober, &tcp, &dialogue).await;
+    assert_eq!(d.verdict, Verdict::AppError, "{}", d.summary);
+
+    let port = redis.port();
+    drop(redis);
+    let target = format!("redis://127.0.0.1:{port}").parse().unwrap();
+    let d = diagnose(&prober, &target, &opts(DataOptions::default())).await;
+    assert_eq!(d.verdict, Verdict::ProcessDown, "{}", d.summary);
+}
