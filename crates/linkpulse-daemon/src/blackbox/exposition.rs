@@ -1,6 +1,7 @@
 //! The metrics of one `/probe` answer and their Prometheus text exposition (format 0.0.4),
 //! families sorted by name and samples by label values, as blackbox_exporter writes them.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// The content type of the text exposition.
@@ -14,7 +15,7 @@ pub struct Family {
     /// The `# HELP` text (blackbox_exporter's own words).
     pub help: &'static str,
     /// Samples: label pairs and value.
-    pub samples: Vec<(Vec<(&'static str, String)>, f64)>,
+    pub samples: Vec<(Vec<(Cow<'static, str>, String)>, f64)>,
 }
 
 /// The metrics of one probe. Every family is a gauge, as in blackbox_exporter.
@@ -40,6 +41,36 @@ impl Metrics {
         name: &'static str,
         help: &'static str,
         labels: Vec<(&'static str, String)>,
+        value: f64,
+    ) {
+        let labels = labels
+            .into_iter()
+            .map(|(k, v)| (Cow::Borrowed(k), v))
+            .collect();
+        self.set(name, help, labels, value);
+    }
+
+    /// Sets the sample of gauge `name` whose label names come from configuration (such as
+    /// `probe_expect_info`'s) to `value`.
+    pub fn labelled_dynamic(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        labels: Vec<(String, String)>,
+        value: f64,
+    ) {
+        let labels = labels
+            .into_iter()
+            .map(|(k, v)| (Cow::Owned(k), v))
+            .collect();
+        self.set(name, help, labels, value);
+    }
+
+    fn set(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        labels: Vec<(Cow<'static, str>, String)>,
         value: f64,
     ) {
         let family = match self.families.iter_mut().position(|f| f.name == name) {
@@ -70,7 +101,7 @@ impl Metrics {
                 l.len() == labels.len()
                     && l.iter()
                         .zip(labels)
-                        .all(|((k, v), (k2, v2))| k == k2 && v == v2)
+                        .all(|((k, v), (k2, v2))| k.as_ref() == *k2 && v == v2)
             })
             .map(|(_, v)| *v)
     }

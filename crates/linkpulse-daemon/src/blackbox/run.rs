@@ -22,6 +22,7 @@ mod help {
     pub(super) const IP_HASH: &str =
         "Specifies the hash of IP address. It's useful to detect if the IP address changes.";
     pub(super) const REGEX: &str = "Indicates if probe failed due to regex";
+    pub(super) const EXPECT_INFO: &str = "Explicit content matched";
     pub(super) const CONTENT_LENGTH: &str = "Length of http content response";
     pub(super) const HTTP_DURATION: &str =
         "Duration of http request by phase, summed over all redirects";
@@ -268,6 +269,17 @@ async fn tcp(
     }
     if let Some(tls) = &result.tls {
         tls_metrics(&mut out.metrics, tls);
+    }
+    if let Some(detail) = result.tcp.as_ref().filter(|d| !d.labels.is_empty()) {
+        // One series with every step's labels (a name given twice keeps its last value).
+        let mut labels: Vec<(String, String)> = Vec::new();
+        for (name, value) in &detail.labels {
+            labels.retain(|(n, _)| n != name);
+            labels.push((name.clone(), value.clone()));
+        }
+        labels.sort();
+        out.metrics
+            .labelled_dynamic("probe_expect_info", help::EXPECT_INFO, labels, 1.0);
     }
     result.up
 }
