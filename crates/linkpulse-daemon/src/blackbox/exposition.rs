@@ -7,6 +7,10 @@ use std::fmt::Write as _;
 /// The content type of the text exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// The label pairs of one sample; names are fixed (`phase`) or from configuration
+/// (`probe_expect_info`'s).
+pub type Labels = Vec<(Cow<'static, str>, String)>;
+
 /// One gauge family: name, help, and its samples.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Family {
@@ -15,7 +19,7 @@ pub struct Family {
     /// The `# HELP` text (blackbox_exporter's own words).
     pub help: &'static str,
     /// Samples: label pairs and value.
-    pub samples: Vec<(Vec<(Cow<'static, str>, String)>, f64)>,
+    pub samples: Vec<(Labels, f64)>,
 }
 
 /// The metrics of one probe. Every family is a gauge, as in blackbox_exporter.
@@ -66,13 +70,7 @@ impl Metrics {
         self.set(name, help, labels, value);
     }
 
-    fn set(
-        &mut self,
-        name: &'static str,
-        help: &'static str,
-        labels: Vec<(Cow<'static, str>, String)>,
-        value: f64,
-    ) {
+    fn set(&mut self, name: &'static str, help: &'static str, labels: Labels, value: f64) {
         let family = match self.families.iter_mut().position(|f| f.name == name) {
             Some(i) => &mut self.families[i],
             None => {
