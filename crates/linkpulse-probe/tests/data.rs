@@ -279,3 +279,27 @@ async fn diagnosis_places_data_and_dialogue_failures_in_their_layer() {
     let d = diagnose(&prober, &target, &opts(DataOptions::default())).await;
     assert_eq!(d.verdict, Verdict::ProcessDown, "{}", d.summary);
 }
+
+#[tokio::test]
+async fn postgres_sslmode_require_verifies_the_certificate() {
+    let ca = TestCa::new().unwrap();
+    let id = ca
+        .issue(&["127.0.0.1"], Validity::expires_in_days(30))
+        .unwrap();
+    let cluster = PgCluster::start_tls(&id).unwrap();
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres?sslmode=require",
+        cluster.port()
+    );
+    let trusted = DataOptions {
+        tls: TlsOptions {
+            ca_file: Some(ca.pem_path().to_path_buf()),
+            ..TlsOptions::default()
+        },
+        ..password(cluster.password())
+    };
+    let r = probe(&url, trusted).await;
+    assert!(r.up, "{r:?}");
+    let (kind, message) = error_of(&probe(&url, password(cluster.password())).await);
+    assert_eq!(kind, ErrorKind::Tls, "{message}");
+}

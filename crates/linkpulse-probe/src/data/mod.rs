@@ -45,8 +45,9 @@ impl DataKind {
 }
 
 /// A database to check: its kind and URL (`postgres://user@host:port/db`,
-/// `redis://host:port`, `rediss://host:port`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// `redis://host:port`, `rediss://host:port`, `mysql://user@host:port/db`). `Debug` and
+/// `Display` mask a password in the URL.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct DataTarget {
     /// The protocol.
     pub kind: DataKind,
@@ -142,6 +143,15 @@ impl fmt::Display for DataTarget {
     }
 }
 
+impl fmt::Debug for DataTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataTarget")
+            .field("kind", &self.kind)
+            .field("url", &self.to_string())
+            .finish()
+    }
+}
+
 /// Probes a database in its own protocol.
 pub(crate) async fn probe(
     configs: &'static TlsConfigs,
@@ -201,4 +211,23 @@ async fn connect(
 /// An error of kind `kind` whose message names the protocol and address.
 fn error(kind: ErrorKind, what: &str, addr: SocketAddr, message: impl fmt::Display) -> ProbeError {
     ProbeError::new(kind, format!("{what} {addr}: {message}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_never_shows() {
+        let t = DataTarget::parse("postgres://app:s3cret@db.test:6543/app").unwrap();
+        assert_eq!(t.to_string(), "postgres://app:***@db.test:6543/app");
+        assert!(!format!("{t:?}").contains("s3cret"));
+        assert_eq!(t.url_password().as_deref(), Some("s3cret"));
+        assert_eq!(t.port(), 6543);
+        let t = DataTarget::parse("mysql://u@db.test/x").unwrap();
+        assert_eq!((t.kind, t.port()), (DataKind::Mysql, 3306));
+        assert!(DataTarget::parse("redis://").is_err());
+        assert!(DataTarget::parse("redis://h:0").is_err());
+        assert!(DataTarget::parse("redis://h#frag").is_err());
+    }
 }
