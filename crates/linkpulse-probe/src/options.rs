@@ -161,8 +161,9 @@ pub struct DataOptions {
     pub password: Option<String>,
     /// PostgreSQL, MySQL: the query to run instead of `SELECT 1`.
     pub query: Option<String>,
-    /// PostgreSQL, MySQL: fail with `read_only` on a server in recovery (a standby), whose
-    /// transactions are read-only, or with `@@global.read_only` set.
+    /// Fail with `read_only` on a PostgreSQL server in recovery (a standby) or whose
+    /// transactions are read-only, a MySQL server with `@@global.read_only` set, a Redis
+    /// replica.
     pub require_primary: bool,
     /// TLS settings of `rediss://` and of PostgreSQL's `sslmode=require`.
     pub tls: TlsOptions,

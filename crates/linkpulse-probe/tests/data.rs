@@ -303,3 +303,18 @@ async fn postgres_sslmode_require_verifies_the_certificate() {
     let (kind, message) = error_of(&probe(&url, password(cluster.password())).await);
     assert_eq!(kind, ErrorKind::Tls, "{message}");
 }
+
+#[tokio::test]
+async fn redis_replica_is_read_only_when_a_primary_is_required() {
+    let primary = RedisServer::start(None).unwrap();
+    let replica = RedisServer::start_replica_of(primary.port()).unwrap();
+    let require = DataOptions {
+        require_primary: true,
+        ..DataOptions::default()
+    };
+    assert!(probe(&primary.url(), require.clone()).await.up);
+    assert!(probe(&replica.url(), DataOptions::default()).await.up);
+    let (kind, message) = error_of(&probe(&replica.url(), require).await);
+    assert_eq!(kind, ErrorKind::ReadOnly, "{message}");
+    assert!(message.contains("slave"), "{message}");
+}

@@ -53,17 +53,23 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts a server on a free loopback port; `password` sets `requirepass`.
     pub fn start(password: Option<&str>) -> Result<RedisServer, RedisError> {
-        RedisServer::start_inner(password, None)
+        RedisServer::start_inner(password, None, None)
     }
 
     /// Starts a server that speaks TLS only (`tls-port`), presenting `identity`.
     pub fn start_tls(identity: &Identity) -> Result<RedisServer, RedisError> {
-        RedisServer::start_inner(None, Some(identity))
+        RedisServer::start_inner(None, Some(identity), None)
+    }
+
+    /// Starts a replica of the server on loopback port `primary` (`ROLE` answers `slave`).
+    pub fn start_replica_of(primary: u16) -> Result<RedisServer, RedisError> {
+        RedisServer::start_inner(None, None, Some(primary))
     }
 
     fn start_inner(
         password: Option<&str>,
         tls: Option<&Identity>,
+        replica_of: Option<u16>,
     ) -> Result<RedisServer, RedisError> {
         let dir = tempfile::tempdir().map_err(io("create a temporary directory"))?;
         let mut last_log = String::new();
@@ -97,6 +103,9 @@ impl RedisServer {
             }
             if let Some(p) = password {
                 c.args(["--requirepass", p]);
+            }
+            if let Some(primary) = replica_of {
+                c.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
             }
             let mut child = c
                 .stdin(Stdio::null())

@@ -99,6 +99,7 @@ pub(crate) struct RawRedis {
     url: S<String>,
     password_file: Option<S<String>>,
     password_env: Option<S<String>>,
+    require_primary: Option<bool>,
     tls_config: Option<S<RawTlsConfig>>,
 }
 
@@ -171,7 +172,7 @@ pub(crate) fn redis(
     path: &str,
     base: &Path,
 ) -> Option<DataSpec> {
-    common(
+    let mut spec = common(
         e,
         DataKind::Redis,
         Common {
@@ -182,7 +183,9 @@ pub(crate) fn redis(
         },
         path,
         base,
-    )
+    )?;
+    spec.require_primary = raw.require_primary.unwrap_or(false);
+    Some(spec)
 }
 
 /// The keys both modules have.

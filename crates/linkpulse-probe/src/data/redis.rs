@@ -1,5 +1,5 @@
 //! The Redis check: `AUTH` when a password is given, `SELECT` for a database in the URL path,
-//! then `PING` → `+PONG`; run as a [`Script`] of RESP commands over the TCP dialogue runner
+//! then `PING` → `+PONG` and, when a primary is required, `ROLE` → `master`; run as a [`Script`] of RESP commands over the TCP dialogue runner
 //! (TLS on connect for `rediss://`).
 
 use crate::conversation::{Peer, talk};
@@ -45,8 +45,17 @@ fn resp(args: &[&str]) -> Vec<u8> {
     out
 }
 
-/// The script: `AUTH`, `SELECT`, `PING`, each reply checked (an error reply ends it).
-fn script(user: Option<&str>, password: Option<&str>, db: Option<u32>) -> Script {
+/// The line of `ROLE`'s reply on a replica (or a sentinel): not a primary.
+const NOT_PRIMARY: &str = "^(slave|replica|sentinel)$";
+
+/// The script: `AUTH`, `SELECT`, `PING`, with `require_primary` `ROLE`; each reply checked
+/// (an error reply ends it).
+fn script(
+    user: Option<&str>,
+    password: Option<&str>,
+    db: Option<u32>,
+    require_primary: bool,
+) -> Script {
     let mut steps = Vec::new();
     let reply = |pattern: &str| {
         Step::expect(pattern)
@@ -71,6 +80,14 @@ fn script(user: Option<&str>, password: Option<&str>, db: Option<u32>) -> Script
         push(resp(&["SELECT", &db.to_string()]), "^\\+OK", &mut steps);
     }
     push(resp(&["PING"]), "^\\+PONG", &mut steps);
+    if require_primary {
+        steps.push(Step::send_raw(resp(&["ROLE"])));
+        steps.push(
+            Step::expect("^master$")
+                .and_then(|s| s.fail_on(&format!("^-|{NOT_PRIMARY}")))
+                .unwrap_or_else(|_| Step::empty()),
+        );
+    }
     steps.push(Step::send_raw(resp(&["QUIT"])));
     Script::new(steps)
 }
@@ -106,7 +123,12 @@ pub(super) async fn probe(
     let db = database(&target.url).ok().flatten();
     let password = opts.data.password.clone().or_else(|| target.url_password());
     let user = target.url_user();
-    let script = script(user.as_deref(), password.as_deref(), db);
+    let script = script(
+        user.as_deref(),
+        password.as_deref(),
+        db,
+        opts.data.require_primary,
+    );
     let Some(conn) = connect(target, opts, &mut result).await else {
         return result;
     };
@@ -122,6 +144,19 @@ pub(super) async fn probe(
     result.latency_ms = Some(ms(start.elapsed()));
     result.tls = talk.tls;
     result.error = match (talk.failure, talk.error) {
+        (Some(DialogueFailure::Refused { line, .. }), _)
+            if regex::Regex::new(NOT_PRIMARY).is_ok_and(|re| re.is_match(&line)) =>
+        {
+            Some(error(
+                ErrorKind::ReadOnly,
+                "redis",
+                conn.addr,
+                format!(
+                    "the server is a {line} (ROLE), and the check requires a primary \
+                     (require_primary)"
+                ),
+            ))
+        }
         (Some(DialogueFailure::Refused { line, .. }), _) => {
             let kind = classify(&line);
             let what = match kind {

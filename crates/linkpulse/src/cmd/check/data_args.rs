@@ -18,8 +18,8 @@ pub(crate) struct DataArgs {
     /// PostgreSQL, MySQL: run SQL instead of `SELECT 1`.
     #[arg(long, value_name = "SQL")]
     query: Option<String>,
-    /// PostgreSQL, MySQL: a standby in recovery, a server with read-only transactions or a
-    /// read-only replica (`@@global.read_only`) is down (`read_only`).
+    /// A standby in recovery, a server with read-only transactions, a read-only MySQL
+    /// replica (`@@global.read_only`) or a Redis replica (`ROLE`) is down (`read_only`).
     #[arg(long)]
     require_primary: bool,
 }
