@@ -757,9 +757,14 @@ impl Engine {
 
 /// The global semaphore and the per-kind ones of `c` (push checks are not limited).
 fn limits(c: Concurrency) -> (Arc<Semaphore>, HashMap<CheckKind, Arc<Semaphore>>) {
+    // Data checks (postgres, redis, mysql) share the TCP limit.
+    let tcp = Arc::new(Semaphore::new(c.tcp));
     let per_kind = HashMap::from([
         (CheckKind::Http, Arc::new(Semaphore::new(c.http))),
-        (CheckKind::Tcp, Arc::new(Semaphore::new(c.tcp))),
+        (CheckKind::Tcp, tcp.clone()),
+        (CheckKind::Postgres, tcp.clone()),
+        (CheckKind::Mysql, tcp.clone()),
+        (CheckKind::Redis, tcp),
         (CheckKind::Icmp, Arc::new(Semaphore::new(c.icmp))),
         (
             CheckKind::Push,

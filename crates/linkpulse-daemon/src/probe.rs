@@ -58,8 +58,16 @@ pub fn prepare(check: &CheckConfig) -> Result<Option<PreparedProbe>, PrepareErro
     };
     let target = match &check.spec {
         CheckSpec::Push { .. } | CheckSpec::Node { .. } => return Ok(None),
-        CheckSpec::Tcp { .. } => {
+        CheckSpec::Tcp { dialogue, .. } => {
+            if let Some(d) = dialogue {
+                options.tcp = d.options().map_err(|e| err(e.to_string()))?;
+            }
             Target::from_str(&check.spec.target()).map_err(|e| err(e.to_string()))?
+        }
+        CheckSpec::Data(d) => {
+            options.data = d.options();
+            // The URL as written: the target shown masks its password.
+            Target::from_str(&d.url).map_err(|e| err(e.to_string()))?
         }
         CheckSpec::Icmp {
             count, interval, ..

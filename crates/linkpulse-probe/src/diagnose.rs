@@ -251,11 +251,18 @@ pub async fn diagnose(prober: &Prober, target: &Target, opts: &ProbeOptions) -> 
         port,
     });
     let icmp = prober.probe(&icmp_target, opts);
+    // A plain TCP target is its own TCP layer; one with TLS or a dialogue is an application.
+    let tcp_is_target = matches!(target, Target::Tcp { .. }) && opts.tcp.is_connect_only();
+    let connect_only = ProbeOptions {
+        tcp: crate::TcpOptions::default(),
+        ..opts.clone()
+    };
     let tcp = async {
-        match (&tcp_target, target) {
+        match &tcp_target {
             // For a TCP target the original probe is the TCP layer: probe once.
-            (_, Target::Tcp { .. }) | (None, _) => None,
-            (Some(t), _) => Some(prober.probe(t, opts).await),
+            _ if tcp_is_target => None,
+            None => None,
+            Some(t) => Some(prober.probe(t, &connect_only).await),
         }
     };
     let app = async {
@@ -266,10 +273,7 @@ pub async fn diagnose(prober: &Prober, target: &Target, opts: &ProbeOptions) -> 
         }
     };
     let (icmp, tcp, app) = tokio::join!(icmp, tcp, app);
-    let tcp = match target {
-        Target::Tcp { .. } => app.clone(),
-        _ => tcp,
-    };
+    let tcp = if tcp_is_target { app.clone() } else { tcp };
     let app = match target {
         Target::Icmp { .. } => Some(icmp.clone()),
         _ => app,

@@ -27,8 +27,11 @@
 
 pub mod client;
 pub mod conditions;
+mod conversation;
+mod data;
 pub mod defaults;
 pub mod diagnose;
+pub mod dialogue;
 mod dns;
 mod grpc;
 mod http;
@@ -46,14 +49,18 @@ mod target_url;
 mod tcp;
 pub mod tls;
 
+pub use data::{DataKind, DataTarget};
 pub use dns::{DnsDetail, DnsOptions, DnsType, Rcode, RrRules, UnknownDnsType, UnknownRcode};
 pub use grpc::{GrpcDetail, GrpcOptions, status_name as grpc_status_name};
 pub use http::Compression;
-pub use options::{HttpOptions, IcmpOptions, IpFamily, MAX_REDIRECTS, ProbeOptions};
+pub use options::{
+    DataOptions, HttpOptions, IcmpOptions, IpFamily, MAX_REDIRECTS, ProbeOptions, TcpOptions,
+    TlsOptions,
+};
 pub use prober::{FinalResponse, Prober};
 pub use result::{
     ErrorKind, HttpDetail, HttpPhases, IcmpDetail, LocalReason, ProbeError, ProbeKind, ProbeResult,
-    TlsDetail, UnreachableDetail,
+    TcpDetail, TlsDetail, UnreachableDetail,
 };
 pub use status::{StatusSet, StatusSetError};
 pub use target::{Host, Target, TargetError};

@@ -25,6 +25,10 @@ pub struct ProbeOptions {
     pub dns: crate::DnsOptions,
     /// gRPC-specific options.
     pub grpc: crate::GrpcOptions,
+    /// TCP dialogue and TLS options (a plain connect by default).
+    pub tcp: TcpOptions,
+    /// Database check options (`postgres://`, `redis://`).
+    pub data: DataOptions,
     /// Warn (the result stays up) when a TLS certificate expires in fewer days than this.
     pub cert_warn_days: Option<u32>,
 }
@@ -39,6 +43,8 @@ impl Default for ProbeOptions {
             icmp: IcmpOptions::default(),
             dns: crate::DnsOptions::default(),
             grpc: crate::GrpcOptions::default(),
+            tcp: TcpOptions::default(),
+            data: DataOptions::default(),
             cert_warn_days: None,
         }
     }
@@ -138,5 +144,64 @@ impl Default for IcmpOptions {
             interval: defaults::ICMP_INTERVAL,
             tuning: crate::icmp::SocketTuning::default(),
         }
+    }
+}
+
+/// TLS client settings of a TCP or database probe.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// Extra PEM file of trusted CA certificates (on top of the system's).
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the server certificate.
+    pub insecure: bool,
+    /// The name the certificate must hold; the target's host by default.
+    pub server_name: Option<String>,
+}
+
+/// TCP probe options: a plain connect by default; with `tls` or a `script`, a dialogue.
+#[derive(Debug, Clone, Default)]
+pub struct TcpOptions {
+    /// TLS right after the connect (`tls: true`).
+    pub tls: bool,
+    /// Settings of that TLS and of any `starttls` step.
+    pub tls_config: TlsOptions,
+    /// The send/expect/starttls steps, in order.
+    pub script: crate::dialogue::Script,
+}
+
+impl TcpOptions {
+    /// Whether the probe is a plain connect (no TLS, no dialogue).
+    pub fn is_connect_only(&self) -> bool {
+        !self.tls && self.script.is_empty()
+    }
+}
+
+/// Options of the database checks (`postgres://`, `redis://`).
+#[derive(Clone, Default)]
+pub struct DataOptions {
+    /// The password (from a file or the environment); never printed. A password in the URL
+    /// is used when this is `None`.
+    pub password: Option<String>,
+    /// PostgreSQL, MySQL: the query to run instead of `SELECT 1`.
+    pub query: Option<String>,
+    /// Fail with `read_only` on a PostgreSQL server in recovery (a standby) or whose
+    /// transactions are read-only, a MySQL server with `@@global.read_only` set, a Redis
+    /// replica.
+    pub require_primary: bool,
+    /// TLS settings of `rediss://` and of PostgreSQL's `sslmode=require`.
+    pub tls: TlsOptions,
+}
+
+impl std::fmt::Debug for DataOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataOptions")
+            .field(
+                "password",
+                &self.password.as_ref().map(|_| crate::redact::MASK),
+            )
+            .field("query", &self.query)
+            .field("require_primary", &self.require_primary)
+            .field("tls", &self.tls)
+            .finish()
     }
 }

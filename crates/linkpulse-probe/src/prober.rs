@@ -42,7 +42,12 @@ impl Prober {
     pub async fn probe(&self, target: &Target, opts: &ProbeOptions) -> ProbeResult {
         let label = target.to_string();
         match target {
-            Target::Tcp { host, port } => crate::tcp::probe(host, *port, label, opts).await,
+            Target::Tcp { host, port } => {
+                crate::tcp::probe(self.inner.tls, host, *port, label, opts).await
+            }
+            Target::Data(data) => {
+                Box::pin(crate::data::probe(self.inner.tls, data, label, opts)).await
+            }
             // Boxed: the HTTP future is ten times the size of the others, and every probe's
             // future would otherwise be that large (and be moved around at that size).
             Target::Http { url } => {

@@ -20,10 +20,17 @@ pub enum ProbeKind {
     Dns,
     /// A gRPC health check (`grpc.health.v1.Health/Check`).
     Grpc,
+    /// PostgreSQL: connect, authenticate, query.
+    Postgres,
+    /// Redis: `AUTH`, `PING` → `PONG`.
+    Redis,
+    /// MySQL / MariaDB: handshake, authenticate, query.
+    Mysql,
 }
 
 impl ProbeKind {
-    /// The snake_case name used in JSON (`tcp`, `http`, `icmp`, `dns`, `grpc`).
+    /// The snake_case name used in JSON (`tcp`, `http`, `icmp`, `dns`, `grpc`, `postgres`,
+    /// `redis`, `mysql`).
     pub fn as_str(self) -> &'static str {
         match self {
             ProbeKind::Tcp => "tcp",
@@ -31,6 +38,9 @@ impl ProbeKind {
             ProbeKind::Icmp => "icmp",
             ProbeKind::Dns => "dns",
             ProbeKind::Grpc => "grpc",
+            ProbeKind::Postgres => "postgres",
+            ProbeKind::Redis => "redis",
+            ProbeKind::Mysql => "mysql",
         }
     }
 }
@@ -65,6 +75,16 @@ pub enum ErrorKind {
     HttpStatus,
     /// The body does not contain / match what was expected.
     BodyMismatch,
+    /// The server refused the credentials (wrong password, unknown user, password missing).
+    Auth,
+    /// The server is up but not accepting connections yet (PostgreSQL `57P03`, Redis
+    /// `LOADING`).
+    Starting,
+    /// The server answers read-only (a standby in recovery, or read-only transactions) where
+    /// the check requires a primary.
+    ReadOnly,
+    /// The server rejected the query or the database (no such database, a failing query).
+    Query,
     /// The monitor itself may not probe (e.g. no ICMP permission).
     Permission,
     /// The peer answered something that is not the expected protocol.
@@ -94,6 +114,10 @@ impl ErrorKind {
             ErrorKind::Tls => "tls",
             ErrorKind::HttpStatus => "http_status",
             ErrorKind::BodyMismatch => "body_mismatch",
+            ErrorKind::Auth => "auth",
+            ErrorKind::Starting => "starting",
+            ErrorKind::ReadOnly => "read_only",
+            ErrorKind::Query => "query",
             ErrorKind::Permission => "permission",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Condition => "condition",
@@ -219,6 +243,9 @@ pub struct ProbeResult {
     /// gRPC health details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grpc: Option<crate::grpc::GrpcDetail>,
+    /// Details of a TCP dialogue (send/expect, TLS on connect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpDetail>,
 }
 
 impl ProbeResult {
@@ -237,6 +264,7 @@ impl ProbeResult {
             icmp: None,
             dns: None,
             grpc: None,
+            tcp: None,
         }
     }
 
@@ -325,6 +353,21 @@ pub struct TlsDetail {
     /// DNS names in the leaf certificate's subjectAltName extension.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leaf_dns_names: Vec<String>,
+}
+
+/// Details of a TCP dialogue.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TcpDetail {
+    /// Steps in the script.
+    pub steps: usize,
+    /// Steps completed.
+    pub steps_done: usize,
+    /// The connection closed before an `expect` matched (blackbox's
+    /// `probe_failed_due_to_regex`).
+    pub failed_due_to_regex: bool,
+    /// `labels` of the matched steps, expanded (blackbox's `probe_expect_info`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<(String, String)>,
 }
 
 /// ICMP details of a probe.

@@ -59,6 +59,8 @@ pub enum Target {
         /// Over TLS (`grpcs://`).
         tls: bool,
     },
+    /// A database asked in its own protocol (`postgres://…`, `redis://…`, `rediss://…`).
+    Data(crate::DataTarget),
 }
 
 /// Why a target (or a host) could not be parsed. The `Display` text names what is wrong and,
@@ -75,8 +77,10 @@ pub enum TargetError {
          dns://SERVER/NAME or grpc://HOST:PORT"
     )]
     MissingScheme,
-    /// The scheme is not one of `tcp`, `http`, `https`, `icmp`, `dns`, `grpc`, `grpcs`.
-    #[error("unknown scheme `{scheme}`: expected tcp, http, https, icmp, dns, grpc or grpcs")]
+    /// The scheme is not one of the schemes below.
+    #[error(
+        "unknown scheme `{scheme}`: expected tcp, http, https, icmp, dns, grpc, grpcs, postgres, redis, rediss or mysql"
+    )]
     UnknownScheme {
         /// The scheme as written.
         scheme: String,
@@ -188,6 +192,11 @@ impl Target {
             Target::Icmp { .. } => crate::ProbeKind::Icmp,
             Target::Dns { .. } => crate::ProbeKind::Dns,
             Target::Grpc { .. } => crate::ProbeKind::Grpc,
+            Target::Data(d) => match d.kind {
+                crate::DataKind::Postgres => crate::ProbeKind::Postgres,
+                crate::DataKind::Redis => crate::ProbeKind::Redis,
+                crate::DataKind::Mysql => crate::ProbeKind::Mysql,
+            },
         }
     }
 
@@ -203,6 +212,7 @@ impl Target {
                 url::Host::Ipv4(ip) => Some(Host::Ip(IpAddr::V4(ip))),
                 url::Host::Ipv6(ip) => Some(Host::Ip(IpAddr::V6(ip))),
             },
+            Target::Data(d) => Some(d.host()),
         }
     }
 
@@ -214,6 +224,7 @@ impl Target {
             }
             Target::Http { url } => url.port_or_known_default(),
             Target::Icmp { .. } => None,
+            Target::Data(d) => Some(d.port()),
         }
     }
 }
@@ -221,7 +232,8 @@ impl Target {
 impl FromStr for Target {
     type Err = TargetError;
 
-    /// Parses the URL form: `tcp://HOST:PORT`, `http://…`, `https://…`, `icmp://HOST`.
+    /// Parses the URL form: `tcp://HOST:PORT`, `http://…`, `https://…`, `icmp://HOST`,
+    /// `postgres://USER@HOST[:PORT]/DB`, `redis://HOST[:PORT]`, `rediss://HOST[:PORT]`.
     fn from_str(s: &str) -> Result<Target, TargetError> {
         let s = s.trim();
         if s.is_empty() {
@@ -246,6 +258,9 @@ impl FromStr for Target {
             "dns" => crate::target_url::parse_dns(rest),
             "grpc" => crate::target_url::parse_grpc(rest, false),
             "grpcs" => crate::target_url::parse_grpc(rest, true),
+            "postgres" | "postgresql" | "redis" | "rediss" | "mysql" | "mariadb" => {
+                crate::DataTarget::parse(s).map(Target::Data)
+            }
             "" => Err(TargetError::MissingScheme),
             _ => Err(TargetError::UnknownScheme {
                 scheme: scheme.to_owned(),
@@ -262,6 +277,8 @@ impl fmt::Display for Target {
             Target::Http { url } => f.write_str(url.as_str()),
             Target::Icmp { host } => write!(f, "icmp://{}", host.bracketed()),
             Target::Dns { .. } | Target::Grpc { .. } => crate::target_url::fmt(self, f),
+            // The password, if the URL holds one, is masked.
+            Target::Data(d) => d.fmt(f),
         }
     }
 }
@@ -508,7 +525,7 @@ mod tests {
         assert_eq!(err("icmp://"), "empty host");
         assert_eq!(
             err("ftp://x"),
-            "unknown scheme `ftp`: expected tcp, http, https, icmp, dns, grpc or grpcs"
+            "unknown scheme `ftp`: expected tcp, http, https, icmp, dns, grpc, grpcs, postgres, redis, rediss or mysql"
         );
         assert!(err("example.org:80").starts_with("no scheme"));
         assert_eq!(err("icmp://h:80"), "ICMP targets have no port");

@@ -313,6 +313,18 @@ pub(crate) fn detail(conn: &rustls::ClientConnection) -> TlsDetail {
     detail
 }
 
+/// The warning of a certificate that expires in fewer days than `opts.cert_warn_days`.
+pub(crate) fn expiry_warning(
+    opts: &crate::ProbeOptions,
+    tls: Option<&TlsDetail>,
+    host: impl std::fmt::Display,
+) -> Option<String> {
+    let warn = opts.cert_warn_days?;
+    let days = tls?.cert_days_left?;
+    (days < i64::from(warn))
+        .then(|| format!("certificate of {host} expires in {days} days (warning below {warn})"))
+}
+
 /// SHA-256 of `data` in lowercase hex, with the hash of rustls's own crypto provider.
 fn sha256_hex(data: &[u8]) -> Option<String> {
     let suite = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256.tls13()?;

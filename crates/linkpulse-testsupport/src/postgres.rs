@@ -102,16 +102,28 @@ impl PgCluster {
 
     /// Starts a cluster of its own: `initdb`, then `postgres` on a free loopback port.
     pub fn start() -> Result<PgCluster, PgError> {
-        PgCluster::start_inner(None)
+        PgCluster::start_inner(None, None)
+    }
+
+    /// Starts a cluster of its own as a standby in recovery with no primary (a
+    /// `standby.signal` and nothing to replay from). With `hot_standby` it accepts read-only
+    /// connections (`pg_is_in_recovery()` is true); without, every connection is refused with
+    /// SQLSTATE 57P03 ("the database system is not accepting connections"), as a server
+    /// that is starting up answers. [`PgCluster::psql`] fails on the latter.
+    pub fn start_standby(hot_standby: bool) -> Result<PgCluster, PgError> {
+        PgCluster::start_inner(None, Some(hot_standby))
     }
 
     /// Starts a cluster of its own that accepts TLS (`ssl=on`) with `identity`, a certificate
     /// of a test CA (e.g. issued for `127.0.0.1`); plain connections stay allowed.
     pub fn start_tls(identity: &crate::servers::Identity) -> Result<PgCluster, PgError> {
-        PgCluster::start_inner(Some(identity))
+        PgCluster::start_inner(Some(identity), None)
     }
 
-    fn start_inner(tls: Option<&crate::servers::Identity>) -> Result<PgCluster, PgError> {
+    fn start_inner(
+        tls: Option<&crate::servers::Identity>,
+        standby: Option<bool>,
+    ) -> Result<PgCluster, PgError> {
         let bin = find_bin()?;
         let uid = id("-u")?;
         let gid = id("-g")?;
@@ -165,12 +177,19 @@ impl PgCluster {
             .args(["-E", "UTF8", "--locale=C", "--no-sync"])
             .arg(format!("--pwfile={}", pwfile.display()));
         run(&mut initdb)?;
+        if standby.is_some() {
+            let signal = data.join("standby.signal");
+            std::fs::write(&signal, "").map_err(io("write standby.signal"))?;
+            std::os::unix::fs::chown(&signal, Some(uid), Some(gid))
+                .map_err(io("chown standby.signal"))?;
+        }
         let server = Server {
             dir: dir.path(),
             bin: &bin,
             uid,
             gid,
             tls: tls.is_some(),
+            standby,
         };
         let mut log = String::new();
         // The port is free when we look; another process may take it before postgres binds,
@@ -310,6 +329,8 @@ struct Server<'a> {
     gid: u32,
     /// `ssl=on` with `server.crt` and `server.key` of the directory.
     tls: bool,
+    /// A standby: `Some(hot_standby)`.
+    standby: Option<bool>,
 }
 
 impl Server<'_> {
@@ -344,6 +365,11 @@ impl Server<'_> {
                 self.dir.join("server.key").display()
             ));
         }
+        if let Some(hot) = self.standby {
+            postgres
+                .arg("-c")
+                .arg(format!("hot_standby={}", if hot { "on" } else { "off" }));
+        }
         postgres.stdin(Stdio::null()).stdout(log).stderr(err);
         let mut child = postgres.spawn().map_err(io("start postgres"))?;
         let mut exited = false;
@@ -352,7 +378,14 @@ impl Server<'_> {
                 exited = true;
                 return true;
             }
-            psql(self.bin, self.dir, port, "postgres", "SELECT 1").is_ok()
+            match psql(self.bin, self.dir, port, "postgres", "SELECT 1") {
+                Ok(_) => true,
+                // A standby without hot_standby is ready when it refuses with 57P03.
+                Err(PgError::Command { output, .. }) => {
+                    self.standby == Some(false) && output.contains("not accepting connections")
+                }
+                Err(_) => false,
+            }
         });
         if ready && !exited {
             return Ok(Started::Ready(child, port));

@@ -400,11 +400,19 @@ async fn each_kind_takes_only_its_own_flags() {
         "--expect-status",
         "--body-contains",
         "--no-follow",
-        "--ca",
     ] {
         assert!(http.contains(http_only), "{http}");
         assert!(!tcp.contains(http_only), "{tcp}");
         assert!(!icmp.contains(http_only), "{icmp}");
+    }
+    // TLS flags: HTTPS and TCP (TLS on connect, STARTTLS) take them, ICMP does not.
+    for tls in ["--ca", "--insecure", "--cert-warn"] {
+        assert!(http.contains(tls) && tcp.contains(tls), "{tls}");
+        assert!(!icmp.contains(tls), "{icmp}");
+    }
+    for tcp_only in ["--expect", "--send", "--starttls", "--tls"] {
+        assert!(tcp.contains(tcp_only), "{tcp}");
+        assert!(!icmp.contains(tcp_only), "{icmp}");
     }
     for icmp_only in ["--count", "--interval"] {
         assert!(icmp.contains(icmp_only), "{icmp}");

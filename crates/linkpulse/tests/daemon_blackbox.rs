@@ -769,6 +769,10 @@ async fn metrics_are_a_superset_of_the_real_blackbox_exporters() {
                 );
             }
         }
+        if let Some(f) = theirs.get("probe_expect_info") {
+            assert_eq!(ours["probe_expect_info"].samples, f.samples, "{module}");
+            assert_eq!(ours["probe_expect_info"].help, f.help);
+        }
     }
 
     // The comparison covered every kind of family blackbox_exporter has for these probers.
@@ -1095,6 +1099,156 @@ async fn dns_and_grpc_modules_match_the_real_blackbox_exporter() {
                 assert_eq!(
                     value(&ours, name),
                     value(&theirs, name),
+/// tcp modules with `query_response` (STARTTLS), `tls: true` and a failing `expect`, compared
+/// with the real blackbox_exporter: the SMTP-like server and `redis-server` with TLS of
+/// testsupport, certificates from its test CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_dialogues_match_the_real_exporter() {
+    use linkpulse_testsupport::redis::RedisServer;
+    use linkpulse_testsupport::servers::{SmtpServer, TestCa, Validity};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new().unwrap();
+    let id = ca
+        .issue(&["127.0.0.1"], Validity::expires_in_days(30))
+        .unwrap();
+    let smtp = SmtpServer::start("127.0.0.1:0".parse().unwrap(), None, &id).unwrap();
+    let redis = RedisServer::start_tls(&id).unwrap();
+    let config = dir.path().join("blackbox.yml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"modules:
+  smtp_starttls:
+    prober: tcp
+    timeout: 5s
+    tcp:
+      preferred_ip_protocol: ip4
+      query_response:
+        - expect: "^220 "
+        - send: "EHLO prober"
+        - expect: "^250 STARTTLS"
+        - send: "STARTTLS"
+        - expect: "^220"
+        - starttls: true
+        - send: "EHLO prober"
+        - expect: "^250 "
+        - send: "QUIT"
+      tls_config:
+        ca_file: {ca}
+  smtp_wrong:
+    prober: tcp
+    timeout: 5s
+    tcp:
+      preferred_ip_protocol: ip4
+      query_response:
+        - expect: "^220 "
+        - send: "QUIT"
+        - expect: "^250 "
+  tls_ping:
+    prober: tcp
+    timeout: 5s
+    tcp:
+      preferred_ip_protocol: ip4
+      tls: true
+      tls_config:
+        ca_file: {ca}
+      query_response:
+        - send: "PING"
+        - expect: "^\\+PONG"
+"#,
+            ca = ca.pem_path().display()
+        ),
+    )
+    .unwrap();
+    // `labels` (probe_expect_info) came after Debian's exporter (0.23): linkpulse's file only.
+    let ours_config = dir.path().join("linkpulse-blackbox.yml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        r#"  smtp_labels:
+    prober: tcp
+    timeout: 5s
+    tcp:
+      preferred_ip_protocol: ip4
+      query_response:
+        - expect: '^220 (\S+) (\w+)'
+          labels:
+            - name: mx
+              value: "${1}"
+            - name: proto
+              value: "$2"
+        - send: "QUIT"
+"#,
+    );
+    std::fs::write(&ours_config, text).unwrap();
+    let lp = Linkpulse::start(&ours_config).await;
+    let smtp_addr = smtp.addr().to_string();
+    let redis_addr = format!("127.0.0.1:{}", redis.port());
+    let cases = [
+        ("smtp_starttls", smtp_addr.clone(), 1.0, 0.0),
+        ("smtp_labels", smtp_addr.clone(), 1.0, 0.0),
+        ("smtp_wrong", smtp_addr, 0.0, 1.0),
+        ("tls_ping", redis_addr, 1.0, 0.0),
+    ];
+    for (module, target, success, regex) in &cases {
+        let ours = lp.probe(module, target).await;
+        assert_common(&ours);
+        assert_eq!(
+            value(&ours, "probe_success"),
+            *success,
+            "{module}: {ours:#?}"
+        );
+        assert_eq!(
+            value(&ours, "probe_failed_due_to_regex"),
+            *regex,
+            "{module}"
+        );
+        if *module == "smtp_labels" {
+            assert_eq!(labelled(&ours, "probe_expect_info", "mx", "mx.test"), 1.0);
+            assert_eq!(labelled(&ours, "probe_expect_info", "proto", "ESMTP"), 1.0);
+        }
+        if *success == 1.0 && *module != "smtp_labels" {
+            assert!(
+                value(&ours, "probe_ssl_earliest_cert_expiry") > 0.0,
+                "{module}"
+            );
+            assert_eq!(
+                labelled(&ours, "probe_tls_version_info", "version", "TLS 1.3"),
+                1.0
+            );
+        }
+    }
+
+    let Some(binary) = blackbox::binary() else {
+        eprintln!(
+            "SKIPPED: {EXPORTER} is not installed (scripts/install-test-deps installs it); \
+             the comparison with the real blackbox_exporter did not run"
+        );
+        return;
+    };
+    let (cfg, d) = (config.clone(), dir.path().to_owned());
+    let exporter = tokio::task::spawn_blocking(move || Exporter::start(&binary, &cfg, &d))
+        .await
+        .expect("the exporter task")
+        .expect("start blackbox_exporter");
+    for (module, target, _, _) in cases.iter().filter(|c| c.0 != "smtp_labels") {
+        let theirs = probe_at(exporter.addr(), module, target).await;
+        let ours = lp.probe(module, target).await;
+        let missing: Vec<_> = shape(&theirs).difference(&shape(&ours)).cloned().collect();
+        assert!(
+            missing.is_empty(),
+            "{module} {target}: linkpulse lacks {missing:?}\nblackbox_exporter: {theirs:#?}\nlinkpulse: {ours:#?}"
+        );
+        for name in [
+            "probe_success",
+            "probe_failed_due_to_regex",
+            "probe_ip_protocol",
+            "probe_ssl_earliest_cert_expiry",
+        ] {
+            if let Some(f) = theirs.get(name) {
+                assert_eq!(
+                    value(&ours, name),
+                    f.samples[0].1,
                     "{module} {target}: {name}"
                 );
             }

@@ -95,10 +95,12 @@ pub struct HttpModule {
 }
 
 /// Settings of a TCP module.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct TcpModule {
     /// Address family preference.
     pub ip: IpPreference,
+    /// `tls`, `tls_config` and `query_response`, as the probe takes them.
+    pub options: linkpulse_probe::TcpOptions,
 }
 
 /// Settings of an ICMP module.
@@ -263,7 +265,7 @@ fn module(errors: &mut Errors<'_>, base: &Path, name: &str, raw: S<RawModule>) -
             Ok(h) => ModuleProber::Http(Box::new(h)),
             Err(reason) => unsupported("http", reason),
         }),
-        "tcp" => tcp_module(errors, &at, m.tcp).map(|t| match t {
+        "tcp" => tcp_module(errors, base, &at, m.tcp).map(|t| match t {
             Ok(t) => ModuleProber::Tcp(t),
             Err(reason) => unsupported("tcp", reason),
         }),
@@ -524,7 +526,12 @@ pub(super) fn tls_config(
     )
 }
 
-fn tcp_module(errors: &mut Errors<'_>, at: &str, raw: Option<S<RawTcp>>) -> Checked<TcpModule> {
+fn tcp_module(
+    errors: &mut Errors<'_>,
+    base: &Path,
+    at: &str,
+    raw: Option<S<RawTcp>>,
+) -> Checked<TcpModule> {
     let at = format!("{at}.tcp");
     let before = errors.list.len();
     let Some(raw) = raw else {
@@ -540,22 +547,43 @@ fn tcp_module(errors: &mut Errors<'_>, at: &str, raw: Option<S<RawTcp>>) -> Chec
     if errors.list.len() > before {
         return None;
     }
-    let mut reason = first_unsupported(
-        &at,
-        &[
-            ("query_response", &t.query_response),
-            ("source_ip_address", &t.source_ip_address),
-        ],
+    let reason = first_unsupported(&at, &[("source_ip_address", &t.source_ip_address)]);
+    let (steps, problems) = crate::config::dialogue::steps(
+        t.query_response
+            .as_ref()
+            .map(|q| q.value.as_slice())
+            .unwrap_or_default(),
     );
-    if t.tls == Some(true) {
-        reason.get_or_insert_with(|| {
-            format!("`{at}.tls: true` (TLS over a TCP probe) is not implemented by linkpulse")
+    for (line, key, message) in problems {
+        errors.list.push(ConfigError {
+            file: errors.file.to_owned(),
+            line,
+            path: format!("{at}.query_response{key}"),
+            message,
         });
     }
-    let _ = t.tls_config; // only used with `tls: true`
-    Some(match reason {
+    // The same reader of `tls_config` as the http prober's (CA file, insecure_skip_verify).
+    let mut tls = HttpOptions::default();
+    let tls_reason = t
+        .tls_config
+        .as_ref()
+        .and_then(|c| tls_config(errors, base, &format!("{at}.tls_config"), c, &mut tls));
+    if errors.list.len() > before {
+        return None;
+    }
+    let dialogue = crate::config::dialogue::TcpDialogue {
+        tls: t.tls.unwrap_or(false),
+        tls_config: crate::config::dialogue::TlsSettings {
+            ca_file: tls.ca_file,
+            insecure_skip_verify: tls.insecure,
+            server_name: None,
+        },
+        steps,
+    };
+    let options = dialogue.options().unwrap_or_default();
+    Some(match reason.or(tls_reason) {
         Some(r) => Err(r),
-        None => Ok(TcpModule { ip }),
+        None => Ok(TcpModule { ip, options }),
     })
 }
 

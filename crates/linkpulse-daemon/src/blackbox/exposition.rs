@@ -1,10 +1,15 @@
 //! The metrics of one `/probe` answer and their Prometheus text exposition (format 0.0.4),
 //! families sorted by name and samples by label values, as blackbox_exporter writes them.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// The content type of the text exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The label pairs of one sample; names are fixed (`phase`) or from configuration
+/// (`probe_expect_info`'s).
+pub type Labels = Vec<(Cow<'static, str>, String)>;
 
 /// One gauge family: name, help, and its samples.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,7 +19,7 @@ pub struct Family {
     /// The `# HELP` text (blackbox_exporter's own words).
     pub help: &'static str,
     /// Samples: label pairs and value.
-    pub samples: Vec<(Vec<(&'static str, String)>, f64)>,
+    pub samples: Vec<(Labels, f64)>,
 }
 
 /// The metrics of one probe. Every family is a gauge, as in blackbox_exporter.
@@ -42,6 +47,30 @@ impl Metrics {
         labels: Vec<(&'static str, String)>,
         value: f64,
     ) {
+        let labels = labels
+            .into_iter()
+            .map(|(k, v)| (Cow::Borrowed(k), v))
+            .collect();
+        self.set(name, help, labels, value);
+    }
+
+    /// Sets the sample of gauge `name` whose label names come from configuration (such as
+    /// `probe_expect_info`'s) to `value`.
+    pub fn labelled_dynamic(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        labels: Vec<(String, String)>,
+        value: f64,
+    ) {
+        let labels = labels
+            .into_iter()
+            .map(|(k, v)| (Cow::Owned(k), v))
+            .collect();
+        self.set(name, help, labels, value);
+    }
+
+    fn set(&mut self, name: &'static str, help: &'static str, labels: Labels, value: f64) {
         let family = match self.families.iter_mut().position(|f| f.name == name) {
             Some(i) => &mut self.families[i],
             None => {
@@ -70,7 +99,7 @@ impl Metrics {
                 l.len() == labels.len()
                     && l.iter()
                         .zip(labels)
-                        .all(|((k, v), (k2, v2))| k == k2 && v == v2)
+                        .all(|((k, v), (k2, v2))| k.as_ref() == *k2 && v == v2)
             })
             .map(|(_, v)| *v)
     }

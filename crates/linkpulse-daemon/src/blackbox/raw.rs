@@ -99,8 +99,9 @@ pub(crate) struct RawTcp {
     pub(crate) ip_protocol_fallback: Option<bool>,
     pub(crate) tls: Option<bool>,
     pub(crate) tls_config: Option<S<RawTls>>,
+    /// expect/send/starttls/labels steps, as the daemon's tcp checks take them.
+    pub(crate) query_response: Option<S<Vec<crate::config::dialogue::RawStep>>>,
     // Known to blackbox_exporter, not implemented by linkpulse.
-    pub(crate) query_response: Option<Ignored>,
     pub(crate) source_ip_address: Option<Ignored>,
 }
 

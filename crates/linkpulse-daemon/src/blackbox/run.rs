@@ -10,7 +10,7 @@ use std::time::Duration;
 use linkpulse_probe::{Host, IpFamily, ProbeOptions, ProbeResult, Prober, Target};
 use tokio::time::Instant;
 
-use super::config::{HttpModule, IpPreference, Module, ModuleProber};
+use super::config::{HttpModule, IpPreference, Module, ModuleProber, TcpModule};
 use super::exposition::Metrics;
 
 /// HELP texts, blackbox_exporter's own words.
@@ -22,6 +22,7 @@ mod help {
     pub(super) const IP_HASH: &str =
         "Specifies the hash of IP address. It's useful to detect if the IP address changes.";
     pub(super) const REGEX: &str = "Indicates if probe failed due to regex";
+    pub(super) const EXPECT_INFO: &str = "Explicit content matched";
     pub(super) const CONTENT_LENGTH: &str = "Length of http content response";
     pub(super) const HTTP_DURATION: &str =
         "Duration of http request by phase, summed over all redirects";
@@ -70,7 +71,7 @@ pub async fn probe(prober: &Prober, module: &Module, target: &str, timeout: Dura
     let run = async {
         match &module.prober {
             ModuleProber::Http(h) => http(prober, h, target, deadline, &mut out).await,
-            ModuleProber::Tcp(t) => tcp(prober, t.ip, target, deadline, &mut out).await,
+            ModuleProber::Tcp(t) => tcp(prober, t, target, deadline, &mut out).await,
             ModuleProber::Icmp(i) => icmp(prober, i, target, deadline, &mut out).await,
             ModuleProber::Dns(d) => super::dns::probe(prober, d, target, deadline, &mut out).await,
             ModuleProber::Grpc(g) => {
@@ -226,7 +227,7 @@ pub(super) fn log_result(out: &mut Outcome, result: &ProbeResult) {
 
 async fn tcp(
     prober: &Prober,
-    pref: IpPreference,
+    module: &TcpModule,
     target: &str,
     deadline: Instant,
     out: &mut Outcome,
@@ -243,13 +244,21 @@ async fn tcp(
             return false;
         }
     };
-    let Some((ip, _)) = choose_address(&host, pref, deadline, out).await else {
+    let Some((ip, _)) = choose_address(&host, module.ip, deadline, out).await else {
         return false;
     };
+    let mut tcp = module.options.clone();
+    // The certificate is checked against the target's name, as blackbox_exporter does.
+    if tcp.tls_config.server_name.is_none()
+        && let Host::Name(name) = &host
+    {
+        tcp.tls_config.server_name = Some(name.clone());
+    }
     let opts = ProbeOptions {
         timeout: remaining(deadline),
         dns_timeout: remaining(deadline),
         family: family_of(ip),
+        tcp,
         ..ProbeOptions::default()
     };
     let t = Target::Tcp {
@@ -258,7 +267,65 @@ async fn tcp(
     };
     let result = prober.probe(&t, &opts).await;
     log_result(out, &result);
+    if result.tcp.as_ref().is_some_and(|d| d.failed_due_to_regex) {
+        out.metrics
+            .gauge("probe_failed_due_to_regex", help::REGEX, 1.0);
+    }
+    if let Some(tls) = &result.tls {
+        tls_metrics(&mut out.metrics, tls);
+    }
+    if let Some(detail) = result.tcp.as_ref().filter(|d| !d.labels.is_empty()) {
+        // One series with every step's labels (a name given twice keeps its last value).
+        let mut labels: Vec<(String, String)> = Vec::new();
+        for (name, value) in &detail.labels {
+            labels.retain(|(n, _)| n != name);
+            labels.push((name.clone(), value.clone()));
+        }
+        labels.sort();
+        out.metrics
+            .labelled_dynamic("probe_expect_info", help::EXPECT_INFO, labels, 1.0);
+    }
     result.up
+}
+
+/// The certificate and TLS version gauges of a TLS connection (http and tcp probers).
+fn tls_metrics(m: &mut Metrics, tls: &linkpulse_probe::TlsDetail) {
+    if let Some(expiry) = tls.earliest_expiry {
+        m.gauge(
+            "probe_ssl_earliest_cert_expiry",
+            help::EARLIEST_EXPIRY,
+            expiry as f64,
+        );
+        // rustls does not expose the verified chain; the presented chain stands in for it.
+        m.gauge(
+            "probe_ssl_last_chain_expiry_timestamp_seconds",
+            help::LAST_CHAIN_EXPIRY,
+            expiry as f64,
+        );
+    }
+    m.labelled(
+        "probe_ssl_last_chain_info",
+        help::LAST_CHAIN_INFO,
+        vec![
+            (
+                "fingerprint_sha256",
+                tls.leaf_sha256.clone().unwrap_or_default(),
+            ),
+            ("issuer", tls.issuer.clone().unwrap_or_default()),
+            ("subject", tls.subject.clone().unwrap_or_default()),
+            ("subjectalternative", tls.leaf_dns_names.join(",")),
+        ],
+        1.0,
+    );
+    if let Some(v) = &tls.version {
+        let label = v.replace("TLSv", "TLS ");
+        m.labelled(
+            "probe_tls_version_info",
+            help::TLS_VERSION,
+            vec![("version", label)],
+            1.0,
+        );
+    }
 }
 
 async fn icmp(
@@ -459,19 +526,6 @@ async fn http(
 
     if let Some(tls) = &result.tls {
         m.gauge("probe_http_ssl", help::SSL, 1.0);
-        if let Some(expiry) = tls.earliest_expiry {
-            m.gauge(
-                "probe_ssl_earliest_cert_expiry",
-                help::EARLIEST_EXPIRY,
-                expiry as f64,
-            );
-            // rustls does not expose the verified chain; the presented chain stands in for it.
-            m.gauge(
-                "probe_ssl_last_chain_expiry_timestamp_seconds",
-                help::LAST_CHAIN_EXPIRY,
-                expiry as f64,
-            );
-        }
         tls_metrics(m, tls);
         if success && module.fail_if_ssl {
             out.log

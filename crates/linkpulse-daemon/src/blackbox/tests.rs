@@ -94,7 +94,7 @@ fn defaults_are_blackbox_exporters() {
 #[test]
 fn other_probers_and_unimplemented_settings_are_kept_as_unsupported() {
     let c = parse(
-        "modules:\n  mail:\n    prober: smtp\n  dns_udp:\n    prober: dns\n    dns:\n      query_name: example.org\n      source_ip_address: 127.0.0.1\n  auth:\n    prober: http\n    http:\n      oauth2: { client_id: u }\n  tls_tcp:\n    prober: tcp\n    tcp: { tls: true }\n  ok:\n    prober: tcp\n",
+        "modules:\n  mail:\n    prober: smtp\n  dns_udp:\n    prober: dns\n    dns:\n      query_name: example.org\n      source_ip_address: 127.0.0.1\n  auth:\n    prober: http\n    http:\n      oauth2: { client_id: u }\n  tls_tcp:\n    prober: tcp\n    tcp: { tls: true, source_ip_address: 127.0.0.1 }\n  ok:\n    prober: tcp\n",
     )
     .unwrap();
     let reasons: Vec<_> = c.unsupported().collect();
@@ -113,7 +113,7 @@ fn other_probers_and_unimplemented_settings_are_kept_as_unsupported() {
         "blackbox.yml:3: modules.mail.prober: unknown prober \"smtp\" (expected http, tcp, icmp, dns or grpc)"
     );
     assert!(reason("auth").contains("modules.auth.http.oauth2"));
-    assert!(reason("tls_tcp").contains("modules.tls_tcp.tcp.tls"));
+    assert!(reason("tls_tcp").contains("modules.tls_tcp.tcp.source_ip_address"));
 }
 
 #[test]

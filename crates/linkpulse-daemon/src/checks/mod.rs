@@ -80,7 +80,14 @@ impl linkpulse_checks::CheckSettings for CheckConfig {
     fn diagnosable(&self) -> bool {
         matches!(
             self.spec.kind(),
-            CheckKind::Http | CheckKind::Tcp | CheckKind::Icmp | CheckKind::Dns | CheckKind::Grpc
+            CheckKind::Http
+                | CheckKind::Tcp
+                | CheckKind::Icmp
+                | CheckKind::Dns
+                | CheckKind::Grpc
+                | CheckKind::Postgres
+                | CheckKind::Redis
+                | CheckKind::Mysql
         )
     }
 

@@ -14,6 +14,8 @@
 pub mod auth;
 pub mod cluster;
 pub(crate) mod collect;
+pub mod data;
+pub mod dialogue;
 mod dns;
 mod env;
 mod error;

@@ -132,6 +132,12 @@ pub enum CheckKind {
     Dns,
     /// gRPC health check.
     Grpc,
+    /// PostgreSQL in its own protocol.
+    Postgres,
+    /// Redis in its own protocol.
+    Redis,
+    /// MySQL / MariaDB in its own protocol.
+    Mysql,
 }
 
 impl CheckKind {
@@ -145,6 +151,9 @@ impl CheckKind {
             CheckKind::Node => "node",
             CheckKind::Dns => "dns",
             CheckKind::Grpc => "grpc",
+            CheckKind::Postgres => "postgres",
+            CheckKind::Redis => "redis",
+            CheckKind::Mysql => "mysql",
         }
     }
 }
@@ -160,11 +169,15 @@ impl fmt::Display for CheckKind {
 pub enum CheckSpec {
     /// An HTTP(S) request (boxed: it is by far the largest variant).
     Http(Box<HttpSpec>),
-    /// A TCP connect to `host:port`.
+    /// A TCP connect to `host:port`, with TLS and a send/expect dialogue when configured.
     Tcp {
         /// `host:port` (host may be a name, an IPv4 address or a bracketed IPv6 address).
         address: String,
+        /// `query_response`, `tls`, `tls_config`; `None` for a plain connect.
+        dialogue: Option<Box<super::dialogue::TcpDialogue>>,
     },
+    /// A database asked in its own protocol (`postgres:`, `redis:`).
+    Data(Box<super::data::DataSpec>),
     /// ICMP echo requests.
     Icmp {
         /// Host name or address.
@@ -208,6 +221,11 @@ impl CheckSpec {
             CheckSpec::Node { .. } => CheckKind::Node,
             CheckSpec::Dns(_) => CheckKind::Dns,
             CheckSpec::Grpc(_) => CheckKind::Grpc,
+            CheckSpec::Data(d) => match d.kind {
+                linkpulse_probe::DataKind::Postgres => CheckKind::Postgres,
+                linkpulse_probe::DataKind::Redis => CheckKind::Redis,
+                linkpulse_probe::DataKind::Mysql => CheckKind::Mysql,
+            },
         }
     }
 
@@ -218,7 +236,8 @@ impl CheckSpec {
     pub fn target(&self) -> String {
         match self {
             CheckSpec::Http(h) => h.redact.url(&h.url).into_owned(),
-            CheckSpec::Tcp { address } => format!("tcp://{address}"),
+            CheckSpec::Tcp { address, .. } => format!("tcp://{address}"),
+            CheckSpec::Data(d) => d.target(),
             CheckSpec::Icmp { host, .. } => {
                 if host.contains(':') {
                     format!("icmp://[{host}]")

@@ -96,6 +96,9 @@ pub(crate) struct RawCheck {
     pub(crate) push: Option<S<RawPush>>,
     pub(crate) dns: Option<S<super::dns::RawDns>>,
     pub(crate) grpc: Option<S<super::grpc::RawGrpc>>,
+    pub(crate) postgres: Option<S<super::data::RawPostgres>>,
+    pub(crate) redis: Option<S<super::data::RawRedis>>,
+    pub(crate) mysql: Option<S<super::data::RawPostgres>>,
 }
 
 /// `http:` check module.
@@ -152,6 +155,10 @@ pub(crate) enum RawStatusItem {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTcp {
     pub(crate) address: S<String>,
+    /// Send/expect/starttls steps (`config/dialogue.rs`).
+    pub(crate) query_response: Option<S<Vec<super::dialogue::RawStep>>>,
+    pub(crate) tls: Option<bool>,
+    pub(crate) tls_config: Option<S<super::dialogue::RawTlsConfig>>,
 }
 
 /// `icmp:` check module.

@@ -423,17 +423,42 @@ fn module(
     }
     if let Some(t) = &c.tcp {
         let address = t.value.address.value.trim();
+        let tv = &t.value;
+        let dialogue = super::dialogue::validate(
+            e,
+            tv.query_response.as_ref(),
+            tv.tls,
+            tv.tls_config.as_ref(),
+            &format!("{prefix}.tcp"),
+            base,
+        );
         let spec = CheckSpec::Tcp {
             address: address.to_owned(),
+            dialogue: None,
         };
         // The probe's own parser has the last word (it refuses `::1:80`, say).
         return match host_port(address).and_then(|()| probe_target(&spec)) {
-            Ok(()) => Some(spec),
+            Ok(()) => dialogue.map(|dialogue| CheckSpec::Tcp {
+                address: address.to_owned(),
+                dialogue,
+            }),
             Err(m) => {
                 e.at(&t.value.address, format!("{prefix}.tcp.address"), m);
                 None
             }
         };
+    }
+    if let Some(p) = &c.postgres {
+        return super::data::postgres(e, &p.value, &format!("{prefix}.postgres"), base)
+            .map(|d| CheckSpec::Data(Box::new(d)));
+    }
+    if let Some(m) = &c.mysql {
+        return super::data::mysql(e, &m.value, &format!("{prefix}.mysql"), base)
+            .map(|d| CheckSpec::Data(Box::new(d)));
+    }
+    if let Some(r) = &c.redis {
+        return super::data::redis(e, &r.value, &format!("{prefix}.redis"), base)
+            .map(|d| CheckSpec::Data(Box::new(d)));
     }
     if let Some(i) = &c.icmp {
         let i = &i.value;
@@ -572,6 +597,9 @@ fn check_inner(
         c.push.is_some(),
         c.dns.is_some(),
         c.grpc.is_some(),
+        c.postgres.is_some(),
+        c.redis.is_some(),
+        c.mysql.is_some(),
     ]
     .iter()
     .filter(|g| **g)
@@ -581,7 +609,7 @@ fn check_inner(
             &c.name,
             prefix,
             format!(
-                "check {:?} needs exactly one module (http, tcp, icmp, push, dns or grpc), found {count}",
+                "check {:?} needs exactly one module (http, tcp, icmp, push, dns, grpc, postgres, redis or mysql), found {count}",
                 c.name.value
             ),
         );
@@ -672,6 +700,11 @@ fn module_place(c: &RawCheck, prefix: &str) -> (u64, String) {
         c.push.as_ref().map(|m| ("push", m.referenced.line())),
         c.dns.as_ref().map(|m| ("dns", m.referenced.line())),
         c.grpc.as_ref().map(|m| ("grpc", m.referenced.line())),
+        c.postgres
+            .as_ref()
+            .map(|m| ("postgres", m.referenced.line())),
+        c.redis.as_ref().map(|m| ("redis", m.referenced.line())),
+        c.mysql.as_ref().map(|m| ("mysql", m.referenced.line())),
     ];
     match module.into_iter().flatten().next() {
         Some((name, line)) => (line, format!("{prefix}.{name}")),

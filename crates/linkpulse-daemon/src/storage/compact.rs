@@ -113,6 +113,7 @@ impl ProbeRest<'_> {
             + usize::from(r.icmp.is_some())
             + usize::from(r.latency_ms.is_some_and(|l| !l.is_finite()))
             + usize::from(r.resolved.is_some())
+            + usize::from(r.tcp.is_some())
             + usize::from(r.tls.is_some())
             + usize::from(r.warning.is_some())
     }
@@ -143,6 +144,9 @@ impl serde::Serialize for ProbeRest<'_> {
         }
         if let Some(a) = &r.resolved {
             m.serialize_entry("resolved", a)?;
+        }
+        if let Some(t) = &r.tcp {
+            m.serialize_entry("tcp", t)?;
         }
         if let Some(t) = &r.tls {
             m.serialize_entry("tls", t)?;

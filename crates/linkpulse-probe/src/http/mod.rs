@@ -223,16 +223,8 @@ pub(crate) async fn probe(
     match outcome {
         Ok(()) => {
             result.up = true;
-            if let (Some(warn), Some(days)) = (
-                opts.cert_warn_days,
-                result.tls.as_ref().and_then(|t| t.cert_days_left),
-            ) && days < i64::from(warn)
-            {
-                result.warning = Some(format!(
-                    "certificate of {} expires in {days} days (warning below {warn})",
-                    current.host_str().unwrap_or("?")
-                ));
-            }
+            result.warning =
+                tls::expiry_warning(opts, result.tls.as_ref(), current.host_str().unwrap_or("?"));
         }
         Err(e) => result.error = Some(e),
     }

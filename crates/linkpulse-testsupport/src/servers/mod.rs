@@ -6,6 +6,7 @@
 //!   over plain TCP or TLS.
 //! - [`TestCa`]: a private CA issuing certificates with a chosen [`Validity`]; its PEM file can
 //!   be passed to `linkpulse check http --ca`.
+//! - [`SmtpServer`]: an SMTP-like banner, `EHLO` and `STARTTLS` (send/expect dialogues).
 //! - [`WebhookReceiver`]: records the JSON bodies POSTed to it, in order (alert delivery).
 //! - [`GrpcHealthServer`]: the standard gRPC health service, plain or TLS, its statuses set by
 //!   the test.
@@ -18,6 +19,7 @@ mod grpc;
 mod http;
 mod recorder;
 mod runner;
+mod smtp;
 mod tcp;
 mod tls;
 mod webhook;
@@ -26,6 +28,7 @@ pub use grpc::GrpcHealthServer;
 pub use http::{HttpResponse, HttpServer};
 pub use recorder::{Recorded, Recorder};
 pub use runner::ServerError;
+pub use smtp::SmtpServer;
 pub use tcp::TcpHold;
 pub use tls::{Identity, TestCa, Validity};
 pub use webhook::WebhookReceiver;

@@ -1,9 +1,12 @@
-//! `linkpulse check`: one-shot probes of one target (`tcp`, `http`, `icmp`, `dns`, `grpc`) or of a file of
-//! targets, printed as human text, JSON lines or Nagios plugin lines, with Nagios exit codes.
+//! `linkpulse check`: one-shot probes of one target (`tcp`, `http`, `icmp`, `dns`, `grpc`,
+//! `postgres`, `redis`, `mysql`) or of a file of targets, printed as human text, JSON lines or
+//! Nagios plugin lines, with Nagios exit codes.
 
+mod data_args;
 mod output;
 mod sweep;
 mod targets;
+mod tcp_args;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -19,6 +22,9 @@ use linkpulse_probe::{
 pub(crate) use super::output::Output;
 pub(crate) use output::{describe, exit_code};
 
+use data_args::{DataArgs, DataTlsArgs};
+use tcp_args::TcpArgs;
+
 /// Arguments of `linkpulse check`: a kind and its target (`check tcp|http|icmp …`, each with
 /// only its own flags), or `--targets FILE` with every kind's flags (a file may mix kinds).
 #[derive(Debug, clap::Args)]
@@ -27,8 +33,9 @@ pub(crate) struct Args {
     #[command(subcommand)]
     kind: Option<Kind>,
     /// Probe every target in FILE: one URL per line (tcp://HOST:PORT, http://…, https://…,
-    /// icmp://HOST, dns://SERVER[:PORT]/NAME?type=T, grpc://HOST:PORT[/SERVICE], grpcs://…);
-    /// `#` comments and blank lines are allowed.
+    /// icmp://HOST, dns://SERVER[:PORT]/NAME?type=T, grpc://HOST:PORT[/SERVICE], grpcs://…,
+    /// postgres://USER@HOST/DB, redis://HOST:PORT, rediss://…, mysql://…); `#` comments and
+    /// blank lines are allowed.
     #[arg(long, value_name = "FILE")]
     targets: Option<PathBuf>,
     /// How many targets of a targets file are probed at the same time.
@@ -41,12 +48,15 @@ pub(crate) struct Args {
 /// What to probe, for a single target.
 #[derive(Debug, clap::Subcommand)]
 enum Kind {
-    /// TCP connect to HOST:PORT (IPv6 as [ADDR]:PORT).
+    /// TCP connect to HOST:PORT (IPv6 as [ADDR]:PORT); with --tls and --expect/--send/
+    /// --starttls steps, a dialogue (SMTP, IMAP, SSH banners…).
     Tcp {
         /// HOST:PORT, or tcp://HOST:PORT.
         target: String,
         #[command(flatten)]
         common: CommonArgs,
+        #[command(flatten)]
+        tcp: Box<TcpArgs>,
     },
     /// HTTP(S) request to URL.
     Http {
@@ -84,6 +94,37 @@ enum Kind {
         #[command(flatten)]
         grpc: GrpcArgs,
     },
+    /// PostgreSQL: connect, authenticate and run `SELECT 1` (or --query).
+    Postgres {
+        /// postgres://USER@HOST[:PORT]/DB (add ?sslmode=require for TLS).
+        url: String,
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        tls: DataTlsArgs,
+    },
+    /// MySQL / MariaDB: handshake, authenticate and run `SELECT 1` (or --query).
+    Mysql {
+        /// mysql://USER@HOST[:PORT]/DB.
+        url: String,
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Redis: AUTH (with a password), then PING, which must answer PONG.
+    Redis {
+        /// redis://HOST[:PORT][/DB], or rediss://… for TLS.
+        url: String,
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        tls: DataTlsArgs,
+    },
 }
 
 impl Kind {
@@ -93,14 +134,30 @@ impl Kind {
             | Kind::Http { common, .. }
             | Kind::Icmp { common, .. }
             | Kind::Dns { common, .. }
-            | Kind::Grpc { common, .. } => common,
+            | Kind::Grpc { common, .. }
+
+            | Kind::Postgres { common, .. }
+            | Kind::Mysql { common, .. }
+            | Kind::Redis { common, .. } => common,
         }
     }
 
     /// The library options of this kind's flags; checks the CA file so a bad one is exit 3.
     fn options(&self) -> anyhow::Result<ProbeOptions> {
         match self {
-            Kind::Tcp { common, .. } => Ok(common.options(ProbeOptions::default())),
+            Kind::Tcp { common, tcp, .. } => {
+                tcp.apply(common.options(ProbeOptions::default()), std::env::args_os())
+            }
+            Kind::Postgres {
+                common, data, tls, ..
+            }
+            | Kind::Redis {
+                common, data, tls, ..
+            } => data.apply(common.options(ProbeOptions::default()), tls.options()?),
+            Kind::Mysql { common, data, .. } => data.apply(
+                common.options(ProbeOptions::default()),
+                linkpulse_probe::TlsOptions::default(),
+            ),
             Kind::Http { common, http, .. } => {
                 let opts = common.options(ProbeOptions::default());
                 http.apply(opts)
@@ -368,6 +425,8 @@ pub(crate) struct ProbeArgs {
     http: HttpArgs,
     #[command(flatten, next_help_heading = "ICMP targets")]
     icmp: IcmpArgs,
+    #[command(flatten, next_help_heading = "Database targets")]
+    data: DataArgs,
 }
 
 impl ProbeArgs {
@@ -380,7 +439,13 @@ impl ProbeArgs {
             ca_file: self.http.ca_file.clone(),
             insecure: self.http.insecure,
         };
-        Ok(opts)
+        // Database targets of a file use the HTTP flags' CA file and --insecure.
+        let tls = linkpulse_probe::TlsOptions {
+            ca_file: self.http.ca_file.clone(),
+            insecure: self.http.insecure,
+            server_name: None,
+        };
+        self.data.apply(opts, tls)
     }
 }
 
@@ -475,12 +540,43 @@ fn single(kind: &Kind) -> anyhow::Result<Job> {
         ),
         Kind::Dns { name, dns, .. } => ("DNS query", name, dns.target(name)),
         Kind::Grpc { target, grpc, .. } => ("gRPC target", target, grpc.target(target)),
+        Kind::Postgres { url, .. } => (
+            "PostgreSQL URL",
+            url,
+            parse_kind(url, linkpulse_probe::ProbeKind::Postgres, no_bare_form),
+        ),
+        Kind::Mysql { url, .. } => (
+            "MySQL URL",
+            url,
+            parse_kind(url, linkpulse_probe::ProbeKind::Mysql, no_bare_form),
+        ),
+        Kind::Redis { url, .. } => (
+            "Redis URL",
+            url,
+            parse_kind(url, linkpulse_probe::ProbeKind::Redis, no_bare_form),
+        ),
     };
-    let target = parsed.map_err(|e| anyhow::anyhow!("invalid {what} `{text}`: {e}"))?;
+    let shown = linkpulse_probe::redact::Redactor::default()
+        .url(text.trim())
+        .into_owned();
+    let target = parsed.map_err(|e| anyhow::anyhow!("invalid {what} `{shown}`: {e}"))?;
     Ok(Job {
-        label: text.trim().to_owned(),
+        label: job_label(text.trim(), &target),
         target,
     })
+}
+
+/// The label of a target as the user wrote it; a database URL's password masked.
+pub(crate) fn job_label(text: &str, target: &Target) -> String {
+    match target {
+        Target::Data(d) => d.to_string(),
+        _ => text.to_owned(),
+    }
+}
+
+/// Database targets are URLs only.
+fn no_bare_form(_: &str) -> Result<Target, linkpulse_probe::TargetError> {
+    Err(linkpulse_probe::TargetError::MissingScheme)
 }
 
 fn parse_kind(
@@ -511,7 +607,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let Some(path) = &args.targets else {
         bail!(
             "nothing to check: give `tcp HOST:PORT`, `http URL`, `icmp HOST`, \
-             `dns NAME --server ADDR`, `grpc HOST:PORT` or `--targets FILE`"
+             `dns NAME --server ADDR`, `grpc HOST:PORT`, `postgres URL`, `redis URL`, `mysql URL` \
+             or `--targets FILE`"
         )
     };
     let jobs = match targets::read(path)? {

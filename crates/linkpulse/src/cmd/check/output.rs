@@ -198,11 +198,28 @@ pub(crate) fn describe(r: &ProbeResult) -> String {
     let mut s = match &r.error {
         Some(e) => format!("{}: {}", e.kind, e.message),
         None => match r.kind {
-            ProbeKind::Tcp => format!(
-                "connected to {} in {}",
-                r.resolved.map(|ip| ip.to_string()).unwrap_or_default(),
-                r.latency_ms.map(fmt_ms).unwrap_or_default()
-            ),
+            ProbeKind::Tcp => {
+                let mut s = format!(
+                    "connected to {} in {}",
+                    r.resolved.map(|ip| ip.to_string()).unwrap_or_default(),
+                    r.latency_ms.map(fmt_ms).unwrap_or_default()
+                );
+                if let Some(t) = &r.tcp {
+                    s.push_str(&format!(", {} of {} steps", t.steps_done, t.steps));
+                }
+                push_cert_days(&mut s, r);
+                s
+            }
+            ProbeKind::Postgres | ProbeKind::Redis | ProbeKind::Mysql => {
+                let mut s = format!(
+                    "{} at {} answered in {}",
+                    r.kind,
+                    r.resolved.map(|ip| ip.to_string()).unwrap_or_default(),
+                    r.latency_ms.map(fmt_ms).unwrap_or_default()
+                );
+                push_cert_days(&mut s, r);
+                s
+            }
             ProbeKind::Http => {
                 let h = r.http.as_ref();
                 let mut s = format!(
@@ -231,9 +248,7 @@ pub(crate) fn describe(r: &ProbeResult) -> String {
                         ));
                     }
                 }
-                if let Some(days) = r.tls.as_ref().and_then(|t| t.cert_days_left) {
-                    s.push_str(&format!(", certificate expires in {days} days"));
-                }
+                push_cert_days(&mut s, r);
                 s
             }
             ProbeKind::Icmp => match &r.icmp {
@@ -296,6 +311,13 @@ fn describe_dns(r: &ProbeResult) -> String {
     )
 }
 
+/// `, certificate expires in N days` when a TLS handshake showed the expiry.
+fn push_cert_days(s: &mut String, r: &ProbeResult) {
+    if let Some(days) = r.tls.as_ref().and_then(|t| t.cert_days_left) {
+        s.push_str(&format!(", certificate expires in {days} days"));
+    }
+}
+
 fn opt(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.3}"))
         .unwrap_or_else(|| "-".to_owned())
@@ -308,7 +330,13 @@ fn perfdata(r: &ProbeResult) -> String {
             .unwrap_or_else(|| "U".into())
     };
     match r.kind {
-        ProbeKind::Tcp | ProbeKind::Grpc => format!("time={};;;0", secs(r.latency_ms)),
+        ProbeKind::Tcp | ProbeKind::Grpc | ProbeKind::Postgres | ProbeKind::Redis | ProbeKind::Mysql => {
+            let mut s = format!("time={};;;0", secs(r.latency_ms));
+            if let Some(days) = r.tls.as_ref().and_then(|t| t.cert_days_left) {
+                s.push_str(&format!(" cert_days={days};;;"));
+            }
+            s
+        }
         ProbeKind::Dns => {
             let answers = r.dns.as_ref().map_or(0, |d| d.answers.len());
             format!("time={};;;0 answers={answers};;;0", secs(r.latency_ms))

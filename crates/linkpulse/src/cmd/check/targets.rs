@@ -38,7 +38,7 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<Vec<Job>, Vec<String>> {
         };
         match entry.parse() {
             Ok(target) => jobs.push(Job {
-                label: entry.to_owned(),
+                label: super::job_label(entry, &target),
                 target,
             }),
             Err(e) => problems.push(format!("{name}:{}: `{entry}`: {e}", index + 1)),
@@ -67,7 +67,8 @@ mod tests {
             problems,
             vec![
                 "t.txt:4: `tcp://host`: missing port: expected HOST:PORT".to_owned(),
-                "t.txt:5: `ftp://x`: unknown scheme `ftp`: expected tcp, http, https, icmp, dns, grpc or grpcs"
+                "t.txt:5: `ftp://x`: unknown scheme `ftp`: expected tcp, http, https, icmp, \
+                 dns, grpc, grpcs, postgres, redis, rediss or mysql"
                     .to_owned(),
             ]
         );
