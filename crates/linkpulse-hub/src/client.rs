@@ -352,6 +352,7 @@ impl WatchClient {
                     url: r.url,
                     status: r.status,
                     body: r.body,
+                    retry_after: None,
                 });
             }
             let reason = client
@@ -479,6 +480,7 @@ async fn stream_once(api: &Api, shared: &Shared) -> Result<(), String> {
                 url,
                 status: status @ (401 | 403),
                 body,
+                ..
             } = &e
             {
                 shared.refused.send_replace(Some(Refusal {

@@ -76,6 +76,7 @@ pub struct PgCluster {
     child: Mutex<Child>,
     port: u16,
     tls: bool,
+    standby: Option<bool>,
     password: String,
     databases: AtomicU32,
 }
@@ -205,6 +206,7 @@ impl PgCluster {
                         child: Mutex::new(child),
                         port,
                         tls: tls.is_some(),
+                        standby,
                         password,
                         databases: AtomicU32::new(0),
                     });
@@ -272,6 +274,7 @@ impl PgCluster {
             uid: self.uid,
             gid: self.gid,
             tls: self.tls,
+            standby: self.standby,
         };
         match server.start(Some(self.port))? {
             Started::Ready(c, _) => {

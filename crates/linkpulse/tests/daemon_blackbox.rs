@@ -1099,6 +1099,23 @@ async fn dns_and_grpc_modules_match_the_real_blackbox_exporter() {
                 assert_eq!(
                     value(&ours, name),
                     value(&theirs, name),
+                    "{module} {target}: {name}"
+                );
+            }
+        }
+        if theirs.contains_key("probe_grpc_healthcheck_response") {
+            for s in ["SERVING", "NOT_SERVING", "UNKNOWN", "SERVICE_UNKNOWN"] {
+                let name = "probe_grpc_healthcheck_response";
+                assert_eq!(
+                    labelled(&ours, name, "serving_status", s),
+                    labelled(&theirs, name, "serving_status", s),
+                    "{module} {target}: {name} {s}"
+                );
+            }
+        }
+    }
+}
+
 /// tcp modules with `query_response` (STARTTLS), `tls: true` and a failing `expect`, compared
 /// with the real blackbox_exporter: the SMTP-like server and `redis-server` with TLS of
 /// testsupport, certificates from its test CA.
@@ -1250,16 +1267,6 @@ async fn tcp_dialogues_match_the_real_exporter() {
                     value(&ours, name),
                     f.samples[0].1,
                     "{module} {target}: {name}"
-                );
-            }
-        }
-        if theirs.contains_key("probe_grpc_healthcheck_response") {
-            for s in ["SERVING", "NOT_SERVING", "UNKNOWN", "SERVICE_UNKNOWN"] {
-                let name = "probe_grpc_healthcheck_response";
-                assert_eq!(
-                    labelled(&ours, name, "serving_status", s),
-                    labelled(&theirs, name, "serving_status", s),
-                    "{module} {target}: {name} {s}"
                 );
             }
         }

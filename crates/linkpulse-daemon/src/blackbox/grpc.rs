@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::config::{IpPreference, ip_preference};
 use super::raw::{RawTls, S};
-use super::run::{Outcome, choose_address, family_of, log_result, remaining, tls_metrics};
+use super::run::{Outcome, choose_address, family_of, log_result, remaining, tls_info_metrics};
 
 /// HELP texts, blackbox_exporter's own words.
 mod help {
@@ -188,7 +188,7 @@ pub(super) async fn probe(
         .gauge("probe_grpc_status_code", help::STATUS, f64::from(code));
     if let Some(tls) = &result.tls {
         out.metrics.gauge("probe_grpc_ssl", help::SSL, 1.0);
-        tls_metrics(&mut out.metrics, tls);
+        tls_info_metrics(&mut out.metrics, tls);
     }
     result.up
 }

@@ -291,15 +291,24 @@ async fn tcp(
 /// The certificate and TLS version gauges of a TLS connection (http and tcp probers).
 fn tls_metrics(m: &mut Metrics, tls: &linkpulse_probe::TlsDetail) {
     if let Some(expiry) = tls.earliest_expiry {
-        m.gauge(
-            "probe_ssl_earliest_cert_expiry",
-            help::EARLIEST_EXPIRY,
-            expiry as f64,
-        );
         // rustls does not expose the verified chain; the presented chain stands in for it.
         m.gauge(
             "probe_ssl_last_chain_expiry_timestamp_seconds",
             help::LAST_CHAIN_EXPIRY,
+            expiry as f64,
+        );
+    }
+    tls_info_metrics(m, tls);
+}
+
+/// `probe_ssl_earliest_cert_expiry`, `probe_ssl_last_chain_info` and `probe_tls_version_info`
+/// of a TLS connection (every prober that speaks TLS; the grpc prober sets only these, as the
+/// exporter's does).
+pub(super) fn tls_info_metrics(m: &mut Metrics, tls: &linkpulse_probe::TlsDetail) {
+    if let Some(expiry) = tls.earliest_expiry {
+        m.gauge(
+            "probe_ssl_earliest_cert_expiry",
+            help::EARLIEST_EXPIRY,
             expiry as f64,
         );
     }
@@ -588,39 +597,4 @@ async fn http(
         success = false;
     }
     success
-}
-
-/// `probe_ssl_earliest_cert_expiry`, `probe_ssl_last_chain_info` and `probe_tls_version_info`
-/// of a TLS connection (HTTP and gRPC modules).
-pub(super) fn tls_metrics(m: &mut Metrics, tls: &linkpulse_probe::TlsDetail) {
-    if let Some(expiry) = tls.earliest_expiry {
-        m.gauge(
-            "probe_ssl_earliest_cert_expiry",
-            help::EARLIEST_EXPIRY,
-            expiry as f64,
-        );
-    }
-    m.labelled(
-        "probe_ssl_last_chain_info",
-        help::LAST_CHAIN_INFO,
-        vec![
-            (
-                "fingerprint_sha256",
-                tls.leaf_sha256.clone().unwrap_or_default(),
-            ),
-            ("issuer", tls.issuer.clone().unwrap_or_default()),
-            ("subject", tls.subject.clone().unwrap_or_default()),
-            ("subjectalternative", tls.leaf_dns_names.join(",")),
-        ],
-        1.0,
-    );
-    if let Some(v) = &tls.version {
-        let label = v.replace("TLSv", "TLS ");
-        m.labelled(
-            "probe_tls_version_info",
-            help::TLS_VERSION,
-            vec![("version", label)],
-            1.0,
-        );
-    }
 }

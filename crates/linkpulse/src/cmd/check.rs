@@ -135,7 +135,6 @@ impl Kind {
             | Kind::Icmp { common, .. }
             | Kind::Dns { common, .. }
             | Kind::Grpc { common, .. }
-
             | Kind::Postgres { common, .. }
             | Kind::Mysql { common, .. }
             | Kind::Redis { common, .. } => common,

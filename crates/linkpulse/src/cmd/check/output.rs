@@ -330,7 +330,11 @@ fn perfdata(r: &ProbeResult) -> String {
             .unwrap_or_else(|| "U".into())
     };
     match r.kind {
-        ProbeKind::Tcp | ProbeKind::Grpc | ProbeKind::Postgres | ProbeKind::Redis | ProbeKind::Mysql => {
+        ProbeKind::Tcp
+        | ProbeKind::Grpc
+        | ProbeKind::Postgres
+        | ProbeKind::Redis
+        | ProbeKind::Mysql => {
             let mut s = format!("time={};;;0", secs(r.latency_ms));
             if let Some(days) = r.tls.as_ref().and_then(|t| t.cert_days_left) {
                 s.push_str(&format!(" cert_days={days};;;"));
