@@ -1,5 +1,6 @@
 //! blackbox_exporter's request and answer keys of the `http` prober beyond the basics:
 //! `basic_auth`, `bearer_token(_file)`, `authorization`, `body`, `body_file`, `compression`,
+//! `proxy_url`,
 //! `body_size_limit`, `fail_if_header_matches` and `fail_if_header_not_matches` — read from
 //! the file (stage two) and, for the header rules, judged on the answer.
 //!
@@ -134,6 +135,26 @@ pub(super) fn apply(
                     "invalid compression {:?} (expected gzip, deflate, br or identity)",
                     c.value
                 ),
+            ),
+        }
+    }
+    if let Some(p) = &h.proxy_url
+        && !p.value.is_empty()
+    {
+        match url::Url::parse(&p.value) {
+            Ok(u) if u.scheme() == "http" && u.host().is_some() => module.options.proxy = Some(u),
+            Ok(_) => errors.at(
+                p,
+                &format!("{at}.proxy_url"),
+                format!(
+                    "proxy_url {:?}: linkpulse speaks to http:// proxies only",
+                    p.value
+                ),
+            ),
+            Err(e) => errors.at(
+                p,
+                &format!("{at}.proxy_url"),
+                format!("invalid proxy_url {:?}: {e}", p.value),
             ),
         }
     }
