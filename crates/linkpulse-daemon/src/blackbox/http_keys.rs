@@ -332,6 +332,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bad_keys_name_file_line_and_key() {
+        let text = "modules:\n  m:\n    prober: http\n    http:\n      compression: zstd\n      proxy_url: https://proxy:3128/\n      fail_if_header_matches:\n        - header: 'bad name'\n          regexp: x\n        - header: X-Ok\n          regexp: '('\n      body_size_limit: lots\n";
+        let e =
+            super::super::BlackboxConfig::parse("blackbox.yml", text, std::path::Path::new("."))
+                .unwrap_err();
+        let all: Vec<String> = e.0.iter().map(ToString::to_string).collect();
+        assert_eq!(all.len(), 5, "{all:#?}");
+        for want in [
+            "blackbox.yml:5: modules.m.http.compression: invalid compression \"zstd\"",
+            "blackbox.yml:6: modules.m.http.proxy_url: proxy_url \"https://proxy:3128/\": linkpulse speaks to http:// proxies only",
+            "blackbox.yml:8: modules.m.http.fail_if_header_matches[0].header: invalid header name \"bad name\"",
+            "blackbox.yml:11: modules.m.http.fail_if_header_matches[1].regexp: invalid regular expression \"(\"",
+            "blackbox.yml:12: modules.m.http.body_size_limit: invalid size \"lots\"",
+        ] {
+            assert!(all.iter().any(|m| m.starts_with(want)), "{want}\n{all:#?}");
+        }
+    }
+
+    #[test]
     fn sizes_are_base_two() {
         assert_eq!(size(&RawSize::Bytes(10)), Ok(10));
         assert_eq!(size(&RawSize::Text("1MB".into())), Ok(1 << 20));
