@@ -335,8 +335,7 @@ mod tests {
     fn bad_keys_name_file_line_and_key() {
         let text = "modules:\n  m:\n    prober: http\n    http:\n      compression: zstd\n      proxy_url: https://proxy:3128/\n      fail_if_header_matches:\n        - header: 'bad name'\n          regexp: x\n        - header: X-Ok\n          regexp: '('\n      body_size_limit: lots\n";
         let e =
-            super::super::BlackboxConfig::parse("blackbox.yml", text, std::path::Path::new("."))
-                .unwrap_err();
+            super::super::BlackboxConfig::parse("blackbox.yml", text, Path::new(".")).unwrap_err();
         let all: Vec<String> = e.0.iter().map(ToString::to_string).collect();
         assert_eq!(all.len(), 5, "{all:#?}");
         for want in [
