@@ -437,6 +437,7 @@ mod tests {
             Verdict::AppError
         );
         assert_eq!(v(Up, Up, Up, Down(K::BodyMismatch)), Verdict::AppError);
+        assert_eq!(v(Up, Up, Up, Down(K::Condition)), Verdict::AppError);
         assert_eq!(v(Up, Up, Up, Down(K::Timeout)), Verdict::AppError);
         assert_eq!(v(Up, Up, Up, Down(K::Protocol)), Verdict::AppError);
         assert_eq!(v(Up, Up, Up, Down(K::Tls)), Verdict::TlsError);

@@ -258,3 +258,19 @@ fn daemon_reports_the_failed_condition_and_sends_credentials() {
     }
     assert!(!d.log().contains("hunter2"));
 }
+
+#[test]
+fn a_failed_condition_is_the_application_layer_in_the_diagnosis() {
+    let down = json_server(DOWN_JSON);
+    let o = Command::new(BIN)
+        .args(["diagnose", &down.url("/health")])
+        .args(["--condition", "body.status == \"UP\"", "--output", "json"])
+        .output()
+        .expect("run linkpulse");
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["verdict"], "app_error", "{v}");
+    assert_eq!(v["layers"]["target"]["error"]["kind"], "condition", "{v}");
+    let summary = v["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("(saw \"DOWN\")"), "{summary}");
+}
