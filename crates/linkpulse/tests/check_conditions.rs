@@ -274,3 +274,34 @@ fn a_failed_condition_is_the_application_layer_in_the_diagnosis() {
     let summary = v["summary"].as_str().unwrap_or_default();
     assert!(summary.contains("(saw \"DOWN\")"), "{summary}");
 }
+
+#[test]
+fn connected_false_is_up_when_nothing_answers() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let url = format!("http://{closed}/");
+    assert_eq!(
+        verdict(&url, &["connected == false"], &[]),
+        (0, String::new())
+    );
+    // Not met: the refused connection stays the cause, for the diagnosis.
+    for conditions in [
+        &["connected == true"][..],
+        &["connected == false", "status == 200"],
+    ] {
+        let mut args = vec![url.as_str()];
+        for c in conditions {
+            args.extend(["--condition", c]);
+        }
+        let o = check(&args);
+        assert_eq!(code(&o), 2);
+        assert_eq!(json(&o)["error"]["kind"], "refused", "{conditions:?}");
+    }
+    // Reachable after all: connected is true.
+    let up = json_server(UP_JSON);
+    let (code, message) = verdict(&up.url("/"), &["connected == false"], &[]);
+    assert_eq!(code, 2);
+    assert_eq!(message, "condition failed: connected == false (saw true)");
+}

@@ -66,6 +66,12 @@ impl Condition {
         matches!(self.field, Field::Header(_))
     }
 
+    /// Whether the condition is about the connection itself (`connected`): it is judged even
+    /// when no connection could be made.
+    pub fn about_connection(&self) -> bool {
+        matches!(self.field, Field::Connected)
+    }
+
     /// Whether evaluating needs the response body.
     pub fn needs_body(&self) -> bool {
         matches!(self.field, Field::Body | Field::BodyPath(_))

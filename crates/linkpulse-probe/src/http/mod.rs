@@ -155,6 +155,8 @@ struct Run<'a> {
     method: http::Method,
     /// This hop sends a plain HTTP request to a proxy: the URI in absolute form.
     absolute_form: bool,
+    /// The current hop's TCP connection was made.
+    connected: bool,
     result: ProbeResult,
     detail: HttpDetail,
 }
@@ -177,6 +179,7 @@ pub(crate) async fn probe(
         keep_body,
         method: opts.http.method.clone(),
         absolute_form: false,
+        connected: false,
         result: ProbeResult::empty(label, ProbeKind::Http),
         detail: HttpDetail {
             final_url: url.to_string(),
@@ -219,6 +222,21 @@ pub(crate) async fn probe(
                 break verdict;
             }
         }
+    };
+    // Gatus's `connected == false`: a target that must not be reachable. Conditions about the
+    // connection judge a connection that failed; all met is up (a condition about the answer
+    // then sees none and is not).
+    let outcome = match outcome {
+        Err(e) if !run.connected && opts.http.conditions.iter().any(|c| c.about_connection()) => {
+            let answer = crate::conditions::Answer {
+                response_time: start.elapsed(),
+                ..crate::conditions::Answer::default()
+            };
+            // Not met: the failed connection is the cause (and keeps its kind for the
+            // diagnosis).
+            crate::conditions::evaluate(&opts.http.conditions, &answer).map_err(|_| e)
+        }
+        other => other,
     };
     let total = ms(start.elapsed());
     run.detail.phases.total_ms = Some(total);
@@ -362,6 +380,7 @@ impl Run<'_> {
         };
         let (dial_host, dial_port) = proxy.clone().unwrap_or((host.clone(), port));
         self.absolute_form = proxy.is_some() && !https;
+        self.connected = false;
 
         // DNS, with its own budget; its time does not eat into the network budget.
         let dns_start = Instant::now();
@@ -380,6 +399,7 @@ impl Run<'_> {
                 }
             };
         self.result.resolved = Some(addr.ip());
+        self.connected = true;
         self.detail.phases.connect_ms = Some(ms(took));
         // One small request: do not let Nagle hold it back.
         let _ = stream.set_nodelay(true);
