@@ -108,6 +108,7 @@ pub fn prepare(check: &CheckConfig) -> Result<Option<PreparedProbe>, PrepareErro
                     .map_err(|e| err(e.to_string()))?,
                 body_size_limit: h.body_size_limit,
                 compression: None,
+                proxy: None,
             };
             if let Some(a) = &h.authorization {
                 let mut value =

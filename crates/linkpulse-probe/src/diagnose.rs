@@ -455,6 +455,7 @@ mod tests {
         // application fault even when its TCP port refuses.
         assert_eq!(v(Up, Up, Down(K::Refused), Down(K::Dns)), Verdict::AppError);
         assert_eq!(v(Up, Skipped, Up, Down(K::Health)), Verdict::AppError);
+        assert_eq!(v(Up, Up, Up, Down(K::Condition)), Verdict::AppError);
         assert_eq!(v(Up, Up, Up, Down(K::Timeout)), Verdict::AppError);
         assert_eq!(v(Up, Up, Up, Down(K::Protocol)), Verdict::AppError);
         assert_eq!(v(Up, Up, Up, Down(K::Tls)), Verdict::TlsError);

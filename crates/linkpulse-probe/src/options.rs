@@ -102,6 +102,8 @@ pub struct HttpOptions {
     pub body_size_limit: Option<u64>,
     /// Ask for this encoding and decode the body as it (blackbox_exporter's `compression`).
     pub compression: Option<crate::Compression>,
+    /// Send every request through this `http://` proxy (HTTPS through a `CONNECT` tunnel).
+    pub proxy: Option<url::Url>,
 }
 
 /// How many redirects an HTTP probe follows before it gives up.
@@ -122,6 +124,7 @@ impl Default for HttpOptions {
             conditions: Vec::new(),
             body_size_limit: None,
             compression: None,
+            proxy: None,
         }
     }
 }

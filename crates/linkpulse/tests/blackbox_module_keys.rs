@@ -1,6 +1,7 @@
 //! blackbox_exporter's request and answer keys of the `http` prober — `basic_auth`,
 //! `bearer_token(_file)`, `authorization`, `body`, `method`, `headers`,
-//! `fail_if_header_(not_)matches`, `body_size_limit`, `compression` — and of the `icmp` prober (`ttl`,
+//! `fail_if_header_(not_)matches`, `body_size_limit`, `compression`, `proxy_url` (through a
+//! proxy written here) — and of the `icmp` prober (`ttl`,
 //! `payload_size`, `dont_fragment`; through a router in `icmp_tuning.rs`) on
 //! `linkpulse serve`'s `/probe`, against
 //! a real HTTP server that records what it receives, and compared with the real
@@ -20,6 +21,14 @@ use linkpulse_testsupport::servers::{HttpResponse, HttpServer};
 const BODY: &str = "hello from the http key tests";
 
 fn config(dir: &Path) -> std::path::PathBuf {
+    let ca = linkpulse_testsupport::servers::TestCa::new().expect("CA");
+    let pem = dir.join("ca.pem");
+    std::fs::write(&pem, ca.cert_pem()).expect("write CA");
+    config_with(dir, "http://127.0.0.1:1/", &pem)
+}
+
+/// The config, its `proxied*` modules going through `proxy` and trusting `ca`.
+fn config_with(dir: &Path, proxy: &str, ca: &Path) -> std::path::PathBuf {
     let pw = dir.join("pw.txt");
     std::fs::write(&pw, "s3cret\n").expect("write password");
     let token = dir.join("token.txt");
@@ -117,6 +126,21 @@ fn config(dir: &Path) -> std::path::PathBuf {
       preferred_ip_protocol: ip4
       compression: deflate
       fail_if_body_not_matches_regexp: ["^hello"]
+  proxied:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      proxy_url: {proxy}
+  proxied_tls:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      proxy_url: {proxy}
+      fail_if_not_ssl: true
+      tls_config:
+        ca_file: {ca}
   icmp_tuned:
     prober: icmp
     timeout: 5s
@@ -136,6 +160,7 @@ fn config(dir: &Path) -> std::path::PathBuf {
 "#,
         pw = pw.display(),
         token = token.display(),
+        ca = ca.display(),
     );
     let path = dir.join("blackbox.yml");
     std::fs::write(&path, text).expect("write config");
@@ -464,6 +489,152 @@ fn compressed_bodies_are_asked_for_and_decoded_as_the_exporter_does() {
                     sample(&theirs, "probe_http_uncompressed_body_length"),
                     sample(&ours, "probe_http_uncompressed_body_length"),
                     "{module}: {theirs}"
+                );
+            }
+        }
+    }
+}
+
+/// A forwarding HTTP proxy on 127.0.0.1: `CONNECT` tunnels and absolute-form requests, each
+/// request line recorded. Its threads end with the test process.
+struct Proxy {
+    addr: SocketAddr,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Proxy {
+    fn start() -> Proxy {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let log = std::sync::Arc::clone(&log);
+                std::thread::spawn(move || {
+                    let mut client = client;
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match client.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&head).into_owned();
+                    let line = text.lines().next().unwrap_or_default().to_owned();
+                    log.lock().unwrap().push(line.clone());
+                    let mut parts = line.split_whitespace();
+                    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                    let authority = if method == "CONNECT" {
+                        target.to_owned()
+                    } else {
+                        let rest = target.strip_prefix("http://").unwrap_or(target);
+                        rest.split('/').next().unwrap_or(rest).to_owned()
+                    };
+                    let Ok(mut upstream) = std::net::TcpStream::connect(&authority) else {
+                        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
+                        return;
+                    };
+                    if method == "CONNECT" {
+                        let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                    } else {
+                        let _ = upstream.write_all(&head);
+                    }
+                    let (mut c2, mut u2) =
+                        (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                    let up = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut c2, &mut u2);
+                        let _ = u2.shutdown(std::net::Shutdown::Write);
+                    });
+                    let _ = std::io::copy(&mut upstream, &mut client);
+                    let _ = client.shutdown(std::net::Shutdown::Write);
+                    let _ = up.join();
+                });
+            }
+        });
+        Proxy { addr, lines }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+#[test]
+fn proxy_url_carries_http_and_tunnels_https_as_the_exporter_does() {
+    use linkpulse_testsupport::servers::{TestCa, Validity};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let proxy = Proxy::start();
+    let ca = TestCa::new().expect("CA");
+    let config = config_with(
+        dir.path(),
+        &format!("http://{}/", proxy.addr),
+        ca.pem_path(),
+    );
+    let plain = HttpServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+        HttpResponse::new(200).body(BODY),
+    )
+    .expect("target");
+    let identity = ca
+        .issue(&["localhost"], Validity::expires_in_days(30))
+        .expect("certificate");
+    let tls = HttpServer::start_tls(
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+        HttpResponse::new(200).body(BODY),
+        &identity,
+    )
+    .expect("TLS target");
+    let daemon = serve(dir.path(), &config);
+    let exporter = exporter(&config, dir.path());
+
+    let url = plain.url("/via");
+    let (_, ours) = probe(daemon.addr(), "proxied", &url);
+    assert_eq!(sample(&ours, "probe_success"), Some(1.0), "{ours}");
+    assert_eq!(
+        proxy.lines().last().map(String::as_str),
+        Some(format!("GET {url} HTTP/1.1").as_str())
+    );
+    let tls_url = format!("https://localhost:{}/", tls.addr().port());
+    let (_, ours_tls) = probe(daemon.addr(), "proxied_tls", &tls_url);
+    assert_eq!(sample(&ours_tls, "probe_success"), Some(1.0), "{ours_tls}");
+    assert_eq!(sample(&ours_tls, "probe_http_ssl"), Some(1.0), "{ours_tls}");
+    let connect = proxy.lines().last().cloned().unwrap_or_default();
+    assert!(connect.starts_with("CONNECT localhost:"), "{connect}");
+    // A target the proxy cannot reach: its 502 is the answer.
+    let (_, ours_down) = probe(daemon.addr(), "proxied", "http://127.0.0.1:1/");
+    assert_eq!(
+        sample(&ours_down, "probe_success"),
+        Some(0.0),
+        "{ours_down}"
+    );
+    assert_eq!(
+        sample(&ours_down, "probe_http_status_code"),
+        Some(502.0),
+        "{ours_down}"
+    );
+
+    if let Some(exporter) = &exporter {
+        for (module, target, ours) in [
+            ("proxied", url.as_str(), &ours),
+            ("proxied_tls", tls_url.as_str(), &ours_tls),
+            ("proxied", "http://127.0.0.1:1/", &ours_down),
+        ] {
+            let before = proxy.lines().len();
+            let (_, theirs) = probe(exporter.addr(), module, target);
+            assert!(
+                proxy.lines().len() > before,
+                "the exporter went through the proxy"
+            );
+            for name in ["probe_success", "probe_http_status_code", "probe_http_ssl"] {
+                assert_eq!(
+                    sample(&theirs, name),
+                    sample(ours, name),
+                    "{module} {name}: {theirs}"
                 );
             }
         }

@@ -258,3 +258,50 @@ fn daemon_reports_the_failed_condition_and_sends_credentials() {
     }
     assert!(!d.log().contains("hunter2"));
 }
+
+#[test]
+fn a_failed_condition_is_the_application_layer_in_the_diagnosis() {
+    let down = json_server(DOWN_JSON);
+    let o = Command::new(BIN)
+        .args(["diagnose", &down.url("/health")])
+        .args(["--condition", "body.status == \"UP\"", "--output", "json"])
+        .output()
+        .expect("run linkpulse");
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["verdict"], "app_error", "{v}");
+    assert_eq!(v["layers"]["target"]["error"]["kind"], "condition", "{v}");
+    let summary = v["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("(saw \"DOWN\")"), "{summary}");
+}
+
+#[test]
+fn connected_false_is_up_when_nothing_answers() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let url = format!("http://{closed}/");
+    assert_eq!(
+        verdict(&url, &["connected == false"], &[]),
+        (0, String::new())
+    );
+    // Not met: the refused connection stays the cause, for the diagnosis.
+    for conditions in [
+        &["connected == true"][..],
+        &["connected == false", "status == 200"],
+    ] {
+        let mut args = vec![url.as_str()];
+        for c in conditions {
+            args.extend(["--condition", c]);
+        }
+        let o = check(&args);
+        assert_eq!(code(&o), 2);
+        assert_eq!(json(&o)["error"]["kind"], "refused", "{conditions:?}");
+    }
+    // Reachable after all: connected is true.
+    let up = json_server(UP_JSON);
+    let (code, message) = verdict(&up.url("/"), &["connected == false"], &[]);
+    assert_eq!(code, 2);
+    assert_eq!(message, "condition failed: connected == false (saw true)");
+}

@@ -353,7 +353,6 @@ fn http_module(
         &at,
         &[
             ("oauth2", &h.oauth2),
-            ("proxy_url", &h.proxy_url),
             ("no_proxy", &h.no_proxy),
             ("proxy_from_environment", &h.proxy_from_environment),
             ("proxy_connect_header", &h.proxy_connect_header),

@@ -1,5 +1,6 @@
 //! blackbox_exporter's request and answer keys of the `http` prober beyond the basics:
 //! `basic_auth`, `bearer_token(_file)`, `authorization`, `body`, `body_file`, `compression`,
+//! `proxy_url`,
 //! `body_size_limit`, `fail_if_header_matches` and `fail_if_header_not_matches` — read from
 //! the file (stage two) and, for the header rules, judged on the answer.
 //!
@@ -134,6 +135,26 @@ pub(super) fn apply(
                     "invalid compression {:?} (expected gzip, deflate, br or identity)",
                     c.value
                 ),
+            ),
+        }
+    }
+    if let Some(p) = &h.proxy_url
+        && !p.value.is_empty()
+    {
+        match url::Url::parse(&p.value) {
+            Ok(u) if u.scheme() == "http" && u.host().is_some() => module.options.proxy = Some(u),
+            Ok(_) => errors.at(
+                p,
+                &format!("{at}.proxy_url"),
+                format!(
+                    "proxy_url {:?}: linkpulse speaks to http:// proxies only",
+                    p.value
+                ),
+            ),
+            Err(e) => errors.at(
+                p,
+                &format!("{at}.proxy_url"),
+                format!("invalid proxy_url {:?}: {e}", p.value),
             ),
         }
     }
@@ -309,6 +330,24 @@ pub(super) fn header_failure(module: &HttpModule, headers: &http::HeaderMap) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_keys_name_file_line_and_key() {
+        let text = "modules:\n  m:\n    prober: http\n    http:\n      compression: zstd\n      proxy_url: https://proxy:3128/\n      fail_if_header_matches:\n        - header: 'bad name'\n          regexp: x\n        - header: X-Ok\n          regexp: '('\n      body_size_limit: lots\n";
+        let e =
+            super::super::BlackboxConfig::parse("blackbox.yml", text, Path::new(".")).unwrap_err();
+        let all: Vec<String> = e.0.iter().map(ToString::to_string).collect();
+        assert_eq!(all.len(), 5, "{all:#?}");
+        for want in [
+            "blackbox.yml:5: modules.m.http.compression: invalid compression \"zstd\"",
+            "blackbox.yml:6: modules.m.http.proxy_url: proxy_url \"https://proxy:3128/\": linkpulse speaks to http:// proxies only",
+            "blackbox.yml:8: modules.m.http.fail_if_header_matches[0].header: invalid header name \"bad name\"",
+            "blackbox.yml:11: modules.m.http.fail_if_header_matches[1].regexp: invalid regular expression \"(\"",
+            "blackbox.yml:12: modules.m.http.body_size_limit: invalid size \"lots\"",
+        ] {
+            assert!(all.iter().any(|m| m.starts_with(want)), "{want}\n{all:#?}");
+        }
+    }
 
     #[test]
     fn sizes_are_base_two() {

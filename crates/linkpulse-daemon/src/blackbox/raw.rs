@@ -65,7 +65,7 @@ pub(crate) struct RawHttp {
     pub(crate) body_size_limit: Option<S<super::http_keys::RawSize>>,
     // Known to blackbox_exporter, not implemented by linkpulse.
     pub(crate) oauth2: Option<Ignored>,
-    pub(crate) proxy_url: Option<Ignored>,
+    pub(crate) proxy_url: Option<S<String>>,
     pub(crate) no_proxy: Option<Ignored>,
     pub(crate) proxy_from_environment: Option<Ignored>,
     pub(crate) proxy_connect_header: Option<Ignored>,

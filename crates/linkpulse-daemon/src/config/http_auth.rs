@@ -154,3 +154,81 @@ fn secret_file(e: &mut Errors<'_>, base: &Path, f: &S<String>, key: &str) -> Opt
     }
     Some(value.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{CheckSpec, Config};
+
+    fn load(dir: &Path, http: &str) -> Result<Config, Vec<String>> {
+        let text =
+            format!("checks:\n  - name: a\n    http:\n      url: http://127.0.0.1:1/\n{http}");
+        Config::parse("t.yaml", &text, dir)
+            .map_err(|e| e.0.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn credentials_from_files_become_one_masked_header() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "p4ss\n").unwrap();
+        std::fs::write(dir.path().join("token"), "t0ken\n").unwrap();
+        let spec = |c: &Config| match &c.checks[0].spec {
+            CheckSpec::Http(h) => h.clone(),
+            other => panic!("{other:?}"),
+        };
+        let c = load(
+            dir.path(),
+            "      basic_auth: { username: u, password_file: pw }\n",
+        )
+        .unwrap();
+        let h = spec(&c);
+        assert_eq!(h.authorization.as_ref().unwrap().expose(), "Basic dTpwNHNz");
+        assert!(!format!("{h:?}").contains("dTpwNHNz"));
+        let c = load(
+            dir.path(),
+            "      bearer_token_file: token\n      body: hi\n      body_size_limit: 100\n",
+        )
+        .unwrap();
+        let h = spec(&c);
+        assert_eq!(h.authorization.as_ref().unwrap().expose(), "Bearer t0ken");
+        assert_eq!(
+            (h.body.as_deref(), h.body_size_limit),
+            (Some("hi"), Some(100))
+        );
+    }
+
+    #[test]
+    fn bad_credentials_and_limits_name_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("empty"), "\n").unwrap();
+        let e = load(
+            dir.path(),
+            "      basic_auth: { username: u, password: x, password_file: empty }\n      body_size_limit: 0\n",
+        )
+        .unwrap_err();
+        assert!(e.iter().any(|m| m.starts_with("t.yaml:5: checks[0].http.basic_auth.password_file: give password or password_file, not both")), "{e:?}");
+        assert!(e.iter().any(|m| m.starts_with("t.yaml:6: checks[0].http.body_size_limit: must be above 0")), "{e:?}");
+        let e = load(dir.path(), "      bearer_token_file: empty\n").unwrap_err();
+        assert!(
+            e[0].starts_with("t.yaml:5: checks[0].http.bearer_token_file: ")
+                && e[0].ends_with("is empty"),
+            "{e:?}"
+        );
+        let e = load(dir.path(), "      bearer_token_file: missing\n").unwrap_err();
+        assert!(
+            e[0].contains("checks[0].http.bearer_token_file") && e[0].contains("missing"),
+            "{e:?}"
+        );
+        let e = load(
+            dir.path(),
+            "      basic_auth: { username: u }\n      bearer_token_file: empty\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.iter()
+                .any(|m| m.contains("give basic_auth or bearer_token_file, not both")),
+            "{e:?}"
+        );
+    }
+}

@@ -66,6 +66,12 @@ impl Condition {
         matches!(self.field, Field::Header(_))
     }
 
+    /// Whether the condition is about the connection itself (`connected`): it is judged even
+    /// when no connection could be made.
+    pub fn about_connection(&self) -> bool {
+        matches!(self.field, Field::Connected)
+    }
+
     /// Whether evaluating needs the response body.
     pub fn needs_body(&self) -> bool {
         matches!(self.field, Field::Body | Field::BodyPath(_))
@@ -115,8 +121,15 @@ pub struct ConditionError {
 
 impl ConditionError {
     fn new(text: &str, span: std::ops::Range<usize>, message: impl Into<String>) -> Self {
-        let start = span.start.min(text.len());
-        let end = span.end.clamp(start, text.len());
+        let floor = |mut at: usize| {
+            at = at.min(text.len());
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            at
+        };
+        let start = floor(span.start);
+        let end = floor(span.end.max(start));
         let pad = text[..start].chars().count();
         let width = text[start..end].chars().count().max(1);
         ConditionError {

@@ -282,3 +282,22 @@ fn display_is_the_text_as_written() {
     assert!(c.needs_body());
     assert!(!c.needs_headers());
 }
+
+proptest::proptest! {
+    /// Any text parses or is an error with a caret inside it: never a panic.
+    #[test]
+    fn any_text_parses_or_is_a_clear_error(text in "[a-z.\\[\\]0-9 =!<>\"'(),é_-]{0,30}") {
+        if let Err(e) = Condition::parse(&text) {
+            proptest::prop_assert!(e.span.end <= e.text.len());
+            proptest::prop_assert_eq!(e.to_string().lines().count(), 3 + e.message.lines().count() - 1);
+        }
+    }
+
+    /// Gatus placeholders followed by anything.
+    #[test]
+    fn placeholders_with_any_tail_never_panic(tail in "\\PC{0,12}") {
+        for head in ["[BODY]", "[STATUS]", "header.", "body"] {
+            let _ = Condition::parse(&format!("{head}{tail} == 1"));
+        }
+    }
+}

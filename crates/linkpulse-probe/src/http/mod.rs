@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use url::Url;
 
 mod decode;
+mod proxy;
 
 pub use decode::Compression;
 
@@ -152,6 +153,10 @@ struct Run<'a> {
     keep_body: bool,
     /// Method of the next request: the asked one, GET after a 303 (HEAD stays HEAD).
     method: http::Method,
+    /// This hop sends a plain HTTP request to a proxy: the URI in absolute form.
+    absolute_form: bool,
+    /// The current hop's TCP connection was made.
+    connected: bool,
     result: ProbeResult,
     detail: HttpDetail,
 }
@@ -173,6 +178,8 @@ pub(crate) async fn probe(
         deadline: start + opts.timeout,
         keep_body,
         method: opts.http.method.clone(),
+        absolute_form: false,
+        connected: false,
         result: ProbeResult::empty(label, ProbeKind::Http),
         detail: HttpDetail {
             final_url: url.to_string(),
@@ -215,6 +222,21 @@ pub(crate) async fn probe(
                 break verdict;
             }
         }
+    };
+    // Gatus's `connected == false`: a target that must not be reachable. Conditions about the
+    // connection judge a connection that failed; all met is up (a condition about the answer
+    // then sees none and is not).
+    let outcome = match outcome {
+        Err(e) if !run.connected && opts.http.conditions.iter().any(|c| c.about_connection()) => {
+            let answer = crate::conditions::Answer {
+                response_time: start.elapsed(),
+                ..crate::conditions::Answer::default()
+            };
+            // Not met: the failed connection is the cause (and keeps its kind for the
+            // diagnosis).
+            crate::conditions::evaluate(&opts.http.conditions, &answer).map_err(|_| e)
+        }
+        other => other,
     };
     let total = ms(start.elapsed());
     run.detail.phases.total_ms = Some(total);
@@ -338,16 +360,30 @@ impl Run<'_> {
             .port_or_known_default()
             .unwrap_or(if https { 443 } else { 80 });
 
+        // Through a proxy, the connection (and its name lookup) is the proxy's.
+        let proxy = match &self.opts.http.proxy {
+            Some(p) => Some(proxy::endpoint(p).ok_or_else(|| {
+                ProbeError::new(
+                    ErrorKind::Protocol,
+                    format!("proxy {p} is not an http:// URL with a host"),
+                )
+            })?),
+            None => None,
+        };
+        let (dial_host, dial_port) = proxy.clone().unwrap_or((host.clone(), port));
+        self.absolute_form = proxy.is_some() && !https;
+        self.connected = false;
+
         // DNS, with its own budget; its time does not eat into the network budget.
         let dns_start = Instant::now();
-        let ips = resolve(&host, self.opts.family, self.opts.dns_timeout).await?;
+        let ips = resolve(&dial_host, self.opts.family, self.opts.dns_timeout).await?;
         let dns = dns_start.elapsed();
         self.deadline += dns;
         self.detail.phases.dns_ms = Some(ms(dns));
 
         // TCP connect.
         let (stream, addr, took) =
-            match connect_any(&ips, port, self.deadline, self.opts.timeout).await {
+            match connect_any(&ips, dial_port, self.deadline, self.opts.timeout).await {
                 Ok(ok) => ok,
                 Err((e, ip)) => {
                     self.result.resolved = ip;
@@ -355,9 +391,18 @@ impl Run<'_> {
                 }
             };
         self.result.resolved = Some(addr.ip());
+        self.connected = true;
         self.detail.phases.connect_ms = Some(ms(took));
         // One small request: do not let Nagle hold it back.
         let _ = stream.set_nodelay(true);
+        let mut stream = stream;
+        if proxy.is_some() && https {
+            let authority = match &host {
+                Host::Ip(std::net::IpAddr::V6(ip)) => format!("[{ip}]:{port}"),
+                other => format!("{other}:{port}"),
+            };
+            proxy::connect_tunnel(&mut stream, &authority, self.deadline).await?;
+        }
 
         if !https {
             return self
@@ -586,7 +631,7 @@ impl Run<'_> {
                 format!("cannot build a request for {url}: {e}"),
             )
         };
-        let uri: Uri = if h2 {
+        let uri: Uri = if h2 || self.absolute_form {
             let mut u = url.clone();
             u.set_fragment(None);
             u.as_str()

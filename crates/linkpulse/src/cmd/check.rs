@@ -373,6 +373,7 @@ impl HttpArgs {
             conditions: self.conditions.clone(),
             body_size_limit: self.body_size_limit,
             compression: None,
+            proxy: None,
         };
         opts.cert_warn_days = self.cert_warn;
         Ok(opts)
