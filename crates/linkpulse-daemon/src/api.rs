@@ -51,6 +51,8 @@ pub struct AppState {
     pub push_tokens: Arc<RwLock<HashMap<String, String>>>,
     /// The `auth:` rules in force (replaced on reload).
     pub access: crate::access::AccessSlot,
+    /// The `maintenance:` windows in force (replaced on reload).
+    pub windows: crate::silences::Windows,
 }
 
 /// The push token of every push check of `config`, by check name.
@@ -124,6 +126,16 @@ impl std::fmt::Debug for AppState {
 pub struct ApiError(StatusCode, String);
 
 impl ApiError {
+    /// An answer with `status` and `message`.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError(status, message.into())
+    }
+
+    /// A 500 answer.
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
+        internal(e)
+    }
+
     /// The HTTP status of the answer.
     pub fn status(&self) -> StatusCode {
         self.0
@@ -179,7 +191,8 @@ pub fn router(state: AppState) -> Router {
             get(push_start).post(push_start),
         )
         .route("/api/v1/reload", post(reload))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::silences::routes(state))
 }
 
 /// `ready` (200), or 503 with one line per reason the monitor itself is at fault: a probe
@@ -483,6 +496,7 @@ async fn reload_and_apply(s: &AppState) -> Result<Value, ApiError> {
         .as_ref()
         .map(|a| Arc::new(crate::access::Access::new(a)));
     let needs_restart = s.start_only.changed(&StartOnly::of(&config));
+    let windows = config.maintenance.clone();
     let summary = s
         .engine
         .reload(config)
@@ -493,6 +507,7 @@ async fn reload_and_apply(s: &AppState) -> Result<Value, ApiError> {
         .write()
         .unwrap_or_else(PoisonError::into_inner) = pushes;
     *s.access.write().unwrap_or_else(PoisonError::into_inner) = access;
+    *s.windows.write().unwrap_or_else(PoisonError::into_inner) = windows;
     s.web.set_status_page(page);
     s.web
         .events()

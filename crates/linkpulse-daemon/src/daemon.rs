@@ -155,7 +155,13 @@ impl Daemon {
             push_key: push_key.clone(),
         };
         let (engine, handle) = Engine::new(&config, parts, resume)?;
-        let engine = engine.with_events(events);
+        let silences = {
+            let s = storage.clone();
+            tokio::task::spawn_blocking(move || s.silences(now_ms()))
+                .await
+                .map_err(|e| DaemonError::Http(std::io::Error::other(e)))??
+        };
+        let engine = engine.with_events(events).with_silences(silences);
         let (stop, rx) = watch::channel(false);
         let mut tasks = vec![
             spawn_engine(engine, stopped(rx.clone()))?,
@@ -196,6 +202,7 @@ impl Daemon {
             start_only: api::StartOnly::of(&config),
             push_limit: Default::default(),
             push_tokens: Arc::new(RwLock::new(api::push_tokens(&config, &push_key))),
+            windows: Arc::new(RwLock::new(config.maintenance.clone())),
             access: Arc::new(RwLock::new(
                 config
                     .auth

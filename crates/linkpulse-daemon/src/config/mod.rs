@@ -18,6 +18,7 @@ mod error;
 mod files;
 mod model;
 mod raw;
+mod routing;
 pub mod tls;
 mod validate;
 

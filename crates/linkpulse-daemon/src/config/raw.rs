@@ -37,6 +37,9 @@ pub(crate) struct RawConfig {
     pub(crate) auth: Option<super::auth::RawAuth>,
     /// HTTPS on `listen`.
     pub(crate) tls: Option<super::tls::RawListenTls>,
+    /// Maintenance windows (`routing.rs`).
+    #[serde(default)]
+    pub(crate) maintenance: Vec<super::routing::RawWindow>,
 }
 
 /// Check settings that `defaults:` may give and each check may override.
@@ -166,6 +169,13 @@ pub(crate) struct RawAlert {
     pub(crate) webhook: Option<S<RawWebhook>>,
     pub(crate) slack: Option<S<RawWebhook>>,
     pub(crate) command: Option<S<RawCommand>>,
+    /// Routing and grouping (`routing.rs`).
+    #[serde(rename = "match")]
+    pub(crate) matches: Option<S<super::routing::RawMatch>>,
+    pub(crate) repeat_interval: Option<S<String>>,
+    pub(crate) group_by: Option<S<Vec<String>>>,
+    pub(crate) group_wait: Option<S<String>>,
+    pub(crate) group_interval: Option<S<String>>,
 }
 
 /// `webhook:` / `slack:` alert target.

@@ -27,7 +27,7 @@ use crate::storage::postgres::PgTarget;
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9118";
 
 /// Parses a duration such as `500ms`, `10s`, `1h30m`.
-fn duration(e: &mut Errors<'_>, s: &S<String>, path: &str) -> Option<Duration> {
+pub(super) fn duration(e: &mut Errors<'_>, s: &S<String>, path: &str) -> Option<Duration> {
     match humantime::parse_duration(s.value.trim()) {
         Ok(d) => Some(d),
         Err(_) => {
@@ -63,7 +63,12 @@ fn duration_checked(
 }
 
 /// A duration that must be at least `min`.
-fn duration_min(e: &mut Errors<'_>, s: &S<String>, path: &str, min: Duration) -> Option<Duration> {
+pub(super) fn duration_min(
+    e: &mut Errors<'_>,
+    s: &S<String>,
+    path: &str,
+    min: Duration,
+) -> Option<Duration> {
     let d = duration(e, s, path)?;
     if d < min {
         e.at(
@@ -171,7 +176,7 @@ fn settings(e: &mut Errors<'_>, d: &RawDefaults, c: &RawCheck, prefix: &str) -> 
 }
 
 /// Names of checks, alerts and push tokens: safe in URLs, labels and file names.
-fn valid_name(s: &str) -> bool {
+pub(super) fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && s.bytes()
@@ -754,9 +759,11 @@ fn alert(e: &mut Errors<'_>, a: &RawAlert, index: usize, base: &Path) -> Option<
         None
     };
     let target = target?;
+    let (route, repeat_interval) = super::routing::route(e, a, &prefix, a.repeat.is_some())?;
     ok.then_some(AlertConfig {
         name,
-        repeat,
+        repeat: repeat.or(repeat_interval),
+        route,
         target,
     })
 }
@@ -1176,6 +1183,7 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
             alerts.push(a);
         }
     }
+    let maintenance = super::routing::windows(&mut e, &raw.maintenance);
     let hub = raw.hub.as_ref().and_then(|h| hub(&mut e, h, base));
     let status_page = raw
         .status_page
@@ -1241,6 +1249,7 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
         retention,
         checks,
         alerts,
+        maintenance,
         hub,
         status_page,
         metrics,

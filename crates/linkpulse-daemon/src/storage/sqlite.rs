@@ -839,6 +839,27 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn put_silence(&self, s: &super::Silence) -> Result<(), StorageError> {
+        let body = super::silence_body(s);
+        self.with_reader(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO silences (id, ends_ms, body) VALUES (?1, ?2, ?3)",
+                params![s.id, s.ends_ms, body],
+            )
+            .map(drop)
+        })
+    }
+
+    fn silences(&self, now_ms: Millis) -> Result<Vec<super::Silence>, StorageError> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached("SELECT body FROM silences WHERE ends_ms > ?1")?;
+            let bodies = st
+                .query_map(params![now_ms], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(super::silences_of(bodies))
+        })
+    }
+
     fn due_alerts(&self, now_ms: Millis, n: usize) -> Result<Vec<OutboxItem>, StorageError> {
         self.with_reader(|c| {
             let mut st = c.prepare_cached(

@@ -297,6 +297,29 @@ impl Storage for PostgresStorage {
         })
     }
 
+    fn put_silence(&self, s: &super::Silence) -> Result<(), StorageError> {
+        let (id, ends_ms, body) = (s.id.clone(), s.ends_ms, super::silence_body(s));
+        self.read(move |c| {
+            c.execute(
+                "INSERT INTO silences (id, ends_ms, body) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET ends_ms = EXCLUDED.ends_ms, body = EXCLUDED.body",
+                &[&id, &ends_ms, &body],
+            )
+            .map(drop)
+        })
+    }
+
+    fn silences(&self, now_ms: Millis) -> Result<Vec<super::Silence>, StorageError> {
+        self.read(move |c| {
+            let rows = c.query("SELECT body FROM silences WHERE ends_ms > $1", &[&now_ms])?;
+            let bodies = rows
+                .iter()
+                .map(|r| r.try_get::<_, String>(0))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(super::silences_of(bodies))
+        })
+    }
+
     fn prune(&self, raw_before_ms: Millis, hourly_before_ms: Millis) -> Result<(), StorageError> {
         // On a connection of its own (a long pass never holds up reads), made and closed on a
         // thread of its own (see the module docs).

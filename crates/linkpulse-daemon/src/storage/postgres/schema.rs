@@ -106,6 +106,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );",
+    // 4: silences made through the API (`body`: the silence as JSON), kept across restarts.
+    "CREATE TABLE silences (
+        id TEXT PRIMARY KEY,
+        ends_ms BIGINT NOT NULL,
+        body TEXT NOT NULL
+    );",
 ];
 
 /// The version whose SQL is followed by [`repack`] (then [`REPACK_DONE`]).
