@@ -393,3 +393,14 @@ fn a_weekly_window_in_another_zone_holds_alerts_from_its_local_start_to_its_end(
         None
     );
 }
+
+#[test]
+fn a_silence_end_passed_between_two_looks_is_still_due() {
+    let mut sim = Sim::new(ONE);
+    let now = sim.now.wall_ms;
+    sim.router.set_silences(vec![silence(&["db"], 0, MIN)], now);
+    // The driver looks again only after the end: the end is due at once, not forgotten.
+    assert_eq!(sim.router.poll_timeout(T0_MS + 2 * MIN), Some(T0_MS + MIN));
+    sim.router.handle_timeout(T0_MS + 2 * MIN);
+    assert_eq!(sim.router.poll_timeout(T0_MS + 2 * MIN), None);
+}

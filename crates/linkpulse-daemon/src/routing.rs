@@ -76,3 +76,32 @@ impl From<Hold> for Maintenance {
         }
     }
 }
+
+/// The one-line chat text of a grouped notification (`None` for a single alert): its summary
+/// and the first checks by name, `[linkpulse] 500 checks: 500 down — diagnosis: … (a, b, …)`.
+pub fn group_text(p: &serde_json::Value) -> Option<String> {
+    if p.get("event").and_then(serde_json::Value::as_str) != Some("group") {
+        return None;
+    }
+    let summary = p
+        .get("summary")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    let names: Vec<&str> = p
+        .get("alerts")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.get("check").and_then(serde_json::Value::as_str))
+        .collect();
+    let mut list = names
+        .iter()
+        .take(10)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > 10 {
+        list.push_str(&format!(", … {} more", names.len() - 10));
+    }
+    Some(format!("[linkpulse] {summary} ({list})"))
+}

@@ -52,6 +52,8 @@ enum Command {
     Agent(cmd::agent::Args),
     /// List the nodes a hub knows, or follow their changes.
     Nodes(cmd::nodes::Args),
+    /// Silence checks of a running daemon: add, list, expire.
+    Silence(cmd::silence::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(hide = true)]
     Completions(cmd::generate::CompletionsArgs),
@@ -103,6 +105,7 @@ fn main() -> ExitCode {
             Command::Status(args) => cmd::status::run(args).await,
             Command::Agent(args) => cmd::agent::run(args).await,
             Command::Nodes(args) => cmd::nodes::run(args).await,
+            Command::Silence(args) => cmd::silence::run(args).await,
             Command::Completions(args) => cmd::generate::completions(args, Cli::command()),
             Command::Man(args) => cmd::generate::man(args, Cli::command()),
         }

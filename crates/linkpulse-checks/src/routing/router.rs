@@ -154,6 +154,8 @@ pub struct Router<M: Model> {
     flows: HashMap<(String, String), Flow<M>>,
     groups: BTreeMap<GroupKey, Group<M>>,
     out: VecDeque<Notification<M>>,
+    /// When holds were last looked at: a silence or window boundary after it is still due.
+    checked_ms: Millis,
 }
 
 impl<M: Model> Default for Router<M> {
@@ -165,6 +167,7 @@ impl<M: Model> Default for Router<M> {
             flows: HashMap::new(),
             groups: BTreeMap::new(),
             out: VecDeque::new(),
+            checked_ms: Millis::MIN,
         }
     }
 }
@@ -316,6 +319,7 @@ impl<M: Model> Router<M> {
 
     /// Time passed: min-duration waits that are over, holds that ended, groups that are due.
     pub fn handle_timeout(&mut self, now: Millis) {
+        self.checked_ms = self.checked_ms.max(now);
         let mut ready: Vec<Alert<M>> = Vec::new();
         for flow in self.flows.values_mut() {
             if flow.waiting.as_ref().is_some_and(|(_, due)| *due <= now)
@@ -358,6 +362,7 @@ impl<M: Model> Router<M> {
 
     /// Held alerts whose hold is over: sent when the state differs from the one last told.
     fn release(&mut self, now: Millis) {
+        self.checked_ms = self.checked_ms.max(now);
         let ended: Vec<(String, String)> = self
             .flows
             .iter()
@@ -390,8 +395,10 @@ impl<M: Model> Router<M> {
     }
 
     /// When [`Router::handle_timeout`] must be called next: a wait or group due, or a silence
-    /// or window opening or closing (the dashboard's "maintenance" changes then too).
+    /// or window opening or closing (the dashboard's "maintenance" changes then too) since
+    /// holds were last looked at — a boundary passed meanwhile is due at once.
     pub fn poll_timeout(&self, now: Millis) -> Option<Millis> {
+        let now = self.checked_ms.min(now);
         let waits = self
             .flows
             .values()

@@ -11,6 +11,7 @@ pub(crate) mod link;
 pub(crate) mod nodes;
 pub(crate) mod output;
 pub(crate) mod serve;
+pub(crate) mod silence;
 pub(crate) mod status;
 
 use std::io::IsTerminal;
