@@ -271,11 +271,17 @@ async fn list_checks(State(s): State<AppState>) -> Result<Json<Vec<Value>>, ApiE
     let now = now_ms();
     let st = s.storage.clone();
     let ts = group(blocking(move || st.transitions(None, now - 30 * DAY_MS)).await?);
+    let holds = crate::silences::Holds::read(&s, now - 30 * DAY_MS).await?;
     let empty = Vec::new();
     Ok(Json(
         views(&s)
             .iter()
-            .map(|v| item(v, ts.get(&v.name).unwrap_or(&empty), now))
+            .map(|v| {
+                let ts = ts.get(&v.name).unwrap_or(&empty);
+                let mut out = item(v, ts, now);
+                holds.annotate_item(&mut out, v, ts, now);
+                out
+            })
             .collect(),
     ))
 }
@@ -325,6 +331,9 @@ async fn one_check(
         availability["custom"] = serde_json::to_value(custom).unwrap_or_default();
     }
     let mut out = item(&v, &ts, now);
+    let holds = crate::silences::Holds::read(&s, from.min(now - 30 * DAY_MS)).await?;
+    holds.annotate_item(&mut out, &v, &ts, now);
+    holds.annotate_availability(&mut availability, &v, &ts);
     out["availability"] = availability;
     out["incidents"] = serde_json::to_value(incidents).unwrap_or_default();
     // The push URL is a credential: only for a caller who may change things.

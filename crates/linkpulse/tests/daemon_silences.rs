@@ -125,7 +125,17 @@ fn a_silence_made_through_the_api_holds_across_a_restart_and_ends_on_time() {
         (Some("down"), Some("db"))
     );
     assert!(d.json("/api/v1/silences").as_array().unwrap().is_empty());
-    assert!(d.check("db")["maintenance"].is_null());
+    let c = d.check("db");
+    assert!(c["maintenance"].is_null());
+    // Availability both with and without the silence: its down time is counted apart.
+    let day = &c["availability"]["24h"];
+    let apart = &day["excluding_maintenance"];
+    assert!(apart["maintenance_ms"].as_i64().unwrap() >= 11_000, "{day}");
+    assert!(
+        apart["down_ms"].as_i64().unwrap() < day["down_ms"].as_i64().unwrap(),
+        "{day}"
+    );
+    assert!(c["uptime_excluding_maintenance"]["24h"].is_number(), "{c}");
 }
 
 #[test]

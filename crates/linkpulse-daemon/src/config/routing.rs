@@ -254,3 +254,89 @@ fn window(e: &mut Errors<'_>, w: &RawWindow, prefix: &str) -> Option<Maintenance
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    fn errors(yaml: &str) -> String {
+        Config::parse("t.yaml", yaml, Path::new("."))
+            .expect_err("refused")
+            .to_string()
+    }
+
+    #[test]
+    fn bad_routing_and_windows_are_named_by_line_and_key() {
+        let text = errors(
+            "alerts:
+  - webhook: { url: 'http://127.0.0.1:9/' }
+    match: { states: [sideways], min_duration: soon }
+    repeat: 5m
+    repeat_interval: 5m
+maintenance:
+  - name: a
+    checks: [db]
+    weekly: { days: [someday], at: '02:00' }
+    duration: 1h
+  - name: b
+    labels: { team: db }
+    cron: '0 2 * * *'
+    duration: 1h
+    time_zone: Mars/Olympus
+  - name: c
+    checks: [db]
+    duration: 1h
+",
+        );
+        for want in [
+            "t.yaml:3: alerts[0].match.states[0]: unknown state \"sideways\"",
+            "alerts[0].match.min_duration: invalid duration \"soon\"",
+            "t.yaml:5: alerts[0].repeat_interval: give repeat or repeat_interval, not both",
+            "t.yaml:9: maintenance[0].weekly: unknown day \"someday\"",
+            "t.yaml:15: maintenance[1].time_zone: unknown time zone \"Mars/Olympus\"",
+            "maintenance[2]: a maintenance window needs exactly one of start/end, cron or weekly",
+        ] {
+            assert!(text.contains(want), "{want:?} not in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn routing_keys_are_read_and_absent_ones_change_nothing() {
+        let c = Config::parse(
+            "t.yaml",
+            "alerts:
+  - name: plain
+    webhook: { url: 'http://127.0.0.1:9/' }
+  - name: db
+    webhook: { url: 'http://127.0.0.1:9/' }
+    match: { labels: { team: db }, states: [down], min_duration: 2m }
+    repeat_interval: 10m
+    group_by: [site]
+    group_wait: 10s
+maintenance:
+  - name: x
+    labels: { team: db }
+    start: 2026-12-24T22:00
+    end: 2026-12-25T02:00
+    time_zone: Europe/Berlin
+",
+            Path::new("."),
+        )
+        .expect("valid");
+        assert_eq!(c.alerts[0].route, Default::default());
+        let r = &c.alerts[1].route;
+        assert_eq!(r.min_duration, Some(std::time::Duration::from_secs(120)));
+        assert_eq!(
+            c.alerts[1].repeat,
+            Some(std::time::Duration::from_secs(600))
+        );
+        let g = r.group.as_ref().expect("grouped");
+        assert_eq!(
+            (g.by.clone(), g.wait),
+            (vec!["site".to_owned()], std::time::Duration::from_secs(10))
+        );
+        assert_eq!(c.maintenance.len(), 1);
+    }
+}
