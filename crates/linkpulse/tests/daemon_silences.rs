@@ -145,7 +145,7 @@ fn expiring_a_silence_ends_it_at_once() {
     std::fs::write(
         &cfg,
         format!(
-            "listen: 127.0.0.1:0\ndatabase: {}\napi_token: {TOKEN}\nchecks:\n  - name: db\n    tcp: {{ address: '127.0.0.1:1' }}\n    labels: {{ team: db }}\n",
+            "listen: 127.0.0.1:0\ndatabase: {}\napi_token: {TOKEN}\nchecks:\n  - name: db\n    tcp: {{ address: '127.0.0.1:1' }}\n    labels: {{ team: db }}\nstatus_page:\n  title: Acme\n  groups:\n    - name: Data\n      checks: [db]\n",
             dir.path().join("lp.db").display(),
         ),
     )
@@ -168,6 +168,15 @@ fn expiring_a_silence_ends_it_at_once() {
         d.check("db")["maintenance"].is_object().then_some(())
     });
     assert!(cli(&d, &["list"]).contains("team=db"));
+    // The public status page says "maintenance" too (its summary is cached up to 10 s).
+    eventually(
+        "maintenance on the status page",
+        Duration::from_secs(20),
+        || {
+            let s = d.json("/api/v1/status");
+            (s["groups"][0]["components"][0]["maintenance"] == true).then_some(())
+        },
+    );
     cli(&d, &["expire", id]);
     assert!(d.json("/api/v1/silences").as_array().unwrap().is_empty());
     assert!(d.check("db")["maintenance"].is_null());
