@@ -99,7 +99,35 @@ conformance!(
     a_new_target_of_a_check_is_a_new_series_and_old_rows_keep_theirs,
     dropping_the_storage_commits_what_is_queued,
     every_result_shape_reads_back_identically,
+    silences_survive_reopen_and_expire,
 );
+
+fn silences_survive_reopen_and_expire(f: &dyn Fixture) {
+    let silence = Silence {
+        id: "0123456789abcdef".into(),
+        matcher: linkpulse_checks::routing::Matcher {
+            checks: vec!["db".into()],
+            labels: [("team".to_owned(), "db".to_owned())].into(),
+        },
+        starts_ms: 1_000,
+        ends_ms: 10_000,
+        comment: "patching".into(),
+        created_by: "ops".into(),
+        created_ms: 900,
+    };
+    let db = f.open();
+    db.put_silence(&silence).unwrap();
+    drop(db);
+    let db = f.open();
+    assert_eq!(db.silences(5_000).unwrap(), vec![silence.clone()]);
+    // Expired (ended now): no longer listed, still stored.
+    let mut ended = silence.clone();
+    ended.ends_ms = 5_000;
+    db.put_silence(&ended).unwrap();
+    assert_eq!(db.silences(5_000).unwrap(), vec![]);
+    assert_eq!(db.silences(4_000).unwrap(), vec![ended]);
+    assert_eq!(f.committed_rows("silences"), 1);
+}
 
 fn attempt(check: &str, at_ms: Millis, up: bool, latency: f64) -> WriteOp {
     WriteOp::Attempt(Attempt {
