@@ -100,7 +100,54 @@ conformance!(
     dropping_the_storage_commits_what_is_queued,
     every_result_shape_reads_back_identically,
     silences_survive_reopen_and_expire,
+    outbox_status_counts_per_alert_target,
 );
+
+fn outbox_status_counts_per_alert_target(f: &dyn Fixture) {
+    let db = f.open();
+    for (key, alert) in [("a/1", "hook"), ("a/2", "hook"), ("b/1", "chat")] {
+        db.submit(WriteOp::EnqueueAlert {
+            key: key.into(),
+            target: json!({"webhook": {"url": "http://127.0.0.1:9/", "headers": {}}}),
+            payload: json!({"check": &key[..1], "alert": alert}),
+            at_ms: 1_000,
+        });
+    }
+    db.flush().unwrap();
+    let due = db.due_alerts(2_000, 10).unwrap();
+    let first = due.iter().find(|i| i.key == "a/1").unwrap().id;
+    let chat = due.iter().find(|i| i.key == "b/1").unwrap().id;
+    db.submit(WriteOp::AlertDelivered {
+        id: first,
+        at_ms: 3_000,
+    });
+    db.submit(WriteOp::AlertFailed {
+        id: chat,
+        attempts: 1,
+        next_ms: 9_000,
+        error: "connection refused".into(),
+    });
+    let status = db.outbox_status().unwrap();
+    assert_eq!(
+        status,
+        vec![
+            OutboxStatus {
+                alert: "chat".into(),
+                pending: 1,
+                delivered: 0,
+                last_delivered_ms: None,
+                last_error: Some("connection refused".into()),
+            },
+            OutboxStatus {
+                alert: "hook".into(),
+                pending: 1,
+                delivered: 1,
+                last_delivered_ms: Some(3_000),
+                last_error: None,
+            },
+        ]
+    );
+}
 
 fn silences_survive_reopen_and_expire(f: &dyn Fixture) {
     let silence = Silence {

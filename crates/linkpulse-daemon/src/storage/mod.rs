@@ -411,6 +411,23 @@ pub trait Storage: Send + Sync + 'static {
     fn put_silence(&self, s: &Silence) -> Result<(), StorageError>;
     /// The silences that end after `now_ms` (active or still to come), by start.
     fn silences(&self, now_ms: Millis) -> Result<Vec<Silence>, StorageError>;
+    /// The outbox per alert target (by the `alert` of each payload), by name.
+    fn outbox_status(&self) -> Result<Vec<OutboxStatus>, StorageError>;
+}
+
+/// What the outbox holds for one alert target (the dashboard's channel list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxStatus {
+    /// The alert target's name.
+    pub alert: String,
+    /// Notifications not delivered yet (waiting, or in backoff after failures).
+    pub pending: i64,
+    /// Notifications delivered.
+    pub delivered: i64,
+    /// When the last one was delivered.
+    pub last_delivered_ms: Option<Millis>,
+    /// The error of the most recent failed attempt (URL secrets masked), if any failed.
+    pub last_error: Option<String>,
 }
 
 /// A silence as stored (JSON in the `body` column of `silences`).

@@ -320,6 +320,35 @@ impl Storage for PostgresStorage {
         })
     }
 
+    fn outbox_status(&self) -> Result<Vec<super::OutboxStatus>, StorageError> {
+        self.read(|c| {
+            c.query(
+                "SELECT g.a, g.pending, g.delivered, g.last_ms,
+                        (SELECT e.last_error FROM outbox e
+                         WHERE e.payload::jsonb ->> 'alert' = g.a
+                         AND e.last_error IS NOT NULL ORDER BY e.id DESC LIMIT 1)
+                 FROM (SELECT o.payload::jsonb ->> 'alert' AS a,
+                         SUM(CASE WHEN o.delivered_ms IS NULL THEN 1 ELSE 0 END)::BIGINT AS pending,
+                         SUM(CASE WHEN o.delivered_ms IS NULL THEN 0 ELSE 1 END)::BIGINT AS delivered,
+                         MAX(o.delivered_ms) AS last_ms
+                       FROM outbox o GROUP BY 1) g
+                 WHERE g.a IS NOT NULL ORDER BY g.a",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(super::OutboxStatus {
+                    alert: r.try_get(0)?,
+                    pending: r.try_get(1)?,
+                    delivered: r.try_get(2)?,
+                    last_delivered_ms: r.try_get(3)?,
+                    last_error: r.try_get(4)?,
+                })
+            })
+            .collect()
+        })
+    }
+
     fn prune(&self, raw_before_ms: Millis, hourly_before_ms: Millis) -> Result<(), StorageError> {
         // On a connection of its own (a long pass never holds up reads), made and closed on a
         // thread of its own (see the module docs).
