@@ -53,6 +53,8 @@ pub struct AppState {
     pub access: crate::access::AccessSlot,
     /// The `maintenance:` windows in force (replaced on reload).
     pub windows: crate::silences::Windows,
+    /// The alert targets in force, `(name, kind)` (replaced on reload).
+    pub channels: crate::silences::Channels,
 }
 
 /// The push token of every push check of `config`, by check name.
@@ -506,6 +508,7 @@ async fn reload_and_apply(s: &AppState) -> Result<Value, ApiError> {
         .map(|a| Arc::new(crate::access::Access::new(a)));
     let needs_restart = s.start_only.changed(&StartOnly::of(&config));
     let windows = config.maintenance.clone();
+    let channels = crate::silences::channels_of(&config);
     let summary = s
         .engine
         .reload(config)
@@ -517,6 +520,7 @@ async fn reload_and_apply(s: &AppState) -> Result<Value, ApiError> {
         .unwrap_or_else(PoisonError::into_inner) = pushes;
     *s.access.write().unwrap_or_else(PoisonError::into_inner) = access;
     *s.windows.write().unwrap_or_else(PoisonError::into_inner) = windows;
+    *s.channels.write().unwrap_or_else(PoisonError::into_inner) = channels;
     s.web.set_status_page(page);
     s.web
         .events()

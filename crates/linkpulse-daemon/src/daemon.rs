@@ -203,6 +203,7 @@ impl Daemon {
             push_limit: Default::default(),
             push_tokens: Arc::new(RwLock::new(api::push_tokens(&config, &push_key))),
             windows: Arc::new(RwLock::new(config.maintenance.clone())),
+            channels: Arc::new(RwLock::new(crate::silences::channels_of(&config))),
             access: Arc::new(RwLock::new(
                 config
                     .auth

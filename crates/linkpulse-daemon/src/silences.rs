@@ -22,12 +22,64 @@ use crate::storage::{Millis, now_ms};
 /// The configured maintenance windows, replaced on reload.
 pub type Windows = Arc<RwLock<Vec<MaintenanceWindow>>>;
 
+/// The configured alert targets as `(name, kind)` (never their URLs or secrets), replaced on
+/// reload.
+pub type Channels = Arc<RwLock<Vec<(String, String)>>>;
+
+/// The `(name, kind)` of every alert target of `config`; the kind is the target's key in the
+/// config (`webhook`, `slack`, `command`, …).
+pub fn channels_of(config: &crate::config::Config) -> Vec<(String, String)> {
+    config
+        .alerts
+        .iter()
+        .map(|a| {
+            let kind = match serde_json::to_value(&a.target) {
+                Ok(Value::Object(m)) => m.keys().next().cloned().unwrap_or_default(),
+                Ok(Value::String(s)) => s,
+                _ => String::new(),
+            };
+            (a.name.clone(), kind)
+        })
+        .collect()
+}
+
+/// `GET /api/v1/alerts/channels`: every configured alert target (`name`, `kind`) with its
+/// outbox figures (`pending`, `delivered`, `last_delivered_ms`, `last_error`).
+async fn channels(State(s): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
+    let st = s.storage.clone();
+    let status = tokio::task::spawn_blocking(move || st.outbox_status())
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let list = s
+        .channels
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    Ok(Json(
+        list.into_iter()
+            .map(|(name, kind)| {
+                let o = status.iter().find(|o| o.alert == name);
+                json!({
+                    "name": name,
+                    "kind": kind,
+                    "pending": o.map_or(0, |o| o.pending),
+                    "delivered": o.map_or(0, |o| o.delivered),
+                    "last_delivered_ms": o.and_then(|o| o.last_delivered_ms),
+                    "last_error": o.and_then(|o| o.last_error.clone()),
+                })
+            })
+            .collect(),
+    ))
+}
+
 /// The routes of this module.
 pub fn routes(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/silences", get(list).post(create))
         .route("/api/v1/silences/{id}", delete(expire))
         .route("/api/v1/maintenance", get(windows))
+        .route("/api/v1/alerts/channels", get(channels))
         .with_state(state)
 }
 

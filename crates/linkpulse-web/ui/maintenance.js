@@ -103,3 +103,20 @@ export function maintenancePanel() {
   load();
   return section;
 }
+
+/** The overview's panel of alert channels: each configured target with its outbox figures. */
+export function channelsPanel() {
+  const body = h('div', { id: 'channels-panel' });
+  const section = h('section', { 'aria-label': 'Alert channels' }, h('h2', { text: 'Alert channels' }), body);
+  getJSON('/api/v1/alerts/channels').then((r) => {
+    const list = r.ok && Array.isArray(r.data) ? r.data : [];
+    if (!list.length) { body.replaceChildren(h('p', { class: 'muted', text: 'No alert channels configured.' })); return; }
+    body.replaceChildren(h('div', { class: 'table-wrap' }, h('table', { id: 'channels-table' },
+      h('thead', {}, h('tr', {}, ['Channel', 'Kind', 'Delivered', 'Waiting', 'Last delivery', 'Last failure'].map((t) => h('th', { scope: 'col', text: t })))),
+      h('tbody', {}, list.map((c) => h('tr', { 'data-channel': c.name },
+        h('td', { text: c.name }), h('td', { text: c.kind }), h('td', { text: String(c.delivered) }),
+        h('td', { text: String(c.pending) }), h('td', { text: when(c.last_delivered_ms) }),
+        h('td', { class: c.last_error ? 'err' : '', text: c.last_error || '–' })))))));
+  });
+  return section;
+}

@@ -136,6 +136,15 @@ fn a_silence_made_through_the_api_holds_across_a_restart_and_ends_on_time() {
         "{day}"
     );
     assert!(c["uptime_excluding_maintenance"]["24h"].is_number(), "{c}");
+    // The channel list: the target, its delivery, never its URL.
+    let channels = eventually("the delivery recorded", Duration::from_secs(10), || {
+        let ch = d.json("/api/v1/alerts/channels");
+        (ch[0]["delivered"] == 1).then_some(ch)
+    });
+    assert_eq!(channels[0]["name"], "hook");
+    assert_eq!(channels[0]["kind"], "webhook");
+    assert!(channels[0]["last_delivered_ms"].as_i64().unwrap() >= ends_ms);
+    assert!(!channels.to_string().contains(&hook.url()), "{channels}");
 }
 
 #[test]

@@ -35,6 +35,9 @@ defaults: { interval: 1s, timeout: 500ms }
 checks:
   - name: db
     tcp: { address: "127.0.0.1:${srv.address().port}" }
+alerts:
+  - name: pager
+    webhook: { url: "http://127.0.0.1:1/hook?token=s3cret" }
 maintenance:
   - name: nightly
     checks: [db]
@@ -84,6 +87,14 @@ maintenance:
     await page.click('#maintenance-table [data-expire]');
     await eventually('expired', async () => (await silences()).length === 0);
     await page.waitForSelector('#maintenance-table tr[data-silence]', { state: 'detached' });
+  });
+
+  await step('the overview lists the alert channels without their URLs', async () => {
+    await page.goto(`${base}/`);
+    await page.waitForSelector('#channels-table tr[data-channel="pager"]');
+    const row = await page.textContent('#channels-table tr[data-channel="pager"]');
+    assert.match(row, /pager\s*webhook/);
+    assert.ok(!/s3cret|127\.0\.0\.1:1/.test(await page.content()), 'no channel URL on the page');
   });
 
   assert.deepEqual(browser.errors.filter((e) => e.startsWith('pageerror')), [], 'no script errors');
