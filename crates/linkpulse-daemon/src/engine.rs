@@ -435,6 +435,7 @@ impl Engine {
                     if forgotten {
                         tracing::info!(check = %name, "node forgotten: its check is removed (history kept)");
                     }
+                    self.router.forget(&name);
                     self.views_write().remove(&name);
                     if let Some(rt) = self.runtimes.remove(&id) {
                         rt.metrics.forget(&self.parts.metrics);
