@@ -33,6 +33,7 @@ mod effect;
 mod handoff;
 mod input;
 pub mod model;
+pub mod routing;
 pub mod schedule;
 pub mod state;
 

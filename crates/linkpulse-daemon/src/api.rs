@@ -53,6 +53,10 @@ pub struct AppState {
     pub access: crate::access::AccessSlot,
     /// Cluster mode: the members as this member last read them; `None` outside cluster mode.
     pub cluster: Option<crate::cluster::ClusterView>,
+    /// The `maintenance:` windows in force (replaced on reload).
+    pub windows: crate::silences::Windows,
+    /// The alert targets in force, `(name, kind)` (replaced on reload).
+    pub channels: crate::silences::Channels,
 }
 
 /// The push token of every push check of `config`, by check name.
@@ -126,6 +130,16 @@ impl std::fmt::Debug for AppState {
 pub struct ApiError(StatusCode, String);
 
 impl ApiError {
+    /// An answer with `status` and `message`.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError(status, message.into())
+    }
+
+    /// A 500 answer.
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
+        internal(e)
+    }
+
     /// The HTTP status of the answer.
     pub fn status(&self) -> StatusCode {
         self.0
@@ -174,7 +188,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/checks/{name}", get(one_check))
         .route("/api/v1/checks/{name}/history", get(history))
         .route("/api/v1/incidents", get(incidents))
-        .route("/api/v1/alerts/channels", get(alert_channels))
         .route("/api/v1/push/{token}", get(push_ok).post(push_ok))
         .route("/api/v1/push/{token}/fail", get(push_fail).post(push_fail))
         .route(
@@ -183,7 +196,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/reload", post(reload))
         .route("/api/v1/cluster", get(cluster))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::silences::routes(state))
 }
 
 /// `ready` (200), or 503 with one line per reason the monitor itself is at fault: a probe
@@ -291,12 +305,20 @@ async fn list_checks(State(s): State<AppState>) -> Result<Json<Vec<Value>>, ApiE
             None
         }
     };
+    let holds = crate::silences::Holds::read(&s, now - 30 * DAY_MS).await.ok();
     let empty = Vec::new();
     Ok(Json(
         views(&s)
             .iter()
             .map(|v| match &ts {
-                Some(ts) => item(v, ts.get(&v.name).unwrap_or(&empty), now),
+                Some(ts) => {
+                    let ts = ts.get(&v.name).unwrap_or(&empty);
+                    let mut out = item(v, ts, now);
+                    if let Some(holds) = &holds {
+                        holds.annotate_item(&mut out, v, ts, now);
+                    }
+                    out
+                }
                 None => {
                     let mut out = serde_json::to_value(v).unwrap_or_default();
                     if let Some(o) = out.as_object_mut() {
@@ -355,6 +377,9 @@ async fn one_check(
         availability["custom"] = serde_json::to_value(custom).unwrap_or_default();
     }
     let mut out = item(&v, &ts, now);
+    let holds = crate::silences::Holds::read(&s, from.min(now - 30 * DAY_MS)).await?;
+    holds.annotate_item(&mut out, &v, &ts, now);
+    holds.annotate_availability(&mut availability, &v, &ts);
     out["availability"] = availability;
     out["incidents"] = serde_json::to_value(incidents).unwrap_or_default();
     // The push URL is a credential: only for a caller who may change things.
@@ -403,12 +428,6 @@ async fn incidents(
     let check = r.check.clone();
     let list = blocking(move || st.incidents(check.as_deref(), from, limit)).await?;
     Ok(Json(serde_json::to_value(list).map_err(internal)?))
-}
-
-/// Each alert target's channel, delivery counts, last delivery and last failure (texts
-/// masked: no secret), by target name.
-async fn alert_channels(State(s): State<AppState>) -> Json<Value> {
-    Json(json!({ "channels": s.metrics.alert_channels.snapshot() }))
 }
 
 async fn push(s: &AppState, token: &str, event: PushEvent) -> Result<Response, ApiError> {
@@ -536,6 +555,8 @@ async fn reload_and_apply(s: &AppState) -> Result<Value, ApiError> {
         s.metrics
             .alert_target(&a.name, crate::alerts::target_kind(&a.target));
     }
+    let windows = config.maintenance.clone();
+    let channels = crate::silences::channels_of(&config);
     let summary = s
         .engine
         .reload(config)
@@ -546,6 +567,8 @@ async fn reload_and_apply(s: &AppState) -> Result<Value, ApiError> {
         .write()
         .unwrap_or_else(PoisonError::into_inner) = pushes;
     *s.access.write().unwrap_or_else(PoisonError::into_inner) = access;
+    *s.windows.write().unwrap_or_else(PoisonError::into_inner) = windows;
+    *s.channels.write().unwrap_or_else(PoisonError::into_inner) = channels;
     s.web.set_status_page(page);
     s.web
         .events()

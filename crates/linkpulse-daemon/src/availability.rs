@@ -77,8 +77,104 @@ pub fn compute(transitions: &[TransitionRecord], from_ms: Millis, to_ms: Millis)
     }
 }
 
+/// Availability with the time of maintenance (silences and windows) counted apart.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Apart {
+    /// Percent of known time up (or degraded) outside maintenance; `None` without any.
+    pub uptime: Option<f64>,
+    /// Time up outside maintenance.
+    pub up_ms: Millis,
+    /// Time down outside maintenance.
+    pub down_ms: Millis,
+    /// Time of `[from_ms, to_ms)` under maintenance.
+    pub maintenance_ms: Millis,
+}
+
+/// Like [`compute`]'s uptime, with the time inside `spans` (maintenance, as `(start, end)`,
+/// in any order, overlapping or not) left out of both sides.
+pub fn apart(
+    transitions: &[TransitionRecord],
+    from_ms: Millis,
+    to_ms: Millis,
+    spans: &[(Millis, Millis)],
+) -> Apart {
+    let to_ms = to_ms.max(from_ms);
+    let mut spans: Vec<(Millis, Millis)> = spans
+        .iter()
+        .map(|&(a, b)| (a.max(from_ms), b.min(to_ms)))
+        .filter(|(a, b)| a < b)
+        .collect();
+    spans.sort_unstable();
+    let mut merged: Vec<(Millis, Millis)> = Vec::new();
+    for (a, b) in spans {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    let inside = |a: Millis, b: Millis| -> Millis {
+        merged
+            .iter()
+            .map(|&(s, e)| (b.min(e) - a.max(s)).max(0))
+            .sum()
+    };
+    let (mut up, mut down) = (0i64, 0i64);
+    let mut state = State::Unknown;
+    let mut at = from_ms;
+    let mut add = |state: State, a: Millis, b: Millis| {
+        let len = (b - a) - inside(a, b);
+        match state {
+            State::Up | State::Degraded => up += len,
+            State::Down => down += len,
+            State::Unknown => {}
+        }
+    };
+    for t in transitions {
+        if t.at_ms < from_ms {
+            state = t.to;
+            continue;
+        }
+        if t.at_ms >= to_ms {
+            break;
+        }
+        add(state, at, t.at_ms);
+        at = t.at_ms;
+        state = t.to;
+    }
+    add(state, at, to_ms);
+    let known = up + down;
+    Apart {
+        uptime: (known > 0).then(|| up as f64 * 100.0 / known as f64),
+        up_ms: up,
+        down_ms: down,
+        maintenance_ms: inside(from_ms, to_ms),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn maintenance_time_is_counted_apart() {
+        let t = |at: i64, from: State, to: State| TransitionRecord {
+            check: "a".into(),
+            at_ms: at,
+            from,
+            to,
+            cause: None,
+        };
+        // Up 0..100, down 100..200 (inside a window 100..200), up 200..400.
+        let ts = [
+            t(0, State::Unknown, State::Up),
+            t(100, State::Up, State::Down),
+            t(200, State::Down, State::Up),
+        ];
+        let all = compute(&ts, 0, 400);
+        assert_eq!(all.uptime, Some(75.0));
+        let a = apart(&ts, 0, 400, &[(150, 200), (100, 160), (500, 600)]);
+        assert_eq!((a.up_ms, a.down_ms, a.maintenance_ms), (300, 0, 100));
+        assert_eq!(a.uptime, Some(100.0));
+    }
     use super::*;
 
     fn t(at_ms: Millis, from: State, to: State) -> TransitionRecord {

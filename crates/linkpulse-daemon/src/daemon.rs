@@ -160,7 +160,13 @@ impl Daemon {
             push_key: push_key.clone(),
         };
         let (engine, handle) = Engine::new(&config, parts, resume)?;
-        let mut engine = engine.with_events(events);
+        let silences = {
+            let s = storage.clone();
+            tokio::task::spawn_blocking(move || s.silences(now_ms()))
+                .await
+                .map_err(|e| DaemonError::Http(std::io::Error::other(e)))??
+        };
+        let mut engine = engine.with_events(events).with_silences(silences);
         let cluster_view = crate::cluster::ClusterView::default();
         let cluster = match (&config.cluster, &config.backend, &backend) {
             (Some(c), crate::storage::Backend::Postgres(target), OpenStorage::Postgres(pg)) => {
@@ -223,6 +229,8 @@ impl Daemon {
             start_only: api::StartOnly::of(&config),
             push_limit: Default::default(),
             push_tokens: Arc::new(RwLock::new(api::push_tokens(&config, &push_key))),
+            windows: Arc::new(RwLock::new(config.maintenance.clone())),
+            channels: Arc::new(RwLock::new(crate::silences::channels_of(&config))),
             access: Arc::new(RwLock::new(
                 config
                     .auth

@@ -70,6 +70,11 @@ impl HistorySource for StorageHistory {
         Ok(out)
     }
 
+    fn maintenance(&self, check: &str) -> bool {
+        let views = self.views.read().unwrap_or_else(PoisonError::into_inner);
+        views.get(check).is_some_and(|v| v.maintenance.is_some())
+    }
+
     fn state_changes(&self, check: &str, from_ms: i64) -> Result<Vec<StateChange>, HistoryError> {
         self.known(check)?;
         let ts = self

@@ -57,6 +57,9 @@ pub struct CheckView {
     pub interval_ms: u64,
     /// Labels from the config.
     pub labels: BTreeMap<String, String>,
+    /// The silence or maintenance window holding its alerts now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<crate::routing::Maintenance>,
 }
 
 /// Views of every check, by name: the snapshot the engine publishes for the HTTP API (which
@@ -87,6 +90,7 @@ enum Command {
         gained: Vec<(String, Option<Resume>)>,
         lost: Vec<String>,
     },
+    Silences(Vec<crate::routing::Silence>),
 }
 
 /// A cheap handle to the engine task.
@@ -127,6 +131,11 @@ impl EngineHandle {
     /// driver's), never from async code.
     pub fn ownership_blocking(&self, gained: Vec<(String, Option<Resume>)>, lost: Vec<String>) {
         let _ = self.tx.blocking_send(Command::Ownership { gained, lost });
+    }
+
+    /// Replaces the silences the router holds alerts for (after one was made or expired).
+    pub async fn silences(&self, list: Vec<crate::routing::Silence>) -> bool {
+        self.tx.send(Command::Silences(list)).await.is_ok()
     }
 
     /// Replaces the configuration, keeping the state of unchanged checks.
@@ -205,6 +214,8 @@ pub struct Engine {
     /// Cluster mode: every check of the configuration by name, and the ones this member owns
     /// (only those are in the core). `None` outside cluster mode: the core has them all.
     cluster: Option<Shard>,
+    /// Routing, grouping, silences and maintenance windows between the core and the outbox.
+    router: crate::routing::Router,
 }
 
 /// The checks of a cluster member: the configuration's, and the share it runs.
@@ -246,6 +257,48 @@ impl Engine {
         self
     }
 
+    /// Holds alerts for `silences` (read from the database at start).
+    pub fn with_silences(mut self, silences: Vec<crate::routing::Silence>) -> Engine {
+        self.set_silences(silences);
+        self
+    }
+
+    fn set_silences(&mut self, silences: Vec<crate::routing::Silence>) {
+        self.router.set_silences(silences, crate::storage::now_ms());
+        self.route_out();
+        self.refresh_holds();
+    }
+
+    /// Queues the router's notifications in the outbox.
+    fn route_out(&mut self) {
+        let mut any = false;
+        while let Some(n) = self.router.poll_notification() {
+            any = true;
+            self.parts.storage.submit(crate::routing::enqueue(n));
+        }
+        if any {
+            self.parts.alert_notify.notify_one();
+        }
+    }
+
+    /// Every view's `maintenance` as the silences and windows say now.
+    fn refresh_holds(&self) {
+        let now = crate::storage::now_ms();
+        let mut views = self.views_write();
+        for id in self.core.ids() {
+            let Some(c) = self.core.check(id) else {
+                continue;
+            };
+            let cfg = c.cfg();
+            if let Some(v) = views.get_mut(&cfg.name) {
+                v.maintenance = self
+                    .router
+                    .hold(&cfg.name, &cfg.labels, now)
+                    .map(Into::into);
+            }
+        }
+    }
+
     /// Builds the engine for `config`, resuming each check's state from `resume`.
     pub fn new(
         config: &Config,
@@ -270,6 +323,7 @@ impl Engine {
             cmd_tx: cmd_tx.clone(),
             events: linkpulse_web::EventBus::new(16),
             cluster: None,
+            router: crate::routing::router(config, crate::storage::now_ms()),
         };
         let mut checks = config.checks.clone();
         crate::push::token::resolve(&mut checks, &engine.parts.push_key);
@@ -372,6 +426,7 @@ impl Engine {
             if cfg.spec.kind() == CheckKind::Node && v.labels != cfg.labels {
                 v.labels.clone_from(&cfg.labels);
             }
+            v.maintenance = self.hold(cfg);
             return;
         }
         let (last, last_ms) = last.map_or((None, None), |(r, at)| (Some(r), Some(at)));
@@ -389,8 +444,16 @@ impl Engine {
                 diagnosis: c.diagnosis().cloned(),
                 interval_ms: u64::try_from(cfg.interval.as_millis()).unwrap_or(u64::MAX),
                 labels: cfg.labels.clone(),
+                maintenance: self.hold(cfg),
             },
         );
+    }
+
+    fn hold(&self, cfg: &CheckConfig) -> Option<crate::routing::Maintenance> {
+        let now = crate::storage::now_ms();
+        self.router
+            .hold(&cfg.name, &cfg.labels, now)
+            .map(Into::into)
     }
 
     /// Carries out every effect the core has queued.
@@ -412,6 +475,7 @@ impl Engine {
                     if forgotten {
                         tracing::info!(check = %name, "node forgotten: its check is removed (history kept)");
                     }
+                    self.router.forget(&name);
                     self.views_write().remove(&name);
                     if let Some(rt) = self.runtimes.remove(&id) {
                         rt.metrics.forget(&self.parts.metrics);
@@ -455,12 +519,7 @@ impl Engine {
                 }
                 Effect::Alert(alert) => {
                     alerted = true;
-                    self.parts.storage.submit(WriteOp::EnqueueAlert {
-                        key: alert.idempotency_key.clone(),
-                        target: serde_json::to_value(&alert.destination).unwrap_or_default(),
-                        payload: serde_json::to_value(&*alert).unwrap_or_default(),
-                        at_ms: alert.at_ms,
-                    });
+                    self.router.handle_alert(*alert, crate::storage::now_ms());
                 }
                 Effect::Diagnose { id } => self.diagnose(id),
                 Effect::Diagnosed { id, at_ms, verdict } => {
@@ -479,7 +538,7 @@ impl Engine {
             }
         }
         if alerted {
-            self.parts.alert_notify.notify_one();
+            self.route_out();
         }
         if counted {
             self.parts
@@ -634,12 +693,26 @@ impl Engine {
                 self.core.handle_timeout(now);
                 self.drain();
             }
+            if self
+                .router
+                .poll_timeout(now.wall_ms)
+                .is_some_and(|t| t <= now.wall_ms)
+            {
+                self.router.handle_timeout(now.wall_ms);
+                self.route_out();
+                self.refresh_holds();
+            }
+            let routed = self.router.poll_timeout(now.wall_ms).map(|t| {
+                let wait = u64::try_from(t.saturating_sub(now.wall_ms)).unwrap_or(0);
+                mono + Duration::from_millis(wait)
+            });
             let deadline = self
                 .core
                 .poll_timeout()
                 .map_or(mono + Duration::from_secs(3600), |d| {
                     Instant::from_std(d).max(started + START_SLACK)
                 });
+            let deadline = routed.map_or(deadline, |r| deadline.min(r));
             tokio::select! {
                 () = &mut shutdown => return,
                 () = tokio::time::sleep_until(deadline) => {}
@@ -674,6 +747,7 @@ impl Engine {
             } => self.core.handle_diagnosis(id, verdict, detail, now),
             Command::Node(report) => self.core.handle_node(*report, now),
             Command::Ownership { gained, lost } => self.ownership(gained, lost, now),
+            Command::Silences(list) => self.set_silences(list),
         }
     }
 
@@ -723,6 +797,11 @@ impl Engine {
             }
         }
         let summary = self.core.reload(&config.checks, config.alerts.clone(), now);
+        self.router.set_routes(crate::routing::routes(&config));
+        self.router
+            .set_windows(config.maintenance.clone(), now.wall_ms);
+        self.route_out();
+        self.refresh_holds();
         if config.metrics.labels != self.metric_labels {
             // Every kept check (node checks included) gets its series under the new labels.
             self.metric_labels.clone_from(&config.metrics.labels);

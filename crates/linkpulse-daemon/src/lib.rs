@@ -23,7 +23,9 @@ pub mod hub;
 pub mod metrics;
 pub mod probe;
 pub mod push;
+pub mod routing;
 pub mod server;
+pub mod silences;
 pub mod storage;
 
 pub use checks::{schedule, state};

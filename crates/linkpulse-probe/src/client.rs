@@ -351,6 +351,44 @@ impl HttpClient {
             })?
     }
 
+    /// `METHOD url` with the extra `headers` and, when given, `body` as JSON; returns the
+    /// body of a 2xx answer (at most [`MAX_BODY`] bytes). For APIs that need a method or an
+    /// `Authorization` header the calls above do not send.
+    pub async fn send_json(
+        &self,
+        method: http::Method,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Bytes, ClientError> {
+        let (shown, uri) = parse(url)?;
+        let json = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::ACCEPT, "application/json")
+            .header(header::USER_AGENT, "linkpulse");
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        for (name, value) in headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let request = request
+            .body(Full::new(json))
+            .map_err(|e| url_error(&shown, format!("bad header: {e}")))?;
+        let exchange = async {
+            let response = self.send(&shown, request).await?;
+            read_all(&shown, response).await
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| ClientError::Timeout {
+                url: shown,
+                after: self.timeout,
+            })?
+    }
+
     /// `GET url` with `Accept: accept` and returns the body of a 2xx answer as it arrives
     /// (Server-Sent Events, a long download). The budget covers the response head only.
     pub async fn get_stream(&self, url: &str, accept: &str) -> Result<BodyStream, ClientError> {

@@ -36,6 +36,7 @@ pub const ASSETS: &[Asset] = embed![
     "util.js",
     "overview.js",
     "check.js",
+    "maintenance.js",
     "nodes.js",
     "cluster.js",
     "status.js",

@@ -73,6 +73,12 @@ pub trait HistorySource: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<IncidentSpan>, HistoryError>;
 
+    /// Whether a silence or maintenance window holds the alerts of `check` now (the status
+    /// page shows "maintenance").
+    fn maintenance(&self, _check: &str) -> bool {
+        false
+    }
+
     /// The wall clock, milliseconds since the Unix epoch (tests may fix it).
     fn now_ms(&self) -> i64 {
         let d = std::time::SystemTime::now()

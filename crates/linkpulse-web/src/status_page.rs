@@ -107,6 +107,9 @@ pub struct Component {
     pub uptime: Option<f64>,
     /// One bucket per day for 90 days, the last one holding now.
     pub buckets: Vec<UptimeBucket>,
+    /// Under a silence or maintenance window now (omitted when not).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub maintenance: bool,
 }
 
 /// An incident as the public page shows it: no error text.
@@ -182,6 +185,7 @@ pub fn summarise(
                 since_ms: current.map(|c| c.at_ms),
                 uptime,
                 buckets,
+                maintenance: src.maintenance(name),
             });
         }
         groups.push(StatusGroupSummary {

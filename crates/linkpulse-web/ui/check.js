@@ -4,6 +4,7 @@ import uPlot from './vendor/uplot/uPlot.esm.js';
 import { getJSON } from './api.js';
 import { uptimeBar, emptyBar } from './charts.js';
 import { normalise } from './store.js';
+import { maintenanceNote, silenceButton } from './maintenance.js';
 import { h, badge, ms, pctP, dur, when, listOf, errorText, diagText, uptimeFigure } from './util.js';
 
 const RANGES = [['1h', '1 h'], ['24h', '24 h'], ['7d', '7 d'], ['30d', '30 d']];
@@ -25,6 +26,7 @@ export async function checkPage(main, store, name) {
   let incidents = [];
 
   const title = h('h1', {}, h('span', { text: name }));
+  const silence = silenceButton(name, () => loadCheck().then((c) => c && header(c)));
   const sub = h('p', { class: 'muted', id: 'target' });
   const facts = h('div', { class: 'facts', id: 'figures' });
   const rangeBtns = RANGES.map(([r, label]) => {
@@ -67,7 +69,7 @@ export async function checkPage(main, store, name) {
   }
 
   function header(c) {
-    title.replaceChildren(h('span', { text: name }), badge(c.state));
+    title.replaceChildren(h('span', { text: name }), badge(c.state), ' ', maintenanceNote(c.raw), ' ', silence);
     const open = incidents.find((i) => !i.ended_ms);
     const diag = c.state === 'down' || c.state === 'degraded'
       ? (open && open.diagnosis ? diagText(open.diagnosis, open.diagnosis_detail) : diagText(c.diagnosis)) : '';

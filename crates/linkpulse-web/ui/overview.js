@@ -1,6 +1,7 @@
 // Overview: every check with state, latency, 24 h sparkline and uptime bar; counts, filters,
 // search; a virtualised list so thousands of checks render as fast as thirty.
 import { getJSON } from './api.js';
+import { maintenancePanel, channelsPanel } from './maintenance.js';
 import { sparkline, uptimeBar, emptyBar } from './charts.js';
 import { h, badge, ms, pct, pctP, uptimeFigure, errorText, debounce, hideTip } from './util.js';
 
@@ -56,7 +57,7 @@ export function overview(main, store) {
     h('span', { class: 'bar-title', text: 'Uptime (90 days)' }), h('span', { class: 'num', text: 'Uptime' }));
   const list = h('div', { class: 'list', id: 'checks', role: 'list', 'aria-label': 'Checks' });
   const empty = h('div', { class: 'empty', hidden: true });
-  main.replaceChildren(h('h1', { text: 'Checks' }), counts, filters, head, list, empty);
+  main.replaceChildren(h('h1', { text: 'Checks' }), counts, filters, head, list, empty, maintenancePanel(), channelsPanel());
 
   function measure() {
     const v = getComputedStyle(document.documentElement).getPropertyValue('--row-h');

@@ -56,6 +56,7 @@ export async function statusPage(main) {
         const st = stateOf(c.state);
         return h('div', { class: 'component', 'data-check': c.name, 'data-state': st },
           h('b', { text: c.name }), badge(st, WORD[st]),
+          c.maintenance ? h('span', { class: 'badge s-unknown', 'data-maintenance': '', text: 'maintenance' }) : '',
           c.uptime === null || c.uptime === undefined ? '' : h('span', { class: 'muted', text: ` ${pct(c.uptime)} uptime` }),
           c.buckets && c.buckets.length ? uptimeBar(c.buckets, s.bucket_ms, { label: `${c.name} uptime` }) : emptyBar(90));
       })))));

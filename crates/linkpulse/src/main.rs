@@ -58,6 +58,8 @@ enum Command {
     /// Cluster mode: the members sharing the checks through PostgreSQL.
     #[command(subcommand)]
     Cluster(cmd::cluster::ClusterCommand),
+    /// Silence checks of a running daemon: add, list, expire.
+    Silence(cmd::silence::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(hide = true)]
     Completions(cmd::generate::CompletionsArgs),
@@ -111,6 +113,7 @@ fn main() -> ExitCode {
             Command::Agent(args) => cmd::agent::run(args).await,
             Command::Nodes(args) => cmd::nodes::run(args).await,
             Command::Cluster(command) => cmd::cluster::run(command).await,
+            Command::Silence(args) => cmd::silence::run(args).await,
             Command::Completions(args) => cmd::generate::completions(args, Cli::command()),
             Command::Man(args) => cmd::generate::man(args, Cli::command()),
         }

@@ -10,3 +10,11 @@
 fn dashboard_in_chromium() {
     linkpulse_testsupport::browser::run_script("dashboard.mjs", env!("CARGO_BIN_EXE_linkpulse"));
 }
+
+/// Silences on the dashboard: the "Silence…" button of a check (with the token), the
+/// maintenance note, and the overview's panel with its "Expire" button
+/// (`crates/linkpulse-web/tests/browser/silences.mjs`).
+#[test]
+fn silences_in_chromium() {
+    linkpulse_testsupport::browser::run_script("silences.mjs", env!("CARGO_BIN_EXE_linkpulse"));
+}

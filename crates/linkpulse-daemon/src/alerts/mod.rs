@@ -288,6 +288,9 @@ pub fn slack_text(p: &serde_json::Value) -> String {
             .unwrap_or("")
             .to_owned()
     };
+    if let Some(text) = crate::routing::group_text(p) {
+        return text;
+    }
     let mut text = format!(
         "[linkpulse] {} is {} ({})",
         s("check"),

@@ -24,6 +24,7 @@ mod grpc;
 mod http_auth;
 mod model;
 pub(crate) mod raw;
+mod routing;
 pub mod tls;
 pub(crate) mod validate;
 

@@ -26,6 +26,8 @@ pub struct Config {
     pub checks: Vec<CheckConfig>,
     /// Alert targets, in file order.
     pub alerts: Vec<AlertConfig>,
+    /// `maintenance:` windows, in file order.
+    pub maintenance: Vec<linkpulse_checks::routing::MaintenanceWindow>,
     /// The hub for agent sessions, when configured.
     pub hub: Option<HubConfig>,
     /// The public status page of the dashboard, when configured.
@@ -314,6 +316,8 @@ pub struct AlertConfig {
     pub name: String,
     /// While a check stays down, repeat the alert this often; `None` = never.
     pub repeat: Option<Duration>,
+    /// `match:` and grouping (the default takes every alert at once, one by one).
+    pub route: linkpulse_checks::routing::Route,
     /// Where alerts go.
     pub target: AlertTarget,
 }

@@ -39,6 +39,9 @@ pub(crate) struct RawConfig {
     pub(crate) tls: Option<super::tls::RawListenTls>,
     /// Cluster membership (PostgreSQL only).
     pub(crate) cluster: Option<S<super::cluster::RawCluster>>,
+    /// Maintenance windows (`routing.rs`).
+    #[serde(default)]
+    pub(crate) maintenance: Vec<super::routing::RawWindow>,
 }
 
 /// Check settings that `defaults:` may give and each check may override.
@@ -200,6 +203,13 @@ pub(crate) struct RawAlert {
     pub(crate) ntfy: Option<S<crate::alerts::channels::ntfy::Raw>>,
     pub(crate) gotify: Option<S<crate::alerts::channels::gotify::Raw>>,
     pub(crate) webhook_template: Option<S<crate::alerts::channels::template::Raw>>,
+    /// Routing and grouping (`routing.rs`).
+    #[serde(rename = "match")]
+    pub(crate) matches: Option<S<super::routing::RawMatch>>,
+    pub(crate) repeat_interval: Option<S<String>>,
+    pub(crate) group_by: Option<S<Vec<String>>>,
+    pub(crate) group_wait: Option<S<String>>,
+    pub(crate) group_interval: Option<S<String>>,
 }
 
 /// `webhook:` / `slack:` alert target.

@@ -27,7 +27,7 @@ use crate::storage::postgres::PgTarget;
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9118";
 
 /// Parses a duration such as `500ms`, `10s`, `1h30m`.
-fn duration(e: &mut Errors<'_>, s: &S<String>, path: &str) -> Option<Duration> {
+pub(super) fn duration(e: &mut Errors<'_>, s: &S<String>, path: &str) -> Option<Duration> {
     match humantime::parse_duration(s.value.trim()) {
         Ok(d) => Some(d),
         Err(_) => {
@@ -63,7 +63,12 @@ fn duration_checked(
 }
 
 /// A duration that must be at least `min`.
-fn duration_min(e: &mut Errors<'_>, s: &S<String>, path: &str, min: Duration) -> Option<Duration> {
+pub(super) fn duration_min(
+    e: &mut Errors<'_>,
+    s: &S<String>,
+    path: &str,
+    min: Duration,
+) -> Option<Duration> {
     let d = duration(e, s, path)?;
     if d < min {
         e.at(
@@ -821,7 +826,9 @@ fn alert(e: &mut Errors<'_>, a: &RawAlert, index: usize, base: &Path) -> Option<
         crate::alerts::channels::validate(a, e, &prefix, base).map(AlertTarget::Channel)
     };
     let target = target?;
-    let repeat = match (&target, repeat) {
+    let (route, repeat_interval) = super::routing::route(e, a, &prefix, a.repeat.is_some())?;
+    // `repeat_interval` is `repeat` under Alertmanager's name (both at once is an error).
+    let repeat = match (&target, repeat.or(repeat_interval)) {
         (AlertTarget::Channel(c), None) => c.default_repeat(),
         (AlertTarget::Channel(c), Some(r)) => match c.max_repeat() {
             Some(max) if r > max => {
@@ -837,6 +844,7 @@ fn alert(e: &mut Errors<'_>, a: &RawAlert, index: usize, base: &Path) -> Option<
     ok.then_some(AlertConfig {
         name,
         repeat,
+        route,
         target,
     })
 }
@@ -1238,6 +1246,7 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
             alerts.push(a);
         }
     }
+    let maintenance = super::routing::windows(&mut e, &raw.maintenance);
     let hub = raw.hub.as_ref().and_then(|h| hub(&mut e, h, base));
     let status_page = raw
         .status_page
@@ -1322,6 +1331,7 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
         retention,
         checks,
         alerts,
+        maintenance,
         hub,
         status_page,
         metrics,

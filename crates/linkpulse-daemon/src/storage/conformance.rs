@@ -99,7 +99,82 @@ conformance!(
     a_new_target_of_a_check_is_a_new_series_and_old_rows_keep_theirs,
     dropping_the_storage_commits_what_is_queued,
     every_result_shape_reads_back_identically,
+    silences_survive_reopen_and_expire,
+    outbox_status_counts_per_alert_target,
 );
+
+fn outbox_status_counts_per_alert_target(f: &dyn Fixture) {
+    let db = f.open();
+    for (key, alert) in [("a/1", "hook"), ("a/2", "hook"), ("b/1", "chat")] {
+        db.submit(WriteOp::EnqueueAlert {
+            key: key.into(),
+            target: json!({"webhook": {"url": "http://127.0.0.1:9/", "headers": {}}}),
+            payload: json!({"check": &key[..1], "alert": alert}),
+            at_ms: 1_000,
+        });
+    }
+    db.flush().unwrap();
+    let due = db.due_alerts(2_000, 10).unwrap();
+    let first = due.iter().find(|i| i.key == "a/1").unwrap().id;
+    let chat = due.iter().find(|i| i.key == "b/1").unwrap().id;
+    db.submit(WriteOp::AlertDelivered {
+        id: first,
+        at_ms: 3_000,
+    });
+    db.submit(WriteOp::AlertFailed {
+        id: chat,
+        attempts: 1,
+        next_ms: 9_000,
+        error: "connection refused".into(),
+    });
+    let status = db.outbox_status().unwrap();
+    assert_eq!(
+        status,
+        vec![
+            OutboxStatus {
+                alert: "chat".into(),
+                pending: 1,
+                delivered: 0,
+                last_delivered_ms: None,
+                last_error: Some("connection refused".into()),
+            },
+            OutboxStatus {
+                alert: "hook".into(),
+                pending: 1,
+                delivered: 1,
+                last_delivered_ms: Some(3_000),
+                last_error: None,
+            },
+        ]
+    );
+}
+
+fn silences_survive_reopen_and_expire(f: &dyn Fixture) {
+    let silence = Silence {
+        id: "0123456789abcdef".into(),
+        matcher: linkpulse_checks::routing::Matcher {
+            checks: vec!["db".into()],
+            labels: [("team".to_owned(), "db".to_owned())].into(),
+        },
+        starts_ms: 1_000,
+        ends_ms: 10_000,
+        comment: "patching".into(),
+        created_by: "ops".into(),
+        created_ms: 900,
+    };
+    let db = f.open();
+    db.put_silence(&silence).unwrap();
+    drop(db);
+    let db = f.open();
+    assert_eq!(db.silences(5_000).unwrap(), vec![silence.clone()]);
+    // Expired (ended now): no longer listed, still stored.
+    let mut ended = silence.clone();
+    ended.ends_ms = 5_000;
+    db.put_silence(&ended).unwrap();
+    assert_eq!(db.silences(5_000).unwrap(), vec![]);
+    assert_eq!(db.silences(4_000).unwrap(), vec![ended]);
+    assert_eq!(f.committed_rows("silences"), 1);
+}
 
 fn attempt(check: &str, at_ms: Millis, up: bool, latency: f64) -> WriteOp {
     WriteOp::Attempt(Attempt {

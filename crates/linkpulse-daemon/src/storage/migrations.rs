@@ -117,6 +117,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL
     ) WITHOUT ROWID;",
+    // 6: silences made through the API (`body`: the silence as JSON), kept across restarts.
+    "CREATE TABLE silences (
+        id TEXT PRIMARY KEY,
+        ends_ms INTEGER NOT NULL,
+        body TEXT NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// The version whose SQL is followed by repacking the old results (then [`REPACK_DONE`]).

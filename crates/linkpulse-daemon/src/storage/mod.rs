@@ -413,6 +413,45 @@ pub trait Storage: Send + Sync + 'static {
     /// `fresh` when the database has none yet: every later call, after a restart too and on
     /// every daemon sharing the database, returns the first value stored.
     fn secret(&self, name: &str, fresh: &str) -> Result<String, StorageError>;
+    /// Stores silence `s` (replacing one with its id), committed when this returns.
+    fn put_silence(&self, s: &Silence) -> Result<(), StorageError>;
+    /// The silences that end after `now_ms` (active or still to come), by start.
+    fn silences(&self, now_ms: Millis) -> Result<Vec<Silence>, StorageError>;
+    /// The outbox per alert target (by the `alert` of each payload), by name.
+    fn outbox_status(&self) -> Result<Vec<OutboxStatus>, StorageError>;
+}
+
+/// What the outbox holds for one alert target (the dashboard's channel list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxStatus {
+    /// The alert target's name.
+    pub alert: String,
+    /// Notifications not delivered yet (waiting, or in backoff after failures).
+    pub pending: i64,
+    /// Notifications delivered.
+    pub delivered: i64,
+    /// When the last one was delivered.
+    pub last_delivered_ms: Option<Millis>,
+    /// The error of the most recent failed attempt (URL secrets masked), if any failed.
+    pub last_error: Option<String>,
+}
+
+/// A silence as stored (JSON in the `body` column of `silences`).
+pub use linkpulse_checks::routing::Silence;
+
+/// The stored form of a silence, and back.
+pub(crate) fn silence_body(s: &Silence) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// The silences of `bodies` (unreadable rows skipped), sorted by start.
+pub(crate) fn silences_of(bodies: Vec<String>) -> Vec<Silence> {
+    let mut list: Vec<Silence> = bodies
+        .iter()
+        .filter_map(|b| serde_json::from_str(b).ok())
+        .collect();
+    list.sort_by(|a, b| (a.starts_ms, &a.id).cmp(&(b.starts_ms, &b.id)));
+    list
 }
 
 /// What [`Storage::health`] reports: `/readyz` and `linkpulse_storage_errors_total` read it.

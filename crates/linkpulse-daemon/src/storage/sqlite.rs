@@ -839,6 +839,51 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn put_silence(&self, s: &super::Silence) -> Result<(), StorageError> {
+        let body = super::silence_body(s);
+        self.with_reader(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO silences (id, ends_ms, body) VALUES (?1, ?2, ?3)",
+                params![s.id, s.ends_ms, body],
+            )
+            .map(drop)
+        })
+    }
+
+    fn silences(&self, now_ms: Millis) -> Result<Vec<super::Silence>, StorageError> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached("SELECT body FROM silences WHERE ends_ms > ?1")?;
+            let bodies = st
+                .query_map(params![now_ms], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(super::silences_of(bodies))
+        })
+    }
+
+    fn outbox_status(&self) -> Result<Vec<super::OutboxStatus>, StorageError> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT json_extract(o.payload, '$.alert') AS a,
+                        SUM(o.delivered_ms IS NULL), SUM(o.delivered_ms IS NOT NULL),
+                        MAX(o.delivered_ms),
+                        (SELECT e.last_error FROM outbox e
+                         WHERE json_extract(e.payload, '$.alert') = json_extract(o.payload, '$.alert')
+                         AND e.last_error IS NOT NULL ORDER BY e.id DESC LIMIT 1)
+                 FROM outbox o WHERE a IS NOT NULL GROUP BY a ORDER BY a",
+            )?;
+            st.query_map([], |r| {
+                Ok(super::OutboxStatus {
+                    alert: r.get(0)?,
+                    pending: r.get(1)?,
+                    delivered: r.get(2)?,
+                    last_delivered_ms: r.get(3)?,
+                    last_error: r.get(4)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
     fn due_alerts(&self, now_ms: Millis, n: usize) -> Result<Vec<OutboxItem>, StorageError> {
         self.with_reader(|c| {
             let mut st = c.prepare_cached(

@@ -13,6 +13,7 @@ pub(crate) mod link;
 pub(crate) mod nodes;
 pub(crate) mod output;
 pub(crate) mod serve;
+pub(crate) mod silence;
 pub(crate) mod status;
 pub(crate) mod token;
 

@@ -317,6 +317,58 @@ impl Storage for PostgresStorage {
         })
     }
 
+    fn put_silence(&self, s: &super::Silence) -> Result<(), StorageError> {
+        let (id, ends_ms, body) = (s.id.clone(), s.ends_ms, super::silence_body(s));
+        self.read(move |c| {
+            c.execute(
+                "INSERT INTO silences (id, ends_ms, body) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET ends_ms = EXCLUDED.ends_ms, body = EXCLUDED.body",
+                &[&id, &ends_ms, &body],
+            )
+            .map(drop)
+        })
+    }
+
+    fn silences(&self, now_ms: Millis) -> Result<Vec<super::Silence>, StorageError> {
+        self.read(move |c| {
+            let rows = c.query("SELECT body FROM silences WHERE ends_ms > $1", &[&now_ms])?;
+            let bodies = rows
+                .iter()
+                .map(|r| r.try_get::<_, String>(0))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(super::silences_of(bodies))
+        })
+    }
+
+    fn outbox_status(&self) -> Result<Vec<super::OutboxStatus>, StorageError> {
+        self.read(|c| {
+            c.query(
+                "SELECT g.a, g.pending, g.delivered, g.last_ms,
+                        (SELECT e.last_error FROM outbox e
+                         WHERE e.payload::jsonb ->> 'alert' = g.a
+                         AND e.last_error IS NOT NULL ORDER BY e.id DESC LIMIT 1)
+                 FROM (SELECT o.payload::jsonb ->> 'alert' AS a,
+                         SUM(CASE WHEN o.delivered_ms IS NULL THEN 1 ELSE 0 END)::BIGINT AS pending,
+                         SUM(CASE WHEN o.delivered_ms IS NULL THEN 0 ELSE 1 END)::BIGINT AS delivered,
+                         MAX(o.delivered_ms) AS last_ms
+                       FROM outbox o GROUP BY 1) g
+                 WHERE g.a IS NOT NULL ORDER BY g.a",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(super::OutboxStatus {
+                    alert: r.try_get(0)?,
+                    pending: r.try_get(1)?,
+                    delivered: r.try_get(2)?,
+                    last_delivered_ms: r.try_get(3)?,
+                    last_error: r.try_get(4)?,
+                })
+            })
+            .collect()
+        })
+    }
+
     fn prune(&self, raw_before_ms: Millis, hourly_before_ms: Millis) -> Result<(), StorageError> {
         // On a connection of its own (a long pass never holds up reads), made and closed on a
         // thread of its own (see the module docs).

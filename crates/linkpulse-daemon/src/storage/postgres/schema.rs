@@ -106,7 +106,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );",
-    // 4: cluster members (`cluster:`): one row per daemon, its lease dated by this server's
+    // 4: silences made through the API (`body`: the silence as JSON), kept across restarts.
+    "CREATE TABLE silences (
+        id TEXT PRIMARY KEY,
+        ends_ms BIGINT NOT NULL,
+        body TEXT NOT NULL
+    );",
+    // 5: cluster members (`cluster:`): one row per daemon, its lease dated by this server's
     // clock (`now()`), never a member's; see `crate::cluster`.
     "CREATE TABLE cluster_members (
         name TEXT PRIMARY KEY,
