@@ -305,7 +305,9 @@ async fn list_checks(State(s): State<AppState>) -> Result<Json<Vec<Value>>, ApiE
             None
         }
     };
-    let holds = crate::silences::Holds::read(&s, now - 30 * DAY_MS).await.ok();
+    let holds = crate::silences::Holds::read(&s, now - 30 * DAY_MS)
+        .await
+        .ok();
     let empty = Vec::new();
     Ok(Json(
         views(&s)

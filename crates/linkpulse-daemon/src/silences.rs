@@ -32,7 +32,12 @@ pub fn channels_of(config: &crate::config::Config) -> Vec<(String, String)> {
     config
         .alerts
         .iter()
-        .map(|a| (a.name.clone(), crate::alerts::target_kind(&a.target).to_owned()))
+        .map(|a| {
+            (
+                a.name.clone(),
+                crate::alerts::target_kind(&a.target).to_owned(),
+            )
+        })
         .collect()
 }
 
