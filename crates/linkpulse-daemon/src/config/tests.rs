@@ -85,9 +85,16 @@ fn unknown_field_and_unknown_module_are_rejected_with_path() {
         "{}",
         e[0]
     );
+    let e = errors("checks:\n  - name: a\n    smtp: { host: x }\n");
+    assert!(
+        e[0].starts_with("t.yaml:3: checks[0].smtp: unknown field `smtp`"),
+        "{}",
+        e[0]
+    );
+    // `dns` is a module now: its own keys are checked.
     let e = errors("checks:\n  - name: a\n    dns: { host: x }\n");
     assert!(
-        e[0].starts_with("t.yaml:3: checks[0].dns: unknown field `dns`"),
+        e[0].starts_with("t.yaml:3: checks[0].dns.host: unknown field `host`"),
         "{}",
         e[0]
     );
