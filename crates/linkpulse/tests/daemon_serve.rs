@@ -621,11 +621,12 @@ fn probe_endpoint_speaks_blackbox_exporter() {
         d.get("/probe?module=http_2xx"),
         (400, "Target parameter is missing\n".to_owned())
     );
-    assert_eq!(
-        d.get("/probe?module=dns_udp&target=x").0,
-        400,
-        "dns is not served"
-    );
+    // dns is served: a port where no DNS server answers is a failed query.
+    let (status, text) = d.get("/probe?module=dns_udp&target=127.0.0.1:1");
+    assert_eq!(status, 200, "{text}");
+    let m = exposition(&text);
+    assert_eq!(m["probe_success"], 0.0, "{text}");
+    assert_eq!(m["probe_dns_query_succeeded"], 0.0, "{text}");
     let (status, body) = d.get("/probe?module=nope&target=x");
     assert_eq!((status, body.as_str()), (400, "Unknown module \"nope\"\n"));
 }
