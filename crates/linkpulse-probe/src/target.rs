@@ -474,10 +474,11 @@ fn parse_http(s: &str) -> Result<Target, TargetError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn err(s: &str) -> String {
+    /// The error message of a target that must not parse.
+    pub(crate) fn err(s: &str) -> String {
         match s.parse::<Target>() {
             Ok(t) => panic!("{s} parsed as {t:?}"),
             Err(e) => e.to_string(),

@@ -182,14 +182,8 @@ pub(crate) fn fmt(target: &Target, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 
 #[cfg(test)]
 mod tests {
+    use crate::target::tests::err;
     use crate::{DnsType, Host, Target};
-
-    fn err(s: &str) -> String {
-        match s.parse::<Target>() {
-            Ok(t) => panic!("{s} parsed as {t:?}"),
-            Err(e) => e.to_string(),
-        }
-    }
 
     #[test]
     fn dns_urls_round_trip() {

@@ -621,10 +621,12 @@ fn probe_endpoint_speaks_blackbox_exporter() {
         d.get("/probe?module=http_2xx"),
         (400, "Target parameter is missing\n".to_owned())
     );
-    // dns is served now: a closed loopback port is a failed probe, not a refused module.
+    // dns is served: a port where no DNS server answers is a failed query.
     let (status, text) = d.get("/probe?module=dns_udp&target=127.0.0.1:1");
     assert_eq!(status, 200, "{text}");
-    assert_eq!(exposition(&text)["probe_success"], 0.0, "{text}");
+    let m = exposition(&text);
+    assert_eq!(m["probe_success"], 0.0, "{text}");
+    assert_eq!(m["probe_dns_query_succeeded"], 0.0, "{text}");
     assert_eq!(
         d.get("/probe?module=mail&target=127.0.0.1:25").0,
         400,

@@ -253,12 +253,8 @@ pub(super) async fn probe(
         m.gauge("probe_dns_serial", help::SERIAL, 0.0);
     }
     let phase = |out: &mut Outcome, phase: &str, v: f64| {
-        out.metrics.labelled(
-            "probe_dns_duration_seconds",
-            help::DURATION,
-            vec![("phase", phase.to_owned())],
-            crate::metrics::clean_seconds(v),
-        );
+        out.metrics
+            .phase("probe_dns_duration_seconds", help::DURATION, phase, v);
     };
     for p in ["resolve", "connect", "request"] {
         phase(out, p, 0.0);

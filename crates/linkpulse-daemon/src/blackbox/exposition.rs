@@ -89,6 +89,17 @@ impl Metrics {
         }
     }
 
+    /// Sets `name{phase="PHASE"}` to `seconds` (a per-phase duration family such as
+    /// `probe_dns_duration_seconds`), cleaned as every duration in seconds is.
+    pub fn phase(&mut self, name: &'static str, help: &'static str, phase: &str, seconds: f64) {
+        self.labelled(
+            name,
+            help,
+            vec![("phase", phase.to_owned())],
+            crate::metrics::clean_seconds(seconds),
+        );
+    }
+
     /// The value of the sample of `name` with `labels`, if set.
     pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let family = self.families.iter().find(|f| f.name == name)?;

@@ -99,12 +99,8 @@ pub(super) async fn probe(
     out: &mut Outcome,
 ) -> bool {
     let phase = |out: &mut Outcome, phase: &str, v: f64| {
-        out.metrics.labelled(
-            "probe_grpc_duration_seconds",
-            help::DURATION,
-            vec![("phase", phase.to_owned())],
-            crate::metrics::clean_seconds(v),
-        );
+        out.metrics
+            .phase("probe_grpc_duration_seconds", help::DURATION, phase, v);
     };
     phase(out, "resolve", 0.0);
     let m = &mut out.metrics;
