@@ -218,10 +218,14 @@ fn common(
         DataKind::Redis => matches!(scheme.as_str(), "redis" | "rediss"),
     };
     if !scheme_fits {
+        // Not `postgres://USER@…`: config errors pass through the URL masker, which hides any
+        // user name after `://`.
         let want = match kind {
-            DataKind::Postgres => "postgres://USER@HOST[:PORT]/DB",
+            DataKind::Postgres => {
+                "postgres://HOST[:PORT]/DB with the user before the host (USER@HOST)"
+            }
             DataKind::Redis => "redis://HOST[:PORT] or rediss://HOST[:PORT]",
-            DataKind::Mysql => "mysql://USER@HOST[:PORT]/DB",
+            DataKind::Mysql => "mysql://HOST[:PORT]/DB with the user before the host (USER@HOST)",
         };
         e.at(
             raw.url,
@@ -347,7 +351,7 @@ mod tests {
         )
         .unwrap_err();
         let want = [
-            "t.yaml:3: checks[0].postgres.url: \"redis://h\": expected postgres://USER@HOST[:PORT]/DB",
+            "t.yaml:3: checks[0].postgres.url: \"redis://h\": expected postgres://HOST[:PORT]/DB with the user before the host (USER@HOST)",
             "t.yaml:3: checks[0].postgres.password_file: ",
             "t.yaml:5: checks[1].redis.url: \"redis://:***@h/x\": ",
             "t.yaml:5: checks[1].redis.password_env: the environment variable LINKPULSE_TEST_SURELY_UNSET_VAR is not set",

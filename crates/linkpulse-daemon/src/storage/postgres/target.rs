@@ -90,7 +90,10 @@ impl PgTarget {
         }
         let user = decode(url.username())?;
         if user.is_empty() {
-            return Err("the URL names no user (postgres://USER@host/dbname)".to_owned());
+            return Err(
+                "the URL names no user (postgres://host/dbname with USER@ before the host)"
+                    .to_owned(),
+            );
         }
         let dbname = decode(url.path().trim_start_matches('/'))?;
         if dbname.is_empty() {
