@@ -151,7 +151,14 @@ impl Daemon {
         let views = Arc::new(RwLock::new(Default::default()));
         let notify = Arc::new(Notify::new());
         let events = linkpulse_web::EventBus::new(4096);
-        let web = crate::dashboard::web(&config, storage.clone(), views.clone(), events.clone());
+        let windows: crate::silences::Windows = Arc::new(RwLock::new(config.maintenance.clone()));
+        let web = crate::dashboard::web(
+            &config,
+            storage.clone(),
+            views.clone(),
+            windows.clone(),
+            events.clone(),
+        );
         let parts = EngineParts {
             storage: storage.clone(),
             metrics: metrics.clone(),
@@ -229,7 +236,7 @@ impl Daemon {
             start_only: api::StartOnly::of(&config),
             push_limit: Default::default(),
             push_tokens: Arc::new(RwLock::new(api::push_tokens(&config, &push_key))),
-            windows: Arc::new(RwLock::new(config.maintenance.clone())),
+            windows,
             channels: Arc::new(RwLock::new(crate::silences::channels_of(&config))),
             access: Arc::new(RwLock::new(
                 config

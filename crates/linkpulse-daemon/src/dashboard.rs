@@ -15,6 +15,8 @@ use crate::storage::Storage;
 struct StorageHistory {
     storage: Arc<dyn Storage>,
     views: Views,
+    /// The `maintenance:` windows in force (replaced on reload).
+    windows: crate::silences::Windows,
 }
 
 impl StorageHistory {
@@ -70,6 +72,28 @@ impl HistorySource for StorageHistory {
         Ok(out)
     }
 
+    fn uptime_excluding_maintenance(&self, check: &str, from_ms: i64, to_ms: i64) -> Option<f64> {
+        let labels = {
+            let views = self.views.read().unwrap_or_else(PoisonError::into_inner);
+            views.get(check)?.labels.clone()
+        };
+        let windows = self
+            .windows
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let silences = self.storage.silences(from_ms).ok()?;
+        let holds = crate::silences::Holds::new(windows, silences);
+        let spans = holds.spans(check, &labels, from_ms, to_ms);
+        if spans.is_empty() {
+            return None;
+        }
+        let ts = self.storage.transitions(Some(check), from_ms).ok()?;
+        crate::availability::apart(&ts, from_ms, to_ms, &spans)
+            .uptime
+            .map(|percent| percent / 100.0)
+    }
+
     fn maintenance(&self, check: &str) -> bool {
         let views = self.views.read().unwrap_or_else(PoisonError::into_inner);
         views.get(check).is_some_and(|v| v.maintenance.is_some())
@@ -115,8 +139,18 @@ impl HistorySource for StorageHistory {
 
 /// The dashboard of a daemon: events from `events`, charts from `storage`, the status page of
 /// `config`.
-pub fn web(config: &Config, storage: Arc<dyn Storage>, views: Views, events: EventBus) -> Web {
+pub fn web(
+    config: &Config,
+    storage: Arc<dyn Storage>,
+    views: Views,
+    windows: crate::silences::Windows,
+    events: EventBus,
+) -> Web {
     Web::new(events)
-        .with_history(Arc::new(StorageHistory { storage, views }))
+        .with_history(Arc::new(StorageHistory {
+            storage,
+            views,
+            windows,
+        }))
         .with_status_page(config.status_page.clone())
 }

@@ -295,6 +295,11 @@ pub struct Holds {
 const DAY_MS: Millis = 86_400_000;
 
 impl Holds {
+    /// The holds of `windows` and `silences`.
+    pub fn new(windows: Vec<MaintenanceWindow>, silences: Vec<Silence>) -> Holds {
+        Holds { windows, silences }
+    }
+
     /// The windows in force and the silences that ended after `from_ms`.
     pub async fn read(s: &AppState, from_ms: Millis) -> Result<Holds, ApiError> {
         let windows = s

@@ -79,6 +79,17 @@ pub trait HistorySource: Send + Sync + 'static {
         false
     }
 
+    /// Uptime of `check` over `[from_ms, to_ms)` with its silences and maintenance windows left
+    /// out, 0–1; `None` when nothing held it in that time (or the source does not know).
+    fn uptime_excluding_maintenance(
+        &self,
+        _check: &str,
+        _from_ms: i64,
+        _to_ms: i64,
+    ) -> Option<f64> {
+        None
+    }
+
     /// The wall clock, milliseconds since the Unix epoch (tests may fix it).
     fn now_ms(&self) -> i64 {
         let d = std::time::SystemTime::now()

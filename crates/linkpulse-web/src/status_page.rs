@@ -107,6 +107,10 @@ pub struct Component {
     pub uptime: Option<f64>,
     /// One bucket per day for 90 days, the last one holding now.
     pub buckets: Vec<UptimeBucket>,
+    /// Uptime over the same days with silences and maintenance windows left out, 0–1; omitted
+    /// when none held the check in that time (status pages report both figures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_excluding_maintenance: Option<f64>,
     /// Under a silence or maintenance window now (omitted when not).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub maintenance: bool,
@@ -184,6 +188,7 @@ pub fn summarise(
                 state: state.to_owned(),
                 since_ms: current.map(|c| c.at_ms),
                 uptime,
+                uptime_excluding_maintenance: src.uptime_excluding_maintenance(name, from, now),
                 buckets,
                 maintenance: src.maintenance(name),
             });

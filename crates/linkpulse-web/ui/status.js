@@ -58,6 +58,7 @@ export async function statusPage(main) {
           h('b', { text: c.name }), badge(st, WORD[st]),
           c.maintenance ? h('span', { class: 'badge s-unknown', 'data-maintenance': '', text: 'maintenance' }) : '',
           c.uptime === null || c.uptime === undefined ? '' : h('span', { class: 'muted', text: ` ${pct(c.uptime)} uptime` }),
+          typeof c.uptime_excluding_maintenance === 'number' ? h('span', { class: 'muted', 'data-excluding-maintenance': '', text: ` (${pct(c.uptime_excluding_maintenance)} excluding maintenance)` }) : '',
           c.buckets && c.buckets.length ? uptimeBar(c.buckets, s.bucket_ms, { label: `${c.name} uptime` }) : emptyBar(90));
       })))));
     const list = s.incidents || [];

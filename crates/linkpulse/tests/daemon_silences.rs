@@ -154,7 +154,7 @@ fn expiring_a_silence_ends_it_at_once() {
     std::fs::write(
         &cfg,
         format!(
-            "listen: 127.0.0.1:0\ndatabase: {}\napi_token: {TOKEN}\nchecks:\n  - name: db\n    tcp: {{ address: '127.0.0.1:1' }}\n    labels: {{ team: db }}\nstatus_page:\n  title: Acme\n  groups:\n    - name: Data\n      checks: [db]\n",
+            "listen: 127.0.0.1:0\ndatabase: {}\napi_token: {TOKEN}\ndefaults: {{ interval: 200ms, timeout: 150ms, rise: 1, fall: 1 }}\nchecks:\n  - name: db\n    tcp: {{ address: '127.0.0.1:1' }}\n    labels: {{ team: db }}\nstatus_page:\n  title: Acme\n  groups:\n    - name: Data\n      checks: [db]\n",
             dir.path().join("lp.db").display(),
         ),
     )
@@ -189,6 +189,18 @@ fn expiring_a_silence_ends_it_at_once() {
     cli(&d, &["expire", id]);
     assert!(d.json("/api/v1/silences").as_array().unwrap().is_empty());
     assert!(d.check("db")["maintenance"].is_null());
+    // Afterwards the status page gives both figures, as status pages do: the uptime, and the
+    // uptime with the silence's time left out.
+    eventually(
+        "both uptime figures on the status page",
+        Duration::from_secs(20),
+        || {
+            let s = d.json("/api/v1/status");
+            let c = &s["groups"][0]["components"][0];
+            (c["maintenance"].is_null() && c["uptime_excluding_maintenance"].is_number())
+                .then_some(())
+        },
+    );
     // Bad input: a clear answer, never a panic.
     let (status, body) = linkpulse_testsupport::http::request(
         d.addr(),
