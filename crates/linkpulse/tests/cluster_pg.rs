@@ -81,6 +81,20 @@ fn split_once(members: &BTreeMap<&str, Daemon>, n: usize) -> Option<BTreeMap<Str
     (all.len() == n && distinct.len() == n && every_member_works).then_some(by_member)
 }
 
+/// How many checks the members show in `state` now.
+fn in_state(members: &BTreeMap<&str, Daemon>, state: &str) -> usize {
+    members
+        .values()
+        .flat_map(|d| {
+            d.json("/api/v1/checks")
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|c| c["state"] == state)
+        .count()
+}
+
 /// The stored results' times of `check` (ms), oldest first.
 fn result_times(d: &Daemon, check: &str) -> Vec<i64> {
     let mut at: Vec<i64> =
@@ -214,18 +228,7 @@ fn an_alert_is_delivered_once_by_the_cluster() {
         || split_once(&members, n),
     );
     eventually("every check up", Duration::from_secs(30), || {
-        members
-            .values()
-            .flat_map(|d| {
-                d.json("/api/v1/checks")
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .filter(|c| c["state"] == "up")
-            .count()
-            .eq(&n)
-            .then_some(())
+        (in_state(&members, "up") == n).then_some(())
     });
     drop(listener);
     eventually("a down alert per check", Duration::from_secs(60), || {
@@ -328,17 +331,7 @@ fn without_postgres_members_keep_their_checks_and_lose_nothing() {
         || split_once(&members, n),
     );
     eventually("every check up", Duration::from_secs(30), || {
-        let up = members
-            .values()
-            .flat_map(|d| {
-                d.json("/api/v1/checks")
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .filter(|c| c["state"] == "up")
-            .count();
-        (up == n).then_some(())
+        (in_state(&members, "up") == n).then_some(())
     });
 
     pg.halt();
@@ -363,19 +356,7 @@ fn without_postgres_members_keep_their_checks_and_lose_nothing() {
     eventually(
         "every check down while the database is away",
         Duration::from_secs(30),
-        || {
-            let down = members
-                .values()
-                .flat_map(|d| {
-                    d.json("/api/v1/checks")
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                })
-                .filter(|c| c["state"] == "down")
-                .count();
-            (down == n).then_some(())
-        },
+        || (in_state(&members, "down") == n).then_some(()),
     );
     std::thread::sleep(Duration::from_secs(LEASE_S * 2));
     assert_eq!(

@@ -187,18 +187,21 @@ pub(super) fn due_alerts(c: &mut Client, now_ms: Millis, n: usize) -> Result<Vec
         &[&now_ms, &limit(n)],
     )?
     .iter()
-    .map(|r| {
-        let attempts: i32 = r.try_get(4)?;
-        Ok(OutboxItem {
-            id: r.try_get(0)?,
-            key: r.try_get(1)?,
-            target: rows::json(r.try_get(2)?),
-            payload: rows::json(r.try_get(3)?),
-            attempts: u32::try_from(attempts).unwrap_or(0),
-            next_ms: r.try_get(5)?,
-        })
-    })
+    .map(outbox_item)
     .collect()
+}
+
+/// An outbox row read as `id, key, target, payload, attempts, next_ms`.
+fn outbox_item(r: &Row) -> Result<OutboxItem> {
+    let attempts: i32 = r.try_get(4)?;
+    Ok(OutboxItem {
+        id: r.try_get(0)?,
+        key: r.try_get(1)?,
+        target: rows::json(r.try_get(2)?),
+        payload: rows::json(r.try_get(3)?),
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        next_ms: r.try_get(5)?,
+    })
 }
 
 /// Cluster mode's [`due_alerts`]: the due alerts are claimed — their `next_ms` moved `claim_ms`
@@ -229,17 +232,7 @@ pub(super) fn claim_alerts(
             &[&now_ms, &limit(n), &claim_ms],
         )?
         .iter()
-        .map(|r| {
-            let attempts: i32 = r.try_get(4)?;
-            Ok(OutboxItem {
-                id: r.try_get(0)?,
-                key: r.try_get(1)?,
-                target: rows::json(r.try_get(2)?),
-                payload: rows::json(r.try_get(3)?),
-                attempts: u32::try_from(attempts).unwrap_or(0),
-                next_ms: r.try_get(5)?,
-            })
-        })
+        .map(outbox_item)
         .collect::<Result<Vec<_>>>()?;
     // RETURNING has no order: oldest first, as `due_alerts`.
     items.sort_by_key(|i| (i.next_ms, i.id));
