@@ -425,8 +425,11 @@ impl Engine {
             }
             if cfg.spec.kind() == CheckKind::Node && v.labels != cfg.labels {
                 v.labels.clone_from(&cfg.labels);
+                // Labels decide which silences and windows match.
+                v.maintenance = self.hold(cfg);
             }
-            v.maintenance = self.hold(cfg);
+            // `maintenance` is kept by `refresh_holds`, which runs whenever a hold can change
+            // (a silence made or expired, a window's edge, a reload): not per result.
             return;
         }
         let (last, last_ms) = last.map_or((None, None), |(r, at)| (Some(r), Some(at)));

@@ -53,6 +53,29 @@ fn start(config: &Path) -> Daemon {
     Daemon::spawn(command).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Members `names`, each with its own config from [`member_config`].
+fn start_members<'a>(
+    dir: &Path,
+    db: &PgDatabase,
+    names: &[&'a str],
+    target: SocketAddr,
+    n: usize,
+    extra: &str,
+) -> BTreeMap<&'a str, Daemon> {
+    names
+        .iter()
+        .map(|m| (*m, start(&member_config(dir, db, m, target, n, extra))))
+        .collect()
+}
+
+/// The `alerts:` section of a webhook to `hook`.
+fn webhook_alerts(hook: &WebhookReceiver) -> String {
+    format!(
+        "alerts:\n  - name: hook\n    webhook: {{ url: '{}' }}\n",
+        hook.url()
+    )
+}
+
 /// The checks each member runs now (its `/api/v1/checks`).
 fn owned(members: &BTreeMap<&str, Daemon>) -> BTreeMap<String, Vec<String>> {
     members
@@ -208,20 +231,9 @@ fn an_alert_is_delivered_once_by_the_cluster() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = listener.local_addr().unwrap();
     let hook = WebhookReceiver::start("127.0.0.1:0".parse().unwrap()).unwrap();
-    let alerts = format!(
-        "alerts:\n  - name: hook\n    webhook: {{ url: '{}' }}\n",
-        hook.url()
-    );
+    let alerts = webhook_alerts(&hook);
     let n = 9;
-    let members: BTreeMap<&str, Daemon> = ["m1", "m2", "m3"]
-        .into_iter()
-        .map(|m| {
-            (
-                m,
-                start(&member_config(dir.path(), &db, m, target, n, &alerts)),
-            )
-        })
-        .collect();
+    let members = start_members(dir.path(), &db, &["m1", "m2", "m3"], target, n, &alerts);
     eventually(
         "9 checks split over 3 members",
         Duration::from_secs(60),
@@ -311,20 +323,9 @@ fn without_postgres_members_keep_their_checks_and_lose_nothing() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = listener.local_addr().unwrap();
     let hook = WebhookReceiver::start("127.0.0.1:0".parse().unwrap()).unwrap();
-    let alerts = format!(
-        "alerts:\n  - name: hook\n    webhook: {{ url: '{}' }}\n",
-        hook.url()
-    );
+    let alerts = webhook_alerts(&hook);
     let n = 6;
-    let members: BTreeMap<&str, Daemon> = ["m1", "m2"]
-        .into_iter()
-        .map(|m| {
-            (
-                m,
-                start(&member_config(dir.path(), &db, m, target, n, &alerts)),
-            )
-        })
-        .collect();
+    let members = start_members(dir.path(), &db, &["m1", "m2"], target, n, &alerts);
     let split = eventually(
         "6 checks split over 2 members",
         Duration::from_secs(60),
@@ -423,10 +424,7 @@ fn the_dashboard_shows_the_members_and_a_lapsed_one() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = listener.local_addr().unwrap();
     let n = 8;
-    let mut members: BTreeMap<&str, Daemon> = ["m1", "m2"]
-        .into_iter()
-        .map(|m| (m, start(&member_config(dir.path(), &db, m, target, n, ""))))
-        .collect();
+    let mut members = start_members(dir.path(), &db, &["m1", "m2"], target, n, "");
     let url = format!("http://{}", members["m1"].addr());
     let signals = tempfile::tempdir().unwrap();
     let ready = signals.path().join("READY");
