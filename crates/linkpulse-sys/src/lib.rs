@@ -12,6 +12,7 @@
 //! - [`file`]: reading a small regular file a user named (config, token, certificate) with a
 //!   size cap, refusing a FIFO or a device at once instead of hanging or eating memory.
 //! - [`limits`]: the open-files limit (`getrlimit(RLIMIT_NOFILE)`).
+//! - [`memory`]: giving freed heap pages back to the kernel (`malloc_trim`).
 //!
 //! Both readers go through one `recvmsg` wrapper (`msg.rs`) that walks the control messages.
 //!
@@ -22,6 +23,7 @@
 pub mod errqueue;
 pub mod file;
 pub mod limits;
+pub mod memory;
 mod msg;
 pub mod reactor;
 pub mod recv;

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::cells;
@@ -99,6 +100,12 @@ fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // The query planner stability guarantee: plans do not depend on the values bound. Without
+    // it SQLite (3.54) marks `x = ?` parameters of a WHERE clause for a re-prepare when their
+    // value moves to or from 0/1, and the statement cache's `sqlite3_clear_bindings` then
+    // expires the statement every time it is reused: the result INSERT was parsed and planned
+    // anew for every row (most of the writer thread's CPU).
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(conn)
 }
 

@@ -84,6 +84,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "http"
     };
     let daemon = Daemon::start(args.config.clone(), config).await?;
+    // Loading and preparing a large config leaves its freed pages scattered through the heap:
+    // hand them back so they do not stay in the resident set for the daemon's life.
+    linkpulse_sys::memory::release_free();
     let router = daemon
         .router()
         .merge(blackbox::routes(Arc::clone(&blackbox)));

@@ -232,3 +232,30 @@ fn a_version_3_database_keeps_its_history_after_the_migration_to_typed_rows() {
     let db = SqliteStorage::open(&path).unwrap();
     assert_history_is(db.as_ref(), &want);
 }
+
+/// A cached statement with `col = ?` is reused without being parsed again (SQLite marks such
+/// parameters for a re-prepare, and the statement cache clears bindings on every reuse: the
+/// result INSERT used to be re-prepared for every row).
+#[test]
+fn cached_statements_are_not_prepared_again_for_new_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    drop(SqliteStorage::open(&path).unwrap());
+    let conn = open_conn(&path).unwrap();
+    let sql = "SELECT COALESCE((SELECT MAX(seq) + 1 FROM results
+                                WHERE series = ?1 AND at_ms = ?2), 0)";
+    for (series, at_ms) in [(1_i64, 0_i64), (2, 1_000), (1, 1), (7, 2_000), (0, 3_000)] {
+        let next: i64 = conn
+            .prepare_cached(sql)
+            .unwrap()
+            .query_row(params![series, at_ms], |r| r.get(0))
+            .unwrap();
+        assert_eq!(next, 0);
+    }
+    let st = conn.prepare_cached(sql).unwrap();
+    assert_eq!(
+        st.get_status(rusqlite::StatementStatus::RePrepare),
+        0,
+        "the statement was prepared again"
+    );
+}
