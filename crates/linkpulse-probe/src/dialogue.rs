@@ -36,7 +36,7 @@ pub const MAX_LINE: usize = 64 * 1024;
 
 /// What to send in a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Send {
+pub enum Payload {
     /// Text expanded with the step's capture groups, then sent followed by `\n`.
     Template(String),
     /// Bytes sent as they are (a protocol's own framing, e.g. RESP for Redis).
@@ -52,7 +52,7 @@ pub struct Step {
     /// before `expect`): a protocol's error reply, such as Redis's `-ERR`.
     pub fail_on: Option<Regex>,
     /// Sent after the match (or at once without `expect`).
-    pub send: Option<Send>,
+    pub send: Option<Payload>,
     /// Upgrade the connection to TLS after the send.
     pub starttls: bool,
     /// `(name, value template)` reported with the expanded value after the match.
@@ -76,7 +76,7 @@ impl Step {
     /// A step that sends `bytes` as they are.
     pub fn send_raw(bytes: impl Into<Vec<u8>>) -> Step {
         Step {
-            send: Some(Send::Raw(bytes.into())),
+            send: Some(Payload::Raw(bytes.into())),
             ..Step::empty()
         }
     }
@@ -102,7 +102,7 @@ impl Step {
 
     /// This step, also sending `text` (expanded, then `\n`) after its match.
     pub fn then_send(mut self, text: impl Into<String>) -> Step {
-        self.send = Some(Send::Template(text.into()));
+        self.send = Some(Payload::Template(text.into()));
         self
     }
 
@@ -413,10 +413,10 @@ impl<'a> Dialogue<'a> {
 }
 
 /// The bytes of `send`, expanded with `caps` when there was a match.
-fn render(send: &Send, caps: Option<&regex::bytes::Captures<'_>>) -> Vec<u8> {
+fn render(send: &Payload, caps: Option<&regex::bytes::Captures<'_>>) -> Vec<u8> {
     match send {
-        Send::Raw(bytes) => bytes.clone(),
-        Send::Template(text) => {
+        Payload::Raw(bytes) => bytes.clone(),
+        Payload::Template(text) => {
             let mut out = Vec::new();
             match caps {
                 Some(caps) => caps.expand(text.as_bytes(), &mut out),

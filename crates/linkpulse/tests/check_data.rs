@@ -352,3 +352,41 @@ fn check_mysql_against_mariadb() {
     assert_eq!(bad.code(), Some(3));
     assert!(bad.stderr.contains("invalid MySQL URL"), "{}", bad.stderr);
 }
+
+#[test]
+fn a_targets_file_mixes_data_urls_with_other_kinds() {
+    let redis = RedisServer::start(Some("file-pw")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("targets.txt");
+    std::fs::write(
+        &file,
+        format!(
+            "{}\ntcp://127.0.0.1:{}\nredis://:wrong-inline@127.0.0.1:{}\n",
+            redis.url(),
+            redis.port(),
+            redis.port()
+        ),
+    )
+    .unwrap();
+    let f = run(
+        &[
+            "check",
+            "--targets",
+            file.to_str().unwrap(),
+            "--password-env",
+            "T_PW",
+            "--output",
+            "json",
+        ],
+        &[("T_PW", "file-pw")],
+    );
+    let lines = f.json_lines();
+    assert_eq!(lines.len(), 3, "{}", out(&f));
+    assert_eq!(lines[0]["kind"], "redis");
+    assert_eq!(lines[0]["up"], true, "{}", lines[0]);
+    assert_eq!(lines[1]["kind"], "tcp");
+    // --password-env wins over the URL's password, which is masked in the output.
+    assert_eq!(lines[2]["up"], true, "{}", lines[2]);
+    assert!(!out(&f).contains("wrong-inline"), "{}", out(&f));
+    assert_eq!(f.code(), Some(0));
+}

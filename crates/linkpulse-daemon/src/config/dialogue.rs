@@ -69,7 +69,7 @@ pub struct TcpDialogue {
 }
 
 impl TcpDialogue {
-    /// The probe library's options; `None` when a regex does not compile (checked at load).
+    /// The probe library's options; an error when a regex does not compile (checked at load).
     pub fn options(&self) -> Result<linkpulse_probe::TcpOptions, regex::Error> {
         use linkpulse_probe::dialogue::{Script, Step};
         let mut steps = Vec::with_capacity(self.steps.len());
