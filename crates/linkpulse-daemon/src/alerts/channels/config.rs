@@ -65,6 +65,37 @@ impl Ctx<'_, '_> {
         }
     }
 
+    /// An optional `priority` in `range` (the provider's scale).
+    pub(crate) fn priority(
+        &mut self,
+        p: Option<&S<u8>>,
+        range: std::ops::RangeInclusive<u8>,
+    ) -> Option<Option<u8>> {
+        match p {
+            Some(p) if !range.contains(&p.value) => {
+                let message = format!(
+                    "invalid priority {} ({} to {})",
+                    p.value,
+                    range.start(),
+                    range.end()
+                );
+                self.at(p, "priority", message);
+                None
+            }
+            p => Some(p.map(|p| p.value)),
+        }
+    }
+
+    /// A webhook's secret `url` (`url`, `url_file` or `url_env`).
+    pub(crate) fn webhook_url(
+        &mut self,
+        url: Option<&S<String>>,
+        file: Option<&S<String>>,
+        env: Option<&S<String>>,
+    ) -> Option<Secret> {
+        self.secret_url("url", url, file, env)
+    }
+
     /// `ca_file`, read now (a PEM file with at least one certificate).
     pub(crate) fn ca_file(&mut self, s: Option<&S<String>>) -> Option<Option<PathBuf>> {
         match s {

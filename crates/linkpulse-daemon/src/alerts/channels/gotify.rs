@@ -44,17 +44,7 @@ impl Gotify {
             raw.token_env.as_ref(),
             true,
         );
-        let priority = match &raw.priority {
-            Some(p) if p.value > 10 => {
-                c.at(
-                    p,
-                    "priority",
-                    format!("invalid priority {} (0 to 10)", p.value),
-                );
-                None
-            }
-            p => Some(p.as_ref().map(|p| p.value)),
-        };
+        let priority = c.priority(raw.priority.as_ref(), 0..=10);
         let ca_file = c.ca_file(raw.ca_file.as_ref());
         Some(Gotify {
             url: url?,

@@ -389,7 +389,8 @@ mod config_tests {
              \x20 - ntfy: { url: 'ftp://x', priority: 9 }\n\
              \x20 - email: { host: h, from: 'not an address', to: [], tls: ssl }\n\
              \x20 - discord: { url: 'https://d.example.org/x' }\n    gotify: { url: 'https://g.example.org', token_env: X }\n\
-             \x20 - teams: { url: 'https://t.example.org', url_env: T }\n",
+             \x20 - teams: { url: 'https://t.example.org', url_env: T }\n\
+             \x20 - gotify: { url: 'https://g.example.org', token_env: PATH, priority: 11 }\n",
         )
         .unwrap_err();
         let has = |want: &str| {
@@ -414,5 +415,6 @@ mod config_tests {
             "t.yaml:13: alerts[6]: an alert needs exactly one of webhook, slack, command, alertmanager",
         );
         has("t.yaml:15: alerts[7].teams: give only one of url, url_file or url_env");
+        has("t.yaml:16: alerts[8].gotify.priority: invalid priority 11 (0 to 10)");
     }
 }

@@ -50,17 +50,7 @@ impl Ntfy {
             raw.token_env.as_ref(),
             false,
         );
-        let priority = match &raw.priority {
-            Some(p) if !(1..=5).contains(&p.value) => {
-                c.at(
-                    p,
-                    "priority",
-                    format!("invalid priority {} (1 to 5)", p.value),
-                );
-                None
-            }
-            p => Some(p.as_ref().map(|p| p.value)),
-        };
+        let priority = c.priority(raw.priority.as_ref(), 1..=5);
         let ca_file = c.ca_file(raw.ca_file.as_ref());
         Some(Ntfy {
             url: url?,

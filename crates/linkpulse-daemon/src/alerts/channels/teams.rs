@@ -44,8 +44,7 @@ pub struct Teams {
 
 impl Teams {
     pub(crate) fn validate(c: &mut Ctx<'_, '_>, raw: &Raw) -> Option<Teams> {
-        let url = c.secret_url(
-            "url",
+        let url = c.webhook_url(
             raw.url.as_ref(),
             raw.url_file.as_ref(),
             raw.url_env.as_ref(),

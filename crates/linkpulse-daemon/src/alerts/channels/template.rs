@@ -76,8 +76,7 @@ pub struct Template {
 
 impl Template {
     pub(crate) fn validate(c: &mut Ctx<'_, '_>, raw: &Raw) -> Option<Template> {
-        let url = c.secret_url(
-            "url",
+        let url = c.webhook_url(
             raw.url.as_ref(),
             raw.url_file.as_ref(),
             raw.url_env.as_ref(),
