@@ -586,7 +586,7 @@ async fn read_all(shown: &str, response: http::Response<Incoming>) -> Result<Byt
 
 /// An error and its causes, joined with `: ` (hyper's own messages say little alone:
 /// "client error (Connect)"), without repeating a cause that the previous message contains.
-fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn causes(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

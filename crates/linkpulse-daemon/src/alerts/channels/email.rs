@@ -208,24 +208,12 @@ impl Email {
                 answer.code(),
                 answer.message().collect::<Vec<_>>().join(" ")
             )),
-            Err(e) => Err(Failure::new(format!("{where_}: {}", chain(&e)))),
+            Err(e) => Err(Failure::new(format!(
+                "{where_}: {}",
+                linkpulse_probe::client::causes(&e)
+            ))),
         }
     }
-}
-
-/// An error with its causes.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        if !text.contains(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
