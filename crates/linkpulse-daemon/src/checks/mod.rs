@@ -78,7 +78,10 @@ impl linkpulse_checks::CheckSettings for CheckConfig {
     }
 
     fn diagnosable(&self) -> bool {
-        matches!(
+        // A multi-vantage check's incident is diagnosed by its vantages (`partial_outage`,
+        // `vantage_isolated`), not by one member's layered diagnosis.
+        self.vantage.is_none()
+            && matches!(
             self.spec.kind(),
             CheckKind::Http
                 | CheckKind::Tcp
@@ -211,5 +214,6 @@ pub fn node_check(node: &str, labels: BTreeMap<String, String>, interval: Durati
         cert_warn_days: 0,
         loss_threshold: 1.0,
         labels,
+        vantage: None,
     }
 }

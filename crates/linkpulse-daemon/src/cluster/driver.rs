@@ -1,14 +1,16 @@
 //! The coordinator's thread: lease renewals against PostgreSQL, role changes to the engine.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use linkpulse_cluster::{Coordinator, DatabaseState, Effect, Placement, Settings};
+use linkpulse_checks::VantageRole;
+use linkpulse_cluster::{Coordinator, DatabaseState, Effect, Placement, Role, Settings};
 
 use super::members::{self, MemberStatus};
-use super::{ClusterStatus, ClusterView};
+use super::vantage::{Poller, VantageViews};
+use super::{ClusterCheck, ClusterStatus, ClusterView};
 use crate::config::cluster::ClusterConfig;
 use crate::engine::EngineHandle;
 use crate::health::Health;
@@ -16,7 +18,7 @@ use crate::storage::Storage;
 use crate::storage::postgres::PgTarget;
 
 enum Msg {
-    Checks(Vec<String>),
+    Checks(Vec<ClusterCheck>),
     Address(String),
     Stop,
 }
@@ -27,8 +29,8 @@ pub struct ClusterNotifier(mpsc::Sender<Msg>);
 
 impl ClusterNotifier {
     /// The configuration's checks changed (a reload): ownership is computed again.
-    pub fn set_checks(&self, names: Vec<String>) {
-        let _ = self.0.send(Msg::Checks(names));
+    pub fn set_checks(&self, checks: Vec<ClusterCheck>) {
+        let _ = self.0.send(Msg::Checks(checks));
     }
 }
 
@@ -71,25 +73,39 @@ struct Driver {
     view: ClusterView,
     health: Arc<Health>,
     client: Option<postgres::Client>,
-    owned: BTreeSet<String>,
+    /// The checks this member runs or decides, with its role; multi-vantage checks only in
+    /// `vantage_checks`.
+    owned: BTreeMap<String, Role>,
+    vantage_checks: std::collections::BTreeSet<String>,
+    /// Reads the vantages' results and hands the combined verdicts to the engine.
+    poller: Option<Poller>,
     members: Vec<MemberStatus>,
     epoch: Instant,
 }
 
-/// Starts the coordinator's thread for `cfg`, sharing `checks` (names, every one placed on a
-/// single member) with the other members of `target`'s database.
+/// Starts the coordinator's thread for `cfg`, sharing `checks` (each on one member, or on
+/// every member of its vantages) with the other members of `target`'s database; the
+/// per-vantage results of multi-vantage checks are published in `vantages`.
 #[allow(clippy::too_many_arguments)]
 pub fn start(
     cfg: ClusterConfig,
     address: String,
     target: PgTarget,
-    checks: Vec<String>,
+    checks: Vec<ClusterCheck>,
     storage: Arc<dyn Storage>,
     engine: EngineHandle,
     view: ClusterView,
+    vantages: VantageViews,
     health: Arc<Health>,
 ) -> std::io::Result<ClusterHandle> {
     let (tx, rx) = mpsc::channel();
+    let poller = Poller::start(
+        &checks,
+        cfg.lease,
+        storage.clone(),
+        engine.clone(),
+        vantages,
+    )?;
     let mut driver = Driver {
         cfg,
         address,
@@ -99,7 +115,9 @@ pub fn start(
         view,
         health,
         client: None,
-        owned: BTreeSet::new(),
+        owned: BTreeMap::new(),
+        vantage_checks: Default::default(),
+        poller: Some(poller),
         members: Vec::new(),
         epoch: Instant::now(),
     };
@@ -112,8 +130,8 @@ pub fn start(
     })
 }
 
-fn placed(names: Vec<String>) -> impl Iterator<Item = (String, Placement)> {
-    names.into_iter().map(|n| (n, Placement::Single))
+fn placed(checks: &[ClusterCheck]) -> impl Iterator<Item = (String, Placement)> + '_ {
+    checks.iter().map(|c| (c.name.clone(), c.placement()))
 }
 
 impl Driver {
@@ -121,14 +139,26 @@ impl Driver {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn run(&mut self, checks: Vec<String>, rx: &mpsc::Receiver<Msg>) {
+    fn set_checks(&mut self, coord: &mut Coordinator, checks: Vec<ClusterCheck>) {
+        self.vantage_checks = checks
+            .iter()
+            .filter(|c| c.vantage.is_some())
+            .map(|c| c.name.clone())
+            .collect();
+        coord.set_checks(placed(&checks));
+        if let Some(p) = &self.poller {
+            p.set_checks(checks);
+        }
+    }
+
+    fn run(&mut self, checks: Vec<ClusterCheck>, rx: &mpsc::Receiver<Msg>) {
         let settings = Settings {
             node: self.cfg.node.clone(),
             vantage: self.cfg.vantage.clone(),
             lease_ms: u64::try_from(self.cfg.lease.as_millis()).unwrap_or(u64::MAX),
         };
         let mut coord = Coordinator::new(settings, self.now_ms());
-        coord.set_checks(placed(checks));
+        self.set_checks(&mut coord, checks);
         tracing::info!(node = %self.cfg.node, vantage = %self.cfg.vantage, lease = ?self.cfg.lease, "joining the cluster");
         loop {
             coord.handle_timeout(self.now_ms());
@@ -137,13 +167,16 @@ impl Driver {
                 .poll_timeout()
                 .map_or(1_000, |due| due.saturating_sub(self.now_ms()));
             match rx.recv_timeout(Duration::from_millis(wait)) {
-                Ok(Msg::Checks(names)) => coord.set_checks(placed(names)),
+                Ok(Msg::Checks(checks)) => self.set_checks(&mut coord, checks),
                 Ok(Msg::Address(a)) => {
                     if self.cfg.address.is_none() {
                         self.address = a;
                     }
                 }
                 Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                    if let Some(p) = self.poller.take() {
+                        p.stop();
+                    }
                     coord.leave();
                     self.carry_out(&mut coord);
                     tracing::info!(node = %self.cfg.node, "left the cluster");
@@ -209,16 +242,27 @@ impl Driver {
         .map_err(describe)
     }
 
-    /// Gains and losses go to the engine; a gained check resumes from the shared history.
-    fn roles(&mut self, changes: Vec<(String, linkpulse_cluster::Role)>) {
+    /// Gains and losses go to the engine; a gained check resumes from the shared history. A
+    /// multi-vantage check whose role changed leaves and joins again with its new role (the
+    /// new decider resumes its state and incident from the database).
+    fn roles(&mut self, changes: Vec<(String, Role)>) {
         let (mut gained, mut lost) = (Vec::new(), Vec::new());
         for (name, role) in changes {
-            if role.run {
-                if self.owned.insert(name.clone()) {
+            let vantage = self.vantage_checks.contains(&name);
+            let active = if vantage { role.any() } else { role.run };
+            let before = if active {
+                self.owned.insert(name.clone(), role)
+            } else {
+                self.owned.remove(&name)
+            };
+            match (before, active) {
+                (None, true) => gained.push(name),
+                (Some(_), false) => lost.push(name),
+                (Some(old), true) if vantage && old != role => {
+                    lost.push(name.clone());
                     gained.push(name);
                 }
-            } else if self.owned.remove(&name) {
-                lost.push(name);
+                _ => {}
             }
         }
         if gained.is_empty() && lost.is_empty() {
@@ -242,7 +286,16 @@ impl Driver {
             .into_iter()
             .map(|n| {
                 let r = resume.remove(&n);
-                (n, r)
+                let role = self
+                    .vantage_checks
+                    .contains(&n)
+                    .then(|| self.owned.get(&n))
+                    .flatten()
+                    .map(|r| VantageRole {
+                        run: r.run,
+                        decide: r.decide,
+                    });
+                (n, r, role)
             })
             .collect();
         self.engine.ownership_blocking(gained, lost);

@@ -26,6 +26,7 @@ mod model;
 pub(crate) mod raw;
 mod routing;
 pub mod tls;
+pub mod vantage;
 pub(crate) mod validate;
 
 use std::path::Path;

@@ -123,6 +123,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         lease_expires TIMESTAMPTZ NOT NULL,
         checks_owned INTEGER NOT NULL DEFAULT 0
     );",
+    // 6: multi-vantage checks (`vantage:` in cluster mode): a result's series names the
+    // vantage and member that saw it, so result rows stay as narrow as before and older
+    // series (no vantage) keep their history; the decider reads each vantage's latest result.
+    "ALTER TABLE series ADD COLUMN vantage TEXT, ADD COLUMN member TEXT;
+    CREATE INDEX series_vantage ON series (check_name) WHERE vantage IS NOT NULL;",
 ];
 
 /// The version whose SQL is followed by [`repack`] (then [`REPACK_DONE`]).
