@@ -23,16 +23,14 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::checks::{Core, Effect, HubPolicy, Now, Origin};
-use linkpulse_checks::{QuorumVerdict, VantageRole};
 pub use crate::checks::{NODE_PREFIX, NodeEvent, NodeReport, PushEvent, ReloadSummary};
 use crate::config::{CheckConfig, CheckKind, Concurrency, Config};
 use crate::metrics::{CheckLabels, CheckSeries, Metrics};
 use crate::probe::{self, CheckResult, Outcome, PreparedProbe};
 use crate::schedule::CheckId;
 use crate::state::State;
-use crate::storage::{
-    Attempt, Millis, PackedAttempt, ResultVantage, Resume, Storage, WriteOp,
-};
+use crate::storage::{Attempt, Millis, PackedAttempt, ResultVantage, Resume, Storage, WriteOp};
+use linkpulse_checks::{QuorumVerdict, VantageRole};
 
 /// What the API shows of one check.
 #[derive(Debug, Clone, PartialEq, Serialize)]

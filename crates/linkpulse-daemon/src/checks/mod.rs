@@ -82,16 +82,16 @@ impl linkpulse_checks::CheckSettings for CheckConfig {
         // `vantage_isolated`), not by one member's layered diagnosis.
         self.vantage.is_none()
             && matches!(
-            self.spec.kind(),
-            CheckKind::Http
-                | CheckKind::Tcp
-                | CheckKind::Icmp
-                | CheckKind::Dns
-                | CheckKind::Grpc
-                | CheckKind::Postgres
-                | CheckKind::Redis
-                | CheckKind::Mysql
-        )
+                self.spec.kind(),
+                CheckKind::Http
+                    | CheckKind::Tcp
+                    | CheckKind::Icmp
+                    | CheckKind::Dns
+                    | CheckKind::Grpc
+                    | CheckKind::Postgres
+                    | CheckKind::Redis
+                    | CheckKind::Mysql
+            )
     }
 
     fn target(&self) -> String {

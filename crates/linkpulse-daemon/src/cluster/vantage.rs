@@ -17,8 +17,8 @@ use serde::Serialize;
 
 use linkpulse_checks::QuorumVerdict;
 use linkpulse_checks::state::Verdict;
-use linkpulse_cluster::quorum::{self, Decision, VantageVerdict};
 use linkpulse_cluster::isolation;
+use linkpulse_cluster::quorum::{self, Decision, VantageVerdict};
 
 use super::ClusterCheck;
 use crate::config::vantage::VantageConfig;
@@ -110,7 +110,12 @@ fn combine(
     }
     let ups: BTreeMap<String, BTreeMap<String, bool>> = latest
         .iter()
-        .map(|(c, vs)| (c.clone(), vs.iter().map(|(v, r)| (v.clone(), r.up)).collect()))
+        .map(|(c, vs)| {
+            (
+                c.clone(),
+                vs.iter().map(|(v, r)| (v.clone(), r.up)).collect(),
+            )
+        })
         .collect();
     let isolated = isolation::isolated_vantages(&ups, MIN_ISOLATION_CHECKS);
     let (mut verdicts, mut views) = (Vec::new(), HashMap::new());
@@ -170,10 +175,12 @@ fn combine(
 fn named(failing: &[String], rows: &BTreeMap<String, VantageResult>) -> String {
     failing
         .iter()
-        .map(|v| match rows.get(v).and_then(|r| r.error_kind.as_deref()) {
-            Some(kind) => format!("{v} ({kind})"),
-            None => v.clone(),
-        })
+        .map(
+            |v| match rows.get(v).and_then(|r| r.error_kind.as_deref()) {
+                Some(kind) => format!("{v} ({kind})"),
+                None => v.clone(),
+            },
+        )
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -194,7 +201,9 @@ fn verdict(
         Decision::Unknown => return None,
         Decision::Up { .. } => QuorumVerdict {
             verdict: Verdict::Ok,
-            diagnosis: isolated_note.as_ref().map(|_| "vantage_isolated".to_owned()),
+            diagnosis: isolated_note
+                .as_ref()
+                .map(|_| "vantage_isolated".to_owned()),
             cause: isolated_note,
         },
         Decision::Degraded { failing } => QuorumVerdict {
@@ -356,9 +365,13 @@ mod tests {
 
     #[test]
     fn one_vantage_down_is_a_partial_outage_two_are_down() {
-        let c = checks(&["a", "b"]);
+        let c = checks(&["a", "b", "ok"]);
         let now = 100_000;
+        // `ok` answers everywhere, so eu does not fail on every check: not isolated.
         let results = vec![
+            r("ok", "eu", true, now),
+            r("ok", "us", true, now),
+            r("ok", "ap", true, now),
             r("a", "eu", false, now),
             r("a", "us", true, now),
             r("a", "ap", true, now),
@@ -370,7 +383,10 @@ mod tests {
         let a = &v.iter().find(|(n, _)| n == "a").unwrap().1;
         assert_eq!(a.verdict, Verdict::Warn);
         assert_eq!(a.diagnosis.as_deref(), Some("partial_outage"));
-        assert!(a.cause.as_deref().unwrap().contains("eu (refused)"), "{a:?}");
+        assert!(
+            a.cause.as_deref().unwrap().contains("eu (refused)"),
+            "{a:?}"
+        );
         let b = &v.iter().find(|(n, _)| n == "b").unwrap().1;
         assert_eq!(b.verdict, Verdict::Fail);
         assert_eq!(views["b"].failing, ["eu", "us"]);

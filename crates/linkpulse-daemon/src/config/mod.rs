@@ -26,8 +26,8 @@ mod model;
 pub(crate) mod raw;
 mod routing;
 pub mod tls;
-pub mod vantage;
 pub(crate) mod validate;
+pub mod vantage;
 
 use std::path::Path;
 

@@ -659,19 +659,19 @@ fn check_inner(
         );
         ok = false;
     }
-    let vantage = c
-        .vantage
-        .as_ref()
-        .and_then(|v| match super::vantage::validate(&v.value, prefix) {
-            Ok(v) => Some(v),
-            Err(problems) => {
-                ok = false;
-                for (line, path, message) in problems {
-                    e.push(line, path, message);
+    let vantage =
+        c.vantage
+            .as_ref()
+            .and_then(|v| match super::vantage::validate(&v.value, prefix) {
+                Ok(v) => Some(v),
+                Err(problems) => {
+                    ok = false;
+                    for (line, path, message) in problems {
+                        e.push(line, path, message);
+                    }
+                    None
                 }
-                None
-            }
-        });
+            });
     if !ok {
         return None;
     }

@@ -101,10 +101,15 @@ pub(crate) fn validate(raw: &RawVantage, prefix: &str) -> Result<VantageConfig, 
             let mut set = BTreeSet::new();
             for (i, label) in list.iter().enumerate() {
                 let v = label.value.trim();
+                // Inside an untagged enum the items lose their place: fall back on `from`'s.
+                let line = match label.referenced.line() {
+                    0 => from_line,
+                    l => l,
+                };
                 let path = format!("{prefix}.vantage.from[{i}]");
                 if !valid_label(v) {
                     problems.push((
-                        label.referenced.line(),
+                        line,
                         path,
                         format!(
                             "invalid vantage label {:?}: 1 to 64 letters, digits, '.', '_' or '-' (as in cluster.vantage)",
@@ -112,11 +117,7 @@ pub(crate) fn validate(raw: &RawVantage, prefix: &str) -> Result<VantageConfig, 
                         ),
                     ));
                 } else if !set.insert(v.to_owned()) {
-                    problems.push((
-                        label.referenced.line(),
-                        path,
-                        format!("vantage {v:?} is listed twice"),
-                    ));
+                    problems.push((line, path, format!("vantage {v:?} is listed twice")));
                 }
             }
             if list.is_empty() {
