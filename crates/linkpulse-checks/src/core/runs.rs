@@ -66,10 +66,14 @@ impl<M: Model> Core<M> {
             return;
         };
         self.record(id, outcome, now);
+        let witness = self.is_witness(id);
         let Some(c) = self.checks.get_mut(&id) else {
             return;
         };
-        let every = if c.state.transitioning() {
+        // A vantage's witness runs at its interval: the quorum's state is not its own.
+        let every = if witness {
+            c.cfg.interval()
+        } else if c.state.transitioning() {
             c.cfg.fastinter()
         } else if c.state.state() == State::Down {
             c.cfg.downinter()
