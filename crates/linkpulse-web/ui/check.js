@@ -183,7 +183,7 @@ export async function checkPage(main, store, name) {
       isolated.length ? `isolated (left out, their own network): ${isolated.join(', ')}` : ''].filter(Boolean).join(' · ');
     const rows = v.results || [];
     vanBody.replaceChildren(...(rows.length ? rows.map((r) => h('tr', { 'data-vantage': r.vantage, 'data-up': String(r.up), 'data-isolated': String(!!r.isolated) },
-      h('th', { scope: 'row', text: r.vantage }),
+      h('td', {}, h('b', { text: r.vantage })),
       h('td', { class: 'mono', text: r.member }),
       h('td', {}, badge(r.up ? 'up' : 'down', r.up ? 'ok' : r.isolated ? 'isolated' : 'failed')),
       h('td', { class: 'num', text: r.up ? ms(r.latency_ms) : '–' }),
