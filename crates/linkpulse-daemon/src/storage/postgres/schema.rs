@@ -155,7 +155,7 @@ fn repack(tx: &mut Transaction<'_>, database: &str) -> Result<(), postgres::Erro
     let started = std::time::Instant::now();
     tracing::info!(%database, results = total,
         "migrating history to typed rows (schema 2); this runs once");
-    let st = Prepared::new(tx)?;
+    let st = Prepared::before_vantages(tx)?;
     let read = tx.prepare(
         "SELECT series, at_ms, up, latency_ms, error_kind, detail FROM results_v1
          ORDER BY series, at_ms, id",

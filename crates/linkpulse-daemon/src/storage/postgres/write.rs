@@ -31,6 +31,21 @@ pub(super) struct Prepared {
 
 impl Prepared {
     pub(super) fn new(c: &mut impl GenericClient) -> Result<Prepared, postgres::Error> {
+        Prepared::at(c, true)
+    }
+
+    /// The statements of a schema before version 6 (`vantages` false: series have no
+    /// vantage), for the repack of version 2, which writes result rows only.
+    pub(super) fn before_vantages(c: &mut impl GenericClient) -> Result<Prepared, postgres::Error> {
+        Prepared::at(c, false)
+    }
+
+    fn at(c: &mut impl GenericClient, vantages: bool) -> Result<Prepared, postgres::Error> {
+        let (find_series, new_series) = if vantages {
+            (FIND_SERIES, NEW_SERIES)
+        } else {
+            (FIND_SERIES_V1, NEW_SERIES_V1)
+        };
         Ok(Prepared {
             // `seq` is 0 unless the series already has a result in that millisecond (stored,
             // or earlier in the batch).
@@ -54,16 +69,8 @@ impl Prepared {
                 .prepare("INSERT INTO texts (text, last_ms) VALUES ($1, $2) RETURNING id")?,
             touch_text: c
                 .prepare("UPDATE texts SET last_ms = GREATEST(last_ms, $2) WHERE id = $1")?,
-            // A multi-vantage check has one series per vantage and member (schema 6).
-            find_series: c.prepare(
-                "SELECT id FROM series WHERE check_name = $1 AND kind IS NOT DISTINCT FROM $2
-                 AND target IS NOT DISTINCT FROM $3 AND vantage IS NOT DISTINCT FROM $4
-                 AND member IS NOT DISTINCT FROM $5 ORDER BY id LIMIT 1",
-            )?,
-            new_series: c.prepare(
-                "INSERT INTO series (check_name, kind, target, vantage, member)
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            )?,
+            find_series: c.prepare(find_series)?,
+            new_series: c.prepare(new_series)?,
             transition: c.prepare(
                 "INSERT INTO transitions (check_name, at_ms, from_state, to_state, cause)
                  VALUES ($1, $2, $3, $4, $5)",
@@ -94,6 +101,19 @@ impl Prepared {
         })
     }
 }
+
+// A multi-vantage check has one series per vantage and member (schema 6).
+const FIND_SERIES: &str =
+    "SELECT id FROM series WHERE check_name = $1 AND kind IS NOT DISTINCT FROM $2
+     AND target IS NOT DISTINCT FROM $3 AND vantage IS NOT DISTINCT FROM $4
+     AND member IS NOT DISTINCT FROM $5 ORDER BY id LIMIT 1";
+const NEW_SERIES: &str = "INSERT INTO series (check_name, kind, target, vantage, member)
+     VALUES ($1, $2, $3, $4, $5) RETURNING id";
+// Before schema 6 (only the repack of version 2 uses them, and never for series).
+const FIND_SERIES_V1: &str = "SELECT id FROM series WHERE check_name = $1
+     AND kind IS NOT DISTINCT FROM $2 AND target IS NOT DISTINCT FROM $3 ORDER BY id LIMIT 1";
+const NEW_SERIES_V1: &str =
+    "INSERT INTO series (check_name, kind, target) VALUES ($1, $2, $3) RETURNING id";
 
 /// Most ops held while the server cannot be reached; beyond it the oldest are dropped.
 const MAX_HELD: usize = 100_000;
