@@ -4,7 +4,9 @@
 //! coordinator, and tells the engine which checks it gained or lost; the engine runs only the
 //! checks this member owns. History, states, incidents and the alert outbox are the shared
 //! database's, so a check taken over resumes where its previous owner left it, and alerts are
-//! claimed from the outbox by one member at a time (`FOR UPDATE SKIP LOCKED`).
+//! claimed from the outbox by one member at a time (`FOR UPDATE SKIP LOCKED`). A
+//! multi-vantage check (`vantage:`) runs on every member of its vantages and is decided by one
+//! of them from the vantages' latest results ([`vantage`]).
 //!
 //! The decisions (who is alive, who owns what, no takeover without the database) are the
 //! sans-IO crate's; this module is only its I/O: the sync `postgres` client on a plain thread
