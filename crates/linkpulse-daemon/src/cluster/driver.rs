@@ -140,14 +140,40 @@ impl Driver {
     }
 
     fn set_checks(&mut self, coord: &mut Coordinator, checks: Vec<ClusterCheck>) {
-        self.vantage_checks = checks
-            .iter()
-            .filter(|c| c.vantage.is_some())
-            .map(|c| c.name.clone())
-            .collect();
+        let before = std::mem::replace(
+            &mut self.vantage_checks,
+            checks
+                .iter()
+                .filter(|c| c.vantage.is_some())
+                .map(|c| c.name.clone())
+                .collect(),
+        );
         coord.set_checks(placed(&checks));
         if let Some(p) = &self.poller {
             p.set_checks(checks);
+        }
+        // A check this member holds that gained or lost `vantage:` (a reload) may keep the
+        // same role, so no role change comes for it: it leaves the engine and joins again
+        // with its new kind of role.
+        let flipped: Vec<String> = self
+            .owned
+            .keys()
+            .filter(|n| before.contains(*n) != self.vantage_checks.contains(*n))
+            .cloned()
+            .collect();
+        if !flipped.is_empty() {
+            for n in &flipped {
+                self.owned.remove(n);
+            }
+            self.engine.ownership_blocking(Vec::new(), flipped.clone());
+            let again = flipped
+                .into_iter()
+                .map(|n| {
+                    let role = coord.role(&n);
+                    (n, role)
+                })
+                .collect();
+            self.roles(again);
         }
     }
 

@@ -51,6 +51,8 @@ impl VantageConfig {
     pub fn placement(&self) -> Placement {
         Placement::Vantages {
             from: self.from.clone(),
+            // Placement does not use the quorum (the poller decides with `quorum_of`); 0 says
+            // "a majority of those reporting".
             quorum: match self.quorum {
                 Quorum::Exactly(n) => n,
                 Quorum::Majority => 0,
