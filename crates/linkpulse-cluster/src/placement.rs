@@ -76,6 +76,20 @@ impl Placement {
                     decide: own,
                 }
             }
+            Placement::Vantages { from, .. } => Role {
+                run: view
+                    .live()
+                    .iter()
+                    .any(|m| m.name == me && from.contains(&m.vantage)),
+                decide: self.decider(key, view) == Some(me),
+            },
+        }
+    }
+
+    /// The live member that decides the check `key` under `view` (`None` without members).
+    pub fn decider<'a>(&self, key: &str, view: &'a Membership) -> Option<&'a str> {
+        match self {
+            Placement::Single => rendezvous::owner(key, view.names()),
             Placement::Vantages { from, .. } => {
                 let runners: Vec<&str> = view
                     .live()
@@ -83,17 +97,12 @@ impl Placement {
                     .filter(|m| from.contains(&m.vantage))
                     .map(|m| m.name.as_str())
                     .collect();
-                let run = runners.contains(&me);
                 // With no live member in any of its vantages, someone must still decide (and
                 // say that no vantage is reporting): rendezvous over every live member.
-                let decider = if runners.is_empty() {
+                if runners.is_empty() {
                     rendezvous::owner(key, view.names())
                 } else {
-                    rendezvous::owner(key, runners.iter().copied())
-                };
-                Role {
-                    run,
-                    decide: decider == Some(me),
+                    rendezvous::owner(key, runners)
                 }
             }
         }

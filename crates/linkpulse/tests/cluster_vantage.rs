@@ -96,21 +96,21 @@ fn downs(hook: &WebhookReceiver) -> (BTreeMap<String, usize>, bool) {
 }
 
 #[test]
-fn one_failing_vantage_is_a_partial_outage_two_are_down_with_one_alert() {
+fn one_failing_vantage_is_a_partial_outage_two_are_down_with_one_alert_from_one_decider() {
     let db = postgres::database().expect("a throwaway PostgreSQL cluster");
     let dir = tempfile::tempdir().unwrap();
     let up = TcpHold::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
     let down = refusing();
     let hook = WebhookReceiver::start("127.0.0.1:0".parse().unwrap()).unwrap();
     // `ok` answers everywhere (so eu does not fail on every check: not isolated), `one` fails
-    // from eu, `two` from eu and us.
-    let members = start_members(
+    // from eu, `two` from eu and us, `all` from every vantage.
+    let mut members = start_members(
         dir.path(),
         &db,
-        &["ok", "one", "two"],
+        &["ok", "one", "two", "all"],
         &hook,
         |vantage, check| match (check, vantage) {
-            ("one", "eu") | ("two", "eu" | "us") => down,
+            ("one", "eu") | ("two", "eu" | "us") | ("all", _) => down,
             _ => up.addr(),
         },
     );
@@ -155,19 +155,25 @@ fn one_failing_vantage_is_a_partial_outage_two_are_down_with_one_alert() {
         });
     }
 
-    // The down alert of `two` goes out once, and `one` (a partial outage) pages no `down`.
-    eventually("a down alert for `two`", Duration::from_secs(30), || {
-        downs(&hook).0.contains_key("two").then_some(())
-    });
+    // The down alerts of `two` and `all` go out once, and `one` (a partial outage) pages no
+    // `down`; one incident each, opened by the decider alone.
+    let want = BTreeMap::from([("all".to_owned(), 1), ("two".to_owned(), 1)]);
+    eventually(
+        "a down alert for `two` and `all`",
+        Duration::from_secs(30),
+        || (downs(&hook).0.len() == 2).then_some(()),
+    );
     std::thread::sleep(Duration::from_secs(3)); // room for a second delivery, if any
     let (per_check, twice) = downs(&hook);
-    assert_eq!(
-        per_check,
-        BTreeMap::from([("two".to_owned(), 1)]),
-        "{:#?}",
-        hook.received()
-    );
+    assert_eq!(per_check, want, "{:#?}", hook.received());
     assert!(!twice, "an alert delivered twice: {:#?}", hook.received());
+    let incidents = db
+        .psql("SELECT check_name || ':' || COUNT(*) FROM incidents GROUP BY check_name ORDER BY 1")
+        .unwrap();
+    assert_eq!(
+        incidents.split_whitespace().collect::<Vec<_>>(),
+        ["all:1", "two:1"]
+    );
 
     // Each result is stored with its vantage and member.
     let series = db
@@ -178,7 +184,7 @@ fn one_failing_vantage_is_a_partial_outage_two_are_down_with_one_alert() {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    for c in ["ok", "one", "two"] {
+    for c in ["ok", "one", "two", "all"] {
         for (node, vantage) in MEMBERS {
             let want = format!("{c}:{vantage}:{node}");
             assert!(series.contains(want.as_str()), "{want} not in {series:?}");
@@ -203,6 +209,28 @@ fn one_failing_vantage_is_a_partial_outage_two_are_down_with_one_alert() {
             ("VANTAGE_ALL", "ap,eu,us"),
         ],
     );
+
+    // kill -9 the decider of `all`: another member decides it, resumed from the shared
+    // history (still down), and no alert goes out a second time.
+    let decider = eventually("`all`'s decider named", Duration::from_secs(30), || {
+        let c = with_three_vantages(&members["m-ap"], "all")?;
+        c["vantages"]["decider"].as_str().map(str::to_owned)
+    });
+    let node = *members
+        .keys()
+        .find(|n| **n == decider)
+        .expect("a member decides");
+    members.remove(node).unwrap().kill9();
+    let survivor = members.values().next().unwrap();
+    eventually("a new decider of `all`", Duration::from_secs(30), || {
+        let c = survivor.check("all");
+        let now = c["vantages"]["decider"].as_str()?;
+        (now != decider && c["state"] == "down").then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let (per_check, twice) = downs(&hook);
+    assert_eq!(per_check, want, "{:#?}", hook.received());
+    assert!(!twice, "an alert delivered twice: {:#?}", hook.received());
 }
 
 #[test]

@@ -79,6 +79,9 @@ struct Driver {
     vantage_checks: std::collections::BTreeSet<String>,
     /// Reads the vantages' results and hands the combined verdicts to the engine.
     poller: Option<Poller>,
+    /// The placement of each multi-vantage check, and where their deciders are published.
+    vantage_placements: Vec<(String, Placement)>,
+    vantages: VantageViews,
     members: Vec<MemberStatus>,
     epoch: Instant,
 }
@@ -104,7 +107,7 @@ pub fn start(
         cfg.lease,
         storage.clone(),
         engine.clone(),
-        vantages,
+        vantages.clone(),
     )?;
     let mut driver = Driver {
         cfg,
@@ -118,6 +121,8 @@ pub fn start(
         owned: BTreeMap::new(),
         vantage_checks: Default::default(),
         poller: Some(poller),
+        vantage_placements: Vec::new(),
+        vantages,
         members: Vec::new(),
         epoch: Instant::now(),
     };
@@ -149,6 +154,10 @@ impl Driver {
                 .collect(),
         );
         coord.set_checks(placed(&checks));
+        self.vantage_placements = placed(&checks)
+            .filter(|(_, p)| *p != Placement::Single)
+            .collect();
+        self.publish_deciders(coord);
         if let Some(p) = &self.poller {
             p.set_checks(checks);
         }
@@ -220,6 +229,7 @@ impl Driver {
                     Ok(r) => {
                         self.members = r.status;
                         coord.handle_renewed(self.now_ms(), r.rows, r.db_now_ms);
+                        self.publish_deciders(coord);
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "cluster lease renewal failed");
@@ -325,6 +335,19 @@ impl Driver {
             })
             .collect();
         self.engine.ownership_blocking(gained, lost);
+    }
+
+    /// Who decides each multi-vantage check under the membership as last read (for the API).
+    fn publish_deciders(&self, coord: &Coordinator) {
+        let Some(view) = coord.membership() else {
+            return;
+        };
+        let deciders = self
+            .vantage_placements
+            .iter()
+            .filter_map(|(name, p)| Some((name.clone(), p.decider(name, view)?.to_owned())))
+            .collect();
+        self.vantages.set_deciders(deciders);
     }
 
     fn publish(&self, coord: &Coordinator) {

@@ -32,6 +32,9 @@ pub const MIN_ISOLATION_CHECKS: usize = 2;
 /// The per-vantage view of one multi-vantage check (`vantages` in its API JSON).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VantageView {
+    /// The member that decides the check's state (sends its alerts), as of this member's last
+    /// lease renewal.
+    pub decider: Option<String>,
     /// How many vantages must say down for the check to be down, now.
     pub quorum: usize,
     /// The latest result of each vantage that reported recently, by vantage.
@@ -61,23 +64,33 @@ pub struct VantageRow {
     pub isolated: bool,
 }
 
-/// The per-vantage views of every multi-vantage check, by name: published by the poller,
-/// read by the API.
+/// The per-vantage views of every multi-vantage check, by name (published by the poller) and
+/// their deciders (published by the cluster driver at each renewal), read by the API.
 #[derive(Debug, Clone, Default)]
-pub struct VantageViews(Arc<RwLock<HashMap<String, VantageView>>>);
+pub struct VantageViews(Arc<RwLock<Published>>);
+
+#[derive(Debug, Default)]
+struct Published {
+    views: HashMap<String, VantageView>,
+    deciders: HashMap<String, String>,
+}
 
 impl VantageViews {
     /// The view of `check`, when it is a multi-vantage check with recent results.
     pub fn get(&self, check: &str) -> Option<VantageView> {
-        self.0
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(check)
-            .cloned()
+        let p = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        let mut v = p.views.get(check).cloned()?;
+        v.decider = p.deciders.get(check).cloned();
+        Some(v)
     }
 
     fn set(&self, all: HashMap<String, VantageView>) {
-        *self.0.write().unwrap_or_else(PoisonError::into_inner) = all;
+        self.0.write().unwrap_or_else(PoisonError::into_inner).views = all;
+    }
+
+    /// Who decides each multi-vantage check now.
+    pub(super) fn set_deciders(&self, deciders: HashMap<String, String>) {
+        self.0.write().unwrap_or_else(PoisonError::into_inner).deciders = deciders;
     }
 }
 
@@ -150,6 +163,7 @@ fn combine(
         views.insert(
             name.clone(),
             VantageView {
+                decider: None,
                 quorum: q,
                 results: rows
                     .into_values()
