@@ -268,3 +268,32 @@ fn a_vantage_failing_alone_on_every_check_is_isolated_not_an_outage() {
     let (per_check, _) = downs(&hook);
     assert!(per_check.is_empty(), "{:#?}", hook.received());
 }
+
+/// `linkpulse config check` (the real binary) names the file, line and key of a bad `vantage:`.
+#[test]
+fn config_check_names_a_bad_vantage_by_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |yaml: &str| {
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let (ok, stderr) =
+            linkpulse_testsupport::bin::config_check(env!("CARGO_BIN_EXE_linkpulse"), &path)
+                .unwrap();
+        assert!(!ok, "accepted: {yaml}");
+        stderr
+    };
+    let e = check(
+        "database: history.db\nchecks:\n  - name: web\n    tcp: { address: '127.0.0.1:1' }\n    vantage: { from: [eu, us] }\n",
+    );
+    assert!(
+        e.contains("c.yaml:5: checks[0].vantage: `vantage:` needs cluster mode"),
+        "{e}"
+    );
+    let e = check(
+        "database: postgres://u@127.0.0.1/db\ncluster: { node: a, vantage: eu }\nchecks:\n  - name: web\n    tcp: { address: '127.0.0.1:1' }\n    vantage: { from: [eu, us], quorum: 3 }\n",
+    );
+    assert!(
+        e.contains("c.yaml:6: checks[0].vantage.quorum: quorum 3 out of range: between 1 and 2"),
+        "{e}"
+    );
+}
