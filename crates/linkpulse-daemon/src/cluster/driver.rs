@@ -79,6 +79,8 @@ struct Driver {
     vantage_checks: std::collections::BTreeSet<String>,
     /// Reads the vantages' results and hands the combined verdicts to the engine.
     poller: Option<Poller>,
+    /// Multi-vantage checks this member will decide once their hand-over wait is over.
+    promotions: Vec<(String, Instant)>,
     /// The placement of each multi-vantage check, and where their deciders are published.
     vantage_placements: Vec<(String, Placement)>,
     vantages: VantageViews,
@@ -121,6 +123,7 @@ pub fn start(
         owned: BTreeMap::new(),
         vantage_checks: Default::default(),
         poller: Some(poller),
+        promotions: Vec::new(),
         vantage_placements: Vec::new(),
         vantages,
         members: Vec::new(),
@@ -198,9 +201,14 @@ impl Driver {
         loop {
             coord.handle_timeout(self.now_ms());
             self.carry_out(&mut coord);
+            self.promote_due(&coord);
             let wait = coord
                 .poll_timeout()
                 .map_or(1_000, |due| due.saturating_sub(self.now_ms()));
+            let promotion = self.promotions.iter().map(|(_, at)| *at).min().map(|at| {
+                u64::try_from(at.saturating_duration_since(Instant::now()).as_millis()).unwrap_or(0)
+            });
+            let wait = promotion.map_or(wait, |p| wait.min(p));
             match rx.recv_timeout(Duration::from_millis(wait)) {
                 Ok(Msg::Checks(checks)) => self.set_checks(&mut coord, checks),
                 Ok(Msg::Address(a)) => {
@@ -281,10 +289,54 @@ impl Driver {
     /// Gains and losses go to the engine; a gained check resumes from the shared history. A
     /// multi-vantage check whose role changed leaves and joins again with its new role (the
     /// new decider resumes its state and incident from the database).
+    ///
+    /// A member that starts deciding a multi-vantage check waits one renewal period and a
+    /// margin first ([`Driver::handover`]): the previous decider stops at its next renewal and
+    /// its last transition is committed by then, so the state is resumed, not made again (a
+    /// second alert under another key). Meanwhile it runs the check as a witness.
     fn roles(&mut self, changes: Vec<(String, Role)>) {
+        self.roles_now(changes, false);
+    }
+
+    /// The decisions of the multi-vantage checks whose hand-over wait is over.
+    fn promote_due(&mut self, coord: &Coordinator) {
+        let now = Instant::now();
+        let (due, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.promotions)
+            .into_iter()
+            .partition(|(_, at)| *at <= now);
+        self.promotions = wait;
+        if !due.is_empty() {
+            let changes = due
+                .into_iter()
+                .map(|(n, _)| {
+                    let role = coord.role(&n);
+                    (n, role)
+                })
+                .collect();
+            self.roles_now(changes, true);
+        }
+    }
+
+    /// How long a new decider waits: a renewal period (the previous decider's next renewal)
+    /// and half a second (its writes committed).
+    fn handover(&self) -> Duration {
+        self.cfg.lease / 3 + Duration::from_millis(500)
+    }
+
+    fn roles_now(&mut self, changes: Vec<(String, Role)>, promote: bool) {
         let (mut gained, mut lost) = (Vec::new(), Vec::new());
-        for (name, role) in changes {
+        for (name, mut role) in changes {
             let vantage = self.vantage_checks.contains(&name);
+            if vantage
+                && role.decide
+                && !promote
+                && !self.owned.get(&name).is_some_and(|r| r.decide)
+            {
+                let at = Instant::now() + self.handover();
+                self.promotions.retain(|(n, _)| *n != name);
+                self.promotions.push((name.clone(), at));
+                role.decide = false;
+            }
             let active = if vantage { role.any() } else { role.run };
             let before = if active {
                 self.owned.insert(name.clone(), role)
@@ -335,6 +387,9 @@ impl Driver {
             })
             .collect();
         self.engine.ownership_blocking(gained, lost);
+        if let Some(p) = &self.poller {
+            p.resend();
+        }
     }
 
     /// Who decides each multi-vantage check under the membership as last read (for the API).

@@ -90,7 +90,10 @@ impl VantageViews {
 
     /// Who decides each multi-vantage check now.
     pub(super) fn set_deciders(&self, deciders: HashMap<String, String>) {
-        self.0.write().unwrap_or_else(PoisonError::into_inner).deciders = deciders;
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .deciders = deciders;
     }
 }
 
@@ -238,7 +241,33 @@ fn verdict(
 
 enum Msg {
     Checks(Vec<ClusterCheck>),
+    /// Checks joined this member's engine: send every verdict again.
+    Resend,
     Stop,
+}
+
+/// Which results a check's last verdict was made from (vantage and time of each).
+type Basis = Vec<(String, Millis)>;
+
+/// Keeps the verdicts made from results not seen before: rise and fall then count rounds of
+/// new results (about one per interval), not reads of the same ones.
+fn fresh_only(
+    verdicts: Vec<(String, QuorumVerdict)>,
+    views: &HashMap<String, VantageView>,
+    seen: &mut HashMap<String, Basis>,
+) -> Vec<(String, QuorumVerdict)> {
+    verdicts
+        .into_iter()
+        .filter(|(name, _)| {
+            let basis: Basis = views.get(name).map_or_else(Vec::new, |v| {
+                v.results
+                    .iter()
+                    .map(|r| (r.vantage.clone(), r.at_ms))
+                    .collect()
+            });
+            seen.insert(name.clone(), basis.clone()).as_ref() != Some(&basis)
+        })
+        .collect()
 }
 
 /// The running poller: new checks after a reload, stop at shutdown.
@@ -263,10 +292,12 @@ impl Poller {
         let thread = std::thread::Builder::new()
             .name("linkpulse-vantage".to_owned())
             .spawn(move || {
+                let mut seen = HashMap::new();
                 loop {
                     let tick = tick(&watched);
                     match rx.recv_timeout(tick) {
                         Ok(Msg::Checks(c)) => watched = watch(&c, lease),
+                        Ok(Msg::Resend) => seen.clear(),
                         Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                         Err(RecvTimeoutError::Timeout) => {}
                     }
@@ -279,6 +310,7 @@ impl Poller {
                     match storage.vantage_latest(now - oldest) {
                         Ok(results) => {
                             let (verdicts, all) = combine(&watched, results, now);
+                            let verdicts = fresh_only(verdicts, &all, &mut seen);
                             views.set(all);
                             if !verdicts.is_empty() {
                                 engine.quorum_blocking(verdicts);
@@ -300,6 +332,12 @@ impl Poller {
     /// The configuration's checks changed.
     pub(super) fn set_checks(&self, checks: Vec<ClusterCheck>) {
         let _ = self.tx.send(Msg::Checks(checks));
+    }
+
+    /// Checks joined this member's engine (a role changed): their next verdict goes out even
+    /// if made from results already seen.
+    pub(super) fn resend(&self) {
+        let _ = self.tx.send(Msg::Resend);
     }
 
     /// Stops the thread and waits for it.
@@ -426,5 +464,25 @@ mod tests {
         }
         assert_eq!(views["a"].isolated, ["eu"]);
         assert_eq!(views["a"].results.len(), 2);
+    }
+
+    #[test]
+    fn a_verdict_goes_out_once_per_round_of_new_results() {
+        let c = checks(&["a"]);
+        let mut seen = HashMap::new();
+        let round = |at: i64, seen: &mut HashMap<String, Basis>| {
+            let results = vec![r("a", "eu", false, at), r("a", "us", true, at)];
+            let (v, views) = combine(&c, results, at);
+            fresh_only(v, &views, seen).len()
+        };
+        assert_eq!(round(100_000, &mut seen), 1);
+        assert_eq!(round(100_000, &mut seen), 0, "the same results again");
+        assert_eq!(round(100_500, &mut seen), 1, "a new round");
+        seen.clear();
+        assert_eq!(
+            round(100_500, &mut seen),
+            1,
+            "sent again after a role change"
+        );
     }
 }
