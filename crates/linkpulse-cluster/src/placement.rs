@@ -158,6 +158,34 @@ mod tests {
     }
 
     #[test]
+    fn the_decider_named_is_the_member_whose_role_decides() {
+        let v = view(&[("a", "eu"), ("b", "us"), ("c", "ap")]);
+        let p = Placement::Vantages {
+            from: VantageSet::Only(["eu".to_owned(), "us".to_owned()].into()),
+            quorum: 2,
+        };
+        for i in 0..50 {
+            let key = format!("k{i}");
+            let decider = p.decider(&key, &v).unwrap();
+            assert_ne!(decider, "c", "a runner decides");
+            assert!(p.role(&key, decider, &v).decide);
+        }
+        // No live member in its vantages: some live member still decides.
+        let none = Placement::Vantages {
+            from: VantageSet::Only(["sa".to_owned()].into()),
+            quorum: 1,
+        };
+        let d = none.decider("web", &v).unwrap();
+        assert_eq!(
+            none.role("web", d, &v),
+            Role {
+                run: false,
+                decide: true
+            }
+        );
+    }
+
+    #[test]
     fn a_member_whose_own_lease_lapsed_does_nothing() {
         let v = view(&[("a", "eu")]);
         assert_eq!(Placement::Single.role("web", "b", &v), Role::NONE);
