@@ -373,7 +373,7 @@ impl Driver {
         let gained = gained
             .into_iter()
             .map(|n| {
-                let r = resume.remove(&n);
+                let stored = resume.remove(&n);
                 let role = self
                     .vantage_checks
                     .contains(&n)
@@ -383,7 +383,10 @@ impl Driver {
                         run: r.run,
                         decide: r.decide,
                     });
-                (n, r, role)
+                // A witness that does not decide starts fresh: resuming a `down` check would
+                // queue its down alert again, which is the decider's alone.
+                let stored = stored.filter(|_| role.is_none_or(|r| r.decide));
+                (n, stored, role)
             })
             .collect();
         self.engine.ownership_blocking(gained, lost);
