@@ -224,6 +224,12 @@ pub enum Effect<M: Model> {
         /// The check.
         id: CheckId,
     },
+    /// A multi-vantage check's combined verdict was applied (its state, cause or diagnosis
+    /// may have changed without a transition): refresh what it shows.
+    Decided {
+        /// The check.
+        id: CheckId,
+    },
     /// A diagnosis was attached to the check's incident: publish it.
     Diagnosed {
         /// The check.

@@ -38,6 +38,7 @@ pub mod schedule;
 pub mod state;
 
 pub use self::core::nodes::NODE_PREFIX;
+pub use self::core::vantage::{QuorumVerdict, VantageRole};
 pub use self::core::{Check, Core, ReloadSummary};
 pub use self::effect::{Alert, AlertKind, Cause, Effect, TransitionRecord, Write};
 pub use self::handoff::{Handoff, PendingDown};

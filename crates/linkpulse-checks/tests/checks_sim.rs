@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 
 use linkpulse_checks::schedule::CheckId;
 use linkpulse_checks::state::State;
-use linkpulse_checks::{Attempt, HubPolicy, NodeEvent, NodeReport, Now, PushEvent, Resume, Write};
+use linkpulse_checks::state::Verdict;
+use linkpulse_checks::{
+    Attempt, HubPolicy, NodeEvent, NodeReport, Now, PushEvent, QuorumVerdict, Resume, VantageRole,
+    Write,
+};
 use linkpulse_daemon::checks::{Core, Effect, Origin};
 use linkpulse_daemon::config::{CheckConfig, Config};
 use linkpulse_daemon::probe::Outcome;
@@ -139,6 +143,7 @@ fn describe(e: Effect) -> String {
         Effect::Alert(a) => format!("alert {}", a.idempotency_key),
         Effect::Diagnose { id } => format!("diagnose {id}"),
         Effect::Diagnosed { verdict, .. } => format!("diagnosed {verdict}"),
+        Effect::Decided { id } => format!("decided {id}"),
     }
 }
 
@@ -631,4 +636,114 @@ fn a_reload_keeps_unchanged_checks_and_restarts_changed_ones() {
     assert_eq!((summary.unchanged, summary.changed), (0, 1));
     assert_eq!(sim.effects(), ["removed web", "added 1"]);
     assert_eq!(sim.state("web"), State::Unknown);
+}
+
+const VANTAGE: &str = "
+database: postgres://linkpulse@db.invalid/linkpulse
+cluster: { node: m1, vantage: eu }
+alerts:
+  - name: ops
+    webhook: { url: 'http://127.0.0.1:9/hook' }
+checks:
+  - name: web
+    tcp: { address: '127.0.0.1:9' }
+    interval: 10s
+    rise: 1
+    fall: 1
+    vantage: { from: [eu, us, ap], quorum: 2 }
+";
+
+fn quorum(verdict: Verdict, cause: Option<&str>, diagnosis: Option<&str>) -> QuorumVerdict {
+    QuorumVerdict {
+        verdict,
+        cause: cause.map(str::to_owned),
+        diagnosis: diagnosis.map(str::to_owned),
+    }
+}
+
+/// A multi-vantage check: its own runs are witnesses (recorded, no verdict); its state comes
+/// from the quorum's verdicts, and only on its decider do they become transitions, incidents
+/// and alerts (a down alert at once: the vantages are its diagnosis).
+#[test]
+fn a_multi_vantage_check_takes_its_state_from_the_quorum_and_only_its_decider_alerts() {
+    let mut decider = Sim::new(VANTAGE);
+    let mut runner = Sim::new(VANTAGE);
+    for (sim, decide) in [(&mut decider, true), (&mut runner, false)] {
+        sim.effects();
+        let id = sim.id("web");
+        sim.core
+            .set_vantage_role(id, VantageRole { run: true, decide });
+        assert_eq!(sim.next_run("web", false), ["attempt refused"]);
+        assert_eq!(
+            sim.state("web"),
+            State::Unknown,
+            "a witness gives no verdict"
+        );
+    }
+    let id = decider.id("web");
+    let partial = quorum(
+        Verdict::Warn,
+        Some("partial_outage: down from eu (refused)"),
+        Some("partial_outage"),
+    );
+    decider.core.handle_quorum(id, partial.clone(), decider.now);
+    let e = decider.effects();
+    assert!(e.contains(&"state unknown>degraded".to_owned()), "{e:?}");
+    assert!(e.iter().any(|e| e.contains("web/degraded/")), "{e:?}");
+    let c = decider.core.check(id).unwrap();
+    assert_eq!(c.diagnosis().map(String::as_str), Some("partial_outage"));
+    assert!(c.cause().unwrap().contains("eu"));
+
+    let down = quorum(
+        Verdict::Fail,
+        Some("down from eu (refused), us (timeout)"),
+        None,
+    );
+    decider.now = decider.now.after(s(10));
+    decider.core.handle_quorum(id, down.clone(), decider.now);
+    let e = decider.effects();
+    assert!(e.contains(&"write open".to_owned()), "{e:?}");
+    assert!(e.iter().any(|e| e.contains("web/down/")), "{e:?}");
+    assert!(!e.iter().any(|e| e.starts_with("diagnose")), "{e:?}");
+
+    // The runner shows the same state and says nothing.
+    let rid = runner.id("web");
+    for q in [partial, down] {
+        runner.core.handle_quorum(rid, q, runner.now);
+        assert_eq!(runner.effects(), [format!("decided {rid}")]);
+    }
+    assert_eq!(runner.state("web"), State::Down);
+
+    // Back up with one vantage isolated: up, named.
+    decider.now = decider.now.after(s(10));
+    let isolated = quorum(
+        Verdict::Ok,
+        Some("vantage_isolated: eu (fails alone on every check; left out)"),
+        Some("vantage_isolated"),
+    );
+    decider.core.handle_quorum(id, isolated, decider.now);
+    let e = decider.effects();
+    assert!(e.contains(&"write close".to_owned()), "{e:?}");
+    let c = decider.core.check(id).unwrap();
+    assert_eq!(c.state(), State::Up);
+    assert_eq!(c.diagnosis().map(String::as_str), Some("vantage_isolated"));
+}
+
+/// A multi-vantage check decided here but run only by other members schedules no run.
+#[test]
+fn a_multi_vantage_check_decided_but_not_run_here_schedules_no_probe() {
+    let mut sim = Sim::new(VANTAGE);
+    sim.effects();
+    let id = sim.id("web");
+    sim.core.set_vantage_role(
+        id,
+        VantageRole {
+            run: false,
+            decide: true,
+        },
+    );
+    for _ in 0..5 {
+        let e = sim.advance(s(3600));
+        assert!(!e.contains(&format!("run {id}")), "{e:?}");
+    }
 }

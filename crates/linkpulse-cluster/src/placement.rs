@@ -76,6 +76,20 @@ impl Placement {
                     decide: own,
                 }
             }
+            Placement::Vantages { from, .. } => Role {
+                run: view
+                    .live()
+                    .iter()
+                    .any(|m| m.name == me && from.contains(&m.vantage)),
+                decide: self.decider(key, view) == Some(me),
+            },
+        }
+    }
+
+    /// The live member that decides the check `key` under `view` (`None` without members).
+    pub fn decider<'a>(&self, key: &str, view: &'a Membership) -> Option<&'a str> {
+        match self {
+            Placement::Single => rendezvous::owner(key, view.names()),
             Placement::Vantages { from, .. } => {
                 let runners: Vec<&str> = view
                     .live()
@@ -83,17 +97,12 @@ impl Placement {
                     .filter(|m| from.contains(&m.vantage))
                     .map(|m| m.name.as_str())
                     .collect();
-                let run = runners.contains(&me);
                 // With no live member in any of its vantages, someone must still decide (and
                 // say that no vantage is reporting): rendezvous over every live member.
-                let decider = if runners.is_empty() {
+                if runners.is_empty() {
                     rendezvous::owner(key, view.names())
                 } else {
-                    rendezvous::owner(key, runners.iter().copied())
-                };
-                Role {
-                    run,
-                    decide: decider == Some(me),
+                    rendezvous::owner(key, runners)
                 }
             }
         }
@@ -146,6 +155,34 @@ mod tests {
         );
         assert_eq!(roles.iter().filter(|r| r.decide).count(), 1);
         assert!(!roles[2].decide, "the decider is one of the runners");
+    }
+
+    #[test]
+    fn the_decider_named_is_the_member_whose_role_decides() {
+        let v = view(&[("a", "eu"), ("b", "us"), ("c", "ap")]);
+        let p = Placement::Vantages {
+            from: VantageSet::Only(["eu".to_owned(), "us".to_owned()].into()),
+            quorum: 2,
+        };
+        for i in 0..50 {
+            let key = format!("k{i}");
+            let decider = p.decider(&key, &v).unwrap();
+            assert_ne!(decider, "c", "a runner decides");
+            assert!(p.role(&key, decider, &v).decide);
+        }
+        // No live member in its vantages: some live member still decides.
+        let none = Placement::Vantages {
+            from: VantageSet::Only(["sa".to_owned()].into()),
+            quorum: 1,
+        };
+        let d = none.decider("web", &v).unwrap();
+        assert_eq!(
+            none.role("web", d, &v),
+            Role {
+                run: false,
+                decide: true
+            }
+        );
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub struct AppState {
     pub access: crate::access::AccessSlot,
     /// Cluster mode: the members as this member last read them; `None` outside cluster mode.
     pub cluster: Option<crate::cluster::ClusterView>,
+    /// Cluster mode: the latest result of each vantage of each multi-vantage check.
+    pub vantages: Option<crate::cluster::VantageViews>,
     /// The `maintenance:` windows in force (replaced on reload).
     pub windows: crate::silences::Windows,
     /// The alert targets in force, `(name, kind)` (replaced on reload).
@@ -384,6 +386,10 @@ async fn one_check(
     holds.annotate_availability(&mut availability, &v, &ts);
     out["availability"] = availability;
     out["incidents"] = serde_json::to_value(incidents).unwrap_or_default();
+    // A multi-vantage check: the latest result of each vantage (and which fail or are left out).
+    if let Some(view) = s.vantages.as_ref().and_then(|v| v.get(&name)) {
+        out["vantages"] = serde_json::to_value(view).unwrap_or_default();
+    }
     // The push URL is a credential: only for a caller who may change things.
     if authorize(&s, &headers).is_ok()
         && let Some(token) = s

@@ -175,6 +175,7 @@ impl Daemon {
         };
         let mut engine = engine.with_events(events).with_silences(silences);
         let cluster_view = crate::cluster::ClusterView::default();
+        let vantage_views = crate::cluster::VantageViews::default();
         let cluster = match (&config.cluster, &config.backend, &backend) {
             (Some(c), crate::storage::Backend::Postgres(target), OpenStorage::Postgres(pg)) => {
                 pg.claim_alerts_for(crate::cluster::ALERT_CLAIM);
@@ -184,10 +185,15 @@ impl Daemon {
                         .clone()
                         .unwrap_or_else(|| config.listen.to_string()),
                     crate::storage::with_env_password(target),
-                    config.checks.iter().map(|c| c.name.clone()).collect(),
+                    config
+                        .checks
+                        .iter()
+                        .map(crate::cluster::ClusterCheck::of)
+                        .collect(),
                     storage.clone(),
                     handle.clone(),
                     cluster_view.clone(),
+                    vantage_views.clone(),
                     metrics.health.clone(),
                 )
                 .map_err(DaemonError::Engine)?;
@@ -246,6 +252,7 @@ impl Daemon {
             )),
             push_key,
             cluster: config.cluster.as_ref().map(|_| cluster_view),
+            vantages: config.cluster.as_ref().map(|_| vantage_views),
         };
         Ok(Daemon {
             state,

@@ -29,7 +29,8 @@ use crate::metrics::{CheckLabels, CheckSeries, Metrics};
 use crate::probe::{self, CheckResult, Outcome, PreparedProbe};
 use crate::schedule::CheckId;
 use crate::state::State;
-use crate::storage::{Attempt, Millis, PackedAttempt, Resume, Storage, WriteOp};
+use crate::storage::{Attempt, Millis, PackedAttempt, ResultVantage, Resume, Storage, WriteOp};
+use linkpulse_checks::{QuorumVerdict, VantageRole};
 
 /// What the API shows of one check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -85,11 +86,14 @@ enum Command {
         detail: serde_json::Value,
     },
     Node(Box<NodeReport>),
-    /// Cluster mode: checks this member took over (with their stored state) and gave up.
+    /// Cluster mode: checks this member took over (with their stored state and, for a
+    /// multi-vantage check, its role) and gave up.
     Ownership {
-        gained: Vec<(String, Option<Resume>)>,
+        gained: Vec<Gained>,
         lost: Vec<String>,
     },
+    /// Cluster mode: the combined verdicts of multi-vantage checks.
+    Quorum(Vec<(String, QuorumVerdict)>),
     Silences(Vec<crate::routing::Silence>),
 }
 
@@ -129,8 +133,15 @@ impl EngineHandle {
     /// Cluster mode: starts running the checks in `gained` (resuming each from its stored
     /// state) and stops those in `lost`. Blocks: call it from a plain thread (the cluster
     /// driver's), never from async code.
-    pub fn ownership_blocking(&self, gained: Vec<(String, Option<Resume>)>, lost: Vec<String>) {
+    pub fn ownership_blocking(&self, gained: Vec<Gained>, lost: Vec<String>) {
         let _ = self.tx.blocking_send(Command::Ownership { gained, lost });
+    }
+
+    /// Cluster mode: the combined verdicts of multi-vantage checks (see
+    /// [`crate::cluster`]); each is applied by the check's decider and mirrored by its other
+    /// runners. Blocks: call it from a plain thread.
+    pub fn quorum_blocking(&self, verdicts: Vec<(String, QuorumVerdict)>) {
+        let _ = self.tx.blocking_send(Command::Quorum(verdicts));
     }
 
     /// Replaces the silences the router holds alerts for (after one was made or expired).
@@ -218,10 +229,19 @@ pub struct Engine {
     router: crate::routing::Router,
 }
 
+/// A check a cluster member takes over: its name, its stored state, and for a multi-vantage
+/// check this member's role.
+pub type Gained = (String, Option<Resume>, Option<VantageRole>);
+
 /// The checks of a cluster member: the configuration's, and the share it runs.
 struct Shard {
     all: HashMap<String, CheckConfig>,
     owned: std::collections::HashSet<String>,
+    /// This member's vantage and name, stored with the results of multi-vantage checks.
+    tag: Arc<ResultVantage>,
+    /// This member's role for each multi-vantage check it holds (applied again after a
+    /// reload re-creates a changed check).
+    roles: HashMap<String, VantageRole>,
     /// Told the checks after a reload.
     driver: Option<crate::cluster::ClusterNotifier>,
 }
@@ -329,11 +349,16 @@ impl Engine {
         crate::push::token::resolve(&mut checks, &engine.parts.push_key);
         engine.prepare(&checks)?;
         let now = clock();
-        if config.cluster.is_some() {
+        if let Some(cluster) = &config.cluster {
             // A member starts with no check: the cluster driver hands it its share.
             engine.cluster = Some(Shard {
                 all: checks.drain(..).map(|c| (c.name.clone(), c)).collect(),
                 owned: Default::default(),
+                roles: HashMap::new(),
+                tag: Arc::new(ResultVantage {
+                    vantage: cluster.vantage.clone(),
+                    member: cluster.node.clone(),
+                }),
                 driver: None,
             });
         }
@@ -525,6 +550,12 @@ impl Engine {
                     self.router.handle_alert(*alert, crate::storage::now_ms());
                 }
                 Effect::Diagnose { id } => self.diagnose(id),
+                Effect::Decided { id } => {
+                    if let (Some(c), Some(rt)) = (self.core.check(id), self.runtimes.get_mut(&id)) {
+                        rt.metrics.set_state(c.state());
+                    }
+                    self.refresh_view(id, None);
+                }
                 Effect::Diagnosed { id, at_ms, verdict } => {
                     let Some(c) = self.core.check(id) else {
                         continue;
@@ -581,12 +612,18 @@ impl Engine {
         // Storage gets the packed form, the snapshot the result itself (never copied).
         let result = std::mem::take(&mut outcome.result);
         let (name, error_kind) = (cfg.name.clone(), outcome.error_kind.clone());
-        let packed = match &result {
+        let mut packed = match &result {
             CheckResult::Probe(r) => PackedAttempt::probe(name, at, error_kind, r),
             CheckResult::Json(v) => {
                 PackedAttempt::new(name, at, outcome.up, outcome.latency_ms, error_kind, v)
             }
         };
+        if cfg.vantage.is_some()
+            && let Some(shard) = &self.cluster
+        {
+            // One vantage's witness: stored with where it was seen from.
+            packed = packed.with_vantage(shard.tag.clone());
+        }
         self.parts.storage.submit(WriteOp::Packed(packed));
         let m = &self.parts.metrics;
         if outcome.is_local() {
@@ -750,13 +787,20 @@ impl Engine {
             } => self.core.handle_diagnosis(id, verdict, detail, now),
             Command::Node(report) => self.core.handle_node(*report, now),
             Command::Ownership { gained, lost } => self.ownership(gained, lost, now),
+            Command::Quorum(verdicts) => {
+                for (name, q) in verdicts {
+                    if let Some(id) = self.core.id_of(&name) {
+                        self.core.handle_quorum(id, q, now);
+                    }
+                }
+            }
             Command::Silences(list) => self.set_silences(list),
         }
     }
 
     /// Cluster mode: the checks this member took over join the core with their stored state;
     /// those it gave up leave it (their history stays in the shared database).
-    fn ownership(&mut self, gained: Vec<(String, Option<Resume>)>, lost: Vec<String>, now: Now) {
+    fn ownership(&mut self, gained: Vec<Gained>, lost: Vec<String>, now: Now) {
         let Some(shard) = self.cluster.as_mut() else {
             return;
         };
@@ -768,16 +812,26 @@ impl Engine {
         drop(self.core.remove_checks(&names));
         for n in &lost {
             shard.owned.remove(n);
+            shard.roles.remove(n);
         }
-        let mut add = Vec::new();
-        for (name, resume) in gained {
+        let (mut add, mut roles) = (Vec::new(), Vec::new());
+        for (name, resume, role) in gained {
             if let Some(cfg) = shard.all.get(&name)
-                && shard.owned.insert(name)
+                && shard.owned.insert(name.clone())
             {
                 add.push((cfg.clone(), resume.map_or(Origin::Fresh, Origin::Resume)));
+                if let Some(r) = role {
+                    shard.roles.insert(name.clone(), r);
+                    roles.push((name, r));
+                }
             }
         }
         self.core.add_checks(add, now);
+        for (name, role) in roles {
+            if let Some(id) = self.core.id_of(&name) {
+                self.core.set_vantage_role(id, role);
+            }
+        }
         self.drain();
     }
 
@@ -796,10 +850,23 @@ impl Engine {
             shard.owned.retain(|n| shard.all.contains_key(n));
             config.checks.retain(|c| shard.owned.contains(&c.name));
             if let Some(d) = &shard.driver {
-                d.set_checks(shard.all.keys().cloned().collect());
+                d.set_checks(
+                    shard
+                        .all
+                        .values()
+                        .map(crate::cluster::ClusterCheck::of)
+                        .collect(),
+                );
             }
         }
         let summary = self.core.reload(&config.checks, config.alerts.clone(), now);
+        if let Some(shard) = &self.cluster {
+            for (name, role) in &shard.roles {
+                if let Some(id) = self.core.id_of(name) {
+                    self.core.set_vantage_role(id, *role);
+                }
+            }
+        }
         self.router.set_routes(crate::routing::routes(&config));
         self.router
             .set_windows(config.maintenance.clone(), now.wall_ms);

@@ -1,5 +1,6 @@
 // Check page: latency chart over a chosen range (zoomable), availability figures, uptime bar,
-// incidents with cause and diagnosis, the last results, HTTP phases and certificate expiry.
+// incidents with cause and diagnosis, the last results, HTTP phases and certificate expiry; for a
+// multi-vantage check (cluster mode) the latest result of each vantage.
 import uPlot from './vendor/uplot/uPlot.esm.js';
 import { getJSON } from './api.js';
 import { uptimeBar, emptyBar } from './charts.js';
@@ -42,13 +43,18 @@ export async function checkPage(main, store, name) {
   const incBody = h('tbody');
   const incTable = h('div', { class: 'table-wrap' }, h('table', { id: 'incidents' },
     h('thead', {}, h('tr', {}, ['Started', 'Ended', 'Duration', 'Cause', 'Diagnosis'].map((t) => h('th', { scope: 'col', text: t })))), incBody));
+  const vanBody = h('tbody');
+  const vanNote = h('p', { class: 'muted', id: 'vantage-note' });
+  const vanSection = h('section', { id: 'vantage-section', hidden: true }, h('h2', { text: 'Vantages' }), vanNote,
+    h('div', { class: 'table-wrap' }, h('table', { id: 'vantages' },
+      h('thead', {}, h('tr', {}, ['Vantage', 'Member', 'Result', 'Latency', 'Error', 'Time'].map((t) => h('th', { scope: 'col', text: t })))), vanBody)));
   const resBody = h('tbody');
   const resTable = h('div', { class: 'table-wrap' }, h('table', { id: 'results' },
     h('thead', {}, h('tr', {}, ['Time', 'Result', 'Latency', 'Detail'].map((t) => h('th', { scope: 'col', text: t })))), resBody));
 
   main.replaceChildren(
     h('p', {}, h('a', { href: '/', text: '← All checks' })),
-    title, sub, facts,
+    title, sub, facts, vanSection,
     h('h2', { text: 'Latency' }),
     h('div', { class: 'chart-tools' }, h('div', { class: 'seg', role: 'group', 'aria-label': 'Chart range' }, rangeBtns), reset, chartNote),
     chart,
@@ -71,7 +77,8 @@ export async function checkPage(main, store, name) {
   function header(c) {
     title.replaceChildren(h('span', { text: name }), badge(c.state), ' ', maintenanceNote(c.raw), ' ', silence);
     const open = incidents.find((i) => !i.ended_ms);
-    const diag = c.state === 'down' || c.state === 'degraded'
+    // A multi-vantage check that is up may still name an isolated vantage.
+    const diag = c.state === 'down' || c.state === 'degraded' || c.diagnosis === 'vantage_isolated'
       ? (open && open.diagnosis ? diagText(open.diagnosis, open.diagnosis_detail) : diagText(c.diagnosis)) : '';
     const labels = Object.entries(c.labels).map(([k, v]) => `${k}=${v}`).join(' · ');
     sub.replaceChildren(
@@ -163,6 +170,26 @@ export async function checkPage(main, store, name) {
           .map(([l, v]) => [l, String(v)]))));
     }
     detail.replaceChildren(...parts);
+  }
+
+  // The latest result of each vantage (`vantages` in the check's JSON, cluster mode only).
+  function drawVantages(raw) {
+    const v = raw && raw.vantages;
+    vanSection.hidden = !v;
+    if (!v) return;
+    const failing = v.failing || [], isolated = v.isolated || [];
+    vanNote.textContent = [`down when ${v.quorum} vantage${v.quorum === 1 ? '' : 's'} say so`,
+      failing.length ? `failing: ${failing.join(', ')}` : '',
+      isolated.length ? `isolated (left out, their own network): ${isolated.join(', ')}` : ''].filter(Boolean).join(' · ');
+    const rows = v.results || [];
+    vanBody.replaceChildren(...(rows.length ? rows.map((r) => h('tr', { 'data-vantage': r.vantage, 'data-up': String(r.up), 'data-isolated': String(!!r.isolated) },
+      h('td', {}, h('b', { text: r.vantage })),
+      h('td', { class: 'mono', text: r.member }),
+      h('td', {}, badge(r.up ? 'up' : 'down', r.up ? 'ok' : r.isolated ? 'isolated' : 'failed')),
+      h('td', { class: 'num', text: r.up ? ms(r.latency_ms) : '–' }),
+      h('td', { class: r.up ? '' : 'err', text: r.error_kind || '' }),
+      h('td', { text: when(r.at_ms) })))
+      : [h('tr', {}, h('td', { colspan: 6, class: 'muted', text: 'No vantage has reported recently.' }))]));
   }
 
   function resultRow(a) {
@@ -284,6 +311,11 @@ export async function checkPage(main, store, name) {
   c = await loadCheck();
   if (!c) return;
   header(c);
+  drawVantages(c.raw);
+  if (c.raw && c.raw.vantages) {
+    // The vantages report on their own schedules: follow them.
+    setInterval(async () => { const again = await loadCheck(); if (again) drawVantages(again.raw); }, 3000);
+  }
   await Promise.all([loadIncidents(), loadResults()]);
   figures(c);
   details(c);

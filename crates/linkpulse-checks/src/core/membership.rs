@@ -236,6 +236,7 @@ impl<M: Model> Core<M> {
             self.tokens.remove(token);
         }
         self.orphans.remove(&id);
+        self.vantage.remove(&id);
         self.effects.push_back(Effect::Removed {
             id,
             name: c.cfg.name().to_owned(),

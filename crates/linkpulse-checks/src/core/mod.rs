@@ -9,6 +9,7 @@ mod membership;
 pub(crate) mod nodes;
 mod push;
 mod runs;
+pub(crate) mod vantage;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -116,6 +117,8 @@ pub struct Core<M: Model> {
     orphans: BTreeSet<CheckId>,
     /// The latest `now` seen (maps wall-clock deadlines onto the monotonic clock).
     last: Option<Now>,
+    /// Multi-vantage checks (cluster mode) and this member's role for each.
+    vantage: HashMap<CheckId, vantage::VantageRole>,
 }
 
 impl<M: Model> Core<M> {
@@ -134,6 +137,7 @@ impl<M: Model> Core<M> {
             absent_at: None,
             orphans: BTreeSet::new(),
             last: None,
+            vantage: HashMap::new(),
         }
     }
 
@@ -197,11 +201,13 @@ impl<M: Model> Core<M> {
     /// Records an attempt, feeds the state machine and handles a state change.
     fn record(&mut self, id: CheckId, outcome: M::Outcome, now: Now) {
         let at = now.wall_ms;
+        let witness = self.is_witness(id);
         let Some(c) = self.checks.get_mut(&id) else {
             return;
         };
-        if outcome.is_local() {
-            // The monitor's own fault: recorded, no verdict.
+        if outcome.is_local() || witness {
+            // The monitor's own fault, or one vantage's witness of a multi-vantage check
+            // (whose state comes from `handle_quorum`): recorded, no verdict.
             self.effects.push_back(Effect::Attempt {
                 id,
                 at_ms: at,

@@ -13,6 +13,7 @@ use crate::state::State;
 impl<M: Model> Core<M> {
     /// A heap entry of check `id` came due.
     pub(super) fn due(&mut self, id: CheckId, planned: Instant, now: Now) {
+        let elsewhere = self.runs_elsewhere(id);
         let Some(c) = self.checks.get_mut(&id) else {
             return;
         };
@@ -32,6 +33,15 @@ impl<M: Model> Core<M> {
         match c.cfg.mode() {
             Mode::Push { period, grace, .. } => self.push_missed(id, period, grace, now),
             Mode::Node => {}
+            Mode::Active if elsewhere => {
+                // A multi-vantage check decided here but run by other members: keep the
+                // schedule so it runs at once when it is given the role.
+                let every = c.cfg.interval();
+                let next = schedule::next_run(planned, every, now.mono);
+                c.planned = Some(next);
+                c.queued = Some(next);
+                self.schedule.insert(id, next);
+            }
             Mode::Active => {
                 if c.running.is_some() {
                     return;
@@ -56,10 +66,14 @@ impl<M: Model> Core<M> {
             return;
         };
         self.record(id, outcome, now);
+        let witness = self.is_witness(id);
         let Some(c) = self.checks.get_mut(&id) else {
             return;
         };
-        let every = if c.state.transitioning() {
+        // A vantage's witness runs at its interval: the quorum's state is not its own.
+        let every = if witness {
+            c.cfg.interval()
+        } else if c.state.transitioning() {
             c.cfg.fastinter()
         } else if c.state.state() == State::Down {
             c.cfg.downinter()

@@ -78,17 +78,20 @@ impl linkpulse_checks::CheckSettings for CheckConfig {
     }
 
     fn diagnosable(&self) -> bool {
-        matches!(
-            self.spec.kind(),
-            CheckKind::Http
-                | CheckKind::Tcp
-                | CheckKind::Icmp
-                | CheckKind::Dns
-                | CheckKind::Grpc
-                | CheckKind::Postgres
-                | CheckKind::Redis
-                | CheckKind::Mysql
-        )
+        // A multi-vantage check's incident is diagnosed by its vantages (`partial_outage`,
+        // `vantage_isolated`), not by one member's layered diagnosis.
+        self.vantage.is_none()
+            && matches!(
+                self.spec.kind(),
+                CheckKind::Http
+                    | CheckKind::Tcp
+                    | CheckKind::Icmp
+                    | CheckKind::Dns
+                    | CheckKind::Grpc
+                    | CheckKind::Postgres
+                    | CheckKind::Redis
+                    | CheckKind::Mysql
+            )
     }
 
     fn target(&self) -> String {
@@ -211,5 +214,6 @@ pub fn node_check(node: &str, labels: BTreeMap<String, String>, interval: Durati
         cert_warn_days: 0,
         loss_threshold: 1.0,
         labels,
+        vantage: None,
     }
 }

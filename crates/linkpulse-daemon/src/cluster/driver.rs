@@ -1,14 +1,16 @@
 //! The coordinator's thread: lease renewals against PostgreSQL, role changes to the engine.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use linkpulse_cluster::{Coordinator, DatabaseState, Effect, Placement, Settings};
+use linkpulse_checks::VantageRole;
+use linkpulse_cluster::{Coordinator, DatabaseState, Effect, Placement, Role, Settings};
 
 use super::members::{self, MemberStatus};
-use super::{ClusterStatus, ClusterView};
+use super::vantage::{Poller, VantageViews};
+use super::{ClusterCheck, ClusterStatus, ClusterView};
 use crate::config::cluster::ClusterConfig;
 use crate::engine::EngineHandle;
 use crate::health::Health;
@@ -16,7 +18,7 @@ use crate::storage::Storage;
 use crate::storage::postgres::PgTarget;
 
 enum Msg {
-    Checks(Vec<String>),
+    Checks(Vec<ClusterCheck>),
     Address(String),
     Stop,
 }
@@ -27,8 +29,8 @@ pub struct ClusterNotifier(mpsc::Sender<Msg>);
 
 impl ClusterNotifier {
     /// The configuration's checks changed (a reload): ownership is computed again.
-    pub fn set_checks(&self, names: Vec<String>) {
-        let _ = self.0.send(Msg::Checks(names));
+    pub fn set_checks(&self, checks: Vec<ClusterCheck>) {
+        let _ = self.0.send(Msg::Checks(checks));
     }
 }
 
@@ -71,25 +73,44 @@ struct Driver {
     view: ClusterView,
     health: Arc<Health>,
     client: Option<postgres::Client>,
-    owned: BTreeSet<String>,
+    /// The checks this member runs or decides, with its role; multi-vantage checks only in
+    /// `vantage_checks`.
+    owned: BTreeMap<String, Role>,
+    vantage_checks: std::collections::BTreeSet<String>,
+    /// Reads the vantages' results and hands the combined verdicts to the engine.
+    poller: Option<Poller>,
+    /// Multi-vantage checks this member will decide once their hand-over wait is over.
+    promotions: Vec<(String, Instant)>,
+    /// The placement of each multi-vantage check, and where their deciders are published.
+    vantage_placements: Vec<(String, Placement)>,
+    vantages: VantageViews,
     members: Vec<MemberStatus>,
     epoch: Instant,
 }
 
-/// Starts the coordinator's thread for `cfg`, sharing `checks` (names, every one placed on a
-/// single member) with the other members of `target`'s database.
+/// Starts the coordinator's thread for `cfg`, sharing `checks` (each on one member, or on
+/// every member of its vantages) with the other members of `target`'s database; the
+/// per-vantage results of multi-vantage checks are published in `vantages`.
 #[allow(clippy::too_many_arguments)]
 pub fn start(
     cfg: ClusterConfig,
     address: String,
     target: PgTarget,
-    checks: Vec<String>,
+    checks: Vec<ClusterCheck>,
     storage: Arc<dyn Storage>,
     engine: EngineHandle,
     view: ClusterView,
+    vantages: VantageViews,
     health: Arc<Health>,
 ) -> std::io::Result<ClusterHandle> {
     let (tx, rx) = mpsc::channel();
+    let poller = Poller::start(
+        &checks,
+        cfg.lease,
+        storage.clone(),
+        engine.clone(),
+        vantages.clone(),
+    )?;
     let mut driver = Driver {
         cfg,
         address,
@@ -99,7 +120,12 @@ pub fn start(
         view,
         health,
         client: None,
-        owned: BTreeSet::new(),
+        owned: BTreeMap::new(),
+        vantage_checks: Default::default(),
+        poller: Some(poller),
+        promotions: Vec::new(),
+        vantage_placements: Vec::new(),
+        vantages,
         members: Vec::new(),
         epoch: Instant::now(),
     };
@@ -112,8 +138,8 @@ pub fn start(
     })
 }
 
-fn placed(names: Vec<String>) -> impl Iterator<Item = (String, Placement)> {
-    names.into_iter().map(|n| (n, Placement::Single))
+fn placed(checks: &[ClusterCheck]) -> impl Iterator<Item = (String, Placement)> + '_ {
+    checks.iter().map(|c| (c.name.clone(), c.placement()))
 }
 
 impl Driver {
@@ -121,29 +147,79 @@ impl Driver {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn run(&mut self, checks: Vec<String>, rx: &mpsc::Receiver<Msg>) {
+    fn set_checks(&mut self, coord: &mut Coordinator, checks: Vec<ClusterCheck>) {
+        let before = std::mem::replace(
+            &mut self.vantage_checks,
+            checks
+                .iter()
+                .filter(|c| c.vantage.is_some())
+                .map(|c| c.name.clone())
+                .collect(),
+        );
+        coord.set_checks(placed(&checks));
+        self.vantage_placements = placed(&checks)
+            .filter(|(_, p)| *p != Placement::Single)
+            .collect();
+        self.publish_deciders(coord);
+        if let Some(p) = &self.poller {
+            p.set_checks(checks);
+        }
+        // A check this member holds that gained or lost `vantage:` (a reload) may keep the
+        // same role, so no role change comes for it: it leaves the engine and joins again
+        // with its new kind of role.
+        let flipped: Vec<String> = self
+            .owned
+            .keys()
+            .filter(|n| before.contains(*n) != self.vantage_checks.contains(*n))
+            .cloned()
+            .collect();
+        if !flipped.is_empty() {
+            for n in &flipped {
+                self.owned.remove(n);
+            }
+            self.engine.ownership_blocking(Vec::new(), flipped.clone());
+            let again = flipped
+                .into_iter()
+                .map(|n| {
+                    let role = coord.role(&n);
+                    (n, role)
+                })
+                .collect();
+            self.roles(again);
+        }
+    }
+
+    fn run(&mut self, checks: Vec<ClusterCheck>, rx: &mpsc::Receiver<Msg>) {
         let settings = Settings {
             node: self.cfg.node.clone(),
             vantage: self.cfg.vantage.clone(),
             lease_ms: u64::try_from(self.cfg.lease.as_millis()).unwrap_or(u64::MAX),
         };
         let mut coord = Coordinator::new(settings, self.now_ms());
-        coord.set_checks(placed(checks));
+        self.set_checks(&mut coord, checks);
         tracing::info!(node = %self.cfg.node, vantage = %self.cfg.vantage, lease = ?self.cfg.lease, "joining the cluster");
         loop {
             coord.handle_timeout(self.now_ms());
             self.carry_out(&mut coord);
+            self.promote_due(&coord);
             let wait = coord
                 .poll_timeout()
                 .map_or(1_000, |due| due.saturating_sub(self.now_ms()));
+            let promotion = self.promotions.iter().map(|(_, at)| *at).min().map(|at| {
+                u64::try_from(at.saturating_duration_since(Instant::now()).as_millis()).unwrap_or(0)
+            });
+            let wait = promotion.map_or(wait, |p| wait.min(p));
             match rx.recv_timeout(Duration::from_millis(wait)) {
-                Ok(Msg::Checks(names)) => coord.set_checks(placed(names)),
+                Ok(Msg::Checks(checks)) => self.set_checks(&mut coord, checks),
                 Ok(Msg::Address(a)) => {
                     if self.cfg.address.is_none() {
                         self.address = a;
                     }
                 }
                 Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                    if let Some(p) = self.poller.take() {
+                        p.stop();
+                    }
                     coord.leave();
                     self.carry_out(&mut coord);
                     tracing::info!(node = %self.cfg.node, "left the cluster");
@@ -161,6 +237,7 @@ impl Driver {
                     Ok(r) => {
                         self.members = r.status;
                         coord.handle_renewed(self.now_ms(), r.rows, r.db_now_ms);
+                        self.publish_deciders(coord);
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "cluster lease renewal failed");
@@ -209,16 +286,71 @@ impl Driver {
         .map_err(describe)
     }
 
-    /// Gains and losses go to the engine; a gained check resumes from the shared history.
-    fn roles(&mut self, changes: Vec<(String, linkpulse_cluster::Role)>) {
+    /// Gains and losses go to the engine; a gained check resumes from the shared history. A
+    /// multi-vantage check whose role changed leaves and joins again with its new role (the
+    /// new decider resumes its state and incident from the database).
+    ///
+    /// A member that starts deciding a multi-vantage check waits one renewal period and a
+    /// margin first ([`Driver::handover`]): the previous decider stops at its next renewal and
+    /// its last transition is committed by then, so the state is resumed, not made again (a
+    /// second alert under another key). Meanwhile it runs the check as a witness.
+    fn roles(&mut self, changes: Vec<(String, Role)>) {
+        self.roles_now(changes, false);
+    }
+
+    /// The decisions of the multi-vantage checks whose hand-over wait is over.
+    fn promote_due(&mut self, coord: &Coordinator) {
+        let now = Instant::now();
+        let (due, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.promotions)
+            .into_iter()
+            .partition(|(_, at)| *at <= now);
+        self.promotions = wait;
+        if !due.is_empty() {
+            let changes = due
+                .into_iter()
+                .map(|(n, _)| {
+                    let role = coord.role(&n);
+                    (n, role)
+                })
+                .collect();
+            self.roles_now(changes, true);
+        }
+    }
+
+    /// How long a new decider waits: a renewal period (the previous decider's next renewal)
+    /// and half a second (its writes committed).
+    fn handover(&self) -> Duration {
+        self.cfg.lease / 3 + Duration::from_millis(500)
+    }
+
+    fn roles_now(&mut self, changes: Vec<(String, Role)>, promote: bool) {
         let (mut gained, mut lost) = (Vec::new(), Vec::new());
-        for (name, role) in changes {
-            if role.run {
-                if self.owned.insert(name.clone()) {
+        for (name, mut role) in changes {
+            let vantage = self.vantage_checks.contains(&name);
+            if vantage
+                && role.decide
+                && !promote
+                && !self.owned.get(&name).is_some_and(|r| r.decide)
+            {
+                let at = Instant::now() + self.handover();
+                self.promotions.retain(|(n, _)| *n != name);
+                self.promotions.push((name.clone(), at));
+                role.decide = false;
+            }
+            let active = if vantage { role.any() } else { role.run };
+            let before = if active {
+                self.owned.insert(name.clone(), role)
+            } else {
+                self.owned.remove(&name)
+            };
+            match (before, active) {
+                (None, true) => gained.push(name),
+                (Some(_), false) => lost.push(name),
+                (Some(old), true) if vantage && old != role => {
+                    lost.push(name.clone());
                     gained.push(name);
                 }
-            } else if self.owned.remove(&name) {
-                lost.push(name);
+                _ => {}
             }
         }
         if gained.is_empty() && lost.is_empty() {
@@ -241,11 +373,39 @@ impl Driver {
         let gained = gained
             .into_iter()
             .map(|n| {
-                let r = resume.remove(&n);
-                (n, r)
+                let stored = resume.remove(&n);
+                let role = self
+                    .vantage_checks
+                    .contains(&n)
+                    .then(|| self.owned.get(&n))
+                    .flatten()
+                    .map(|r| VantageRole {
+                        run: r.run,
+                        decide: r.decide,
+                    });
+                // A witness that does not decide starts fresh: resuming a `down` check would
+                // queue its down alert again, which is the decider's alone.
+                let stored = stored.filter(|_| role.is_none_or(|r| r.decide));
+                (n, stored, role)
             })
             .collect();
         self.engine.ownership_blocking(gained, lost);
+        if let Some(p) = &self.poller {
+            p.resend();
+        }
+    }
+
+    /// Who decides each multi-vantage check under the membership as last read (for the API).
+    fn publish_deciders(&self, coord: &Coordinator) {
+        let Some(view) = coord.membership() else {
+            return;
+        };
+        let deciders = self
+            .vantage_placements
+            .iter()
+            .filter_map(|(name, p)| Some((name.clone(), p.decider(name, view)?.to_owned())))
+            .collect();
+        self.vantages.set_deciders(deciders);
     }
 
     fn publish(&self, coord: &Coordinator) {

@@ -4,7 +4,9 @@
 //! coordinator, and tells the engine which checks it gained or lost; the engine runs only the
 //! checks this member owns. History, states, incidents and the alert outbox are the shared
 //! database's, so a check taken over resumes where its previous owner left it, and alerts are
-//! claimed from the outbox by one member at a time (`FOR UPDATE SKIP LOCKED`).
+//! claimed from the outbox by one member at a time (`FOR UPDATE SKIP LOCKED`). A
+//! multi-vantage check (`vantage:`) runs on every member of its vantages and is decided by one
+//! of them from the vantages' latest results ([`vantage`]).
 //!
 //! The decisions (who is alive, who owns what, no takeover without the database) are the
 //! sans-IO crate's; this module is only its I/O: the sync `postgres` client on a plain thread
@@ -12,12 +14,43 @@
 
 mod driver;
 mod members;
+pub mod vantage;
 
 use std::sync::{Arc, PoisonError, RwLock};
 
 use serde::Serialize;
 
 pub use driver::{ClusterHandle, ClusterNotifier, start};
+pub use vantage::VantageViews;
+
+/// A check as the cluster places it: its name, and for a multi-vantage check its vantages
+/// and quorum.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterCheck {
+    /// Check name.
+    pub name: String,
+    /// `vantage:`, or `None` for a check one member runs.
+    pub vantage: Option<crate::config::vantage::VantageConfig>,
+    /// Its interval (how fresh a vantage's latest result must be).
+    pub interval: std::time::Duration,
+}
+
+impl ClusterCheck {
+    /// The cluster's view of `c`.
+    pub fn of(c: &crate::config::CheckConfig) -> ClusterCheck {
+        ClusterCheck {
+            name: c.name.clone(),
+            vantage: c.vantage.clone(),
+            interval: c.interval,
+        }
+    }
+
+    fn placement(&self) -> linkpulse_cluster::Placement {
+        self.vantage
+            .as_ref()
+            .map_or(linkpulse_cluster::Placement::Single, |v| v.placement())
+    }
+}
 
 /// How long an alert is claimed by the member delivering it (see
 /// [`crate::storage::postgres::PostgresStorage::claim_alerts_for`]).

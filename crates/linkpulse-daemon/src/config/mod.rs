@@ -27,6 +27,7 @@ pub(crate) mod raw;
 mod routing;
 pub mod tls;
 pub(crate) mod validate;
+pub mod vantage;
 
 use std::path::Path;
 

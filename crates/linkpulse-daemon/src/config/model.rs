@@ -114,6 +114,9 @@ pub struct CheckConfig {
     pub loss_threshold: f64,
     /// Free-form labels.
     pub labels: BTreeMap<String, String>,
+    /// Cluster mode: the vantages it runs from and the quorum that makes it down; `None`: one
+    /// member runs it.
+    pub vantage: Option<super::vantage::VantageConfig>,
 }
 
 /// The kinds of check.

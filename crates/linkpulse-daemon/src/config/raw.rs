@@ -102,6 +102,8 @@ pub(crate) struct RawCheck {
     pub(crate) postgres: Option<S<super::data::RawPostgres>>,
     pub(crate) redis: Option<S<super::data::RawRedis>>,
     pub(crate) mysql: Option<S<super::data::RawPostgres>>,
+    /// Cluster mode: run from several vantages, state by quorum.
+    pub(crate) vantage: Option<S<super::vantage::RawVantage>>,
 }
 
 /// `http:` check module.

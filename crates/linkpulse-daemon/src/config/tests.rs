@@ -651,3 +651,67 @@ fn limits_are_the_clis() {
         "{e:#?}"
     );
 }
+
+const CLUSTER: &str = "database: postgres://lp@db.invalid/lp\ncluster: { node: m1, vantage: eu }\n";
+
+#[test]
+fn vantage_lists_all_and_a_default_majority_quorum() {
+    use super::vantage::{Quorum, VantageConfig};
+    use linkpulse_cluster::VantageSet;
+    let c = parse(&format!(
+        "{CLUSTER}checks:\n  - name: a\n    tcp: {{ address: '127.0.0.1:1' }}\n    vantage: {{ from: [eu, us, ap], quorum: 2 }}\n  - name: b\n    tcp: {{ address: '127.0.0.1:1' }}\n    vantage: {{ from: [eu, us, ap, sa] }}\n  - name: c\n    tcp: {{ address: '127.0.0.1:1' }}\n    vantage: {{ from: all }}\n  - name: d\n    tcp: {{ address: '127.0.0.1:1' }}\n"
+    ))
+    .unwrap();
+    let three: VantageSet = VantageSet::Only(["eu", "us", "ap"].map(str::to_owned).into());
+    assert_eq!(
+        c.checks[0].vantage,
+        Some(VantageConfig {
+            from: three,
+            quorum: Quorum::Exactly(2)
+        })
+    );
+    // A majority of the four listed.
+    assert_eq!(
+        c.checks[1].vantage.as_ref().unwrap().quorum,
+        Quorum::Exactly(3)
+    );
+    let all = c.checks[2].vantage.as_ref().unwrap();
+    assert_eq!(all.from, VantageSet::All);
+    assert_eq!((all.quorum_of(3), all.quorum_of(4)), (2, 3));
+    assert_eq!(c.checks[3].vantage, None);
+}
+
+#[test]
+fn bad_vantage_settings_name_line_and_key() {
+    let e = errors(&format!(
+        "{CLUSTER}checks:\n  - name: a\n    tcp: {{ address: '127.0.0.1:1' }}\n    vantage: {{ from: [eu, 'us east'], quorum: 1 }}\n  - name: b\n    tcp: {{ address: '127.0.0.1:1' }}\n    vantage: {{ from: [eu, us], quorum: 3 }}\n  - name: c\n    tcp: {{ address: '127.0.0.1:1' }}\n    vantage: {{ from: [eu], quorum: 0 }}\n  - name: d\n    tcp: {{ address: '127.0.0.1:1' }}\n    vantage: {{ from: some }}\n"
+    ));
+    let want = [
+        "t.yaml:6: checks[0].vantage.from[1]: invalid vantage label \"us east\"",
+        "t.yaml:9: checks[1].vantage.quorum: quorum 3 out of range: between 1 and 2, the number of vantages listed",
+        "t.yaml:12: checks[2].vantage.quorum: quorum 0 out of range: between 1 and 1",
+        "t.yaml:15: checks[3].vantage.from: invalid value \"some\"",
+    ];
+    for w in want {
+        assert!(e.iter().any(|e| e.contains(w)), "{w:?} not in {e:#?}");
+    }
+    let e = errors(&format!(
+        "{CLUSTER}checks:\n  - name: e\n    tcp: {{ address: '127.0.0.1:1' }}\n    vantage: {{ from: [eu], qorum: 1 }}\n"
+    ));
+    assert_eq!(
+        e,
+        ["t.yaml:6: checks[0].vantage.qorum: unknown field `qorum`, expected one of from, quorum"]
+    );
+}
+
+#[test]
+fn vantage_without_cluster_names_the_key() {
+    let e = errors(
+        "database: x.db\nchecks:\n  - name: a\n    tcp: { address: '127.0.0.1:1' }\n    vantage: { from: [eu, us] }\n",
+    );
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(
+        e[0].starts_with("t.yaml:5: checks[0].vantage: `vantage:` needs cluster mode"),
+        "{e:#?}"
+    );
+}

@@ -659,6 +659,19 @@ fn check_inner(
         );
         ok = false;
     }
+    let vantage =
+        c.vantage
+            .as_ref()
+            .and_then(|v| match super::vantage::validate(&v.value, prefix) {
+                Ok(v) => Some(v),
+                Err(problems) => {
+                    ok = false;
+                    for (line, path, message) in problems {
+                        e.push(line, path, message);
+                    }
+                    None
+                }
+            });
     if !ok {
         return None;
     }
@@ -678,6 +691,7 @@ fn check_inner(
         cert_warn_days: s.cert_warn_days,
         loss_threshold: s.loss_threshold,
         labels: c.labels.clone(),
+        vantage,
         spec,
     };
     // The probe library has the last word on targets and options: what it refuses when the
@@ -1298,6 +1312,18 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
             }
         }
     });
+    if raw.cluster.is_none() {
+        for (i, c) in raw.checks.iter().enumerate() {
+            if let Some(v) = &c.vantage {
+                e.push(
+                    v.referenced.line(),
+                    format!("checks[{i}].vantage"),
+                    "`vantage:` needs cluster mode: add a `cluster:` section (and a PostgreSQL \
+                     `database:`) so several members can run the check from their vantages",
+                );
+            }
+        }
+    }
     let redact = linkpulse_probe::redact::Redactor::new(
         raw.secret_query_params.iter().map(|p| p.value.as_str()),
     );

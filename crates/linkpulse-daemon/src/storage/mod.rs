@@ -171,6 +171,37 @@ pub struct PackedAttempt {
     kind_target: Option<(Cow<'static, str>, String)>,
     /// The rest of the result as JSON text.
     detail: Option<String>,
+    /// Cluster mode, a multi-vantage check: the vantage and member that saw it.
+    vantage: Option<Arc<ResultVantage>>,
+}
+
+/// Where a result of a multi-vantage check was seen from (cluster mode; PostgreSQL keeps it
+/// in the result's series, SQLite has no cluster mode and keeps none).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ResultVantage {
+    /// The member's vantage label (`cluster.vantage`).
+    pub vantage: String,
+    /// The member's name (`cluster.node`).
+    pub member: String,
+}
+
+/// The latest result of a multi-vantage check from one vantage, as the shared database has it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VantageResult {
+    /// Check name.
+    pub check: String,
+    /// The vantage label.
+    pub vantage: String,
+    /// The member whose result it is.
+    pub member: String,
+    /// When it finished (ms since the epoch).
+    pub at_ms: Millis,
+    /// The attempt succeeded.
+    pub up: bool,
+    /// Latency in milliseconds, when measured.
+    pub latency_ms: Option<f64>,
+    /// Error kind of a failed attempt.
+    pub error_kind: Option<String>,
 }
 
 impl PackedAttempt {
@@ -192,6 +223,7 @@ impl PackedAttempt {
             error_kind,
             kind_target: split.kind.map(Cow::Owned).zip(split.target),
             detail: split.detail,
+            vantage: None,
         }
     }
 
@@ -213,7 +245,20 @@ impl PackedAttempt {
             error_kind,
             kind_target: Some((Cow::Borrowed(split.kind), r.target.clone())),
             detail: split.detail,
+            vantage: None,
         }
+    }
+
+    /// The same attempt, seen from `vantage` (a multi-vantage check in cluster mode).
+    #[must_use]
+    pub fn with_vantage(mut self, vantage: Arc<ResultVantage>) -> PackedAttempt {
+        self.vantage = Some(vantage);
+        self
+    }
+
+    /// Where it was seen from, for a multi-vantage check.
+    pub fn vantage(&self) -> Option<&ResultVantage> {
+        self.vantage.as_deref()
     }
 
     /// Probe kind and target (the row's series), when the JSON was split.
@@ -415,6 +460,12 @@ pub trait Storage: Send + Sync + 'static {
     fn secret(&self, name: &str, fresh: &str) -> Result<String, StorageError>;
     /// Stores silence `s` (replacing one with its id), committed when this returns.
     fn put_silence(&self, s: &Silence) -> Result<(), StorageError>;
+    /// The latest result of each vantage of each multi-vantage check, among results at or after
+    /// `since_ms`. Only PostgreSQL keeps vantages (cluster mode); other backends have none.
+    fn vantage_latest(&self, since_ms: Millis) -> Result<Vec<VantageResult>, StorageError> {
+        let _ = since_ms;
+        Ok(Vec::new())
+    }
     /// The silences that end after `now_ms` (active or still to come), by start.
     fn silences(&self, now_ms: Millis) -> Result<Vec<Silence>, StorageError>;
     /// The outbox per alert target (by the `alert` of each payload), by name.

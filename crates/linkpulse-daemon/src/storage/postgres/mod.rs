@@ -340,6 +340,10 @@ impl Storage for PostgresStorage {
         })
     }
 
+    fn vantage_latest(&self, since_ms: Millis) -> Result<Vec<super::VantageResult>, StorageError> {
+        self.read(move |c| read::vantage_latest(c, since_ms))
+    }
+
     fn outbox_status(&self) -> Result<Vec<super::OutboxStatus>, StorageError> {
         self.read(|c| {
             c.query(

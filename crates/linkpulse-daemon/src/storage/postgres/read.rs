@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use postgres::{Client, IsolationLevel, Row};
 
 use super::super::rows::{self, ATTEMPT_COLUMNS, ATTEMPT_TABLES, AttemptColumns, limit};
-use super::super::{Attempt, HourlyRow, Incident, Millis, OutboxItem, Resume, TransitionRecord};
+use super::super::{
+    Attempt, HourlyRow, Incident, Millis, OutboxItem, Resume, TransitionRecord, VantageResult,
+};
 use crate::state::State;
 
 type Result<T> = std::result::Result<T, postgres::Error>;
@@ -291,4 +293,34 @@ pub(super) fn prune(c: &mut Client, raw_before_ms: Millis, hourly_before_ms: Mil
         &[&hourly_before_ms],
     )?;
     tx.commit()
+}
+
+/// The latest result at or after `since_ms` of each vantage of each multi-vantage check: per
+/// series with a vantage (one per member), its newest row by the primary key, then the newest
+/// of each vantage.
+pub(super) fn vantage_latest(c: &mut Client, since_ms: Millis) -> Result<Vec<VantageResult>> {
+    let sql = format!(
+        "SELECT DISTINCT ON (s.check_name, s.vantage) {ATTEMPT_COLUMNS}, s.vantage, s.member
+         FROM series s CROSS JOIN LATERAL
+             (SELECT * FROM results x WHERE x.series = s.id AND x.at_ms >= $1
+              ORDER BY x.at_ms DESC, x.seq DESC LIMIT 1) r
+         LEFT JOIN texts e ON e.id = r.error LEFT JOIN texts t ON t.id = r.shape
+         WHERE s.vantage IS NOT NULL
+         ORDER BY s.check_name, s.vantage, r.at_ms DESC"
+    );
+    c.query(&sql, &[&since_ms])?
+        .iter()
+        .map(|r| {
+            let a = attempt(r)?;
+            Ok(VantageResult {
+                check: a.check,
+                vantage: r.try_get(9)?,
+                member: r.try_get(10)?,
+                at_ms: a.at_ms,
+                up: a.up,
+                latency_ms: a.latency_ms,
+                error_kind: a.error_kind,
+            })
+        })
+        .collect()
 }

@@ -123,6 +123,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         lease_expires TIMESTAMPTZ NOT NULL,
         checks_owned INTEGER NOT NULL DEFAULT 0
     );",
+    // 6: multi-vantage checks (`vantage:` in cluster mode): a result's series names the
+    // vantage and member that saw it, so result rows stay as narrow as before and older
+    // series (no vantage) keep their history; the decider reads each vantage's latest result.
+    "ALTER TABLE series ADD COLUMN vantage TEXT, ADD COLUMN member TEXT;
+    CREATE INDEX series_vantage ON series (check_name) WHERE vantage IS NOT NULL;",
 ];
 
 /// The version whose SQL is followed by [`repack`] (then [`REPACK_DONE`]).
@@ -150,7 +155,7 @@ fn repack(tx: &mut Transaction<'_>, database: &str) -> Result<(), postgres::Erro
     let started = std::time::Instant::now();
     tracing::info!(%database, results = total,
         "migrating history to typed rows (schema 2); this runs once");
-    let st = Prepared::new(tx)?;
+    let st = Prepared::before_vantages(tx)?;
     let read = tx.prepare(
         "SELECT series, at_ms, up, latency_ms, error_kind, detail FROM results_v1
          ORDER BY series, at_ms, id",

@@ -312,3 +312,70 @@ fn tls_connections_verify_the_server_and_a_foreign_ca_is_refused() {
         "{err}"
     );
 }
+
+/// Results of a multi-vantage check keep their vantage and member (in their series): the
+/// latest of each vantage is read back, the history of the check stays one, and results
+/// without a vantage are not vantages' results.
+#[test]
+fn results_keep_their_vantage_and_the_latest_per_vantage_is_read_back() {
+    use crate::storage::{PackedAttempt, ResultVantage};
+    use std::sync::Arc;
+    let fx = Postgres::new();
+    let db = fx.open();
+    let tag = |vantage: &str, member: &str| {
+        Arc::new(ResultVantage {
+            vantage: vantage.into(),
+            member: member.into(),
+        })
+    };
+    let attempt = |check: &str, at_ms: i64, up: bool| {
+        let result = serde_json::json!({ "kind": "tcp", "target": "tcp://h:1", "up": up });
+        PackedAttempt::new(
+            check.into(),
+            at_ms,
+            up,
+            up.then_some(2.5),
+            (!up).then(|| "refused".to_owned()),
+            &result,
+        )
+    };
+    let (eu1, eu2, us) = (tag("eu", "m1"), tag("eu", "m4"), tag("us", "m2"));
+    for (a, v) in [
+        (attempt("web", 1_000, true), Some(&eu1)),
+        (attempt("web", 2_000, false), Some(&eu2)),
+        (attempt("web", 1_500, true), Some(&us)),
+        (attempt("web", 3_000, true), None),
+        (attempt("old", 100, true), Some(&us)),
+    ] {
+        let a = match v {
+            Some(v) => a.with_vantage(v.clone()),
+            None => a,
+        };
+        db.submit(WriteOp::Packed(a));
+    }
+    db.flush().unwrap();
+    let mut latest = db.vantage_latest(500).unwrap();
+    latest.sort_by(|a, b| a.vantage.cmp(&b.vantage));
+    let got: Vec<_> = latest
+        .iter()
+        .map(|r| {
+            (
+                r.check.as_str(),
+                r.vantage.as_str(),
+                r.member.as_str(),
+                r.at_ms,
+                r.up,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("web", "eu", "m4", 2_000, false),
+            ("web", "us", "m2", 1_500, true)
+        ]
+    );
+    assert_eq!(latest[0].error_kind.as_deref(), Some("refused"));
+    assert_eq!(latest[1].latency_ms, Some(2.5));
+    assert_eq!(db.history("web", 0, i64::MAX, 10).unwrap().len(), 4);
+}

@@ -31,6 +31,21 @@ pub(super) struct Prepared {
 
 impl Prepared {
     pub(super) fn new(c: &mut impl GenericClient) -> Result<Prepared, postgres::Error> {
+        Prepared::at(c, true)
+    }
+
+    /// The statements of a schema before version 6 (`vantages` false: series have no
+    /// vantage), for the repack of version 2, which writes result rows only.
+    pub(super) fn before_vantages(c: &mut impl GenericClient) -> Result<Prepared, postgres::Error> {
+        Prepared::at(c, false)
+    }
+
+    fn at(c: &mut impl GenericClient, vantages: bool) -> Result<Prepared, postgres::Error> {
+        let (find_series, new_series) = if vantages {
+            (FIND_SERIES, NEW_SERIES)
+        } else {
+            (FIND_SERIES_V1, NEW_SERIES_V1)
+        };
         Ok(Prepared {
             // `seq` is 0 unless the series already has a result in that millisecond (stored,
             // or earlier in the batch).
@@ -54,13 +69,8 @@ impl Prepared {
                 .prepare("INSERT INTO texts (text, last_ms) VALUES ($1, $2) RETURNING id")?,
             touch_text: c
                 .prepare("UPDATE texts SET last_ms = GREATEST(last_ms, $2) WHERE id = $1")?,
-            find_series: c.prepare(
-                "SELECT id FROM series WHERE check_name = $1 AND kind IS NOT DISTINCT FROM $2
-                 AND target IS NOT DISTINCT FROM $3 ORDER BY id LIMIT 1",
-            )?,
-            new_series: c.prepare(
-                "INSERT INTO series (check_name, kind, target) VALUES ($1, $2, $3) RETURNING id",
-            )?,
+            find_series: c.prepare(find_series)?,
+            new_series: c.prepare(new_series)?,
             transition: c.prepare(
                 "INSERT INTO transitions (check_name, at_ms, from_state, to_state, cause)
                  VALUES ($1, $2, $3, $4, $5)",
@@ -92,6 +102,19 @@ impl Prepared {
     }
 }
 
+// A multi-vantage check has one series per vantage and member (schema 6).
+const FIND_SERIES: &str =
+    "SELECT id FROM series WHERE check_name = $1 AND kind IS NOT DISTINCT FROM $2
+     AND target IS NOT DISTINCT FROM $3 AND vantage IS NOT DISTINCT FROM $4
+     AND member IS NOT DISTINCT FROM $5 ORDER BY id LIMIT 1";
+const NEW_SERIES: &str = "INSERT INTO series (check_name, kind, target, vantage, member)
+     VALUES ($1, $2, $3, $4, $5) RETURNING id";
+// Before schema 6 (only the repack of version 2 uses them, and never for series).
+const FIND_SERIES_V1: &str = "SELECT id FROM series WHERE check_name = $1
+     AND kind IS NOT DISTINCT FROM $2 AND target IS NOT DISTINCT FROM $3 ORDER BY id LIMIT 1";
+const NEW_SERIES_V1: &str =
+    "INSERT INTO series (check_name, kind, target) VALUES ($1, $2, $3) RETURNING id";
+
 /// Most ops held while the server cannot be reached; beyond it the oldest are dropped.
 const MAX_HELD: usize = 100_000;
 
@@ -109,8 +132,13 @@ fn opt_text(s: &Option<String>) -> Option<Cow<'_, str>> {
     s.as_deref().map(text)
 }
 
-/// Kind, target and id of one series of a check.
-type SeriesKey = (Option<String>, Option<String>, i64);
+/// Kind, target, vantage and id of one series of a check.
+type SeriesKey = (
+    Option<String>,
+    Option<String>,
+    Option<super::super::ResultVantage>,
+    i64,
+);
 
 /// The writer: its connection (re-opened after the server went away), statements and series
 /// cache (valid while no transaction that created an entry has rolled back).
@@ -324,21 +352,29 @@ impl Results {
         a: &PackedAttempt,
     ) -> Result<(), postgres::Error> {
         let (kind, target, detail) = rows::packed_columns(a);
-        let same = |(k, t, _): &&SeriesKey| k.as_deref() == kind && t.as_deref() == target;
+        let vantage = a.vantage();
+        let same = |(k, t, v, _): &&SeriesKey| {
+            k.as_deref() == kind && t.as_deref() == target && v.as_ref() == vantage
+        };
         let id = match cache.get(&a.check).and_then(|l| l.iter().find(same)) {
-            Some((_, _, id)) => *id,
+            Some((_, _, _, id)) => *id,
             None => {
                 let (k, t) = (kind.map(text), target.map(text));
-                let found = tx.query_opt(&st.find_series, &[&a.check, &k, &t])?;
+                let (v, m) = (
+                    vantage.map(|v| v.vantage.as_str()),
+                    vantage.map(|v| v.member.as_str()),
+                );
+                let found = tx.query_opt(&st.find_series, &[&a.check, &k, &t, &v, &m])?;
                 let id: i64 = match found {
                     Some(row) => row.try_get(0)?,
                     None => tx
-                        .query_one(&st.new_series, &[&a.check, &k, &t])?
+                        .query_one(&st.new_series, &[&a.check, &k, &t, &v, &m])?
                         .try_get(0)?,
                 };
                 cache.entry(a.check.clone()).or_default().push((
                     kind.map(str::to_owned),
                     target.map(str::to_owned),
+                    vantage.cloned(),
                     id,
                 ));
                 id
