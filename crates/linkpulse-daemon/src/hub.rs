@@ -160,6 +160,7 @@ mod tests {
             incarnation: String::new(),
             restart: None,
             session: 1,
+            member: None,
         }
     }
 
