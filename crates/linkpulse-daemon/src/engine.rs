@@ -344,7 +344,9 @@ impl Engine {
             (cfg, origin)
         });
         engine.core.add_checks(checks, now);
-        if let Some(hub) = &config.hub {
+        // Cluster mode: a node's check is decided by its owner only; it is fed the node's
+        // state by `crate::hub::feed` when it gains it, nothing is restored here.
+        if let Some(hub) = config.hub.as_ref().filter(|_| config.cluster.is_none()) {
             let hub = hub.clone().clamped();
             let policy = HubPolicy {
                 interval: hub.interval,

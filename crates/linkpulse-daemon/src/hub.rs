@@ -12,6 +12,10 @@
 //! `down` with cause `absent` (it went away while the daemon was down), and one unknown to the
 //! hub that stays `down` or `unknown` longer than `hub.forget_after` is forgotten — both
 //! decided by [`crate::checks::Core`], not here.
+//!
+//! Cluster mode: the hub shows every member's nodes ([`crate::cluster::hub_share`]), and each
+//! node's check is decided by one member, its owner ([`NodeOwners`]); a node whose agent fails
+//! over to another member is `moved` (reported `alive` again: no state change, no alert).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -101,16 +105,65 @@ pub fn rejoin_grace(timeout: Duration) -> Duration {
     Duration::from_secs(10) + timeout * 2
 }
 
+/// Cluster mode: which member decides each node's check — the owner of `node:NAME` by the
+/// same rendezvous hashing as every other check, over the live members of the coordinator's
+/// last renewal. The node may be connected to any member; only its check's owner reports it
+/// to its engine, so a node moving between members keeps one history and alerts once.
+#[derive(Debug, Clone)]
+pub struct NodeOwners {
+    /// This member's name.
+    pub me: String,
+    /// The coordinator's snapshot (members and whether each is live).
+    pub cluster: crate::cluster::ClusterView,
+}
+
+impl NodeOwners {
+    /// The live members, sorted (empty before the first renewal).
+    fn live(&self) -> Vec<String> {
+        self.cluster
+            .get()
+            .map(|s| {
+                s.members
+                    .into_iter()
+                    .filter(|m| m.live)
+                    .map(|m| m.name)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether this member decides `node`'s check while `live` are the live members.
+    fn owns(&self, live: &[String], node: &str) -> bool {
+        let key = format!("{}{node}", crate::engine::NODE_PREFIX);
+        linkpulse_cluster::rendezvous::owner(&key, live.iter().map(String::as_str))
+            == Some(self.me.as_str())
+    }
+}
+
+/// How often the feed looks at the live members again (cluster mode).
+const OWNERS_TICK: Duration = Duration::from_millis(500);
+
 /// Feeds every node of `hub` and each later change into `engine` until `shutdown`; a watcher
 /// that falls behind starts again from a fresh snapshot (a repeated state changes nothing).
 /// The feed only forwards the hub's changes: what happens to restored nodes that do not come
 /// back (`absent`, then forgotten) is the check core's policy ([`crate::checks::Core`]).
-pub async fn feed(hub: Hub, engine: EngineHandle, shutdown: impl Future<Output = ()>) {
+/// With `owners` (cluster mode) only the nodes whose check this member owns are forwarded;
+/// a node it comes to own is reported at once with its current state.
+pub async fn feed(
+    hub: Hub,
+    engine: EngineHandle,
+    owners: Option<NodeOwners>,
+    shutdown: impl Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     let interval = hub.config().interval;
+    let mut tick = tokio::time::interval(OWNERS_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut live = owners.as_ref().map(NodeOwners::live).unwrap_or_default();
+    let mine = |live: &[String], name: &str| owners.as_ref().is_none_or(|o| o.owns(live, name));
     loop {
         let mut sub = hub.subscribe();
-        for node in &sub.nodes {
+        for node in sub.nodes.iter().filter(|n| mine(&live, &n.name)) {
             for r in reports(node, None, interval) {
                 if !engine.node(r).await {
                     return;
@@ -121,15 +174,34 @@ pub async fn feed(hub: Hub, engine: EngineHandle, shutdown: impl Future<Output =
             let change = tokio::select! {
                 () = &mut shutdown => return,
                 c = sub.changes.recv() => c,
+                _ = tick.tick(), if owners.is_some() => {
+                    let now = owners.as_ref().map(NodeOwners::live).unwrap_or_default();
+                    if now == live {
+                        continue;
+                    }
+                    // Membership changed: report the nodes this member now owns and did not.
+                    let before = std::mem::replace(&mut live, now);
+                    for node in hub.nodes() {
+                        if mine(&live, &node.name) && !mine(&before, &node.name) {
+                            for r in reports(&node, None, interval) {
+                                if !engine.node(r).await {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    continue;
+                }
             };
             match change {
-                Ok(c) => {
+                Ok(c) if mine(&live, &c.node.name) => {
                     for r in reports(&c.node, Some(c.event), interval) {
                         if !engine.node(r).await {
                             return;
                         }
                     }
                 }
+                Ok(_) => {}
                 Err(RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "node checks fell behind the hub; resyncing");
                     break;
