@@ -58,7 +58,10 @@ impl Health {
     /// reachable again (`None`). Meanwhile the hub serves its own nodes and the other
     /// members' as last seen.
     pub fn hub_share(&self, problem: Option<String>) {
-        *self.hub_share.lock().unwrap_or_else(PoisonError::into_inner) = problem;
+        *self
+            .hub_share
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = problem;
     }
 
     /// Why the daemon is not ready at `now` (empty when it is), given the storage's health.
@@ -91,7 +94,11 @@ impl Health {
                  taking over none): {p}"
             ));
         }
-        if let Some(p) = &*self.hub_share.lock().unwrap_or_else(PoisonError::into_inner) {
+        if let Some(p) = &*self
+            .hub_share
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
             out.push(format!(
                 "the hub's shared node table is unreachable (showing this member's nodes, and \
                  the other members' as last seen): {p}"

@@ -55,5 +55,5 @@ pub use client::{BearerToken, ClientError, WatchClient, list_nodes, list_nodes_w
 pub use http::{NodeFilter, NodeList, routes};
 pub use registry::{Change, ChangeKind, Diagnosis, Node, NodeState, NodeStatus, Registry};
 pub use server::{Hub, HubError, HubStats};
-pub use shared::SharedView;
 pub use settings::{DEFAULT_FORGET_AFTER, HubConfig, HubDetector, MAX_FORGET_AFTER, OutOfRange};
+pub use shared::SharedView;

@@ -28,8 +28,8 @@ use crate::auth::{HubAuth, HubKeys, SecretError};
 use crate::diagnose::diagnose;
 use crate::driver::{Followup, Member, prepare_socket};
 use crate::registry::{Change, ChangeKind, Join, Node, NodeState, Registry, SessionId};
-use crate::shared::SharedView;
 use crate::settings::HubConfig;
+use crate::shared::SharedView;
 use crate::tls::TlsError;
 
 /// Changes buffered per watcher before it is resynchronised with a fresh snapshot.

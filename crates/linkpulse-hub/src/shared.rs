@@ -387,7 +387,12 @@ mod tests {
         let mut b = SharedView::new("b", TRANSIT);
         b.handle_members(["a", "b"], t(0));
         b.handle_remote("a", vec![node("w1", NodeState::Alive, 0, 1)], t(1));
-        local(&mut b, ChangeKind::Join, node("w2", NodeState::Alive, 1, 1), 1);
+        local(
+            &mut b,
+            ChangeKind::Join,
+            node("w2", NodeState::Alive, 1, 1),
+            1,
+        );
         assert_eq!(
             drain(&mut b),
             [
@@ -410,7 +415,12 @@ mod tests {
         b.handle_remote("a", vec![node("w1", NodeState::Alive, 0, 7)], t(0));
         drain(&mut b);
         // a is killed; its agent reconnects to b before a's lease lapses.
-        local(&mut b, ChangeKind::Join, node("w1", NodeState::Alive, 2, 1), 2);
+        local(
+            &mut b,
+            ChangeKind::Join,
+            node("w1", NodeState::Alive, 2, 1),
+            2,
+        );
         assert_eq!(
             drain(&mut b),
             [(ChangeKind::Moved, "b".into(), Some("a".into()))]
@@ -456,7 +466,12 @@ mod tests {
         assert_eq!(w1.cause.as_deref(), Some(MEMBER_LOST));
         assert_eq!(w1.since, rfc3339(t(22)));
         // It comes back later: a join, as for any dead node.
-        local(&mut b, ChangeKind::Join, node("w1", NodeState::Alive, 30, 1), 30);
+        local(
+            &mut b,
+            ChangeKind::Join,
+            node("w1", NodeState::Alive, 30, 1),
+            30,
+        );
         assert_eq!(drain(&mut b), [(ChangeKind::Join, "b".into(), None)]);
     }
 
@@ -513,10 +528,25 @@ mod tests {
         // a keeps running but loses its path to the agent, which fails over to b.
         let mut a = SharedView::new("a", TRANSIT);
         a.handle_members(["a", "b"], t(0));
-        local(&mut a, ChangeKind::Join, node("w1", NodeState::Alive, 0, 1), 0);
-        local(&mut a, ChangeKind::Suspect, node("w1", NodeState::Suspect, 3, 1), 3);
+        local(
+            &mut a,
+            ChangeKind::Join,
+            node("w1", NodeState::Alive, 0, 1),
+            0,
+        );
+        local(
+            &mut a,
+            ChangeKind::Suspect,
+            node("w1", NodeState::Suspect, 3, 1),
+            3,
+        );
         a.handle_remote("b", vec![node("w1", NodeState::Alive, 4, 9)], t(4));
-        local(&mut a, ChangeKind::Dead, node("w1", NodeState::Dead, 5, 1), 5);
+        local(
+            &mut a,
+            ChangeKind::Dead,
+            node("w1", NodeState::Dead, 5, 1),
+            5,
+        );
         assert_eq!(
             drain(&mut a),
             [

@@ -250,10 +250,7 @@ impl Sharer {
         let Some(c) = self.listen.as_mut() else {
             return Ok(());
         };
-        let rows = c.query(
-            "SELECT body FROM hub_nodes WHERE member = $1",
-            &[&member],
-        )?;
+        let rows = c.query("SELECT body FROM hub_nodes WHERE member = $1", &[&member])?;
         let nodes = rows
             .iter()
             .filter_map(|r| parse(member, r.get(0)))
@@ -317,6 +314,8 @@ impl Sharer {
 
 fn parse(member: &str, body: &str) -> Option<Node> {
     serde_json::from_str(body)
-        .inspect_err(|e| tracing::warn!(member, error = %e, "hub: ignoring an unreadable row of hub_nodes"))
+        .inspect_err(
+            |e| tracing::warn!(member, error = %e, "hub: ignoring an unreadable row of hub_nodes"),
+        )
         .ok()
 }
