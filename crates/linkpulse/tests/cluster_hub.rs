@@ -240,3 +240,58 @@ fn every_member_lists_every_node_and_a_dead_agent_is_dead_everywhere() {
         (runners == 1 && t.last().is_some_and(|(_, to)| to == "down")).then_some(())
     });
 }
+
+#[test]
+fn without_postgres_a_member_serves_its_nodes_and_says_so() {
+    let pg = std::sync::Arc::new(postgres::PgCluster::start().expect("a PostgreSQL cluster"));
+    let db = pg.database().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let a = member(dir.path(), &db, "a");
+    let b = member(dir.path(), &db, "b");
+    let (hub_a, hub_b) = (agents_addr(&a), agents_addr(&b));
+    let mut wa = agent(&hub_a, "wa", None, &[], None);
+    wait_connected(&mut wa, &hub_a, Duration::from_secs(10));
+    let mut wb = agent(&hub_b, "wb", None, &[], None);
+    wait_connected(&mut wb, &hub_b, Duration::from_secs(10));
+    let budget = Duration::from_secs(10);
+    wait_node(&a, "wb", "alive", "b", budget);
+    let mut watcher = watch(&a);
+
+    pg.halt();
+    let why = eventually(
+        "/readyz says the shared node table is unreachable",
+        Duration::from_secs(30),
+        || {
+            let (code, body) = a.get("/readyz");
+            (code == 503 && body.contains("the hub's shared node table is unreachable"))
+                .then_some(body)
+        },
+    );
+    assert!(why.contains("showing this member's nodes"), "{why}");
+    // A new agent joins a meanwhile: a lists it, and b's node as last seen.
+    let mut wc = agent(&hub_a, "wc", None, &[], None);
+    wait_connected(&mut wc, &hub_a, Duration::from_secs(10));
+    wait_node(&a, "wc", "alive", "a", budget);
+    wait_node(&a, "wb", "alive", "b", budget);
+    std::thread::sleep(Duration::from_secs(LEASE_S * 2));
+    pg.restart().expect("PostgreSQL back");
+
+    for d in [&a, &b] {
+        eventually("ready again", Duration::from_secs(60), || {
+            (d.get("/readyz").0 == 200).then_some(())
+        });
+    }
+    // What a learned during the outage reaches b.
+    wait_node(&b, "wc", "alive", "a", Duration::from_secs(20));
+    // Both leases lapsed during the outage; once both renew, b's node was never dead on a.
+    std::thread::sleep(Duration::from_secs(LEASE_S * 2));
+    let seen: Vec<Value> = events_of(&mut watcher, "wb");
+    assert!(
+        seen.iter().all(|e| e["event"] != "dead"),
+        "wb's events on a: {seen:?}"
+    );
+    assert_eq!(
+        node(&a, "wb").map(|n| n["state"].clone()),
+        Some("alive".into())
+    );
+}
