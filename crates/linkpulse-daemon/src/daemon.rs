@@ -235,6 +235,7 @@ impl Daemon {
                         Some(crate::hub::NodeOwners {
                             me: c.node.clone(),
                             cluster: cluster_view.clone(),
+                            storage: storage.clone(),
                         })
                     }
                     _ => None,
