@@ -249,9 +249,8 @@ pub async fn feed(
                     let before = std::mem::replace(&mut live, now);
                     let shown = hub.nodes();
                     let (gained, lost) = o.handover(&before, &live, &shown).await;
-                    if !(gained.is_empty() && lost.is_empty())
-                        && !engine.node_ownership(policy, gained, lost).await
-                    {
+                    let any = !(gained.is_empty() && lost.is_empty());
+                    if any && !engine.node_ownership(policy, gained, lost).await {
                         return;
                     }
                     // Report the nodes this member now owns, in their current state.
@@ -353,6 +352,19 @@ mod tests {
         assert_eq!(
             events(&node(NodeState::Left), Some(ChangeKind::Left)),
             [NodeEvent::Left]
+        );
+    }
+
+    #[test]
+    fn a_moved_node_is_reported_alive_again_which_changes_no_state() {
+        let mut moved = node(NodeState::Alive);
+        moved.member = Some("b".into());
+        assert_eq!(
+            events(&moved, Some(ChangeKind::Moved)),
+            [NodeEvent::Alive {
+                warning: None,
+                rtt_ms: Some(0.4)
+            }]
         );
     }
 
