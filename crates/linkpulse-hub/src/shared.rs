@@ -45,8 +45,11 @@ pub struct SharedView {
     transit: Duration,
     /// Candidates: node name → member → the node as that member holds it.
     rows: BTreeMap<String, BTreeMap<String, Node>>,
-    /// Members known not to be live, with when that was first noticed.
+    /// Members known not to be live, with when their lease ran out (or, when not told, when
+    /// that was first noticed).
     lapsed: BTreeMap<String, SystemTime>,
+    /// The live members as last told (`None` before [`SharedView::handle_members`]).
+    live: Option<BTreeSet<String>>,
     /// What watchers were last told, per node.
     shown: BTreeMap<String, Node>,
     revision: u64,
@@ -73,6 +76,7 @@ impl SharedView {
             transit,
             rows: BTreeMap::new(),
             lapsed: BTreeMap::new(),
+            live: None,
             shown: BTreeMap::new(),
             revision: 0,
             changes: VecDeque::new(),
@@ -133,6 +137,14 @@ impl SharedView {
             .iter_mut()
             .filter_map(|(name, m)| m.remove(member).map(|_| name.clone()))
             .collect();
+        if self
+            .live
+            .as_ref()
+            .is_some_and(|live| !live.contains(member))
+        {
+            // Rows of a member not live: lapsed from now, unless its lapse time is known.
+            self.lapsed.entry(member.to_owned()).or_insert(now);
+        }
         for mut node in nodes {
             node.member = Some(member.to_owned());
             touched.insert(node.name.clone());
@@ -147,9 +159,9 @@ impl SharedView {
     }
 
     /// The members whose lease runs now. Every other member holding nodes is lapsed from
-    /// `now` (if not already): its alive nodes are in transit until `now + transit`.
+    /// `now`, unless [`SharedView::handle_lapse`] said since when.
     pub fn handle_members<'a>(&mut self, live: impl IntoIterator<Item = &'a str>, now: SystemTime) {
-        let live: BTreeSet<&str> = live.into_iter().collect();
+        let live: BTreeSet<String> = live.into_iter().map(str::to_owned).collect();
         let holders: BTreeSet<String> = self
             .rows
             .values()
@@ -157,22 +169,40 @@ impl SharedView {
             .filter(|m| **m != self.me)
             .cloned()
             .collect();
-        let mut changed = false;
-        for m in &holders {
-            let is_live = live.contains(m.as_str());
-            if is_live {
-                changed |= self.lapsed.remove(m).is_some();
-            } else if !self.lapsed.contains_key(m) {
-                self.lapsed.insert(m.clone(), now);
-                changed = true;
-            }
+        let before = self.lapsed.clone();
+        // Transition: lapsed → live (it renewed again): its nodes are its own again.
+        self.lapsed.retain(|m, _| !live.contains(m));
+        for m in holders.iter().filter(|m| !live.contains(*m)) {
+            // Transition: live → lapsed.
+            self.lapsed.entry(m.clone()).or_insert(now);
         }
-        // Forget lapsed members that hold nothing any more.
-        let before = self.lapsed.len();
-        self.lapsed.retain(|m, _| holders.contains(m));
-        changed |= before != self.lapsed.len();
-        if changed {
+        self.live = Some(live);
+        if before != self.lapsed {
             self.refresh_all(now);
+        }
+    }
+
+    /// Member `member`'s lease ran out at `at` (on this member's clock): its nodes are in
+    /// transit until `at + transit`, then `dead`. Tell it before the rows of a member lapsed
+    /// long ago are loaded, so they are never shown alive. Ignored for a live member.
+    pub fn handle_lapse(&mut self, member: &str, at: SystemTime, now: SystemTime) {
+        if member == self.me || self.live.as_ref().is_some_and(|l| l.contains(member)) {
+            return;
+        }
+        let slot = self.lapsed.entry(member.to_owned()).or_insert(at);
+        if at < *slot {
+            *slot = at;
+        } else {
+            return;
+        }
+        self.refresh_all(now);
+    }
+
+    /// The member list could not be trusted for a while (a database outage): every lapse
+    /// counts from `now`, so no node is declared dead for the time nobody could tell.
+    pub fn handle_resumed(&mut self, now: SystemTime) {
+        for at in self.lapsed.values_mut() {
+            *at = (*at).max(now);
         }
     }
 
@@ -486,6 +516,43 @@ mod tests {
         drain(&mut b);
         assert_eq!(b.get("w1").unwrap().state, NodeState::Alive);
         assert_eq!(b.poll_timeout(t(40)), None);
+    }
+
+    #[test]
+    fn rows_of_a_member_lapsed_long_ago_are_never_shown_alive() {
+        // c starts while a has been dead for an hour: it learns the lapse, then a's rows.
+        let mut c = SharedView::new("c", TRANSIT);
+        c.handle_lapse("a", t(0), t(3600));
+        c.handle_members(["b", "c"], t(3600));
+        c.handle_remote("a", vec![node("w1", NodeState::Alive, 0, 7)], t(3600));
+        assert_eq!(drain(&mut c), [(ChangeKind::Dead, "a".into(), None)]);
+        assert_eq!(c.get("w1").unwrap().cause.as_deref(), Some(MEMBER_LOST));
+        // Rows of a member the list does not name at all are lapsed from when they appear.
+        c.handle_remote("x", vec![node("w9", NodeState::Alive, 0, 1)], t(3600));
+        assert_eq!(c.poll_timeout(t(3600)), Some(t(3612)));
+        c.handle_timeout(t(3612));
+        let w9 = drain(&mut c);
+        assert_eq!(
+            w9,
+            [
+                (ChangeKind::Join, "x".into(), None),
+                (ChangeKind::Dead, "x".into(), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn after_a_database_outage_transit_starts_again() {
+        let mut b = SharedView::new("b", TRANSIT);
+        b.handle_members(["a", "b"], t(0));
+        b.handle_remote("a", vec![node("w1", NodeState::Alive, 0, 7)], t(0));
+        b.handle_members(["b"], t(1));
+        // The database was away from 2 s to 20 s: nothing was known meanwhile.
+        b.handle_resumed(t(20));
+        b.handle_timeout(t(25));
+        drain(&mut b);
+        assert_eq!(b.get("w1").unwrap().state, NodeState::Alive);
+        assert_eq!(b.poll_timeout(t(25)), Some(t(32)));
     }
 
     #[test]

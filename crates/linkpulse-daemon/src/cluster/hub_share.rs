@@ -85,6 +85,7 @@ pub fn start(
         known: BTreeSet::new(),
         last_full: Instant::now(),
         problem: None,
+        loaded: false,
     };
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
@@ -115,6 +116,8 @@ struct Sharer {
     last_full: Instant,
     /// Why the database is out of reach, while it is.
     problem: Option<String>,
+    /// Whether the others' rows were read once.
+    loaded: bool,
 }
 
 impl Sharer {
@@ -137,6 +140,8 @@ impl Sharer {
                     self.write = None;
                     self.listen = None;
                     self.published_rev = None;
+                    let now = SystemTime::now();
+                    self.hub.with_shared(|v| v.handle_resumed(now));
                     let until = Instant::now() + RETRY;
                     while Instant::now() < until && !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(TICK);
@@ -153,7 +158,9 @@ impl Sharer {
             self.write = Some(self.target.connect()?);
             self.published_rev = None;
         }
-        if self.listen.as_ref().is_none_or(Client::is_closed) {
+        // The others' rows are read once the members are known (the coordinator's first
+        // renewal), so the nodes of a member that lapsed long ago are never shown alive.
+        if self.listen.as_ref().is_none_or(Client::is_closed) && self.members() {
             let mut c = self.target.connect()?;
             c.batch_execute(&format!("LISTEN {CHANNEL}"))?;
             self.listen = Some(c);
@@ -289,16 +296,41 @@ impl Sharer {
         });
         self.known = found.into_iter().collect();
         self.last_full = Instant::now();
+        self.loaded = true;
         Ok(())
     }
 
-    /// The live members as of the coordinator's last renewal, and the time, to the view.
-    fn members(&self) {
+    /// The live members as of the coordinator's last renewal, since when the others' leases
+    /// ran out, and the time, to the view; false before the first renewal.
+    fn members(&mut self) -> bool {
         let Some(status) = self.cluster.get() else {
-            return;
+            return false;
         };
         let now = SystemTime::now();
+        if self.problem.is_some() || status.database != "reachable" {
+            // No member list to trust without the database: lapses do not age meanwhile, so
+            // no node goes dead for the time nobody could tell.
+            self.hub.with_shared(|v| v.handle_resumed(now));
+            return true;
+        }
+        // How long ago each lapsed lease ran out, on the database's clock only (this member's
+        // last renewal against the other's expiry), placed on this member's clock.
+        let db_now = status
+            .members
+            .iter()
+            .find(|m| m.name == self.member)
+            .map(|m| m.last_renewal_ms)
+            .or_else(|| status.members.iter().map(|m| m.last_renewal_ms).max())
+            .unwrap_or(0);
         self.hub.with_shared(|v| {
+            // Only before the others' rows are first read: later, a lapse is noticed when it
+            // happens (and leases that lapsed during a database outage, renewed at once when
+            // it ends, must not count from their expiry).
+            for m in status.members.iter().filter(|m| !m.live && !self.loaded) {
+                let ago = u64::try_from(db_now.saturating_sub(m.lease_expires_ms)).unwrap_or(0);
+                let at = now.checked_sub(Duration::from_millis(ago)).unwrap_or(now);
+                v.handle_lapse(&m.name, at, now);
+            }
             v.handle_members(
                 status
                     .members
@@ -309,6 +341,7 @@ impl Sharer {
             );
             v.handle_timeout(now);
         });
+        true
     }
 }
 
