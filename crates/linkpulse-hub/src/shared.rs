@@ -7,9 +7,12 @@
 //! member that knows it and shows the best one, with [`Node::member`] naming the member that
 //! holds its session. It never reads a clock or a socket: the driver feeds it this member's
 //! own changes ([`SharedView::handle_local`]), every other member's current rows
-//! ([`SharedView::handle_remote`]), the live members ([`SharedView::handle_members`]) and
-//! timeouts ([`SharedView::handle_timeout`]), each with the wall-clock `now`, and drains the
-//! merged [`Change`]s with [`SharedView::poll_change`] (revisions of its own, growing).
+//! ([`SharedView::handle_remote`]), the live members ([`SharedView::handle_members`]; before
+//! the first rows, when the leases of those not live ran out: [`SharedView::handle_lapse`]),
+//! the end of a database outage ([`SharedView::handle_resumed`]) and timeouts
+//! ([`SharedView::handle_timeout`], due at [`SharedView::poll_timeout`]), each with the
+//! wall-clock `now`, and drains the merged [`Change`]s with [`SharedView::poll_change`]
+//! (revisions of its own, growing).
 //!
 //! # Which candidate is shown
 //!
