@@ -164,7 +164,7 @@ impl Sharer {
             let mut c = self.target.connect()?;
             c.batch_execute(&format!("LISTEN {CHANNEL}"))?;
             self.listen = Some(c);
-            self.reload_all()?;
+            self.reload_all(true)?;
         }
         self.publish()?;
         let mut changed = BTreeSet::new();
@@ -180,7 +180,7 @@ impl Sharer {
             }
         }
         if self.last_full.elapsed() >= FULL_RELOAD {
-            return self.reload_all();
+            return self.reload_all(false);
         }
         changed.remove(&self.member);
         for m in changed {
@@ -269,7 +269,10 @@ impl Sharer {
     }
 
     /// Reads every other member's rows (also those of members that hold none any more).
-    fn reload_all(&mut self) -> Result<(), postgres::Error> {
+    /// Right after connecting (`reconnected`), a member whose rows are all missing keeps its
+    /// nodes: a database that crashed may have lost its last commits, which that member
+    /// writes again when it reconnects (and announces); the next full read settles it.
+    fn reload_all(&mut self, reconnected: bool) -> Result<(), postgres::Error> {
         let Some(c) = self.listen.as_mut() else {
             return Ok(());
         };
@@ -284,9 +287,13 @@ impl Sharer {
                 by_member.entry(member).or_default().push(n);
             }
         }
-        let found: HashSet<String> = by_member.keys().cloned().collect();
+        let mut found: HashSet<String> = by_member.keys().cloned().collect();
         for m in &self.known {
-            by_member.entry(m.clone()).or_default();
+            if reconnected {
+                found.insert(m.clone());
+            } else {
+                by_member.entry(m.clone()).or_default();
+            }
         }
         let now = SystemTime::now();
         self.hub.with_shared(|v| {
