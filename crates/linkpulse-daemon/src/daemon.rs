@@ -63,6 +63,8 @@ pub struct Daemon {
     tls: Option<crate::config::tls::ListenTls>,
     /// Cluster mode's coordinator thread, when `cluster:` is configured.
     cluster: Option<crate::cluster::ClusterHandle>,
+    /// Cluster mode with `hub:`: the thread sharing the hub's nodes with the other members.
+    hub_share: Option<crate::cluster::hub_share::HubShareHandle>,
 }
 
 /// Once a minute after start and then hourly: fold raw results older than `retention.raw`
@@ -217,14 +219,38 @@ impl Daemon {
                 stopped(rx.clone()),
             )),
         ];
+        let mut hub_share = None;
         let hub = match &config.hub {
             Some(h) => {
                 let (hub, addr, task) = crate::hub::start(h, stopped(rx.clone())).await?;
                 tasks.push(task);
+                // Cluster mode: every member's nodes in this hub's view; one owner per node check.
+                let owners = match (&config.cluster, &config.backend) {
+                    (Some(c), crate::storage::Backend::Postgres(target)) => {
+                        hub_share = Some(
+                            crate::cluster::hub_share::start(
+                                hub.clone(),
+                                c.node.clone(),
+                                crate::storage::with_env_password(target),
+                                cluster_view.clone(),
+                                crate::hub::rejoin_grace(hub.config().timeout),
+                                metrics.health.clone(),
+                            )
+                            .map_err(DaemonError::Engine)?,
+                        );
+                        Some(crate::hub::NodeOwners {
+                            me: c.node.clone(),
+                            cluster: cluster_view.clone(),
+                            storage: storage.clone(),
+                        })
+                    }
+                    _ => None,
+                };
                 // Nodes are checks too: each node's changes feed its `node:NAME` check.
                 tasks.push(tokio::spawn(crate::hub::feed(
                     hub.clone(),
                     handle.clone(),
+                    owners,
                     stopped(rx),
                 )));
                 Some((hub, addr))
@@ -263,6 +289,7 @@ impl Daemon {
             hub,
             tls: config.tls.clone(),
             cluster,
+            hub_share,
         })
     }
 
@@ -326,6 +353,11 @@ impl Daemon {
         // inside the same loop.
         let health = self.state.metrics.health.clone();
         let result = crate::server::serve(listener, router, tls, health, shutdown).await;
+        if let Some(h) = self.hub_share {
+            // Stop publishing before the hub closes its sessions: the others see this
+            // member's agents in transit (then moved), not dead.
+            let _ = tokio::task::spawn_blocking(move || h.stop()).await;
+        }
         if let Some(c) = self.cluster {
             // Leave first: the other members take this one's checks at their next renewal.
             let _ = tokio::task::spawn_blocking(move || c.stop()).await;

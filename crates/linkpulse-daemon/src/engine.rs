@@ -95,6 +95,13 @@ enum Command {
     /// Cluster mode: the combined verdicts of multi-vantage checks.
     Quorum(Vec<(String, QuorumVerdict)>),
     Silences(Vec<crate::routing::Silence>),
+    /// Cluster mode: node checks this member came to decide (restored from their stored
+    /// state) and gave up; see [`crate::hub::NodeOwners`].
+    NodeOwnership {
+        policy: HubPolicy,
+        gained: Vec<(String, Resume)>,
+        lost: Vec<String>,
+    },
 }
 
 /// A cheap handle to the engine task.
@@ -142,6 +149,23 @@ impl EngineHandle {
     /// runners. Blocks: call it from a plain thread.
     pub fn quorum_blocking(&self, verdicts: Vec<(String, QuorumVerdict)>) {
         let _ = self.tx.blocking_send(Command::Quorum(verdicts));
+    }
+
+    /// Cluster mode: this member now decides the node checks `gained` (restored in their
+    /// stored state, `absent` after `policy.rejoin_grace` if their node is not reported) and
+    /// no longer those in `lost` (their history stays in the shared database).
+    pub async fn node_ownership(
+        &self,
+        policy: HubPolicy,
+        gained: Vec<(String, Resume)>,
+        lost: Vec<String>,
+    ) -> bool {
+        let cmd = Command::NodeOwnership {
+            policy,
+            gained,
+            lost,
+        };
+        self.tx.send(cmd).await.is_ok()
     }
 
     /// Replaces the silences the router holds alerts for (after one was made or expired).
@@ -369,7 +393,9 @@ impl Engine {
             (cfg, origin)
         });
         engine.core.add_checks(checks, now);
-        if let Some(hub) = &config.hub {
+        // Cluster mode: a node's check is decided by its owner only, restored when it gains
+        // it (`crate::hub::feed`), not here.
+        if let Some(hub) = config.hub.as_ref().filter(|_| config.cluster.is_none()) {
             let hub = hub.clone().clamped();
             let policy = HubPolicy {
                 interval: hub.interval,
@@ -795,7 +821,28 @@ impl Engine {
                 }
             }
             Command::Silences(list) => self.set_silences(list),
+            Command::NodeOwnership {
+                policy,
+                gained,
+                lost,
+            } => self.node_ownership(policy, gained, lost, now),
         }
+    }
+
+    /// Cluster mode: node checks gained (restored) and lost (removed from the core only).
+    fn node_ownership(
+        &mut self,
+        policy: HubPolicy,
+        gained: Vec<(String, Resume)>,
+        lost: Vec<String>,
+        now: Now,
+    ) {
+        let names: Vec<&str> = lost.iter().map(String::as_str).collect();
+        drop(self.core.remove_checks(&names));
+        if !gained.is_empty() {
+            self.core.restore_nodes(policy, gained, now);
+        }
+        self.drain();
     }
 
     /// Cluster mode: the checks this member took over join the core with their stored state;

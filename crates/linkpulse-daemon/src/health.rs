@@ -19,6 +19,8 @@ pub struct Health {
     local: Mutex<Option<LocalFault>>,
     /// Why cluster coordination has no database (`cluster:`), while it has none.
     cluster: Mutex<Option<String>>,
+    /// Why the hub's shared node table is out of reach (cluster mode with `hub:`), while it is.
+    hub_share: Mutex<Option<String>>,
 }
 
 /// The last probe that failed for a local reason.
@@ -52,6 +54,16 @@ impl Health {
         *self.cluster.lock().unwrap_or_else(PoisonError::into_inner) = problem;
     }
 
+    /// Cluster mode with `hub:`: the shared node table became unreachable (`Some(why)`) or
+    /// reachable again (`None`). Meanwhile the hub serves its own nodes and the other
+    /// members' as last seen.
+    pub fn hub_share(&self, problem: Option<String>) {
+        *self
+            .hub_share
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = problem;
+    }
+
     /// Why the daemon is not ready at `now` (empty when it is), given the storage's health.
     pub fn reasons(&self, now: Instant, storage: &StorageHealth) -> Vec<String> {
         let mut out = Vec::new();
@@ -80,6 +92,16 @@ impl Health {
             out.push(format!(
                 "cluster coordination has no database (keeping the checks this member owns, \
                  taking over none): {p}"
+            ));
+        }
+        if let Some(p) = &*self
+            .hub_share
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            out.push(format!(
+                "the hub's shared node table is unreachable (showing this member's nodes, and \
+                 the other members' as last seen): {p}"
             ));
         }
         out

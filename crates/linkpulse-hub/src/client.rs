@@ -220,13 +220,21 @@ impl Shared {
         {
             let mut view = self.write();
             for node in &list.nodes {
-                let differs = view.nodes.get(&node.name).is_none_or(|old| {
+                let old = view.nodes.get(&node.name);
+                let differs = old.is_none_or(|old| {
                     old.state != node.state
                         || old.session != node.session
+                        || old.member != node.member
                         || old.diagnosis != node.diagnosis
                 });
                 if differs {
+                    let live = |s: NodeState| matches!(s, NodeState::Alive | NodeState::Suspect);
+                    // Cluster mode: alive on another member's hub than before → moved.
+                    let from = old
+                        .filter(|o| o.member != node.member && live(o.state) && live(node.state))
+                        .map(|o| o.member.clone());
                     let event = match node.state {
+                        _ if from.is_some() => ChangeKind::Moved,
                         NodeState::Alive => ChangeKind::Join,
                         NodeState::Suspect => ChangeKind::Suspect,
                         NodeState::Dead => ChangeKind::Dead,
@@ -236,6 +244,8 @@ impl Shared {
                         revision: list.revision,
                         event,
                         node: node.clone(),
+                        to: from.is_some().then(|| node.member.clone()).flatten(),
+                        from: from.flatten(),
                     });
                 }
             }
@@ -246,6 +256,8 @@ impl Shared {
                         revision: list.revision,
                         event: ChangeKind::Forgotten,
                         node: old.clone(),
+                        from: None,
+                        to: None,
                     });
                 }
             }

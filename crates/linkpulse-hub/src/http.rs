@@ -6,7 +6,8 @@
 //!   state or a label without `=` is a 400 with `{"error": "…"}` naming it.
 //! - `GET /api/v1/nodes/watch` → `text/event-stream`: first one `snapshot` event
 //!   (`{"revision": N, "nodes": [...]}`), then one event per change, named after it (`join`,
-//!   `status`, `suspect`, `alive_again`, `dead`, `left`, `diagnosis`) with data
+//!   `status`, `suspect`, `alive_again`, `dead`, `left`, `diagnosis`, `forgotten`, and in
+//!   cluster mode `moved` with `"from"` and `"to"`) with data
 //!   `{"revision": N, "event": NAME, "node": {...}}` and the SSE `id` set to the revision. A
 //!   watcher too slow to keep up gets a fresh `snapshot` instead of the changes it missed.
 

@@ -10,6 +10,8 @@
 //! - [`client`]: [`WatchClient`] follows the stream and keeps a live local view with
 //!   `healthy()` and `pick()`.
 //! - [`agent`]: the agent loop behind `linkpulse agent` (failover, health reports, GOODBYE).
+//! - [`shared`]: cluster mode's merged view — this hub's nodes and the other members', with
+//!   `moved` when an agent fails over from one member to another.
 //! - [`tls`]: optional TLS on the hub port (server certificate, optional client certificates).
 //!
 //! # Example: a hub, its API, and a watcher
@@ -46,6 +48,7 @@ pub mod http;
 pub mod registry;
 pub mod server;
 pub mod settings;
+pub mod shared;
 pub mod tls;
 
 pub use client::{BearerToken, ClientError, WatchClient, list_nodes, list_nodes_with_token};
@@ -53,3 +56,4 @@ pub use http::{NodeFilter, NodeList, routes};
 pub use registry::{Change, ChangeKind, Diagnosis, Node, NodeState, NodeStatus, Registry};
 pub use server::{Hub, HubError, HubStats};
 pub use settings::{DEFAULT_FORGET_AFTER, HubConfig, HubDetector, MAX_FORGET_AFTER, OutOfRange};
+pub use shared::SharedView;

@@ -164,6 +164,10 @@ pub struct Node {
     /// Identifies the session on the hub (grows with every join).
     #[serde(default)]
     pub session: u64,
+    /// In cluster mode, the member whose hub holds the node's session (its last one when
+    /// dead or left); absent on a hub of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
 }
 
 impl Node {
@@ -201,11 +205,14 @@ pub enum ChangeKind {
     /// `forget_after`, or to make room); `node` is its last state. A later join of the same
     /// name is a new node.
     Forgotten,
+    /// Cluster mode: the node's agent failed over from one member's hub to another's without
+    /// being declared dead (`from` and `to` name the members; `node.member` is `to`).
+    Moved,
 }
 
 impl ChangeKind {
     /// The SSE event name: `join`, `status`, `suspect`, `alive_again`, `dead`, `left`,
-    /// `diagnosis`, `forgotten`.
+    /// `diagnosis`, `forgotten`, `moved`.
     pub fn as_str(self) -> &'static str {
         match self {
             ChangeKind::Join => "join",
@@ -216,6 +223,7 @@ impl ChangeKind {
             ChangeKind::Left => "left",
             ChangeKind::Diagnosis => "diagnosis",
             ChangeKind::Forgotten => "forgotten",
+            ChangeKind::Moved => "moved",
         }
     }
 }
@@ -232,6 +240,7 @@ impl FromStr for ChangeKind {
             "left" => ChangeKind::Left,
             "diagnosis" => ChangeKind::Diagnosis,
             "forgotten" => ChangeKind::Forgotten,
+            "moved" => ChangeKind::Moved,
             other => return Err(format!("unknown change {other:?}")),
         })
     }
@@ -246,6 +255,12 @@ pub struct Change {
     pub event: ChangeKind,
     /// The node after the change.
     pub node: Node,
+    /// For `moved`: the member whose hub held the node's session before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// For `moved`: the member whose hub holds it now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
 }
 
 /// Identifies one agent session in the registry.
@@ -370,6 +385,7 @@ impl Entry {
             incarnation: self.incarnation.to_string(),
             restart: self.restart.map(|r| r.as_str().to_owned()),
             session: self.last_session.0,
+            member: None,
         }
     }
 }
@@ -475,6 +491,8 @@ impl Registry {
                 revision: self.revision,
                 event,
                 node: e.node(name),
+                from: None,
+                to: None,
             });
         }
     }

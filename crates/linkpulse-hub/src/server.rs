@@ -27,8 +27,9 @@ use tokio::sync::broadcast;
 use crate::auth::{HubAuth, HubKeys, SecretError};
 use crate::diagnose::diagnose;
 use crate::driver::{Followup, Member, prepare_socket};
-use crate::registry::{Change, Join, Node, NodeState, Registry, SessionId};
+use crate::registry::{Change, ChangeKind, Join, Node, NodeState, Registry, SessionId};
 use crate::settings::HubConfig;
+use crate::shared::SharedView;
 use crate::tls::TlsError;
 
 /// Changes buffered per watcher before it is resynchronised with a fresh snapshot.
@@ -96,20 +97,49 @@ pub(crate) struct State {
     /// session ~60 bytes for a rare event): a loop finds the session to close by its id
     /// ([`Followup::Close`]).
     handles: HashMap<SessionId, ConnectionHandle>,
+    /// Cluster mode: this registry merged with the other members' nodes; watchers and
+    /// listings see the merged view ([`Hub::share_as`]).
+    shared: Option<SharedView>,
 }
 
 impl State {
-    /// Sends every pending registry change to the watchers.
+    /// Sends every pending registry change to the watchers (through the merged view in
+    /// cluster mode).
     pub(crate) fn publish(&mut self) {
+        let now = SystemTime::now();
         while let Some(change) = self.registry.poll_change() {
-            tracing::debug!(
-                event = change.event.as_str(),
-                node = %change.node.name,
-                revision = change.revision,
-                "node change"
-            );
-            // No watcher is not an error.
-            let _ = self.watchers.send(Arc::new(change));
+            match self.shared.as_mut() {
+                Some(view) => view.handle_local(&change, now),
+                None => self.send(change),
+            }
+        }
+        self.publish_shared();
+    }
+
+    /// Sends the merged view's pending changes to the watchers.
+    fn publish_shared(&mut self) {
+        while let Some(change) = self.shared.as_mut().and_then(SharedView::poll_change) {
+            self.send(change);
+        }
+    }
+
+    fn send(&self, change: Change) {
+        tracing::debug!(
+            event = change.event.as_str(),
+            node = %change.node.name,
+            revision = change.revision,
+            from = change.from.as_deref(),
+            "node change"
+        );
+        // No watcher is not an error.
+        let _ = self.watchers.send(Arc::new(change));
+    }
+
+    /// The revision and nodes watchers see: the merged view's in cluster mode.
+    fn listing(&self) -> (u64, Vec<Node>) {
+        match &self.shared {
+            Some(view) => (view.revision(), view.nodes().cloned().collect()),
+            None => (self.registry.revision(), self.registry.nodes().collect()),
         }
     }
 }
@@ -187,6 +217,7 @@ impl Hub {
                     registry: Registry::new(),
                     watchers,
                     handles: HashMap::new(),
+                    shared: None,
                 }),
                 prober: Prober::new(),
                 counters: Counters::default(),
@@ -220,30 +251,78 @@ impl Hub {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Every node, by name.
+    /// Every node, by name (in cluster mode, every member's).
     pub fn nodes(&self) -> Vec<Node> {
-        self.lock().registry.nodes().collect()
+        self.list().1
     }
 
-    /// The current revision and every node at it.
+    /// The current revision and every node at it (in cluster mode, the merged view's).
     pub fn list(&self) -> (u64, Vec<Node>) {
-        let state = self.lock();
-        (state.registry.revision(), state.registry.nodes().collect())
+        self.lock().listing()
     }
 
-    /// One node.
+    /// One node (in cluster mode, as the merged view shows it).
     pub fn node(&self, name: &str) -> Option<Node> {
-        self.lock().registry.get(name)
+        let state = self.lock();
+        match &state.shared {
+            Some(view) => view.get(name).cloned(),
+            None => state.registry.get(name),
+        }
     }
 
     /// The current nodes and a receiver of every later change, taken atomically.
     pub fn subscribe(&self) -> Subscription {
         let state = self.lock();
+        let (revision, nodes) = state.listing();
         Subscription {
-            revision: state.registry.revision(),
-            nodes: state.registry.nodes().collect(),
+            revision,
+            nodes,
             changes: state.watchers.subscribe(),
         }
+    }
+
+    /// The nodes whose sessions this hub holds (its own registry, also in cluster mode) and
+    /// the registry's revision: what a cluster member publishes to the others.
+    pub fn local_nodes(&self) -> (u64, Vec<Node>) {
+        let state = self.lock();
+        (state.registry.revision(), state.registry.nodes().collect())
+    }
+
+    /// The registry's revision (it grows with every change of this hub's own nodes).
+    pub fn local_revision(&self) -> u64 {
+        self.lock().registry.revision()
+    }
+
+    /// Cluster mode: from now on watchers and listings see this hub's nodes merged with the
+    /// other members' (see [`SharedView`]); `member` is this member's name, `transit` how long
+    /// the nodes of a member whose lease lapsed wait for their agents to reappear elsewhere.
+    /// Watchers get the merged view's revisions from here on (through a fresh snapshot).
+    pub fn share_as(&self, member: &str, transit: Duration) {
+        let mut state = self.lock();
+        let mut view = SharedView::new(member, transit);
+        let now = SystemTime::now();
+        let nodes: Vec<Node> = state.registry.nodes().collect();
+        for node in nodes {
+            let change = Change {
+                revision: 0,
+                event: ChangeKind::Join,
+                node,
+                from: None,
+                to: None,
+            };
+            view.handle_local(&change, now);
+        }
+        while view.poll_change().is_some() {}
+        state.shared = Some(view);
+    }
+
+    /// Cluster mode: feeds the merged view (the other members' rows, the live members, a
+    /// timeout) and sends what changed to the watchers. `None` when sharing is off.
+    pub fn with_shared<R>(&self, f: impl FnOnce(&mut SharedView) -> R) -> Option<R> {
+        let mut state = self.lock();
+        let out = state.shared.as_mut().map(f);
+        state.publish_shared();
+        out
     }
 
     /// Counters of the accept path.

@@ -11,8 +11,10 @@
 //! The decisions (who is alive, who owns what, no takeover without the database) are the
 //! sans-IO crate's; this module is only its I/O: the sync `postgres` client on a plain thread
 //! (as the storage backend's), the engine handle, the snapshot for `GET /api/v1/cluster`.
+//! [`hub_share`] shares the hub's nodes between members (`hub_nodes`, `LISTEN`/`NOTIFY`).
 
 mod driver;
+pub mod hub_share;
 mod members;
 pub mod vantage;
 

@@ -128,6 +128,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // series (no vantage) keep their history; the decider reads each vantage's latest result.
     "ALTER TABLE series ADD COLUMN vantage TEXT, ADD COLUMN member TEXT;
     CREATE INDEX series_vantage ON series (check_name) WHERE vantage IS NOT NULL;",
+    // 7: the hub's nodes shared by cluster members: one row per node per member whose hub
+    // holds (or held) its session; `body` is the node as that hub's registry shows it (JSON).
+    // Changes are announced with `NOTIFY linkpulse_hub_nodes, '<member>'`; see
+    // `crate::cluster::hub_share`.
+    "CREATE TABLE hub_nodes (
+        node TEXT NOT NULL,
+        member TEXT NOT NULL,
+        state TEXT NOT NULL,
+        body TEXT NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (member, node)
+    );",
 ];
 
 /// The version whose SQL is followed by [`repack`] (then [`REPACK_DONE`]).
