@@ -12,12 +12,14 @@
 
 mod driver;
 mod members;
+pub mod push_relay;
 
 use std::sync::{Arc, PoisonError, RwLock};
 
 use serde::Serialize;
 
 pub use driver::{ClusterHandle, ClusterNotifier, start};
+pub use push_relay::PushRelay;
 
 /// How long an alert is claimed by the member delivering it (see
 /// [`crate::storage::postgres::PostgresStorage::claim_alerts_for`]).

@@ -123,6 +123,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         lease_expires TIMESTAMPTZ NOT NULL,
         checks_owned INTEGER NOT NULL DEFAULT 0
     );",
+    // 6: pushes received by a cluster member that does not own the push check, waiting for
+    // the owner (`crate::cluster::push_relay`): `event` is `ok`, `fail` or `start`, `at_ms`
+    // when the member received it.
+    "CREATE TABLE cluster_pushes (
+        id BIGSERIAL PRIMARY KEY,
+        check_name TEXT NOT NULL,
+        event TEXT NOT NULL,
+        at_ms BIGINT NOT NULL
+    );
+    CREATE INDEX cluster_pushes_check ON cluster_pushes (check_name);",
 ];
 
 /// The version whose SQL is followed by [`repack`] (then [`REPACK_DONE`]).
