@@ -53,10 +53,7 @@ impl Lab {
     /// A webhook receiver on the database host.
     fn receiver(&self) -> WebhookReceiver {
         let at = SocketAddr::new(IpAddr::V4(self.db_host().addr_v4()), 0);
-        self.db_host()
-            .run_in(|| WebhookReceiver::start(at))
-            .unwrap()
-            .expect("a webhook receiver on the database host")
+        WebhookReceiver::start_in(self.db_host(), at).expect("a webhook receiver on the database host")
     }
 
     /// The check target listening on every member host's loopback.
@@ -123,6 +120,9 @@ fn a_member_cut_off_keeps_its_checks_the_others_take_them_and_no_alert_is_sent_t
     let all: BTreeSet<String> = split.values().flatten().cloned().collect();
     let cut_owned: BTreeSet<String> = split["m2"].iter().cloned().collect();
 
+    let t = Instant::now();
+    let phase = |what: &str| eprintln!("[{:>6.1} s] {what}", t.elapsed().as_secs_f64());
+    phase("split, every check up");
     // m2's host disappears from the network: the router drops everything sent to it.
     let m2_addr = IpAddr::V4(lab.member_host(1).addr_v4());
     lab.net.router.blackhole(m2_addr).unwrap();
@@ -157,6 +157,7 @@ fn a_member_cut_off_keeps_its_checks_the_others_take_them_and_no_alert_is_sent_t
         "takeover took {takeover:?} (bound {bound:?})"
     );
 
+    phase("taken over");
     // The cut member says why it is not ready, keeps running its checks, takes none.
     let why = eventually("m2's /readyz names the database", Duration::from_secs(40), || {
         let (code, body) = cut.get("/readyz");
@@ -176,6 +177,7 @@ fn a_member_cut_off_keeps_its_checks_the_others_take_them_and_no_alert_is_sent_t
         .then_some(())
     });
 
+    phase("m2 keeps running its checks");
     // The target goes down everywhere while m2 is cut: the others alert for every check,
     // m2 sees its own checks down too and holds its alerts with its other writes.
     drop(targets);
@@ -193,6 +195,7 @@ fn a_member_cut_off_keeps_its_checks_the_others_take_them_and_no_alert_is_sent_t
         (down == cut_owned.len()).then_some(())
     });
 
+    phase("every check down, alerted");
     // The route comes back: m2 renews, ownership is split over three again, and what m2
     // held is written — without a second alert for any check.
     lab.net.router.restore(m2_addr).unwrap();
@@ -204,6 +207,7 @@ fn a_member_cut_off_keeps_its_checks_the_others_take_them_and_no_alert_is_sent_t
         split_once(&members, n)
     });
     assert!(!after["m2"].is_empty());
+    phase("split over three again");
     // Time for a held or second delivery to arrive, if there were one.
     std::thread::sleep(Duration::from_secs(LEASE_S * 2));
     let per_key = cluster::deliveries_per_key(&hook);
@@ -211,6 +215,16 @@ fn a_member_cut_off_keeps_its_checks_the_others_take_them_and_no_alert_is_sent_t
         per_key.values().all(|c| *c == 1),
         "an alert delivered twice: {per_key:?}"
     );
+    // The cut member's own down alerts reached the outbox once it could write again, and were
+    // recognised as the twins of those the others had delivered.
+    let twins: usize = lab
+        .db
+        .psql("SELECT COUNT(*) FROM outbox WHERE last_error LIKE 'not sent: another member%'")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(twins, cut_owned.len(), "the cut member's alerts, not sent");
     let downs = alerted(&hook, "down");
     let distinct: BTreeSet<&String> = downs.iter().collect();
     assert_eq!(
