@@ -386,7 +386,8 @@ impl Server<'_> {
             .arg("-c")
             .arg(format!(
                 "listen_addresses={}",
-                self.netns.map_or("127.0.0.1".to_owned(), |(_, a)| a.to_string())
+                self.netns
+                    .map_or("127.0.0.1".to_owned(), |(_, a)| a.to_string())
             ))
             .args(["-c", "fsync=off"])
             .args(["-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);

@@ -53,7 +53,8 @@ impl Lab {
     /// A webhook receiver on the database host.
     fn receiver(&self) -> WebhookReceiver {
         let at = SocketAddr::new(IpAddr::V4(self.db_host().addr_v4()), 0);
-        WebhookReceiver::start_in(self.db_host(), at).expect("a webhook receiver on the database host")
+        WebhookReceiver::start_in(self.db_host(), at)
+            .expect("a webhook receiver on the database host")
     }
 
     /// The check target listening on every member host's loopback.
@@ -111,9 +112,11 @@ fn a_member_cut_off_keeps_its_checks_the_others_take_them_and_no_alert_is_sent_t
     let alerts = webhook_alerts(&hook);
     let n = 12;
     let mut members = lab.start(&["m1", "m2", "m3"], n, &alerts);
-    let split = eventually("12 checks split over 3 members", Duration::from_secs(60), || {
-        split_once(&members, n)
-    });
+    let split = eventually(
+        "12 checks split over 3 members",
+        Duration::from_secs(60),
+        || split_once(&members, n),
+    );
     eventually("every check up", Duration::from_secs(30), || {
         (in_state(&members, "up") == n).then_some(())
     });
@@ -159,10 +162,14 @@ fn a_member_cut_off_keeps_its_checks_the_others_take_them_and_no_alert_is_sent_t
 
     phase("taken over");
     // The cut member says why it is not ready, keeps running its checks, takes none.
-    let why = eventually("m2's /readyz names the database", Duration::from_secs(40), || {
-        let (code, body) = cut.get("/readyz");
-        (code == 503 && body.contains("database unreachable")).then_some(body)
-    });
+    let why = eventually(
+        "m2's /readyz names the database",
+        Duration::from_secs(40),
+        || {
+            let (code, body) = cut.get("/readyz");
+            (code == 503 && body.contains("database unreachable")).then_some(body)
+        },
+    );
     assert!(why.contains("keeping the checks this member owns"), "{why}");
     assert!(
         cut.log().contains("cluster: the database is unreachable"),
@@ -173,7 +180,9 @@ fn a_member_cut_off_keeps_its_checks_the_others_take_them_and_no_alert_is_sent_t
     eventually("m2 still runs its checks", Duration::from_secs(20), || {
         let now = last_results(&cut);
         (now.keys().cloned().collect::<BTreeSet<_>>() == cut_owned
-            && now.iter().all(|(c, t)| before.get(c).is_some_and(|b| t > b)))
+            && now
+                .iter()
+                .all(|(c, t)| before.get(c).is_some_and(|b| t > b)))
         .then_some(())
     });
 
@@ -189,7 +198,12 @@ fn a_member_cut_off_keeps_its_checks_the_others_take_them_and_no_alert_is_sent_t
         let m2 = BTreeMap::from([("m2", &cut)]);
         let down = m2
             .values()
-            .flat_map(|d| d.json("/api/v1/checks").as_array().cloned().unwrap_or_default())
+            .flat_map(|d| {
+                d.json("/api/v1/checks")
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .filter(|c| c["state"] == "down")
             .count();
         (down == cut_owned.len()).then_some(())
@@ -240,19 +254,25 @@ fn the_database_host_answering_unreachable_is_reported_promptly() {
     let _targets = lab.targets(2);
     let n = 6;
     let members = lab.start(&["m1", "m2"], n, "");
-    let split = eventually("6 checks split over 2 members", Duration::from_secs(60), || {
-        split_once(&members, n)
-    });
+    let split = eventually(
+        "6 checks split over 2 members",
+        Duration::from_secs(60),
+        || split_once(&members, n),
+    );
 
     // The router answers every packet for the database host with ICMP host unreachable.
     let db_addr = IpAddr::V4(lab.db_host().addr_v4());
     lab.net.router.unreachable(db_addr).unwrap();
     let from = Instant::now();
     for (name, d) in &members {
-        let why = eventually("/readyz names the database", Duration::from_secs(40), || {
-            let (code, body) = d.get("/readyz");
-            (code == 503 && body.contains("database unreachable")).then_some(body)
-        });
+        let why = eventually(
+            "/readyz names the database",
+            Duration::from_secs(40),
+            || {
+                let (code, body) = d.get("/readyz");
+                (code == 503 && body.contains("database unreachable")).then_some(body)
+            },
+        );
         // A renewal in flight waits for the connection's TCP user timeout (10 s); new
         // connections fail at once with the ICMP error.
         let took = from.elapsed();
@@ -260,14 +280,21 @@ fn the_database_host_answering_unreachable_is_reported_promptly() {
             took <= Duration::from_secs(10 + LEASE_S + 5),
             "{name}: /readyz said it after {took:?}"
         );
-        assert!(why.contains("keeping the checks this member owns"), "{name}: {why}");
+        assert!(
+            why.contains("keeping the checks this member owns"),
+            "{name}: {why}"
+        );
         assert!(
             d.log().contains("cluster: the database is unreachable"),
             "{name}: {}",
             d.log()
         );
     }
-    assert_eq!(owned(&members), split, "no ownership change without the database");
+    assert_eq!(
+        owned(&members),
+        split,
+        "no ownership change without the database"
+    );
 
     lab.net.router.restore(db_addr).unwrap();
     for d in members.values() {

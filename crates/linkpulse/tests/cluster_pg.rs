@@ -9,9 +9,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use linkpulse_testsupport::cluster::{
-    self, Shape, in_state, owned, split_once, webhook_alerts,
-};
+use linkpulse_testsupport::cluster::{self, Shape, in_state, owned, split_once, webhook_alerts};
 use linkpulse_testsupport::daemon::Daemon;
 use linkpulse_testsupport::eventually_some as eventually;
 use linkpulse_testsupport::postgres::{self, PgDatabase};
@@ -44,8 +42,11 @@ fn member_config(
 }
 
 fn start(config: &Path) -> Daemon {
-    Daemon::spawn(cluster::serve_command(env!("CARGO_BIN_EXE_linkpulse"), config))
-        .unwrap_or_else(|e| panic!("{e}"))
+    Daemon::spawn(cluster::serve_command(
+        env!("CARGO_BIN_EXE_linkpulse"),
+        config,
+    ))
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Members `names`, each with its own config from [`member_config`].

@@ -20,8 +20,11 @@ const PERIOD_S: u64 = 12;
 const GRACE_S: u64 = 1;
 
 fn start(config: &Path) -> Daemon {
-    Daemon::spawn(cluster::serve_command(env!("CARGO_BIN_EXE_linkpulse"), config))
-        .unwrap_or_else(|e| panic!("{e}"))
+    Daemon::spawn(cluster::serve_command(
+        env!("CARGO_BIN_EXE_linkpulse"),
+        config,
+    ))
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The stored results of `check` as `(at_ms, up, error kind)`, oldest first.
@@ -78,9 +81,11 @@ fn a_push_to_any_member_counts_once_and_the_deadline_survives_a_takeover() {
             (m, start(&config))
         })
         .collect();
-    let split = eventually("7 checks split over 2 members", Duration::from_secs(60), || {
-        split_once(&members, n + 1)
-    });
+    let split = eventually(
+        "7 checks split over 2 members",
+        Duration::from_secs(60),
+        || split_once(&members, n + 1),
+    );
     let owner = if split["m1"].iter().any(|c| c == "job") {
         "m1"
     } else {
@@ -104,7 +109,9 @@ fn a_push_to_any_member_counts_once_and_the_deadline_survives_a_takeover() {
     assert_eq!(successes(&members[owner]), 5, "a push counted twice");
     assert_eq!(members[owner].state("job"), "up");
     assert_eq!(
-        db.psql("SELECT COUNT(*) FROM cluster_pushes").unwrap().trim(),
+        db.psql("SELECT COUNT(*) FROM cluster_pushes")
+            .unwrap()
+            .trim(),
         "0",
         "every relayed push taken"
     );
@@ -124,9 +131,16 @@ fn a_push_to_any_member_counts_once_and_the_deadline_survives_a_takeover() {
     });
     members.remove(owner).unwrap().kill9();
     let survivor = &members[other];
-    eventually("the survivor runs the push check", Duration::from_secs(30), || {
-        owned(&members)[other].iter().any(|c| c == "job").then_some(())
-    });
+    eventually(
+        "the survivor runs the push check",
+        Duration::from_secs(30),
+        || {
+            owned(&members)[other]
+                .iter()
+                .any(|c| c == "job")
+                .then_some(())
+        },
+    );
     let took_over = t0.elapsed();
     let missed = eventually("the job missed", Duration::from_secs(60), || {
         results(survivor, "job")

@@ -60,7 +60,10 @@ impl WebhookReceiver {
 
     /// Listens on `addr` (e.g. a [`crate::netns::Host`]'s address, port 0) inside namespace
     /// `ns`; stopping it (drop) wakes its accept loop from inside `ns` too.
-    pub fn start_in(ns: &crate::netns::Namespace, addr: SocketAddr) -> std::io::Result<WebhookReceiver> {
+    pub fn start_in(
+        ns: &crate::netns::Namespace,
+        addr: SocketAddr,
+    ) -> std::io::Result<WebhookReceiver> {
         let mut receiver = ns
             .run_in(|| WebhookReceiver::start(addr))
             .map_err(std::io::Error::other)??;

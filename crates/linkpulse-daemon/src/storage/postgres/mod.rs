@@ -87,11 +87,15 @@ fn pg_err(target: &PgTarget, message: String) -> StorageError {
     }
 }
 
-/// How long reads fail at once after one found the server unreachable, before the next
+/// How long reads fail at once after one found the server unreachable slowly, before the next
 /// read tries again. A server whose host is cut off or answers with ICMP errors makes a read
 /// wait for the TCP user timeout and the connect timeout (10 s each); without this, every
 /// read queued behind it (the API's, the dashboard's) would wait as long in turn.
 const READ_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A read that failed after this long found a server that does not answer (see
+/// [`READ_RETRY_AFTER`]).
+const SLOW_FAILURE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The reader thread's connection, opened again when the previous one broke.
 struct Reader {
@@ -206,6 +210,7 @@ impl PostgresStorage {
             let gone = |e: &postgres::Error, r: &Reader| {
                 connection_lost(e) || r.client.as_ref().is_none_or(Client::is_closed)
             };
+            let started = std::time::Instant::now();
             let mut result = r.client().and_then(&f);
             if let Err(e) = &result
                 && gone(e, r)
@@ -214,8 +219,12 @@ impl PostgresStorage {
                 r.client = None;
                 result = r.client().and_then(&f);
             }
+            // Only a slow failure (a server that does not answer) makes the next reads fail at
+            // once: one refused at once costs them nothing to find out for themselves.
             r.unreachable_at = match &result {
-                Err(e) if gone(e, r) => Some(std::time::Instant::now()),
+                Err(e) if gone(e, r) && started.elapsed() >= SLOW_FAILURE => {
+                    Some(std::time::Instant::now())
+                }
                 _ => None,
             };
             let result = result.map_err(|e| describe(&e));
