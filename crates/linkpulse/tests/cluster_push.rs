@@ -159,5 +159,34 @@ fn a_push_to_any_member_counts_once_and_the_deadline_survives_a_takeover() {
         took_over.as_millis()
     );
     assert_eq!(successes(survivor), 6, "every push in the shared history");
+
+    // The owner comes back and takes its check back; killed again, a push sent to the survivor
+    // while the check has no live owner waits in the database for the next owner.
+    let config = cluster::member_config(dir.path(), &db, owner, &shape);
+    members.insert(owner, start(&config));
+    eventually(
+        "the owner runs the push check again",
+        Duration::from_secs(60),
+        || {
+            owned(&members)[owner]
+                .iter()
+                .any(|c| c == "job")
+                .then_some(())
+        },
+    );
+    members.remove(owner).unwrap().kill9();
+    push(&members[other]);
+    let survivor = &members[other];
+    eventually(
+        "the push taken by the new owner",
+        Duration::from_secs(60),
+        || (successes(survivor) == 7 && survivor.state("job") == "up").then_some(()),
+    );
+    assert_eq!(
+        db.psql("SELECT COUNT(*) FROM cluster_pushes")
+            .unwrap()
+            .trim(),
+        "0"
+    );
     drop(listener);
 }
