@@ -49,6 +49,8 @@ pub struct AppState {
     pub push_key: String,
     /// Push token by check name (configured or generated), shown only to writers.
     pub push_tokens: Arc<RwLock<HashMap<String, String>>>,
+    /// Cluster mode: passes a push for a check this member does not run to its owner.
+    pub push_relay: Option<crate::cluster::PushRelay>,
     /// The `auth:` rules in force (replaced on reload).
     pub access: crate::access::AccessSlot,
     /// Cluster mode: the members as this member last read them; `None` outside cluster mode.
@@ -294,22 +296,34 @@ fn item(v: &CheckView, ts: &[TransitionRecord], now: Millis) -> Value {
     out
 }
 
+/// How long the check list waits for the availability figures before answering without them.
+const LIST_READ_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Every check with its availability figures. The states are the engine's, not the
 /// database's: while the database cannot be read (a PostgreSQL outage) the list is still
-/// answered, with `uptime` and `incidents_30d` null.
+/// answered, with `uptime` and `incidents_30d` null — also when the database does not answer
+/// within [`LIST_READ_WAIT`] (its host cut off: a read waits for TCP timeouts).
 async fn list_checks(State(s): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
     let now = now_ms();
     let st = s.storage.clone();
-    let ts = match blocking(move || st.transitions(None, now - 30 * DAY_MS)).await {
-        Ok(ts) => Some(group(ts)),
-        Err(e) => {
+    let read = blocking(move || st.transitions(None, now - 30 * DAY_MS));
+    let ts = match tokio::time::timeout(LIST_READ_WAIT, read).await {
+        Ok(Ok(ts)) => Some(group(ts)),
+        Ok(Err(e)) => {
             tracing::debug!(error = %e.1, "check list without availability: history unreadable");
             None
         }
+        Err(_) => {
+            tracing::debug!("check list without availability: the database does not answer");
+            None
+        }
     };
-    let holds = crate::silences::Holds::read(&s, now - 30 * DAY_MS)
-        .await
-        .ok();
+    let holds = match &ts {
+        Some(_) => crate::silences::Holds::read(&s, now - 30 * DAY_MS)
+            .await
+            .ok(),
+        None => None,
+    };
     let empty = Vec::new();
     Ok(Json(
         views(&s)
@@ -453,18 +467,48 @@ async fn push(s: &AppState, token: &str, event: PushEvent) -> Result<Response, A
         )
             .into_response());
     }
-    if s.engine.push(token, event).await {
+    let take = || {
         s.push_limit
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take(token, std::time::Instant::now());
+    };
+    if s.engine.push(token, event).await {
+        take();
         Ok(Json(json!({ "ok": true })).into_response())
+    } else if let Some(relay) = &s.push_relay
+        && let Some(check) = push_check_of(&s.push_tokens, token)
+    {
+        // Cluster mode: another member runs this check.
+        match relay.relay(&check, event).await {
+            Ok(()) => {
+                take();
+                Ok(Json(json!({ "ok": true })).into_response())
+            }
+            Err(e) => Err(ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "another cluster member runs this check and the push cannot reach it: \
+                     database unreachable: {e}"
+                ),
+            )),
+        }
     } else {
         Err(ApiError(
             StatusCode::NOT_FOUND,
             "no push check has this token".to_owned(),
         ))
     }
+}
+
+/// The push check whose token is `token`, among the configuration's.
+fn push_check_of(tokens: &RwLock<HashMap<String, String>>, token: &str) -> Option<String> {
+    tokens
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .find(|(_, t)| t.as_str() == token)
+        .map(|(name, _)| name.clone())
 }
 
 async fn push_ok(State(s): State<AppState>, Path(t): Path<String>) -> Result<Response, ApiError> {

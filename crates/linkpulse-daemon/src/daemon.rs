@@ -178,6 +178,8 @@ impl Daemon {
         let mut engine = engine.with_events(events).with_silences(silences);
         let cluster_view = crate::cluster::ClusterView::default();
         let vantage_views = crate::cluster::VantageViews::default();
+        let push_tokens = Arc::new(RwLock::new(api::push_tokens(&config, &push_key)));
+        let mut push_relay = None;
         let cluster = match (&config.cluster, &config.backend, &backend) {
             (Some(c), crate::storage::Backend::Postgres(target), OpenStorage::Postgres(pg)) => {
                 pg.claim_alerts_for(crate::cluster::ALERT_CLAIM);
@@ -200,6 +202,16 @@ impl Daemon {
                 )
                 .map_err(DaemonError::Engine)?;
                 engine = engine.with_cluster(driver.notifier());
+                push_relay = Some(
+                    crate::cluster::push_relay::start(
+                        crate::storage::with_env_password(target),
+                        handle.clone(),
+                        views.clone(),
+                        push_tokens.clone(),
+                        tokio::runtime::Handle::current(),
+                    )
+                    .map_err(DaemonError::Engine)?,
+                );
                 Some(driver)
             }
             _ => None,
@@ -267,7 +279,8 @@ impl Daemon {
             web: web.clone(),
             start_only: api::StartOnly::of(&config),
             push_limit: Default::default(),
-            push_tokens: Arc::new(RwLock::new(api::push_tokens(&config, &push_key))),
+            push_tokens,
+            push_relay,
             windows,
             channels: Arc::new(RwLock::new(crate::silences::channels_of(&config))),
             access: Arc::new(RwLock::new(

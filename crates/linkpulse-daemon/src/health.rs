@@ -90,7 +90,7 @@ impl Health {
         }
         if let Some(p) = &*self.cluster.lock().unwrap_or_else(PoisonError::into_inner) {
             out.push(format!(
-                "cluster coordination has no database (keeping the checks this member owns, \
+                "cluster coordination: database unreachable (keeping the checks this member owns, \
                  taking over none): {p}"
             ));
         }

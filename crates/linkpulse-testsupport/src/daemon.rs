@@ -4,7 +4,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::bin::LinkpulseProcess;
 use crate::http;
+use crate::netns::Namespace;
 use crate::wait::eventually_some;
 
 /// A running `linkpulse serve`.
@@ -19,6 +20,8 @@ use crate::wait::eventually_some;
 pub struct Daemon {
     process: LinkpulseProcess,
     addr: SocketAddr,
+    /// The network namespace it runs in (its bind-mount path), when not this process's.
+    netns: Option<PathBuf>,
 }
 
 /// The HTTP address in a `linkpulse listening on http=ADDR …` (or `https=ADDR`) line of
@@ -55,12 +58,37 @@ impl Daemon {
             found.is_some() || process_exited(&process)
         });
         match found {
-            Some(addr) if ok => Ok(Daemon { process, addr }),
+            Some(addr) if ok => Ok(Daemon {
+                process,
+                addr,
+                netns: None,
+            }),
             _ => Err(io::Error::other(format!(
                 "linkpulse serve did not report its address; stderr: {}",
                 process.stderr()
             ))),
         }
+    }
+
+    /// Starts a prepared `serve` command inside network namespace `ns` (through
+    /// `ip netns exec`, keeping the command's arguments, environment and directory) and waits
+    /// (60 s) for its listening line. Its HTTP API is then asked from inside `ns`, so a
+    /// daemon listening on the namespace's loopback is reachable.
+    pub fn spawn_in(ns: &Namespace, command: &Command) -> io::Result<Daemon> {
+        let mut inner = ns.command(command.get_program());
+        inner.args(command.get_args());
+        for (key, value) in command.get_envs() {
+            match value {
+                Some(v) => inner.env(key, v),
+                None => inner.env_remove(key),
+            };
+        }
+        if let Some(dir) = command.get_current_dir() {
+            inner.current_dir(dir);
+        }
+        let mut daemon = Daemon::spawn(inner)?;
+        daemon.netns = Some(ns.path());
+        Ok(daemon)
     }
 
     /// The HTTP API's address.
@@ -85,8 +113,19 @@ impl Daemon {
 
     /// `METHOD path` with `headers`: status and body (panics if the daemon does not answer).
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-        let r = http::request(self.addr, method, path, headers, "")
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let addr = self.addr;
+        let ask = || http::request(addr, method, path, headers, "");
+        let r = match &self.netns {
+            None => ask(),
+            // A fresh thread enters the namespace, so the caller's stays where it is.
+            Some(ns) => std::thread::scope(|scope| {
+                scope
+                    .spawn(|| crate::sys::enter_netns(ns).and_then(|()| ask()))
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("the request thread panicked")))
+            }),
+        }
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         (r.status, r.body)
     }
 

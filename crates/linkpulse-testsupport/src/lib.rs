@@ -26,6 +26,8 @@
 //!   every mail it accepts.
 //! - [`fs`]: a small private tmpfs to fill up ([`fs::Tmpfs`]), `chattr +i` with a guard, the
 //!   open-files limit of a process. Needs root.
+//! - [`cluster`]: a cluster member's config and what the members' APIs say (who runs which
+//!   check, how many are in a state), and what a webhook receiver got per idempotency key.
 //! - [`eventually`]: poll a condition until a deadline instead of sleeping.
 //!
 //! ```no_run
@@ -42,6 +44,7 @@ pub mod alertmanager;
 pub mod bin;
 pub mod blackbox;
 pub mod browser;
+pub mod cluster;
 pub mod daemon;
 pub mod dnsmasq;
 pub mod fs;

@@ -17,6 +17,7 @@
 //! # Ok::<(), linkpulse_testsupport::postgres::PgError>(())
 //! ```
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -77,6 +78,8 @@ pub struct PgCluster {
     port: u16,
     tls: bool,
     standby: Option<bool>,
+    /// Where the server runs: a namespace and the address it listens on there.
+    netns: Option<(PathBuf, IpAddr)>,
     password: String,
     databases: AtomicU32,
 }
@@ -103,7 +106,15 @@ impl PgCluster {
 
     /// Starts a cluster of its own: `initdb`, then `postgres` on a free loopback port.
     pub fn start() -> Result<PgCluster, PgError> {
-        PgCluster::start_inner(None, None)
+        PgCluster::start_inner(None, None, None)
+    }
+
+    /// Starts a cluster of its own inside network namespace `ns`, listening on `addr` (one
+    /// of the namespace's addresses, e.g. a [`crate::netns::Host`]'s) and accepting password
+    /// logins from any address. [`PgDatabase::url`] names `addr`; `psql` still goes through
+    /// the unix socket. Halt, restart and drop work as for [`PgCluster::start`].
+    pub fn start_in(ns: &crate::netns::Namespace, addr: IpAddr) -> Result<PgCluster, PgError> {
+        PgCluster::start_inner(None, None, Some((ns.path(), addr)))
     }
 
     /// Starts a cluster of its own as a standby in recovery with no primary (a
@@ -112,18 +123,19 @@ impl PgCluster {
     /// SQLSTATE 57P03 ("the database system is not accepting connections"), as a server
     /// that is starting up answers. [`PgCluster::psql`] fails on the latter.
     pub fn start_standby(hot_standby: bool) -> Result<PgCluster, PgError> {
-        PgCluster::start_inner(None, Some(hot_standby))
+        PgCluster::start_inner(None, Some(hot_standby), None)
     }
 
     /// Starts a cluster of its own that accepts TLS (`ssl=on`) with `identity`, a certificate
     /// of a test CA (e.g. issued for `127.0.0.1`); plain connections stay allowed.
     pub fn start_tls(identity: &crate::servers::Identity) -> Result<PgCluster, PgError> {
-        PgCluster::start_inner(Some(identity), None)
+        PgCluster::start_inner(Some(identity), None, None)
     }
 
     fn start_inner(
         tls: Option<&crate::servers::Identity>,
         standby: Option<bool>,
+        netns: Option<(PathBuf, IpAddr)>,
     ) -> Result<PgCluster, PgError> {
         let bin = find_bin()?;
         let uid = id("-u")?;
@@ -178,6 +190,17 @@ impl PgCluster {
             .args(["-E", "UTF8", "--locale=C", "--no-sync"])
             .arg(format!("--pwfile={}", pwfile.display()));
         run(&mut initdb)?;
+        if netns.is_some() {
+            // initdb allows TCP logins from loopback only; the clients are other namespaces.
+            use std::io::Write as _;
+            let mut hba = std::fs::OpenOptions::new()
+                .append(true)
+                .open(data.join("pg_hba.conf"))
+                .map_err(io("open pg_hba.conf"))?;
+            writeln!(hba, "host all all 0.0.0.0/0 scram-sha-256")
+                .and_then(|()| writeln!(hba, "host all all ::/0 scram-sha-256"))
+                .map_err(io("append to pg_hba.conf"))?;
+        }
         if standby.is_some() {
             let signal = data.join("standby.signal");
             std::fs::write(&signal, "").map_err(io("write standby.signal"))?;
@@ -191,6 +214,7 @@ impl PgCluster {
             gid,
             tls: tls.is_some(),
             standby,
+            netns: netns.as_ref(),
         };
         let mut log = String::new();
         // The port is free when we look; another process may take it before postgres binds,
@@ -207,6 +231,7 @@ impl PgCluster {
                         port,
                         tls: tls.is_some(),
                         standby,
+                        netns: netns.clone(),
                         password,
                         databases: AtomicU32::new(0),
                     });
@@ -275,6 +300,7 @@ impl PgCluster {
             gid: self.gid,
             tls: self.tls,
             standby: self.standby,
+            netns: self.netns.as_ref(),
         };
         match server.start(Some(self.port))? {
             Started::Ready(c, _) => {
@@ -334,6 +360,8 @@ struct Server<'a> {
     tls: bool,
     /// A standby: `Some(hot_standby)`.
     standby: Option<bool>,
+    /// Run inside the namespace at this path, listening on this address.
+    netns: Option<&'a (PathBuf, IpAddr)>,
 }
 
 impl Server<'_> {
@@ -355,7 +383,13 @@ impl Server<'_> {
             .arg(port.to_string())
             .arg("-k")
             .arg(self.dir.join("sock"))
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .arg("-c")
+            .arg(format!(
+                "listen_addresses={}",
+                self.netns
+                    .map_or("127.0.0.1".to_owned(), |(_, a)| a.to_string())
+            ))
+            .args(["-c", "fsync=off"])
             .args(["-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
         if self.tls {
             postgres.args(["-c", "ssl=on"]);
@@ -374,7 +408,11 @@ impl Server<'_> {
                 .arg(format!("hot_standby={}", if hot { "on" } else { "off" }));
         }
         postgres.stdin(Stdio::null()).stdout(log).stderr(err);
-        let mut child = postgres.spawn().map_err(io("start postgres"))?;
+        let spawned = match self.netns {
+            Some((ns, _)) => crate::sys::spawn_in_netns(&mut postgres, ns),
+            None => postgres.spawn(),
+        };
+        let mut child = spawned.map_err(io("start postgres"))?;
         let mut exited = false;
         let ready = crate::eventually(READY_WITHIN, || {
             if matches!(child.try_wait(), Ok(Some(_))) {
@@ -436,10 +474,16 @@ impl PgDatabase {
         &self.name
     }
 
-    /// `postgres://postgres@127.0.0.1:PORT/NAME` (no password: see [`PgDatabase::password`]).
+    /// `postgres://postgres@127.0.0.1:PORT/NAME` (no password: see [`PgDatabase::password`]);
+    /// the namespace address instead of `127.0.0.1` for a cluster of [`PgCluster::start_in`].
     pub fn url(&self) -> String {
+        let host = match self.cluster.netns.as_ref().map(|(_, a)| *a) {
+            Some(IpAddr::V6(v6)) => format!("[{v6}]"),
+            Some(IpAddr::V4(v4)) => v4.to_string(),
+            None => "127.0.0.1".to_owned(),
+        };
         format!(
-            "postgres://postgres@127.0.0.1:{}/{}",
+            "postgres://postgres@{host}:{}/{}",
             self.cluster.port, self.name
         )
     }

@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
+use linkpulse_testsupport::cluster::{self, Shape, in_state, owned, split_once, webhook_alerts};
 use linkpulse_testsupport::daemon::Daemon;
 use linkpulse_testsupport::eventually_some as eventually;
 use linkpulse_testsupport::postgres::{self, PgDatabase};
@@ -17,6 +17,17 @@ use linkpulse_testsupport::servers::WebhookReceiver;
 
 const LEASE_S: u64 = 3;
 const INTERVAL_MS: u64 = 300;
+
+fn shape<'a>(target: SocketAddr, checks: usize, extra: &'a str) -> Shape<'a> {
+    Shape {
+        lease_s: LEASE_S,
+        interval_ms: INTERVAL_MS,
+        target,
+        checks,
+        extra,
+        more_checks: "",
+    }
+}
 
 /// A member's config in `dir`: `n` TCP checks of `target`, `cluster.node = name`.
 fn member_config(
@@ -27,30 +38,15 @@ fn member_config(
     n: usize,
     extra: &str,
 ) -> PathBuf {
-    std::fs::write(dir.join("pg.pass"), format!("{}\n", db.password())).unwrap();
-    let mut yaml = format!(
-        "listen: 127.0.0.1:0\ndatabase: {}\ndatabase_password_file: pg.pass\n\
-         cluster: {{ node: {name}, vantage: lab, lease: {LEASE_S}s }}\n\
-         defaults: {{ interval: {INTERVAL_MS}ms, timeout: 250ms, rise: 1, fall: 1 }}\n{extra}checks:\n",
-        db.url()
-    );
-    for i in 0..n {
-        yaml.push_str(&format!(
-            "  - name: c{i:02}\n    tcp: {{ address: '{target}' }}\n"
-        ));
-    }
-    let path = dir.join(format!("{name}.yaml"));
-    std::fs::write(&path, yaml).unwrap();
-    path
+    cluster::member_config(dir, db, name, &shape(target, n, extra))
 }
 
 fn start(config: &Path) -> Daemon {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_linkpulse"));
-    command
-        .args(["serve", "--config"])
-        .arg(config)
-        .env_remove("PGPASSWORD");
-    Daemon::spawn(command).unwrap_or_else(|e| panic!("{e}"))
+    Daemon::spawn(cluster::serve_command(
+        env!("CARGO_BIN_EXE_linkpulse"),
+        config,
+    ))
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Members `names`, each with its own config from [`member_config`].
@@ -66,56 +62,6 @@ fn start_members<'a>(
         .iter()
         .map(|m| (*m, start(&member_config(dir, db, m, target, n, extra))))
         .collect()
-}
-
-/// The `alerts:` section of a webhook to `hook`.
-fn webhook_alerts(hook: &WebhookReceiver) -> String {
-    format!(
-        "alerts:\n  - name: hook\n    webhook: {{ url: '{}' }}\n",
-        hook.url()
-    )
-}
-
-/// The checks each member runs now (its `/api/v1/checks`).
-fn owned(members: &BTreeMap<&str, Daemon>) -> BTreeMap<String, Vec<String>> {
-    members
-        .iter()
-        .map(|(name, d)| {
-            let list = d.json("/api/v1/checks");
-            let names = list
-                .as_array()
-                .map(|l| {
-                    l.iter()
-                        .filter_map(|c| c["name"].as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            ((*name).to_owned(), names)
-        })
-        .collect()
-}
-
-/// Every check run by exactly one of `members`, each of which runs some.
-fn split_once(members: &BTreeMap<&str, Daemon>, n: usize) -> Option<BTreeMap<String, Vec<String>>> {
-    let by_member = owned(members);
-    let all: Vec<&String> = by_member.values().flatten().collect();
-    let distinct: BTreeSet<&String> = all.iter().copied().collect();
-    let every_member_works = by_member.values().all(|v| !v.is_empty());
-    (all.len() == n && distinct.len() == n && every_member_works).then_some(by_member)
-}
-
-/// How many checks the members show in `state` now.
-fn in_state(members: &BTreeMap<&str, Daemon>, state: &str) -> usize {
-    members
-        .values()
-        .flat_map(|d| {
-            d.json("/api/v1/checks")
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter(|c| c["state"] == state)
-        .count()
 }
 
 /// The stored results' times of `check` (ms), oldest first.
@@ -254,12 +200,7 @@ fn an_alert_is_delivered_once_by_the_cluster() {
     });
     // Time for a second member to deliver what the first did, if it would.
     std::thread::sleep(Duration::from_secs(3));
-    let mut per_key: BTreeMap<String, usize> = BTreeMap::new();
-    for a in hook.received() {
-        *per_key
-            .entry(a["idempotency_key"].as_str().unwrap_or("").to_owned())
-            .or_default() += 1;
-    }
+    let per_key = cluster::deliveries_per_key(&hook);
     assert!(
         per_key.values().all(|c| *c == 1),
         "an alert delivered twice: {per_key:?}"
@@ -309,10 +250,8 @@ fn cluster_mode_needs_postgres_and_says_what_is_wrong() {
         e.contains("c.yaml:2: cluster.lease: lease \"1h\" out of range"),
         "{e}"
     );
-    assert!(
-        e.contains("c.yaml:4: cluster: push checks are not supported in cluster mode"),
-        "{e}"
-    );
+    // Push checks are fine in cluster mode (a push is relayed to the check's owner).
+    assert!(!e.contains("c.yaml:4"), "{e}");
 }
 
 #[test]
@@ -343,7 +282,7 @@ fn without_postgres_members_keep_their_checks_and_lose_nothing() {
             Duration::from_secs(30),
             || {
                 let (code, body) = d.get("/readyz");
-                (code == 503 && body.contains("cluster coordination has no database"))
+                (code == 503 && body.contains("cluster coordination: database unreachable"))
                     .then_some(body)
             },
         );

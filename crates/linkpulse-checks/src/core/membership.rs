@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{Check, Core};
 use crate::effect::{AlertKind, Effect};
 use crate::handoff::Handoff;
-use crate::input::{Now, Origin};
+use crate::input::{Millis, Now, Origin};
 use crate::model::{AlertSettings, CheckSettings, Mode, Model};
 use crate::schedule::{self, CheckId};
 use crate::state::{CheckState, State};
@@ -148,6 +148,8 @@ impl<M: Model> Core<M> {
         };
         let mut last = None;
         let mut realert = None;
+        // A resumed push check: its last stored attempt (time, success).
+        let mut last_push = None;
         match origin {
             Origin::Fresh => {}
             Origin::Resume(r) => {
@@ -174,6 +176,7 @@ impl<M: Model> Core<M> {
                         });
                     realert = Some(r.since_ms);
                 }
+                last_push = r.last.as_ref().map(|a| (a.at_ms, a.up));
                 last = r.last;
             }
             Origin::Handoff(h) => {
@@ -193,7 +196,7 @@ impl<M: Model> Core<M> {
                 grace,
             } => {
                 self.tokens.insert(token.to_owned(), id);
-                Some(now.mono + period + grace)
+                Some(now.mono + push_deadline(last_push, period, grace, now.wall_ms))
             }
             // A node check is driven by the hub's changes, never by the schedule.
             Mode::Node => None,
@@ -243,5 +246,67 @@ impl<M: Model> Core<M> {
             forgotten,
         });
         Some(c)
+    }
+}
+
+/// How long after `now_ms` a push check's first deadline falls: `period + grace` for a new
+/// check; for one resumed (a restart, or another cluster member taking it over) the deadline
+/// its stored history sets — the last success plus `period + grace`, the last missed
+/// deadline or failure plus `period` — so the pushes received before are honoured and a
+/// missing job is found as late as it would have been without the handover. When that
+/// deadline already passed (no owner watched meanwhile), a full `period + grace` again: the
+/// job's pushes of that time reached nobody, so their absence says nothing.
+fn push_deadline(
+    last: Option<(Millis, bool)>,
+    period: std::time::Duration,
+    grace: std::time::Duration,
+    now_ms: Millis,
+) -> std::time::Duration {
+    let full = period + grace;
+    let Some((at_ms, up)) = last else {
+        return full;
+    };
+    let after = if up { full } else { period };
+    let due_ms = at_ms.saturating_add(i64::try_from(after.as_millis()).unwrap_or(i64::MAX));
+    match u64::try_from(due_ms.saturating_sub(now_ms)) {
+        Ok(left) if left > 0 => std::time::Duration::from_millis(left).min(full),
+        _ => full,
+    }
+}
+
+#[cfg(test)]
+mod push_deadline_tests {
+    use std::time::Duration;
+
+    use super::push_deadline;
+
+    const PERIOD: Duration = Duration::from_secs(60);
+    const GRACE: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn a_resumed_push_check_keeps_the_deadline_of_its_last_push() {
+        let now = 1_000_000;
+        // New: a full period and grace.
+        assert_eq!(push_deadline(None, PERIOD, GRACE, now), PERIOD + GRACE);
+        // Pushed 20 s before the takeover: 50 s left, not 70.
+        assert_eq!(
+            push_deadline(Some((now - 20_000, true)), PERIOD, GRACE, now),
+            Duration::from_secs(50)
+        );
+        // Missed 15 s before: the next miss is a period after it.
+        assert_eq!(
+            push_deadline(Some((now - 15_000, false)), PERIOD, GRACE, now),
+            Duration::from_secs(45)
+        );
+        // The deadline passed while nobody watched: a full period again.
+        assert_eq!(
+            push_deadline(Some((now - 600_000, true)), PERIOD, GRACE, now),
+            PERIOD + GRACE
+        );
+        // A clock that went back never gives more than a full period.
+        assert_eq!(
+            push_deadline(Some((now + 600_000, true)), PERIOD, GRACE, now),
+            PERIOD + GRACE
+        );
     }
 }

@@ -16,6 +16,7 @@
 mod driver;
 pub mod hub_share;
 mod members;
+pub mod push_relay;
 pub mod vantage;
 
 use std::sync::{Arc, PoisonError, RwLock};
@@ -53,6 +54,7 @@ impl ClusterCheck {
             .map_or(linkpulse_cluster::Placement::Single, |v| v.placement())
     }
 }
+pub use push_relay::PushRelay;
 
 /// How long an alert is claimed by the member delivering it (see
 /// [`crate::storage::postgres::PostgresStorage::claim_alerts_for`]).

@@ -53,13 +53,13 @@ pub(crate) struct RawCluster {
 pub(crate) type Problem = (u64, String, String);
 
 /// Validates `cluster:` (at `line`): names, the lease, and that the database is PostgreSQL
-/// (`postgres` false: SQLite is one machine's file) with no push checks (`push_lines`: the
-/// line of each push check; a push reaches one member's API, which may not own the check).
+/// (`postgres` false: SQLite is one machine's file). Push checks are allowed: a push that
+/// reaches a member which does not own its check is relayed to the owner through the database
+/// (`crate::cluster::push_relay`).
 pub(crate) fn validate(
     raw: &RawCluster,
     line: u64,
     postgres: bool,
-    push_lines: &[u64],
 ) -> Result<ClusterConfig, Vec<Problem>> {
     let mut problems = Vec::new();
     if !postgres {
@@ -68,15 +68,6 @@ pub(crate) fn validate(
             "cluster".to_owned(),
             "cluster mode needs a PostgreSQL `database:` (postgres://…): the members share \
              their checks through it; a SQLite file belongs to one machine"
-                .to_owned(),
-        ));
-    }
-    for l in push_lines {
-        problems.push((
-            *l,
-            "cluster".to_owned(),
-            "push checks are not supported in cluster mode yet: a push reaches one member, \
-             which may not own the check"
                 .to_owned(),
         ));
     }

@@ -1295,14 +1295,8 @@ pub(crate) fn validate(file: &str, raw: RawConfig, base: &Path) -> Result<Config
         });
     let cluster = raw.cluster.as_ref().and_then(|c| {
         let postgres = matches!(backend, Some(Backend::Postgres(_)));
-        let push_lines: Vec<u64> = raw
-            .checks
-            .iter()
-            .filter(|r| r.push.is_some())
-            .map(|r| r.name.referenced.line())
-            .collect();
         let line = c.referenced.line();
-        match super::cluster::validate(&c.value, line, postgres, &push_lines) {
+        match super::cluster::validate(&c.value, line, postgres) {
             Ok(c) => Some(c),
             Err(problems) => {
                 for (line, path, message) in problems {

@@ -16,6 +16,8 @@ pub struct WebhookReceiver {
     got: Arc<Mutex<Vec<serde_json::Value>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// The network namespace it listens in, when not this process's.
+    netns: Option<std::path::PathBuf>,
 }
 
 impl WebhookReceiver {
@@ -52,7 +54,21 @@ impl WebhookReceiver {
             got,
             stop,
             thread: Some(thread),
+            netns: None,
         })
+    }
+
+    /// Listens on `addr` (e.g. a [`crate::netns::Host`]'s address, port 0) inside namespace
+    /// `ns`; stopping it (drop) wakes its accept loop from inside `ns` too.
+    pub fn start_in(
+        ns: &crate::netns::Namespace,
+        addr: SocketAddr,
+    ) -> std::io::Result<WebhookReceiver> {
+        let mut receiver = ns
+            .run_in(|| WebhookReceiver::start(addr))
+            .map_err(std::io::Error::other)??;
+        receiver.netns = Some(ns.path());
+        Ok(receiver)
     }
 
     /// The address it listens on.
@@ -83,7 +99,20 @@ impl Drop for WebhookReceiver {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the accept loop so that it sees the flag and closes the listener.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        let wake = || TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).map(drop);
+        let woken = match &self.netns {
+            None => wake(),
+            Some(ns) => std::thread::scope(|scope| {
+                scope
+                    .spawn(|| crate::sys::enter_netns(ns).and_then(|()| wake()))
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("panicked")))
+            }),
+        };
+        if woken.is_err() {
+            // Its namespace is gone (or unreachable): the thread stays blocked in accept.
+            return;
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

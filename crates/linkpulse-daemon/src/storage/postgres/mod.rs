@@ -87,10 +87,22 @@ fn pg_err(target: &PgTarget, message: String) -> StorageError {
     }
 }
 
+/// How long reads fail at once after one found the server unreachable slowly, before the next
+/// read tries again. A server whose host is cut off or answers with ICMP errors makes a read
+/// wait for the TCP user timeout and the connect timeout (10 s each); without this, every
+/// read queued behind it (the API's, the dashboard's) would wait as long in turn.
+const READ_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A read that failed after this long found a server that does not answer (see
+/// [`READ_RETRY_AFTER`]).
+const SLOW_FAILURE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The reader thread's connection, opened again when the previous one broke.
 struct Reader {
     target: PgTarget,
     client: Option<Client>,
+    /// When a read last found the server unreachable; cleared by a read that reaches it.
+    unreachable_at: Option<std::time::Instant>,
 }
 
 impl Reader {
@@ -121,6 +133,7 @@ impl PostgresStorage {
         let mut reader = Reader {
             target: target.clone(),
             client: Some(reader),
+            unreachable_at: None,
         };
         let reader = std::thread::Builder::new()
             .name("linkpulse-pg-reader".to_owned())
@@ -177,20 +190,43 @@ impl PostgresStorage {
         &self,
         f: impl Fn(&mut Client) -> Result<T, postgres::Error> + Send + 'static,
     ) -> Result<T, StorageError> {
-        if self.queue.pending() {
-            // Read your writes: commit what is queued first (a stopped writer reads as is).
+        if self.queue.pending() && self.queue.health().problem.is_none() {
+            // Read your writes: commit what is queued first (a stopped writer reads as is;
+            // a writer holding writes for an unreachable server is not waited for).
             let _ = self.flush();
         }
         let (tx, rx) = mpsc::channel();
         let job: Job = Box::new(move |r: &mut Reader| {
+            if let Some(at) = r.unreachable_at
+                && at.elapsed() < READ_RETRY_AFTER
+            {
+                let _ = tx.send(Err(format!(
+                    "database unreachable (a read {} ms ago found no server; retried after {} s)",
+                    at.elapsed().as_millis(),
+                    READ_RETRY_AFTER.as_secs()
+                )));
+                return;
+            }
+            let gone = |e: &postgres::Error, r: &Reader| {
+                connection_lost(e) || r.client.as_ref().is_none_or(Client::is_closed)
+            };
+            let started = std::time::Instant::now();
             let mut result = r.client().and_then(&f);
             if let Err(e) = &result
-                && (connection_lost(e) || r.client.as_ref().is_none_or(Client::is_closed))
+                && gone(e, r)
             {
                 // The server went away since the last read: once more on a new connection.
                 r.client = None;
                 result = r.client().and_then(&f);
             }
+            // Only a slow failure (a server that does not answer) makes the next reads fail at
+            // once: one refused at once costs them nothing to find out for themselves.
+            r.unreachable_at = match &result {
+                Err(e) if gone(e, r) && started.elapsed() >= SLOW_FAILURE => {
+                    Some(std::time::Instant::now())
+                }
+                _ => None,
+            };
             let result = result.map_err(|e| describe(&e));
             let _ = tx.send(result);
         });

@@ -218,6 +218,7 @@ pub(super) fn claim_alerts(
     n: usize,
     claim_ms: Millis,
 ) -> Result<Vec<OutboxItem>> {
+    supersede_twins(c, now_ms)?;
     let mut items = c
         .query(
             "WITH due AS (
@@ -239,6 +240,46 @@ pub(super) fn claim_alerts(
     // RETURNING has no order: oldest first, as `due_alerts`.
     items.sort_by_key(|i| (i.next_ms, i.id));
     Ok(items)
+}
+
+/// How far apart the state changes of two members' twin alerts may be (see
+/// [`supersede_twins`]).
+const TWIN_WINDOW_MS: Millis = 10 * 60 * 1000;
+
+/// Cluster mode: marks delivered, without sending it, a due alert that repeats the last
+/// alert delivered for the same check and target — the same `down`, `up` or `degraded`, of a
+/// state change at most [`TWIN_WINDOW_MS`] apart, with no alert of another event for that
+/// check and target queued between the two. Such a twin comes from a member cut off from
+/// the database that kept running its checks (as it should) while another member took them
+/// over: both saw the same change, and the cut member's alert reached the outbox only when
+/// it could write again. `last_error` names the alert it repeats.
+fn supersede_twins(c: &mut Client, now_ms: Millis) -> Result<u64> {
+    c.execute(
+        "WITH o AS (
+             SELECT id, target, payload::jsonb AS p FROM outbox
+             WHERE delivered_ms IS NULL AND next_ms <= $1),
+         twin AS (
+             SELECT DISTINCT ON (o.id) o.id, e.key FROM o JOIN outbox e
+                 ON e.delivered_ms IS NOT NULL AND e.id <> o.id AND e.target = o.target
+                 AND e.payload::jsonb ->> 'check' = o.p ->> 'check'
+                 AND e.payload::jsonb ->> 'event' = o.p ->> 'event'
+             WHERE o.p ->> 'event' IN ('down', 'up', 'degraded')
+               AND abs((e.payload::jsonb ->> 'since_ms')::bigint
+                       - (o.p ->> 'since_ms')::bigint) <= $2
+               AND NOT EXISTS (
+                   SELECT 1 FROM outbox b
+                   WHERE b.target = o.target AND b.payload::jsonb ->> 'check' = o.p ->> 'check'
+                     AND b.payload::jsonb ->> 'event' IN ('down', 'up', 'degraded')
+                     AND b.payload::jsonb ->> 'event' <> o.p ->> 'event'
+                     AND (b.payload::jsonb ->> 'at_ms')::bigint
+                         BETWEEN least((e.payload::jsonb ->> 'at_ms')::bigint, (o.p ->> 'at_ms')::bigint)
+                             AND greatest((e.payload::jsonb ->> 'at_ms')::bigint, (o.p ->> 'at_ms')::bigint))
+             ORDER BY o.id, e.id DESC)
+         UPDATE outbox SET delivered_ms = $1,
+             last_error = 'not sent: another member delivered the same alert (' || twin.key || ')'
+         FROM twin WHERE outbox.id = twin.id",
+        &[&now_ms, &TWIN_WINDOW_MS],
+    )
 }
 
 /// Folds raw results before the whole hour of `raw_before_ms` into hourly rows and deletes

@@ -140,6 +140,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
         PRIMARY KEY (member, node)
     );",
+    // 8: pushes received by a cluster member that does not own the push check, waiting for
+    // the owner (`crate::cluster::push_relay`): `event` is `ok`, `fail` or `start`, `at_ms`
+    // when the member received it.
+    "CREATE TABLE cluster_pushes (
+        id BIGSERIAL PRIMARY KEY,
+        check_name TEXT NOT NULL,
+        event TEXT NOT NULL,
+        at_ms BIGINT NOT NULL
+    );
+    CREATE INDEX cluster_pushes_check ON cluster_pushes (check_name);",
 ];
 
 /// The version whose SQL is followed by [`repack`] (then [`REPACK_DONE`]).

@@ -1,0 +1,144 @@
+//! Cluster-mode fixtures: a member's config over a throwaway database, and the views a test
+//! asserts on — which member runs which check, how many checks are in a state — read from
+//! the members' real HTTP APIs ([`Daemon`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::daemon::Daemon;
+use crate::postgres::PgDatabase;
+use crate::servers::WebhookReceiver;
+
+/// What every member of a test cluster shares.
+#[derive(Debug, Clone)]
+pub struct Shape<'a> {
+    /// `cluster.lease`, in seconds.
+    pub lease_s: u64,
+    /// `defaults.interval`, in milliseconds (timeout 250 ms, rise and fall 1).
+    pub interval_ms: u64,
+    /// The TCP target of every check.
+    pub target: SocketAddr,
+    /// How many checks (`c00`, `c01`, …).
+    pub checks: usize,
+    /// YAML inserted before `checks:` (e.g. [`webhook_alerts`]).
+    pub extra: &'a str,
+    /// More items of `checks:` (YAML, indented by two), after the TCP ones.
+    pub more_checks: &'a str,
+}
+
+/// Writes member `name`'s config (and the database password file) into `dir` and returns its
+/// path: `shape.checks` TCP checks of `shape.target`, `cluster.node = name`, vantage `lab`.
+pub fn member_config(dir: &Path, db: &PgDatabase, name: &str, shape: &Shape<'_>) -> PathBuf {
+    let Shape {
+        lease_s,
+        interval_ms,
+        target,
+        checks,
+        extra,
+        more_checks,
+    } = shape;
+    std::fs::write(dir.join("pg.pass"), format!("{}\n", db.password()))
+        .unwrap_or_else(|e| panic!("write pg.pass: {e}"));
+    let mut yaml = format!(
+        "listen: 127.0.0.1:0\ndatabase: {}\ndatabase_password_file: pg.pass\n\
+         cluster: {{ node: {name}, vantage: lab, lease: {lease_s}s }}\n\
+         defaults: {{ interval: {interval_ms}ms, timeout: 250ms, rise: 1, fall: 1 }}\n{extra}checks:\n",
+        db.url()
+    );
+    for i in 0..*checks {
+        yaml.push_str(&format!(
+            "  - name: c{i:02}\n    tcp: {{ address: '{target}' }}\n"
+        ));
+    }
+    yaml.push_str(more_checks);
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, yaml).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path
+}
+
+/// `bin serve --config CONFIG`, without a `PGPASSWORD` of the test's environment (the
+/// password comes from the config's file).
+pub fn serve_command(bin: &str, config: &Path) -> Command {
+    let mut command = Command::new(bin);
+    command
+        .args(["serve", "--config"])
+        .arg(config)
+        .env_remove("PGPASSWORD");
+    command
+}
+
+/// The `alerts:` section of a webhook to `hook`.
+pub fn webhook_alerts(hook: &WebhookReceiver) -> String {
+    format!(
+        "alerts:\n  - name: hook\n    webhook: {{ url: '{}' }}\n",
+        hook.url()
+    )
+}
+
+/// The checks a member runs now (its `/api/v1/checks`).
+pub fn owned_by(d: &Daemon) -> Vec<String> {
+    d.json("/api/v1/checks")
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The checks each member runs now.
+pub fn owned(members: &BTreeMap<&str, Daemon>) -> BTreeMap<String, Vec<String>> {
+    members
+        .iter()
+        .map(|(name, d)| ((*name).to_owned(), owned_by(d)))
+        .collect()
+}
+
+/// Every one of `n` checks run by exactly one of `members`, each of which runs some.
+pub fn split_once(
+    members: &BTreeMap<&str, Daemon>,
+    n: usize,
+) -> Option<BTreeMap<String, Vec<String>>> {
+    let by_member = owned(members);
+    let all: Vec<&String> = by_member.values().flatten().collect();
+    let distinct: BTreeSet<&String> = all.iter().copied().collect();
+    let every_member_works = by_member.values().all(|v| !v.is_empty());
+    (all.len() == n && distinct.len() == n && every_member_works).then_some(by_member)
+}
+
+/// How many checks the members show in `state` now.
+pub fn in_state(members: &BTreeMap<&str, Daemon>, state: &str) -> usize {
+    members
+        .values()
+        .flat_map(|d| {
+            d.json("/api/v1/checks")
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|c| c["state"] == state)
+        .count()
+}
+
+/// How many times the receiver got each idempotency key.
+pub fn deliveries_per_key(hook: &WebhookReceiver) -> BTreeMap<String, usize> {
+    let mut per_key = BTreeMap::new();
+    for a in hook.received() {
+        *per_key
+            .entry(a["idempotency_key"].as_str().unwrap_or("").to_owned())
+            .or_default() += 1;
+    }
+    per_key
+}
+
+/// The checks named by the receiver's alerts in `state`, one entry per delivery.
+pub fn alerted(hook: &WebhookReceiver, state: &str) -> Vec<String> {
+    hook.received()
+        .iter()
+        .filter(|a| a["state"] == state)
+        .filter_map(|a| a["check"].as_str().map(str::to_owned))
+        .collect()
+}
