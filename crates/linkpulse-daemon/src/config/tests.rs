@@ -439,7 +439,7 @@ fn checks_with_the_same_settings_share_their_probe_options() {
         .collect();
     assert!(Arc::ptr_eq(&p[0].options, &p[1].options));
     assert!(!Arc::ptr_eq(&p[0].options, &p[2].options));
-    assert_eq!(p[2].options.timeout, std::time::Duration::from_secs(9));
+    assert_eq!(p[2].options.timeout, Duration::from_secs(9));
     assert!(Arc::ptr_eq(&p[3].options, &p[4].options));
     assert!(!Arc::ptr_eq(&p[3].options, &p[5].options));
     assert_eq!(p[5].options.http.headers.len(), 1);
