@@ -415,8 +415,10 @@ impl Engine {
     /// Prepares the probe of every active check in `checks` (all or nothing).
     fn prepare(&mut self, checks: &[CheckConfig]) -> Result<(), probe::PrepareError> {
         let mut prepared = HashMap::new();
+        // Checks with the same settings share one set of probe options.
+        let mut preparer = probe::Preparer::default();
         for c in checks {
-            if let Some(p) = probe::prepare(c)? {
+            if let Some(p) = preparer.prepare(c)? {
                 prepared.insert(c.name.clone(), Arc::new(p));
             }
         }

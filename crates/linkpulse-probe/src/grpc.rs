@@ -92,7 +92,7 @@ pub(crate) async fn probe(
     let start = Instant::now();
     let outcome = ask(tls, call, opts, &mut detail, &mut result).await;
     result.latency_ms = Some(ms(start.elapsed()));
-    result.grpc = Some(detail);
+    result.grpc = Some(Box::new(detail));
     match outcome {
         Ok(()) => {
             result.up = true;
@@ -179,7 +179,7 @@ async fn ask(
             Ok(Ok(s)) => s,
         };
         detail.tls_ms = Some(ms(tls_start.elapsed()));
-        result.tls = Some(crate::tls::detail(stream.get_ref().1));
+        result.tls = Some(Box::new(crate::tls::detail(stream.get_ref().1)));
         Box::new(stream)
     } else {
         Box::new(stream)

@@ -95,7 +95,7 @@ pub(crate) fn apply(mut result: ProbeResult, ip: IpAddr, report: &PingReport) ->
         reply_hop_limit: report.reply_hop_limit,
     };
     result.latency_ms = detail.rtt_avg_ms;
-    result.icmp = Some(detail);
+    result.icmp = Some(Box::new(detail));
     if report.received > 0 {
         result.up = true;
         return result;

@@ -23,7 +23,7 @@
 //! ```
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use crate::ProbeResult;
 
@@ -57,10 +57,16 @@ pub struct Redactor {
     params: Arc<[Box<str>]>,
 }
 
+/// The default redactor, built once: every check without secret parameters of its own shares
+/// its list (a daemon with 20,000 checks held 20,000 copies of it, 3.6 MB).
+static DEFAULT: LazyLock<Redactor> = LazyLock::new(|| Redactor {
+    params: DEFAULT_SECRET_PARAMS.iter().map(|p| (*p).into()).collect(),
+});
+
 impl Default for Redactor {
     /// The default secret parameters only.
     fn default() -> Redactor {
-        Redactor::new(std::iter::empty::<&str>())
+        DEFAULT.clone()
     }
 }
 
@@ -77,6 +83,9 @@ impl Redactor {
             if !p.is_empty() && !params.iter().any(|q| **q == *p) {
                 params.push(p.into());
             }
+        }
+        if params.len() == DEFAULT_SECRET_PARAMS.len() {
+            return Redactor::default();
         }
         Redactor {
             params: params.into(),
@@ -208,6 +217,18 @@ impl Redactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redactors_without_extra_parameters_share_the_default_list() {
+        let a = Redactor::default();
+        let b = Redactor::new(["Token", " "]);
+        assert!(Arc::ptr_eq(&a.params, &b.params));
+        assert_eq!(a, Redactor::new(std::iter::empty::<&str>()));
+        let c = Redactor::new(["session"]);
+        assert_ne!(a, c);
+        assert_eq!(c.params().count(), DEFAULT_SECRET_PARAMS.len() + 1);
+        assert_eq!(b.url("http://h/?token=1&a=2"), "http://h/?token=***&a=2");
+    }
 
     #[test]
     fn user_info_and_secret_parameters_are_masked() {

@@ -212,6 +212,9 @@ impl fmt::Display for ProbeError {
 
 /// The outcome of one probe of one target. A failing target is a result with `up: false` and an
 /// `error`; a warning (e.g. a certificate close to expiry) keeps `up: true` and sets `warning`.
+///
+/// The details of each kind are boxed: a result carries at most one or two of them, and the
+/// daemon keeps every check's last result (inline, the six made a result 1,000 bytes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeResult {
     /// The target, as given.
@@ -230,22 +233,22 @@ pub struct ProbeResult {
     pub resolved: Option<IpAddr>,
     /// HTTP details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http: Option<HttpDetail>,
+    pub http: Option<Box<HttpDetail>>,
     /// TLS details (HTTPS once the handshake completed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls: Option<TlsDetail>,
+    pub tls: Option<Box<TlsDetail>>,
     /// ICMP details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub icmp: Option<IcmpDetail>,
+    pub icmp: Option<Box<IcmpDetail>>,
     /// DNS details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dns: Option<crate::dns::DnsDetail>,
+    pub dns: Option<Box<crate::dns::DnsDetail>>,
     /// gRPC health details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grpc: Option<crate::grpc::GrpcDetail>,
+    pub grpc: Option<Box<crate::grpc::GrpcDetail>>,
     /// Details of a TCP dialogue (send/expect, TLS on connect).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tcp: Option<TcpDetail>,
+    pub tcp: Option<Box<TcpDetail>>,
 }
 
 impl ProbeResult {

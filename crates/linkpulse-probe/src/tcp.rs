@@ -92,8 +92,8 @@ async fn dialogue(
     };
     let talk = talk(&peer, stream, opts.tcp.tls, &opts.tcp.script).await;
     result.latency_ms = Some(ms(start.elapsed()));
-    result.tls = talk.tls;
-    result.tcp = Some(TcpDetail {
+    result.tls = talk.tls.map(Box::new);
+    result.tcp = Some(Box::new(TcpDetail {
         steps: opts.tcp.script.steps.len(),
         steps_done: talk.steps_done,
         failed_due_to_regex: matches!(
@@ -101,12 +101,12 @@ async fn dialogue(
             Some(crate::dialogue::DialogueFailure::NoMatch { .. })
         ),
         labels: talk.labels,
-    });
+    }));
     match talk.error {
         Some(e) => result.error = Some(e),
         None => {
             result.up = true;
-            result.warning = crate::tls::expiry_warning(opts, result.tls.as_ref(), host);
+            result.warning = crate::tls::expiry_warning(opts, result.tls.as_deref(), host);
         }
     }
     result

@@ -403,6 +403,56 @@ fn defaults_are_the_clis() {
     assert_eq!(c.checks[2].timeout, defaults::TIMEOUT);
 }
 
+/// Checks with the same settings apart from their target share one set of probe options (a
+/// kilobyte each), and a check whose settings differ gets its own.
+#[test]
+fn checks_with_the_same_settings_share_their_probe_options() {
+    use std::sync::Arc;
+
+    let c = parse(
+        "checks:
+  - name: a
+    tcp: { address: '127.0.0.1:1' }
+  - name: b
+    tcp: { address: '127.0.0.2:2' }
+  - name: slow
+    timeout: 9s
+    tcp: { address: '127.0.0.3:3' }
+  - name: w1
+    http: { url: 'http://127.0.0.1:1/a' }
+  - name: w2
+    http: { url: 'http://127.0.0.1:1/b?token=x' }
+  - name: w3
+    http: { url: 'http://127.0.0.1:1/c', headers: { X-A: '1' } }
+  - name: g1
+    icmp: { host: 127.0.0.1 }
+  - name: g2
+    icmp: { host: 127.0.0.2 }
+",
+    )
+    .unwrap();
+    let mut preparer = crate::probe::Preparer::default();
+    let p: Vec<_> = c
+        .checks
+        .iter()
+        .map(|check| preparer.prepare(check).unwrap().unwrap())
+        .collect();
+    assert!(Arc::ptr_eq(&p[0].options, &p[1].options));
+    assert!(!Arc::ptr_eq(&p[0].options, &p[2].options));
+    assert_eq!(p[2].options.timeout, Duration::from_secs(9));
+    assert!(Arc::ptr_eq(&p[3].options, &p[4].options));
+    assert!(!Arc::ptr_eq(&p[3].options, &p[5].options));
+    assert_eq!(p[5].options.http.headers.len(), 1);
+    assert!(p[3].options.http.headers.is_empty());
+    assert!(Arc::ptr_eq(&p[6].options, &p[7].options));
+    // Each keeps its own target and masker.
+    assert_eq!(p[4].target.to_string(), "http://127.0.0.1:1/b?token=x");
+    assert_eq!(
+        p[4].redact.url("http://127.0.0.1:1/b?token=x"),
+        "http://127.0.0.1:1/b?token=***"
+    );
+}
+
 /// Defaults never make an error about a key nobody wrote: an interval shorter than the
 /// default timeout shortens the timeout instead.
 #[test]

@@ -311,7 +311,7 @@ mod tests {
         https.up = true;
         https.warning = Some("certificate expires in 3 days".to_owned());
         https.latency_ms = Some(4.5);
-        https.http = Some(HttpDetail {
+        https.http = Some(Box::new(HttpDetail {
             status: Some(200),
             version: Some("HTTP/2".to_owned()),
             body_bytes: Some(2),
@@ -327,8 +327,8 @@ mod tests {
                 total_ms: Some(4.5),
             },
             redirect_phases: Some(HttpPhases::default()),
-        });
-        https.tls = Some(TlsDetail {
+        }));
+        https.tls = Some(Box::new(TlsDetail {
             version: Some("TLSv1.3".to_owned()),
             alpn: None,
             cert_days_left: Some(3),
@@ -337,13 +337,13 @@ mod tests {
             issuer: None,
             leaf_sha256: None,
             leaf_dns_names: vec!["x".to_owned()],
-        });
+        }));
         typed_roundtrip(&https);
 
         let mut icmp = ProbeResult::empty("icmp://127.0.0.1", ProbeKind::Icmp)
             .fail(ErrorKind::Unreachable, "host unreachable");
         icmp.latency_ms = Some(f64::NAN);
-        icmp.icmp = Some(IcmpDetail {
+        icmp.icmp = Some(Box::new(IcmpDetail {
             sent: 3,
             received: 0,
             loss: 100.0,
@@ -353,7 +353,7 @@ mod tests {
                 meaning: "host unreachable".to_owned(),
             }],
             ..IcmpDetail::default()
-        });
+        }));
         typed_roundtrip(&icmp);
 
         let mut bare = ProbeResult::empty("tcp://127.0.0.1:2", ProbeKind::Tcp);

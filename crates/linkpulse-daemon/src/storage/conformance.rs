@@ -397,7 +397,7 @@ pub(super) fn typed_samples() -> Vec<(PackedAttempt, Attempt)> {
     https.warning = Some("certificate expires in 3 days".to_owned());
     https.latency_ms = Some(4.503);
     https.resolved = Some("127.3.0.1".parse().unwrap());
-    https.http = Some(HttpDetail {
+    https.http = Some(Box::new(HttpDetail {
         status: Some(200),
         version: Some("HTTP/2".to_owned()),
         body_bytes: Some(1234),
@@ -413,8 +413,8 @@ pub(super) fn typed_samples() -> Vec<(PackedAttempt, Attempt)> {
             total_ms: Some(4.503),
         },
         redirect_phases: Some(HttpPhases::default()),
-    });
-    https.tls = Some(TlsDetail {
+    }));
+    https.tls = Some(Box::new(TlsDetail {
         version: Some("TLSv1.3".to_owned()),
         alpn: Some("h2".to_owned()),
         cert_days_left: Some(3),
@@ -423,20 +423,20 @@ pub(super) fn typed_samples() -> Vec<(PackedAttempt, Attempt)> {
         issuer: Some("CN=Test CA #1".to_owned()),
         leaf_sha256: Some("ab".repeat(32)),
         leaf_dns_names: vec!["linkpulse.test".to_owned(), "*.linkpulse.test".to_owned()],
-    });
+    }));
     let mut status = ProbeResult::empty("http://127.3.0.2/", ProbeKind::Http)
         .fail(ErrorKind::HttpStatus, "HTTP 503 Service Unavailable");
     status.latency_ms = Some(12.0);
-    status.http = Some(HttpDetail {
+    status.http = Some(Box::new(HttpDetail {
         status: Some(503),
         redirects: 0,
         final_url: "http://127.3.0.2/".to_owned(),
         ..HttpDetail::default()
-    });
+    }));
     let mut icmp = ProbeResult::empty("icmp://127.0.0.1", ProbeKind::Icmp);
     icmp.up = true;
     icmp.latency_ms = Some(0.042);
-    icmp.icmp = Some(IcmpDetail {
+    icmp.icmp = Some(Box::new(IcmpDetail {
         sent: 3,
         received: 2,
         loss: 100.0 / 3.0,
@@ -446,11 +446,11 @@ pub(super) fn typed_samples() -> Vec<(PackedAttempt, Attempt)> {
         rtt_mdev_ms: Some(0.008981462390204987),
         reply_hop_limit: Some(64),
         ..IcmpDetail::default()
-    });
+    }));
     let mut unreachable = ProbeResult::empty("icmp://127.0.0.9", ProbeKind::Icmp)
         .fail(ErrorKind::Unreachable, "host unreachable");
     unreachable.latency_ms = Some(f64::NAN);
-    unreachable.icmp = Some(IcmpDetail {
+    unreachable.icmp = Some(Box::new(IcmpDetail {
         sent: 3,
         loss: 100.0,
         unreachable: vec![UnreachableDetail {
@@ -459,7 +459,7 @@ pub(super) fn typed_samples() -> Vec<(PackedAttempt, Attempt)> {
             meaning: "host unreachable".to_owned(),
         }],
         ..IcmpDetail::default()
-    });
+    }));
     let results = [
         ("tcp", 2_000, tcp.clone()),
         ("tcp", 2_001, refused),

@@ -142,7 +142,7 @@ pub(super) async fn probe(
     };
     let talk = talk(&peer, conn.stream, target.tls_on_connect(), &script).await;
     result.latency_ms = Some(ms(start.elapsed()));
-    result.tls = talk.tls;
+    result.tls = talk.tls.map(Box::new);
     result.error = match (talk.failure, talk.error) {
         (Some(DialogueFailure::Refused { line, .. }), _)
             if regex::Regex::new(NOT_PRIMARY).is_ok_and(|re| re.is_match(&line)) =>
@@ -180,7 +180,7 @@ pub(super) async fn probe(
     };
     if result.error.is_none() {
         result.up = true;
-        result.warning = crate::tls::expiry_warning(opts, result.tls.as_ref(), target.host());
+        result.warning = crate::tls::expiry_warning(opts, result.tls.as_deref(), target.host());
     }
     result
 }

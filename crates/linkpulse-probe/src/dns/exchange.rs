@@ -40,7 +40,7 @@ pub(crate) async fn probe(query: Query<'_>, label: String, opts: &ProbeOptions) 
     let ips = match resolve(query.server, opts.family, opts.dns_timeout).await {
         Ok(ips) => ips,
         Err(e) => {
-            result.dns = Some(detail);
+            result.dns = Some(Box::new(detail));
             return result.fail(e.kind, e.message);
         }
     };
@@ -55,7 +55,7 @@ pub(crate) async fn probe(query: Query<'_>, label: String, opts: &ProbeOptions) 
     ) {
         Ok(q) => q,
         Err(e) => {
-            result.dns = Some(detail);
+            result.dns = Some(Box::new(detail));
             return result.fail(ErrorKind::Protocol, format!("cannot ask for {what}: {e}"));
         }
     };
@@ -79,7 +79,7 @@ pub(crate) async fn probe(query: Query<'_>, label: String, opts: &ProbeOptions) 
     let reply = match outcome {
         Ok(reply) => reply,
         Err(e) => {
-            result.dns = Some(detail);
+            result.dns = Some(Box::new(detail));
             return result.fail(e.kind, e.message);
         }
     };
@@ -89,7 +89,7 @@ pub(crate) async fn probe(query: Query<'_>, label: String, opts: &ProbeOptions) 
     detail.authority = reply.authority;
     detail.additional = reply.additional;
     detail.soa_serial = reply.soa_serial;
-    result.dns = Some(detail);
+    result.dns = Some(Box::new(detail));
     result.latency_ms = Some(ms(took));
     match verdict {
         Ok(()) => {

@@ -245,12 +245,15 @@ pub(crate) async fn probe(
     match outcome {
         Ok(()) => {
             result.up = true;
-            result.warning =
-                tls::expiry_warning(opts, result.tls.as_ref(), current.host_str().unwrap_or("?"));
+            result.warning = tls::expiry_warning(
+                opts,
+                result.tls.as_deref(),
+                current.host_str().unwrap_or("?"),
+            );
         }
         Err(e) => result.error = Some(e),
     }
-    result.http = Some(run.detail);
+    result.http = Some(Box::new(run.detail));
     (result, final_body)
 }
 
@@ -445,7 +448,7 @@ impl Run<'_> {
         self.detail.phases.tls_ms = Some(ms(tls_start.elapsed()));
         let detail = tls::detail(tls_stream.get_ref().1);
         let h2 = detail.alpn.as_deref() == Some("h2");
-        self.result.tls = Some(detail);
+        self.result.tls = Some(Box::new(detail));
         self.exchange(TokioIo::new(tls_stream), h2, url, addr).await
     }
 
