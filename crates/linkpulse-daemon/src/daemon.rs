@@ -245,7 +245,7 @@ impl Daemon {
                                 c.node.clone(),
                                 crate::storage::with_env_password(target),
                                 cluster_view.clone(),
-                                crate::hub::rejoin_grace(hub.config().timeout),
+                                hub.config().rejoin_grace(),
                                 metrics.health.clone(),
                             )
                             .map_err(DaemonError::Engine)?,

@@ -397,11 +397,7 @@ impl Engine {
         // it (`crate::hub::feed`), not here.
         if let Some(hub) = config.hub.as_ref().filter(|_| config.cluster.is_none()) {
             let hub = hub.clone().clamped();
-            let policy = HubPolicy {
-                interval: hub.interval,
-                rejoin_grace: crate::hub::rejoin_grace(hub.timeout),
-                forget_after: hub.forget_after,
-            };
+            let policy = crate::checks::hub_policy(&hub);
             let nodes = resume
                 .into_iter()
                 .filter(|(name, _)| name.starts_with(NODE_PREFIX));

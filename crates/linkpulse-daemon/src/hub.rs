@@ -8,7 +8,7 @@
 //! `left` (GOODBYE) → `unknown`, a transition that never alerts.
 //!
 //! After a restart the check core restores every node's check in its stored state; a node
-//! stored as `up` or `degraded` that has not rejoined [`rejoin_grace`] after the start goes
+//! stored as `up` or `degraded` that has not rejoined [`HubConfig::rejoin_grace`] after the start goes
 //! `down` with cause `absent` (it went away while the daemon was down), and one unknown to the
 //! hub that stays `down` or `unknown` longer than `hub.forget_after` is forgotten — both
 //! decided by [`crate::checks::Core`], not here.
@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::checks::{HubPolicy, NODE_PREFIX};
+use crate::checks::NODE_PREFIX;
 use crate::engine::{EngineHandle, NodeEvent, NodeReport};
 use crate::storage::{Resume, Storage};
 
@@ -101,13 +101,6 @@ pub fn reports(node: &Node, kind: Option<ChangeKind>, interval: Duration) -> Vec
         out.extend(diagnosis);
     }
     out
-}
-
-/// How long after the hub starts a node restored from storage may take to rejoin before it is
-/// reported `absent`: agents retry with a backoff capped at 5 s (jittered), so a live agent
-/// has made at least two attempts by then, plus two detector timeouts for the handshake.
-pub fn rejoin_grace(timeout: Duration) -> Duration {
-    Duration::from_secs(10) + timeout * 2
 }
 
 /// Cluster mode: which member decides each node's check — the owner of `node:NAME` by the
@@ -213,11 +206,7 @@ pub async fn feed(
     tokio::pin!(shutdown);
     let config = hub.config().clone();
     let interval = config.interval;
-    let policy = HubPolicy {
-        interval,
-        rejoin_grace: rejoin_grace(config.timeout),
-        forget_after: config.forget_after,
-    };
+    let policy = crate::checks::hub_policy(&config);
     let mut tick = tokio::time::interval(OWNERS_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Cluster mode starts owning nothing: the first tick with members hands over the share.

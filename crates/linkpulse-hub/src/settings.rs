@@ -201,6 +201,14 @@ fn duration(d: Duration) -> String {
 }
 
 impl HubConfig {
+    /// How long a node known before (restored from storage at a start, or held by a cluster
+    /// member that died) may take to reappear before it is reported gone: agents retry with
+    /// a backoff capped at 5 s (jittered), so a live agent has made at least two attempts by
+    /// then, plus two detector timeouts for the handshake.
+    pub fn rejoin_grace(&self) -> Duration {
+        Duration::from_secs(10) + self.timeout * 2
+    }
+
     /// The default fixed-detector timeout for `interval`: 500 ms, or two intervals when
     /// that is longer (so a default never conflicts with a long interval).
     pub fn default_timeout(interval: Duration) -> Duration {

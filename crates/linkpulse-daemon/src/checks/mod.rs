@@ -22,6 +22,15 @@ use crate::probe;
 use crate::state::Verdict;
 use crate::storage::WriteOp;
 
+/// The hub-node policy of the check core for a hub's (clamped) settings.
+pub fn hub_policy(hub: &crate::config::HubConfig) -> HubPolicy {
+    HubPolicy {
+        interval: hub.interval,
+        rejoin_grace: hub.rejoin_grace(),
+        forget_after: hub.forget_after,
+    }
+}
+
 /// The daemon's types in the core: [`CheckConfig`], [`AlertConfig`], [`probe::Outcome`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DaemonModel;
