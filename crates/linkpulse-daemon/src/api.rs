@@ -58,9 +58,9 @@ pub struct AppState {
     /// Cluster mode: the latest result of each vantage of each multi-vantage check.
     pub vantages: Option<crate::cluster::VantageViews>,
     /// The `maintenance:` windows in force (replaced on reload).
-    pub windows: crate::silences::Windows,
+    pub windows: crate::maintenance::Windows,
     /// The alert targets in force, `(name, kind)` (replaced on reload).
-    pub channels: crate::silences::Channels,
+    pub channels: crate::alerts::Channels,
 }
 
 /// The push token of every push check of `config`, by check name.
@@ -200,8 +200,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/reload", post(reload))
         .route("/api/v1/cluster", get(cluster))
-        .with_state(state.clone())
-        .merge(crate::silences::routes(state))
+        .with_state(state)
 }
 
 /// `ready` (200), or 503 with one line per reason the monitor itself is at fault: a probe
@@ -319,9 +318,7 @@ async fn list_checks(State(s): State<AppState>) -> Result<Json<Vec<Value>>, ApiE
         }
     };
     let holds = match &ts {
-        Some(_) => crate::silences::Holds::read(&s, now - 30 * DAY_MS)
-            .await
-            .ok(),
+        Some(_) => holds(&s, now - 30 * DAY_MS).await.ok(),
         None => None,
     };
     let empty = Vec::new();
@@ -395,7 +392,7 @@ async fn one_check(
         availability["custom"] = serde_json::to_value(custom).unwrap_or_default();
     }
     let mut out = item(&v, &ts, now);
-    let holds = crate::silences::Holds::read(&s, from.min(now - 30 * DAY_MS)).await?;
+    let holds = holds(&s, from.min(now - 30 * DAY_MS)).await?;
     holds.annotate_item(&mut out, &v, &ts, now);
     holds.annotate_availability(&mut availability, &v, &ts);
     out["availability"] = availability;
@@ -608,7 +605,7 @@ async fn reload_and_apply(s: &AppState) -> Result<Value, ApiError> {
             .alert_target(&a.name, crate::alerts::target_kind(&a.target));
     }
     let windows = config.maintenance.clone();
-    let channels = crate::silences::channels_of(&config);
+    let channels = crate::alerts::channels_of(&config);
     let summary = s
         .engine
         .reload(config)
@@ -649,4 +646,27 @@ async fn reload_and_apply(s: &AppState) -> Result<Value, ApiError> {
 async fn reload(State(s): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     authorize(&s, &headers)?;
     reload_from_file(&s).await.map(Json)
+}
+
+/// The silences stored that ended after `from_ms` (the active ones and those since then).
+pub(crate) async fn silences_since(
+    s: &AppState,
+    from_ms: Millis,
+) -> Result<Vec<crate::routing::Silence>, ApiError> {
+    let st = s.storage.clone();
+    tokio::task::spawn_blocking(move || st.silences(from_ms))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+/// The windows in force and the silences that ended after `from_ms`.
+async fn holds(s: &AppState, from_ms: Millis) -> Result<crate::maintenance::Holds, ApiError> {
+    let windows = s
+        .windows
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let silences = silences_since(s, from_ms).await?;
+    Ok(crate::maintenance::Holds::new(windows, silences))
 }

@@ -153,7 +153,8 @@ impl Daemon {
         let views = Arc::new(RwLock::new(Default::default()));
         let notify = Arc::new(Notify::new());
         let events = linkpulse_web::EventBus::new(4096);
-        let windows: crate::silences::Windows = Arc::new(RwLock::new(config.maintenance.clone()));
+        let windows: crate::maintenance::Windows =
+            Arc::new(RwLock::new(config.maintenance.clone()));
         let web = crate::dashboard::web(
             &config,
             storage.clone(),
@@ -282,7 +283,7 @@ impl Daemon {
             push_tokens,
             push_relay,
             windows,
-            channels: Arc::new(RwLock::new(crate::silences::channels_of(&config))),
+            channels: Arc::new(RwLock::new(crate::alerts::channels_of(&config))),
             access: Arc::new(RwLock::new(
                 config
                     .auth
@@ -318,7 +319,9 @@ impl Daemon {
 
     /// The daemon's routes; merge more into it before [`Daemon::serve`].
     pub fn router(&self) -> Router {
-        let router = api::router(self.state.clone()).merge(linkpulse_web::routes(self.web.clone()));
+        let router = api::router(self.state.clone())
+            .merge(crate::silences::routes(self.state.clone()))
+            .merge(linkpulse_web::routes(self.web.clone()));
         match &self.hub {
             Some((hub, _)) => router.merge(linkpulse_hub::routes(hub.clone())),
             None => router,

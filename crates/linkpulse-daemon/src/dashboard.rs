@@ -16,7 +16,7 @@ struct StorageHistory {
     storage: Arc<dyn Storage>,
     views: Views,
     /// The `maintenance:` windows in force (replaced on reload).
-    windows: crate::silences::Windows,
+    windows: crate::maintenance::Windows,
 }
 
 impl StorageHistory {
@@ -83,7 +83,7 @@ impl HistorySource for StorageHistory {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         let silences = self.storage.silences(from_ms).ok()?;
-        let holds = crate::silences::Holds::new(windows, silences);
+        let holds = crate::maintenance::Holds::new(windows, silences);
         let spans = holds.spans(check, &labels, from_ms, to_ms);
         if spans.is_empty() {
             return None;
@@ -143,7 +143,7 @@ pub fn web(
     config: &Config,
     storage: Arc<dyn Storage>,
     views: Views,
-    windows: crate::silences::Windows,
+    windows: crate::maintenance::Windows,
     events: EventBus,
 ) -> Web {
     Web::new(events)

@@ -20,6 +20,7 @@ pub mod engine;
 pub mod health;
 pub mod https;
 pub mod hub;
+pub mod maintenance;
 pub mod metrics;
 pub mod probe;
 pub mod push;

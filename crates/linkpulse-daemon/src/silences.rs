@@ -5,41 +5,19 @@
 //! is given the new list after every change.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::PoisonError;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use linkpulse_checks::routing::{MaintenanceWindow, Matcher};
+use linkpulse_checks::routing::Matcher;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{ApiError, AppState, authorize};
+use crate::api::{ApiError, AppState, authorize, silences_since};
 use crate::routing::Silence;
 use crate::storage::{Millis, now_ms};
-
-/// The configured maintenance windows, replaced on reload.
-pub type Windows = Arc<RwLock<Vec<MaintenanceWindow>>>;
-
-/// The configured alert targets as `(name, kind)` (never their URLs or secrets), replaced on
-/// reload.
-pub type Channels = Arc<RwLock<Vec<(String, String)>>>;
-
-/// The `(name, kind)` of every alert target of `config`; the kind is the target's key in the
-/// config (`webhook`, `slack`, `command`, …).
-pub fn channels_of(config: &crate::config::Config) -> Vec<(String, String)> {
-    config
-        .alerts
-        .iter()
-        .map(|a| {
-            (
-                a.name.clone(),
-                crate::alerts::target_kind(&a.target).to_owned(),
-            )
-        })
-        .collect()
-}
 
 /// `GET /api/v1/alerts/channels`: every configured alert target (`name`, `kind`) with its
 /// outbox figures (`pending`, `delivered`, `last_delivered_ms`) and what the delivery loop saw
@@ -196,14 +174,6 @@ fn shown(s: &Silence, now: Millis) -> Value {
     v
 }
 
-async fn stored(s: &AppState, now: Millis) -> Result<Vec<Silence>, ApiError> {
-    let st = s.storage.clone();
-    tokio::task::spawn_blocking(move || st.silences(now))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
-}
-
 /// Stores `silence`, then gives the engine the new list.
 async fn save(s: &AppState, silence: Silence) -> Result<(), ApiError> {
     let st = s.storage.clone();
@@ -211,7 +181,7 @@ async fn save(s: &AppState, silence: Silence) -> Result<(), ApiError> {
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    let list = stored(s, now_ms()).await?;
+    let list = silences_since(s, now_ms()).await?;
     s.engine.silences(list).await;
     Ok(())
 }
@@ -234,7 +204,7 @@ async fn create(
 
 async fn list(State(s): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
     let now = now_ms();
-    let list = stored(&s, now).await?;
+    let list = silences_since(&s, now).await?;
     Ok(Json(list.iter().map(|x| shown(x, now)).collect()))
 }
 
@@ -245,7 +215,11 @@ async fn expire(
 ) -> Result<Json<Value>, ApiError> {
     authorize(&s, &headers)?;
     let now = now_ms();
-    let Some(mut silence) = stored(&s, now).await?.into_iter().find(|x| x.id == id) else {
+    let Some(mut silence) = silences_since(&s, now)
+        .await?
+        .into_iter()
+        .find(|x| x.id == id)
+    else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no active or pending silence with id {id:?}"),
@@ -282,93 +256,4 @@ async fn windows(State(s): State<AppState>) -> Json<Vec<Value>> {
             })
             .collect(),
     )
-}
-
-/// The maintenance of every check over a period (the configured windows and the stored
-/// silences), to report availability both with and without it.
-#[derive(Debug, Default)]
-pub struct Holds {
-    windows: Vec<MaintenanceWindow>,
-    silences: Vec<Silence>,
-}
-
-const DAY_MS: Millis = 86_400_000;
-
-impl Holds {
-    /// The holds of `windows` and `silences`.
-    pub fn new(windows: Vec<MaintenanceWindow>, silences: Vec<Silence>) -> Holds {
-        Holds { windows, silences }
-    }
-
-    /// The windows in force and the silences that ended after `from_ms`.
-    pub async fn read(s: &AppState, from_ms: Millis) -> Result<Holds, ApiError> {
-        let windows = s
-            .windows
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let silences = stored(s, from_ms).await?;
-        Ok(Holds { windows, silences })
-    }
-
-    /// The maintenance spans of check `name` with `labels` within `[from, to)`.
-    pub fn spans(
-        &self,
-        name: &str,
-        labels: &BTreeMap<String, String>,
-        from: Millis,
-        to: Millis,
-    ) -> Vec<(Millis, Millis)> {
-        let silences = self
-            .silences
-            .iter()
-            .filter(|x| x.matcher.matches(name, labels))
-            .map(|x| (x.starts_ms, x.ends_ms));
-        let windows = self
-            .windows
-            .iter()
-            .filter(|w| w.matcher.matches(name, labels))
-            .flat_map(|w| w.recurrence.spans(from, to))
-            .map(|sp| (sp.start_ms, sp.end_ms));
-        silences
-            .chain(windows)
-            .filter(|(a, b)| *a < to && *b > from)
-            .collect()
-    }
-
-    /// Adds `uptime_excluding_maintenance` (24h, 7d, 30d) to a check's list item.
-    pub fn annotate_item(
-        &self,
-        out: &mut Value,
-        v: &crate::engine::CheckView,
-        ts: &[crate::storage::TransitionRecord],
-        now: Millis,
-    ) {
-        let u = |days: i64| {
-            let from = now - days * DAY_MS;
-            let spans = self.spans(&v.name, &v.labels, from, now);
-            crate::availability::apart(ts, from, now, &spans).uptime
-        };
-        out["uptime_excluding_maintenance"] = json!({ "24h": u(1), "7d": u(7), "30d": u(30) });
-    }
-
-    /// Adds `excluding_maintenance` to every figure of a check's `availability` object.
-    pub fn annotate_availability(
-        &self,
-        availability: &mut Value,
-        v: &crate::engine::CheckView,
-        ts: &[crate::storage::TransitionRecord],
-    ) {
-        let Some(figures) = availability.as_object_mut() else {
-            return;
-        };
-        for f in figures.values_mut() {
-            let (Some(from), Some(to)) = (f["from_ms"].as_i64(), f["to_ms"].as_i64()) else {
-                continue;
-            };
-            let spans = self.spans(&v.name, &v.labels, from, to);
-            let apart = crate::availability::apart(ts, from, to, &spans);
-            f["excluding_maintenance"] = serde_json::to_value(apart).unwrap_or_default();
-        }
-    }
 }

@@ -23,7 +23,7 @@ pub mod channels;
 pub mod status;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use linkpulse_probe::redact::Redactor;
@@ -172,6 +172,20 @@ fn target_of(item: &OutboxItem) -> (String, &'static str) {
     let kind = serde_json::from_value::<AlertTarget>(item.target.clone())
         .map_or("unknown", |t| target_kind(&t));
     (name, kind)
+}
+
+/// The configured alert targets as `(name, kind)` (never their URLs or secrets), replaced on
+/// reload.
+pub type Channels = Arc<RwLock<Vec<(String, String)>>>;
+
+/// The `(name, kind)` of every alert target of `config`; the kind is the target's key in the
+/// config (`webhook`, `slack`, `command`, …).
+pub fn channels_of(config: &crate::config::Config) -> Vec<(String, String)> {
+    config
+        .alerts
+        .iter()
+        .map(|a| (a.name.clone(), target_kind(&a.target).to_owned()))
+        .collect()
 }
 
 /// The channel kind of a target: `webhook`, `slack`, `command`, or a channel's.
