@@ -31,6 +31,18 @@ pub struct Shape<'a> {
 /// Writes member `name`'s config (and the database password file) into `dir` and returns its
 /// path: `shape.checks` TCP checks of `shape.target`, `cluster.node = name`, vantage `lab`.
 pub fn member_config(dir: &Path, db: &PgDatabase, name: &str, shape: &Shape<'_>) -> PathBuf {
+    member_config_in(dir, db, name, "lab", shape)
+}
+
+/// [`member_config`] with `cluster.vantage = vantage` (for `vantage:` checks, given in
+/// `shape.more_checks`).
+pub fn member_config_in(
+    dir: &Path,
+    db: &PgDatabase,
+    name: &str,
+    vantage: &str,
+    shape: &Shape<'_>,
+) -> PathBuf {
     let Shape {
         lease_s,
         interval_ms,
@@ -43,7 +55,7 @@ pub fn member_config(dir: &Path, db: &PgDatabase, name: &str, shape: &Shape<'_>)
         .unwrap_or_else(|e| panic!("write pg.pass: {e}"));
     let mut yaml = format!(
         "listen: 127.0.0.1:0\ndatabase: {}\ndatabase_password_file: pg.pass\n\
-         cluster: {{ node: {name}, vantage: lab, lease: {lease_s}s }}\n\
+         cluster: {{ node: {name}, vantage: {vantage}, lease: {lease_s}s }}\n\
          defaults: {{ interval: {interval_ms}ms, timeout: 250ms, rise: 1, fall: 1 }}\n{extra}checks:\n",
         db.url()
     );
@@ -140,5 +152,25 @@ pub fn alerted(hook: &WebhookReceiver, state: &str) -> Vec<String> {
         .iter()
         .filter(|a| a["state"] == state)
         .filter_map(|a| a["check"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Check `check` as `member` shows it (`GET /api/v1/checks/{check}`) once it has the latest
+/// result of `vantages` vantages; `None` before (404 until the member has joined and been
+/// given the check).
+pub fn with_vantages(member: &Daemon, check: &str, vantages: usize) -> Option<serde_json::Value> {
+    let (status, body) = member.get(&format!("/api/v1/checks/{check}"));
+    let c: serde_json::Value = serde_json::from_str(&body).ok().filter(|_| status == 200)?;
+    (c["vantages"]["results"].as_array()?.len() == vantages).then_some(c)
+}
+
+/// The vantages whose latest result failed, in a check as [`with_vantages`] returns it.
+pub fn failing_vantages(check: &serde_json::Value) -> BTreeSet<String> {
+    check["vantages"]["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["up"] == false)
+        .filter_map(|r| r["vantage"].as_str().map(str::to_owned))
         .collect()
 }

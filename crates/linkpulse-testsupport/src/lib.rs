@@ -5,7 +5,9 @@
 //!
 //! - [`netns`]: a [`netns::Topology`] of Linux network namespaces (hosts behind a router) with
 //!   faults injected in the router — silence ([`netns::Router::blackhole`]) or ICMP
-//!   unreachable ([`netns::Router::unreachable`]). Needs root. Everything is deleted on drop.
+//!   unreachable ([`netns::Router::unreachable`]), or an nftables filter such as
+//!   [`netns::Router::drop_between`] (one host cut from one other only). Needs root.
+//!   Everything is deleted on drop.
 //! - [`servers`]: a TCP listener that holds connections, an HTTP/1.1 server with a chosen
 //!   status, body and delay, the same over TLS with certificates from a private [`servers::TestCa`].
 //! - [`bin`]: [`bin::LinkpulseProcess`] runs the `linkpulse` binary (optionally inside a

@@ -261,3 +261,40 @@ fn router_filters_block_ping_or_one_tcp_port_only() {
         assert!(connects(open.addr().port(), dst).is_ok());
     }
 }
+
+#[test]
+fn drop_between_cuts_one_pair_of_hosts_only() {
+    let net = Topology::with_hosts(3).unwrap();
+    let (cut, other, target) = (&net.hosts[0], &net.hosts[1], &net.hosts[2]);
+    let listener = TcpHold::start("[::]:0".parse().unwrap(), Some(target)).unwrap();
+    let connects = |from: &linkpulse_testsupport::netns::Host, dst: IpAddr| {
+        let addr = SocketAddr::new(dst, listener.addr().port());
+        from.run_in(|| TcpStream::connect_timeout(&addr, Duration::from_millis(500)).map(drop))
+            .unwrap()
+    };
+    for (src, dst) in [
+        (IpAddr::V4(cut.addr_v4()), IpAddr::V4(target.addr_v4())),
+        (IpAddr::V6(cut.addr_v6()), IpAddr::V6(target.addr_v6())),
+    ] {
+        net.router.drop_between(src, dst).unwrap();
+        let err = connects(cut, dst).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+        assert!(
+            connects(other, dst).is_ok(),
+            "another host still reaches it"
+        );
+        let (ok, text) = ping(cut, other.addr_v4().into());
+        assert!(ok, "the cut host still reaches the others: {text}");
+        net.router.clear_filters().unwrap();
+        assert!(connects(cut, dst).is_ok());
+    }
+    let err = net
+        .router
+        .drop_between(cut.addr_v4().into(), target.addr_v6().into())
+        .unwrap_err();
+    assert!(matches!(err, NetnsError::MixedFamilies { .. }), "{err}");
+    assert!(
+        err.to_string().contains("one is IPv4, the other IPv6"),
+        "{err}"
+    );
+}

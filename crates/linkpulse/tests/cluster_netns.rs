@@ -2,20 +2,23 @@
 //! member (the real `linkpulse serve`) on a host of its own, a router namespace between them
 //! where the faults are injected (linkpulse-testsupport's netns topology). The members' checks
 //! target a TCP listener on their own namespace's loopback, the same port in each, so a check
-//! runs alike wherever it moves. Needs root; every namespace is deleted on drop.
+//! runs alike wherever it moves. The multi-vantage test puts its targets on hosts of their
+//! own instead, and cuts one member's path to them in the router. Needs root; every namespace
+//! is deleted on drop.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use linkpulse_testsupport::cluster::{
-    self, Shape, alerted, in_state, owned, owned_by, split_once, webhook_alerts,
+    self, Shape, alerted, failing_vantages, in_state, owned, owned_by, split_once, webhook_alerts,
+    with_vantages,
 };
 use linkpulse_testsupport::daemon::Daemon;
 use linkpulse_testsupport::eventually_some as eventually;
 use linkpulse_testsupport::netns::{Host, Topology};
 use linkpulse_testsupport::postgres::{PgCluster, PgDatabase};
-use linkpulse_testsupport::servers::WebhookReceiver;
+use linkpulse_testsupport::servers::{TcpHold, WebhookReceiver};
 
 const LEASE_S: u64 = 3;
 const INTERVAL_MS: u64 = 300;
@@ -306,4 +309,161 @@ fn the_database_host_answering_unreachable_is_reported_promptly() {
         split_once(&members, n)
     });
     assert_eq!(after, split);
+}
+
+/// The members of the multi-vantage test and their vantages.
+const VANTAGES: [(&str, &str); 3] = [("m-eu", "eu"), ("m-us", "us"), ("m-ap", "ap")];
+
+/// Down alerts the receiver got, per check.
+fn downs(hook: &WebhookReceiver) -> BTreeMap<String, usize> {
+    let mut per_check = BTreeMap::new();
+    for c in alerted(hook, "down") {
+        *per_check.entry(c).or_insert(0) += 1;
+    }
+    per_check
+}
+
+#[test]
+fn a_vantage_cut_from_a_target_subnet_in_the_router_is_a_partial_outage_then_isolated() {
+    // Hosts: 0 the database and the receiver, 1–3 the members (eu, us, ap), 4 and 5 two
+    // target subnets with a listener each; the check `a` probes the first, `b` the second.
+    let lab = Lab::new(5);
+    let hook = lab.receiver();
+    let (subnet_a, subnet_b) = (&lab.net.hosts[4], &lab.net.hosts[5]);
+    let listen = |h: &Host| {
+        let at = SocketAddr::new(IpAddr::V4(h.addr_v4()), 7070);
+        TcpHold::start(at, Some(&**h)).expect("a target listener")
+    };
+    let (target_a, target_b) = (listen(subnet_a), listen(subnet_b));
+    let checks: String = [("a", target_a.addr()), ("b", target_b.addr())]
+        .iter()
+        .map(|(c, at)| {
+            format!(
+                "  - name: {c}\n    tcp: {{ address: '{at}' }}\n    \
+                 vantage: {{ from: all, quorum: 2 }}\n"
+            )
+        })
+        .collect();
+    let alerts = webhook_alerts(&hook);
+    let shape = Shape {
+        lease_s: LEASE_S,
+        interval_ms: 500,
+        target: target_a.addr(),
+        checks: 0,
+        extra: &alerts,
+        more_checks: &checks,
+    };
+    let members: BTreeMap<&str, Daemon> = VANTAGES
+        .iter()
+        .enumerate()
+        .map(|(i, (node, vantage))| {
+            let config = cluster::member_config_in(lab.dir.path(), &lab.db, node, vantage, &shape);
+            let command = cluster::serve_command(env!("CARGO_BIN_EXE_linkpulse"), &config);
+            let d = Daemon::spawn_in(lab.member_host(i), &command)
+                .unwrap_or_else(|e| panic!("{node}: {e}"));
+            (*node, d)
+        })
+        .collect();
+    let m = &members["m-us"];
+    for c in ["a", "b"] {
+        eventually(
+            &format!("`{c}` up from three vantages"),
+            Duration::from_secs(60),
+            || {
+                let v = with_vantages(m, c, 3)?;
+                (v["state"] == "up" && failing_vantages(&v).is_empty()).then_some(())
+            },
+        );
+    }
+
+    // The router drops what m-eu sends to the first target subnet; the database, the other
+    // subnet and the other members' paths are untouched.
+    let eu = IpAddr::V4(lab.member_host(0).addr_v4());
+    let router = &lab.net.router;
+    router
+        .drop_between(eu, IpAddr::V4(subnet_a.addr_v4()))
+        .unwrap();
+    let a = eventually("`a` degraded from eu", Duration::from_secs(60), || {
+        let v = with_vantages(m, "a", 3)?;
+        (v["state"] == "degraded").then_some(v)
+    });
+    assert_eq!(a["diagnosis"], "partial_outage", "{a:#}");
+    assert!(a["cause"].as_str().unwrap().contains("eu"), "{a:#}");
+    assert_eq!(failing_vantages(&a), BTreeSet::from(["eu".to_owned()]));
+    let eu_row = a["vantages"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["vantage"] == "eu")
+        .unwrap();
+    // Dropped in the router: the connection attempt times out (nothing refuses it).
+    assert_eq!(
+        (eu_row["member"].as_str(), eu_row["error_kind"].as_str()),
+        (Some("m-eu"), Some("timeout")),
+        "{a:#}"
+    );
+    let b = with_vantages(m, "b", 3).unwrap();
+    assert_eq!(
+        (b["state"].as_str(), failing_vantages(&b).len()),
+        (Some("up"), 0),
+        "{b:#}"
+    );
+    // Every member shows it alike, m-eu included: it still reaches the database.
+    for (name, d) in &members {
+        eventually(&format!("{name} agrees"), Duration::from_secs(30), || {
+            (d.state("a") == "degraded" && d.state("b") == "up").then_some(())
+        });
+    }
+    assert_eq!(members["m-eu"].get("/readyz").0, 200);
+    // It stays a partial outage: never down, no down alert.
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        assert_eq!(m.state("a"), "degraded");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(downs(&hook).is_empty(), "{:#?}", hook.received());
+
+    // m-eu is cut from the second subnet too, so from every target: eu fails alone on every
+    // check, so it is the vantage that is isolated, not the targets that are down.
+    router
+        .drop_between(eu, IpAddr::V4(subnet_b.addr_v4()))
+        .unwrap();
+    for c in ["a", "b"] {
+        let v = eventually(
+            &format!("`{c}` up with eu isolated"),
+            Duration::from_secs(60),
+            || {
+                let v = with_vantages(m, c, 3)?;
+                (v["state"] == "up" && v["diagnosis"] == "vantage_isolated").then_some(v)
+            },
+        );
+        assert!(v["cause"].as_str().unwrap().contains("eu"), "{v:#}");
+        assert_eq!(
+            v["vantages"]["isolated"],
+            serde_json::json!(["eu"]),
+            "{v:#}"
+        );
+        assert_eq!(failing_vantages(&v), BTreeSet::from(["eu".to_owned()]));
+    }
+    std::thread::sleep(Duration::from_secs(2)); // room for a down alert, if there were one
+    assert!(downs(&hook).is_empty(), "{:#?}", hook.received());
+
+    // The paths come back: every check up from every vantage again, never having paged.
+    router.clear_filters().unwrap();
+    for (name, d) in &members {
+        for c in ["a", "b"] {
+            eventually(
+                &format!("{name}: `{c}` up from every vantage"),
+                Duration::from_secs(60),
+                || {
+                    let v = with_vantages(d, c, 3)?;
+                    (v["state"] == "up"
+                        && failing_vantages(&v).is_empty()
+                        && v["diagnosis"] != "vantage_isolated")
+                        .then_some(())
+                },
+            );
+        }
+    }
+    assert!(downs(&hook).is_empty(), "{:#?}", hook.received());
 }

@@ -10,8 +10,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
-
+use linkpulse_testsupport::cluster::{failing_vantages, with_vantages};
 use linkpulse_testsupport::daemon::Daemon;
 use linkpulse_testsupport::eventually_some as eventually;
 use linkpulse_testsupport::postgres::{self, PgDatabase};
@@ -61,25 +60,6 @@ fn start_members(
         .collect()
 }
 
-/// The check as `member` shows it once it has a result from each of the three vantages.
-fn with_three_vantages(member: &Daemon, check: &str) -> Option<Value> {
-    // 404 until the member has joined and been given the check.
-    let (status, body) = member.get(&format!("/api/v1/checks/{check}"));
-    let c: Value = serde_json::from_str(&body).ok().filter(|_| status == 200)?;
-    (c["vantages"]["results"].as_array()?.len() == 3).then_some(c)
-}
-
-/// The vantages whose latest result on `check` failed, as the API lists them.
-fn failing_rows(c: &Value) -> BTreeSet<String> {
-    c["vantages"]["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|r| r["up"] == false)
-        .filter_map(|r| r["vantage"].as_str().map(str::to_owned))
-        .collect()
-}
-
 /// Down alerts received per check, and whether any idempotency key came twice.
 fn downs(hook: &WebhookReceiver) -> (BTreeMap<String, usize>, bool) {
     let (mut per_check, mut keys) = (BTreeMap::new(), BTreeSet::new());
@@ -117,12 +97,12 @@ fn one_failing_vantage_is_a_partial_outage_two_are_down_with_one_alert_from_one_
     let m = &members["m-ap"];
 
     let one = eventually("`one` degraded from eu", Duration::from_secs(60), || {
-        let c = with_three_vantages(m, "one")?;
+        let c = with_vantages(m, "one", 3)?;
         (c["state"] == "degraded").then_some(c)
     });
     assert_eq!(one["diagnosis"], "partial_outage", "{one:#}");
     assert!(one["cause"].as_str().unwrap().contains("eu"), "{one:#}");
-    assert_eq!(failing_rows(&one), BTreeSet::from(["eu".to_owned()]));
+    assert_eq!(failing_vantages(&one), BTreeSet::from(["eu".to_owned()]));
     assert_eq!(one["vantages"]["quorum"], 2);
     let eu = one["vantages"]["results"]
         .as_array()
@@ -136,17 +116,17 @@ fn one_failing_vantage_is_a_partial_outage_two_are_down_with_one_alert_from_one_
     );
 
     let two = eventually("`two` down from eu and us", Duration::from_secs(60), || {
-        let c = with_three_vantages(m, "two")?;
+        let c = with_vantages(m, "two", 3)?;
         (c["state"] == "down").then_some(c)
     });
     let cause = two["cause"].as_str().unwrap();
     assert!(cause.contains("eu") && cause.contains("us"), "{two:#}");
     assert_eq!(
-        failing_rows(&two),
+        failing_vantages(&two),
         BTreeSet::from(["eu".to_owned(), "us".to_owned()])
     );
     eventually("`ok` up", Duration::from_secs(30), || {
-        (with_three_vantages(m, "ok")?["state"] == "up").then_some(())
+        (with_vantages(m, "ok", 3)?["state"] == "up").then_some(())
     });
     // Every member shows the same states (one decides, the others mirror its inputs).
     for (name, d) in &members {
@@ -213,7 +193,7 @@ fn one_failing_vantage_is_a_partial_outage_two_are_down_with_one_alert_from_one_
     // kill -9 the decider of `all`: another member decides it, resumed from the shared
     // history (still down), and no alert goes out a second time.
     let decider = eventually("`all`'s decider named", Duration::from_secs(30), || {
-        let c = with_three_vantages(&members["m-ap"], "all")?;
+        let c = with_vantages(&members["m-ap"], "all", 3)?;
         c["vantages"]["decider"].as_str().map(str::to_owned)
     });
     let node = *members
@@ -251,7 +231,7 @@ fn a_vantage_failing_alone_on_every_check_is_isolated_not_an_outage() {
             &format!("`{c}` up with eu isolated"),
             Duration::from_secs(60),
             || {
-                let v = with_three_vantages(m, c)?;
+                let v = with_vantages(m, c, 3)?;
                 (v["state"] == "up" && v["diagnosis"] == "vantage_isolated").then_some(v)
             },
         );
@@ -261,7 +241,7 @@ fn a_vantage_failing_alone_on_every_check_is_isolated_not_an_outage() {
             serde_json::json!(["eu"]),
             "{v:#}"
         );
-        assert_eq!(failing_rows(&v), BTreeSet::from(["eu".to_owned()]));
+        assert_eq!(failing_vantages(&v), BTreeSet::from(["eu".to_owned()]));
     }
     // Not an outage of every target: no down alert.
     std::thread::sleep(Duration::from_secs(2));

@@ -44,6 +44,14 @@ pub enum NetnsError {
         #[source]
         source: std::io::Error,
     },
+    /// A filter between an IPv4 and an IPv6 address (no packet goes from one to the other).
+    #[error("cannot filter between {src} and {dst}: one is IPv4, the other IPv6")]
+    MixedFamilies {
+        /// The source address given.
+        src: std::net::IpAddr,
+        /// The destination address given.
+        dst: std::net::IpAddr,
+    },
     /// The topology has no room for another host.
     #[error("a topology holds at most {max} hosts")]
     TooManyHosts {

@@ -169,7 +169,20 @@ impl Router {
         self.add_filter(&rule)
     }
 
-    /// Removes every filter added by [`Router::block_ping`] and [`Router::drop_tcp_port`].
+    /// Silently drops every packet forwarded from `src` to `dst` (nftables), while both still
+    /// reach every other host: one host's path to one other host (or subnet) cut, e.g. one
+    /// member of a cluster cut from a target while its database stays reachable.
+    pub fn drop_between(&self, src: IpAddr, dst: IpAddr) -> Result<(), NetnsError> {
+        let rule = match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => format!("ip saddr {s} ip daddr {d} drop"),
+            (IpAddr::V6(s), IpAddr::V6(d)) => format!("ip6 saddr {s} ip6 daddr {d} drop"),
+            _ => return Err(NetnsError::MixedFamilies { src, dst }),
+        };
+        self.add_filter(&rule)
+    }
+
+    /// Removes every filter added by [`Router::block_ping`], [`Router::drop_tcp_port`] and
+    /// [`Router::drop_between`].
     pub fn clear_filters(&self) -> Result<(), NetnsError> {
         self.ensure_filter_chain()?;
         self.ns
