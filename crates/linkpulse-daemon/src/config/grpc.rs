@@ -74,7 +74,7 @@ pub(crate) fn validate(
     let mut ok = true;
     let ca_file = match &g.ca_file {
         Some(ca) => {
-            let file = super::validate::ca_file(e, ca, &format!("{path}.ca_file"), base);
+            let file = super::fields::ca_file(e, ca, &format!("{path}.ca_file"), base);
             ok &= file.is_some();
             file
         }

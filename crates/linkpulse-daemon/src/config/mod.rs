@@ -19,6 +19,7 @@ pub mod dialogue;
 mod dns;
 mod env;
 mod error;
+pub(crate) mod fields;
 pub(crate) mod files;
 mod grpc;
 mod http_auth;

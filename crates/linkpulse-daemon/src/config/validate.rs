@@ -1,6 +1,6 @@
 //! Stage two: raw structs into [`Config`], collecting every problem.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::collect::Errors;
 use super::error::{ConfigError, ConfigErrors};
+use super::fields::{ca_file, headers, http_url, plain_headers};
 use super::files;
 use super::model::{
     AlertConfig, AlertTarget, CheckConfig, CheckSpec, Concurrency, Config, HttpSpec, HubConfig,
@@ -228,20 +229,6 @@ fn probe_target(spec: &CheckSpec) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Checks an `http://` / `https://` URL with a host.
-pub(crate) fn http_url(value: &str) -> Result<(), String> {
-    let url = url::Url::parse(value).map_err(|e| format!("invalid URL {value:?}: {e}"))?;
-    if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(format!(
-            "invalid URL {value:?}: the scheme must be http or https"
-        ));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("invalid URL {value:?}: no host"));
-    }
-    Ok(())
-}
-
 fn status_item(text: &str) -> Result<(u16, u16), String> {
     let code = |t: &str| -> Result<u16, String> {
         match t.trim().parse::<u16>() {
@@ -355,64 +342,6 @@ fn http_spec(e: &mut Errors<'_>, h: &RawHttp, path: &str, base: &Path) -> Option
         // The config's own redactor replaces this one in `validate`.
         redact: linkpulse_probe::redact::Redactor::default(),
     })
-}
-
-/// Request headers (of an http check or a webhook): every name and value one that HTTP
-/// accepts, each problem at the header's line; `false` when one is not.
-pub(crate) fn headers(
-    e: &mut Errors<'_>,
-    headers: &BTreeMap<String, S<String>>,
-    path: &str,
-) -> bool {
-    let mut ok = true;
-    for (name, value) in headers {
-        let key = format!("{path}.headers.{name}");
-        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            e.at(
-                value,
-                key,
-                format!(
-                    "invalid header name {name:?} (letters, digits and !#$%&'*+-.^_`|~, no spaces)"
-                ),
-            );
-            ok = false;
-        } else if http::HeaderValue::from_str(&value.value).is_err() {
-            e.at(
-                value,
-                key,
-                format!("invalid value for header {name:?} (no control characters or newlines)"),
-            );
-            ok = false;
-        }
-    }
-    ok
-}
-
-/// Headers without their places in the file.
-pub(crate) fn plain_headers(headers: &BTreeMap<String, S<String>>) -> BTreeMap<String, String> {
-    headers
-        .iter()
-        .map(|(k, v)| (k.clone(), v.value.clone()))
-        .collect()
-}
-
-/// A `ca_file`: resolved from the config's directory and read now (a PEM file with at least
-/// one certificate), so a missing or bad file is a config error with its line rather than a
-/// check that goes down at run time.
-pub(crate) fn ca_file(
-    e: &mut Errors<'_>,
-    ca: &S<String>,
-    key: &str,
-    base: &Path,
-) -> Option<PathBuf> {
-    let path = files::resolve(base, &ca.value);
-    match linkpulse_probe::load_ca_file(&path) {
-        Ok(_) => Some(path),
-        Err(m) => {
-            e.at(ca, key, m.to_string());
-            None
-        }
-    }
 }
 
 fn module(

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use super::Secret;
 use crate::config::collect::Errors;
+use crate::config::fields::{ca_file, http_url};
 use crate::config::files;
-use crate::config::validate::{ca_file, http_url};
 
 /// A value with its place in the file.
 pub(crate) type S<T> = serde_saphyr::Spanned<T>;

@@ -14,8 +14,8 @@ use super::Event;
 use super::config::{Ctx, S};
 use super::http::Request;
 use super::secret::{Revealed, Secret};
-use crate::config::validate::headers as check_headers;
-use crate::config::validate::plain_headers;
+use crate::config::fields::headers as check_headers;
+use crate::config::fields::plain_headers;
 
 /// The fields a template may name (plus `labels.NAME` for one label).
 pub const FIELDS: [&str; 20] = [
