@@ -29,8 +29,13 @@ use crate::metrics::{CheckLabels, CheckSeries, Metrics};
 use crate::probe::{self, CheckResult, Outcome, PreparedProbe};
 use crate::schedule::CheckId;
 use crate::state::State;
-use crate::storage::{Attempt, Millis, PackedAttempt, ResultVantage, Resume, Storage, WriteOp};
-use linkpulse_checks::{QuorumVerdict, VantageRole};
+use crate::storage::{Attempt, Millis, PackedAttempt, Resume, Storage, WriteOp};
+use linkpulse_checks::QuorumVerdict;
+
+mod shard;
+
+pub use shard::Gained;
+use shard::Shard;
 
 /// What the API shows of one check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -253,23 +258,6 @@ pub struct Engine {
     router: crate::routing::Router,
 }
 
-/// A check a cluster member takes over: its name, its stored state, and for a multi-vantage
-/// check this member's role.
-pub type Gained = (String, Option<Resume>, Option<VantageRole>);
-
-/// The checks of a cluster member: the configuration's, and the share it runs.
-struct Shard {
-    all: HashMap<String, CheckConfig>,
-    owned: std::collections::HashSet<String>,
-    /// This member's vantage and name, stored with the results of multi-vantage checks.
-    tag: Arc<ResultVantage>,
-    /// This member's role for each multi-vantage check it holds (applied again after a
-    /// reload re-creates a changed check).
-    roles: HashMap<String, VantageRole>,
-    /// Told the checks after a reload.
-    driver: Option<crate::cluster::ClusterNotifier>,
-}
-
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
@@ -375,16 +363,7 @@ impl Engine {
         let now = clock();
         if let Some(cluster) = &config.cluster {
             // A member starts with no check: the cluster driver hands it its share.
-            engine.cluster = Some(Shard {
-                all: checks.drain(..).map(|c| (c.name.clone(), c)).collect(),
-                owned: Default::default(),
-                roles: HashMap::new(),
-                tag: Arc::new(ResultVantage {
-                    vantage: cluster.vantage.clone(),
-                    member: cluster.node.clone(),
-                }),
-                driver: None,
-            });
+            engine.cluster = Some(Shard::new(cluster, checks.drain(..)));
         }
         let checks = checks.into_iter().map(|cfg| {
             let origin = resume
@@ -811,13 +790,7 @@ impl Engine {
             } => self.core.handle_diagnosis(id, verdict, detail, now),
             Command::Node(report) => self.core.handle_node(*report, now),
             Command::Ownership { gained, lost } => self.ownership(gained, lost, now),
-            Command::Quorum(verdicts) => {
-                for (name, q) in verdicts {
-                    if let Some(id) = self.core.id_of(&name) {
-                        self.core.handle_quorum(id, q, now);
-                    }
-                }
-            }
+            Command::Quorum(verdicts) => self.quorum(verdicts, now),
             Command::Silences(list) => self.set_silences(list),
             Command::NodeOwnership {
                 policy,
@@ -827,90 +800,17 @@ impl Engine {
         }
     }
 
-    /// Cluster mode: node checks gained (restored) and lost (removed from the core only).
-    fn node_ownership(
-        &mut self,
-        policy: HubPolicy,
-        gained: Vec<(String, Resume)>,
-        lost: Vec<String>,
-        now: Now,
-    ) {
-        let names: Vec<&str> = lost.iter().map(String::as_str).collect();
-        drop(self.core.remove_checks(&names));
-        if !gained.is_empty() {
-            self.core.restore_nodes(policy, gained, now);
-        }
-        self.drain();
-    }
-
-    /// Cluster mode: the checks this member took over join the core with their stored state;
-    /// those it gave up leave it (their history stays in the shared database).
-    fn ownership(&mut self, gained: Vec<Gained>, lost: Vec<String>, now: Now) {
-        let Some(shard) = self.cluster.as_mut() else {
-            return;
-        };
-        let names: Vec<&str> = lost
-            .iter()
-            .map(String::as_str)
-            .filter(|n| shard.owned.contains(*n))
-            .collect();
-        drop(self.core.remove_checks(&names));
-        for n in &lost {
-            shard.owned.remove(n);
-            shard.roles.remove(n);
-        }
-        let (mut add, mut roles) = (Vec::new(), Vec::new());
-        for (name, resume, role) in gained {
-            if let Some(cfg) = shard.all.get(&name)
-                && shard.owned.insert(name.clone())
-            {
-                add.push((cfg.clone(), resume.map_or(Origin::Fresh, Origin::Resume)));
-                if let Some(r) = role {
-                    shard.roles.insert(name.clone(), r);
-                    roles.push((name, r));
-                }
-            }
-        }
-        self.core.add_checks(add, now);
-        for (name, role) in roles {
-            if let Some(id) = self.core.id_of(&name) {
-                self.core.set_vantage_role(id, role);
-            }
-        }
-        self.drain();
-    }
-
     fn reload(&mut self, mut config: Config, now: Now) -> Result<ReloadSummary, String> {
         crate::push::token::resolve(&mut config.checks, &self.parts.push_key);
         // Prepare every probe first so a bad reload changes nothing.
         self.prepare(&config.checks).map_err(|e| e.to_string())?;
         if let Some(shard) = self.cluster.as_mut() {
-            // The core keeps (and updates) only this member's share; the cluster driver hands
-            // over new checks as they are assigned.
-            shard.all = config
-                .checks
-                .iter()
-                .map(|c| (c.name.clone(), c.clone()))
-                .collect();
-            shard.owned.retain(|n| shard.all.contains_key(n));
-            config.checks.retain(|c| shard.owned.contains(&c.name));
-            if let Some(d) = &shard.driver {
-                d.set_checks(
-                    shard
-                        .all
-                        .values()
-                        .map(crate::cluster::ClusterCheck::of)
-                        .collect(),
-                );
-            }
+            shard.reload(&mut config.checks);
         }
         let summary = self.core.reload(&config.checks, config.alerts.clone(), now);
         if let Some(shard) = &self.cluster {
-            for (name, role) in &shard.roles {
-                if let Some(id) = self.core.id_of(name) {
-                    self.core.set_vantage_role(id, *role);
-                }
-            }
+            let roles: Vec<_> = shard.roles.iter().map(|(n, r)| (n.clone(), *r)).collect();
+            self.apply_roles(roles);
         }
         self.router.set_routes(crate::routing::routes(&config));
         self.router
