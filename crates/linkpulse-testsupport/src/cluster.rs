@@ -123,16 +123,14 @@ pub fn split_once(
 
 /// How many checks the members show in `state` now.
 pub fn in_state(members: &BTreeMap<&str, Daemon>, state: &str) -> usize {
-    members
-        .values()
-        .flat_map(|d| {
-            d.json("/api/v1/checks")
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter(|c| c["state"] == state)
-        .count()
+    members.values().map(|d| checks_in_state(d, state)).sum()
+}
+
+/// How many checks one member shows in `state` now.
+pub fn checks_in_state(d: &Daemon, state: &str) -> usize {
+    d.json("/api/v1/checks")
+        .as_array()
+        .map_or(0, |a| a.iter().filter(|c| c["state"] == state).count())
 }
 
 /// How many times the receiver got each idempotency key.
@@ -173,4 +171,28 @@ pub fn failing_vantages(check: &serde_json::Value) -> BTreeSet<String> {
         .filter(|r| r["up"] == false)
         .filter_map(|r| r["vantage"].as_str().map(str::to_owned))
         .collect()
+}
+
+/// Waits until `member` shows `check` (run from `vantages` vantages) `up` with diagnosis
+/// `vantage_isolated`, and asserts that `isolated` is the one vantage named isolated, in the
+/// cause, and the only one failing.
+pub fn assert_isolated(member: &Daemon, check: &str, vantages: usize, isolated: &str) {
+    let v = crate::eventually_some(
+        &format!("`{check}` up with {isolated} isolated"),
+        std::time::Duration::from_secs(60),
+        || {
+            let v = with_vantages(member, check, vantages)?;
+            (v["state"] == "up" && v["diagnosis"] == "vantage_isolated").then_some(v)
+        },
+    );
+    assert!(
+        v["cause"].as_str().is_some_and(|c| c.contains(isolated)),
+        "{v:#}"
+    );
+    assert_eq!(
+        v["vantages"]["isolated"],
+        serde_json::json!([isolated]),
+        "{v:#}"
+    );
+    assert_eq!(failing_vantages(&v), BTreeSet::from([isolated.to_owned()]));
 }

@@ -11,8 +11,8 @@ use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use linkpulse_testsupport::cluster::{
-    self, Shape, alerted, failing_vantages, in_state, owned, owned_by, split_once, webhook_alerts,
-    with_vantages,
+    self, Shape, alerted, assert_isolated, checks_in_state, failing_vantages, in_state, owned,
+    owned_by, split_once, webhook_alerts, with_vantages,
 };
 use linkpulse_testsupport::daemon::Daemon;
 use linkpulse_testsupport::eventually_some as eventually;
@@ -198,18 +198,7 @@ fn a_member_cut_off_keeps_its_checks_the_others_take_them_and_no_alert_is_sent_t
         (downs == all).then_some(())
     });
     eventually("m2 sees its checks down", Duration::from_secs(30), || {
-        let m2 = BTreeMap::from([("m2", &cut)]);
-        let down = m2
-            .values()
-            .flat_map(|d| {
-                d.json("/api/v1/checks")
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .filter(|c| c["state"] == "down")
-            .count();
-        (down == cut_owned.len()).then_some(())
+        (checks_in_state(&cut, "down") == cut_owned.len()).then_some(())
     });
 
     phase("every check down, alerted");
@@ -429,21 +418,7 @@ fn a_vantage_cut_from_a_target_subnet_in_the_router_is_a_partial_outage_then_iso
         .drop_between(eu, IpAddr::V4(subnet_b.addr_v4()))
         .unwrap();
     for c in ["a", "b"] {
-        let v = eventually(
-            &format!("`{c}` up with eu isolated"),
-            Duration::from_secs(60),
-            || {
-                let v = with_vantages(m, c, 3)?;
-                (v["state"] == "up" && v["diagnosis"] == "vantage_isolated").then_some(v)
-            },
-        );
-        assert!(v["cause"].as_str().unwrap().contains("eu"), "{v:#}");
-        assert_eq!(
-            v["vantages"]["isolated"],
-            serde_json::json!(["eu"]),
-            "{v:#}"
-        );
-        assert_eq!(failing_vantages(&v), BTreeSet::from(["eu".to_owned()]));
+        assert_isolated(m, c, 3, "eu");
     }
     std::thread::sleep(Duration::from_secs(2)); // room for a down alert, if there were one
     assert!(downs(&hook).is_empty(), "{:#?}", hook.received());

@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::time::Duration;
 
-use linkpulse_testsupport::cluster::{failing_vantages, with_vantages};
+use linkpulse_testsupport::cluster::{assert_isolated, failing_vantages, with_vantages};
 use linkpulse_testsupport::daemon::Daemon;
 use linkpulse_testsupport::eventually_some as eventually;
 use linkpulse_testsupport::postgres::{self, PgDatabase};
@@ -227,21 +227,7 @@ fn a_vantage_failing_alone_on_every_check_is_isolated_not_an_outage() {
     });
     let m = &members["m-us"];
     for c in checks {
-        let v = eventually(
-            &format!("`{c}` up with eu isolated"),
-            Duration::from_secs(60),
-            || {
-                let v = with_vantages(m, c, 3)?;
-                (v["state"] == "up" && v["diagnosis"] == "vantage_isolated").then_some(v)
-            },
-        );
-        assert!(v["cause"].as_str().unwrap().contains("eu"), "{v:#}");
-        assert_eq!(
-            v["vantages"]["isolated"],
-            serde_json::json!(["eu"]),
-            "{v:#}"
-        );
-        assert_eq!(failing_vantages(&v), BTreeSet::from(["eu".to_owned()]));
+        assert_isolated(m, c, 3, "eu");
     }
     // Not an outage of every target: no down alert.
     std::thread::sleep(Duration::from_secs(2));
