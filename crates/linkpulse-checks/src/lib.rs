@@ -35,6 +35,7 @@ mod input;
 pub mod model;
 pub mod routing;
 pub mod schedule;
+pub mod slots;
 pub mod state;
 
 pub use self::core::nodes::NODE_PREFIX;

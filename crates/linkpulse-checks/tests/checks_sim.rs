@@ -630,11 +630,24 @@ fn a_reload_keeps_unchanged_checks_and_restarts_changed_ones() {
         (1, 0, 0)
     );
     assert!(sim.effects().is_empty());
+    let old = sim.core.id_of("web").expect("web");
     let mut changed = same.clone();
     changed[0].rise = 3;
     let summary = sim.core.reload(&changed, Vec::new(), sim.now);
     assert_eq!((summary.unchanged, summary.changed), (0, 1));
-    assert_eq!(sim.effects(), ["removed web", "added 1"]);
+    let new = sim.core.id_of("web").expect("web");
+    assert_ne!(
+        new, old,
+        "the restarted check reuses the slot under a new id"
+    );
+    assert_eq!(
+        sim.effects(),
+        ["removed web".to_owned(), format!("added {new}")]
+    );
+    assert_eq!(sim.state("web"), State::Unknown);
+    // A result of the old check's run still in flight does not reach the new one.
+    sim.core.handle_result(old, outcome(false), sim.now);
+    assert!(sim.effects().is_empty());
     assert_eq!(sim.state("web"), State::Unknown);
 }
 

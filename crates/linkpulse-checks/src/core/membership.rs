@@ -52,8 +52,9 @@ impl<M: Model> Core<M> {
         now: Now,
     ) -> Vec<CheckId> {
         self.last = Some(now);
+        let checks = checks.into_iter();
+        self.checks.reserve(checks.size_hint().0);
         checks
-            .into_iter()
             .filter_map(|(cfg, origin)| self.add(Arc::new(cfg), origin, now))
             .collect()
     }
@@ -130,8 +131,7 @@ impl<M: Model> Core<M> {
         if self.by_name.contains_key(cfg.name()) {
             return None;
         }
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.checks.vacant_id();
         let mut c = Check::<M> {
             state: CheckState::new(cfg.rise(), cfg.fall()),
             since_ms: now.wall_ms,

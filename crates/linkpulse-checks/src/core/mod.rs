@@ -24,6 +24,7 @@ use crate::handoff::PendingDown;
 use crate::input::{HubPolicy, Millis, Now};
 use crate::model::{CheckSettings, Model, Outcome};
 use crate::schedule::{CheckId, Schedule};
+use crate::slots::Slots;
 use crate::state::{CheckState, State};
 
 /// One check as the core holds it; read by the driver through [`Core::check`].
@@ -100,13 +101,12 @@ impl<M: Model> Check<M> {
 /// transition, a transition's writes before its event, an incident before its alerts).
 #[derive(Debug)]
 pub struct Core<M: Model> {
-    checks: HashMap<CheckId, Check<M>>,
+    checks: Slots<Check<M>>,
     by_name: HashMap<String, CheckId>,
     tokens: HashMap<String, CheckId>,
     schedule: Schedule,
     alerts: Vec<M::Alert>,
     effects: VecDeque<Effect<M>>,
-    next_id: CheckId,
     /// Spreads first runs over the interval.
     rng: StdRng,
     /// Hub settings, when the daemon runs a hub.
@@ -125,13 +125,12 @@ impl<M: Model> Core<M> {
     /// An empty core delivering to `alerts`; `seed` spreads first runs.
     pub fn new(alerts: Vec<M::Alert>, seed: u64) -> Core<M> {
         Core {
-            checks: HashMap::new(),
+            checks: Slots::new(),
             by_name: HashMap::new(),
             tokens: HashMap::new(),
             schedule: Schedule::new(),
             alerts,
             effects: VecDeque::new(),
-            next_id: 0,
             rng: StdRng::seed_from_u64(seed),
             hub: None,
             absent_at: None,
@@ -173,6 +172,12 @@ impl<M: Model> Core<M> {
     /// Every check id.
     pub fn ids(&self) -> impl Iterator<Item = CheckId> + '_ {
         self.checks.keys().copied()
+    }
+
+    /// How many id slots the checks use (removed checks' slots are reused): a driver
+    /// keeping per-check values in [`Slots`] under the same ids reserves this many.
+    pub fn slot_count(&self) -> usize {
+        self.checks.slot_count()
     }
 
     /// Number of checks.

@@ -31,6 +31,7 @@ use crate::schedule::CheckId;
 use crate::state::State;
 use crate::storage::{Attempt, Millis, PackedAttempt, Resume, Storage, WriteOp};
 use linkpulse_checks::QuorumVerdict;
+use linkpulse_checks::slots::Slots;
 
 mod shard;
 
@@ -235,7 +236,8 @@ pub struct Engine {
     parts: EngineParts,
     core: Core,
     prober: Prober,
-    runtimes: HashMap<CheckId, Runtime>,
+    /// Kept under the core's ids, slot for slot.
+    runtimes: Slots<Runtime>,
     /// Probes prepared (and so validated) before their checks reach the core.
     prepared: HashMap<String, Arc<PreparedProbe>>,
     /// The limits `global` and `per_kind` enforce.
@@ -344,7 +346,7 @@ impl Engine {
             parts,
             core: Core::new(config.alerts.clone(), rand::random()),
             prober: Prober::new(),
-            runtimes: HashMap::new(),
+            runtimes: Slots::new(),
             prepared: HashMap::new(),
             concurrency: c,
             global,
@@ -491,6 +493,8 @@ impl Engine {
     fn drain(&mut self) {
         let mut alerted = false;
         let mut counted = false;
+        // Room for the checks just added, sized as the core's slots (never doubled).
+        self.runtimes.reserve_slots(self.core.slot_count());
         while let Some(effect) = self.core.poll_effect() {
             match effect {
                 Effect::Added { id, last } => {
