@@ -6,10 +6,11 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::input::{Attempt, Millis};
+use crate::input::Attempt;
 use crate::model::{AlertSettings, CheckSettings, Model};
 use crate::schedule::CheckId;
 use crate::state::{State, Transition};
+use crate::time::Millis;
 
 /// Failure causes the core produces itself (the error kind of the attempt it records).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

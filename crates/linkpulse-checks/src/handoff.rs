@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::input::Millis;
 use crate::model::Model;
 use crate::state::State;
+use crate::time::Millis;
 
 /// A down alert held back until the diagnosis arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,37 +1,14 @@
 //! What goes into the core: the time, push events, hub node reports, and how a check enters.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::handoff::Handoff;
 use crate::model::Model;
 use crate::state::State;
-
-/// Milliseconds since the Unix epoch.
-pub type Millis = i64;
-
-/// The time of an input: both clocks, read once by the driver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Now {
-    /// Monotonic time: schedules, push deadlines, `/start` latency.
-    pub mono: Instant,
-    /// Wall-clock milliseconds since the epoch: what is recorded.
-    pub wall_ms: Millis,
-}
-
-impl Now {
-    /// `self` moved on by `d` on both clocks (for simulations).
-    pub fn after(self, d: Duration) -> Now {
-        Now {
-            mono: self.mono + d,
-            wall_ms: self
-                .wall_ms
-                .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-        }
-    }
-}
+use crate::time::Millis;
 
 /// A push event (`/api/v1/push/{token}[/fail|/start]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -37,13 +37,13 @@ pub mod routing;
 pub mod schedule;
 pub mod slots;
 pub mod state;
+mod time;
 
 pub use self::core::nodes::NODE_PREFIX;
 pub use self::core::vantage::{QuorumVerdict, VantageRole};
 pub use self::core::{Check, Core, ReloadSummary};
 pub use self::effect::{Alert, AlertKind, Cause, Effect, TransitionRecord, Write};
 pub use self::handoff::{Handoff, PendingDown};
-pub use self::input::{
-    Attempt, HubPolicy, Millis, NodeEvent, NodeReport, Now, Origin, PushEvent, Resume,
-};
+pub use self::input::{Attempt, HubPolicy, NodeEvent, NodeReport, Origin, PushEvent, Resume};
 pub use self::model::{AlertSettings, CheckSettings, Mode, Model, Outcome};
+pub use self::time::{Millis, Now};

@@ -5,10 +5,10 @@
 use super::Core;
 use crate::effect::{Alert, AlertKind, Effect, TransitionRecord, Write};
 use crate::handoff::PendingDown;
-use crate::input::{Millis, Now};
 use crate::model::{AlertSettings, CheckSettings, Model};
 use crate::schedule::CheckId;
 use crate::state::{State, Transition};
+use crate::time::{Millis, Now};
 
 impl<M: Model> Core<M> {
     /// Attaches a diagnosis to check `id`'s current incident (ignored unless it is down).

@@ -10,10 +10,11 @@ use serde::Serialize;
 use super::{Check, Core};
 use crate::effect::{AlertKind, Effect};
 use crate::handoff::Handoff;
-use crate::input::{Millis, Now, Origin};
+use crate::input::Origin;
 use crate::model::{AlertSettings, CheckSettings, Mode, Model};
 use crate::schedule::{self, CheckId};
 use crate::state::{CheckState, State};
+use crate::time::{Millis, Now};
 
 /// Result of a reload.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

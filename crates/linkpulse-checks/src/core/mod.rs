@@ -21,11 +21,12 @@ use rand::rngs::StdRng;
 pub use self::membership::ReloadSummary;
 use crate::effect::Effect;
 use crate::handoff::PendingDown;
-use crate::input::{HubPolicy, Millis, Now};
+use crate::input::HubPolicy;
 use crate::model::{CheckSettings, Model, Outcome};
 use crate::schedule::{CheckId, Schedule};
 use crate::slots::Slots;
 use crate::state::{CheckState, State};
+use crate::time::{Millis, Now};
 
 /// One check as the core holds it; read by the driver through [`Core::check`].
 #[derive(Debug)]

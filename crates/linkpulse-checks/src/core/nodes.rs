@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use super::{Check, Core};
 use crate::effect::{Cause, Effect, Write};
-use crate::input::{HubPolicy, Millis, NodeEvent, NodeReport, Now, Origin, Resume};
+use crate::input::{HubPolicy, NodeEvent, NodeReport, Origin, Resume};
 use crate::model::{CheckSettings, Model, Outcome};
 use crate::schedule::CheckId;
 use crate::state::{CheckState, State, Transition};
+use crate::time::{Millis, Now};
 
 /// Name prefix of the checks of hub nodes (`node:NAME`); config check names cannot contain `:`.
 pub const NODE_PREFIX: &str = "node:";

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use super::Core;
 use crate::effect::Cause;
-use crate::input::{Now, PushEvent};
+use crate::input::PushEvent;
 use crate::model::{CheckSettings, Mode, Model, Outcome};
 use crate::schedule::CheckId;
+use crate::time::Now;
 
 impl<M: Model> Core<M> {
     /// A push event; false when no push check has this token.

@@ -5,10 +5,10 @@ use std::time::Instant;
 
 use super::Core;
 use crate::effect::Effect;
-use crate::input::Now;
 use crate::model::{CheckSettings, Mode, Model};
 use crate::schedule::{self, CheckId};
 use crate::state::State;
+use crate::time::Now;
 
 impl<M: Model> Core<M> {
     /// A heap entry of check `id` came due.

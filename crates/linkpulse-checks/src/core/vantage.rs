@@ -13,10 +13,10 @@
 
 use super::Core;
 use crate::effect::Effect;
-use crate::input::Now;
 use crate::model::Model;
 use crate::schedule::CheckId;
 use crate::state::{CheckState, State, Verdict};
+use crate::time::Now;
 
 /// What this member does with a multi-vantage check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

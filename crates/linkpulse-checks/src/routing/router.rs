@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 
 use super::{Grouping, MaintenanceWindow, Route, Silence};
 use crate::effect::{Alert, AlertKind};
-use crate::input::Millis;
 use crate::model::{AlertSettings, Model};
 use crate::state::State;
+use crate::time::Millis;
 
 /// What the outbox gets: one alert as before, or a group of them.
 #[derive(Debug, Clone, PartialEq)]

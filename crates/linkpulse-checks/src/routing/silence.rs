@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Matcher;
-use crate::input::Millis;
+use crate::time::Millis;
 
 /// One silence, as created through the API and stored in the database.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use chrono::{
 use chrono_tz::Tz;
 
 use super::Matcher;
-use crate::input::Millis;
+use crate::time::Millis;
 
 /// Why a window's settings are refused (the daemon's config validation words it).
 #[derive(Debug, Clone, PartialEq, Eq)]
