@@ -1,6 +1,7 @@
-//! What to probe: [`Target`] and [`Host`], parsed from the URL forms users write
-//! (`tcp://host:port`, `http://…`, `https://…`, `icmp://host`, `dns://server[:port]/name?type=A`,
-//! `grpc://host:port[/service]`, `grpcs://…`) or from a bare `HOST:PORT`.
+//! What to probe: [`Target`] and [`Host`], built from their parts (a bare `HOST:PORT`, a host,
+//! an HTTP URL). The URL forms users write (`tcp://host:port`, `http://…`, `icmp://host`,
+//! `dns://server[:port]/name?type=A`, `grpc://host:port[/service]`, …) are parsed and written
+//! back in `target_url.rs`.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
@@ -229,60 +230,6 @@ impl Target {
     }
 }
 
-impl FromStr for Target {
-    type Err = TargetError;
-
-    /// Parses the URL form: `tcp://HOST:PORT`, `http://…`, `https://…`, `icmp://HOST`,
-    /// `postgres://USER@HOST[:PORT]/DB`, `redis://HOST[:PORT]`, `rediss://HOST[:PORT]`.
-    fn from_str(s: &str) -> Result<Target, TargetError> {
-        let s = s.trim();
-        if s.is_empty() {
-            return Err(TargetError::Empty);
-        }
-        let Some((scheme, rest)) = s.split_once("://") else {
-            return Err(TargetError::MissingScheme);
-        };
-        match scheme.to_ascii_lowercase().as_str() {
-            "tcp" => {
-                let rest = reject_trailing(rest)?;
-                Target::tcp_from_host_port(rest).map_err(|e| match e {
-                    TargetError::Empty => TargetError::EmptyHost,
-                    other => other,
-                })
-            }
-            "icmp" | "ping" => {
-                let rest = reject_trailing(rest)?;
-                Target::icmp_from_host(rest)
-            }
-            "http" | "https" => parse_http(s),
-            "dns" => crate::target_url::parse_dns(rest),
-            "grpc" => crate::target_url::parse_grpc(rest, false),
-            "grpcs" => crate::target_url::parse_grpc(rest, true),
-            "postgres" | "postgresql" | "redis" | "rediss" | "mysql" | "mariadb" => {
-                crate::DataTarget::parse(s).map(Target::Data)
-            }
-            "" => Err(TargetError::MissingScheme),
-            _ => Err(TargetError::UnknownScheme {
-                scheme: scheme.to_owned(),
-            }),
-        }
-    }
-}
-
-impl fmt::Display for Target {
-    /// The URL form, which [`FromStr`] parses back to the same target.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Tcp { host, port } => write!(f, "tcp://{}:{port}", host.bracketed()),
-            Target::Http { url } => f.write_str(url.as_str()),
-            Target::Icmp { host } => write!(f, "icmp://{}", host.bracketed()),
-            Target::Dns { .. } | Target::Grpc { .. } => crate::target_url::fmt(self, f),
-            // The password, if the URL holds one, is masked.
-            Target::Data(d) => d.fmt(f),
-        }
-    }
-}
-
 impl Host {
     /// The host with IPv6 literals in brackets, as it appears before `:port`.
     pub fn bracketed(&self) -> String {
@@ -322,26 +269,6 @@ impl FromStr for Host {
         }
         parse_name(s)
     }
-}
-
-/// Rejects a path, query, fragment or user part after the authority of a tcp/icmp URL.
-fn reject_trailing(rest: &str) -> Result<&str, TargetError> {
-    if let Some(at) = rest.find(['/', '?', '#']) {
-        let extra = &rest[at..];
-        // A lone trailing slash is harmless.
-        if extra == "/" {
-            return Ok(&rest[..at]);
-        }
-        return Err(TargetError::Trailing {
-            extra: extra.to_owned(),
-        });
-    }
-    if let Some(at) = rest.find('@') {
-        return Err(TargetError::Trailing {
-            extra: rest[..=at].to_owned(),
-        });
-    }
-    Ok(rest)
 }
 
 /// Splits `host[:port]`, with IPv6 literals in brackets.

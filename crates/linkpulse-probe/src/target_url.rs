@@ -1,13 +1,90 @@
-//! The URL forms of DNS and gRPC targets: `dns://SERVER[:PORT]/NAME?type=T[&transport=tcp]`
-//! and `grpc://HOST:PORT[/SERVICE]` (`grpcs://` for TLS).
+//! The URL forms of targets, parsed ([`FromStr`]) and written back ([`fmt::Display`]): `tcp://`,
+//! `icmp://`, `http(s)://`, the data stores' URLs, and the DNS and gRPC forms
+//! `dns://SERVER[:PORT]/NAME?type=T[&transport=tcp]` and `grpc://HOST:PORT[/SERVICE]`
+//! (`grpcs://` for TLS).
 
 use std::fmt;
+use std::str::FromStr;
 
 use crate::target::split_host_port;
 use crate::{DnsType, Target, TargetError};
 
 /// The DNS port, when a `dns://` target names none.
 pub(crate) const DNS_PORT: u16 = 53;
+
+impl FromStr for Target {
+    type Err = TargetError;
+
+    /// Parses the URL form: `tcp://HOST:PORT`, `http://…`, `https://…`, `icmp://HOST`,
+    /// `postgres://USER@HOST[:PORT]/DB`, `redis://HOST[:PORT]`, `rediss://HOST[:PORT]`.
+    fn from_str(s: &str) -> Result<Target, TargetError> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(TargetError::Empty);
+        }
+        let Some((scheme, rest)) = s.split_once("://") else {
+            return Err(TargetError::MissingScheme);
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "tcp" => {
+                let rest = reject_trailing(rest)?;
+                Target::tcp_from_host_port(rest).map_err(|e| match e {
+                    TargetError::Empty => TargetError::EmptyHost,
+                    other => other,
+                })
+            }
+            "icmp" | "ping" => {
+                let rest = reject_trailing(rest)?;
+                Target::icmp_from_host(rest)
+            }
+            "http" | "https" => Target::http_from_url(s),
+            "dns" => parse_dns(rest),
+            "grpc" => parse_grpc(rest, false),
+            "grpcs" => parse_grpc(rest, true),
+            "postgres" | "postgresql" | "redis" | "rediss" | "mysql" | "mariadb" => {
+                crate::DataTarget::parse(s).map(Target::Data)
+            }
+            "" => Err(TargetError::MissingScheme),
+            _ => Err(TargetError::UnknownScheme {
+                scheme: scheme.to_owned(),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    /// The URL form, which [`FromStr`] parses back to the same target.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Tcp { host, port } => write!(f, "tcp://{}:{port}", host.bracketed()),
+            Target::Http { url } => f.write_str(url.as_str()),
+            Target::Icmp { host } => write!(f, "icmp://{}", host.bracketed()),
+            Target::Dns { .. } | Target::Grpc { .. } => fmt(self, f),
+            // The password, if the URL holds one, is masked.
+            Target::Data(d) => d.fmt(f),
+        }
+    }
+}
+
+/// Rejects a path, query, fragment or user part after the authority of a tcp/icmp URL.
+fn reject_trailing(rest: &str) -> Result<&str, TargetError> {
+    if let Some(at) = rest.find(['/', '?', '#']) {
+        let extra = &rest[at..];
+        // A lone trailing slash is harmless.
+        if extra == "/" {
+            return Ok(&rest[..at]);
+        }
+        return Err(TargetError::Trailing {
+            extra: extra.to_owned(),
+        });
+    }
+    if let Some(at) = rest.find('@') {
+        return Err(TargetError::Trailing {
+            extra: rest[..=at].to_owned(),
+        });
+    }
+    Ok(rest)
+}
 
 fn invalid_dns(reason: impl Into<String>) -> TargetError {
     TargetError::InvalidDns {
