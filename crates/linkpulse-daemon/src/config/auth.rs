@@ -17,7 +17,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::raw::S;
+use super::spanned::S;
 
 /// Fewest characters of a bearer token.
 pub const MIN_TOKEN_LEN: usize = 16;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::raw::S;
+use super::spanned::S;
 
 /// The lease when `cluster.lease` is not set.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use super::error::ConfigError;
-use super::raw::S;
+use super::spanned::S;
 
 /// Collects problems while validating (see the module docs).
 pub(crate) struct Errors<'a> {

@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use super::collect::Errors;
 use super::dialogue::{RawTlsConfig, TlsSettings, tls_settings};
-use super::raw::S;
+use super::spanned::S;
 
 /// A validated data check.
 #[derive(Clone, PartialEq)]

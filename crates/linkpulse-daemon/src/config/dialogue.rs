@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::collect::Errors;
-use super::raw::S;
+use super::spanned::S;
 
 /// TLS client settings of a tcp or data check, validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use linkpulse_probe::{DnsOptions, DnsType, Rcode, RrRules, Target};
 use serde::Deserialize;
 
 use super::collect::Errors;
-use super::raw::S;
+use super::spanned::S;
 
 /// `dns:` check module, as written.
 #[derive(Debug, Deserialize)]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::collect::Errors;
 use super::files;
-use super::raw::S;
+use super::spanned::S;
 
 /// Checks an `http://` / `https://` URL with a host.
 pub(crate) fn http_url(value: &str) -> Result<(), String> {

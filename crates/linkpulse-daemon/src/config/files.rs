@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use linkpulse_sys::file::{SMALL_FILE_LIMIT, read_regular_to_string};
 
 use super::collect::Errors;
-use super::raw::S;
+use super::spanned::S;
 
 /// The path that `value` (as written in the config) names: relative to `base`, the config
 /// file's directory.

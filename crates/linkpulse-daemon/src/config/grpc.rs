@@ -16,7 +16,7 @@ use linkpulse_probe::{GrpcOptions, Target};
 use serde::Deserialize;
 
 use super::collect::Errors;
-use super::raw::S;
+use super::spanned::S;
 
 /// `grpc:` check module, as written.
 #[derive(Debug, Deserialize)]

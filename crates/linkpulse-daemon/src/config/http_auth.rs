@@ -12,7 +12,8 @@ use serde::Deserialize;
 
 use super::collect::Errors;
 use super::files;
-use super::raw::{RawHttp, S};
+use super::raw::RawHttp;
+use super::spanned::S;
 
 /// `basic_auth:` of an http check.
 #[derive(Debug, Deserialize)]

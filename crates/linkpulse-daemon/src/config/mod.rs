@@ -12,6 +12,7 @@
 //! The full reference is `docs/config.md`.
 
 pub mod auth;
+mod channels;
 pub mod cluster;
 pub(crate) mod collect;
 pub mod data;
@@ -26,6 +27,7 @@ mod http_auth;
 mod model;
 pub(crate) mod raw;
 mod routing;
+pub(crate) mod spanned;
 pub mod tls;
 pub(crate) mod validate;
 pub mod vantage;

@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-/// A value with the place in the file it came from.
-pub(crate) type S<T> = serde_saphyr::Spanned<T>;
+pub(crate) use super::spanned::S;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]

@@ -9,7 +9,8 @@ use linkpulse_checks::state::State;
 use serde::Deserialize;
 
 use super::collect::Errors;
-use super::raw::{RawAlert, S};
+use super::raw::RawAlert;
+use super::spanned::S;
 use super::validate::{duration, duration_min, valid_name};
 
 /// `alerts[].match`.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::raw::S;
+use super::spanned::S;
 
 /// A validated `tls:` section.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,8 +16,9 @@ use super::model::{
 };
 use super::raw::{
     RawAlert, RawCheck, RawConfig, RawDefaults, RawHttp, RawHub, RawHubTls, RawMetrics, RawStatus,
-    RawStatusItem, RawStatusPage, RawWebhook, S,
+    RawStatusItem, RawStatusPage, RawWebhook,
 };
+use super::spanned::S;
 use linkpulse_hub::auth::HubKeys;
 use linkpulse_probe::defaults as probe_defaults;
 
@@ -662,7 +663,7 @@ fn module_place(c: &RawCheck, prefix: &str) -> (u64, String) {
 
 fn alert(e: &mut Errors<'_>, a: &RawAlert, index: usize, base: &Path) -> Option<AlertConfig> {
     let prefix = format!("alerts[{index}]");
-    let channel_lines = crate::alerts::channels::lines(a);
+    let channel_lines = super::channels::lines(a);
     let given = [a.webhook.is_some(), a.slack.is_some(), a.command.is_some()]
         .iter()
         .filter(|g| **g)
@@ -766,7 +767,7 @@ fn alert(e: &mut Errors<'_>, a: &RawAlert, index: usize, base: &Path) -> Option<
             })
         }
     } else {
-        crate::alerts::channels::validate(a, e, &prefix, base).map(AlertTarget::Channel)
+        super::channels::validate(a, e, &prefix, base).map(AlertTarget::Channel)
     };
     let target = target?;
     let (route, repeat_interval) = super::routing::route(e, a, &prefix, a.repeat.is_some())?;

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use linkpulse_cluster::{Placement, VantageSet};
 
-use super::raw::S;
+use super::spanned::S;
 
 /// A validated `vantage:` of a check.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,8 +8,7 @@ use crate::config::collect::Errors;
 use crate::config::fields::{ca_file, http_url};
 use crate::config::files;
 
-/// A value with its place in the file.
-pub(crate) type S<T> = serde_saphyr::Spanned<T>;
+pub(crate) use crate::config::spanned::S;
 
 /// The validation of one channel section (`alerts[2].pagerduty`).
 pub(crate) struct Ctx<'a, 'b> {
