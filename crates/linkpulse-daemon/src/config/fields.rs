@@ -1,8 +1,12 @@
-//! Checks of fields that several sections share (http checks, webhooks, alert channels):
-//! an HTTP URL, request headers, a CA file. They import nothing of the sections that use them.
+//! Checks of fields that several sections share (http checks, webhooks, alert channels, alert
+//! routing, the hub): an HTTP URL, request headers, a CA file, a duration, a name. They import
+//! nothing of the sections that use them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use linkpulse_probe::defaults as probe_defaults;
 
 use super::collect::Errors;
 use super::files;
@@ -78,4 +82,71 @@ pub(crate) fn ca_file(
             None
         }
     }
+}
+
+/// Parses a duration such as `500ms`, `10s`, `1h30m`.
+pub(super) fn duration(e: &mut Errors<'_>, s: &S<String>, path: &str) -> Option<Duration> {
+    match humantime::parse_duration(s.value.trim()) {
+        Ok(d) => Some(d),
+        Err(_) => {
+            e.at(
+                s,
+                path,
+                format!(
+                    "invalid duration {:?} (use a number with a unit: 500ms, 10s, 5m, 1h, 7d)",
+                    s.value
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// A duration within the limits `check` (one of `linkpulse_probe::defaults`), which the CLI
+/// applies to its flags too: the same values pass, with the same words when they do not.
+pub(super) fn duration_checked(
+    e: &mut Errors<'_>,
+    s: &S<String>,
+    path: &str,
+    check: fn(Duration) -> Result<Duration, probe_defaults::LimitError>,
+) -> Option<Duration> {
+    let d = duration(e, s, path)?;
+    match check(d) {
+        Ok(d) => Some(d),
+        Err(err) => {
+            e.at(s, path, err.to_string());
+            None
+        }
+    }
+}
+
+/// A duration that must be at least `min`.
+pub(super) fn duration_min(
+    e: &mut Errors<'_>,
+    s: &S<String>,
+    path: &str,
+    min: Duration,
+) -> Option<Duration> {
+    let d = duration(e, s, path)?;
+    if d < min {
+        e.at(
+            s,
+            path,
+            format!(
+                "{:?} is too short (at least {})",
+                s.value,
+                humantime::format_duration(min)
+            ),
+        );
+        return None;
+    }
+    Some(d)
+}
+
+/// Names of checks, alerts and push tokens: safe in URLs, labels and file names.
+pub(crate) fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }

@@ -11,11 +11,13 @@
 //!
 //! The full reference is `docs/config.md`.
 
+mod alert;
 pub mod auth;
 mod channels;
 pub mod cluster;
 pub(crate) mod collect;
 pub mod data;
+mod database;
 pub mod dialogue;
 mod dns;
 mod env;
@@ -24,6 +26,7 @@ pub(crate) mod fields;
 pub(crate) mod files;
 mod grpc;
 mod http_auth;
+mod hub;
 mod model;
 pub(crate) mod raw;
 mod routing;

@@ -9,9 +9,9 @@ use linkpulse_checks::state::State;
 use serde::Deserialize;
 
 use super::collect::Errors;
+use super::fields::{duration, duration_min, valid_name};
 use super::raw::RawAlert;
 use super::spanned::S;
-use super::validate::{duration, duration_min, valid_name};
 
 /// `alerts[].match`.
 #[derive(Debug, Deserialize)]

@@ -2,90 +2,32 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::alert::alert;
 use super::collect::Errors;
+use super::database::database;
 use super::error::{ConfigError, ConfigErrors};
-use super::fields::{ca_file, headers, http_url, plain_headers};
+use super::fields::{
+    ca_file, duration, duration_checked, duration_min, headers, http_url, plain_headers, valid_name,
+};
 use super::files;
+use super::hub::hub;
 use super::model::{
-    AlertConfig, AlertTarget, CheckConfig, CheckSpec, Concurrency, Config, HttpSpec, HubConfig,
-    HubDetector, MetricsConfig, Retention,
+    CheckConfig, CheckSpec, Concurrency, Config, HttpSpec, MetricsConfig, Retention,
 };
 use super::raw::{
-    RawAlert, RawCheck, RawConfig, RawDefaults, RawHttp, RawHub, RawHubTls, RawMetrics, RawStatus,
-    RawStatusItem, RawStatusPage, RawWebhook,
+    RawCheck, RawConfig, RawDefaults, RawHttp, RawMetrics, RawStatus, RawStatusItem, RawStatusPage,
 };
 use super::spanned::S;
-use linkpulse_hub::auth::HubKeys;
 use linkpulse_probe::defaults as probe_defaults;
 
 use crate::storage::Backend;
-use crate::storage::postgres::PgTarget;
 
 /// Default HTTP address.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9118";
-
-/// Parses a duration such as `500ms`, `10s`, `1h30m`.
-pub(super) fn duration(e: &mut Errors<'_>, s: &S<String>, path: &str) -> Option<Duration> {
-    match humantime::parse_duration(s.value.trim()) {
-        Ok(d) => Some(d),
-        Err(_) => {
-            e.at(
-                s,
-                path,
-                format!(
-                    "invalid duration {:?} (use a number with a unit: 500ms, 10s, 5m, 1h, 7d)",
-                    s.value
-                ),
-            );
-            None
-        }
-    }
-}
-
-/// A duration within the limits `check` (one of `linkpulse_probe::defaults`), which the CLI
-/// applies to its flags too: the same values pass, with the same words when they do not.
-fn duration_checked(
-    e: &mut Errors<'_>,
-    s: &S<String>,
-    path: &str,
-    check: fn(Duration) -> Result<Duration, probe_defaults::LimitError>,
-) -> Option<Duration> {
-    let d = duration(e, s, path)?;
-    match check(d) {
-        Ok(d) => Some(d),
-        Err(err) => {
-            e.at(s, path, err.to_string());
-            None
-        }
-    }
-}
-
-/// A duration that must be at least `min`.
-pub(super) fn duration_min(
-    e: &mut Errors<'_>,
-    s: &S<String>,
-    path: &str,
-    min: Duration,
-) -> Option<Duration> {
-    let d = duration(e, s, path)?;
-    if d < min {
-        e.at(
-            s,
-            path,
-            format!(
-                "{:?} is too short (at least {})",
-                s.value,
-                humantime::format_duration(min)
-            ),
-        );
-        return None;
-    }
-    Some(d)
-}
 
 /// Effective per-check settings: the check's value, else `defaults:`, else the built-in default.
 struct Settings {
@@ -175,14 +117,6 @@ fn settings(e: &mut Errors<'_>, d: &RawDefaults, c: &RawCheck, prefix: &str) -> 
         cert_warn_days,
         loss_threshold,
     })
-}
-
-/// Names of checks, alerts and push tokens: safe in URLs, labels and file names.
-pub(crate) fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
 /// Checks `host:port` (port required, host a name or an address).
@@ -661,268 +595,6 @@ fn module_place(c: &RawCheck, prefix: &str) -> (u64, String) {
     }
 }
 
-fn alert(e: &mut Errors<'_>, a: &RawAlert, index: usize, base: &Path) -> Option<AlertConfig> {
-    let prefix = format!("alerts[{index}]");
-    let channel_lines = super::channels::lines(a);
-    let given = [a.webhook.is_some(), a.slack.is_some(), a.command.is_some()]
-        .iter()
-        .filter(|g| **g)
-        .count()
-        + channel_lines.len();
-    let line_of = a
-        .name
-        .as_ref()
-        .map(|n| n.referenced.line())
-        .or(a.webhook.as_ref().map(|w| w.referenced.line()))
-        .or(a.slack.as_ref().map(|w| w.referenced.line()))
-        .or(a.command.as_ref().map(|w| w.referenced.line()))
-        .or(channel_lines.first().copied())
-        .unwrap_or(0);
-    if given != 1 {
-        e.push(
-            line_of,
-            prefix,
-            format!(
-                "an alert needs exactly one of webhook, slack, command, {}, found {given}",
-                crate::alerts::channels::CHANNEL_KEYS.join(", ")
-            ),
-        );
-        return None;
-    }
-    let mut ok = true;
-    let name = match &a.name {
-        Some(n) if !valid_name(&n.value) => {
-            e.at(
-                n,
-                format!("{prefix}.name"),
-                format!("invalid name {:?} (1 to 128 of A-Z a-z 0-9 . _ -)", n.value),
-            );
-            ok = false;
-            String::new()
-        }
-        Some(n) => n.value.clone(),
-        None => format!("alert-{index}"),
-    };
-    let repeat = match &a.repeat {
-        Some(r) => match duration_min(e, r, &format!("{prefix}.repeat"), Duration::from_secs(1)) {
-            Some(d) => Some(d),
-            None => {
-                ok = false;
-                None
-            }
-        },
-        None => None,
-    };
-    let target = if let Some(w) = &a.webhook {
-        let prefix = format!("{prefix}.webhook");
-        let headers_ok = headers(e, &w.value.headers, &prefix);
-        match http_url(&w.value.url.value) {
-            Ok(()) => alert_ca_file(e, &w.value, &prefix, base)
-                .filter(|_| headers_ok)
-                .map(|ca_file| AlertTarget::Webhook {
-                    url: w.value.url.value.clone(),
-                    headers: plain_headers(&w.value.headers),
-                    ca_file,
-                }),
-            Err(m) => {
-                e.at(&w.value.url, format!("{prefix}.url"), m);
-                None
-            }
-        }
-    } else if let Some(w) = &a.slack {
-        let prefix = format!("{prefix}.slack");
-        match http_url(&w.value.url.value) {
-            Ok(()) => alert_ca_file(e, &w.value, &prefix, base).map(|ca_file| AlertTarget::Slack {
-                url: w.value.url.value.clone(),
-                ca_file,
-            }),
-            Err(m) => {
-                e.at(&w.value.url, format!("{prefix}.url"), m);
-                None
-            }
-        }
-    } else if let Some(c) = &a.command {
-        let c = &c.value;
-        let timeout = match &c.timeout {
-            Some(t) => duration_min(
-                e,
-                t,
-                &format!("{prefix}.command.timeout"),
-                Duration::from_millis(10),
-            ),
-            None => Some(Duration::from_secs(30)),
-        };
-        if c.program.value.trim().is_empty() {
-            e.at(
-                &c.program,
-                format!("{prefix}.command.program"),
-                "the program is empty",
-            );
-            None
-        } else {
-            timeout.map(|t| AlertTarget::Command {
-                program: c.program.value.clone(),
-                args: c.args.clone(),
-                timeout_ms: u64::try_from(t.as_millis()).unwrap_or(u64::MAX),
-            })
-        }
-    } else {
-        super::channels::validate(a, e, &prefix, base).map(AlertTarget::Channel)
-    };
-    let target = target?;
-    let (route, repeat_interval) = super::routing::route(e, a, &prefix, a.repeat.is_some())?;
-    // `repeat_interval` is `repeat` under Alertmanager's name (both at once is an error).
-    let repeat = match (&target, repeat.or(repeat_interval)) {
-        (AlertTarget::Channel(c), None) => c.default_repeat(),
-        (AlertTarget::Channel(c), Some(r)) => match c.max_repeat() {
-            Some(max) if r > max => {
-                if let Some(s) = &a.repeat {
-                    e.at(s, format!("{prefix}.repeat"), c.repeat_too_long(max));
-                }
-                return None;
-            }
-            _ => Some(r),
-        },
-        (_, r) => r,
-    };
-    ok.then_some(AlertConfig {
-        name,
-        repeat,
-        route,
-        target,
-    })
-}
-
-/// `hub:`: the hub's own [`HubConfig`], starting from its defaults; every value written is
-/// checked against the hub's own limits ([`HubConfig::problems`]), so a value the hub would
-/// not accept is an error with its line instead of a silent change when the hub starts.
-fn hub(e: &mut Errors<'_>, h: &RawHub, base: &Path) -> Option<HubConfig> {
-    let listen = match h.listen.value.trim().parse::<SocketAddr>() {
-        Ok(a) => Some(a),
-        Err(_) => {
-            e.at(
-                &h.listen,
-                "hub.listen",
-                format!("invalid address {:?} (expected IP:port)", h.listen.value),
-            );
-            None
-        }
-    };
-    let mut c = HubConfig::new(listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))));
-    let mut ok = listen.is_some();
-    let mut set = |value: Option<Duration>, field: &mut Duration| match value {
-        Some(v) => *field = v,
-        None => ok = false,
-    };
-    if let Some(s) = &h.interval {
-        set(duration(e, s, "hub.interval"), &mut c.interval);
-    }
-    // Unwritten, the timeout follows the interval (never an error about a key not written).
-    c.timeout = HubConfig::default_timeout(c.interval);
-    if let Some(s) = &h.timeout {
-        set(duration(e, s, "hub.timeout"), &mut c.timeout);
-    }
-    if let Some(s) = &h.forget_after {
-        set(duration(e, s, "hub.forget_after"), &mut c.forget_after);
-    }
-    if let Some(d) = &h.detector {
-        match d.value.as_str() {
-            "fixed" => c.detector = HubDetector::Fixed,
-            "phi" => c.detector = HubDetector::Phi,
-            other => {
-                e.at(
-                    d,
-                    "hub.detector",
-                    format!("unknown detector {other:?} (fixed or phi)"),
-                );
-                ok = false;
-            }
-        }
-    }
-    if let Some(p) = &h.phi_threshold {
-        c.phi_threshold = p.value;
-    }
-    // Read and parsed now, as the hub will when it starts: a bad secret file is a config
-    // error with its line, from `config check` too.
-    if let Some(f) = &h.secret_file {
-        match files::read_text(e, base, f, "hub.secret_file") {
-            Some((path, text)) => match HubKeys::parse(&text, &path.display().to_string()) {
-                Ok(_) => c.secret_file = Some(path),
-                Err(err) => {
-                    e.at(f, "hub.secret_file", err.to_string());
-                    ok = false;
-                }
-            },
-            None => ok = false,
-        }
-    }
-    if let Some(t) = &h.tls {
-        match hub_tls(e, t, base) {
-            Some(tls) => c.tls = Some(tls),
-            None => ok = false,
-        }
-    }
-    for problem in c.problems() {
-        let line = match problem.field {
-            "interval" => h.interval.as_ref().map(|s| s.referenced.line()),
-            "timeout" => h.timeout.as_ref().map(|s| s.referenced.line()),
-            "forget_after" => h.forget_after.as_ref().map(|s| s.referenced.line()),
-            "phi_threshold" => h.phi_threshold.as_ref().map(|s| s.referenced.line()),
-            _ => None,
-        };
-        // Only written values can be out of range; another is still reported, at `hub:`.
-        let line = line.unwrap_or_else(|| h.listen.referenced.line());
-        e.push(line, format!("hub.{}", problem.field), problem.to_string());
-        ok = false;
-    }
-    ok.then_some(c)
-}
-
-/// `ca_file` of a webhook or Slack target: only with an `https://` URL, and a PEM file with at
-/// least one certificate (read now, so a bad file is a config error with its line). `None`
-/// when the target is invalid; `Some(None)` without a `ca_file`.
-fn alert_ca_file(
-    e: &mut Errors<'_>,
-    w: &RawWebhook,
-    prefix: &str,
-    base: &Path,
-) -> Option<Option<PathBuf>> {
-    let Some(ca) = &w.ca_file else {
-        return Some(None);
-    };
-    let key = format!("{prefix}.ca_file");
-    if !w.url.value.trim().starts_with("https://") {
-        e.at(ca, key, "ca_file needs an https:// url");
-        return None;
-    }
-    ca_file(e, ca, &key, base).map(Some)
-}
-
-/// `hub.tls`: the certificate, key and optional client CA are read now, so a bad file is a
-/// config error with its line rather than a failure when the hub starts.
-fn hub_tls(
-    e: &mut Errors<'_>,
-    t: &S<RawHubTls>,
-    base: &Path,
-) -> Option<linkpulse_hub::tls::HubTls> {
-    let tls = linkpulse_hub::tls::HubTls {
-        cert_file: files::resolve(base, &t.value.cert_file.value),
-        key_file: files::resolve(base, &t.value.key_file.value),
-        client_ca_file: t
-            .value
-            .client_ca_file
-            .as_ref()
-            .map(|c| files::resolve(base, &c.value)),
-    };
-    match linkpulse_hub::tls::server_config(&tls) {
-        Ok(_) => Some(tls),
-        Err(err) => {
-            e.at(t, "hub.tls", err.to_string());
-            None
-        }
-    }
-}
-
 /// `metrics:`: every exported label a valid, unreserved Prometheus label name, listed once.
 fn metrics(e: &mut Errors<'_>, m: &RawMetrics) -> MetricsConfig {
     let mut labels: Vec<String> = Vec::with_capacity(m.labels.len());
@@ -985,77 +657,6 @@ fn status_page(
         description: p.description.clone().filter(|d| !d.trim().is_empty()),
         groups,
     })
-}
-
-/// `database` (a SQLite path or a PostgreSQL URL) and `database_password_file` (read now,
-/// relative to `base`): the setting as written and the backend it names.
-fn database(e: &mut Errors<'_>, raw: &RawConfig, base: &Path) -> Option<(PathBuf, Backend)> {
-    let text = raw
-        .database
-        .as_ref()
-        .map_or("linkpulse.db", |d| d.value.trim());
-    let password = raw
-        .database_password_file
-        .as_ref()
-        .filter(|_| PgTarget::is_url(text));
-    let password = password.and_then(|f| {
-        let (path, t) = files::read_text(e, base, f, "database_password_file")?;
-        if t.trim_end_matches(['\r', '\n']).is_empty() {
-            e.at(
-                f,
-                "database_password_file",
-                format!("{} is empty", path.display()),
-            );
-            return None;
-        }
-        Some(t.trim_end_matches(['\r', '\n']).to_owned())
-    });
-    match &raw.database {
-        Some(d) if text.is_empty() => {
-            e.at(d, "database", "the database path is empty");
-            return None;
-        }
-        Some(d) if PgTarget::is_url(text) => {
-            return match PgTarget::parse_url(text) {
-                Ok(mut target) => {
-                    target.password = password;
-                    // A CA file is relative to the config's directory, and loaded now.
-                    if let Some(ca) = &mut target.sslrootcert {
-                        *ca = base.join(&*ca);
-                        if let Err(err) = linkpulse_probe::load_ca_file(ca) {
-                            e.at(d, "database", format!("sslrootcert: {err}"));
-                            return None;
-                        }
-                    }
-                    if raw.database_password_file.is_some() && target.password.is_none() {
-                        return None;
-                    }
-                    Some((PathBuf::from(text), Backend::Postgres(target)))
-                }
-                Err(why) => {
-                    e.at(
-                        d,
-                        "database",
-                        format!(
-                            "invalid PostgreSQL URL {:?}: {why}",
-                            linkpulse_probe::redact::Redactor::default().url(text)
-                        ),
-                    );
-                    None
-                }
-            };
-        }
-        _ => {}
-    }
-    if let Some(f) = &raw.database_password_file {
-        e.at(
-            f,
-            "database_password_file",
-            format!("only a PostgreSQL database takes a password (database is {text:?})"),
-        );
-        return None;
-    }
-    Some((PathBuf::from(text), Backend::Sqlite(PathBuf::from(text))))
 }
 
 /// Validates a raw config, reading every file it names (`base`, the config file's directory,
