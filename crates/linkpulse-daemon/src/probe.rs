@@ -10,7 +10,7 @@ use linkpulse_probe::{
     HttpOptions, IcmpOptions, ProbeOptions, ProbeResult, Prober, StatusSet, Target,
 };
 
-use crate::config::{CheckConfig, CheckSpec};
+use crate::config::model::{CheckConfig, CheckSpec, HttpSpec};
 use crate::state::Verdict;
 
 /// Why a check cannot be turned into a probe (a config the probe library rejects).
@@ -77,7 +77,7 @@ enum OptionsKey {
         timeout: Duration,
         cert_warn_days: u32,
         /// The spec with its URL and masker blanked (neither goes into the options).
-        spec: Box<crate::config::HttpSpec>,
+        spec: Box<HttpSpec>,
     },
 }
 

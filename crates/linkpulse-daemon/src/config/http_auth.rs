@@ -8,21 +8,11 @@
 use std::path::Path;
 
 use base64::Engine as _;
-use serde::Deserialize;
 
 use super::collect::Errors;
 use super::files;
-use super::raw::RawHttp;
+use super::raw::{RawBasicAuth, RawHttp};
 use super::spanned::S;
-
-/// `basic_auth:` of an http check.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawBasicAuth {
-    pub(crate) username: S<String>,
-    pub(crate) password: Option<S<String>>,
-    pub(crate) password_file: Option<S<String>>,
-}
 
 /// A secret value (an `Authorization` header): compared and cloned like a string, shown as
 /// `***`.

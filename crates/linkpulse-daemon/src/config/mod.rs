@@ -27,7 +27,7 @@ pub(crate) mod files;
 mod grpc;
 mod http_auth;
 mod hub;
-mod model;
+pub(crate) mod model;
 pub(crate) mod raw;
 mod routing;
 pub(crate) mod spanned;

@@ -40,7 +40,7 @@ pub(crate) struct RawConfig {
     pub(crate) cluster: Option<S<super::cluster::RawCluster>>,
     /// Maintenance windows (`routing.rs`).
     #[serde(default)]
-    pub(crate) maintenance: Vec<super::routing::RawWindow>,
+    pub(crate) maintenance: Vec<RawWindow>,
 }
 
 /// Check settings that `defaults:` may give and each check may override.
@@ -127,7 +127,7 @@ pub(crate) struct RawHttp {
     /// Read at most this many body bytes.
     pub(crate) body_size_limit: Option<S<u64>>,
     /// `basic_auth: { username, password | password_file }`.
-    pub(crate) basic_auth: Option<S<super::http_auth::RawBasicAuth>>,
+    pub(crate) basic_auth: Option<S<RawBasicAuth>>,
     /// A file holding a bearer token (`Authorization: Bearer …`).
     pub(crate) bearer_token_file: Option<S<String>>,
 }
@@ -206,7 +206,7 @@ pub(crate) struct RawAlert {
     pub(crate) webhook_template: Option<S<crate::alerts::channels::template::Raw>>,
     /// Routing and grouping (`routing.rs`).
     #[serde(rename = "match")]
-    pub(crate) matches: Option<S<super::routing::RawMatch>>,
+    pub(crate) matches: Option<S<RawMatch>>,
     pub(crate) repeat_interval: Option<S<String>>,
     pub(crate) group_by: Option<S<Vec<String>>>,
     pub(crate) group_wait: Option<S<String>>,
@@ -281,4 +281,49 @@ pub(crate) struct RawStatusGroup {
 pub(crate) struct RawMetrics {
     #[serde(default)]
     pub(crate) labels: Vec<S<String>>,
+}
+
+/// `basic_auth:` of an http check.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBasicAuth {
+    pub(crate) username: S<String>,
+    pub(crate) password: Option<S<String>>,
+    pub(crate) password_file: Option<S<String>>,
+}
+
+/// `alerts[].match`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMatch {
+    #[serde(default)]
+    pub(crate) labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) states: Vec<S<String>>,
+    pub(crate) min_duration: Option<S<String>>,
+}
+
+/// One item of `maintenance:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWindow {
+    pub(crate) name: S<String>,
+    #[serde(default)]
+    pub(crate) checks: Vec<String>,
+    #[serde(default)]
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) start: Option<S<String>>,
+    pub(crate) end: Option<S<String>>,
+    pub(crate) cron: Option<S<String>>,
+    pub(crate) weekly: Option<S<RawWeekly>>,
+    pub(crate) duration: Option<S<String>>,
+    pub(crate) time_zone: Option<S<String>>,
+}
+
+/// `maintenance[].weekly`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWeekly {
+    pub(crate) days: Vec<String>,
+    pub(crate) at: String,
 }

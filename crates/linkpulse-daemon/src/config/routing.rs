@@ -6,48 +6,10 @@ use std::time::Duration;
 
 use linkpulse_checks::routing::{Grouping, MaintenanceWindow, Matcher, Recurrence, Route};
 use linkpulse_checks::state::State;
-use serde::Deserialize;
 
 use super::collect::Errors;
 use super::fields::{duration, duration_min, valid_name};
-use super::raw::RawAlert;
-use super::spanned::S;
-
-/// `alerts[].match`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawMatch {
-    #[serde(default)]
-    pub(crate) labels: BTreeMap<String, String>,
-    #[serde(default)]
-    pub(crate) states: Vec<S<String>>,
-    pub(crate) min_duration: Option<S<String>>,
-}
-
-/// One item of `maintenance:`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawWindow {
-    pub(crate) name: S<String>,
-    #[serde(default)]
-    pub(crate) checks: Vec<String>,
-    #[serde(default)]
-    pub(crate) labels: BTreeMap<String, String>,
-    pub(crate) start: Option<S<String>>,
-    pub(crate) end: Option<S<String>>,
-    pub(crate) cron: Option<S<String>>,
-    pub(crate) weekly: Option<S<RawWeekly>>,
-    pub(crate) duration: Option<S<String>>,
-    pub(crate) time_zone: Option<S<String>>,
-}
-
-/// `maintenance[].weekly`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawWeekly {
-    pub(crate) days: Vec<String>,
-    pub(crate) at: String,
-}
+use super::raw::{RawAlert, RawWindow};
 
 /// The route of `alerts[index]` and its `repeat_interval`; `None` after a problem (recorded).
 pub(crate) fn route(
