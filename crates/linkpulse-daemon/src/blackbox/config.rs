@@ -2,12 +2,14 @@
 //! with its file, line and key path (`blackbox.yml:7: modules.web.http.method: …`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use linkpulse_probe::{HttpOptions, IpFamily, StatusSet};
+use linkpulse_probe::{HttpOptions, StatusSet};
 
-use super::raw::{Ignored, RawFile, RawHttp, RawIcmp, RawModule, RawTcp, RawTls, S};
+use super::fields::{Checked, Errors, first_unsupported, ip_preference, tls_config};
+use super::module::{HttpModule, IcmpModule, Module, ModuleProber, TcpModule};
+use super::raw::{RawFile, RawHttp, RawIcmp, RawModule, RawTcp, S};
 use crate::config::{ConfigError, ConfigErrors};
 
 /// The modules of a blackbox_exporter config file that linkpulse can serve on `/probe`.
@@ -15,101 +17,6 @@ use crate::config::{ConfigError, ConfigErrors};
 pub struct BlackboxConfig {
     /// Every module of the file by name, including those linkpulse does not support.
     pub modules: BTreeMap<String, Module>,
-}
-
-/// One module of `modules:`.
-#[derive(Debug, Clone)]
-pub struct Module {
-    /// The module's name (its key under `modules:`).
-    pub name: String,
-    /// `timeout:`; `None` when not set (the scrape timeout then decides).
-    pub timeout: Option<Duration>,
-    /// What to probe and how.
-    pub prober: ModuleProber,
-}
-
-/// The prober of a module, with its settings.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum ModuleProber {
-    /// `prober: http`.
-    Http(Box<HttpModule>),
-    /// `prober: tcp`.
-    Tcp(TcpModule),
-    /// `prober: icmp`.
-    Icmp(IcmpModule),
-    /// `prober: dns`.
-    Dns(Box<super::dns::DnsModule>),
-    /// `prober: grpc`.
-    Grpc(super::grpc::GrpcModule),
-    /// A module linkpulse cannot serve: an unknown prober or a setting linkpulse does not
-    /// implement. `/probe` answers it with HTTP 400 and this reason.
-    Unsupported {
-        /// The `prober:` as written.
-        prober: String,
-        /// What is not supported, naming the key path.
-        reason: String,
-    },
-}
-
-/// `preferred_ip_protocol` and `ip_protocol_fallback`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IpPreference {
-    /// [`IpFamily::V4`] or [`IpFamily::V6`] (blackbox_exporter's default is IPv6).
-    pub preferred: IpFamily,
-    /// Use the other family when the name has no address of the preferred one.
-    pub fallback: bool,
-}
-
-impl Default for IpPreference {
-    fn default() -> Self {
-        IpPreference {
-            preferred: IpFamily::V6,
-            fallback: true,
-        }
-    }
-}
-
-/// Settings of an HTTP module; the default is blackbox_exporter's (any 2xx, follow
-/// redirects, IPv6 preferred with fallback).
-#[derive(Debug, Clone, Default)]
-pub struct HttpModule {
-    /// Address family preference.
-    pub ip: IpPreference,
-    /// Method, expected statuses, headers, redirects and TLS, as the probe takes them.
-    pub options: HttpOptions,
-    /// `fail_if_body_matches_regexp`: the probe fails when any of these matches the body.
-    pub fail_if_body_matches: Vec<regex::Regex>,
-    /// `fail_if_body_not_matches_regexp`: the probe fails unless every one matches the body.
-    pub fail_if_body_not_matches: Vec<regex::Regex>,
-    /// `valid_http_versions` (`HTTP/1.1`, `HTTP/2.0`); empty means any.
-    pub valid_http_versions: Vec<String>,
-    /// `fail_if_ssl`.
-    pub fail_if_ssl: bool,
-    /// `fail_if_not_ssl`.
-    pub fail_if_not_ssl: bool,
-    /// `fail_if_header_matches`: the probe fails when a value of the header matches.
-    pub fail_if_header_matches: Vec<super::http_keys::HeaderRule>,
-    /// `fail_if_header_not_matches`: the probe fails unless a value of the header matches.
-    pub fail_if_header_not_matches: Vec<super::http_keys::HeaderRule>,
-}
-
-/// Settings of a TCP module.
-#[derive(Debug, Clone, Default)]
-pub struct TcpModule {
-    /// Address family preference.
-    pub ip: IpPreference,
-    /// `tls`, `tls_config` and `query_response`, as the probe takes them.
-    pub options: linkpulse_probe::TcpOptions,
-}
-
-/// Settings of an ICMP module.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct IcmpModule {
-    /// Address family preference.
-    pub ip: IpPreference,
-    /// `ttl`, `dont_fragment` and `payload_size`.
-    pub tuning: linkpulse_probe::icmp::SocketTuning,
 }
 
 impl BlackboxConfig {
@@ -182,48 +89,6 @@ fn parse_raw(file: &str, text: &str) -> Result<RawFile, ConfigError> {
         text,
         "a blackbox_exporter config starts with `modules:`",
     )
-}
-
-/// Collects problems while validating.
-pub(super) struct Errors<'a> {
-    pub(super) file: &'a str,
-    pub(super) list: Vec<ConfigError>,
-}
-
-impl Errors<'_> {
-    /// How many problems so far.
-    pub(super) fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    /// A problem at `line`.
-    pub(super) fn push(&mut self, line: u64, path: &str, message: impl Into<String>) {
-        self.list.push(ConfigError {
-            file: self.file.to_owned(),
-            line,
-            path: path.to_owned(),
-            message: message.into(),
-        });
-    }
-
-    pub(super) fn at<T>(&mut self, s: &S<T>, path: &str, message: impl Into<String>) {
-        self.list.push(ConfigError {
-            file: self.file.to_owned(),
-            line: s.referenced.line(),
-            path: path.to_owned(),
-            message: message.into(),
-        });
-    }
-}
-
-/// The first field of `fields` that is set, as an "unsupported" reason.
-pub(super) fn first_unsupported(
-    prefix: &str,
-    fields: &[(&str, &Option<Ignored>)],
-) -> Option<String> {
-    fields.iter().find(|(_, v)| v.is_some()).map(|(name, _)| {
-        format!("`{prefix}.{name}` is a blackbox_exporter setting linkpulse does not implement")
-    })
 }
 
 fn module(errors: &mut Errors<'_>, base: &Path, name: &str, raw: S<RawModule>) -> Option<Module> {
@@ -308,33 +173,6 @@ fn unsupported(prober: &str, reason: String) -> ModuleProber {
         reason,
     }
 }
-
-pub(super) fn ip_preference(
-    errors: &mut Errors<'_>,
-    at: &str,
-    preferred: Option<&S<String>>,
-    fallback: Option<bool>,
-) -> IpPreference {
-    let mut ip = IpPreference::default();
-    if let Some(p) = preferred {
-        match p.value.as_str() {
-            "ip4" => ip.preferred = IpFamily::V4,
-            "ip6" => ip.preferred = IpFamily::V6,
-            other => errors.at(
-                p,
-                &format!("{at}.preferred_ip_protocol"),
-                format!("invalid value {other:?} (expected ip4 or ip6)"),
-            ),
-        }
-    }
-    if let Some(f) = fallback {
-        ip.fallback = f;
-    }
-    ip
-}
-
-/// `Ok(Err(reason))` is a valid module linkpulse does not support; `None` is an invalid one.
-pub(super) type Checked<T> = Option<Result<T, String>>;
 
 fn http_module(
     errors: &mut Errors<'_>,
@@ -477,52 +315,6 @@ fn http_module(
         Some(reason) => Some(Err(reason)),
         None => Some(Ok(module)),
     }
-}
-
-/// Applies `tls_config:`; returns an "unsupported" reason for settings linkpulse lacks.
-pub(super) fn tls_config(
-    errors: &mut Errors<'_>,
-    base: &Path,
-    at: &str,
-    tls: &S<RawTls>,
-    options: &mut HttpOptions,
-) -> Option<String> {
-    let t = &tls.value;
-    options.insecure = t.insecure_skip_verify.unwrap_or(false);
-    if let Some(ca) = &t.ca_file {
-        let path = PathBuf::from(&ca.value);
-        let path = if path.is_relative() {
-            base.join(path)
-        } else {
-            path
-        };
-        match std::fs::metadata(&path) {
-            Ok(m) if m.is_file() => options.ca_file = Some(path),
-            Ok(_) => errors.at(
-                ca,
-                &format!("{at}.ca_file"),
-                format!("{} is not a file", path.display()),
-            ),
-            Err(e) => errors.at(
-                ca,
-                &format!("{at}.ca_file"),
-                format!("cannot read {}: {e}", path.display()),
-            ),
-        }
-    }
-    first_unsupported(
-        at,
-        &[
-            ("ca", &t.ca),
-            ("cert", &t.cert),
-            ("cert_file", &t.cert_file),
-            ("key", &t.key),
-            ("key_file", &t.key_file),
-            ("server_name", &t.server_name),
-            ("min_version", &t.min_version),
-            ("max_version", &t.max_version),
-        ],
-    )
 }
 
 fn tcp_module(

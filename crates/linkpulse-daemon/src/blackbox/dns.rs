@@ -4,12 +4,12 @@
 //! itself is linkpulse-probe's DNS probe.
 
 use linkpulse_probe::{DnsOptions, DnsType, Host, ProbeOptions, Prober, Rcode, RrRules, Target};
-use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::config::{IpPreference, ip_preference};
-use super::raw::{Ignored, S};
-use super::run::{Outcome, choose_address, family_of, log_result, remaining};
+use super::fields::{Checked, Errors, first_unsupported, ip_preference};
+use super::module::DnsModule;
+use super::outcome::{Outcome, choose_address, family_of, log_result, remaining};
+use super::raw::{RawDns, RawRrs, S};
 
 /// HELP texts, blackbox_exporter's own words.
 mod help {
@@ -24,62 +24,12 @@ mod help {
     pub(super) const SERIAL: &str = "Returns the serial number of the zone";
 }
 
-/// `dns:` prober settings, as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawDns {
-    pub(crate) query_name: Option<S<String>>,
-    pub(crate) query_type: Option<S<String>>,
-    pub(crate) query_class: Option<S<String>>,
-    pub(crate) valid_rcodes: Option<Vec<S<String>>>,
-    pub(crate) validate_answer_rrs: Option<S<RawRrs>>,
-    pub(crate) validate_authority_rrs: Option<S<RawRrs>>,
-    pub(crate) validate_additional_rrs: Option<S<RawRrs>>,
-    pub(crate) transport_protocol: Option<S<String>>,
-    pub(crate) recursion_desired: Option<bool>,
-    pub(crate) preferred_ip_protocol: Option<S<String>>,
-    pub(crate) ip_protocol_fallback: Option<bool>,
-    // Known to blackbox_exporter, not implemented by linkpulse.
-    pub(crate) source_ip_address: Option<Ignored>,
-    pub(crate) dns_over_tls: Option<Ignored>,
-    pub(crate) tls_config: Option<Ignored>,
-}
-
-/// `validate_*_rrs:`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawRrs {
-    #[serde(default)]
-    pub(crate) fail_if_matches_regexp: Vec<S<String>>,
-    #[serde(default)]
-    pub(crate) fail_if_all_match_regexp: Vec<S<String>>,
-    #[serde(default)]
-    pub(crate) fail_if_not_matches_regexp: Vec<S<String>>,
-    #[serde(default)]
-    pub(crate) fail_if_none_matches_regexp: Vec<S<String>>,
-}
-
-/// Settings of a DNS module.
-#[derive(Debug, Clone)]
-pub struct DnsModule {
-    /// Address family preference (for the server's name).
-    pub ip: IpPreference,
-    /// `query_name`.
-    pub name: String,
-    /// `query_type` (blackbox_exporter's default is `ANY`).
-    pub record_type: DnsType,
-    /// `transport_protocol: tcp`.
-    pub tcp: bool,
-    /// Response codes, section rules and the RD bit, as the probe takes them.
-    pub options: DnsOptions,
-}
-
 /// Problems go to `errors`; `Ok(Err(reason))` is a valid module linkpulse does not support.
 pub(super) fn module(
-    errors: &mut super::config::Errors<'_>,
+    errors: &mut Errors<'_>,
     at: &str,
     raw: Option<S<RawDns>>,
-) -> super::config::Checked<DnsModule> {
+) -> Checked<DnsModule> {
     let at = format!("{at}.dns");
     let before = errors.len();
     let Some(raw) = raw else {
@@ -170,7 +120,7 @@ pub(super) fn module(
     if errors.len() > before {
         return None;
     }
-    let mut reason = super::config::first_unsupported(
+    let mut reason = first_unsupported(
         &at,
         &[
             ("source_ip_address", &d.source_ip_address),
@@ -198,7 +148,7 @@ pub(super) fn module(
     })
 }
 
-fn rr_rules(errors: &mut super::config::Errors<'_>, at: &str, raw: &RawRrs) -> RrRules {
+fn rr_rules(errors: &mut Errors<'_>, at: &str, raw: &RawRrs) -> RrRules {
     let mut rules = RrRules::default();
     for (key, list, out) in [
         (

@@ -5,12 +5,12 @@
 use std::path::Path;
 
 use linkpulse_probe::{ErrorKind, GrpcOptions, Host, HttpOptions, ProbeOptions, Prober, Target};
-use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::config::{IpPreference, ip_preference};
-use super::raw::{RawTls, S};
-use super::run::{Outcome, choose_address, family_of, log_result, remaining, tls_info_metrics};
+use super::fields::{Checked, Errors, ip_preference, tls_config};
+use super::module::GrpcModule;
+use super::outcome::{Outcome, choose_address, family_of, log_result, remaining, tls_info_metrics};
+use super::raw::{RawGrpc, S};
 
 /// HELP texts, blackbox_exporter's own words.
 mod help {
@@ -24,37 +24,13 @@ mod help {
 /// The serving statuses of the health protocol, each a `probe_grpc_healthcheck_response`.
 const STATUSES: [&str; 4] = ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"];
 
-/// `grpc:` prober settings, as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawGrpc {
-    pub(crate) service: Option<String>,
-    pub(crate) tls: Option<bool>,
-    pub(crate) tls_config: Option<S<RawTls>>,
-    pub(crate) preferred_ip_protocol: Option<S<String>>,
-    pub(crate) ip_protocol_fallback: Option<bool>,
-}
-
-/// Settings of a gRPC module.
-#[derive(Debug, Clone, Default)]
-pub struct GrpcModule {
-    /// Address family preference.
-    pub ip: IpPreference,
-    /// `service` (empty: the server as a whole).
-    pub service: String,
-    /// `tls: true`.
-    pub tls: bool,
-    /// CA file and verification, from `tls_config`.
-    pub options: GrpcOptions,
-}
-
 /// Problems go to `errors`; `Ok(Err(reason))` is a valid module linkpulse does not support.
 pub(super) fn module(
-    errors: &mut super::config::Errors<'_>,
+    errors: &mut Errors<'_>,
     base: &Path,
     at: &str,
     raw: Option<S<RawGrpc>>,
-) -> super::config::Checked<GrpcModule> {
+) -> Checked<GrpcModule> {
     let at = format!("{at}.grpc");
     let before = errors.len();
     let Some(raw) = raw else {
@@ -69,9 +45,10 @@ pub(super) fn module(
     );
     // `tls_config` means the same as for HTTP: read it with the same code.
     let mut tls = HttpOptions::default();
-    let unsupported = g.tls_config.as_ref().and_then(|t| {
-        super::config::tls_config(errors, base, &format!("{at}.tls_config"), t, &mut tls)
-    });
+    let unsupported = g
+        .tls_config
+        .as_ref()
+        .and_then(|t| tls_config(errors, base, &format!("{at}.tls_config"), t, &mut tls));
     if errors.len() > before {
         return None;
     }

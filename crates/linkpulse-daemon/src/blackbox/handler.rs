@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Blackbox;
-use super::config::ModuleProber;
 use super::exposition::CONTENT_TYPE;
+use super::module::ModuleProber;
 
 /// The header Prometheus sends with every scrape.
 pub const SCRAPE_TIMEOUT_HEADER: &str = "X-Prometheus-Scrape-Timeout-Seconds";

@@ -9,60 +9,11 @@
 
 use std::path::Path;
 
+use super::fields::Errors;
+use super::module::{HeaderRule, HttpModule};
+use super::raw::{RawHttp, RawSize, S};
+
 use linkpulse_sys::file::{SMALL_FILE_LIMIT, read_regular, read_regular_to_string};
-use serde::Deserialize;
-
-use super::config::{Errors, HttpModule};
-use super::raw::{RawHttp, S};
-
-/// `basic_auth:` (Prometheus's common HTTP client config).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawBasicAuth {
-    pub(crate) username: Option<S<String>>,
-    pub(crate) username_file: Option<S<String>>,
-    pub(crate) password: Option<S<String>>,
-    pub(crate) password_file: Option<S<String>>,
-}
-
-/// `authorization:` (Prometheus's common HTTP client config).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawAuthorization {
-    #[serde(rename = "type")]
-    pub(crate) kind: Option<S<String>>,
-    pub(crate) credentials: Option<S<String>>,
-    pub(crate) credentials_file: Option<S<String>>,
-}
-
-/// One item of `fail_if_header_matches` / `fail_if_header_not_matches`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawHeaderMatch {
-    pub(crate) header: S<String>,
-    pub(crate) regexp: S<String>,
-    #[serde(default)]
-    pub(crate) allow_missing: bool,
-}
-
-/// `body_size_limit:` — bytes, or a size with a base-2 unit (`512KiB`, `1MB` = 1 MiB).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum RawSize {
-    Bytes(u64),
-    Text(String),
-}
-
-/// A rule on one response header.
-#[derive(Debug, Clone)]
-pub struct HeaderRule {
-    /// The header's name (any case).
-    pub header: http::HeaderName,
-    /// The expression its values are matched with.
-    pub regexp: regex::Regex,
-    /// A missing header passes instead of failing.
-    pub allow_missing: bool,
-}
 
 /// Reads the request and header-rule keys of `h` into `module`.
 pub(super) fn apply(

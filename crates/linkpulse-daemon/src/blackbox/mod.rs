@@ -31,9 +31,12 @@
 pub mod config;
 mod dns;
 pub mod exposition;
+mod fields;
 mod grpc;
 pub mod handler;
 pub mod http_keys;
+pub mod module;
+mod outcome;
 mod raw;
 pub mod run;
 
@@ -45,10 +48,10 @@ use axum::Router;
 use axum::routing::get;
 use linkpulse_probe::Prober;
 
-pub use config::{BlackboxConfig, Module, ModuleProber};
-pub use dns::DnsModule;
-pub use grpc::GrpcModule;
+pub use config::BlackboxConfig;
 pub use handler::ProbeRequestError;
+pub use module::{DnsModule, GrpcModule};
+pub use module::{Module, ModuleProber};
 
 use crate::config::ConfigErrors;
 

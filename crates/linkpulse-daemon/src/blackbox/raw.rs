@@ -32,8 +32,8 @@ pub(crate) struct RawModule {
     pub(crate) http: Option<S<RawHttp>>,
     pub(crate) tcp: Option<S<RawTcp>>,
     pub(crate) icmp: Option<S<RawIcmp>>,
-    pub(crate) dns: Option<S<super::dns::RawDns>>,
-    pub(crate) grpc: Option<S<super::grpc::RawGrpc>>,
+    pub(crate) dns: Option<S<RawDns>>,
+    pub(crate) grpc: Option<S<RawGrpc>>,
 }
 
 /// `http:` prober settings.
@@ -54,15 +54,15 @@ pub(crate) struct RawHttp {
     pub(crate) ip_protocol_fallback: Option<bool>,
     pub(crate) enable_http2: Option<bool>,
     pub(crate) tls_config: Option<S<RawTls>>,
-    pub(crate) fail_if_header_matches: Option<Vec<super::http_keys::RawHeaderMatch>>,
-    pub(crate) fail_if_header_not_matches: Option<Vec<super::http_keys::RawHeaderMatch>>,
+    pub(crate) fail_if_header_matches: Option<Vec<RawHeaderMatch>>,
+    pub(crate) fail_if_header_not_matches: Option<Vec<RawHeaderMatch>>,
     pub(crate) body: Option<S<String>>,
     pub(crate) body_file: Option<S<String>>,
-    pub(crate) basic_auth: Option<S<super::http_keys::RawBasicAuth>>,
+    pub(crate) basic_auth: Option<S<RawBasicAuth>>,
     pub(crate) bearer_token: Option<S<String>>,
     pub(crate) bearer_token_file: Option<S<String>>,
-    pub(crate) authorization: Option<S<super::http_keys::RawAuthorization>>,
-    pub(crate) body_size_limit: Option<S<super::http_keys::RawSize>>,
+    pub(crate) authorization: Option<S<RawAuthorization>>,
+    pub(crate) body_size_limit: Option<S<RawSize>>,
     // Known to blackbox_exporter, not implemented by linkpulse.
     pub(crate) oauth2: Option<Ignored>,
     pub(crate) proxy_url: Option<S<String>>,
@@ -116,4 +116,88 @@ pub(crate) struct RawIcmp {
     pub(crate) ttl: Option<S<i64>>,
     // Known to blackbox_exporter, not implemented by linkpulse.
     pub(crate) source_ip_address: Option<Ignored>,
+}
+
+/// `dns:` prober settings, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDns {
+    pub(crate) query_name: Option<S<String>>,
+    pub(crate) query_type: Option<S<String>>,
+    pub(crate) query_class: Option<S<String>>,
+    pub(crate) valid_rcodes: Option<Vec<S<String>>>,
+    pub(crate) validate_answer_rrs: Option<S<RawRrs>>,
+    pub(crate) validate_authority_rrs: Option<S<RawRrs>>,
+    pub(crate) validate_additional_rrs: Option<S<RawRrs>>,
+    pub(crate) transport_protocol: Option<S<String>>,
+    pub(crate) recursion_desired: Option<bool>,
+    pub(crate) preferred_ip_protocol: Option<S<String>>,
+    pub(crate) ip_protocol_fallback: Option<bool>,
+    // Known to blackbox_exporter, not implemented by linkpulse.
+    pub(crate) source_ip_address: Option<Ignored>,
+    pub(crate) dns_over_tls: Option<Ignored>,
+    pub(crate) tls_config: Option<Ignored>,
+}
+
+/// `validate_*_rrs:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRrs {
+    #[serde(default)]
+    pub(crate) fail_if_matches_regexp: Vec<S<String>>,
+    #[serde(default)]
+    pub(crate) fail_if_all_match_regexp: Vec<S<String>>,
+    #[serde(default)]
+    pub(crate) fail_if_not_matches_regexp: Vec<S<String>>,
+    #[serde(default)]
+    pub(crate) fail_if_none_matches_regexp: Vec<S<String>>,
+}
+
+/// `grpc:` prober settings, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGrpc {
+    pub(crate) service: Option<String>,
+    pub(crate) tls: Option<bool>,
+    pub(crate) tls_config: Option<S<RawTls>>,
+    pub(crate) preferred_ip_protocol: Option<S<String>>,
+    pub(crate) ip_protocol_fallback: Option<bool>,
+}
+
+/// `basic_auth:` (Prometheus's common HTTP client config).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBasicAuth {
+    pub(crate) username: Option<S<String>>,
+    pub(crate) username_file: Option<S<String>>,
+    pub(crate) password: Option<S<String>>,
+    pub(crate) password_file: Option<S<String>>,
+}
+
+/// `authorization:` (Prometheus's common HTTP client config).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAuthorization {
+    #[serde(rename = "type")]
+    pub(crate) kind: Option<S<String>>,
+    pub(crate) credentials: Option<S<String>>,
+    pub(crate) credentials_file: Option<S<String>>,
+}
+
+/// One item of `fail_if_header_matches` / `fail_if_header_not_matches`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHeaderMatch {
+    pub(crate) header: S<String>,
+    pub(crate) regexp: S<String>,
+    #[serde(default)]
+    pub(crate) allow_missing: bool,
+}
+
+/// `body_size_limit:` — bytes, or a size with a base-2 unit (`512KiB`, `1MB` = 1 MiB).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawSize {
+    Bytes(u64),
+    Text(String),
 }

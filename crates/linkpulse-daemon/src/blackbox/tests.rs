@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use linkpulse_probe::IpFamily;
 
-use super::config::{BlackboxConfig, ModuleProber};
+use super::config::BlackboxConfig;
+use super::module::ModuleProber;
+use super::outcome::ip_hash;
+
 use crate::config::ConfigErrors;
 
 fn parse(text: &str) -> Result<BlackboxConfig, ConfigErrors> {
@@ -194,10 +197,7 @@ fn a_missing_file_is_named() {
 #[test]
 fn ip_hash_is_blackbox_exporters() {
     // Values read from blackbox_exporter 0.23 for the same addresses.
-    assert_eq!(
-        super::run::ip_hash("127.0.0.1".parse().unwrap()),
-        3_668_918_509.0
-    );
+    assert_eq!(ip_hash("127.0.0.1".parse().unwrap()), 3_668_918_509.0);
 }
 
 #[test]
