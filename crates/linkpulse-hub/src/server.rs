@@ -1,13 +1,13 @@
 //! The hub: accepts agent sessions, keeps the [`Registry`] current, tells watchers, and
 //! diagnoses dead nodes.
 //!
-//! Plain-TCP sessions are hosted many per thread by the [`crate::driver`] event loop (one
+//! Plain-TCP sessions are hosted many per thread by the `driver` event loop (one
 //! compact slot per session, one timer heap, one shared read buffer); TLS sessions each run in
 //! their own task (a [`linkpulse_net::Connection`]). Either way a peer that sends garbage, an
 //! oversized frame, a wrong proof, nothing at all, or stops reading ends only its own session.
 //! The accept loop bounds the number of open sessions and the rate of new connections (a
 //! token bucket); connections over either bound are closed at once. Session events reach the
-//! [`Registry`] through one function, [`Hub::apply`], in batches from the event loop.
+//! [`Registry`] through one function, `Hub::apply`, in batches from the event loop.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -58,7 +58,7 @@ pub enum HubDetector {
     Phi,
 }
 
-/// Hub settings. Build with [`HubConfig::new`], adjust fields, then [`Hub::new`] clamps them
+/// Hub settings. Build with [`HubConfig::new`], adjust fields, then [`Hub::new`](crate::server::Hub::new) clamps them
 /// ([`HubConfig::clamped`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HubConfig {
@@ -88,7 +88,7 @@ pub struct HubConfig {
     /// TLS on the hub port; `None`: plain TCP.
     pub tls: Option<HubTls>,
     /// The hub measures an agent's RTT once per this many intervals: its own PING rides on
-    /// every this-many-th PONG it sends ([`SessionConfig::rtt_sample_every`]). Default 8
+    /// every this-many-th PONG it sends ([`SessionConfig::rtt_sample_every`](linkpulse_proto::SessionConfig::rtt_sample_every)). Default 8
     /// (at the default 100 ms interval, an RTT sample every 0.8 s), clamped to 1–64; 1
     /// pings every interval. Agents' detectors are fed by the hub's PONGs, so this changes
     /// nothing about detection; it spares the hub reading the agent's PONG (a third syscall
