@@ -9,7 +9,7 @@
 //!   errors, used by the ICMP prober (`linkpulse-probe`) and the link driver (`linkpulse-net`).
 //! - [`recv`]: a datagram with its hop limit from the ancillary data (`IP_RECVTTL`).
 //! - [`reactor`]: registering a descriptor with tokio's reactor.
-//! - [`file`]: reading a small regular file a user named (config, token, certificate) with a
+//! - [`file`](mod@file): reading a small regular file a user named (config, token, certificate) with a
 //!   size cap, refusing a FIFO or a device at once instead of hanging or eating memory.
 //! - [`limits`]: the open-files limit (`getrlimit(RLIMIT_NOFILE)`).
 //! - [`memory`]: giving freed heap pages back to the kernel (`malloc_trim`).

@@ -151,7 +151,7 @@ pub async fn run(
 }
 
 /// The wait before the next attempt: the receiver's `Retry-After` when it gave one (1 s to
-/// [`MAX_RETRY_AFTER`]), else the backoff.
+/// `MAX_RETRY_AFTER`), else the backoff.
 pub fn retry_wait(attempts: u32, retry_after: Option<Duration>) -> Duration {
     let backoff = backoff(attempts);
     match retry_after {

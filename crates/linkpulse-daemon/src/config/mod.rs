@@ -3,9 +3,9 @@
 //! 0. [`env`]: `${NAME}` and `${NAME:-default}` in values are replaced by environment
 //!    variables (`$${` is a literal `${`); a missing variable is a problem with file, line and
 //!    key path, reported with those of stage two.
-//! 1. [`raw`]: syntax only — YAML into serde structs, unknown fields rejected; the first
+//! 1. `raw`: syntax only — YAML into serde structs, unknown fields rejected; the first
 //!    syntax error stops here with its line and key path.
-//! 2. [`validate`]: every value checked and converted into the types of [`model`], which cannot
+//! 2. `validate`: every value checked and converted into the types of `model`, which cannot
 //!    hold bad values; *all* problems are collected, each with file, line and key path:
 //!    `examples/x.yaml:12: checks[3].interval: invalid duration "5x"`.
 //!

@@ -1,4 +1,4 @@
-//! The engine: the driver of the sans-IO [`Core`](crate::checks::Core). One task feeds it
+//! The engine: the driver of the sans-IO [`Core`]. One task feeds it
 //! (probe results, pushes, hub nodes, diagnoses, deadlines, reloads) with the time read once
 //! per input, and carries out the effects it drains: storage writes, metrics, the dashboard's
 //! event bus, the alert outbox, probe runs (bounded by global and per-kind semaphores) and

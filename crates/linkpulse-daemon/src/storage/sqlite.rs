@@ -7,7 +7,7 @@
 //! A batch the database refuses for a reason of the environment (disk full, read-only or
 //! immutable file, I/O error, locked) is held in memory, in order, and applied first with the
 //! next batch, exactly as the PostgreSQL backend holds batches while its server is away (at
-//! most [`MAX_HELD`] ops; beyond, the oldest are dropped and counted in the log). The writer
+//! most `MAX_HELD` ops; beyond, the oldest are dropped and counted in the log). The writer
 //! checks after every batch that the file at the path is still the one it opened (device and
 //! inode): a file deleted or replaced while running is reported and a new database is opened
 //! at the path, so later writes are not lost into an unlinked file. The file is created 0600

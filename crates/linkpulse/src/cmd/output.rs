@@ -7,7 +7,7 @@
 //! restoring the default SIGPIPE action (which would kill the process silently): `link listen`
 //! must keep serving its peers when its stdout is gone, `link connect` says goodbye to its
 //! peer first, and `serve` must never die because an alert command closed its stdin. Instead
-//! every command prints through [`print`], which treats a closed pipe as "nobody reads any
+//! every command prints through [`print()`], which treats a closed pipe as "nobody reads any
 //! more": the output stops, the command still exits with the code for what it saw.
 
 use std::fmt::Display;
@@ -45,7 +45,7 @@ pub(crate) fn print(text: impl Display) -> io::Result<bool> {
     quiet(written)
 }
 
-/// Like [`print`], followed by a newline.
+/// Like [`print()`], followed by a newline.
 pub(crate) fn println(text: impl Display) -> io::Result<bool> {
     print(format_args!("{text}\n"))
 }
