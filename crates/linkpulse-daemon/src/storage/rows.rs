@@ -2,7 +2,9 @@
 //! columns in its own way and builds the records here, so the API JSON is the same whichever
 //! database holds the history.
 
-use super::{Attempt, HourlyRow, Millis, PackedAttempt};
+#[cfg(test)]
+use super::PackedAttempt;
+use super::{Attempt, HourlyRow, Millis};
 use super::{cells, compact};
 use crate::state::State;
 
@@ -139,11 +141,18 @@ impl TextIds {
     }
 }
 
-/// The series (probe kind and target) and JSON text an attempt is stored with: read only
-/// through [`PackedAttempt::series`] and [`PackedAttempt::detail`].
-pub(crate) fn packed_columns(a: &PackedAttempt) -> (Option<&str>, Option<&str>, Option<&str>) {
+/// The series (probe kind and target) and detail JSON text an attempt is stored with, as an
+/// older schema stored them (for the migration tests).
+#[cfg(test)]
+pub(crate) fn packed_columns(a: &PackedAttempt) -> (Option<&str>, Option<&str>, Option<String>) {
     let (kind, target) = a.series();
-    (kind, target, a.detail())
+    let c = a.cells();
+    let (_, detail) = cells::decode(
+        c.latency_us.map(i64::from),
+        c.shape.as_deref(),
+        c.nums.as_deref(),
+    );
+    (kind, target, detail)
 }
 
 /// A stored state name; an unknown name reads as [`State::Unknown`].

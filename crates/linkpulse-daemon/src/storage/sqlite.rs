@@ -514,9 +514,9 @@ fn insert_attempt(
     texts: &mut TextIds,
     a: &PackedAttempt,
 ) -> rusqlite::Result<()> {
-    let (kind, target, detail) = rows::packed_columns(a);
+    let (kind, target) = a.series();
     let id = series.id(tx, &a.check, kind, target)?;
-    let c = cells::encode(a.latency_ms, detail);
+    let c = a.cells();
     let error = text_id(tx, texts, a.error_kind.as_deref(), a.at_ms)?;
     let shape = text_id(tx, texts, c.shape.as_deref(), a.at_ms)?;
     // `seq` is 0 unless the series already has a result in this millisecond.
