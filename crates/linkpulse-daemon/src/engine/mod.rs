@@ -876,9 +876,13 @@ fn limits(c: Concurrency) -> (Arc<Semaphore>, HashMap<CheckKind, Arc<Semaphore>>
 }
 
 /// The longest a due run waits so that it starts together with others: with 2,000 runs a
-/// second the engine thread then wakes for the schedule 250 times a second instead of up to
-/// 1,000, and the connects a batch begins are often complete before it sleeps again.
-const START_SLACK: Duration = Duration::from_millis(4);
+/// second the engine thread then wakes for the schedule about 330 times a second instead of
+/// up to 1,000, and the connects a batch begins are often complete before it sleeps again.
+///
+/// 3 ms, not 4: a run's lag is this wait (spread evenly up to the slack) plus the time the
+/// batch takes to start; with 4 ms, 10–20 % of runs were later than 4 ms, which put the lag
+/// p99 (`linkpulse_schedule_lag_seconds`, buckets 4 and 8 ms) near 7.7 ms by interpolation.
+const START_SLACK: Duration = Duration::from_millis(3);
 
 /// Attaches diagnosis verdicts to incidents from outside the engine task.
 #[derive(Debug, Clone)]
