@@ -132,7 +132,7 @@ async fn push_misses_are_detected_on_a_fixed_cadence_in_virtual_time() {
         "and again every period"
     );
     assert!(handle.push("job", PushEvent::Success).await);
-    let state = parts.views.read().unwrap()["job"].state;
+    let state = parts.views.read().unwrap().get("job").unwrap().state;
     assert_eq!(state.as_str(), "up");
     // A success re-arms the deadline: no miss until period + grace after it.
     tokio::time::sleep(Duration::from_millis(14_900)).await;

@@ -196,10 +196,13 @@ impl Relay {
     fn take(&mut self) -> Result<(), String> {
         let mine: Vec<String> = {
             let views = self.views.read().unwrap_or_else(PoisonError::into_inner);
+            // The views are kept by id: one pass gives the names to match the tokens against.
+            let running: std::collections::HashSet<&str> =
+                views.values().map(|v| v.name.as_str()).collect();
             let tokens = self.tokens.read().unwrap_or_else(PoisonError::into_inner);
             tokens
                 .keys()
-                .filter(|name| views.contains_key(*name))
+                .filter(|name| running.contains(name.as_str()))
                 .cloned()
                 .collect()
         };

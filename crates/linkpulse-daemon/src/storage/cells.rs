@@ -47,6 +47,27 @@ pub(crate) struct Cells {
 
 /// The stored cells of a result with latency `latency_ms` and detail JSON text `detail`.
 pub(crate) fn encode(latency_ms: Option<f64>, detail: Option<&str>) -> Cells {
+    let (latency_us, mut shape, mut nums) = latency_cells(latency_ms);
+    if let Some(d) = detail {
+        let start = shape.len();
+        let before = nums.len();
+        if d.is_empty() || !cut_numbers(d, &mut shape, &mut nums) {
+            shape.truncate(start);
+            nums.truncate(before);
+            shape.push(LITERAL);
+            shape.push_str(d);
+        }
+    }
+    Cells {
+        latency_us,
+        shape: (!shape.is_empty()).then_some(shape),
+        nums: (!nums.is_empty()).then_some(nums),
+    }
+}
+
+/// `latency_us`, and the shape and numbers begun with the exact latency when `latency_ms` is
+/// not a whole number of µs.
+fn latency_cells(latency_ms: Option<f64>) -> (Option<i32>, String, Vec<u8>) {
     let latency = latency_ms.filter(|l| l.is_finite());
     let latency_us = latency.map(|l| {
         let us = (l * 1000.0).round();
@@ -63,20 +84,106 @@ pub(crate) fn encode(latency_ms: Option<f64>, detail: Option<&str>) -> Cells {
         shape.push(EXACT_LATENCY);
         put_number(&mut nums, &serde_json::to_string(&l).unwrap_or_default());
     }
-    if let Some(d) = detail {
-        let start = shape.len();
-        let before = nums.len();
-        if d.is_empty() || !cut_numbers(d, &mut shape, &mut nums) {
-            shape.truncate(start);
-            nums.truncate(before);
-            shape.push(LITERAL);
-            shape.push_str(d);
-        }
+    (latency_us, shape, nums)
+}
+
+/// [`encode`] of `detail`'s JSON text (`None`: no detail) without writing that text: the
+/// serializer writes the shape itself, each number outside strings as [`NUMBER`] and its text
+/// into the numbers. The cells are the same as `encode(latency_ms, Some(&to_string(detail)))`;
+/// a detail that does not serialize is stored as `null`, as the text path stores it.
+pub(crate) fn encode_value<T: serde::Serialize + ?Sized>(
+    latency_ms: Option<f64>,
+    detail: Option<&T>,
+) -> Cells {
+    let Some(detail) = detail else {
+        return encode(latency_ms, None);
+    };
+    let (latency_us, shape, mut nums) = latency_cells(latency_ms);
+    let f = ShapeFormatter {
+        nums: &mut nums,
+        in_string: false,
+        scratch: Vec::new(),
+    };
+    let mut out = shape.into_bytes();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, f);
+    if detail.serialize(&mut ser).is_err() {
+        return encode(latency_ms, Some("null"));
     }
+    let Ok(shape) = String::from_utf8(out) else {
+        return encode(latency_ms, Some("null"));
+    };
     Cells {
         latency_us,
         shape: (!shape.is_empty()).then_some(shape),
         nums: (!nums.is_empty()).then_some(nums),
+    }
+}
+
+/// serde_json's compact output with each number outside strings written as [`NUMBER`] and
+/// its text (as serde_json writes it) put into `nums`: what [`cut_numbers`] makes of the
+/// compact text.
+struct ShapeFormatter<'a> {
+    nums: &'a mut Vec<u8>,
+    /// Inside a string (a number map key is written as a string, and stays in the shape).
+    in_string: bool,
+    /// One number's text.
+    scratch: Vec<u8>,
+}
+
+impl ShapeFormatter<'_> {
+    /// Writes a number: `write` writes its text as serde_json does.
+    fn number<W: ?Sized + std::io::Write>(
+        &mut self,
+        out: &mut W,
+        write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        self.scratch.clear();
+        write(&mut self.scratch)?;
+        if self.in_string {
+            return out.write_all(&self.scratch);
+        }
+        let text = std::str::from_utf8(&self.scratch).map_err(std::io::Error::other)?;
+        put_number(self.nums, text);
+        out.write_all(NUMBER.encode_utf8(&mut [0; 4]).as_bytes())
+    }
+}
+
+/// Forwards one number method to [`ShapeFormatter::number`].
+macro_rules! shape_number {
+    ($($method:ident: $t:ty),* $(,)?) => {
+        $(
+            fn $method<W: ?Sized + std::io::Write>(&mut self, out: &mut W, v: $t) -> std::io::Result<()> {
+                self.number(out, |b| serde_json::ser::CompactFormatter.$method(b, v))
+            }
+        )*
+    };
+}
+
+impl serde_json::ser::Formatter for ShapeFormatter<'_> {
+    shape_number!(
+        write_i8: i8, write_i16: i16, write_i32: i32, write_i64: i64, write_i128: i128,
+        write_u8: u8, write_u16: u16, write_u32: u32, write_u64: u64, write_u128: u128,
+        write_f32: f32, write_f64: f64,
+    );
+
+    fn write_number_str<W: ?Sized + std::io::Write>(
+        &mut self,
+        out: &mut W,
+        v: &str,
+    ) -> std::io::Result<()> {
+        self.number(out, |b| {
+            serde_json::ser::CompactFormatter.write_number_str(b, v)
+        })
+    }
+
+    fn begin_string<W: ?Sized + std::io::Write>(&mut self, out: &mut W) -> std::io::Result<()> {
+        self.in_string = true;
+        out.write_all(b"\"")
+    }
+
+    fn end_string<W: ?Sized + std::io::Write>(&mut self, out: &mut W) -> std::io::Result<()> {
+        self.in_string = false;
+        out.write_all(b"\"")
     }
 }
 
@@ -325,6 +432,35 @@ mod tests {
             roundtrip(Some(0.1234567), Some(d));
             roundtrip(None, Some(d));
         }
+    }
+
+    #[test]
+    fn cells_written_from_a_value_are_those_of_its_text() {
+        let details = [
+            r#"{"http":{"status":200,"version":"HTTP/1.1","body_bytes":2,"redirects":0,"final_url":"http://127.3.0.1:8/c/1","phases":{"dns_ms":0.0,"connect_ms":0.061,"tls_ms":null,"first_byte_ms":0.25,"total_ms":12.5}},"resolved":"127.3.0.1"}"#,
+            r##"{"error":{"kind":"timeout","message":"no answer in 5000 ms from 10.0.0.1:80 \"#1\""}}"##,
+            r#"{"icmp":{"sent":3,"received":2,"loss":33.333333333333336,"rtt":[-0.0,-1.5,1e300,2E-7,0.0000001,18446744073709551615,-9223372036854775808]}}"#,
+            r#"[1,"two",null,-17,0.5,10.25,true,{}]"#,
+            r##"{"odd #":"~=#","":[]}"##,
+            r#""a string""#,
+            "12",
+        ];
+        for text in details {
+            let v: serde_json::Value = serde_json::from_str(text).unwrap();
+            for l in [Some(1.5), Some(0.1234567), None, Some(f64::NAN)] {
+                let direct = encode_value(l, Some(&v));
+                assert_eq!(direct, encode(l, Some(&v.to_string())), "{text} at {l:?}");
+            }
+        }
+        // Number map keys are strings in the text: they stay in the shape.
+        let keys = std::collections::BTreeMap::from([(7u32, 0.5f32), (12, -3.25)]);
+        let direct = encode_value(Some(2.0), Some(&keys));
+        assert_eq!(
+            direct,
+            encode(Some(2.0), Some(&serde_json::to_string(&keys).unwrap()))
+        );
+        assert_eq!(direct.shape.as_deref(), Some(r#"{"7":#,"12":#}"#));
+        assert_eq!(encode_value::<()>(Some(2.0), None), encode(Some(2.0), None));
     }
 
     #[test]

@@ -10,6 +10,8 @@
 use linkpulse_probe::ProbeResult;
 use serde_json::{Map, Value};
 
+use super::cells::{self, Cells};
+
 /// The keys every result in the probe JSON shape has.
 const SHAPE: [&str; 7] = [
     "target",
@@ -158,8 +160,19 @@ impl serde::Serialize for ProbeRest<'_> {
     }
 }
 
+/// The probe kind of `r` and the cells of what [`split_probe`] leaves of it, written straight
+/// from the typed result ([`cells::encode_value`]): no detail text is written for the
+/// writer to cut into numbers again.
+pub(crate) fn probe_cells(r: &ProbeResult) -> (&'static str, Cells) {
+    let rest = ProbeRest(r);
+    let cells = cells::encode_value(r.latency_ms, (rest.len() > 0).then_some(&rest));
+    (r.kind.as_str(), cells)
+}
+
 /// [`split`] of `serde_json::to_value(r)` for a row whose columns hold `r.up` and
 /// `r.latency_ms`, without building the JSON value: [`join`] gives back exactly that value.
+/// (The writer stores [`probe_cells`]: the same cells, without the detail text.)
+#[cfg(test)]
 pub(crate) fn split_probe(r: &ProbeResult) -> ProbeSplit {
     let rest = ProbeRest(r);
     ProbeSplit {
@@ -170,6 +183,7 @@ pub(crate) fn split_probe(r: &ProbeResult) -> ProbeSplit {
 }
 
 /// A typed probe result split for storage (its target is the result's own).
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ProbeSplit {
     /// The probe kind.
@@ -275,6 +289,11 @@ mod tests {
         );
         let value = serde_json::to_value(r).unwrap();
         assert_eq!(back, value, "split {s:?}");
+        assert_eq!(
+            probe_cells(r),
+            (s.kind, cells::encode(r.latency_ms, s.detail.as_deref())),
+            "the cells written straight from the result are those of its detail text"
+        );
         assert_eq!(back.to_string(), value.to_string(), "same text");
         let via_value = split(&value, r.up, r.latency_ms);
         assert_eq!(

@@ -169,10 +169,19 @@ pub struct PackedAttempt {
     pub error_kind: Option<String>,
     /// Probe kind and target of the result, or `None` when `detail` is the whole JSON.
     kind_target: Option<(Cow<'static, str>, String)>,
-    /// The rest of the result as JSON text.
-    detail: Option<String>,
+    /// The rest of the result.
+    detail: Detail,
     /// Cluster mode, a multi-vantage check: the vantage and member that saw it.
     vantage: Option<Arc<ResultVantage>>,
+}
+
+/// What a [`PackedAttempt`] holds of its result beside the columns and the series.
+#[derive(Debug, Clone, PartialEq)]
+enum Detail {
+    /// JSON text, cut into cells by the writer (`None`: nothing left).
+    Text(Option<String>),
+    /// Already cut into cells, straight from a typed probe result.
+    Cells(cells::Cells),
 }
 
 /// Where a result of a multi-vantage check was seen from (cluster mode; PostgreSQL keeps it
@@ -222,7 +231,7 @@ impl PackedAttempt {
             latency_ms,
             error_kind,
             kind_target: split.kind.map(Cow::Owned).zip(split.target),
-            detail: split.detail,
+            detail: Detail::Text(split.detail),
             vantage: None,
         }
     }
@@ -236,15 +245,15 @@ impl PackedAttempt {
         error_kind: Option<String>,
         r: &linkpulse_probe::ProbeResult,
     ) -> PackedAttempt {
-        let split = compact::split_probe(r);
+        let (kind, cells) = compact::probe_cells(r);
         PackedAttempt {
             check,
             at_ms,
             up: r.up,
             latency_ms: r.latency_ms,
             error_kind,
-            kind_target: Some((Cow::Borrowed(split.kind), r.target.clone())),
-            detail: split.detail,
+            kind_target: Some((Cow::Borrowed(kind), r.target.clone())),
+            detail: Detail::Cells(cells),
             vantage: None,
         }
     }
@@ -269,9 +278,12 @@ impl PackedAttempt {
         }
     }
 
-    /// What is stored as JSON text.
-    pub(crate) fn detail(&self) -> Option<&str> {
-        self.detail.as_deref()
+    /// The cells the result is stored in (besides its series, time, `up` and error kind).
+    pub(crate) fn cells(&self) -> Cow<'_, cells::Cells> {
+        match &self.detail {
+            Detail::Text(text) => Cow::Owned(cells::encode(self.latency_ms, text.as_deref())),
+            Detail::Cells(c) => Cow::Borrowed(c),
+        }
     }
 }
 

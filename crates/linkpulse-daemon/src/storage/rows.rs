@@ -2,7 +2,9 @@
 //! columns in its own way and builds the records here, so the API JSON is the same whichever
 //! database holds the history.
 
-use super::{Attempt, HourlyRow, Millis, PackedAttempt};
+#[cfg(test)]
+use super::PackedAttempt;
+use super::{Attempt, HourlyRow, Millis};
 use super::{cells, compact};
 use crate::state::State;
 
@@ -87,8 +89,29 @@ pub(crate) enum Cached {
 /// seen, with the `last_ms` stored for each, so a repeated text costs no query. Valid while
 /// no transaction that created an entry has rolled back (the writer clears it then);
 /// forgotten whole when it grows past a bound (the database still has every text).
+///
+/// Keyed by the [`Digest`] of the text, not the text: a check's shape (its URL, address,
+/// status line) is a few hundred bytes, and one is kept per check.
 #[derive(Debug, Default)]
-pub(crate) struct TextIds(std::collections::HashMap<String, (i64, Millis)>);
+pub(crate) struct TextIds {
+    ids: std::collections::HashMap<u128, (i64, Millis)>,
+    digest: Digest,
+}
+
+/// A 128-bit digest of a value, for the writers' caches: two independently keyed SipHash-1-3
+/// sums (random keys per cache), so that a cache keeps 16 bytes per key instead of its text.
+/// Among 100,000 keys, two share a digest with a probability below 10⁻²⁸.
+#[derive(Debug, Default)]
+pub(crate) struct Digest([std::hash::RandomState; 2]);
+
+impl Digest {
+    /// The digest of `v`.
+    pub(crate) fn of<T: std::hash::Hash + ?Sized>(&self, v: &T) -> u128 {
+        use std::hash::BuildHasher;
+        let [a, b] = &self.0;
+        (u128::from(a.hash_one(v)) << 64) | u128::from(b.hash_one(v))
+    }
+}
 
 impl TextIds {
     /// Most texts remembered.
@@ -96,7 +119,7 @@ impl TextIds {
 
     /// The id of `text` for a result at `at_ms`.
     pub(crate) fn get(&self, text: &str, at_ms: Millis) -> Cached {
-        match self.0.get(text) {
+        match self.ids.get(&self.digest.of(text)) {
             Some(&(id, last)) if at_ms <= last.saturating_add(TEXT_TOUCH_MS) => Cached::Fresh(id),
             Some(&(id, _)) => Cached::Stale(id),
             None => Cached::Unknown,
@@ -105,23 +128,31 @@ impl TextIds {
 
     /// Remembers the id of `text` and its stored `last_ms`.
     pub(crate) fn insert(&mut self, text: &str, id: i64, last_ms: Millis) {
-        if self.0.len() >= Self::MAX {
-            self.0.clear();
+        if self.ids.len() >= Self::MAX {
+            self.ids.clear();
         }
-        self.0.insert(text.to_owned(), (id, last_ms));
+        let digest = self.digest.of(text);
+        self.ids.insert(digest, (id, last_ms));
     }
 
     /// Forgets every id (after a rollback).
     pub(crate) fn clear(&mut self) {
-        self.0.clear();
+        self.ids.clear();
     }
 }
 
-/// The series (probe kind and target) and JSON text an attempt is stored with: read only
-/// through [`PackedAttempt::series`] and [`PackedAttempt::detail`].
-pub(crate) fn packed_columns(a: &PackedAttempt) -> (Option<&str>, Option<&str>, Option<&str>) {
+/// The series (probe kind and target) and detail JSON text an attempt is stored with, as an
+/// older schema stored them (for the migration tests).
+#[cfg(test)]
+pub(crate) fn packed_columns(a: &PackedAttempt) -> (Option<&str>, Option<&str>, Option<String>) {
     let (kind, target) = a.series();
-    (kind, target, a.detail())
+    let c = a.cells();
+    let (_, detail) = cells::decode(
+        c.latency_us.map(i64::from),
+        c.shape.as_deref(),
+        c.nums.as_deref(),
+    );
+    (kind, target, detail)
 }
 
 /// A stored state name; an unknown name reads as [`State::Unknown`].
@@ -162,4 +193,40 @@ pub(crate) fn limit(n: usize) -> i64 {
 /// an hour is never split between raw rows and its aggregate.
 pub(crate) fn hour_cutoff(raw_before_ms: Millis) -> Millis {
     raw_before_ms - raw_before_ms.rem_euclid(3_600_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_tell_keys_apart_and_each_cache_has_its_own() {
+        let (d, other) = (Digest::default(), Digest::default());
+        assert_eq!(d.of("a"), d.of("a"));
+        assert_ne!(d.of(&("ab", Some("c"))), d.of(&("a", Some("bc"))));
+        assert_ne!(d.of(&("a", None::<&str>)), d.of(&("a", Some(""))));
+        assert_ne!(d.of("a"), other.of("a"), "random keys per cache");
+    }
+
+    #[test]
+    fn text_ids_tell_texts_apart_by_their_digest() {
+        let mut t = TextIds::default();
+        t.insert(r#"{"resolved":"127.1.0.1"}"#, 1, 1_000);
+        t.insert(r#"{"resolved":"127.1.0.2"}"#, 2, 1_000);
+        assert_eq!(
+            t.get(r#"{"resolved":"127.1.0.1"}"#, 2_000),
+            Cached::Fresh(1)
+        );
+        assert_eq!(
+            t.get(r#"{"resolved":"127.1.0.2"}"#, 2_000),
+            Cached::Fresh(2)
+        );
+        assert_eq!(t.get(r#"{"resolved":"127.1.0.3"}"#, 2_000), Cached::Unknown);
+        assert_eq!(
+            t.get(r#"{"resolved":"127.1.0.1"}"#, 1_000 + TEXT_TOUCH_MS + 1),
+            Cached::Stale(1)
+        );
+        t.clear();
+        assert_eq!(t.get(r#"{"resolved":"127.1.0.1"}"#, 2_000), Cached::Unknown);
+    }
 }

@@ -7,6 +7,7 @@
 
 use postgres::{Client, Transaction};
 
+use super::super::cells;
 use super::super::rows::TextIds;
 use super::write::{Prepared, Results};
 
@@ -199,9 +200,8 @@ fn repack(tx: &mut Transaction<'_>, database: &str) -> Result<(), postgres::Erro
                 r.try_get(0)?,
                 r.try_get(1)?,
                 r.try_get(2)?,
-                r.try_get(3)?,
                 r.try_get(4)?,
-                r.try_get(5)?,
+                &cells::encode(r.try_get(3)?, r.try_get(5)?),
             )?;
         }
         done += batch.len() as u64;

@@ -7,9 +7,10 @@ use std::collections::HashMap;
 
 use postgres::{Client, GenericClient, Statement, Transaction};
 
+use super::super::cells::Cells;
 use super::super::rows::{self, Cached, TextIds};
 use super::super::writer::Apply;
-use super::super::{Millis, PackedAttempt, WriteOp, cells};
+use super::super::{Millis, PackedAttempt, WriteOp};
 use super::{PgTarget, connection_lost, describe};
 
 /// The statements every batch uses, prepared once per connection.
@@ -321,11 +322,9 @@ impl Results {
         series: i64,
         at_ms: Millis,
         up: bool,
-        latency_ms: Option<f64>,
         error_kind: Option<&str>,
-        detail: Option<&str>,
+        c: &Cells,
     ) -> Result<(), postgres::Error> {
-        let c = cells::encode(latency_ms, detail);
         let error = text_id(tx, st, texts, error_kind, at_ms)?;
         let shape = text_id(tx, st, texts, c.shape.as_deref(), at_ms)?;
         self.series.push(series);
@@ -334,7 +333,7 @@ impl Results {
         self.latency_us.push(c.latency_us);
         self.error.push(error);
         self.shape.push(shape);
-        self.nums.push(c.nums);
+        self.nums.push(c.nums.clone());
         Ok(())
     }
 
@@ -351,7 +350,7 @@ impl Results {
         texts: &mut TextIds,
         a: &PackedAttempt,
     ) -> Result<(), postgres::Error> {
-        let (kind, target, detail) = rows::packed_columns(a);
+        let (kind, target) = a.series();
         let vantage = a.vantage();
         let same = |(k, t, v, _): &&SeriesKey| {
             k.as_deref() == kind && t.as_deref() == target && v.as_ref() == vantage
@@ -387,9 +386,8 @@ impl Results {
             id,
             a.at_ms,
             a.up,
-            a.latency_ms,
             a.error_kind.as_deref(),
-            detail,
+            &a.cells(),
         )
     }
 
