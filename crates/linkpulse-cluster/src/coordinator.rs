@@ -76,6 +76,10 @@ pub struct Coordinator {
     /// the first membership read after it would hand this member everything. Until this
     /// renewal count is reached, roles stay as they were (the others renew meanwhile).
     settle: u8,
+    /// The live members (name, vantage) the roles were last computed for: a renewal that
+    /// reads the same ones changes no role, so the checks are not placed again (with tens of
+    /// thousands of checks that is most of a member's coordination CPU).
+    assigned_for: Option<Vec<(String, String)>>,
 }
 
 impl Coordinator {
@@ -91,6 +95,7 @@ impl Coordinator {
             effects: VecDeque::new(),
             left: false,
             settle: 0,
+            assigned_for: None,
         }
     }
 
@@ -123,6 +128,7 @@ impl Coordinator {
     /// membership is known.
     pub fn set_checks(&mut self, checks: impl IntoIterator<Item = (String, Placement)>) {
         self.checks = checks.into_iter().collect();
+        self.assigned_for = None;
         self.reassign();
     }
 
@@ -206,6 +212,15 @@ impl Coordinator {
 
     fn reassign(&mut self) {
         let Some(view) = &self.view else { return };
+        let live: Vec<(String, String)> = view
+            .live()
+            .iter()
+            .map(|m| (m.name.clone(), m.vantage.clone()))
+            .collect();
+        if self.assigned_for.as_ref() == Some(&live) {
+            return;
+        }
+        self.assigned_for = Some(live);
         let me = self.settings.node.as_str();
         let mut changed = Vec::new();
         let mut roles = BTreeMap::new();

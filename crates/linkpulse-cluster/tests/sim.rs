@@ -333,3 +333,61 @@ fn a_vantage_check_runs_everywhere_in_its_vantages_and_moves_its_decider_on_deat
     assert_ne!(next, decider);
     assert_eq!(role(&sim, "d"), Role::NONE);
 }
+
+/// Drains `coord`'s effects; the role changes among them.
+fn role_changes(coord: &mut Coordinator) -> Vec<(String, Role)> {
+    let mut out = Vec::new();
+    while let Some(effect) = coord.poll_effect() {
+        if let Effect::Roles(changes) = effect {
+            out.extend(changes);
+        }
+    }
+    out
+}
+
+fn rows(members: &[&str], expires_ms: i64) -> Vec<Member> {
+    members
+        .iter()
+        .map(|m| Member {
+            name: (*m).into(),
+            vantage: "eu".into(),
+            lease_expires_ms: expires_ms,
+        })
+        .collect()
+}
+
+#[test]
+fn renewals_of_the_same_members_change_nothing_and_a_change_seen_while_settling_still_moves_checks()
+{
+    let settings = Settings {
+        node: "a".into(),
+        vantage: "eu".into(),
+        lease_ms: LEASE_MS,
+    };
+    let mut coord = Coordinator::new(settings, 0);
+    coord.set_checks(single_checks(300));
+    coord.handle_timeout(0);
+    let _ = role_changes(&mut coord);
+    coord.handle_renewed(0, rows(&["a", "b"], 20_000), 10_000);
+    let first = role_changes(&mut coord);
+    assert!(
+        !first.is_empty() && first.len() < 300,
+        "a takes its share of 300 checks, got {}",
+        first.len()
+    );
+    // The same members renewed (later leases): no role changes.
+    coord.handle_renewed(3_000, rows(&["a", "b"], 23_000), 13_000);
+    assert_eq!(role_changes(&mut coord), []);
+    // An outage, then b is gone in the first reading after it: roles wait one renewal (the
+    // others renew meanwhile) ...
+    coord.handle_renew_failed(6_000);
+    coord.handle_renewed(7_000, rows(&["a"], 27_000), 17_000);
+    assert_eq!(role_changes(&mut coord), []);
+    // ... and the next reading of the same members hands b's checks to a.
+    coord.handle_renewed(10_000, rows(&["a"], 30_000), 20_000);
+    let gained = role_changes(&mut coord);
+    assert_eq!(gained.len(), 300 - first.len(), "a gains every check of b");
+    assert_eq!(coord.roles().count(), 300);
+    coord.handle_renewed(13_000, rows(&["a"], 33_000), 23_000);
+    assert_eq!(role_changes(&mut coord), []);
+}
