@@ -196,3 +196,47 @@ pub fn assert_isolated(member: &Daemon, check: &str, vantages: usize, isolated: 
     );
     assert_eq!(failing_vantages(&v), BTreeSet::from([isolated.to_owned()]));
 }
+
+/// `linkpulse_check_attempts_total` of `check` on `d`, summed over its results (0 when the
+/// member does not run it).
+pub fn attempts(d: &Daemon, check: &str) -> u64 {
+    let (status, body) = d.get("/metrics");
+    assert_eq!(status, 200, "GET /metrics: {body}");
+    let label = format!("check=\"{check}\"");
+    body.lines()
+        .filter(|l| l.starts_with("linkpulse_check_attempts_total{") && l.contains(&label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// A quiet moment of `check` on `d`: its attempt count and a time (ms, the machine's clock)
+/// such that every attempt counted started before it and none started after it was counted —
+/// the count is read twice, `settle` apart, around the time, and must not change (a loopback
+/// attempt completes well within `settle`). Retries for up to 30 s.
+pub fn quiet_attempts(d: &Daemon, check: &str, settle: std::time::Duration) -> (u64, i64) {
+    crate::eventually_some(
+        &format!("a moment with no attempt of {check} under way"),
+        std::time::Duration::from_secs(30),
+        || {
+            let before = attempts(d, check);
+            let at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_millis();
+            std::thread::sleep(settle);
+            (attempts(d, check) == before).then_some((before, i64::try_from(at).ok()?))
+        },
+    )
+}
+
+/// The stored results' times of `check` (ms, oldest first), as `d`'s history API reads them
+/// from the shared database.
+pub fn result_times(d: &Daemon, check: &str) -> Vec<i64> {
+    let mut at: Vec<i64> =
+        d.json(&format!("/api/v1/checks/{check}/history?limit=100000"))["results"]
+            .as_array()
+            .map(|l| l.iter().filter_map(|r| r["at_ms"].as_i64()).collect())
+            .unwrap_or_default();
+    at.sort_unstable();
+    at
+}
