@@ -113,6 +113,10 @@ pub enum Origin<M: Model> {
     /// A check resumed from storage after a restart: a `down` one re-queues its down alert
     /// under the key it had.
     Resume(Resume),
+    /// A check taken over from another cluster member (it died or gave the check up), resumed
+    /// from the shared history as after a restart; its first run keeps that member's cadence
+    /// (`schedule::taken_over_run`) instead of starting anywhere in the next interval.
+    TakeOver(Resume),
     /// A check handed over by another core.
     Handoff(Box<Handoff<M>>),
 }

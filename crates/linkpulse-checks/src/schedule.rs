@@ -100,6 +100,50 @@ pub fn first_run(start: Instant, interval: Duration, u: f64) -> Instant {
     start + interval.mul_f64(u.clamp(0.0, 1.0))
 }
 
+/// Longest spread of the catch-up runs of checks taken over overdue (capped at their interval):
+/// a member that takes over a dead member's thousands of checks runs them all within it, not
+/// over a whole interval.
+pub const CATCH_UP: Duration = Duration::from_secs(2);
+
+/// The first run of a check taken over from another owner whose last attempt started
+/// `since_last` ago, and the slot of that owner's cadence its later runs return to.
+///
+/// Its next slot (last attempt + `interval`) still ahead: the first run is at it, so the check
+/// neither pauses nor runs twice in one interval across the hand-over, and no return is needed.
+/// Overdue (its owner died and the lease ran out first): a catch-up run at once, spread by `u`
+/// over [`CATCH_UP`], then the later runs go back to the old cadence — the dead member's checks
+/// were spread over the interval, and they stay so instead of bunching into the catch-up.
+pub fn taken_over_run(
+    now: Instant,
+    interval: Duration,
+    since_last: Duration,
+    u: f64,
+) -> (Instant, Option<Instant>) {
+    let interval = interval.max(Duration::from_millis(1));
+    if since_last < interval {
+        return (now + (interval - since_last), None);
+    }
+    let first = now + interval.min(CATCH_UP).mul_f64(u.clamp(0.0, 1.0));
+    // The old cadence's slots are `since_last mod interval` before each multiple of interval.
+    let step = interval.as_nanos();
+    let into = since_last.as_nanos() % step;
+    let ahead = u64::try_from(step - into).unwrap_or(u64::MAX);
+    (first, Some(now + Duration::from_nanos(ahead)))
+}
+
+/// The run after a catch-up run of `planned`: the first slot of the cadence through `slot`
+/// at least half an `interval` after `planned` (two runs never closer than that).
+pub fn rejoin_cadence(slot: Instant, interval: Duration, planned: Instant) -> Instant {
+    let earliest = planned + interval / 2;
+    if slot >= earliest {
+        return slot;
+    }
+    let interval = interval.max(Duration::from_millis(1));
+    let behind = earliest.duration_since(slot).as_nanos();
+    let steps = behind.div_ceil(interval.as_nanos());
+    slot + interval.saturating_mul(u32::try_from(steps).unwrap_or(u32::MAX))
+}
+
 /// The next planned run after `planned`: `planned + interval`, or the first later slot of that
 /// cadence that is still in the future when the run overran.
 pub fn next_run(planned: Instant, interval: Duration, now: Instant) -> Instant {
@@ -120,6 +164,38 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     use super::*;
+
+    #[test]
+    fn a_take_over_runs_at_the_old_slot_or_catches_up_and_returns_to_it() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let ms = Duration::from_millis;
+        assert_eq!(taken_over_run(t0, 10 * s, 4 * s, 0.5), (t0 + 6 * s, None));
+        assert_eq!(
+            taken_over_run(t0, 10 * s, ms(9_999), 0.9),
+            (t0 + ms(1), None)
+        );
+        // Overdue: within CATCH_UP (or the interval when shorter), the old slot kept.
+        assert_eq!(
+            taken_over_run(t0, 10 * s, ms(13_500), 0.5),
+            (t0 + s, Some(t0 + ms(6_500)))
+        );
+        assert_eq!(
+            taken_over_run(t0, s, ms(2_300), 1.0),
+            (t0 + s, Some(t0 + ms(700)))
+        );
+        assert_eq!(
+            taken_over_run(t0, 10 * s, 10 * s, 0.0),
+            (t0, Some(t0 + 10 * s))
+        );
+        // Back to the slot, never closer than half an interval to the catch-up run.
+        assert_eq!(rejoin_cadence(t0 + 6 * s, 10 * s, t0 + s), t0 + 6 * s);
+        assert_eq!(rejoin_cadence(t0 + 3 * s, 10 * s, t0 + s), t0 + 13 * s);
+        assert_eq!(
+            rejoin_cadence(t0 + 6 * s, 10 * s, t0 + s + ms(1)),
+            t0 + 16 * s
+        );
+    }
 
     #[test]
     fn cadence_is_fixed_and_overruns_skip_slots() {

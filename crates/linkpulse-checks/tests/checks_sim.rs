@@ -760,3 +760,76 @@ fn a_multi_vantage_check_decided_but_not_run_here_schedules_no_probe() {
         assert!(!e.contains(&format!("run {id}")), "{e:?}");
     }
 }
+
+/// A check's state as a cluster member took it over, its last attempt `ago_ms` before now.
+fn taken_over_at(sim: &Sim, ago_ms: i64) -> Resume {
+    Resume {
+        state: State::Up,
+        since_ms: T0_MS - 600_000,
+        last: Some(Attempt {
+            check: "web".into(),
+            at_ms: sim.now.wall_ms - ago_ms,
+            up: true,
+            latency_ms: Some(1.0),
+            error_kind: None,
+            result: serde_json::json!({}),
+        }),
+        diagnosis: None,
+    }
+}
+
+/// The times (ms after the take-over) of the first `n` runs of a check a new core took over.
+fn runs_after_take_over(sim: &mut Sim, ago_ms: i64, n: usize) -> Vec<i64> {
+    let resume = taken_over_at(sim, ago_ms);
+    sim.core = Core::new(sim.config.alerts.clone(), 3);
+    sim.core
+        .add_checks([(sim.cfg("web"), Origin::TakeOver(resume))], sim.now);
+    sim.effects();
+    let t0 = sim.now.wall_ms;
+    (0..n)
+        .map(|_| {
+            sim.next_run("web", true);
+            // `run` fed the result 10 ms after the start.
+            sim.now.wall_ms - 10 - t0
+        })
+        .collect()
+}
+
+/// Cluster mode's seam: a check taken over from another member keeps that member's cadence.
+/// Its next slot still ahead (a member joined, or the owner handed it over) → it runs at that
+/// slot, neither earlier nor later. Overdue (the owner died and its lease ran out first) → it
+/// runs within the catch-up spread (2 s), then back at the old cadence, never two runs closer
+/// than half an interval.
+#[test]
+fn a_check_taken_over_keeps_the_previous_owners_cadence() {
+    let mut sim = Sim::new(TCP);
+    sim.effects();
+    // Last run 4 s ago at 10 s: the next at +6 s, then every 10 s.
+    assert_eq!(
+        runs_after_take_over(&mut sim, 4_000, 3),
+        [6_000, 16_000, 26_000]
+    );
+    // Last run 13.5 s ago (the dead owner's lease, then a renewal): a catch-up run within 2 s,
+    // then the old slots, last + 20 s = +6.5 s and on (the wall clock rounds to 1 ms).
+    let near = |got: i64, want: i64| (got - want).abs() <= 1;
+    let runs = runs_after_take_over(&mut sim, 13_500, 3);
+    assert!((0..2_000).contains(&runs[0]), "{runs:?}");
+    assert!(near(runs[1], 6_500) && near(runs[2], 16_500), "{runs:?}");
+    // Last run 29 s ago: the slot 1 s ahead is too close to the catch-up run, so +11 s.
+    let runs = runs_after_take_over(&mut sim, 29_000, 2);
+    assert!((0..2_000).contains(&runs[0]), "{runs:?}");
+    assert!(near(runs[1], 11_000), "{runs:?}");
+    // No last attempt (never run): the first run anywhere in the interval, as a new check.
+    let mut fresh = Resume {
+        last: None,
+        ..taken_over_at(&sim, 0)
+    };
+    fresh.state = State::Unknown;
+    sim.core = Core::new(sim.config.alerts.clone(), 3);
+    sim.core
+        .add_checks([(sim.cfg("web"), Origin::TakeOver(fresh))], sim.now);
+    sim.effects();
+    let t0 = sim.now.wall_ms;
+    sim.next_run("web", true);
+    assert!((0..10_010).contains(&(sim.now.wall_ms - t0)));
+}

@@ -139,6 +139,7 @@ impl<M: Model> Core<M> {
             planned: None,
             queued: None,
             running: None,
+            rejoin: None,
             started: None,
             last_alert: HashMap::new(),
             incident_ms: None,
@@ -151,9 +152,11 @@ impl<M: Model> Core<M> {
         let mut realert = None;
         // A resumed push check: its last stored attempt (time, success).
         let mut last_push = None;
+        // A check taken over keeps its previous owner's cadence.
+        let taken_over = matches!(origin, Origin::TakeOver(_));
         match origin {
             Origin::Fresh => {}
-            Origin::Resume(r) => {
+            Origin::Resume(r) | Origin::TakeOver(r) => {
                 c.state = CheckState::restore(r.state, c.cfg.rise(), c.cfg.fall());
                 c.since_ms = r.since_ms;
                 if r.state == State::Down {
@@ -201,11 +204,20 @@ impl<M: Model> Core<M> {
             }
             // A node check is driven by the hub's changes, never by the schedule.
             Mode::Node => None,
-            Mode::Active => Some(schedule::first_run(
-                now.mono,
-                c.cfg.interval(),
-                self.rng.random::<f64>(),
-            )),
+            Mode::Active => Some(match last_push.filter(|_| taken_over) {
+                Some((at_ms, _)) => {
+                    let since = u64::try_from(now.wall_ms.saturating_sub(at_ms)).unwrap_or(0);
+                    let (first, rejoin) = schedule::taken_over_run(
+                        now.mono,
+                        c.cfg.interval(),
+                        std::time::Duration::from_millis(since),
+                        self.rng.random::<f64>(),
+                    );
+                    c.rejoin = rejoin;
+                    first
+                }
+                None => schedule::first_run(now.mono, c.cfg.interval(), self.rng.random::<f64>()),
+            }),
         };
         if let Some(first) = first {
             c.planned = Some(first);

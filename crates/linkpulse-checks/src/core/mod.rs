@@ -42,6 +42,9 @@ pub struct Check<M: Model> {
     queued: Option<Instant>,
     /// Active checks: the planned time of the run in flight.
     running: Option<Instant>,
+    /// A check taken over overdue: the slot of the previous owner's cadence its runs go back
+    /// to after the catch-up run ([`crate::schedule::taken_over_run`]).
+    rejoin: Option<Instant>,
     /// Push checks: when the running job reported `/start`.
     started: Option<Instant>,
     /// Last alert per alert target (for `repeat`).

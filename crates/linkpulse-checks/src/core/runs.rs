@@ -80,8 +80,13 @@ impl<M: Model> Core<M> {
         } else {
             c.cfg.interval()
         };
-        let next = schedule::next_run(planned, every, now.mono);
-        if next > planned + every {
+        let rejoin = c.rejoin.take().filter(|_| every == c.cfg.interval());
+        let next = match rejoin {
+            // After a take-over's catch-up run: back to the previous owner's cadence.
+            Some(slot) => schedule::rejoin_cadence(slot, every, planned).max(now.mono),
+            None => schedule::next_run(planned, every, now.mono),
+        };
+        if rejoin.is_none() && next > planned + every {
             self.effects.push_back(Effect::Skipped { id });
         }
         c.planned = Some(next);

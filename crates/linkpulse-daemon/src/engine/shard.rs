@@ -86,7 +86,7 @@ impl Engine {
             if let Some(cfg) = shard.all.get(&name)
                 && shard.owned.insert(name.clone())
             {
-                add.push((cfg.clone(), resume.map_or(Origin::Fresh, Origin::Resume)));
+                add.push((cfg.clone(), resume.map_or(Origin::Fresh, Origin::TakeOver)));
                 if let Some(r) = role {
                     shard.roles.insert(name.clone(), r);
                     roles.push((name, r));
